@@ -1,0 +1,30 @@
+"""``citystream status``: each local service, pid, address and health (exit 1 if one is down)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from deploy.local.services import ServiceStatus, service_status
+from streams.settings import Settings
+
+__all__ = ["add_arguments", "print_table", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser  # no options
+
+
+def print_table(statuses: Sequence[ServiceStatus]) -> None:
+    print(f"{'service':<11} {'pid':>8}  {'state':<9} address")
+    for s in statuses:
+        pid = str(s.pid) if s.pid is not None else "-"
+        state = "healthy" if s.healthy else ("starting" if s.pid is not None else "down")
+        print(f"{s.name:<11} {pid:>8}  {state:<9} {s.address}")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    del args
+    statuses = service_status(settings)
+    print_table(statuses)
+    return 0 if all(s.healthy for s in statuses) else 1

@@ -1,0 +1,226 @@
+"""The numba loops behind ``kernels.dedup`` (semantics are documented there).
+
+Arguments travel as tuples in a fixed order so signatures stay short:
+``cols`` = the case columns in ``state.COLUMNS`` order, ``idx`` = (next_in_cell,
+next_in_device, cell_keys, cell_heads, dev_keys, dev_heads, id_keys, id_slots),
+``prm`` = ``DedupParams.kernel_args()``, ``grid`` = (lat0, lon0, kx, ky, 1 / cell size),
+``meta`` = [n cases, n cell keys, n device keys, max event time, 1 + max category].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kernels._hashtab import table_find, table_slot
+from kernels._jit import ngjit
+
+OPEN = 9223372036854775807  # closed_t of an open case
+NO_TIME = -9223372036854775808  # meta[3] before the first event
+OFF = 1073741824  # grid.CELL_OFFSET, a literal so numba folds it
+
+
+@ngjit
+def _live(s, t, cols, prm):
+    """Can case ``s`` take an event at time ``t``."""
+    category, opened_t, last_t, closed_t = cols[1], cols[5], cols[6], cols[9]
+    window, age = prm[1], prm[5]
+    if t >= closed_t[s]:
+        return False
+    k = category[s]
+    dt = t - last_t[s]
+    if abs(dt) <= window[k]:
+        return True
+    return opened_t[s] <= t and dt <= age[k]
+
+
+@ngjit
+def _closer(d, s, best, best_d, case_id):
+    """Is slot ``s`` at distance ``d`` better than ``best``: nearer, then smaller case id."""
+    return best < 0 or d < best_d or (d == best_d and case_id[s] < case_id[best])
+
+
+@ngjit
+def _device_match(dev, c, t, x, y, cols, idx, prm):
+    case_id, category, xs, ys = cols[0], cols[1], cols[2], cols[3]
+    next_dev, dev_keys, dev_heads = idx[1], idx[4], idx[5]
+    compat = prm[2]
+    best, best_d = -1, 0.0
+    h = table_find(dev_keys, dev)
+    s = dev_heads[h] if h >= 0 else -1
+    while s >= 0:
+        if compat[c, category[s]] and _live(s, t, cols, prm):
+            dx = xs[s] - x
+            dy = ys[s] - y
+            d = np.sqrt(dx * dx + dy * dy)
+            if _closer(d, s, best, best_d, case_id):
+                best, best_d = s, d
+        s = next_dev[s]
+    return best
+
+
+@ngjit
+def _spatial_match(c, t, x, y, inv, cols, idx, prm):
+    """(best live case, best recurrence target) slots within radius, -1 when none."""
+    case_id, category, xs, ys, closed_t = cols[0], cols[1], cols[2], cols[3], cols[9]
+    next_cell, cell_keys, cell_heads = idx[0], idx[2], idx[3]
+    radius, compat, rec, search_r = prm[0], prm[2], prm[3], prm[6]
+    best, best_d, rbest, rbest_d = -1, 0.0, -1, 0.0
+    # The block comes from the point, not its cell, widened by a micrometre, so a case at
+    # exactly the radius is never lost to rounding at a cell border.
+    r = search_r[c] + 1e-6
+    ix0 = np.int64(np.floor((x - r) * inv))
+    ix1 = np.int64(np.floor((x + r) * inv))
+    iy0 = np.int64(np.floor((y - r) * inv))
+    iy1 = np.int64(np.floor((y + r) * inv))
+    for ix in range(ix0, ix1 + 1):
+        for iy in range(iy0, iy1 + 1):
+            h = table_find(cell_keys, ((ix + OFF) << 32) | (iy + OFF))
+            s = cell_heads[h] if h >= 0 else -1
+            while s >= 0:
+                k = category[s]
+                if compat[c, k]:
+                    dx = xs[s] - x
+                    dy = ys[s] - y
+                    d = np.sqrt(dx * dx + dy * dy)
+                    if d <= radius[k]:
+                        if _live(s, t, cols, prm):
+                            if _closer(d, s, best, best_d, case_id):
+                                best, best_d = s, d
+                        elif (
+                            closed_t[s] <= t
+                            and t - closed_t[s] <= rec[k]
+                            and _closer(d, s, rbest, rbest_d, case_id)
+                        ):
+                            rbest, rbest_d = s, d
+                s = next_cell[s]
+    return best, rbest
+
+
+@ngjit
+def _link(keys, heads, nexts, key, s, meta, counter):
+    """Prepend slot ``s`` to ``key``'s list, counting a new key in ``meta[counter]``."""
+    i = table_slot(keys, key)
+    if keys[i] == 0:
+        keys[i] = key
+        meta[counter] += 1
+    nexts[s] = heads[i]
+    heads[i] = s
+
+
+@ngjit
+def _open_case(eid, eid_i8, c, x, y, t, dev, dev_i8, rec_id, inv, cols, idx, meta):
+    case_id, category, xs, ys, cell, opened_t, last_t = cols[:7]
+    n_events, device_hash, closed_t, recurrence_of = cols[7:]
+    s = meta[0]
+    key = ((np.int64(np.floor(x * inv)) + OFF) << 32) | (np.int64(np.floor(y * inv)) + OFF)
+    case_id[s] = eid
+    category[s] = c
+    xs[s] = x
+    ys[s] = y
+    cell[s] = key
+    opened_t[s] = t
+    last_t[s] = t
+    n_events[s] = 1
+    device_hash[s] = dev
+    closed_t[s] = OPEN
+    recurrence_of[s] = rec_id
+    _link(idx[2], idx[3], idx[0], key, s, meta, 1)
+    if dev_i8 != 0:
+        _link(idx[4], idx[5], idx[1], dev_i8, s, meta, 2)
+    i = table_slot(idx[6], eid_i8)
+    idx[6][i] = eid_i8
+    idx[7][i] = s
+    if c >= meta[4]:
+        meta[4] = c + 1
+    meta[0] = s + 1
+
+
+@ngjit
+def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
+    ev_id, ev_id_i8, ev_cat, ev_lat, ev_lon, ev_t, ev_dev, ev_dev_i8 = ev
+    out_case, out_new, out_rec = out
+    lat0, lon0, kx, ky, inv = grid
+    case_id, last_t, n_events, recurrence_of = cols[0], cols[6], cols[7], cols[10]
+    late, search_r = prm[4], prm[6]
+    for i in range(ev_id.shape[0]):
+        c = ev_cat[i]
+        t = ev_t[i]
+        out_case[i] = 0
+        out_new[i] = False
+        out_rec[i] = 0
+        if meta[3] != NO_TIME and t < meta[3] - late[c]:
+            continue  # too late: REJECTED
+        meta[3] = max(meta[3], t)
+        h = table_find(idx[6], ev_id_i8[i])
+        if h >= 0:  # redelivered opening event: same answer as the first time
+            s = idx[7][h]
+            out_case[i] = case_id[s]
+            out_new[i] = True
+            out_rec[i] = recurrence_of[s]
+            continue
+        x = (ev_lon[i] - lon0) * kx
+        y = (ev_lat[i] - lat0) * ky
+        best, rbest = -1, -1
+        if search_r[c] > 0:
+            if ev_dev_i8[i] != 0:
+                best = _device_match(ev_dev_i8[i], c, t, x, y, cols, idx, prm)
+            if best < 0:
+                best, rbest = _spatial_match(c, t, x, y, inv, cols, idx, prm)
+        if best >= 0:
+            last_t[best] = max(last_t[best], t)
+            n_events[best] += 1
+            out_case[i] = case_id[best]
+            continue
+        rec_id = case_id[rbest] if rbest >= 0 else np.uint64(0)
+        out_case[i] = ev_id[i]
+        out_new[i] = True
+        out_rec[i] = rec_id
+        if search_r[c] > 0:  # a category that merges with nothing needs no stored case
+            _open_case(
+                ev_id[i],
+                ev_id_i8[i],
+                c,
+                x,
+                y,
+                t,
+                ev_dev[i],
+                ev_dev_i8[i],
+                rec_id,
+                inv,
+                cols,
+                idx,
+                meta,
+            )
+
+
+@ngjit
+def _expired(s, w, cols, prm):
+    """Open case ``s`` can match no event at or after ``w``."""
+    k = cols[1][s]
+    return w > cols[6][s] + max(prm[1][k], prm[5][k])
+
+
+@ngjit
+def dead_mask(n, w, cols, prm, out):
+    category, closed_t, rec = cols[1], cols[9], prm[3]
+    for s in range(n):
+        ct = closed_t[s]
+        if ct != OPEN:
+            out[s] = ct <= w and ct + rec[category[s]] < w
+        else:
+            out[s] = _expired(s, w, cols, prm)
+
+
+@ngjit
+def close_kernel(ids_i8, when, w, cols, idx, prm, applied):
+    opened_t, closed_t = cols[5], cols[9]
+    for i in range(ids_i8.shape[0]):
+        applied[i] = False
+        h = table_find(idx[6], ids_i8[i])
+        if h < 0:
+            continue
+        s = idx[7][h]
+        if closed_t[s] != OPEN or _expired(s, w, cols, prm):
+            continue  # first close wins; an expired case is out of reach already
+        closed_t[s] = max(when[i], opened_t[s])
+        applied[i] = True

@@ -1,0 +1,133 @@
+"""Frozen dedup parameters, one entry per category id (uint16, index into every array).
+
+Which category's values apply when an event meets a case: the CASE's category gives
+``radius_m``, ``window_s``, ``recurrence_window_s`` and ``max_open_age_s`` (the case is the
+thing with a footprint and a lifetime); the EVENT's category gives ``allowed_lateness_s``.
+``compat[a, b]`` says an event of ``a`` may join (or recur) a case of ``b``. A radius of 0
+means "never merge": such a category's row and column of ``compat`` must be all false.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["MAX_CATEGORIES", "MAX_DURATION_S", "DedupParams"]
+
+MAX_CATEGORIES = 1 << 16
+MAX_DURATION_S = 100 * 366 * 86400  # keeps every time sum far below int64 overflow
+MAX_RADIUS_M = 100_000.0
+
+
+def _per_category(name: str, value: Any, n: int, *, integer_ms: bool) -> npt.NDArray[Any]:
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim == 0:
+        a = np.full(n, float(a))
+    if a.shape != (n,):
+        raise ValueError(f"{name} must be a scalar or have shape ({n},), got {a.shape}")
+    limit = MAX_DURATION_S if integer_ms else MAX_RADIUS_M
+    bad = ~(np.isfinite(a) & (a >= 0) & (a <= limit))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name}[{i}] = {a[i]!r} is not a number in [0, {limit}]")
+    if integer_ms:
+        return np.round(a * 1000.0).astype(np.int64)
+    return a
+
+
+def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    a = np.ascontiguousarray(a).copy()
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class DedupParams:
+    """Per-category arrays; durations are stored in milliseconds. Use :meth:`build`."""
+
+    radius_m: npt.NDArray[np.float64]
+    window_ms: npt.NDArray[np.int64]
+    compat: npt.NDArray[np.bool_]
+    recurrence_ms: npt.NDArray[np.int64]
+    lateness_ms: npt.NDArray[np.int64]
+    max_open_age_ms: npt.NDArray[np.int64]
+    search_radius_m: npt.NDArray[np.float64]  # derived: max radius of compatible cases
+
+    @classmethod
+    def build(
+        cls,
+        n_categories: int,
+        *,
+        radius_m: Any,
+        window_s: Any,
+        recurrence_window_s: Any,
+        allowed_lateness_s: Any,
+        max_open_age_s: Any,
+        compat: Any = None,
+    ) -> DedupParams:
+        """Scalars broadcast to every category; ``compat=None`` = same category only."""
+        if not isinstance(n_categories, int) or not 1 <= n_categories <= MAX_CATEGORIES:
+            raise ValueError(f"n_categories must be an int in [1, 65536], got {n_categories!r}")
+        n = n_categories
+        radius = _per_category("radius_m", radius_m, n, integer_ms=False)
+        if compat is None:
+            c = np.diag(radius > 0)
+        else:
+            c = np.asarray(compat)
+            if c.dtype != np.bool_:
+                raise ValueError(f"compat must be a boolean matrix, got dtype {c.dtype}")
+        if c.shape != (n, n):
+            raise ValueError(f"compat must have shape ({n}, {n}), got {c.shape}")
+        if not np.array_equal(c, c.T):
+            raise ValueError("compat must be symmetric")
+        mergeable = radius > 0
+        if not np.array_equal(np.diag(c), mergeable):
+            i = int(np.flatnonzero(np.diag(c) != mergeable)[0])
+            raise ValueError(
+                f"compat[{i}, {i}] must be {bool(mergeable[i])}: the diagonal is true exactly "
+                "where radius_m > 0"
+            )
+        if c[~mergeable].any():
+            i = int(np.flatnonzero(c[~mergeable].any(axis=1))[0])
+            raise ValueError(
+                f"category {np.flatnonzero(~mergeable)[i]} has radius 0 (never "
+                "merge) but compat marks it compatible with another category"
+            )
+        search = np.where(c, radius[None, :], 0.0).max(axis=1)
+        return cls(
+            radius_m=_readonly(radius),
+            window_ms=_readonly(_per_category("window_s", window_s, n, integer_ms=True)),
+            compat=_readonly(c),
+            recurrence_ms=_readonly(
+                _per_category("recurrence_window_s", recurrence_window_s, n, integer_ms=True)
+            ),
+            lateness_ms=_readonly(
+                _per_category("allowed_lateness_s", allowed_lateness_s, n, integer_ms=True)
+            ),
+            max_open_age_ms=_readonly(
+                _per_category("max_open_age_s", max_open_age_s, n, integer_ms=True)
+            ),
+            search_radius_m=_readonly(search),
+        )
+
+    @property
+    def n_categories(self) -> int:
+        return int(self.radius_m.shape[0])
+
+    @property
+    def max_lateness_ms(self) -> int:
+        return int(self.lateness_ms.max())
+
+    def kernel_args(self) -> tuple[npt.NDArray[Any], ...]:
+        return (
+            self.radius_m,
+            self.window_ms,
+            self.compat,
+            self.recurrence_ms,
+            self.lateness_ms,
+            self.max_open_age_ms,
+            self.search_radius_m,
+        )

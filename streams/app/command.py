@@ -1,0 +1,50 @@
+"""``citystream worker``: one Faust worker process running the chosen roles.
+
+SIGTERM and SIGINT stop it gracefully (Faust's worker commits what it processed and leaves
+the consumer group). Logs are one line per record on stderr; ``/health`` and ``/metrics``
+(Prometheus text) are served on ``CITYSTREAM_WEB_PORT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from streams.settings import Settings
+
+__all__ = ["add_arguments", "run"]
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from streams.app.factory import ROLES
+
+    parser.add_argument(
+        "--roles",
+        default=None,
+        help=f"comma-separated roles ({', '.join(ROLES)}) or 'all'; default CITYSTREAM_WORKER_ROLES",
+    )
+    parser.add_argument("--web-port", type=int, default=None, help="health/metrics port")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    import faust
+
+    from streams.app.factory import create_app, parse_roles
+    from streams.app.topics import ensure_topics
+
+    if args.web_port is not None:
+        settings = settings.replace(web_port=args.web_port)
+    try:
+        roles = parse_roles(args.roles or settings.worker_roles)
+    except ValueError as exc:
+        print(f"citystream worker: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr)
+    ensure_topics(settings)
+    app = create_app(settings, roles)
+    worker = faust.Worker(app, loglevel=settings.log_level, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0

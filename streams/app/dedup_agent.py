@@ -1,0 +1,165 @@
+"""Role ``dedup``: fused batches to cases and event-to-case links, one kernel call per tile.
+
+The agent keeps, per assigned partition, a :class:`PartitionState` (watermarks, reorder
+buffers, per-tile kernel state). For each chunk of fused messages it buffers the events,
+releases those every raw partition has passed, runs the kernels once per touched tile,
+sends links, cases and too-late dead letters, writes the touched tiles to the changelog,
+and only then lets the offsets commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from kernels.grid import GridSpec
+from streams.app.columnar import encode_columns
+from streams.app.dedup_state import PartitionState, load_partition
+from streams.app.metrics import Metrics
+from streams.app.ordering import decode_watermark, is_watermark_frame
+from streams.app.topics import CASES, DEADLETTER, DEDUP_STATE, FUSED, LINKS, RAW_TOPICS
+from streams.dedup_engine import DedupEngine
+from streams.intake.categories import CategoryTable
+from streams.intake.deadletter import DeadLetter
+from streams.intake.fused import Source, decode_batch
+from streams.intake.geo import District
+from streams.intake.reasons import Reason
+from streams.settings import Settings
+
+__all__ = ["make_engine", "register"]
+
+log = logging.getLogger(__name__)
+
+
+def make_engine(settings: Settings) -> DedupEngine:
+    table = CategoryTable.load(settings.categories_file, settings.category_code_digits)
+    district = District.load(settings.district)
+    origin = district.origin
+    return DedupEngine(settings, table, GridSpec(origin[0], origin[1], settings.cell_size_m))
+
+
+def expected_sources(settings: Settings) -> frozenset[tuple[str, int]]:
+    """Every raw partition whose watermark the dedup stage waits for."""
+    return frozenset(
+        (settings.topic(t), p) for t in RAW_TOPICS.values() for p in range(settings.partitions)
+    )
+
+
+class DedupWorker:
+    """The per-process side of the agent: loaded partitions and the output topics."""
+
+    def __init__(self, app: Any, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.engine = make_engine(settings)
+        self.expected = expected_sources(settings)
+        self.partitions: dict[int, PartitionState] = {}
+        self.state_topic_name = settings.topic(DEDUP_STATE)
+        self.links = app.topic(settings.topic(LINKS), key_serializer="raw",
+                               value_serializer="raw")
+        self.cases = app.topic(settings.topic(CASES), key_serializer="raw",
+                               value_serializer="raw")
+        self.dead = app.topic(settings.topic(DEADLETTER), key_serializer="raw",
+                              value_serializer="raw")
+        self.state_topic = app.topic(self.state_topic_name, key_serializer="raw",
+                                     value_serializer="raw")
+        self.merged = 0
+        self.processed = 0
+
+    def forget(self, partitions: set[int]) -> None:
+        for p in partitions:
+            self.partitions.pop(p, None)
+
+    async def partition(self, p: int) -> PartitionState:
+        state = self.partitions.get(p)
+        if state is None:
+            loop = asyncio.get_running_loop()
+            state = await loop.run_in_executor(
+                None, load_partition, self.settings, self.state_topic_name, p, self.expected
+            )
+            log.info("dedup partition %d loaded: %d tiles, %d buffered", p, len(state.tiles),
+                     state.buffered())
+            self.partitions[p] = state
+        return state
+
+    async def handle(self, events: list[Any]) -> None:
+        touched: set[int] = set()
+        for event in events:
+            m = event.message
+            state = await self.partition(m.partition)
+            touched.add(m.partition)
+            value = m.value or b""
+            if is_watermark_frame(value):
+                state.tracker.update(decode_watermark(value))
+                continue
+            tile = int(m.key)
+            batch = decode_batch(value)
+            if state.buffer(tile).add(batch):
+                state.dirty.add(tile)
+        for p in sorted(touched):
+            await self._release(self.partitions[p])
+        self.metrics.set("citystream_buffered_events",
+                         float(sum(s.buffered() for s in self.partitions.values())))
+
+    async def _release(self, state: PartitionState) -> None:
+        mark = state.tracker.watermark()
+        for tile in sorted(state.buffers):
+            released = state.buffers[tile].release(mark)
+            if len(released) == 0:
+                continue
+            state.dirty.add(tile)
+            out = self.engine.process(state.tile(self.engine, tile), released)
+            await self._emit(tile, out)
+        for key, value in state.changelog_records(self.engine):
+            await self.state_topic.send(key=key, value=value, partition=state.partition,
+                                        force=True)
+
+    async def _emit(self, tile: int, out: Any) -> None:
+        key = str(tile).encode()
+        if out.n_links:
+            await self.links.send(key=key, value=encode_columns("links", out.links), force=True)
+            new = int(out.links["is_new"].sum())
+            self.processed += out.n_links
+            self.merged += out.n_links - new
+            self.metrics.inc("citystream_events_total", out.n_links, stage="dedup")
+            self.metrics.inc("citystream_cases_opened_total", new)
+            self.metrics.inc("citystream_events_merged_total", out.n_links - new)
+            self.metrics.set("citystream_dedup_ratio", self.merged / max(1, self.processed))
+        if len(out.cases["case_id"]):
+            await self.cases.send(key=key, value=encode_columns("cases", out.cases), force=True)
+        rejected = out.rejected
+        refs = rejected.column("source_ref") if len(rejected) else []
+        for i in range(len(rejected)):
+            row = rejected.fixed[i]
+            source = Source(int(row["source"])).name.lower()
+            event = {"event_id": int(row["event_id"]), "source_ref": refs[i],
+                     "event_time_ms": int(row["event_time_ms"]),
+                     "ingest_time_ms": int(row["ingest_time_ms"])}
+            letter = DeadLetter(source, Reason.TOO_LATE,
+                                "event time is beyond the allowed lateness of its tile",
+                                orjson.dumps(event))
+            await self.dead.send(key=source.encode(), value=letter.to_json(), force=True)
+            self.metrics.inc("citystream_deadletters_total", reason=Reason.TOO_LATE.value)
+
+def register(app: Any, settings: Settings, metrics: Metrics) -> None:
+    worker = DedupWorker(app, settings, metrics)
+    fused = app.topic(settings.topic(FUSED), key_serializer="raw", value_serializer="raw")
+    fused_name = settings.topic(FUSED)
+
+    async def on_revoked(sender: Any, *, revoked: set[Any], **_: Any) -> None:
+        worker.forget({tp.partition for tp in revoked if tp.topic == fused_name})
+
+    app.on_partitions_revoked.connect(on_revoked)
+
+    async def dedup(stream: Any) -> None:
+        async for events in stream.take_events(512, within=settings.batch_max_ms / 1000):
+            started = time.perf_counter()
+            await worker.handle(events)
+            metrics.observe("citystream_batch_seconds", time.perf_counter() - started,
+                            stage="dedup")
+
+    app.agent(fused, name="dedup")(dedup)

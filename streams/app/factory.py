@@ -1,0 +1,87 @@
+"""Build the Faust app for a set of worker roles. Nothing is created at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import faust
+
+from streams.app.metrics import Metrics
+from streams.settings import Settings
+
+__all__ = ["ROLES", "App", "create_app", "parse_roles"]
+
+log = logging.getLogger(__name__)
+
+# role -> module whose ``register(app, settings, metrics)`` adds that role's agents
+ROLES: dict[str, str] = {
+    "normalize": "streams.app.normalize_agent",
+    "dedup": "streams.app.dedup_agent",
+    "dispatch": "streams.app.dispatch_agent",
+    "lifecycle": "streams.app.lifecycle_agent",
+    "departments": "streams.app.departments_agent",
+    "sink": "streams.app.sink_agent",
+}
+
+
+class App(faust.App):
+    """The Faust app plus the worker's settings and metrics."""
+
+    citystream_settings: Settings
+    metrics: Metrics
+
+
+def parse_roles(text: str) -> list[str]:
+    """``"normalize,dedup"`` or ``"all"`` to a checked list of roles."""
+    names = [r.strip() for r in text.split(",") if r.strip()]
+    if names == ["all"]:
+        return list(ROLES)
+    unknown = [r for r in names if r not in ROLES]
+    if unknown or not names:
+        raise ValueError(f"unknown role(s) {unknown or names}; choose from {', '.join(ROLES)}")
+    return names
+
+
+def create_app(settings: Settings, roles: Iterable[str]) -> App:
+    import importlib
+
+    app = App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=False,
+        web_enabled=True,
+        web_bind=settings.web_bind,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        producer_max_request_size=16 * 1024 * 1024,
+        producer_acks=-1,
+        producer_linger_ms=2,
+        consumer_max_fetch_size=16 * 1024 * 1024,
+        broker_commit_every=2000,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=8192,
+        table_standby_replicas=0,
+        logging_config=None,
+    )
+    app.citystream_settings = settings
+    app.metrics = Metrics()
+    _register_web(app)
+    for role in roles:
+        importlib.import_module(ROLES[role]).register(app, settings, app.metrics)
+    log.info("citystream app %s created with roles %s", settings.app_id, ",".join(roles))
+    return app
+
+
+def _register_web(app: App) -> None:
+    @app.page("/health")
+    async def health(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        ok = app.consumer is not None and not app.rebalancing
+        return web.json({"status": "ok" if ok else "starting", "app": app.conf.id})
+
+    @app.page("/metrics")
+    async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return web.text(app.metrics.render(), content_type="text/plain; version=0.0.4")

@@ -1,0 +1,143 @@
+"""Role ``normalize``: raw topics to fused batches per tile, dead letters, and watermarks."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from kernels.grid import GridSpec
+from streams.app.metrics import Metrics
+from streams.app.ordering import WatermarkFrame, encode_watermark
+from streams.app.routing import TileRouter
+from streams.app.topics import DEADLETTER, FUSED, RAW_TOPICS
+from streams.dedup_engine import build_params
+from streams.intake.fused import encode_batch
+from streams.intake.normalize import Normalizer
+from streams.settings import Settings
+
+__all__ = ["make_router", "register"]
+
+
+def make_router(settings: Settings, normalizer: Normalizer) -> TileRouter:
+    """The tile router every stage agrees on (same grid, tile size and halo)."""
+    origin = normalizer.district.origin
+    spec = GridSpec(origin[0], origin[1], settings.cell_size_m)
+    params = build_params(normalizer.categories, settings)
+    return TileRouter(spec, settings.tile_size_m, 2.0 * float(params.radius_m.max()))
+
+
+class _Progress:
+    """Per raw partition: the highest arrival time sent, and when a record last came."""
+
+    def __init__(self) -> None:
+        self.mark: dict[int, int] = {}
+        self.last_seen: dict[int, float] = {}
+
+    def saw(self, partition: int, arrival_ms: int) -> None:
+        self.mark[partition] = max(self.mark.get(partition, arrival_ms), arrival_ms)
+        self.last_seen[partition] = time.monotonic()
+
+
+def register(app: Any, settings: Settings, metrics: Metrics) -> None:
+    normalizer = Normalizer.from_settings(settings)
+    router = make_router(settings, normalizer)
+    fused = app.topic(settings.topic(FUSED), key_serializer="raw", value_serializer="raw")
+    dead = app.topic(settings.topic(DEADLETTER), key_serializer="raw", value_serializer="raw")
+    for source, raw_name in RAW_TOPICS.items():
+        topic_name = settings.topic(raw_name)
+        raw = app.topic(
+            topic_name, key_serializer="raw", value_serializer="raw", allow_empty=True
+        )
+        progress = _Progress()
+        _add_agent(app, settings, metrics, normalizer, router, source, topic_name, raw, fused,
+                   dead, progress)
+        _add_idle_timer(app, settings, topic_name, fused, progress)
+
+
+def _add_agent(app: Any, settings: Settings, metrics: Metrics, normalizer: Normalizer,
+               router: TileRouter, source: str, topic_name: str, raw: Any, fused: Any,
+               dead: Any, progress: _Progress) -> None:
+    async def normalize(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_max_events,
+                                               within=settings.batch_max_ms / 1000):
+            started = time.perf_counter()
+            messages = [e.message for e in events]
+            arrival = [int(round(m.timestamp * 1000)) for m in messages]
+            result = normalizer.normalize(source, [m.value or b"" for m in messages],
+                                          ingest_ms=arrival)
+            for letter in result.dead_letters:
+                m = messages[letter.index]
+                letter.topic, letter.partition, letter.offset = m.topic, m.partition, m.offset
+                await dead.send(key=source.encode(), value=letter.to_json(), force=True)
+                metrics.inc("citystream_deadletters_total", reason=letter.reason.value)
+            await _send_tiles(router, result.batch, fused)
+            for m, t in zip(messages, arrival, strict=True):
+                progress.saw(m.partition, t)
+            await _send_watermarks(settings, topic_name, fused, progress, idle=set())
+            metrics.inc("citystream_records_total", len(messages), stage="normalize",
+                        source=source)
+            metrics.inc("citystream_events_total", len(result.batch), stage="normalize")
+            metrics.observe("citystream_batch_seconds", time.perf_counter() - started,
+                            stage="normalize")
+
+    app.agent(raw, name=f"normalize-{source}")(normalize)
+
+
+async def _send_tiles(router: TileRouter, batch: Any, fused: Any) -> None:
+    if len(batch) == 0:
+        return
+    idx, tiles = router.route(batch.fixed["lat"], batch.fixed["lon"])
+    bounds = np.flatnonzero(np.diff(tiles)) + 1
+    for chunk_idx, chunk_tiles in zip(np.split(idx, bounds), np.split(tiles, bounds),
+                                      strict=True):
+        await fused.send(key=str(int(chunk_tiles[0])).encode(),
+                         value=encode_batch(batch.take(chunk_idx)), force=True)
+
+
+async def _send_watermarks(settings: Settings, topic_name: str, fused: Any,
+                           progress: _Progress, idle: set[int]) -> None:
+    for partition, mark in progress.mark.items():
+        frame = encode_watermark(WatermarkFrame(topic_name, partition, mark, partition in idle))
+        for target in range(settings.partitions):
+            await fused.send(key=b"wm", value=frame, partition=target, force=True)
+
+
+def _add_idle_timer(app: Any, settings: Settings, topic_name: str, fused: Any,
+                    progress: _Progress) -> None:
+    """Declare a raw partition idle when it is caught up and quiet, so dedup moves on."""
+    interval = settings.idle_source_ms / 1000
+
+    async def idle_check() -> None:
+        consumer = app.consumer
+        if consumer is None:
+            return
+        assigned = [tp for tp in consumer.assignment() if tp.topic == topic_name]
+        idle: set[int] = set()
+        now = time.monotonic()
+        for tp in assigned:
+            caught_up = _caught_up(consumer, tp)
+            quiet = now - progress.last_seen.get(tp.partition, 0.0) >= interval
+            if caught_up and quiet:
+                idle.add(tp.partition)
+                progress.mark.setdefault(tp.partition, -1)
+        if idle:
+            marks = _Progress()
+            marks.mark = {p: progress.mark[p] for p in idle}
+            await _send_watermarks(settings, topic_name, fused, marks, idle)
+
+    app.timer(interval, name=f"idle-{topic_name}")(idle_check)
+
+
+def _caught_up(consumer: Any, tp: Any) -> bool:
+    highwater = consumer.highwater(tp)
+    if highwater is None:
+        return False
+    committed = defaultdict(lambda: None, consumer._committed_offset)
+    position = consumer._last_offset.get(tp)  # offset of the last message seen
+    if position is None:
+        position = committed[tp]
+    return position is None and highwater == 0 or (position is not None
+                                                   and position + 1 >= highwater)

@@ -1,0 +1,153 @@
+"""Event ordering for the dedup stage: watermarks across raw partitions and a reorder buffer.
+
+Why: the dedup kernels give results that depend on the order events are seen in. The
+normalizers consume three raw topics at their own pace, so the order in which fused
+events reach a dedup partition is an accident of scheduling. To make cases identical for
+any number of partitions, workers, batch sizes and restarts, the dedup stage processes
+events in one canonical order, ``(ingest_time_ms, event_id)``, where ``ingest_time_ms``
+is the raw record's Kafka timestamp (its arrival at the centre, set by the producer).
+
+Each normalizer tells every fused partition how far it has read each raw partition (a
+watermark frame). An event is released to the kernels once every raw partition is past
+its arrival time, or has declared itself idle (caught up, nothing new for a while).
+Events arriving behind the watermark (an idle source waking up) are released at once.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streams.intake.fused import FusedBatch
+
+__all__ = [
+    "WATERMARK_MAGIC",
+    "ReorderBuffer",
+    "WatermarkFrame",
+    "WatermarkTracker",
+    "decode_watermark",
+    "encode_watermark",
+    "is_watermark_frame",
+]
+
+WATERMARK_MAGIC = b"CSWM"
+_WM = struct.Struct("<4sH?xq64s")  # magic, partition, idle, pad, watermark ms, topic
+NEVER = np.iinfo(np.int64).min
+FOREVER = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class WatermarkFrame:
+    """A normalizer's progress on one raw partition: all arrivals <= ``watermark_ms`` sent."""
+
+    topic: str
+    partition: int
+    watermark_ms: int
+    idle: bool = False
+
+
+def encode_watermark(frame: WatermarkFrame) -> bytes:
+    topic = frame.topic.encode()
+    if len(topic) > 64:
+        raise ValueError(f"topic name too long for a watermark frame: {frame.topic!r}")
+    return _WM.pack(WATERMARK_MAGIC, frame.partition, frame.idle, frame.watermark_ms, topic)
+
+
+def is_watermark_frame(data: bytes) -> bool:
+    return data[:4] == WATERMARK_MAGIC
+
+
+def decode_watermark(data: bytes) -> WatermarkFrame:
+    if len(data) != _WM.size or data[:4] != WATERMARK_MAGIC:
+        raise ValueError(f"not a watermark frame ({len(data)} bytes)")
+    _, partition, idle, mark, topic = _WM.unpack(data)
+    return WatermarkFrame(topic.rstrip(b"\0").decode(), partition, mark, idle)
+
+
+@dataclass
+class WatermarkTracker:
+    """The combined watermark of a set of expected raw partitions."""
+
+    expected: frozenset[tuple[str, int]]
+    marks: dict[tuple[str, int], int] = field(default_factory=dict)
+    idle: set[tuple[str, int]] = field(default_factory=set)
+
+    def update(self, frame: WatermarkFrame) -> None:
+        key = (frame.topic, frame.partition)
+        if key not in self.expected:
+            raise ValueError(f"watermark from an unexpected raw partition {key}")
+        self.marks[key] = max(self.marks.get(key, NEVER), frame.watermark_ms)
+        if frame.idle:
+            self.idle.add(key)
+        else:
+            self.idle.discard(key)
+
+    def watermark(self) -> int:
+        """Events with arrival <= this may be released; NEVER until every source reported."""
+        active = [k for k in self.expected if k not in self.idle]
+        if not active:
+            return FOREVER if self.expected <= set(self.marks) else NEVER
+        return min(self.marks.get(k, NEVER) for k in active)
+
+    def to_state(self) -> dict[str, object]:
+        return {
+            "marks": [[t, p, m] for (t, p), m in sorted(self.marks.items())],
+            "idle": sorted([t, p] for t, p in self.idle),
+        }
+
+    def restore(self, state: dict[str, object]) -> None:
+        marks = state.get("marks", [])
+        idle = state.get("idle", [])
+        assert isinstance(marks, list) and isinstance(idle, list)
+        self.marks = {(str(t), int(p)): int(m) for t, p, m in marks if (t, p) in self.expected}
+        self.idle = {(str(t), int(p)) for t, p in idle if (t, p) in self.expected}
+
+
+class ReorderBuffer:
+    """Pending fused events, released in canonical ``(ingest_time_ms, event_id)`` order."""
+
+    def __init__(self) -> None:
+        self._pending: list[FusedBatch] = []
+        self._seen: set[int] = set()
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._pending)
+
+    def add(self, batch: FusedBatch) -> int:
+        """Buffer a batch; events already buffered (redelivery) are dropped. Returns added."""
+        if len(batch) == 0:
+            return 0
+        ids = batch.fixed["event_id"]
+        fresh = np.fromiter((int(i) not in self._seen for i in ids), bool, len(ids))
+        if not fresh.all():
+            batch = batch.take(np.flatnonzero(fresh))
+        self._seen.update(int(i) for i in batch.fixed["event_id"])
+        if len(batch):
+            self._pending.append(batch)
+        return len(batch)
+
+    def release(self, watermark_ms: int) -> FusedBatch:
+        """Remove and return, sorted canonically, every event with arrival <= watermark."""
+        if not self._pending:
+            return FusedBatch.empty()
+        merged = FusedBatch.concat(self._pending)
+        fixed = merged.fixed
+        due = fixed["ingest_time_ms"] <= watermark_ms
+        keep = np.flatnonzero(~due)
+        out_idx = np.flatnonzero(due)
+        order = np.lexsort((fixed["event_id"][out_idx], fixed["ingest_time_ms"][out_idx]))
+        out = merged.take(out_idx[order])
+        self._pending = [merged.take(keep)] if len(keep) else []
+        self._seen.difference_update(int(i) for i in out.fixed["event_id"])
+        return out
+
+    def snapshot(self) -> FusedBatch:
+        return FusedBatch.concat(self._pending) if self._pending else FusedBatch.empty()
+
+    @classmethod
+    def restore(cls, batch: FusedBatch) -> ReorderBuffer:
+        buf = cls()
+        buf.add(batch)
+        return buf

@@ -1,0 +1,108 @@
+"""The one list of Kafka topics, and their creation on the broker."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from streams.settings import Settings
+
+__all__ = [
+    "ALL_TOPICS",
+    "CASES",
+    "DEADLETTER",
+    "DEDUP_STATE",
+    "DISPATCH",
+    "FUSED",
+    "LINKS",
+    "RAW_TOPICS",
+    "TRANSITIONS",
+    "UPDATES",
+    "ensure_topics",
+]
+
+log = logging.getLogger(__name__)
+
+# source name (as in the fused ``source`` column and dead letters) -> raw topic
+RAW_TOPICS: dict[str, str] = {
+    "sensor": "raw.sensor",
+    "hotline": "raw.hotline",
+    "patrol": "raw.patrol",
+}
+FUSED = "events.fused"
+DEADLETTER = "deadletter"
+CASES = "cases"
+LINKS = "links"
+DISPATCH = "dispatch"
+UPDATES = "case.updates"
+TRANSITIONS = "case.transitions"
+DEDUP_STATE = "dedup.state"  # compacted changelog of the dedup agent's per-tile state
+
+ALL_TOPICS: tuple[str, ...] = (
+    *RAW_TOPICS.values(),
+    FUSED,
+    DEADLETTER,
+    CASES,
+    LINKS,
+    DISPATCH,
+    UPDATES,
+    TRANSITIONS,
+    DEDUP_STATE,
+)
+
+# Simulated and replayed feeds carry historical timestamps; time-based retention would
+# delete them at once, so pipeline topics keep data until an operator says otherwise.
+_TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    DEDUP_STATE: {"cleanup.policy": "compact", "retention.ms": "-1"},
+}
+_DEFAULT_CONFIG = {"retention.ms": "-1"}
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
+    """Create every pipeline topic with ``settings.partitions`` partitions if missing.
+
+    Returns the topics created. A topic that exists with another partition count is an
+    error: tiles map to partitions by hash, so the count is part of the data layout.
+    """
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    names = [settings.topic(t) for t in ALL_TOPICS]
+    deadline = time.monotonic() + timeout_s
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="citystream")
+    try:
+        existing = set(admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            try:
+                admin.create_topics(
+                    [
+                        NewTopic(
+                            settings.topic(t),
+                            settings.partitions,
+                            1,
+                            topic_configs=_TOPIC_CONFIGS.get(t, _DEFAULT_CONFIG),
+                        )
+                        for t in ALL_TOPICS
+                        if settings.topic(t) in missing
+                    ],
+                    timeout_ms=30_000,
+                )
+            except TopicAlreadyExistsError:
+                pass  # a concurrent worker created it first
+        while time.monotonic() < deadline:
+            described = admin.describe_topics(names)
+            counts = {d["topic"]: len(d["partitions"]) for d in described if not d["error_code"]}
+            if len(counts) == len(names):
+                wrong = {t: c for t, c in counts.items() if c != settings.partitions}
+                if wrong:
+                    raise RuntimeError(
+                        f"topics exist with a partition count other than "
+                        f"CITYSTREAM_PARTITIONS={settings.partitions}: {wrong}"
+                    )
+                return missing
+            time.sleep(0.2)
+        raise TimeoutError(f"topics not ready after {timeout_s}s: {names}")
+    finally:
+        admin.close()

@@ -1,0 +1,311 @@
+"""Working-hours calendar: deadlines counted in working hours (工作时) and working days (工作日).
+
+Everything crosses this module as epoch milliseconds (UTC); the wall clock is only used
+inside, through :mod:`zoneinfo`, to find where the working periods of each local day lie.
+A day's periods are turned into absolute ``[start_ms, end_ms)`` intervals once and cached,
+so the hot paths (``add_work_ms``, ``work_ms_between``) are integer arithmetic per day.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
+
+__all__ = [
+    "HOUR_MS",
+    "CalendarError",
+    "DeadlineUnit",
+    "WorkCalendar",
+    "load_holiday_file",
+    "parse_periods",
+]
+
+HOUR_MS = 3_600_000
+DAY_MINUTES = 24 * 60
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+# A walk over more days than this means the calendar has (almost) no working time left.
+MAX_DAYS_SCANNED = 366 * 30
+# Cached days per calendar; a replay spans a few years at most, so this never thrashes.
+MAX_CACHED_DAYS = 8192
+
+
+class CalendarError(ValueError):
+    """The calendar configuration or a deadline request is invalid."""
+
+
+class DeadlineUnit(StrEnum):
+    """How a category's time limit is counted (the ``deadline_unit`` column)."""
+
+    WORK_HOURS = "work_hours"
+    WORK_DAYS = "work_days"
+    CLOCK_HOURS = "clock_hours"
+
+
+def _minutes(text: str, what: str) -> int:
+    hh, sep, mm = text.strip().partition(":")
+    if not sep or not hh.isdigit() or not mm.isdigit() or len(mm) != 2:
+        raise CalendarError(f"{what}: expected HH:MM, got {text!r}")
+    value = int(hh) * 60 + int(mm)
+    if int(mm) >= 60 or value > DAY_MINUTES:
+        raise CalendarError(f"{what}: {text!r} is not a time of day")
+    return value
+
+
+def parse_periods(day_start: str, day_end: str, breaks: str = "") -> tuple[tuple[int, int], ...]:
+    """Working periods of a day as ``(start, end)`` minutes since local midnight.
+
+    ``breaks`` is a comma-separated list of ``HH:MM-HH:MM`` ranges (the lunch break) that
+    must lie inside the day and must not overlap.
+    """
+    start = _minutes(day_start, "work_day_start")
+    end = _minutes(day_end, "work_day_end")
+    if end <= start:
+        raise CalendarError(f"work day ends ({day_end}) before it starts ({day_start})")
+    cuts: list[tuple[int, int]] = []
+    for chunk in (c for c in breaks.split(",") if c.strip()):
+        lo_text, sep, hi_text = chunk.partition("-")
+        if not sep:
+            raise CalendarError(f"work_breaks: expected HH:MM-HH:MM, got {chunk!r}")
+        lo, hi = _minutes(lo_text, "work_breaks"), _minutes(hi_text, "work_breaks")
+        if not start < lo < hi < end:
+            raise CalendarError(f"work_breaks: {chunk.strip()!r} is not inside the work day")
+        cuts.append((lo, hi))
+    cuts.sort()
+    periods: list[tuple[int, int]] = []
+    cursor = start
+    for lo, hi in cuts:
+        if lo < cursor:
+            raise CalendarError(f"work_breaks overlap: {breaks!r}")
+        periods.append((cursor, lo))
+        cursor = hi
+    periods.append((cursor, end))
+    return tuple(periods)
+
+
+def load_holiday_file(path: Path) -> tuple[frozenset[date], frozenset[date]]:
+    """Read a ``date,kind,name`` table; return (holidays, adjusted working days)."""
+    if not path.is_file():
+        raise CalendarError(f"holiday file {path} does not exist")
+    holidays: set[date] = set()
+    workdays: set[date] = set()
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"date", "kind"} <= set(reader.fieldnames):
+            raise CalendarError(f"{path}: header must include date,kind")
+        for lineno, row in enumerate(reader, 2):
+            try:
+                day = date.fromisoformat(row["date"].strip())
+            except ValueError as exc:
+                raise CalendarError(f"{path}:{lineno}: bad date {row['date']!r}") from exc
+            kind = row["kind"].strip()
+            if kind == "holiday":
+                holidays.add(day)
+            elif kind == "workday":
+                workdays.add(day)
+            else:
+                raise CalendarError(f"{path}:{lineno}: kind must be holiday|workday, got {kind!r}")
+    return frozenset(holidays), frozenset(workdays)
+
+
+def _date_list(text: str, what: str) -> frozenset[date]:
+    try:
+        return frozenset(date.fromisoformat(p.strip()) for p in text.split(",") if p.strip())
+    except ValueError as exc:
+        raise CalendarError(f"{what}: expected comma-separated ISO dates, got {text!r}") from exc
+
+
+def _resolve(name: str) -> Path:
+    # A bare name refers to the tables shipped in streams/data; anything else is a path.
+    return DATA_DIR / name if "/" not in name and "\\" not in name else Path(name).expanduser()
+
+
+@dataclass(frozen=True)
+class WorkCalendar:
+    """Working periods per day, weekends, holidays and adjusted working days (调休)."""
+
+    timezone: str
+    periods: tuple[tuple[int, int], ...]
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
+    weekend: frozenset[int] = frozenset({5, 6})  # date.weekday(): Saturday, Sunday
+    _zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    _days: dict[int, tuple[tuple[int, int], ...]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise CalendarError(f"unknown timezone {self.timezone!r}") from exc
+        if not self.periods:
+            raise CalendarError("a work calendar needs at least one working period")
+        cursor = 0
+        for lo, hi in self.periods:
+            if not cursor <= lo < hi <= DAY_MINUTES:
+                raise CalendarError(f"working periods must be sorted and disjoint: {self.periods}")
+            cursor = hi
+        if len(self.weekend) >= 7 or not self.weekend <= set(range(7)):
+            raise CalendarError(f"weekend must be a proper subset of 0..6, got {self.weekend}")
+        both = self.holidays & self.workdays
+        if both:
+            raise CalendarError(f"dates both holiday and working day: {sorted(both)}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkCalendar:
+        """The calendar configured by ``timezone``, ``work_*`` and the holiday settings."""
+        holidays: set[date] = set(_date_list(settings.holidays, "holidays"))
+        workdays: set[date] = set(_date_list(settings.workdays_extra, "workdays_extra"))
+        for name in (n.strip() for n in settings.holiday_files.split(",") if n.strip()):
+            off, on = load_holiday_file(_resolve(name))
+            holidays |= off
+            workdays |= on
+        return cls(
+            timezone=settings.timezone,
+            periods=parse_periods(
+                settings.work_day_start, settings.work_day_end, settings.work_breaks
+            ),
+            holidays=frozenset(holidays),
+            workdays=frozenset(workdays),
+        )
+
+    # -- days -------------------------------------------------------------------------
+
+    @property
+    def day_ms(self) -> int:
+        """Working milliseconds in one working day (the length of a 工作日)."""
+        return sum(hi - lo for lo, hi in self.periods) * 60_000
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self.holidays:
+            return False
+        if day in self.workdays:
+            return True
+        return day.weekday() not in self.weekend
+
+    def local_date(self, ms: int) -> date:
+        return datetime.fromtimestamp(ms // 1000, self._zone).date()
+
+    def _instant(self, day: date, minute: int) -> int:
+        # 24:00 is the next midnight; building it from the next date keeps DST days right.
+        if minute == DAY_MINUTES:
+            day, minute = day + timedelta(days=1), 0
+        wall = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=self._zone)
+        return int(wall.timestamp()) * 1000
+
+    def _intervals(self, ordinal: int) -> tuple[tuple[int, int], ...]:
+        cached = self._days.get(ordinal)
+        if cached is not None:
+            return cached
+        day = date.fromordinal(ordinal)
+        spans: tuple[tuple[int, int], ...] = ()
+        if self.is_working_day(day):
+            spans = tuple(
+                (self._instant(day, lo), self._instant(day, hi)) for lo, hi in self.periods
+            )
+        if len(self._days) >= MAX_CACHED_DAYS:
+            self._days.clear()
+        self._days[ordinal] = spans
+        return spans
+
+    def working_intervals(self, day: date) -> tuple[tuple[int, int], ...]:
+        """The day's working time as absolute ``[start_ms, end_ms)`` intervals."""
+        return self._intervals(day.toordinal())
+
+    def is_working_time(self, ms: int) -> bool:
+        return any(lo <= ms < hi for lo, hi in self._intervals(self.local_date(ms).toordinal()))
+
+    # -- arithmetic -------------------------------------------------------------------
+
+    def add_work_ms(self, start_ms: int, work_ms: int) -> int:
+        """The instant when ``work_ms`` of working time have elapsed after ``start_ms``.
+
+        Time outside working periods does not count; a result that falls exactly on the
+        end of a period stays there (a deadline of 12:00, not 14:00).
+        """
+        if work_ms < 0:
+            raise CalendarError(f"cannot add negative working time ({work_ms} ms)")
+        if work_ms == 0:
+            return start_ms
+        remaining = work_ms
+        ordinal = self.local_date(start_ms).toordinal()
+        for _ in range(MAX_DAYS_SCANNED):
+            for lo, hi in self._intervals(ordinal):
+                if hi <= start_ms:
+                    continue
+                begin = max(lo, start_ms)
+                if remaining <= hi - begin:
+                    return begin + remaining
+                remaining -= hi - begin
+            ordinal += 1
+        raise CalendarError(f"no room for {work_ms} ms of working time within {MAX_DAYS_SCANNED} d")
+
+    def add_work_hours(self, start_ms: int, hours: float) -> int:
+        return self.add_work_ms(start_ms, round(hours * HOUR_MS))
+
+    def add_work_days(self, start_ms: int, days: float) -> int:
+        """Add working days, each worth :attr:`day_ms` of working time.
+
+        Counting days as working time (rather than "same wall time N days later") keeps
+        deadlines consistent with :meth:`work_ms_between`, which the on-time checks use.
+        Friday 10:00 + 1 day is Monday 10:00; Friday 20:00 + 1 day is Monday's end of work.
+        """
+        return self.add_work_ms(start_ms, round(days * self.day_ms))
+
+    @staticmethod
+    def add_clock_hours(start_ms: int, hours: float) -> int:
+        if hours < 0:
+            raise CalendarError(f"cannot add negative clock hours ({hours})")
+        return start_ms + round(hours * HOUR_MS)
+
+    def deadline_for(
+        self, start_ms: int, value: float, unit: DeadlineUnit | str, urgent: bool
+    ) -> int:
+        """Deadline of a time limit ``value`` in ``unit`` starting at ``start_ms``.
+
+        Urgent cases run on the clock: working hours count as clock hours and working days
+        as calendar days, since nobody waits for Monday to close an open manhole.
+        """
+        try:
+            unit = DeadlineUnit(unit)
+        except ValueError as exc:
+            allowed = "|".join(u.value for u in DeadlineUnit)
+            raise CalendarError(f"deadline unit must be {allowed}, got {unit!r}") from exc
+        if value < 0:
+            raise CalendarError(f"time limit must be >= 0, got {value}")
+        if unit is DeadlineUnit.CLOCK_HOURS:
+            return self.add_clock_hours(start_ms, value)
+        if unit is DeadlineUnit.WORK_HOURS:
+            return (
+                self.add_clock_hours(start_ms, value)
+                if urgent
+                else self.add_work_hours(start_ms, value)
+            )
+        return (
+            self.add_clock_hours(start_ms, 24 * value)
+            if urgent
+            else self.add_work_days(start_ms, value)
+        )
+
+    def work_ms_between(self, a_ms: int, b_ms: int) -> int:
+        """Working milliseconds in ``[a_ms, b_ms)``; negative when ``b_ms < a_ms``."""
+        if b_ms < a_ms:
+            return -self.work_ms_between(b_ms, a_ms)
+        total = 0
+        last = self.local_date(b_ms).toordinal()
+        ordinal = self.local_date(a_ms).toordinal()
+        while ordinal <= last:
+            for lo, hi in self._intervals(ordinal):
+                overlap = min(hi, b_ms) - max(lo, a_ms)
+                if overlap > 0:
+                    total += overlap
+            ordinal += 1
+        return total

@@ -1,0 +1,188 @@
+"""Department simulator: the updates a real department would send for a dispatched case.
+
+Pure and seeded. Each case draws from its own RNG, seeded by a hash of (seed, case id), so
+a case's updates do not depend on which other cases were simulated or in what order.
+Delays are measured the way the case's deadline is (working time, or clock time for urgent
+and clock-hour categories), so a category's time limit sets how long its handling takes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, fields
+from typing import Any
+
+from streams.cases.calendar import DeadlineUnit, WorkCalendar
+from streams.cases.dispatch import DispatchOrder
+from streams.cases.lifecycle import CENTRE_ACTOR, Action, CaseUpdate
+
+__all__ = ["DepartmentSimConfig", "case_rng", "simulate_department", "simulate_on_spot"]
+
+MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True)
+class DepartmentSimConfig:
+    """Shares and delay ranges (``(low, high)``, drawn uniformly) of the simulator."""
+
+    sign_minutes: tuple[float, float] = (2.0, 30.0)  # dispatch -> sign, clock
+    urgent_sign_minutes: tuple[float, float] = (1.0, 8.0)
+    handle_fraction: tuple[float, float] = (0.15, 0.95)  # of the time left, on-time cases
+    overdue_share: float = 0.12
+    overdue_by_category: tuple[tuple[str, float], ...] = ()  # (category key, share) overrides
+    overdue_fraction: tuple[float, float] = (0.05, 1.0)  # overshoot, of the time limit
+    verify_minutes: tuple[float, float] = (15.0, 110.0)  # feedback -> verification, clock
+    rework_share: float = 0.07  # verifications that fail (返工)
+    max_reworks: int = 2
+    resign_share: float = 0.5  # reworked cases signed for again before re-handling
+    rework_fraction: tuple[float, float] = (0.1, 0.5)  # redo time, of the time limit
+    hold_share: float = 0.02
+    hold_hours: tuple[float, float] = (2.0, 48.0)  # clock
+    void_share: float = 0.01
+    void_minutes: tuple[float, float] = (10.0, 240.0)  # last step -> void, clock
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value: Any = getattr(self, f.name)
+            if f.name.endswith("_share") and not 0.0 <= value <= 1.0:
+                raise ValueError(f"department sim: {f.name} must be in [0, 1], got {value}")
+            if isinstance(value, tuple) and f.name != "overdue_by_category":
+                low, high = value
+                if not 0 <= low <= high:
+                    raise ValueError(f"department sim: {f.name} must be 0 <= low <= high")
+        for key, share in self.overdue_by_category:
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"department sim: overdue share of {key} must be in [0, 1]")
+        if self.max_reworks < 0:
+            raise ValueError("department sim: max_reworks must be >= 0")
+
+    def overdue_share_for(self, category_key: str) -> float:
+        return dict(self.overdue_by_category).get(category_key, self.overdue_share)
+
+
+def case_rng(seed: int, case_id: int) -> random.Random:
+    """The RNG of one case: independent of processing order and of other cases."""
+    digest = hashlib.blake2b(f"{seed}:{case_id}".encode(), digest_size=8).digest()
+    return random.Random(int.from_bytes(digest, "little"))
+
+
+class _Clock:
+    """Time arithmetic in the unit the case's deadline is counted in."""
+
+    def __init__(self, order: DispatchOrder, calendar: WorkCalendar) -> None:
+        self.on_clock = order.urgent or order.deadline_unit is DeadlineUnit.CLOCK_HOURS
+        self.calendar = calendar
+
+    def advance(self, start_ms: int, span_ms: int) -> int:
+        span_ms = max(span_ms, 0)
+        return start_ms + span_ms if self.on_clock else self.calendar.add_work_ms(start_ms, span_ms)
+
+    def span(self, a_ms: int, b_ms: int) -> int:
+        return b_ms - a_ms if self.on_clock else self.calendar.work_ms_between(a_ms, b_ms)
+
+
+class _Script:
+    """Collects updates with strictly increasing times and stable ids."""
+
+    def __init__(self, order: DispatchOrder, rng: random.Random) -> None:
+        self.order, self.rng = order, rng
+        self.updates: list[CaseUpdate] = []
+        self.now = order.dispatched_at_ms
+        self.staff = f"{order.department}-{rng.randint(1, 20):02d}"
+
+    def minutes(self, bounds: tuple[float, float]) -> int:
+        return round(self.rng.uniform(*bounds) * MINUTE_MS)
+
+    def emit(self, action: Action, ts_ms: int, actor: str, note: str = "") -> int:
+        self.now = max(ts_ms, self.now + MINUTE_MS)
+        self.updates.append(
+            CaseUpdate(
+                update_id=f"{self.order.case_id}-u{len(self.updates) + 1}",
+                case_id=self.order.case_id,
+                action=action,
+                actor=actor,
+                department=self.order.department,
+                ts_ms=self.now,
+                note=note,
+            )
+        )
+        return self.now
+
+
+def _handle_at(
+    script: _Script, clock: _Clock, deadline_ms: int, overdue: bool, cfg: DepartmentSimConfig
+) -> int:
+    rng, start = script.rng, script.now
+    if overdue:
+        limit = clock.span(script.order.dispatched_at_ms, script.order.deadline_ms)
+        overshoot = max(MINUTE_MS, round(rng.uniform(*cfg.overdue_fraction) * limit))
+        return clock.advance(max(deadline_ms, start), overshoot)
+    left = clock.span(start, deadline_ms)
+    return clock.advance(start, round(rng.uniform(*cfg.handle_fraction) * left))
+
+
+def simulate_department(
+    order: DispatchOrder,
+    calendar: WorkCalendar,
+    *,
+    seed: int,
+    config: DepartmentSimConfig | None = None,
+) -> list[CaseUpdate]:
+    """The timed updates the department sends for ``order``, ending closed or voided."""
+    cfg = config or DepartmentSimConfig()
+    rng = case_rng(seed, order.case_id)
+    clock, script = _Clock(order, calendar), _Script(order, rng)
+    voids = rng.random() < cfg.void_share
+    void_stage = rng.randint(0, 1)  # 0: before signing, 1: after signing
+    if voids and void_stage == 0:
+        script.emit(Action.VOID, script.now + script.minutes(cfg.void_minutes), CENTRE_ACTOR)
+        return script.updates
+    sign_bounds = cfg.urgent_sign_minutes if order.urgent else cfg.sign_minutes
+    script.emit(Action.SIGN, script.now + script.minutes(sign_bounds), script.staff)
+    if voids:
+        script.emit(Action.VOID, script.now + script.minutes(cfg.void_minutes), CENTRE_ACTOR)
+        return script.updates
+    deadline = order.deadline_ms
+    if rng.random() < cfg.hold_share:
+        # 缓办 pauses the work: the time left at the hold is granted again after resuming.
+        held_at = script.emit(Action.HOLD, script.now + script.minutes((5.0, 60.0)), CENTRE_ACTOR)
+        left = clock.span(held_at, deadline)
+        resumed = script.emit(
+            Action.RESUME,
+            held_at + round(rng.uniform(*cfg.hold_hours) * 60 * MINUTE_MS),
+            CENTRE_ACTOR,
+        )
+        deadline = clock.advance(resumed, left)
+    overdue = rng.random() < cfg.overdue_share_for(order.category_key)
+    script.emit(Action.HANDLE, _handle_at(script, clock, deadline, overdue, cfg), script.staff)
+    verifier = f"verifier-{rng.randint(1, 8):02d}"
+    limit = clock.span(order.dispatched_at_ms, order.deadline_ms)
+    for rework in range(cfg.max_reworks + 1):
+        verify_at = script.now + script.minutes(cfg.verify_minutes)
+        if rework == cfg.max_reworks or rng.random() >= cfg.rework_share:
+            script.emit(Action.VERIFY_OK, verify_at, verifier)
+            break
+        script.emit(Action.VERIFY_FAIL, verify_at, verifier, "not fixed, back to department")
+        if rng.random() < cfg.resign_share:
+            script.emit(Action.SIGN, script.now + script.minutes(sign_bounds), script.staff)
+        redo = round(rng.uniform(*cfg.rework_fraction) * limit)
+        script.emit(Action.HANDLE, clock.advance(script.now, redo), script.staff)
+    return script.updates
+
+
+def simulate_on_spot(
+    case_id: int, opened_at_ms: int, *, department: str, inspector: str
+) -> list[CaseUpdate]:
+    """A patrol case fixed on the spot: closed at once by the inspector who reported it."""
+    return [
+        CaseUpdate(
+            update_id=f"{case_id}-u1",
+            case_id=case_id,
+            action=Action.CLOSE_ON_SPOT,
+            actor=inspector,
+            department=department,
+            ts_ms=opened_at_ms,
+            note="fixed on the spot",
+        )
+    ]

@@ -1,0 +1,435 @@
+"""The case state machine: 立案 → 派遣 → 签收 → 处置反馈 → 核查结案, with 返工, 缓办 and 作废.
+
+:data:`TRANSITIONS` is the one table of what may happen. Department updates arrive on the
+``case.updates`` topic as JSON (:class:`CaseUpdate`); :func:`apply_update` validates one
+against the case's :class:`CaseState` and returns the new state plus the :class:`Transition`
+to store, or raises :class:`LifecycleError` with a dead-letter :class:`Reason`. A replayed
+update (same ``update_id``) is a no-op, and transition ids are ``"{case_id}:{seq}"``, so
+replays never double-count. States are plain JSON-compatible dicts via ``to_dict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from streams.cases.dispatch import DispatchOrder
+from streams.intake.reasons import Reason
+
+__all__ = [
+    "CENTRE_ACTOR",
+    "TERMINAL",
+    "TRANSITIONS",
+    "UPDATE_ACTIONS",
+    "Action",
+    "CaseBook",
+    "CaseState",
+    "CaseUpdate",
+    "LifecycleError",
+    "Status",
+    "Transition",
+    "apply_dispatch",
+    "apply_update",
+    "open_case",
+]
+
+CENTRE_ACTOR = "centre"  # actor recorded for the dispatch step
+
+
+class Status(StrEnum):
+    OPENED = "opened"  # 立案
+    DISPATCHED = "dispatched"  # 派遣
+    SIGNED = "signed"  # 签收
+    HANDLED = "handled"  # 处置反馈 (department reported back)
+    CLOSED = "closed"  # 核查结案
+    REWORK = "rework"  # 返工: verification failed, back to the department
+    ON_HOLD = "on_hold"  # 缓办
+    VOIDED = "voided"  # 作废
+
+
+class Action(StrEnum):
+    DISPATCH = "dispatch"  # by the centre's dispatch agent, never on case.updates
+    SIGN = "sign"
+    HANDLE = "handle"
+    VERIFY_OK = "verify_ok"
+    VERIFY_FAIL = "verify_fail"
+    HOLD = "hold"
+    RESUME = "resume"
+    VOID = "void"
+    CLOSE_ON_SPOT = "close_on_spot"  # patrol fixed it on the spot (needs fixed_on_spot)
+
+
+UPDATE_ACTIONS = frozenset(Action) - {Action.DISPATCH}
+TERMINAL = frozenset({Status.CLOSED, Status.VOIDED})
+
+_S, _A = Status, Action
+# (from, action) -> to. ``None`` means "back to the status the case was held from".
+TRANSITIONS: Mapping[tuple[Status, Action], Status | None] = MappingProxyType(
+    {
+        (_S.OPENED, _A.DISPATCH): _S.DISPATCHED,
+        (_S.OPENED, _A.CLOSE_ON_SPOT): _S.CLOSED,
+        (_S.OPENED, _A.VOID): _S.VOIDED,
+        (_S.DISPATCHED, _A.SIGN): _S.SIGNED,
+        (_S.DISPATCHED, _A.HOLD): _S.ON_HOLD,
+        (_S.DISPATCHED, _A.VOID): _S.VOIDED,
+        (_S.SIGNED, _A.HANDLE): _S.HANDLED,
+        (_S.SIGNED, _A.HOLD): _S.ON_HOLD,
+        (_S.SIGNED, _A.VOID): _S.VOIDED,
+        (_S.HANDLED, _A.VERIFY_OK): _S.CLOSED,
+        (_S.HANDLED, _A.VERIFY_FAIL): _S.REWORK,
+        (_S.HANDLED, _A.VOID): _S.VOIDED,
+        (_S.REWORK, _A.SIGN): _S.SIGNED,
+        (_S.REWORK, _A.HANDLE): _S.HANDLED,
+        (_S.REWORK, _A.VOID): _S.VOIDED,
+        (_S.ON_HOLD, _A.RESUME): None,
+        (_S.ON_HOLD, _A.VOID): _S.VOIDED,
+    }
+)
+
+
+class LifecycleError(ValueError):
+    """An update that cannot be applied; ``reason`` goes to the dead-letter record."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(f"{reason.value}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+def _to_ms(value: Any) -> int:
+    if type(value) is int:
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise LifecycleError(Reason.BAD_TIME, f"ts {value!r} is not ISO 8601") from exc
+        if parsed.tzinfo is None:
+            raise LifecycleError(Reason.BAD_TIME, f"ts {value!r} has no time zone")
+        return round(parsed.timestamp() * 1000)
+    raise LifecycleError(Reason.WRONG_TYPE, f"ts must be epoch ms or ISO 8601, got {value!r}")
+
+
+def _case_id(value: Any) -> int:
+    if type(value) is int and value >= 0:
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise LifecycleError(Reason.WRONG_TYPE, f"case_id must be a non-negative integer: {value!r}")
+
+
+def _text(data: Mapping[str, Any], name: str, *, required: bool = True) -> str:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise LifecycleError(Reason.MISSING_FIELD, f"update lacks {name!r}")
+        return ""
+    if not isinstance(value, str):
+        raise LifecycleError(Reason.WRONG_TYPE, f"update field {name!r} must be a string")
+    return value
+
+
+@dataclass(frozen=True)
+class CaseUpdate:
+    """One department update (the ``case.updates`` record)."""
+
+    update_id: str
+    case_id: int
+    action: Action
+    actor: str
+    department: str
+    ts_ms: int
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "update_id": self.update_id,
+            "case_id": self.case_id,
+            "action": self.action.value,
+            "actor": self.actor,
+            "department": self.department,
+            "ts": self.ts_ms,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CaseUpdate:
+        """Validate a decoded ``case.updates`` JSON object."""
+        for name in ("update_id", "case_id", "action", "actor", "department", "ts"):
+            if data.get(name) is None:
+                raise LifecycleError(Reason.MISSING_FIELD, f"update lacks {name!r}")
+        action = _text(data, "action")
+        if action not in UPDATE_ACTIONS:
+            allowed = "|".join(sorted(a.value for a in UPDATE_ACTIONS))
+            raise LifecycleError(
+                Reason.ILLEGAL_TRANSITION, f"action must be {allowed}, got {action!r}"
+            )
+        return cls(
+            update_id=_text(data, "update_id"),
+            case_id=_case_id(data["case_id"]),
+            action=Action(action),
+            actor=_text(data, "actor"),
+            department=_text(data, "department"),
+            ts_ms=_to_ms(data["ts"]),
+            note=_text(data, "note", required=False),
+        )
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One stored step of a case; ``transition_id`` is stable across replays."""
+
+    transition_id: str
+    case_id: int
+    seq: int
+    action: Action
+    from_status: Status
+    to_status: Status
+    ts_ms: int
+    actor: str
+    department: str
+    update_id: str
+    note: str
+    deadline_ms: int | None  # the handling deadline in force (None before dispatch)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.update(
+            action=self.action.value,
+            from_status=self.from_status.value,
+            to_status=self.to_status.value,
+        )
+        return data
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """Everything the lifecycle needs to know about one case (a Faust table value)."""
+
+    case_id: int
+    status: Status
+    opened_at_ms: int
+    last_ts_ms: int
+    fixed_on_spot: bool = False
+    seq: int = 0
+    department: str = ""
+    category_key: str = ""
+    urgent: bool = False
+    dispatched_at_ms: int | None = None
+    deadline_ms: int | None = None
+    signed_at_ms: int | None = None
+    first_handled_at_ms: int | None = None
+    handled_at_ms: int | None = None
+    closed_at_ms: int | None = None
+    voided_at_ms: int | None = None
+    held_from: Status | None = None
+    held_since_ms: int | None = None
+    hold_ms: int = 0  # clock time spent on hold (缓办), for KPIs that pause the clock
+    rework_count: int = 0
+    applied: tuple[str, ...] = ()  # update ids already applied (idempotency)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        data["held_from"] = None if self.held_from is None else self.held_from.value
+        data["applied"] = list(self.applied)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CaseState:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"case state has unknown fields {sorted(unknown)}")
+        values = dict(data)
+        try:
+            values["status"] = Status(values["status"])
+            held = values.get("held_from")
+            values["held_from"] = None if held is None else Status(held)
+            values["applied"] = tuple(values.get("applied", ()))
+            return cls(**values)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"bad case state {dict(data)!r}: {exc}") from exc
+
+
+def open_case(
+    case_id: int, opened_at_ms: int, *, fixed_on_spot: bool = False, category_key: str = ""
+) -> CaseState:
+    """The state of a newly opened case (立案)."""
+    return CaseState(
+        case_id=case_id,
+        status=Status.OPENED,
+        opened_at_ms=opened_at_ms,
+        last_ts_ms=opened_at_ms,
+        fixed_on_spot=fixed_on_spot,
+        category_key=category_key,
+    )
+
+
+def _illegal(state: CaseState, message: str) -> LifecycleError:
+    return LifecycleError(Reason.ILLEGAL_TRANSITION, f"case {state.case_id}: {message}")
+
+
+def _check(state: CaseState, update: CaseUpdate) -> Status:
+    """The target status of ``update``, or the reason it is illegal."""
+    key = (state.status, update.action)
+    if key not in TRANSITIONS:
+        raise _illegal(state, f"cannot {update.action.value} a case that is {state.status.value}")
+    if update.action is Action.CLOSE_ON_SPOT and not state.fixed_on_spot:
+        raise _illegal(state, "close_on_spot needs a patrol report fixed on the spot")
+    if update.ts_ms < state.last_ts_ms:
+        raise _illegal(
+            state,
+            f"{update.action.value} at {update.ts_ms} is older than the last step "
+            f"at {state.last_ts_ms} (out of order)",
+        )
+    if state.department and update.department != state.department:
+        raise _illegal(
+            state, f"update from {update.department!r}, case is with {state.department!r}"
+        )
+    target = TRANSITIONS[key]
+    if target is None:
+        if state.held_from is None:
+            raise _illegal(state, "on hold without a status to resume")
+        target = state.held_from
+    return target
+
+
+def _effects(state: CaseState, update: CaseUpdate) -> dict[str, Any]:
+    """Field changes of an allowed update, besides status, seq and bookkeeping."""
+    ts, action = update.ts_ms, update.action
+    if action is Action.SIGN:
+        return {"signed_at_ms": ts}
+    if action is Action.HANDLE:
+        first = ts if state.first_handled_at_ms is None else state.first_handled_at_ms
+        return {"handled_at_ms": ts, "first_handled_at_ms": first}
+    if action is Action.VERIFY_OK:
+        return {"closed_at_ms": ts}
+    if action is Action.CLOSE_ON_SPOT:
+        return {"closed_at_ms": ts, "department": update.department}
+    if action is Action.VERIFY_FAIL:
+        return {"rework_count": state.rework_count + 1}
+    if action is Action.HOLD:
+        return {"held_from": state.status, "held_since_ms": ts}
+    changes: dict[str, Any] = {}
+    if state.held_since_ms is not None:  # resume, or void while on hold
+        changes = {
+            "held_from": None,
+            "held_since_ms": None,
+            "hold_ms": state.hold_ms + ts - state.held_since_ms,
+        }
+    if action is Action.VOID:
+        changes["voided_at_ms"] = ts
+    return changes
+
+
+def _step(
+    state: CaseState, update: CaseUpdate, extra: Mapping[str, Any]
+) -> tuple[CaseState, Transition | None]:
+    if update.case_id != state.case_id:
+        raise LifecycleError(
+            Reason.UNKNOWN_CASE, f"update for case {update.case_id} applied to {state.case_id}"
+        )
+    if update.update_id in state.applied:
+        return state, None
+    target = _check(state, update)
+    seq = state.seq + 1
+    new = dataclasses.replace(
+        state,
+        status=target,
+        seq=seq,
+        last_ts_ms=update.ts_ms,
+        applied=(*state.applied, update.update_id),
+        **_effects(state, update),
+        **extra,
+    )
+    transition = Transition(
+        transition_id=f"{state.case_id}:{seq}",
+        case_id=state.case_id,
+        seq=seq,
+        action=update.action,
+        from_status=state.status,
+        to_status=target,
+        ts_ms=update.ts_ms,
+        actor=update.actor,
+        department=update.department,
+        update_id=update.update_id,
+        note=update.note,
+        deadline_ms=new.deadline_ms,
+    )
+    return new, transition
+
+
+def apply_update(
+    state: CaseState | None, update: CaseUpdate
+) -> tuple[CaseState, Transition | None]:
+    """Apply a department update; ``(state, None)`` when it was already applied."""
+    if state is None:
+        raise LifecycleError(Reason.UNKNOWN_CASE, f"no open case {update.case_id}")
+    if update.action is Action.DISPATCH:
+        raise _illegal(state, "dispatch comes from the dispatch order, not from case.updates")
+    return _step(state, update, {})
+
+
+def apply_dispatch(state: CaseState, order: DispatchOrder) -> tuple[CaseState, Transition | None]:
+    """Record the dispatch of ``state``'s case; a replayed order is a no-op."""
+    update = CaseUpdate(
+        update_id=order.update_id,
+        case_id=order.case_id,
+        action=Action.DISPATCH,
+        actor=CENTRE_ACTOR,
+        department=order.department,
+        ts_ms=order.dispatched_at_ms,
+    )
+    return _step(
+        state,
+        update,
+        {
+            "department": order.department,
+            "category_key": order.category_key,
+            "urgent": order.urgent,
+            "dispatched_at_ms": order.dispatched_at_ms,
+            "deadline_ms": order.deadline_ms,
+        },
+    )
+
+
+class CaseBook:
+    """Case states by id, for offline replays and tests (the agents use a Faust table)."""
+
+    def __init__(self) -> None:
+        self._cases: dict[int, CaseState] = {}
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+    def __contains__(self, case_id: object) -> bool:
+        return case_id in self._cases
+
+    def get(self, case_id: int) -> CaseState | None:
+        return self._cases.get(case_id)
+
+    def open(self, case_id: int, opened_at_ms: int, *, fixed_on_spot: bool = False) -> CaseState:
+        """Open a case; opening an existing id again (a replay) returns it unchanged."""
+        if case_id not in self._cases:
+            self._cases[case_id] = open_case(case_id, opened_at_ms, fixed_on_spot=fixed_on_spot)
+        return self._cases[case_id]
+
+    def dispatch(self, order: DispatchOrder) -> Transition | None:
+        state = self._cases.get(order.case_id)
+        if state is None:
+            raise LifecycleError(Reason.UNKNOWN_CASE, f"dispatch of unknown case {order.case_id}")
+        self._cases[order.case_id], transition = apply_dispatch(state, order)
+        return transition
+
+    def apply(self, update: CaseUpdate | Mapping[str, Any]) -> Transition | None:
+        if not isinstance(update, CaseUpdate):
+            update = CaseUpdate.from_dict(update)
+        state, transition = apply_update(self._cases.get(update.case_id), update)
+        self._cases[update.case_id] = state
+        return transition

@@ -1,0 +1,288 @@
+"""The canonical event and the fused batch: a versioned binary columnar frame.
+
+Source of truth for ``events.fused`` (see docs/contracts.md and docs/fused-format.md).
+A frame is a fixed header, the fixed-width columns as one numpy structured array (read
+back zero-copy with ``np.frombuffer``), then the string columns as offset arrays and
+utf-8 blobs. Consumers get whole numpy columns per Kafka message, never a dict per event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "EVENT_DTYPE",
+    "FLAG_FIXED_ON_SPOT",
+    "FORMAT_VERSION",
+    "MAGIC",
+    "STRING_COLUMNS",
+    "FusedBatch",
+    "FusedFormatError",
+    "Source",
+    "StringColumn",
+    "decode_batch",
+    "device_hash",
+    "encode_batch",
+    "event_id_for",
+]
+
+MAGIC = b"CSFB"
+FORMAT_VERSION = 1
+FLAG_FIXED_ON_SPOT = 1  # bit 0 of ``flags``
+
+
+class Source(IntEnum):
+    """The ``source`` column: which channel an event came from."""
+
+    SENSOR = 0
+    HOTLINE = 1
+    PATROL = 2
+
+
+# Field order is the contract's; explicit offsets keep every 8-byte field 8-aligned
+# (numba and numpy read aligned columns faster). Padding bytes are always zero.
+EVENT_DTYPE = np.dtype(
+    {
+        "names": [
+            "event_id",
+            "source",
+            "category",
+            "flags",
+            "lat",
+            "lon",
+            "event_time_ms",
+            "ingest_time_ms",
+            "device_hash",
+        ],
+        "formats": ["<u8", "u1", "<u2", "u1", "<f8", "<f8", "<i8", "<i8", "<u8"],
+        "offsets": [0, 8, 10, 12, 16, 24, 32, 40, 48],
+        "itemsize": 56,
+    }
+)
+
+STRING_COLUMNS: tuple[str, ...] = (
+    "source_ref",
+    "device_id",
+    "reporter",
+    "department",
+    "text",
+    "address",
+)
+
+# magic, version, reserved, n_events, record size, string column count, reserved
+_HEADER = struct.Struct("<4sHHIIII")
+_HEADER_SIZE = _HEADER.size  # 24: 8-aligned so the fixed part starts aligned
+_OFFSET_DTYPE = np.dtype("<u4")
+
+
+class FusedFormatError(ValueError):
+    """A byte string is not a valid fused batch frame."""
+
+
+def _hash8(data: bytes) -> int:
+    # First 8 bytes (little endian) of the default 64-byte blake2b digest; 0 is reserved.
+    value = int.from_bytes(hashlib.blake2b(data).digest()[:8], "little")
+    return value or 1
+
+
+def event_id_for(source: str, source_ref: str) -> int:
+    """Stable event id of a raw record: a replayed record gets the same id."""
+    return _hash8(f"{source}:{source_ref}".encode())
+
+
+def device_hash(device_id: str) -> int:
+    """Stable 64-bit hash of a device or component id; 0 means "no device"."""
+    if not device_id:
+        return 0
+    return _hash8(device_id.encode())
+
+
+class StringColumn:
+    """A column of strings stored as ``offsets`` (n+1, uint32) and one utf-8 ``blob``."""
+
+    __slots__ = ("blob", "offsets")
+
+    def __init__(self, offsets: np.ndarray, blob: bytes | memoryview) -> None:
+        self.offsets = offsets
+        self.blob = blob
+
+    @classmethod
+    def from_list(cls, values: Sequence[str]) -> StringColumn:
+        encoded = [v.encode() for v in values]
+        offsets = np.zeros(len(encoded) + 1, dtype=_OFFSET_DTYPE)
+        if encoded:
+            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+            total = np.cumsum(lengths)
+            if total[-1] > 0xFFFFFFFF:
+                raise FusedFormatError("a string column exceeds 4 GiB")
+            offsets[1:] = total
+        return cls(offsets, b"".join(encoded))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> str:
+        start, end = int(self.offsets[i]), int(self.offsets[i + 1])
+        return bytes(self.blob[start:end]).decode()
+
+    def to_list(self) -> list[str]:
+        blob = bytes(self.blob)
+        bounds = self.offsets.tolist()
+        return [blob[a:b].decode() for a, b in itertools.pairwise(bounds)]
+
+    def take(self, index: np.ndarray) -> StringColumn:
+        values = self.to_list()
+        return StringColumn.from_list([values[i] for i in index.tolist()])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StringColumn):
+            return NotImplemented
+        return self.to_list() == other.to_list()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(eq=False)
+class FusedBatch:
+    """Canonical events: fixed columns in ``events`` (EVENT_DTYPE) plus string columns."""
+
+    events: np.ndarray
+    strings: dict[str, StringColumn]
+
+    def __post_init__(self) -> None:
+        if self.events.dtype != EVENT_DTYPE:
+            raise FusedFormatError(f"events must have EVENT_DTYPE, got {self.events.dtype}")
+        if tuple(self.strings) != STRING_COLUMNS:
+            raise FusedFormatError(
+                f"string columns must be {STRING_COLUMNS}, got {tuple(self.strings)}"
+            )
+        n = len(self.events)
+        for name, col in self.strings.items():
+            if len(col) != n:
+                raise FusedFormatError(f"string column {name!r} has {len(col)} rows, not {n}")
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    @classmethod
+    def empty(cls) -> FusedBatch:
+        return cls.from_columns({}, {name: [] for name in STRING_COLUMNS}, n=0)
+
+    @classmethod
+    def from_columns(
+        cls,
+        fixed: Mapping[str, Any],
+        strings: Mapping[str, Sequence[str]],
+        n: int | None = None,
+    ) -> FusedBatch:
+        """Build a batch from per-column sequences/arrays; missing fixed columns are 0."""
+        unknown = set(fixed) - set(EVENT_DTYPE.names or ())
+        if unknown:
+            raise FusedFormatError(f"unknown fixed column(s): {sorted(unknown)}")
+        missing = set(STRING_COLUMNS) - set(strings)
+        if missing:
+            raise FusedFormatError(f"missing string column(s): {sorted(missing)}")
+        if n is None:
+            n = len(strings[STRING_COLUMNS[0]])
+        events = np.zeros(n, dtype=EVENT_DTYPE)
+        for name, values in fixed.items():
+            events[name] = values
+        cols = {name: StringColumn.from_list(strings[name]) for name in STRING_COLUMNS}
+        return cls(events, cols)
+
+    @classmethod
+    def from_fixed_array(
+        cls, events: np.ndarray, strings: Mapping[str, Sequence[str]]
+    ) -> FusedBatch:
+        """Wrap a ready EVENT_DTYPE array and string lists (no copy of ``events``)."""
+        missing = set(STRING_COLUMNS) - set(strings)
+        if missing:
+            raise FusedFormatError(f"missing string column(s): {sorted(missing)}")
+        return cls(events, {name: StringColumn.from_list(strings[name]) for name in STRING_COLUMNS})
+
+    def column(self, name: str) -> list[str]:
+        """A string column as a list of python strings."""
+        return self.strings[name].to_list()
+
+    def take(self, index: np.ndarray | Sequence[int]) -> FusedBatch:
+        """The rows at ``index`` (e.g. one spatial tile's events), as a new batch."""
+        idx = np.asarray(index, dtype=np.int64)
+        events = np.ascontiguousarray(self.events[idx])
+        return FusedBatch(events, {k: c.take(idx) for k, c in self.strings.items()})
+
+    @classmethod
+    def concat(cls, batches: Iterable[FusedBatch]) -> FusedBatch:
+        parts = list(batches)
+        if not parts:
+            return cls.empty()
+        # np.concatenate would drop the padding of the aligned dtype: fill a fresh array.
+        events = np.zeros(sum(len(b) for b in parts), dtype=EVENT_DTYPE)
+        start = 0
+        for b in parts:
+            events[start : start + len(b)] = b.events
+            start += len(b)
+        strings = {
+            name: StringColumn.from_list([s for b in parts for s in b.strings[name].to_list()])
+            for name in STRING_COLUMNS
+        }
+        return cls(events, strings)
+
+
+def encode_batch(batch: FusedBatch) -> bytes:
+    """The frame for ``batch``: header, fixed records, offsets, blobs."""
+    n = len(batch.events)
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, 0, n, EVENT_DTYPE.itemsize, len(STRING_COLUMNS), 0)
+    parts: list[bytes] = [header, np.ascontiguousarray(batch.events).tobytes()]
+    cols = [batch.strings[name] for name in STRING_COLUMNS]
+    parts.extend(np.ascontiguousarray(c.offsets, dtype=_OFFSET_DTYPE).tobytes() for c in cols)
+    parts.extend(bytes(c.blob) for c in cols)
+    return b"".join(parts)
+
+
+def decode_batch(data: bytes | bytearray | memoryview) -> FusedBatch:
+    """Parse a frame; the fixed part is a read-only zero-copy view of ``data``."""
+    view = memoryview(data).cast("B")
+    size = len(view)
+    if size < _HEADER_SIZE:
+        raise FusedFormatError(
+            f"frame of {size} bytes is shorter than the {_HEADER_SIZE}-byte header"
+        )
+    magic, version, _, n, itemsize, ncols, _ = _HEADER.unpack_from(view, 0)
+    if magic != MAGIC:
+        raise FusedFormatError(f"bad magic {bytes(magic)!r}, expected {MAGIC!r}")
+    if version != FORMAT_VERSION:
+        raise FusedFormatError(f"unsupported fused format version {version} (this reader: 1)")
+    if itemsize != EVENT_DTYPE.itemsize or ncols != len(STRING_COLUMNS):
+        raise FusedFormatError(
+            f"record size {itemsize} / {ncols} string columns do not match version 1 "
+            f"({EVENT_DTYPE.itemsize} / {len(STRING_COLUMNS)})"
+        )
+    fixed_end = _HEADER_SIZE + n * itemsize
+    offsets_end = fixed_end + ncols * (n + 1) * _OFFSET_DTYPE.itemsize
+    if size < offsets_end:
+        raise FusedFormatError(f"frame truncated: {size} bytes, {n} events need {offsets_end}+")
+    events = np.frombuffer(view, dtype=EVENT_DTYPE, count=n, offset=_HEADER_SIZE)
+    offsets = np.frombuffer(view, dtype=_OFFSET_DTYPE, count=ncols * (n + 1), offset=fixed_end)
+    offsets = offsets.reshape(ncols, n + 1)
+    if np.any(offsets[:, 0] != 0) or np.any(np.diff(offsets.astype(np.int64), axis=1) < 0):
+        raise FusedFormatError("string offsets must start at 0 and never decrease")
+    blob_lens = offsets[:, n].astype(np.int64)
+    if offsets_end + int(blob_lens.sum()) != size:
+        raise FusedFormatError(
+            f"frame length {size} != {offsets_end + int(blob_lens.sum())} declared by its offsets"
+        )
+    strings: dict[str, StringColumn] = {}
+    start = offsets_end
+    for i, name in enumerate(STRING_COLUMNS):
+        end = start + int(blob_lens[i])
+        strings[name] = StringColumn(offsets[i], view[start:end])
+        start = end
+    return FusedBatch(events, strings)

@@ -1,0 +1,272 @@
+"""The normalizer: lists of raw payloads to one fused batch plus dead letters.
+
+Per record only the unavoidable python runs (JSON parse, field reads, map lookups, list
+appends, in the adapters); position and time checks and coordinate conversion run once
+per batch on numpy columns. Nothing that arrives raises out of :meth:`Normalizer.normalize`:
+every payload ends as exactly one row or (per alarm, for gateway batches) dead letter.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from streams.intake.adapters import hotline, patrol, sensor
+from streams.intake.adapters.common import ParseContext, Rows
+from streams.intake.categories import CategoryTable, SensorAlarmMap, ServiceCodeMap
+from streams.intake.deadletter import DeadLetter
+from streams.intake.fused import EVENT_DTYPE, STRING_COLUMNS, FusedBatch, Source, device_hash
+from streams.intake.fused import event_id_for as _event_id_for
+from streams.intake.geo import CRS, District, bd09_to_wgs84, gcj02_to_wgs84
+from streams.intake.reasons import Reason
+from streams.settings import Settings
+
+__all__ = ["NormalizeResult", "Normalizer", "NormalizerConfig", "SeenIds", "wall_clock_ms"]
+
+_PARSERS = {sensor.SOURCE: sensor.parse, hotline.SOURCE: hotline.parse, patrol.SOURCE: patrol.parse}
+_SOURCE_CODE = {name: int(Source[name.upper()]) for name in _PARSERS}
+_CONVERTERS = {CRS.index("gcj02"): gcj02_to_wgs84, CRS.index("bd09"): bd09_to_wgs84}
+
+
+def wall_clock_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class NormalizerConfig:
+    max_payload_bytes: int = 64 * 1024
+    max_future_skew_ms: int = 300_000
+    max_event_age_ms: int = 400 * 86_400_000
+    seen_capacity: int = 1_000_000
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> NormalizerConfig:
+        return cls(
+            max_payload_bytes=s.max_payload_bytes,
+            max_future_skew_ms=s.max_future_skew_s * 1000,
+            max_event_age_ms=s.max_event_age_days * 86_400_000,
+            seen_capacity=s.intake_seen_ids,
+        )
+
+
+class SeenIds:
+    """Bounded memory of accepted event ids, in two generations of sets.
+
+    Bound: at most ``capacity`` ids are held; every id among the last ``capacity // 2``
+    accepted is remembered (older ones may be forgotten, oldest generation first). It is
+    process memory: a restarted worker starts empty (Kafka replays are absorbed downstream
+    by the idempotent event ids, not here).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 2:
+            raise ValueError(f"seen-id capacity must be >= 2, got {capacity}")
+        self.half = capacity // 2
+        self.current: set[int] = set()
+        self.previous: set[int] = set()
+
+    def __contains__(self, event_id: int) -> bool:
+        return event_id in self.current or event_id in self.previous
+
+    def __len__(self) -> int:
+        return len(self.current) + len(self.previous)
+
+    def add(self, event_id: int) -> None:
+        if len(self.current) >= self.half:
+            self.previous, self.current = self.current, set()
+        self.current.add(event_id)
+
+
+@dataclass
+class NormalizeResult:
+    batch: FusedBatch
+    dead_letters: list[DeadLetter]
+
+
+class Normalizer:
+    """Raw payloads of one source to a :class:`FusedBatch` and dead letters."""
+
+    def __init__(
+        self,
+        config: NormalizerConfig,
+        categories: CategoryTable,
+        district: District,
+        now_fn: Callable[[], int] = wall_clock_ms,
+        sensor_map: SensorAlarmMap | None = None,
+        service_map: ServiceCodeMap | None = None,
+    ) -> None:
+        self.config = config
+        self.categories = categories
+        self.district = district
+        self.now_fn = now_fn
+        sensor_map = sensor_map or SensorAlarmMap.load(categories)
+        service_map = service_map or ServiceCodeMap.load(categories)
+        components = {c.code: c.id for c in categories.by_id.values() if c.kind == "component"}
+        self.ctx = ParseContext(
+            config.max_payload_bytes,
+            categories,
+            district,
+            sensor_map.mapping,
+            service_map.mapping,
+            components,
+        )
+        size = max(categories.by_id) + 1
+        self._department = np.empty(size, dtype=object)
+        for cat in categories.by_id.values():
+            self._department[cat.id] = cat.department
+        self.seen = SeenIds(config.seen_capacity)
+        self.reasons: Counter[Reason] = Counter()  # dead letters per reason
+        self.accepted: Counter[str] = Counter()  # events per source
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, now_fn: Callable[[], int] = wall_clock_ms
+    ) -> Normalizer:
+        table = CategoryTable.load(settings.categories_file, settings.category_code_digits)
+        district = District.load(settings.district)
+        return cls(NormalizerConfig.from_settings(settings), table, district, now_fn)
+
+    def normalize(
+        self, source: str, payloads: Sequence[bytes], now_ms: int | None = None
+    ) -> NormalizeResult:
+        """Parse ``payloads`` of ``source``; ``now_ms`` (default ``now_fn()``) is the
+        reference time for the future/stale checks and the ingest time (replays pass the
+        replay clock)."""
+        parse = _PARSERS.get(source)
+        if parse is None:
+            raise ValueError(f"unknown source {source!r}, expected one of {sorted(_PARSERS)}")
+        now = self.now_fn() if now_ms is None else now_ms
+        rows = Rows()
+        dead: list[DeadLetter] = []
+        parse(payloads, self.ctx, rows, dead)
+        batch = self._finish(source, rows, now, dead)
+        self.accepted[source] += len(batch)
+        self.reasons.update(d.reason for d in dead)
+        return NormalizeResult(batch, dead)
+
+    def _finish(self, source: str, rows: Rows, now: int, dead: list[DeadLetter]) -> FusedBatch:
+        if not len(rows):
+            return FusedBatch.empty()
+        lat = np.array(rows.lat, dtype=np.float64)
+        lon = np.array(rows.lon, dtype=np.float64)
+        t = np.array(rows.time_ms, dtype=np.int64)
+        reject = self._check_columns(rows, lat, lon, t, now)
+        ok = np.flatnonzero(reject == 0)
+        for j in np.flatnonzero(reject).tolist():
+            reason = _VECTOR_REASONS[int(reject[j])]
+            message = self._message(reason, float(lat[j]), float(lon[j]), int(t[j]), now)
+            dead.append(DeadLetter(source, reason, message, rows.original[j], index=rows.index[j]))
+        keep, event_ids = self._unseen(source, rows, ok.tolist(), dead)
+        return self._build(source, rows, keep, event_ids, lat, lon, t, now)
+
+    def _check_columns(
+        self, rows: Rows, lat: np.ndarray, lon: np.ndarray, t: np.ndarray, now: int
+    ) -> np.ndarray:
+        """Per-row code into _VECTOR_REASONS (0 = fine); converts lat/lon in place."""
+        cfg = self.config
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.isfinite(lat) & np.isfinite(lon))
+            bad |= (np.abs(lat) > 90.0) | (np.abs(lon) > 180.0) | ((lat == 0.0) & (lon == 0.0))
+        crs = np.array(rows.crs, dtype=np.int8)
+        for code, convert in _CONVERTERS.items():
+            mask = (crs == code) & ~bad
+            if mask.any():
+                lat[mask], lon[mask] = convert(lat[mask], lon[mask])
+        reject = np.zeros(len(lat), dtype=np.int8)
+        # Assigned from the weakest to the strongest reason: the strongest one wins.
+        reject[t < now - cfg.max_event_age_ms] = 4
+        reject[t > now + cfg.max_future_skew_ms] = 3
+        reject[~bad & ~self.district.contains(lat, lon)] = 2
+        reject[bad] = 1
+        return reject
+
+    def _message(self, reason: Reason, lat: float, lon: float, t: int, now: int) -> str:
+        d = self.district
+        if reason is Reason.BAD_COORDINATES:
+            return f"lat={lat!r}, lon={lon!r} is not a position"
+        if reason is Reason.OUT_OF_DISTRICT:
+            return (
+                f"WGS84 ({lat:.6f}, {lon:.6f}) outside {d.name} "
+                f"[{d.lat_min}..{d.lat_max}] x [{d.lon_min}..{d.lon_max}]"
+            )
+        stamp = datetime.fromtimestamp(t / 1000, UTC).isoformat()
+        if reason is Reason.FUTURE_TIME:
+            return f"event time {stamp} is {(t - now) / 1000:.0f} s ahead of now"
+        return f"event time {stamp} is {(now - t) / 86_400_000:.1f} days old"
+
+    def _unseen(
+        self, source: str, rows: Rows, ok: list[int], dead: list[DeadLetter]
+    ) -> tuple[list[int], list[int]]:
+        seen, refs = self.seen, rows.source_ref
+        keep: list[int] = []
+        event_ids: list[int] = []
+        for j in ok:
+            eid = _event_id_for(source, refs[j])
+            if eid in seen:
+                dead.append(
+                    DeadLetter(
+                        source,
+                        Reason.DUPLICATE_SOURCE_ID,
+                        f"{source} record {refs[j][:80]!r} was already accepted",
+                        rows.original[j],
+                        index=rows.index[j],
+                    )
+                )
+                continue
+            seen.add(eid)
+            keep.append(j)
+            event_ids.append(eid)
+        return keep, event_ids
+
+    def _build(
+        self,
+        source: str,
+        rows: Rows,
+        keep: list[int],
+        event_ids: list[int],
+        lat: np.ndarray,
+        lon: np.ndarray,
+        t: np.ndarray,
+        now: int,
+    ) -> FusedBatch:
+        n = len(keep)
+        everything = n == len(rows)
+        idx = np.array(keep, dtype=np.int64)
+        cats = np.array(rows.category, dtype=np.uint16)[idx]
+        devices = rows.device_id if everything else [rows.device_id[j] for j in keep]
+        ev = np.zeros(n, dtype=EVENT_DTYPE)
+        ev["event_id"] = np.array(event_ids, dtype=np.uint64)
+        ev["source"] = _SOURCE_CODE[source]
+        ev["category"] = cats
+        ev["flags"] = np.array(rows.flags, dtype=np.uint8)[idx]
+        ev["lat"] = lat[idx]
+        ev["lon"] = lon[idx]
+        ev["event_time_ms"] = t[idx]
+        ev["ingest_time_ms"] = now
+        if source == sensor.SOURCE:
+            ev["device_hash"] = np.array([device_hash(d) for d in devices], dtype=np.uint64)
+        columns = {
+            "source_ref": rows.source_ref,
+            "device_id": rows.device_id,
+            "reporter": rows.reporter,
+            "text": rows.text,
+            "address": rows.address,
+        }
+        strings = {
+            name: (col if everything else [col[j] for j in keep]) for name, col in columns.items()
+        }
+        strings["department"] = self._department[cats].tolist()
+        return FusedBatch.from_fixed_array(ev, {name: strings[name] for name in STRING_COLUMNS})
+
+
+# Codes of _check_columns' reject array.
+_VECTOR_REASONS: dict[int, Reason] = {
+    1: Reason.BAD_COORDINATES,
+    2: Reason.OUT_OF_DISTRICT,
+    3: Reason.FUTURE_TIME,
+    4: Reason.STALE_TIME,
+}

@@ -1,0 +1,31 @@
+"""The district simulator: a seeded synthetic Qibin district and its three raw feeds.
+
+Use :func:`generate` (or :class:`Simulation` to also get the incidents and patrols) for the
+records, :func:`build_district` for the district, :func:`read_records` for ``.rec`` files.
+Every record's ground truth (the real-world incident behind it, or the dead-letter reason
+a damaged record must get) travels beside it in :class:`TruthRow`, never inside it.
+"""
+
+from streams.simulator.district import DISTRICT_SEED, District, build_district
+from streams.simulator.engine import Simulation, generate
+from streams.simulator.framing import RawRecord, read_framed, read_records, write_framed
+from streams.simulator.incidents import SCENARIOS, THEMES, Incident
+from streams.simulator.records import SOURCES, SimRecord, TruthRow
+
+__all__ = [
+    "DISTRICT_SEED",
+    "SCENARIOS",
+    "SOURCES",
+    "THEMES",
+    "District",
+    "Incident",
+    "RawRecord",
+    "SimRecord",
+    "Simulation",
+    "TruthRow",
+    "build_district",
+    "generate",
+    "read_framed",
+    "read_records",
+    "write_framed",
+]

@@ -1,0 +1,166 @@
+"""The simulation loop: day by day, incidents -> drafts -> records in arrival order.
+
+Every report arrives after its incident started, so once the incidents of day ``d`` are
+drafted, every draft arriving before midnight of ``d`` is final: a heap holds the rest and
+memory stays bounded to about one day of drafts whatever the number of days.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from streams.simulator.catalog import Catalog, load_catalog
+from streams.simulator.district import District, Inspector, build_district
+from streams.simulator.encode import Encoder
+from streams.simulator.incidents import (
+    SCENARIOS,
+    THEMES,
+    DeviceIndex,
+    Incident,
+    start_incidents,
+)
+from streams.simulator.patrols import Leg, Patrol, schedule_day
+from streams.simulator.records import SimRecord
+from streams.simulator.reports import Draft, Reporter
+
+__all__ = ["DEFAULT_MAX_PAYLOAD", "Simulation", "generate"]
+
+DEFAULT_MAX_PAYLOAD = 64 * 1024
+LOOKAHEAD_DAYS = 3  # patrols of this many days after an incident's day may still pass it
+
+
+class Simulation:
+    """One scenario run. Iterate :meth:`records`; afterwards ``incidents`` and ``patrols``
+    hold the ground truth of the whole run (incidents that started within it)."""
+
+    def __init__(
+        self,
+        scenario: str = "ordinary",
+        seed: int = 1,
+        scale: float = 1.0,
+        *,
+        start: date | None = None,
+        days: int | None = None,
+        bad_share: float = 0.01,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
+        theme: str = "street_vending",
+        district: District | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}; choose from {sorted(SCENARIOS)}")
+        if theme not in THEMES:
+            raise ValueError(f"unknown campaign theme {theme!r}; choose from {sorted(THEMES)}")
+        if scale <= 0:
+            raise ValueError(f"scale must be > 0, got {scale}")
+        self.scenario = SCENARIOS[scenario]
+        self.seed, self.scale = seed, scale
+        self.start = start or self.scenario.default_start
+        self.days = self.scenario.default_days if days is None else days
+        if self.days < 1:
+            raise ValueError(f"days must be >= 1, got {self.days}")
+        self.theme = THEMES[theme] if scenario == "campaign" else ()
+        self.district = district or build_district()
+        self.catalog = catalog or load_catalog()
+        self.tz = ZoneInfo(self.district.timezone)
+        self.bad_share, self.max_payload = bad_share, max_payload_bytes
+        self.incidents: list[Incident] = []
+        self.patrols: list[Patrol] = []
+        self._schedules: dict[date, dict[int, list[tuple[Leg, Inspector]]]] = {}
+
+    @property
+    def start_ms(self) -> int:
+        return self._midnight_ms(self.start)
+
+    @property
+    def end_ms(self) -> int:
+        return self._midnight_ms(self.start + timedelta(days=self.days))
+
+    def _midnight_ms(self, day: date) -> int:
+        return int(datetime.combine(day, time(0, 0), tzinfo=self.tz).timestamp() * 1000)
+
+    def _legs_of(self, day: date) -> dict[int, list[tuple[Leg, Inspector]]]:
+        if day not in self._schedules:
+            patrols = schedule_day(self.district, self.seed, day, self.scenario.extra_shifts)
+            if self.start <= day < self.start + timedelta(days=self.days):
+                self.patrols.extend(patrols)
+            by_street: dict[int, list[tuple[Leg, Inspector]]] = {}
+            for p in patrols:
+                for leg in p.legs:
+                    by_street.setdefault(leg.street, []).append((leg, p.inspector))
+            self._schedules[day] = by_street
+        return self._schedules[day]
+
+    def _legs_near(self, street: int, start_ms: int, end_ms: int) -> list[tuple[Leg, Inspector]]:
+        first = datetime.fromtimestamp(start_ms / 1000, self.tz).date()
+        out: list[tuple[Leg, Inspector]] = []
+        for k in range(LOOKAHEAD_DAYS + 1):
+            day = first + timedelta(days=k)
+            if self._midnight_ms(day) >= end_ms:
+                break
+            out.extend(self._legs_of(day).get(street, ()))
+        return out
+
+    def _recurrence(self, inc: Incident, rng: random.Random, next_id: list[int]) -> Incident:
+        next_id[0] += 1
+        # A vendor back after lunch, a cover knocked loose again days later.
+        later_h = rng.uniform(1, 6) if rng.random() < 0.3 else rng.uniform(12, 96)
+        start = inc.end_ms + int(later_h * 3_600_000)
+        length = inc.end_ms - inc.start_ms if inc.fixed_by == "department" else 3_600_000
+        return Incident(
+            f"INC{next_id[0]:07d}", inc.key, inc.profile, inc.street, inc.s, inc.lat, inc.lon,
+            start, start + max(length, 600_000), list(inc.devices), recurrence_of=inc.incident_id,
+        )  # fmt: skip
+
+    def records(self) -> Iterator[SimRecord]:
+        """Every raw record of the run, ordered by arrival time (deterministic by seed)."""
+        reporter = Reporter(self.seed, self.district, self.catalog, self.scenario)
+        encoder = Encoder(self.district, self.catalog, self.seed, self.bad_share, self.max_payload)
+        index = DeviceIndex(self.district)
+        next_id, counter = [0], 0
+        heap: list[tuple[int, int, int, Draft]] = []
+        pending: list[Incident] = []  # recurrences, by start time
+        for k in range(self.days):
+            day = self.start + timedelta(days=k)
+            rng = random.Random(f"incidents:{self.seed}:{day.isoformat()}")
+            fresh = start_incidents(
+                rng, day, self.scenario, self.scale, self.theme, self.district, index,
+                self.catalog, next_id,
+            )  # fmt: skip
+            midnight = self._midnight_ms(day + timedelta(days=1))
+            due = [inc for inc in pending if inc.start_ms < midnight]
+            pending = [inc for inc in pending if inc.start_ms >= midnight]
+            todays = [(inc.start_ms, inc.incident_id, inc) for inc in fresh + due]
+            heapq.heapify(todays)
+            while todays:
+                inc = heapq.heappop(todays)[2]
+                for d in reporter.drafts(inc, self._legs_near):
+                    counter += 1
+                    heapq.heappush(heap, (d.arrival_ms, d.group, counter, d))
+                self.incidents.append(inc)
+                if rng.random() < inc.profile.recur:
+                    again = self._recurrence(inc, rng, next_id)
+                    if again.start_ms < midnight:  # back the same day: handle it today
+                        heapq.heappush(todays, (again.start_ms, again.incident_id, again))
+                    else:
+                        pending.append(again)
+            yield from encoder.emit(_pop_until(heap, midnight))
+        yield from encoder.emit(_pop_until(heap, None))
+
+
+def _pop_until(heap: list[tuple[int, int, int, Draft]], limit: int | None) -> list[Draft]:
+    out = []
+    while heap and (limit is None or heap[0][0] < limit):
+        out.append(heapq.heappop(heap)[3])
+    return out
+
+
+def generate(
+    scenario: str = "ordinary", seed: int = 1, scale: float = 1.0, **options: object
+) -> Iterator[SimRecord]:
+    """Shorthand for ``Simulation(scenario, seed, scale, **options).records()``."""
+    return Simulation(scenario, seed, scale, **options).records()  # type: ignore[arg-type]

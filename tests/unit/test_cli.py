@@ -1,0 +1,93 @@
+"""The ``citystream`` entry point and its service subcommands (up / down / status).
+
+No services are needed: the settings point at a temporary home and at free ports.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from streams.cli import COMMANDS, build_parser, main
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Settings for a home, a cache and ports on which nothing runs."""
+    for key in list(os.environ):
+        if key.startswith("CITYSTREAM_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CITYSTREAM_HOME", str(tmp_path / "var"))
+    monkeypatch.setenv("CITYSTREAM_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "CLICKHOUSE_PORT", "CLICKHOUSE_HTTP_PORT"):
+        monkeypatch.setenv(f"CITYSTREAM_{name}", str(_free_port()))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", ["up", "down", "status"])
+def test_service_subcommands_parse(name: str) -> None:
+    args = build_parser(only=name).parse_args([name])
+    assert args.command == name
+
+
+def test_up_accepts_quiet_and_rejects_unknown_options() -> None:
+    parser = build_parser(only="up")
+    assert parser.parse_args(["up", "--quiet"]).quiet is True
+    with pytest.raises(SystemExit):
+        parser.parse_args(["up", "--no-such-option"])
+
+
+def test_service_modules_expose_the_command_protocol() -> None:
+    import importlib
+
+    for name in ("up", "down", "status"):
+        module = importlib.import_module(COMMANDS[name][0])
+        assert callable(module.add_arguments) and callable(module.run)
+
+
+def test_status_reports_down_and_exits_1_when_nothing_runs(
+    isolated_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status"]) == 1
+    out = capsys.readouterr().out
+    lines = [line.split() for line in out.splitlines()[1:]]
+    assert [(cols[0], cols[1], cols[2]) for cols in lines] == [
+        ("kafka", "-", "down"),
+        ("clickhouse", "-", "down"),
+    ]
+
+
+def test_down_when_nothing_runs_is_harmless(
+    isolated_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["down"]) == 0
+    assert main(["down"]) == 0
+    assert capsys.readouterr().out.count("was not running") == 4
+
+
+def test_up_without_maven_fails_with_a_clear_message(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty_bin = isolated_env / "empty-bin"
+    empty_bin.mkdir()
+    monkeypatch.setenv("PATH", str(empty_bin))  # neither mvn nor java can be found
+    assert main(["up"]) == 1
+    err = capsys.readouterr().err
+    assert "mvn" in err and "apt-get install -y maven" in err
+
+
+def test_bad_settings_exit_2(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CITYSTREAM_KAFKA_PORT", "not-a-port")
+    assert main(["status"]) == 2
+    assert "CITYSTREAM_KAFKA_PORT" in capsys.readouterr().err
