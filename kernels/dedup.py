@@ -7,7 +7,8 @@ Rules (the reference in ``kernels.reference`` implements the same, by brute forc
   ``case_id = 0`` (``REJECTED``), ``is_new = False``, and the caller dead-letters it. This
   bound is what makes eviction invisible in the results.
 * An event whose ``event_id`` already is a case id is a redelivery of that case's opening
-  event: it gets the same outputs as the first time and changes nothing.
+  event: it gets the same outputs as the first time and changes nothing. Event ids must
+  therefore identify records (the fused contract's blake2b of source and ref).
 * Case ``k`` (case category ``ck``) is LIVE at ``t`` when ``t < closed_t`` and either
   ``|t - last_t| <= window[ck]`` or (``opened_t <= t`` and ``t - last_t <= max_open_age[ck]``).
 * Match: first the live compatible cases carrying the event's nonzero ``device_hash``
@@ -65,12 +66,27 @@ class StateFullError(RuntimeError):
     """The state would exceed its max_capacity; evict or raise the capacity."""
 
 
-def _uint64(name: str, a: npt.ArrayLike, m: int | None) -> U8Array:
+def _exact_ints(name: str, a: npt.ArrayLike) -> npt.NDArray[Any]:
     arr = np.asarray(a)
+    if arr.dtype.kind in "fO" and not isinstance(a, np.ndarray):
+        # numpy turns a list mixing ints >= 2**63 with small ones into float64, losing
+        # bits: rebuild such lists exactly.
+        flat = np.asarray(a, dtype=object).ravel().tolist()
+        if flat and all(isinstance(v, int) and not isinstance(v, bool) for v in flat):
+            if min(flat) < 0 or max(flat) >= 2**64:
+                raise ValueError(f"{name} must be integers in [0, 2**64)")
+            arr = np.array(a, dtype=np.uint64)
+    return arr
+
+
+def _uint64(name: str, a: npt.ArrayLike, m: int | None) -> U8Array:
+    arr = _exact_ints(name, a)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
     if m is not None and arr.shape[0] != m:
         raise ValueError(f"{name} has length {arr.shape[0]}, expected {m}")
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.uint64)  # an empty list arrives as float64
     if arr.dtype.kind not in "ui":
         raise ValueError(f"{name} must be an integer array, got dtype {arr.dtype}")
     if arr.dtype.kind == "i" and arr.size and arr.min() < 0:
@@ -82,6 +98,8 @@ def _int_range(name: str, a: npt.ArrayLike, m: int, lo: int, hi: int, dt: Any) -
     arr = np.asarray(a)
     if arr.shape != (m,):
         raise ValueError(f"{name} must have shape ({m},), got {arr.shape}")
+    if m == 0:
+        return np.zeros(0, dtype=dt)
     if arr.dtype.kind not in "ui":
         raise ValueError(f"{name} must be an integer array, got dtype {arr.dtype}")
     if m and (arr.min() < lo or arr.max() >= hi):

@@ -6,8 +6,9 @@ cases per cell / per device are singly linked through ``next_in_cell`` /
 ``next_in_device`` (int32 slots, -1 ends a list). Order inside a list never affects
 results: ties are broken by distance then case id.
 
-Memory per case: 78 bytes of columns + 8 bytes of links + up to three table entries of
-12 bytes at load factor >= 1/4: about 160 MB for a million open cases.
+Memory: 78 bytes of columns + 8 bytes of links per case slot, plus three tables of
+12-byte entries sized for the case count at load <= 1/2: 158 MiB for a million cases
+(measured in tests/unit/kernels/test_kernels_state.py).
 """
 
 from __future__ import annotations
@@ -158,11 +159,12 @@ class DedupState:
         """Recreate every table from the columns, sized for ``extra`` more cases."""
         n = self.n
         c = self.cols
-        n_cells = int(np.unique(c["cell"][:n]).shape[0]) if n else 0
-        n_devs = int(np.unique(c["device_hash"][:n]).shape[0]) if n else 0
-        self.cell_keys, self.cell_heads = new_table(table_capacity(n_cells + extra))
-        self.dev_keys, self.dev_heads = new_table(table_capacity(n_devs + extra))
-        self.id_keys, self.id_slots = new_table(table_capacity(n + extra))
+        # Sized by the case count (an upper bound on distinct cells and devices): counting
+        # distinct keys would cost a sort on every eviction.
+        cap = table_capacity(n + extra)
+        self.cell_keys, self.cell_heads = new_table(cap)
+        self.dev_keys, self.dev_heads = new_table(cap)
+        self.id_keys, self.id_slots = new_table(cap)
         self.next_in_cell.fill(-1)
         self.next_in_device.fill(-1)
         n_cells, n_devs = _index_kernel(

@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("streams.demo.command", "run the whole loop on the typhoon-day scenario"),
     "db": ("sinks.command", "ClickHouse schema: migrate / status"),
     "kpi": ("sinks.kpi.command", "print the weekly dispatch-meeting table and an HTML report"),
-    "quality": ("streams.quality.command", "dedup precision/recall against simulator truth"),
+    "quality": ("streams.quality", "dedup precision/recall against simulator truth"),
 }
 
 

@@ -117,7 +117,7 @@ class DedupEngine:
     def process(self, tile: TileDedup, batch: FusedBatch) -> TileOutput:
         """Deduplicate a canonically ordered batch of the tile's home and halo events."""
         fresh = self._drop_processed(tile, batch)
-        f = fresh.fixed
+        f = fresh.events
         case_id, is_new, rec = dedup_batch(
             tile.state,
             self.params,
@@ -147,7 +147,7 @@ class DedupEngine:
         if not tile.recent or len(batch) == 0:
             return batch
         recent = tile.recent
-        seen = np.fromiter((int(i) in recent for i in batch.fixed["event_id"]), bool, len(batch))
+        seen = np.fromiter((int(i) in recent for i in batch.events["event_id"]), bool, len(batch))
         return batch.take(np.flatnonzero(~seen)) if seen.any() else batch
 
     def _remember(self, tile: TileDedup, f: npt.NDArray[Any]) -> None:
@@ -167,7 +167,7 @@ class DedupEngine:
         rec: npt.NDArray[np.uint64],
     ) -> dict[str, npt.NDArray[Any] | list[str]]:
         idx = np.flatnonzero(mask)
-        f = batch.fixed[idx]
+        f = batch.events[idx]
         refs = batch.column("source_ref")
         return {
             "event_id": f["event_id"],
@@ -188,7 +188,7 @@ class DedupEngine:
         self, batch: FusedBatch, mask: npt.NDArray[np.bool_], rec: npt.NDArray[np.uint64]
     ) -> dict[str, npt.NDArray[Any] | list[str]]:
         idx = np.flatnonzero(mask)
-        f = batch.fixed[idx]
+        f = batch.events[idx]
         reporters = batch.column("reporter")
         return {
             "case_id": f["event_id"],

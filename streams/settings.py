@@ -59,7 +59,10 @@ class Settings:
     cell_size_m: float = 100.0
     allowed_lateness_s: int = 6 * 3600
     recurrence_window_s: int = 7 * 86400
-    max_open_age_s: int = 30 * 86400
+    # How long an open case (not closed by its department) keeps matching beyond its time
+    # window. 0 = the window alone decides: right wherever case closures do not reach the
+    # dedup state (offline replays of raw feeds).
+    max_open_age_s: int = 0
     redelivery_horizon_s: int = 3600
     idle_source_ms: int = 2000
     batch_max_events: int = 4096

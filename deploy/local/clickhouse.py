@@ -19,8 +19,10 @@ from xml.sax.saxutils import escape
 
 from deploy.local.process import (
     DeployError,
+    pid_running,
     port_open,
     read_live_pid,
+    read_pid,
     spawn_detached,
     stop_process,
     tail,
@@ -257,11 +259,13 @@ def clickhouse_healthy(settings: Settings, timeout_s: float = 5.0) -> bool:
 
 def wait_clickhouse(settings: Settings, timeout_s: float = START_TIMEOUT_S) -> None:
     paths = clickhouse_paths(settings)
+    pid = read_pid(paths.pid_file)
     wait_until(
         lambda: clickhouse_healthy(settings),
         timeout=timeout_s,
         what=f"ClickHouse on {settings.clickhouse_host}:{settings.clickhouse_port}",
-        alive=lambda: clickhouse_pid(settings) is not None,
+        # the pid we just started: no marker check, a start-up may be mid-exec
+        alive=lambda: pid is not None and pid_running(pid),
         log_file=paths.log_file,
     )
 

@@ -16,8 +16,10 @@ from pathlib import Path
 
 from deploy.local.process import (
     DeployError,
+    pid_running,
     port_open,
     read_live_pid,
+    read_pid,
     require_tool,
     spawn_detached,
     stop_process,
@@ -205,21 +207,29 @@ def kafka_healthy(settings: Settings, timeout_s: float = 5.0) -> bool:
     host, _, port = settings.bootstrap_servers.split(",")[0].rpartition(":")
     if not port_open(host, int(port)):
         return False
+    kafka_logger = logging.getLogger("kafka")
+    previous = kafka_logger.level
+    # kafka-python logs every failed attempt as an error; a health probe stays quiet
+    kafka_logger.setLevel(logging.CRITICAL)
+    try:
+        return _metadata_lists_brokers(settings, timeout_s)
+    finally:
+        kafka_logger.setLevel(previous)
+
+
+def _metadata_lists_brokers(settings: Settings, timeout_s: float) -> bool:
     from kafka import KafkaAdminClient  # imported here: kafka-python is slow to import
 
-    # kafka-python logs every failed attempt as an error; a health probe stays quiet
-    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=settings.bootstrap_servers,
             client_id="citystream-health",
             request_timeout_ms=int(timeout_s * 1000),
         )
-    except Exception:
+    except Exception:  # any failure to connect means "not healthy", which is the answer
         return False
     try:
-        brokers = admin.describe_cluster().get("brokers", [])
-        return len(brokers) > 0
+        return len(admin.describe_cluster().get("brokers", [])) > 0
     except Exception:
         return False
     finally:
@@ -228,11 +238,13 @@ def kafka_healthy(settings: Settings, timeout_s: float = 5.0) -> bool:
 
 def wait_kafka(settings: Settings, timeout_s: float = START_TIMEOUT_S) -> None:
     paths = kafka_paths(settings)
+    pid = read_pid(paths.pid_file)
     wait_until(
         lambda: kafka_healthy(settings),
         timeout=timeout_s,
         what=f"Kafka on {settings.bootstrap_servers}",
-        alive=lambda: kafka_pid(settings) is not None,
+        # the pid we just started: no marker check, a start-up may be mid-exec
+        alive=lambda: pid is not None and pid_running(pid),
         log_file=paths.log_file,
     )
 

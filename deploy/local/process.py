@@ -19,8 +19,10 @@ from pathlib import Path
 
 __all__ = [
     "DeployError",
+    "pid_running",
     "port_open",
     "read_live_pid",
+    "read_pid",
     "require_tool",
     "spawn_detached",
     "stop_process",
@@ -67,15 +69,33 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
-def read_live_pid(pid_file: Path, marker: str) -> int | None:
-    """The pid in ``pid_file`` if that process runs and its command line contains ``marker``."""
+def pid_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (whatever program it runs)."""
+    return pid > 0 and Path(f"/proc/{pid}").exists() and not _is_zombie(pid)
+
+
+def read_pid(pid_file: Path) -> int | None:
+    """The number in a pid file, or None when there is no readable one."""
     try:
-        pid = int(pid_file.read_text().strip())
+        return int(pid_file.read_text().strip())
     except (OSError, ValueError):
         return None
-    if pid <= 0 or _is_zombie(pid) or marker not in _cmdline(pid):
+
+
+def read_live_pid(pid_file: Path, marker: str) -> int | None:
+    """The pid in ``pid_file`` if that process runs and its command line contains ``marker``."""
+    pid = read_pid(pid_file)
+    if pid is None or not pid_running(pid):
         return None
-    return pid
+    cmdline = _cmdline(pid)
+    # the command line reads empty for a moment while a process is in execve (the java
+    # launcher may re-exec itself): look again before calling it someone else's pid
+    for _ in range(20):
+        if cmdline or not pid_running(pid):
+            break
+        time.sleep(0.05)
+        cmdline = _cmdline(pid)
+    return pid if marker in cmdline else None
 
 
 def spawn_detached(

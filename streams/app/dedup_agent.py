@@ -134,7 +134,7 @@ class DedupWorker:
         rejected = out.rejected
         refs = rejected.column("source_ref") if len(rejected) else []
         for i in range(len(rejected)):
-            row = rejected.fixed[i]
+            row = rejected.events[i]
             source = Source(int(row["source"])).name.lower()
             event = {"event_id": int(row["event_id"]), "source_ref": refs[i],
                      "event_time_ms": int(row["event_time_ms"]),

@@ -8,12 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from kernels.grid import GridSpec
 from streams.app.metrics import Metrics
 from streams.app.ordering import WatermarkFrame, encode_watermark
 from streams.app.routing import TileRouter
 from streams.app.topics import DEADLETTER, FUSED, RAW_TOPICS
-from streams.dedup_engine import build_params
 from streams.intake.fused import encode_batch
 from streams.intake.normalize import Normalizer
 from streams.settings import Settings
@@ -21,12 +19,11 @@ from streams.settings import Settings
 __all__ = ["make_router", "register"]
 
 
-def make_router(settings: Settings, normalizer: Normalizer) -> TileRouter:
-    """The tile router every stage agrees on (same grid, tile size and halo)."""
-    origin = normalizer.district.origin
-    spec = GridSpec(origin[0], origin[1], settings.cell_size_m)
-    params = build_params(normalizer.categories, settings)
-    return TileRouter(spec, settings.tile_size_m, 2.0 * float(params.radius_m.max()))
+def make_router(settings: Settings) -> TileRouter:
+    """The tile router every stage agrees on: the dedup engine's (same grid and halo)."""
+    from streams.app.dedup_agent import make_engine
+
+    return make_engine(settings).router
 
 
 class _Progress:
@@ -43,7 +40,7 @@ class _Progress:
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     normalizer = Normalizer.from_settings(settings)
-    router = make_router(settings, normalizer)
+    router = make_router(settings)
     fused = app.topic(settings.topic(FUSED), key_serializer="raw", value_serializer="raw")
     dead = app.topic(settings.topic(DEADLETTER), key_serializer="raw", value_serializer="raw")
     for source, raw_name in RAW_TOPICS.items():
@@ -89,7 +86,7 @@ def _add_agent(app: Any, settings: Settings, metrics: Metrics, normalizer: Norma
 async def _send_tiles(router: TileRouter, batch: Any, fused: Any) -> None:
     if len(batch) == 0:
         return
-    idx, tiles = router.route(batch.fixed["lat"], batch.fixed["lon"])
+    idx, tiles = router.route(batch.events["lat"], batch.events["lon"])
     bounds = np.flatnonzero(np.diff(tiles)) + 1
     for chunk_idx, chunk_tiles in zip(np.split(idx, bounds), np.split(tiles, bounds),
                                       strict=True):

@@ -119,11 +119,11 @@ class ReorderBuffer:
         """Buffer a batch; events already buffered (redelivery) are dropped. Returns added."""
         if len(batch) == 0:
             return 0
-        ids = batch.fixed["event_id"]
+        ids = batch.events["event_id"]
         fresh = np.fromiter((int(i) not in self._seen for i in ids), bool, len(ids))
         if not fresh.all():
             batch = batch.take(np.flatnonzero(fresh))
-        self._seen.update(int(i) for i in batch.fixed["event_id"])
+        self._seen.update(int(i) for i in batch.events["event_id"])
         if len(batch):
             self._pending.append(batch)
         return len(batch)
@@ -133,14 +133,14 @@ class ReorderBuffer:
         if not self._pending:
             return FusedBatch.empty()
         merged = FusedBatch.concat(self._pending)
-        fixed = merged.fixed
+        fixed = merged.events
         due = fixed["ingest_time_ms"] <= watermark_ms
         keep = np.flatnonzero(~due)
         out_idx = np.flatnonzero(due)
         order = np.lexsort((fixed["event_id"][out_idx], fixed["ingest_time_ms"][out_idx]))
         out = merged.take(out_idx[order])
         self._pending = [merged.take(keep)] if len(keep) else []
-        self._seen.difference_update(int(i) for i in out.fixed["event_id"])
+        self._seen.difference_update(int(i) for i in out.events["event_id"])
         return out
 
     def snapshot(self) -> FusedBatch:

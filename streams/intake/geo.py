@@ -139,6 +139,7 @@ class District:
     lat_max: float
     lon_min: float
     lon_max: float
+    origin: tuple[float, float]  # (lat, lon) of the metric grid's origin
     gazetteer_path: Path | None
     gazetteer: dict[str, tuple[float, float]] = field(repr=False)
 
@@ -158,6 +159,7 @@ class District:
             box = [float(bounds[k]) for k in ("lat_min", "lat_max", "lon_min", "lon_max")]
             admin_code = str(raw["admin_code"])
             name = str(raw["name"])
+            origin = (float(raw["origin"]["lat"]), float(raw["origin"]["lon"]))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise DistrictError(f"{path}: invalid district file: {exc!r}") from exc
         except ZoneInfoNotFoundError as exc:
@@ -167,7 +169,9 @@ class District:
         gaz_path = path.parent / gaz_name if gaz_name else None
         gazetteer = _read_gazetteer(gaz_path) if gaz_path and gaz_path.is_file() else {}
         lat_min, lat_max, lon_min, lon_max = box
-        return cls(name, admin_code, zone, lat_min, lat_max, lon_min, lon_max, gaz_path, gazetteer)
+        return cls(
+            name, admin_code, zone, lat_min, lat_max, lon_min, lon_max, origin, gaz_path, gazetteer
+        )
 
     def contains(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         """Boolean mask: inside the district's bounding box."""

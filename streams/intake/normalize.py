@@ -116,6 +116,11 @@ class Normalizer:
         )
         size = max(categories.by_id) + 1
         self._department = np.empty(size, dtype=object)
+        # A device id identifies the problem only when the device is the faulty component
+        # (a cover's own tilt sensor, a lamp); a camera on a pole sees many problems.
+        self._is_component = np.zeros(size, dtype=bool)
+        for cat in categories.by_id.values():
+            self._is_component[cat.id] = cat.kind == "component"
         for cat in categories.by_id.values():
             self._department[cat.id] = cat.department
         self.seen = SeenIds(config.seen_capacity)
@@ -131,24 +136,40 @@ class Normalizer:
         return cls(NormalizerConfig.from_settings(settings), table, district, now_fn)
 
     def normalize(
-        self, source: str, payloads: Sequence[bytes], now_ms: int | None = None
+        self,
+        source: str,
+        payloads: Sequence[bytes],
+        now_ms: int | None = None,
+        ingest_ms: Sequence[int] | np.ndarray | None = None,
     ) -> NormalizeResult:
-        """Parse ``payloads`` of ``source``; ``now_ms`` (default ``now_fn()``) is the
-        reference time for the future/stale checks and the ingest time (replays pass the
-        replay clock)."""
+        """Parse ``payloads`` of ``source`` into one batch and dead letters.
+
+        The reference "now" of a record, used for the future/stale checks and stored as
+        its ingest time, is ``ingest_ms[i]`` when given (one per payload, e.g. the Kafka
+        message timestamps: a replay then judges each record as when it arrived), else
+        ``now_ms``, else ``now_fn()``.
+        """
         parse = _PARSERS.get(source)
         if parse is None:
             raise ValueError(f"unknown source {source!r}, expected one of {sorted(_PARSERS)}")
-        now = self.now_fn() if now_ms is None else now_ms
+        if ingest_ms is not None and len(ingest_ms) != len(payloads):
+            raise ValueError(f"{len(ingest_ms)} ingest times for {len(payloads)} payloads")
         rows = Rows()
         dead: list[DeadLetter] = []
         parse(payloads, self.ctx, rows, dead)
+        if ingest_ms is not None:
+            now = np.asarray(ingest_ms, dtype=np.int64)[np.array(rows.index, dtype=np.int64)]
+        else:
+            single = self.now_fn() if now_ms is None else now_ms
+            now = np.full(len(rows), single, dtype=np.int64)
         batch = self._finish(source, rows, now, dead)
         self.accepted[source] += len(batch)
         self.reasons.update(d.reason for d in dead)
         return NormalizeResult(batch, dead)
 
-    def _finish(self, source: str, rows: Rows, now: int, dead: list[DeadLetter]) -> FusedBatch:
+    def _finish(
+        self, source: str, rows: Rows, now: np.ndarray, dead: list[DeadLetter]
+    ) -> FusedBatch:
         if not len(rows):
             return FusedBatch.empty()
         lat = np.array(rows.lat, dtype=np.float64)
@@ -158,13 +179,13 @@ class Normalizer:
         ok = np.flatnonzero(reject == 0)
         for j in np.flatnonzero(reject).tolist():
             reason = _VECTOR_REASONS[int(reject[j])]
-            message = self._message(reason, float(lat[j]), float(lon[j]), int(t[j]), now)
+            message = self._message(reason, float(lat[j]), float(lon[j]), int(t[j]), int(now[j]))
             dead.append(DeadLetter(source, reason, message, rows.original[j], index=rows.index[j]))
         keep, event_ids = self._unseen(source, rows, ok.tolist(), dead)
         return self._build(source, rows, keep, event_ids, lat, lon, t, now)
 
     def _check_columns(
-        self, rows: Rows, lat: np.ndarray, lon: np.ndarray, t: np.ndarray, now: int
+        self, rows: Rows, lat: np.ndarray, lon: np.ndarray, t: np.ndarray, now: np.ndarray
     ) -> np.ndarray:
         """Per-row code into _VECTOR_REASONS (0 = fine); converts lat/lon in place."""
         cfg = self.config
@@ -231,7 +252,7 @@ class Normalizer:
         lat: np.ndarray,
         lon: np.ndarray,
         t: np.ndarray,
-        now: int,
+        now: np.ndarray,
     ) -> FusedBatch:
         n = len(keep)
         everything = n == len(rows)
@@ -246,9 +267,10 @@ class Normalizer:
         ev["lat"] = lat[idx]
         ev["lon"] = lon[idx]
         ev["event_time_ms"] = t[idx]
-        ev["ingest_time_ms"] = now
+        ev["ingest_time_ms"] = now[idx]
         if source == sensor.SOURCE:
-            ev["device_hash"] = np.array([device_hash(d) for d in devices], dtype=np.uint64)
+            hashes = np.array([device_hash(d) for d in devices], dtype=np.uint64)
+            ev["device_hash"] = np.where(self._is_component[cats], hashes, np.uint64(0))
         columns = {
             "source_ref": rows.source_ref,
             "device_id": rows.device_id,

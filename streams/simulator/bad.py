@@ -20,11 +20,21 @@ from streams.simulator.names import GAZETTEER_MISSES
 __all__ = ["COMMON_KINDS", "SOURCE_KINDS", "corrupt", "kinds_for"]
 
 COMMON_KINDS: tuple[Reason, ...] = (
-    Reason.EMPTY_PAYLOAD, Reason.OVERSIZE, Reason.NOT_UTF8, Reason.MALFORMED_JSON,
-    Reason.NOT_AN_OBJECT, Reason.MISSING_FIELD, Reason.WRONG_TYPE, Reason.BAD_COORDINATES,
-    Reason.OUT_OF_DISTRICT, Reason.BAD_TIME, Reason.FUTURE_TIME, Reason.STALE_TIME,
-    Reason.UNKNOWN_CATEGORY, Reason.DUPLICATE_SOURCE_ID,
-)  # fmt: skip
+    Reason.EMPTY_PAYLOAD,
+    Reason.OVERSIZE,
+    Reason.NOT_UTF8,
+    Reason.MALFORMED_JSON,
+    Reason.NOT_AN_OBJECT,
+    Reason.MISSING_FIELD,
+    Reason.WRONG_TYPE,
+    Reason.BAD_COORDINATES,
+    Reason.OUT_OF_DISTRICT,
+    Reason.BAD_TIME,
+    Reason.FUTURE_TIME,
+    Reason.STALE_TIME,
+    Reason.UNKNOWN_CATEGORY,
+    Reason.DUPLICATE_SOURCE_ID,
+)
 SOURCE_KINDS: dict[str, tuple[Reason, ...]] = {
     "sensor": (Reason.UNKNOWN_DEVICE_TYPE, Reason.BAD_DEVICE_ID),
     "hotline": (Reason.UNKNOWN_ADDRESS,),
@@ -61,8 +71,9 @@ def _coords(source: str, obj: dict[str, Any], lat: Any, lon: Any) -> None:
     obj.pop("address", None)  # so the coordinates are the only location
 
 
-def _envelope(reason: Reason, source: str, obj: dict[str, Any], rng: random.Random,
-              max_payload: int) -> tuple[bytes, str] | None:  # fmt: skip
+def _envelope(
+    reason: Reason, source: str, obj: dict[str, Any], rng: random.Random, max_payload: int
+) -> tuple[bytes, str] | None:
     """Damages of the bytes themselves (before any field is read)."""
     if reason is Reason.EMPTY_PAYLOAD:
         return b"", "empty payload"

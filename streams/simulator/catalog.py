@@ -121,7 +121,9 @@ def load_catalog(data_dir: Path = DATA_DIR) -> Catalog:
             compat.setdefault(other, set()).add(r["key"])
     alarms: dict[str, list[tuple[str, str]]] = {}
     component: list[str] = []
-    for r in _rows(data_dir / "sensor_alarm_map.csv", ("alarm_type", "device_type", "category_key")):
+    for r in _rows(
+        data_dir / "sensor_alarm_map.csv", ("alarm_type", "device_type", "category_key")
+    ):
         if r["category_key"] == COMPONENT_FROM_DEVICE:
             if r["device_type"] == "manhole_cover":
                 component.append(r["alarm_type"])

@@ -10,6 +10,7 @@ district stays fixed at :data:`DISTRICT_SEED`.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 import random
@@ -148,10 +149,14 @@ def load_district_spec(name: str = "qibin") -> dict[str, object]:
 
 def _polyline(index: int, name: str, pts: list[tuple[float, float]]) -> Street:
     cum = [0.0]
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(pts):
         cum.append(cum[-1] + math.hypot(x1 - x0, y1 - y0))
     return Street(
-        index, name, tuple(p[0] for p in pts), tuple(p[1] for p in pts), tuple(round(c, 3) for c in cum)
+        index,
+        name,
+        tuple(p[0] for p in pts),
+        tuple(p[1] for p in pts),
+        tuple(round(c, 3) for c in cum),
     )
 
 
@@ -213,7 +218,9 @@ def _build_addresses(plane: Plane, streets: list[Street]) -> list[Address]:
             s = 10.0 + k * ADDRESS_SPACING_M
             for side, number in ((18.0, 2 * k + 1), (-18.0, 2 * k + 2)):  # odd left, even right
                 lat, lon = plane.to_wgs84(*st.point_at(s, side))
-                out.append(Address(f"{st.name}{number}号", st.index, s, round(lat, 6), round(lon, 6)))
+                out.append(
+                    Address(f"{st.name}{number}号", st.index, s, round(lat, 6), round(lon, 6))
+                )
     return out
 
 
@@ -226,16 +233,28 @@ class _DeviceMaker:
         self.devices: list[Device] = []
 
     def add(
-        self, code: str, device_type: str, street: int, s: float, lateral: float, component: str = ""
+        self,
+        code: str,
+        device_type: str,
+        street: int,
+        s: float,
+        lateral: float,
+        component: str = "",
     ) -> Device:
         self.serials[code] = self.serials.get(code, 0) + 1
         x, y = self.streets[street].point_at(s, lateral)
         lat, lon = self.plane.to_wgs84(x, y)
         sub, comm = _admin_unit(x, y)
         device = Device(
-            f"{self.admin_code}{code}{self.serials[code]:06d}", device_type, street, s,
-            round(lat, 6), round(lon, 6), (sub - 1) * 4 + comm - 1, component,
-        )  # fmt: skip
+            f"{self.admin_code}{code}{self.serials[code]:06d}",
+            device_type,
+            street,
+            s,
+            round(lat, 6),
+            round(lon, 6),
+            (sub - 1) * 4 + comm - 1,
+            component,
+        )
         self.devices.append(device)
         return device
 
@@ -267,7 +286,7 @@ def _build_inspectors(rng: random.Random, streets: list[Street]) -> list[Inspect
     for dept in DEPARTMENTS:
         order = list(all_streets)
         rng.shuffle(order)
-        plan = [("head", 1, 6.0)] + [("chief", 3, 4.0)] + [("staff", 10, 1.3)]
+        plan = [("head", 1, 6.0), ("chief", 3, 4.0), ("staff", 10, 1.3)]
         for role, count, speed in plan:
             for k in range(count):
                 if role == "head":
@@ -299,12 +318,19 @@ def build_district(seed: int = DISTRICT_SEED, name: str = "qibin") -> District:
     maker = _DeviceMaker(admin_code, plane, streets)
     _build_devices(rng, maker, low_points)
     district = District(
-        name=name, admin_code=admin_code, timezone=str(spec["timezone"]), plane=plane,
-        bounds={k: float(v) for k, v in bounds.items()}, streets=streets,
-        grids=_build_grids(admin_code, streets), addresses=_build_addresses(plane, streets),
-        devices=maker.devices, inspectors=_build_inspectors(rng, streets),
-        low_points=low_points, gateways=len(names.SUBDISTRICT_NAMES) * 4,
-    )  # fmt: skip
+        name=name,
+        admin_code=admin_code,
+        timezone=str(spec["timezone"]),
+        plane=plane,
+        bounds={k: float(v) for k, v in bounds.items()},
+        streets=streets,
+        grids=_build_grids(admin_code, streets),
+        addresses=_build_addresses(plane, streets),
+        devices=maker.devices,
+        inspectors=_build_inspectors(rng, streets),
+        low_points=low_points,
+        gateways=len(names.SUBDISTRICT_NAMES) * 4,
+    )
     for device in district.devices:
         district.by_type.setdefault(device.device_type, []).append(device)
     for address in district.addresses:

@@ -47,7 +47,7 @@ def unit_grids_geojson(district: District) -> str:
             "geometry": {"type": "Polygon", "coordinates": [_ring(district, i, j)]},
         }
         lines.append(json.dumps(feature, ensure_ascii=False, separators=(",", ":")))
-    head = '{"type":"FeatureCollection","name":"%s_unit_grids","features":[\n' % district.name
+    head = f'{{"type":"FeatureCollection","name":"{district.name}_unit_grids","features":[\n'
     return head + ",\n".join(lines) + "\n]}\n"
 
 

@@ -34,9 +34,13 @@ class Encoder:
     """Stateful: counters and the recent-record memory live across calls to :meth:`emit`."""
 
     def __init__(
-        self, district: District, catalog: Catalog, seed: int, bad_share: float,
+        self,
+        district: District,
+        catalog: Catalog,
+        seed: int,
+        bad_share: float,
         max_payload_bytes: int,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if not 0.0 <= bad_share <= 1.0:
             raise ValueError(f"bad share {bad_share} outside [0, 1]")
         self.district, self.catalog = district, catalog
@@ -59,9 +63,11 @@ class Encoder:
             if d.group:
                 j = i + 1
                 while (
-                    j < len(drafts) and j - i < MAX_BATCH_ALARMS
-                    and drafts[j].group == d.group and drafts[j].arrival_ms == d.arrival_ms
-                ):  # fmt: skip
+                    j < len(drafts)
+                    and j - i < MAX_BATCH_ALARMS
+                    and drafts[j].group == d.group
+                    and drafts[j].arrival_ms == d.arrival_ms
+                ):
                     j += 1
                 yield self._batch(drafts[i:j])
                 i = j
@@ -84,20 +90,28 @@ class Encoder:
         self.alarm_no[dev.gateway] += 1
         alarm_id = f"GW{dev.gateway + 1:02d}-{self.alarm_no[dev.gateway]:07d}"
         return alarm_id, {
-            "alarm_id": alarm_id, "device_id": dev.device_id, "device_type": dev.device_type,
-            "alarm_type": d.fields["alarm_type"], "lat": dev.lat, "lon": dev.lon,
-            "ts": d.event_ms, "readings": d.fields["readings"],
-        }  # fmt: skip
+            "alarm_id": alarm_id,
+            "device_id": dev.device_id,
+            "device_type": dev.device_type,
+            "alarm_type": d.fields["alarm_type"],
+            "lat": dev.lat,
+            "lon": dev.lon,
+            "ts": d.event_ms,
+            "readings": d.fields["readings"],
+        }
 
     def _hotline(self, d: Draft) -> tuple[str, dict[str, Any]]:
         day, n = self._daily("hotline", d.arrival_ms)
         ref = f"HL{day}-{n:06d}"
         f = d.fields
         obj: dict[str, Any] = {
-            "service_request_id": ref, "status": "open", "service_code": f["service_code"],
+            "service_request_id": ref,
+            "status": "open",
+            "service_code": f["service_code"],
             "service_name": self.catalog.service_names[f["service_code"]],
-            "description": f["description"], "requested_datetime": self._iso(d.event_ms),
-        }  # fmt: skip
+            "description": f["description"],
+            "requested_datetime": self._iso(d.event_ms),
+        }
         if f["address"] is not None:
             obj["address"] = f["address"]
         if f["lat"] is not None:
@@ -112,16 +126,27 @@ class Encoder:
         ref = f"P{day}-{n:04d}"
         f = d.fields
         who = f["inspector"]
-        photos = [f"p/{day[:4]}/{day[4:6]}/{day[6:]}/{n:04d}-{k}.jpg" for k in range(1, f["photos"] + 1)]
+        photos = [
+            f"p/{day[:4]}/{day[4:6]}/{day[6:]}/{n:04d}-{k}.jpg" for k in range(1, f["photos"] + 1)
+        ]
         return ref, {
-            "report_id": ref, "inspector_id": who.inspector_id, "department": who.department,
-            "category": f["category"], "lat": f["lat"], "lon": f["lon"], "crs": who.crs,
-            "ts": self._iso(d.event_ms), "fixed_on_spot": f["fixed"], "note": f["note"],
+            "report_id": ref,
+            "inspector_id": who.inspector_id,
+            "department": who.department,
+            "category": f["category"],
+            "lat": f["lat"],
+            "lon": f["lon"],
+            "crs": who.crs,
+            "ts": self._iso(d.event_ms),
+            "fixed_on_spot": f["fixed"],
+            "note": f["note"],
             "photos": photos,
-        }  # fmt: skip
+        }
 
     # -- records ---------------------------------------------------------------------------
-    def _truth(self, source: str, ref: str, d: Draft, reason: str = "", detail: str = "") -> TruthRow:
+    def _truth(
+        self, source: str, ref: str, d: Draft, reason: str = "", detail: str = ""
+    ) -> TruthRow:
         return TruthRow(source, self.seq[source], ref, d.incident_id, reason, detail, d.arrival_ms)
 
     def _finish(self, record: SimRecord) -> SimRecord:
@@ -174,10 +199,17 @@ class Encoder:
             old = self.rng.choice(self.recent[source])
             first = old.truth[0]
             truth = tuple(
-                TruthRow(source, self.seq[source], t.source_ref, t.incident_id, kind.value,
-                         f"re-send of {source} record #{first.source_seq}", d.arrival_ms)
+                TruthRow(
+                    source,
+                    self.seq[source],
+                    t.source_ref,
+                    t.incident_id,
+                    kind.value,
+                    f"re-send of {source} record #{first.source_seq}",
+                    d.arrival_ms,
+                )
                 for t in old.truth
-            )  # fmt: skip
+            )
             return SimRecord(source, old.key, old.value, d.arrival_ms, truth)
         if kind is Reason.DUPLICATE_SOURCE_ID:  # nothing to re-send yet
             kind = Reason.EMPTY_PAYLOAD

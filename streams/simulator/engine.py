@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from streams.intake.categories import CategoryTable
 from streams.simulator.catalog import Catalog, load_catalog
 from streams.simulator.district import District, Inspector, build_district
 from streams.simulator.encode import Encoder
@@ -23,6 +24,7 @@ from streams.simulator.incidents import (
     Incident,
     start_incidents,
 )
+from streams.simulator.occupancy import Occupancy
 from streams.simulator.patrols import Leg, Patrol, schedule_day
 from streams.simulator.records import SimRecord
 from streams.simulator.reports import Draft, Reporter
@@ -57,6 +59,8 @@ class Simulation:
             raise ValueError(f"unknown campaign theme {theme!r}; choose from {sorted(THEMES)}")
         if scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
+        if not 0.0 <= bad_share <= 1.0:
+            raise ValueError(f"bad share {bad_share} outside [0, 1]")
         self.scenario = SCENARIOS[scenario]
         self.seed, self.scale = seed, scale
         self.start = start or self.scenario.default_start
@@ -112,9 +116,18 @@ class Simulation:
         start = inc.end_ms + int(later_h * 3_600_000)
         length = inc.end_ms - inc.start_ms if inc.fixed_by == "department" else 3_600_000
         return Incident(
-            f"INC{next_id[0]:07d}", inc.key, inc.profile, inc.street, inc.s, inc.lat, inc.lon,
-            start, start + max(length, 600_000), list(inc.devices), recurrence_of=inc.incident_id,
-        )  # fmt: skip
+            f"INC{next_id[0]:07d}",
+            inc.key,
+            inc.profile,
+            inc.street,
+            inc.s,
+            inc.lat,
+            inc.lon,
+            start,
+            start + max(length, 600_000),
+            list(inc.devices),
+            recurrence_of=inc.incident_id,
+        )
 
     def records(self) -> Iterator[SimRecord]:
         """Every raw record of the run, ordered by arrival time (deterministic by seed)."""
@@ -122,15 +135,23 @@ class Simulation:
         encoder = Encoder(self.district, self.catalog, self.seed, self.bad_share, self.max_payload)
         index = DeviceIndex(self.district)
         next_id, counter = [0], 0
+        occupancy = Occupancy.from_table(CategoryTable.load())
         heap: list[tuple[int, int, int, Draft]] = []
         pending: list[Incident] = []  # recurrences, by start time
         for k in range(self.days):
             day = self.start + timedelta(days=k)
             rng = random.Random(f"incidents:{self.seed}:{day.isoformat()}")
             fresh = start_incidents(
-                rng, day, self.scenario, self.scale, self.theme, self.district, index,
-                self.catalog, next_id,
-            )  # fmt: skip
+                rng,
+                day,
+                self.scenario,
+                self.scale,
+                self.theme,
+                self.district,
+                index,
+                self.catalog,
+                next_id,
+            )
             midnight = self._midnight_ms(day + timedelta(days=1))
             due = [inc for inc in pending if inc.start_ms < midnight]
             pending = [inc for inc in pending if inc.start_ms >= midnight]
@@ -138,10 +159,14 @@ class Simulation:
             heapq.heapify(todays)
             while todays:
                 inc = heapq.heappop(todays)[2]
+                devices = frozenset(d.device_id for d, _ in inc.devices)
+                if occupancy.taken(inc.key, inc.lat, inc.lon, inc.start_ms, devices):
+                    continue  # the spot already has this problem: not a new incident
                 for d in reporter.drafts(inc, self._legs_near):
                     counter += 1
                     heapq.heappush(heap, (d.arrival_ms, d.group, counter, d))
                 self.incidents.append(inc)
+                occupancy.add(inc.key, inc.lat, inc.lon, inc.start_ms, inc.end_ms, devices)
                 if rng.random() < inc.profile.recur:
                     again = self._recurrence(inc, rng, next_id)
                     if again.start_ms < midnight:  # back the same day: handle it today

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 __all__ = ["MAGIC", "FramingError", "RawRecord", "read_framed", "read_records", "write_framed"]
 
@@ -31,7 +31,7 @@ class RawRecord:
     arrival_ms: int
 
 
-def write_framed(fh: BinaryIO, key: bytes, value: bytes, arrival_ms: int) -> None:
+def write_framed(fh: IO[bytes], key: bytes, value: bytes, arrival_ms: int) -> None:
     """Append one record to an open file (write :data:`MAGIC` first, once)."""
     fh.write(_HEADER.pack(arrival_ms, len(key), len(value)))
     fh.write(key)

@@ -1,4 +1,4 @@
-"""Coordinates for the simulator: a local metric plane and the forward WGS84 -> GCJ-02 -> BD-09 maps.
+"""Simulator coordinates: a local metric plane and the forward WGS84 -> GCJ-02 -> BD-09 maps.
 
 The district is drawn in metres around its origin (x east, y north) and converted to WGS84
 with a local equirectangular projection, which is exact enough over a few kilometres. Patrol

@@ -34,8 +34,13 @@ THEMES: dict[str, tuple[str, ...]] = {
     "street_vending": ("E0501", "E0504", "E0510"),
 }
 # How far (m, along the street) a device of each type notices a problem near it.
-SENSE_RADIUS_M = {"camera": 40.0, "smart_pole": 30.0, "water_level_gauge": 60.0,
-                  "manhole_cover": 15.0, "street_light": 10.0}  # fmt: skip
+SENSE_RADIUS_M = {
+    "camera": 40.0,
+    "smart_pole": 30.0,
+    "water_level_gauge": 60.0,
+    "manhole_cover": 15.0,
+    "street_light": 10.0,
+}
 SENSE_PROB = 0.7  # a capable device in range reports the problem
 DEVICE_OWN_SENSE_PROB = 0.9  # a smart cover / light reports its own fault (else dead battery)
 
@@ -59,9 +64,16 @@ SCENARIOS: dict[str, Scenario] = {
         "typhoon", date(2023, 7, 31), 1, "typhoon", 1.0, 1.5, 2.0, extra_shifts=("evening",)
     ),
     "campaign": Scenario(
-        "campaign", date(2023, 8, 1), 31, "campaign", 0.1, 1.0, 1.0,
-        extra_shifts=("evening",), theme_boost=3.0,
-    ),  # fmt: skip
+        "campaign",
+        date(2023, 8, 1),
+        31,
+        "campaign",
+        0.1,
+        1.0,
+        1.0,
+        extra_shifts=("evening",),
+        theme_boost=3.0,
+    ),
 }
 
 _HOURS = {
@@ -189,8 +201,17 @@ def start_incidents(
             next_id[0] += 1
             out.append(
                 Incident(
-                    f"INC{next_id[0]:07d}", p.key, p, street, s, lat, lon, start, start + int(duration), devices,
-                )  # fmt: skip
+                    f"INC{next_id[0]:07d}",
+                    p.key,
+                    p,
+                    street,
+                    s,
+                    lat,
+                    lon,
+                    start,
+                    start + int(duration),
+                    devices,
+                )
             )
     out.sort(key=lambda inc: (inc.start_ms, inc.incident_id))
     return out

@@ -20,8 +20,11 @@ __all__ = ["HEAD_WEEKDAYS", "Leg", "Patrol", "schedule_day"]
 HEAD_WEEKDAYS = (0, 2, 4)  # Mon, Wed, Fri: any 7 consecutive days hold all three
 HEAD_EXTRA_PROB = 0.2
 # (earliest start, latest start) as minutes after midnight, per shift
-SHIFTS = {"morning": (8 * 60, 9 * 60 + 30), "afternoon": (14 * 60, 15 * 60 + 30),
-          "evening": (18 * 60 + 30, 19 * 60 + 30)}  # fmt: skip
+SHIFTS = {
+    "morning": (8 * 60, 9 * 60 + 30),
+    "afternoon": (14 * 60, 15 * 60 + 30),
+    "evening": (18 * 60 + 30, 19 * 60 + 30),
+}
 
 
 @dataclass(frozen=True)

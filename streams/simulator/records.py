@@ -8,8 +8,14 @@ __all__ = ["SOURCES", "TRUTH_COLUMNS", "SimRecord", "TruthRow"]
 
 SOURCES = ("sensor", "hotline", "patrol")  # raw topic = "raw." + source
 TRUTH_COLUMNS = (
-    "source", "source_seq", "source_ref", "incident_id", "expected_reason", "detail", "arrival_ms",
-)  # fmt: skip
+    "source",
+    "source_seq",
+    "source_ref",
+    "incident_id",
+    "expected_reason",
+    "detail",
+    "arrival_ms",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +39,14 @@ class TruthRow:
 
     def as_row(self) -> tuple[str | int, ...]:
         return (
-            self.source, self.source_seq, self.source_ref, self.incident_id,
-            self.expected_reason, self.detail, self.arrival_ms,
-        )  # fmt: skip
+            self.source,
+            self.source_seq,
+            self.source_ref,
+            self.incident_id,
+            self.expected_reason,
+            self.detail,
+            self.arrival_ms,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,16 +29,26 @@ __all__ = ["Draft", "Reporter"]
 
 GATEWAY_WINDOW_MS = 30_000  # a batching gateway forwards what it collected every 30 s
 MAX_ALARMS_PER_DEVICE = 300
-ALARM_INTERVAL_S = {"manhole_cover": 180, "street_light": 300, "camera": 60,
-                    "smart_pole": 120, "water_level_gauge": 120}  # fmt: skip
+ALARM_INTERVAL_S = {
+    "manhole_cover": 180,
+    "street_light": 300,
+    "camera": 60,
+    "smart_pole": 120,
+    "water_level_gauge": 120,
+}
 # alarm type -> (reading name, low, high)
 READINGS = {
-    "cover_tilt": ("tilt_deg", 12, 75), "cover_open": ("open_mm", 20, 300),
-    "cover_missing": ("distance_cm", 0, 10), "cover_damaged": ("shock_g", 1.5, 8),
-    "water_level_high": ("level_cm", 30, 180), "waterlogging": ("depth_cm", 10, 60),
-    "light_failure": ("current_a", 0, 0.05), "pole_tilt": ("tilt_deg", 5, 30),
-    "site_dust": ("pm10_ugm3", 150, 600), "fallen_tree": ("confidence", 0.7, 0.99),
-}  # fmt: skip
+    "cover_tilt": ("tilt_deg", 12, 75),
+    "cover_open": ("open_mm", 20, 300),
+    "cover_missing": ("distance_cm", 0, 10),
+    "cover_damaged": ("shock_g", 1.5, 8),
+    "water_level_high": ("level_cm", 30, 180),
+    "waterlogging": ("depth_cm", 10, 60),
+    "light_failure": ("current_a", 0, 0.05),
+    "pole_tilt": ("tilt_deg", 5, 30),
+    "site_dust": ("pm10_ugm3", 150, 600),
+    "fallen_tree": ("confidence", 0.7, 0.99),
+}
 CALL_SUFFIXES = ("", "，请尽快处理", "，影响通行", "，好几天了没人管", "，很危险")
 SECOND_REPORT_PROB = 0.1  # a later patrol reports an already reported, unfixed problem
 
@@ -59,13 +69,9 @@ LegLookup = Callable[[int, int, int], list[tuple[Leg, Inspector]]]
 class Reporter:
     """Turns one incident into the drafts of every channel (deterministic per incident)."""
 
-    def __init__(
-        self, seed: int, district: District, catalog: Catalog, scenario: Scenario
-    ) -> None:
+    def __init__(self, seed: int, district: District, catalog: Catalog, scenario: Scenario) -> None:
         self.seed, self.district, self.catalog, self.scenario = seed, district, catalog, scenario
-        self.address_s = {
-            k: [a.s for a in v] for k, v in district.addresses_by_street.items()
-        }
+        self.address_s = {k: [a.s for a in v] for k, v in district.addresses_by_street.items()}
 
     def drafts(self, inc: Incident, legs: LegLookup) -> list[Draft]:
         """All drafts of ``inc``; may end it early (patrol fix), so call before recurrence."""
@@ -113,9 +119,14 @@ class Reporter:
         note = f"{street}{self.catalog.names_zh[category]}" + ("，已现场处置" if fixed else "")
         upload = rng.uniform(1, 20) if rng.random() < 0.8 else rng.uniform(60, 1800)  # offline
         fields = {
-            "inspector": who, "category": category, "lat": round(lat, 6), "lon": round(lon, 6),
-            "fixed": fixed, "note": note, "photos": 1 + (rng.random() < 0.3),
-        }  # fmt: skip
+            "inspector": who,
+            "category": category,
+            "lat": round(lat, 6),
+            "lon": round(lon, 6),
+            "fixed": fixed,
+            "note": note,
+            "photos": 1 + (rng.random() < 0.3),
+        }
         return Draft("patrol", ts, ts + int(upload * 1000), inc.incident_id, 0, fields)
 
     # -- sensors ---------------------------------------------------------------------------

@@ -7,7 +7,6 @@ never pass by skipping. Kafka topics and ClickHouse databases are unique per tes
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import uuid
@@ -108,7 +107,6 @@ def topic_name(request: pytest.FixtureRequest, kafka_bootstrap: str) -> Iterator
 def _delete_topics(bootstrap: str, prefix: str) -> None:
     from kafka import KafkaAdminClient
 
-    logging.getLogger("kafka").setLevel(logging.WARNING)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="citystream-tests")
     try:
         doomed = [t for t in admin.list_topics() if t.startswith(prefix)]

@@ -91,3 +91,34 @@ def test_bad_settings_exit_2(
     monkeypatch.setenv("CITYSTREAM_KAFKA_PORT", "not-a-port")
     assert main(["status"]) == 2
     assert "CITYSTREAM_KAFKA_PORT" in capsys.readouterr().err
+
+
+def test_up_without_java_fails_with_a_clear_message(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streams.settings import load_settings
+
+    s = load_settings()
+    libs = s.cache_dir / "kafka" / s.kafka_version / "libs"
+    libs.mkdir(parents=True)
+    (libs / f"kafka_2.13-{s.kafka_version}.jar").write_bytes(b"")
+    (libs / ".complete").write_text("cached\n")  # the jars count as resolved: no mvn needed
+    empty_bin = isolated_env / "empty-bin"
+    empty_bin.mkdir()
+    monkeypatch.setenv("PATH", str(empty_bin))
+    assert main(["up"]) == 1
+    err = capsys.readouterr().err
+    assert "`java` is not on PATH" in err and "openjdk" in err
+
+
+def test_up_refuses_a_port_taken_by_someone_else(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        monkeypatch.setenv("CITYSTREAM_KAFKA_PORT", str(port))
+        assert main(["up"]) == 1
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port} is taken" in err

@@ -164,3 +164,12 @@ def test_service_command_parses_with_the_cli(service: str) -> None:
 def test_command_check_rejects_bad_commands(command: list[str]) -> None:
     with pytest.raises((AssertionError, SystemExit)):
         check_command(command)
+
+
+def test_worker_healthchecks_probe_the_configured_web_port() -> None:
+    for name, svc in _pipeline_services().items():
+        if svc["command"][1] != "worker":
+            continue
+        port = svc["environment"]["CITYSTREAM_WEB_PORT"]
+        probe = " ".join(svc["healthcheck"]["test"])
+        assert f"127.0.0.1:{port}/health" in probe, name

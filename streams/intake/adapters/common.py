@@ -203,7 +203,7 @@ def time_ms(value: Any, name: str, tz: ZoneInfo) -> int:
             raise Reject(Reason.BAD_TIME, f"{name}={value[:64]!r} is not ISO 8601: {exc}") from None
         if 0 <= ms <= MAX_EPOCH_MS:
             return ms
-        raise Reject(Reason.BAD_TIME, f"{name}={value[:64]!r} is before 1970")
+        raise Reject(Reason.BAD_TIME, f"{name}={value[:64]!r} is outside 1970..9999")
     if value is None:
         raise Reject(Reason.MISSING_FIELD, f"missing field {name!r}")
     raise Reject(Reason.WRONG_TYPE, f"field {name!r} is {type(value).__name__}, not a time")

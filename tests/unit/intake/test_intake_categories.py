@@ -35,8 +35,35 @@ def test_packaged_table_ids_and_keys_are_unique() -> None:
 
 def test_packaged_table_covers_the_domain_codes() -> None:
     keys = {r["key"] for r in _rows()}
-    components = "0101 0102 0103 0104 0105 0118 0209 0211 0301 0305 0402 0405".split()
-    events = "0102 0104 0111 0201 0302 0306 0401 0403 0501 0504 0505 0507 0510".split()
+    components = [
+        "0101",
+        "0102",
+        "0103",
+        "0104",
+        "0105",
+        "0118",
+        "0209",
+        "0211",
+        "0301",
+        "0305",
+        "0402",
+        "0405",
+    ]
+    events = [
+        "0102",
+        "0104",
+        "0111",
+        "0201",
+        "0302",
+        "0306",
+        "0401",
+        "0403",
+        "0501",
+        "0504",
+        "0505",
+        "0507",
+        "0510",
+    ]
     assert {"C" + c for c in components} <= keys
     assert {"E" + c for c in events} <= keys
 

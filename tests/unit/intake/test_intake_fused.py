@@ -153,3 +153,13 @@ def test_batch_validates_its_columns() -> None:
         strings = {n: ["x"] for n in STRING_COLUMNS}
         strings["text"] = []
         FusedBatch.from_columns({}, strings, n=1)
+
+
+def test_take_from_a_decoded_frame_copies_the_right_bytes() -> None:
+    texts = ["甲", "", "abc", "ü" * 3, "z"]
+    rows = [(i, 0, 1, 0, 0.0, 0.0, 0, 0, 0, ["r", "", "", "m", t, ""]) for i, t in enumerate(texts)]
+    decoded = decode_batch(encode_batch(_batch(rows)))
+    part = decoded.take(np.array([4, 0, 3, 1], dtype=np.int64))
+    assert part.column("text") == ["z", "甲", "üüü", ""]
+    assert decode_batch(encode_batch(part)).column("text") == ["z", "甲", "üüü", ""]
+    assert len(decoded.take(np.array([], dtype=np.int64))) == 0

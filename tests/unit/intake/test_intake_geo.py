@@ -26,11 +26,17 @@ def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def test_published_forward_pairs() -> None:
     lat, lon = geo.wgs84_to_gcj02(_LAT, _LON)
-    assert (float(lon), float(lat)) == pytest.approx((116.41024449916938, 39.91640428150164), abs=1e-9)
+    assert (float(lon), float(lat)) == pytest.approx(
+        (116.41024449916938, 39.91640428150164), abs=1e-9
+    )
     lat, lon = geo.gcj02_to_bd09(_LAT, _LON)
-    assert (float(lon), float(lat)) == pytest.approx((116.41036949371029, 39.92133699351021), abs=1e-9)
+    assert (float(lon), float(lat)) == pytest.approx(
+        (116.41036949371029, 39.92133699351021), abs=1e-9
+    )
     lat, lon = geo.bd09_to_gcj02(_LAT, _LON)
-    assert (float(lon), float(lat)) == pytest.approx((116.39762729119315, 39.90865673957631), abs=1e-9)
+    assert (float(lon), float(lat)) == pytest.approx(
+        (116.39762729119315, 39.90865673957631), abs=1e-9
+    )
 
 
 def test_iterative_inverse_beats_the_published_one_step_inverse() -> None:

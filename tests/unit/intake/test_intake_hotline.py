@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import NOW_MS, T_EVENT_MS, drop, dumps, hotline_request
+from intake_records import NOW_MS, T_EVENT_MS, drop, dumps, hotline_request
 
 from streams.intake.categories import CategoryTable
 from streams.intake.fused import Source

@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import NOW_MS, dumps, hotline_request, patrol_report, sensor_alarm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from intake_records import NOW_MS, dumps, hotline_request, patrol_report, sensor_alarm
 
 from streams.intake.adapters import hotline
 from streams.intake.categories import CategoryTable
@@ -136,7 +136,9 @@ def test_mixed_batch_conserves_records_and_encodes(normalizer: Normalizer) -> No
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 _TEMPLATES = {"sensor": sensor_alarm(), "hotline": hotline_request(), "patrol": patrol_report()}
@@ -158,7 +160,11 @@ def _dumps(value: Any) -> bytes:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(SOURCES).flatmap(lambda s: st.tuples(st.just(s), st.lists(_mutations(s), max_size=6))))
+@given(
+    st.sampled_from(SOURCES).flatmap(
+        lambda s: st.tuples(st.just(s), st.lists(_mutations(s), max_size=6))
+    )
+)
 def test_fuzz_nothing_raises_and_nothing_is_lost(case: tuple[str, list[bytes]]) -> None:
     source, payloads = case
     table, district = _fixtures()
@@ -181,3 +187,15 @@ def test_fuzz_nothing_raises_and_nothing_is_lost(case: tuple[str, list[bytes]]) 
 def _fixtures() -> tuple[CategoryTable, District]:
     # Function-scoped fixtures do not mix with @given; these objects are read-only.
     return CategoryTable.load(), District.load("qibin")
+
+
+def test_per_record_ingest_times_are_each_records_now(normalizer: Normalizer) -> None:
+    payloads = [dumps(patrol_report(report_id=r)) for r in ("a", "b", "c")]
+    arrival = [NOW_MS, NOW_MS - 3_600_000, NOW_MS + 500 * 86_400_000]  # b arrives before ts
+    result = normalizer.normalize("patrol", payloads, ingest_ms=arrival)
+    assert result.batch.column("source_ref") == ["a"]
+    assert result.batch.events["ingest_time_ms"].tolist() == [NOW_MS]
+    reasons = {d.index: d.reason for d in result.dead_letters}
+    assert reasons == {1: Reason.FUTURE_TIME, 2: Reason.STALE_TIME}
+    with pytest.raises(ValueError, match="ingest times"):
+        normalizer.normalize("patrol", payloads, ingest_ms=arrival[:2])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import NOW_MS, drop, dumps, patrol_report
+from intake_records import NOW_MS, drop, dumps, patrol_report
 
 from streams.intake import geo
 from streams.intake.categories import CategoryTable

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import NOW_MS, T_EVENT_MS, drop, dumps, sensor_alarm
+from intake_records import NOW_MS, T_EVENT_MS, drop, dumps, sensor_alarm
 
 from streams.intake.categories import CategoryTable
 from streams.intake.fused import Source, device_hash, event_id_for

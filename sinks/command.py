@@ -1,0 +1,50 @@
+"""``citystream db migrate|status``: the ClickHouse schema of citystream."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sinks.clickhouse import make_client
+from sinks.migrate import MigrationError, migrate, migration_status
+from sinks.sql import DriverExecutor, SqlError
+from streams.settings import Settings
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("migrate", "status"), help="what to do")
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="target database (default: CITYSTREAM_CLICKHOUSE_DATABASE)",
+    )
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    database = args.database or settings.clickhouse_database
+    client = make_client(settings, use_numpy=False)
+    executor = DriverExecutor(client)
+    try:
+        if args.action == "migrate":
+            applied = migrate(executor, database, settings.timezone)
+            for m in applied:
+                print(f"applied {m.version:04d}_{m.name}")
+            print(f"{database}: {len(applied)} migration(s) applied, schema up to date")
+            return 0
+        statuses = migration_status(executor, database)
+        for s in statuses:
+            when = "" if s.applied_at is None else f"  {s.applied_at:%Y-%m-%d %H:%M:%S} UTC"
+            print(f"{s.version:04d}_{s.name:<24} {s.state}{when}")
+        return 0 if all(s.state == "applied" for s in statuses) else 1
+    except (MigrationError, SqlError) as exc:
+        print(f"citystream db: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # no silent fallback: say where we tried to connect
+        where = f"{settings.clickhouse_host}:{settings.clickhouse_port}"
+        print(f"citystream db: ClickHouse at {where}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        client.disconnect()

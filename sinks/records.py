@@ -1,0 +1,159 @@
+"""Turn the pipeline's records into rows/columns of the stored tables (see sinks.tables).
+
+Ids are deterministic so that replays de-duplicate: events and links by ``event_id``, cases
+by ``case_id`` (with :func:`case_version` ordering its states), transitions by
+``{case_id}:{seq}``, dispatches by ``case_id`` and dead letters by :func:`dead_letter_id`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from streams.cases.dispatch import DispatchOrder
+from streams.cases.lifecycle import CaseState, Status, Transition
+from streams.intake.deadletter import DeadLetter
+from streams.intake.fused import STRING_COLUMNS, FusedBatch
+
+__all__ = [
+    "case_row",
+    "case_version",
+    "dead_letter_id",
+    "dead_letter_row",
+    "dispatch_row",
+    "event_columns",
+    "transition_row",
+]
+
+
+def case_version(seq: int, n_events: int) -> int:
+    """Version of a case row: later lifecycle steps win, then more linked events."""
+    if not (0 <= seq < 2**32 and 0 <= n_events < 2**32):
+        raise ValueError(f"seq {seq} and n_events {n_events} must fit 32 bits")
+    return (seq << 32) | n_events
+
+
+def event_columns(batch: FusedBatch, grid_codes: Sequence[str]) -> dict[str, Any]:
+    """Columns of the ``events`` table for a fused batch (``grid_codes``: one per event)."""
+    if len(grid_codes) != len(batch):
+        raise ValueError(f"{len(grid_codes)} grid codes for {len(batch)} events")
+    ev = batch.events
+    columns: dict[str, Any] = {
+        "event_id": ev["event_id"],
+        "source": ev["source"],
+        "category": ev["category"],
+        "flags": ev["flags"],
+        "lat": ev["lat"],
+        "lon": ev["lon"],
+        "event_time": ev["event_time_ms"],
+        "ingest_time": ev["ingest_time_ms"],
+        "device_hash": ev["device_hash"],
+    }
+    for name in STRING_COLUMNS:
+        columns[name] = batch.strings[name].to_list()
+    columns["grid_code"] = list(grid_codes)
+    return columns
+
+
+def _ms(value: int | None) -> int:
+    return 0 if value is None else value
+
+
+def case_row(
+    state: CaseState,
+    *,
+    grid_code: str,
+    community: str,
+    street: str,
+    lat: float,
+    lon: float,
+    n_events: int,
+    recurrence_of: int = 0,
+) -> dict[str, Any]:
+    """A ``cases`` row from the lifecycle state plus the dedup facts of the case."""
+    return {
+        "case_id": state.case_id,
+        "version": case_version(state.seq, n_events),
+        "category_key": state.category_key,
+        "department": state.department,
+        "grid_code": grid_code,
+        "community": community,
+        "street": street,
+        "lat": lat,
+        "lon": lon,
+        "opened_at": state.opened_at_ms,
+        "dispatched_at": _ms(state.dispatched_at_ms),
+        "deadline": _ms(state.deadline_ms),
+        "signed_at": _ms(state.signed_at_ms),
+        "handled_at": _ms(state.handled_at_ms),
+        "closed_at": _ms(state.closed_at_ms),
+        "voided_at": _ms(state.voided_at_ms),
+        "status": Status(state.status).value,
+        "rework_count": state.rework_count,
+        "recurrence_of": recurrence_of,
+        "n_events": n_events,
+        "urgent": int(state.urgent),
+        "fixed_on_spot": int(state.fixed_on_spot),
+    }
+
+
+def transition_row(t: Transition) -> dict[str, Any]:
+    """A ``case_stages`` row."""
+    return {
+        "transition_id": t.transition_id,
+        "case_id": t.case_id,
+        "seq": t.seq,
+        "action": t.action.value,
+        "from_status": t.from_status.value,
+        "to_status": t.to_status.value,
+        "ts": t.ts_ms,
+        "actor": t.actor,
+        "department": t.department,
+        "update_id": t.update_id,
+        "note": t.note,
+        "deadline": _ms(t.deadline_ms),
+    }
+
+
+def dispatch_row(order: DispatchOrder) -> dict[str, Any]:
+    """A ``dispatches`` row."""
+    return {
+        "case_id": order.case_id,
+        "category_key": order.category_key,
+        "department": order.department,
+        "urgent": int(order.urgent),
+        "opened_at": order.opened_at_ms,
+        "dispatched_at": order.dispatched_at_ms,
+        "dispatch_due": order.dispatch_due_ms,
+        "dispatched_on_time": int(order.dispatched_on_time),
+        "deadline_value": order.deadline_value,
+        "deadline_unit": order.deadline_unit.value,
+        "deadline": order.deadline_ms,
+    }
+
+
+def dead_letter_id(dl: DeadLetter) -> int:
+    """Stable id of a dead letter: the same raw record rejected again gets the same id."""
+    h = hashlib.blake2b(digest_size=8)
+    for part in (dl.source, dl.topic or "", str(dl.partition), str(dl.offset)):
+        h.update(part.encode("utf-8"))
+        h.update(b"\x00")
+    h.update(dl.original)
+    return int.from_bytes(h.digest(), "little")
+
+
+def dead_letter_row(dl: DeadLetter, received_at_ms: int) -> dict[str, Any]:
+    """A ``dead_letters`` row; ``received_at_ms`` is the raw record's Kafka timestamp."""
+    data = dl.to_dict()
+    return {
+        "dl_id": dead_letter_id(dl),
+        "source": dl.source,
+        "reason": data["reason"],
+        "message": dl.message,
+        "original": data["original"],
+        "topic": dl.topic or "",
+        "partition": -1 if dl.partition is None else dl.partition,
+        "offset": -1 if dl.offset is None else dl.offset,
+        "received_at": received_at_ms,
+    }

@@ -1,0 +1,187 @@
+"""Run the pipeline from Python: worker processes, feeding raw topics, reading outputs.
+
+The demo, the integration tests and the end-to-end benchmark all drive the pipeline the
+way an operator does: ``citystream worker`` processes with settings in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streams.app.columnar import decode_columns
+from streams.app.topics import DEADLETTER, LINKS, RAW_TOPICS
+from streams.settings import Settings
+
+__all__ = [
+    "LinkSet",
+    "WorkerProcess",
+    "produce_records",
+    "read_links",
+    "read_topic",
+    "wait_until",
+]
+
+
+@dataclass
+class WorkerProcess:
+    """One ``citystream worker`` child process with its own web port and log file."""
+
+    settings: Settings
+    roles: str
+    web_port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, **self.settings.as_env()}
+        env["CITYSTREAM_WEB_PORT"] = str(self.web_port)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "--roles", self.roles],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no commit; the crash the pipeline must survive."""
+        if self.proc is not None and self.alive:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self, timeout_s: float = 60.0) -> int | None:
+        """SIGTERM and wait: a graceful shutdown."""
+        if self.proc is None:
+            return None
+        if self.alive:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(30)
+        return self.proc.returncode
+
+
+def produce_records(
+    settings: Settings, records: Iterable[tuple[str, bytes | None, bytes, int]]
+) -> int:
+    """Send ``(source, key, value, arrival_ms)`` records to the raw topics, in order."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        linger_ms=20,
+        batch_size=512 * 1024,
+        max_request_size=8 * 1024 * 1024,
+        acks="all",
+    )
+    n = 0
+    try:
+        topics = {s: settings.topic(t) for s, t in RAW_TOPICS.items()}
+        for source, key, value, arrival_ms in records:
+            producer.send(topics[source], key=key, value=value, timestamp_ms=arrival_ms)
+            n += 1
+        producer.flush(120)
+    finally:
+        producer.close(30)
+    return n
+
+
+def read_topic(settings: Settings, topic: str, timeout_s: float = 5.0) -> Iterator[Any]:
+    """Every record of a topic, from the beginning to its current end."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        max_partition_fetch_bytes=32 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            batch = consumer.poll(timeout_ms=500)
+            for records in batch.values():
+                yield from records
+            if not batch and time.monotonic() > deadline:
+                break
+            if batch:
+                deadline = time.monotonic() + timeout_s
+    finally:
+        consumer.close()
+
+
+@dataclass
+class LinkSet:
+    """Event-to-case links read back from the ``links`` topic, keyed by event id."""
+
+    case_of: dict[int, int] = field(default_factory=dict)
+    source_ref: dict[int, str] = field(default_factory=dict)
+    duplicates: int = 0  # the same event linked twice (redelivery), identical or not
+    conflicts: int = 0  # the same event linked to two different cases
+
+    @property
+    def cases(self) -> set[int]:
+        return set(self.case_of.values())
+
+
+def read_links(settings: Settings) -> LinkSet:
+    out = LinkSet()
+    for record in read_topic(settings, settings.topic(LINKS)):
+        _, _, cols = decode_columns(record.value, "links")
+        for eid, cid, ref in zip(cols["event_id"], cols["case_id"], cols["source_ref"],
+                                 strict=True):
+            old = out.case_of.get(eid)
+            if old is not None:
+                out.duplicates += 1
+                out.conflicts += int(old != cid)
+            out.case_of[eid] = cid
+            out.source_ref[eid] = ref
+    return out
+
+
+def count_dead_letters(settings: Settings) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in read_topic(settings, settings.topic(DEADLETTER)):
+        reason = orjson.loads(record.value)["reason"]
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout_s: float, interval_s: float = 1.0,
+    on_wait: Callable[[], None] | None = None,
+) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if on_wait is not None:
+            on_wait()
+        time.sleep(interval_s)
+    return predicate()

@@ -1,0 +1,106 @@
+"""Migrations run on a current ClickHouse (chdb), are idempotent and detect drift."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from sinks.migrate import (
+    Migration,
+    MigrationError,
+    load_migrations,
+    migrate,
+    migration_status,
+)
+from sinks.sql import ChdbExecutor, SqlError, render, split_statements
+from sinks.tables import TABLES
+
+TZ = "Asia/Shanghai"
+VIEWS = (
+    "case_facts kpi_case_counts kpi_units kpi_department_score kpi_intake intake_minute "
+    "deadletter_daily kpi_durations kpi_hotspots kpi_patrol_coverage kpi_patrol_grids"
+).split()
+
+
+def test_files_are_numbered_without_gaps() -> None:
+    migrations = load_migrations()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    assert all(re.fullmatch(r"[a-z0-9_]+", m.name) for m in migrations)
+
+
+def test_migrate_creates_every_table_as_the_writer_expects(
+    chdb_executor: ChdbExecutor, chdb_db: str
+) -> None:
+    applied = migrate(chdb_executor, chdb_db, TZ)
+    assert [m.version for m in applied] == [m.version for m in load_migrations()]
+    for table, spec in TABLES.items():
+        described = chdb_executor.query(f"DESCRIBE TABLE {chdb_db}.{table}")
+        assert [(r["name"], r["type"]) for r in described] == [(c.name, c.type) for c in spec]
+
+
+def test_every_view_answers_on_an_empty_store(chdb_executor: ChdbExecutor, migrated_db: str) -> None:
+    for view in VIEWS:
+        assert chdb_executor.query(f"SELECT count() AS n FROM {migrated_db}.{view}") == [{"n": 0}]
+
+
+def test_second_run_is_a_no_op(chdb_executor: ChdbExecutor, migrated_db: str) -> None:
+    before = chdb_executor.query(f"SELECT count() AS n FROM {migrated_db}.schema_migrations")
+    assert migrate(chdb_executor, migrated_db, TZ) == []
+    after = chdb_executor.query(f"SELECT count() AS n FROM {migrated_db}.schema_migrations")
+    assert before == after
+    rules = chdb_executor.query(f"SELECT count() AS n FROM {migrated_db}.patrol_rules FINAL")
+    assert rules == [{"n": 3}]
+    states = {s.state for s in migration_status(chdb_executor, migrated_db)}
+    assert states == {"applied"}
+
+
+def test_status_of_a_missing_database_is_all_pending(
+    chdb_executor: ChdbExecutor, chdb_db: str
+) -> None:
+    statuses = migration_status(chdb_executor, chdb_db)
+    assert [s.state for s in statuses] == ["pending"] * len(load_migrations())
+
+
+def test_edited_migration_is_an_error(chdb_executor: ChdbExecutor, migrated_db: str) -> None:
+    migrations = load_migrations()
+    first = migrations[0]
+    edited = [Migration(first.version, first.name, first.template + "\n-- edited\n")]
+    edited += migrations[1:]
+    with pytest.raises(MigrationError, match="edited after it was applied"):
+        migrate(chdb_executor, migrated_db, TZ, edited)
+    assert migration_status(chdb_executor, migrated_db, edited)[0].state == "drifted"
+
+
+def test_unknown_applied_version_is_an_error(
+    chdb_executor: ChdbExecutor, migrated_db: str
+) -> None:
+    with pytest.raises(MigrationError, match="does not know"):
+        migrate(chdb_executor, migrated_db, TZ, load_migrations()[:1])
+
+
+def test_new_migration_is_applied_after_the_old_ones(
+    chdb_executor: ChdbExecutor, migrated_db: str
+) -> None:
+    extra = Migration(
+        len(load_migrations()) + 1,
+        "extra",
+        "CREATE TABLE IF NOT EXISTS {db}.extra (x UInt8) ENGINE = MergeTree() ORDER BY x;\n",
+    )
+    applied = migrate(chdb_executor, migrated_db, TZ, [*load_migrations(), extra])
+    assert applied == [extra]
+    assert chdb_executor.query(f"SELECT count() AS n FROM {migrated_db}.extra") == [{"n": 0}]
+
+
+def test_split_statements_ignores_comments_and_blank_parts() -> None:
+    text = "-- a comment; with a semicolon\nSELECT 1;\n\n  SELECT 'a;b'\n  ;\nSELECT 2"
+    assert split_statements(text) == ["SELECT 1", "SELECT 'a;b'", "SELECT 2"]
+
+
+@pytest.mark.parametrize(
+    ("database", "tz"),
+    [("bad-name", "UTC"), ("x; DROP TABLE y", "UTC"), ("ok", "Asia/Shanghai'; --")],
+)
+def test_render_refuses_values_that_are_not_names(database: str, tz: str) -> None:
+    with pytest.raises(SqlError):
+        render("SELECT 1 FROM {db}.t WHERE toDate(x, '{tz}') > 0", database=database, tz=tz)
