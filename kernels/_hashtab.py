@@ -1,10 +1,11 @@
-"""Open-addressing (linear probing) int64 -> int32 hash tables for numba kernels.
+"""Open-addressing (linear probing) int64 -> int64 hash tables for numba kernels.
 
-A table is two arrays of the same power-of-two length: ``keys`` (int64, 0 = empty: 0 is
-reserved for event/device ids and impossible for packed cell ids) and ``vals`` (int32, a
-slot of the case arrays). There is no deletion: eviction compacts the case arrays and
-rebuilds every table, which keeps probing simple and fast. Callers keep the load factor
-at or below one half (see ``table_capacity``).
+A table is one ``(capacity, 2)`` int64 array, capacity a power of two: column 0 holds the
+key (0 = empty: 0 is reserved for event/device ids and impossible for packed cell keys),
+column 1 the value (a slot of the case arrays, -1 = none). Key and value side by side
+make one probe one cache line. There is no deletion: eviction compacts the case arrays
+and rebuilds every table, which keeps probing simple and fast. Callers keep the load
+factor at or below one half (see ``table_capacity``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy.typing as npt
 
 from kernels._jit import ngjit
 
-__all__ = ["EMPTY", "new_table", "table_capacity", "table_find", "table_slot"]
+__all__ = ["EMPTY", "new_table", "table_capacity", "table_find", "table_home", "table_slot"]
 
 EMPTY = 0
 MIN_TABLE = 16
@@ -28,8 +29,10 @@ def table_capacity(n_keys: int) -> int:
     return cap
 
 
-def new_table(capacity: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
-    return np.zeros(capacity, dtype=np.int64), np.full(capacity, -1, dtype=np.int32)
+def new_table(capacity: int) -> npt.NDArray[np.int64]:
+    tab = np.zeros((capacity, 2), dtype=np.int64)
+    tab[:, 1] = -1
+    return tab
 
 
 @ngjit
@@ -44,12 +47,18 @@ def _hash(key):
 
 
 @ngjit
-def table_find(keys, key):
-    """Index of ``key`` in ``keys``, or -1."""
-    mask = keys.shape[0] - 1
+def table_home(tab, key):
+    """Row where probing for ``key`` starts (for prefetching)."""
+    return _hash(key) & (tab.shape[0] - 1)
+
+
+@ngjit
+def table_find(tab, key):
+    """Row of ``key`` in ``tab``, or -1."""
+    mask = tab.shape[0] - 1
     i = _hash(key) & mask
     while True:
-        k = keys[i]
+        k = tab[i, 0]
         if k == key:
             return i
         if k == EMPTY:
@@ -58,12 +67,12 @@ def table_find(keys, key):
 
 
 @ngjit
-def table_slot(keys, key):
-    """Index holding ``key``, or the empty index where it belongs (caller fills it)."""
-    mask = keys.shape[0] - 1
+def table_slot(tab, key):
+    """Row holding ``key``, or the empty row where it belongs (caller fills it)."""
+    mask = tab.shape[0] - 1
     i = _hash(key) & mask
     while True:
-        k = keys[i]
+        k = tab[i, 0]
         if k in (key, EMPTY):
             return i
         i = (i + 1) & mask

@@ -55,6 +55,10 @@ class DedupParams:
     lateness_ms: npt.NDArray[np.int64]
     max_open_age_ms: npt.NDArray[np.int64]
     search_radius_m: npt.NDArray[np.float64]  # derived: max radius of compatible cases
+    # derived: the categories compatible with category a are
+    # compat_idx[compat_ptr[a]:compat_ptr[a + 1]] (CSR), so kernels visit only those
+    compat_ptr: npt.NDArray[np.int64]
+    compat_idx: npt.NDArray[np.int64]
 
     @classmethod
     def build(
@@ -97,6 +101,9 @@ class DedupParams:
                 "merge) but compat marks it compatible with another category"
             )
         search = np.where(c, radius[None, :], 0.0).max(axis=1)
+        rows, cols = np.nonzero(c)  # row-major: grouped by event category
+        ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
         return cls(
             radius_m=_readonly(radius),
             window_ms=_readonly(_per_category("window_s", window_s, n, integer_ms=True)),
@@ -111,6 +118,8 @@ class DedupParams:
                 _per_category("max_open_age_s", max_open_age_s, n, integer_ms=True)
             ),
             search_radius_m=_readonly(search),
+            compat_ptr=_readonly(ptr),
+            compat_idx=_readonly(cols.astype(np.int64)),
         )
 
     @property
@@ -130,4 +139,6 @@ class DedupParams:
             self.lateness_ms,
             self.max_open_age_ms,
             self.search_radius_m,
+            self.compat_ptr,
+            self.compat_idx,
         )

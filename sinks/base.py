@@ -41,11 +41,11 @@ class SinkError(RuntimeError):
     """A write failed for a reason retrying will not fix (schema mismatch, bad data)."""
 
 
-class StoreUnavailable(ConnectionError):  # noqa: N818 (the name says what it means)
+class StoreUnavailable(ConnectionError):
     """Raised by :meth:`Sink.write` when the store cannot be reached; retried later."""
 
 
-class SinkBackpressure(Exception):  # noqa: N818 (quix-streams' name for the concept)
+class SinkBackpressure(Exception):
     """The sink cannot take more rows now: pause consuming, try again after the delay."""
 
     def __init__(self, retry_after_s: float, message: str) -> None:

@@ -29,7 +29,9 @@ Key = tuple[str, date, str, str]  # period, period_start, level, unit
 def _rows(columns: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     names = list(columns)
     for values in zip(*(columns[n] for n in names), strict=True):
-        yield {n: (v.item() if hasattr(v, "item") else v) for n, v in zip(names, values, strict=True)}
+        yield {
+            n: (v.item() if hasattr(v, "item") else v) for n, v in zip(names, values, strict=True)
+        }
 
 
 def latest_cases(cases: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -98,10 +100,19 @@ def _units(c: dict[str, Any]) -> list[tuple[str, str]]:
     return units
 
 
-_COUNTS = (
-    "opened due handled handled_on_time closed closed_on_time reworked dispatched "
-    "dispatched_on_time closed_in_period recurrences"
-).split()
+_COUNTS = [
+    "opened",
+    "due",
+    "handled",
+    "handled_on_time",
+    "closed",
+    "closed_on_time",
+    "reworked",
+    "dispatched",
+    "dispatched_on_time",
+    "closed_in_period",
+    "recurrences",
+]
 
 
 def _milestones(c: dict[str, Any], f: dict[str, Any]) -> list[tuple[int, list[str]]]:
@@ -111,8 +122,11 @@ def _milestones(c: dict[str, Any], f: dict[str, Any]) -> list[tuple[int, list[st
         return []
     out.append((_s(c["opened_at"]), ["opened"] + (["recurrences"] if c["recurrence_of"] else [])))
     if f["due_s"]:
-        names = ["due"] + [n for n in ("handled", "handled_on_time", "closed",
-                                       "closed_on_time", "reworked") if f[n]]  # fmt: skip
+        names = ["due"] + [
+            n
+            for n in ("handled", "handled_on_time", "closed", "closed_on_time", "reworked")
+            if f[n]
+        ]
         out.append((f["due_s"], names))
     if c["dispatched_at"]:
         names = ["dispatched"] + (["dispatched_on_time"] if f["dispatched_on_time"] else [])
@@ -253,7 +267,9 @@ def patrol_coverage(
 ) -> dict[tuple, dict[str, Any]]:
     """What ``kpi_patrol_coverage`` returns, keyed by (week_start, inspector_id, role)."""
     zone = ZoneInfo(tz)
-    unique = {(r["inspector_id"], r["grid_code"], r["visited_at"] // 1000): r for r in _rows(visits)}
+    unique = {
+        (r["inspector_id"], r["grid_code"], r["visited_at"] // 1000): r for r in _rows(visits)
+    }
     acc: dict[tuple, dict[str, set]] = defaultdict(lambda: {"days": set(), "grids": set()})
     counts: dict[tuple, int] = defaultdict(int)
     for r in unique.values():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 __all__ = [
@@ -102,7 +102,7 @@ def _convert(value: Any, type_name: str) -> Any:
     if base == "Date":
         return date.fromisoformat(value)
     if base.startswith("DateTime"):
-        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc).replace(tzinfo=None)
+        return datetime.fromisoformat(value).replace(tzinfo=UTC).replace(tzinfo=None)
     return value
 
 

@@ -71,13 +71,20 @@ def _case_times(rng: np.random.Generator, n: int, start_ms: int, days: int) -> d
     status[voided] = "voided"
     status[~voided & ~on_spot & ~dispatched] = "opened"
     return {
-        "opened_at": opened, "dispatched_at": d_at, "dispatch_due": d_due, "deadline": deadline,
-        "signed_at": s_at, "handled_at": h_at, "closed_at": c_at,
+        "opened_at": opened,
+        "dispatched_at": d_at,
+        "dispatch_due": d_due,
+        "deadline": deadline,
+        "signed_at": s_at,
+        "handled_at": h_at,
+        "closed_at": c_at,
         "voided_at": np.where(voided, opened + 5 * MIN_MS, 0),
-        "status": status, "rework_count": rework.astype(np.uint16),
-        "urgent": urgent.astype(np.uint8), "fixed_on_spot": on_spot.astype(np.uint8),
+        "status": status,
+        "rework_count": rework.astype(np.uint16),
+        "urgent": urgent.astype(np.uint8),
+        "fixed_on_spot": on_spot.astype(np.uint8),
         "dispatched": dispatched,
-    }  # fmt: skip
+    }
 
 
 def _cases(rng: np.random.Generator, n: int, start_ms: int, days: int) -> dict[str, Any]:
@@ -104,11 +111,30 @@ def _cases(rng: np.random.Generator, n: int, start_ms: int, days: int) -> dict[s
     return t
 
 
-_CASE_COLUMNS = (
-    "case_id version category_key department grid_code community street lat lon opened_at "
-    "dispatched_at deadline signed_at handled_at closed_at voided_at status rework_count "
-    "recurrence_of n_events urgent fixed_on_spot"
-).split()
+_CASE_COLUMNS = [
+    "case_id",
+    "version",
+    "category_key",
+    "department",
+    "grid_code",
+    "community",
+    "street",
+    "lat",
+    "lon",
+    "opened_at",
+    "dispatched_at",
+    "deadline",
+    "signed_at",
+    "handled_at",
+    "closed_at",
+    "voided_at",
+    "status",
+    "rework_count",
+    "recurrence_of",
+    "n_events",
+    "urgent",
+    "fixed_on_spot",
+]
 
 
 def _history(rng: np.random.Generator, c: dict[str, Any]) -> dict[str, Any]:
@@ -137,20 +163,32 @@ def _events_and_links(rng: np.random.Generator, c: dict[str, Any]) -> tuple[dict
     refs = np.asarray([f"ref-{int(e)}" for e in event_id], dtype=object)
     empty = np.full(m, "", dtype=object)
     events = {
-        "event_id": event_id, "source": source,
-        "category": rng.integers(1, 30, m).astype(np.uint16), "flags": flags,
-        "lat": c["lat"][owner], "lon": c["lon"][owner], "event_time": ev_time,
-        "ingest_time": ev_time + 1000, "device_hash": np.zeros(m, np.uint64),
-        "source_ref": refs, "device_id": empty, "reporter": empty,
-        "department": c["department"][owner], "text": empty, "address": empty,
+        "event_id": event_id,
+        "source": source,
+        "category": rng.integers(1, 30, m).astype(np.uint16),
+        "flags": flags,
+        "lat": c["lat"][owner],
+        "lon": c["lon"][owner],
+        "event_time": ev_time,
+        "ingest_time": ev_time + 1000,
+        "device_hash": np.zeros(m, np.uint64),
+        "source_ref": refs,
+        "device_id": empty,
+        "reporter": empty,
+        "department": c["department"][owner],
+        "text": empty,
+        "address": empty,
         "grid_code": c["grid_code"][owner],
-    }  # fmt: skip
+    }
     links = {
-        "event_id": event_id, "case_id": c["case_id"][owner], "source": source,
-        "source_ref": refs, "is_new": first.astype(np.uint8),
+        "event_id": event_id,
+        "case_id": c["case_id"][owner],
+        "source": source,
+        "source_ref": refs,
+        "is_new": first.astype(np.uint8),
         "recurrence_of": np.where(first, c["recurrence_of"][owner], 0).astype(np.uint64),
         "event_time": ev_time,
-    }  # fmt: skip
+    }
     return events, links
 
 
@@ -159,13 +197,18 @@ def _dispatches(c: dict[str, Any]) -> dict[str, Any]:
     on_time = (c["dispatched_at"][d] <= c["dispatch_due"][d]).astype(np.uint8)
     n = int(d.sum())
     return {
-        "case_id": c["case_id"][d], "category_key": c["category_key"][d],
-        "department": c["department"][d], "urgent": c["urgent"][d],
-        "opened_at": c["opened_at"][d], "dispatched_at": c["dispatched_at"][d],
-        "dispatch_due": c["dispatch_due"][d], "dispatched_on_time": on_time,
-        "deadline_value": np.full(n, 4.0), "deadline_unit": np.full(n, "work_hours", object),
+        "case_id": c["case_id"][d],
+        "category_key": c["category_key"][d],
+        "department": c["department"][d],
+        "urgent": c["urgent"][d],
+        "opened_at": c["opened_at"][d],
+        "dispatched_at": c["dispatched_at"][d],
+        "dispatch_due": c["dispatch_due"][d],
+        "dispatched_on_time": on_time,
+        "deadline_value": np.full(n, 4.0),
+        "deadline_unit": np.full(n, "work_hours", object),
         "deadline": c["deadline"][d],
-    }  # fmt: skip
+    }
 
 
 def _visits(rng: np.random.Generator, n: int, start_ms: int, days: int) -> dict[str, Any]:

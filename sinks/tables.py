@@ -120,6 +120,11 @@ def _table(name: str) -> tuple[Column, ...]:
 
 def _coerce_one(table: str, column: Column, values: Any) -> np.ndarray:
     if column.type == "String":
+        if isinstance(values, np.ndarray) and values.dtype == object:
+            missing = values == None  # noqa: E711 (element-wise, on an object array)
+            if not missing.any():
+                return values  # the fast path: no copy, no Python loop
+            return np.where(missing, "", values)
         array = np.empty(len(values), dtype=object)
         array[:] = ["" if v is None else v for v in values]
         return array

@@ -119,6 +119,8 @@ def read_topic(settings: Settings, topic: str, timeout_s: float = 5.0) -> Iterat
     )
     try:
         parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            return
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)

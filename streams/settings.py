@@ -77,6 +77,7 @@ class Settings:
     sink_batch_rows: int = 50_000
     sink_batch_ms: int = 1000
     sink_retry_max_s: float = 30.0
+    bench_kpi_events: int = 1_500_000  # events in the KPI latency bench (10_000_000: big run)
 
     # -- Faust workers -------------------------------------------------------------------
     app_id: str = "citystream"

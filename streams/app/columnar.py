@@ -29,8 +29,14 @@ def encode_columns(kind: str, columns: Mapping[str, Any]) -> bytes:
     if len(set(lengths.values())) > 1:
         raise ColumnarError(f"{kind}: columns differ in length: {lengths}")
     n = next(iter(lengths.values()), 0)
+    # orjson serialises numpy arrays natively but only contiguous ones (a structured
+    # array's field is a strided view).
+    cols = {
+        name: np.ascontiguousarray(col) if isinstance(col, np.ndarray) else col
+        for name, col in columns.items()
+    }
     return orjson.dumps(
-        {"v": COLUMNAR_VERSION, "kind": kind, "n": n, "columns": dict(columns)},
+        {"v": COLUMNAR_VERSION, "kind": kind, "n": n, "columns": cols},
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
 

@@ -150,7 +150,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     fused = app.topic(settings.topic(FUSED), key_serializer="raw", value_serializer="raw")
     fused_name = settings.topic(FUSED)
 
-    async def on_revoked(sender: Any, *, revoked: set[Any], **_: Any) -> None:
+    async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         worker.forget({tp.partition for tp in revoked if tp.topic == fused_name})
 
     app.on_partitions_revoked.connect(on_revoked)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 import orjson
 
 from streams.app.columnar import decode_columns, rows
 from streams.app.metrics import Metrics
 from streams.app.topics import CASES, DISPATCH, UPDATES
 from streams.cases.calendar import DeadlineUnit, WorkCalendar
+from streams.cases.department_sim import simulate_on_spot
 from streams.cases.dispatch import CategoryRule, DispatchLimits, make_dispatch
 from streams.intake.categories import CategoryTable
 from streams.intake.fused import FLAG_FIXED_ON_SPOT, Source
@@ -31,14 +33,26 @@ class Dispatcher:
         self.table = CategoryTable.load(settings.categories_file, settings.category_code_digits)
         self.calendar = WorkCalendar.from_settings(settings)
         self.limits = DispatchLimits.from_settings(settings)
+        from streams.app.dedup_agent import make_engine
+        from streams.app.sink_agent import load_unit_grids
+
+        self.grids = load_unit_grids(settings, make_engine(settings).spec)
         self.rules = {
             c.id: CategoryRule(c.key, c.department, float(c.deadline_value),
                                DeadlineUnit(c.deadline_unit), c.urgency == "urgent")
             for c in self.table.by_id.values()
         }
 
-    def messages(self, case: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """``(case.updates message, dispatch order or None)`` for one new case."""
+    def grid_code(self, lat: float, lon: float) -> str:
+        if self.grids is None:
+            return ""
+        code = int(self.grids.lookup(np.array([lat]), np.array([lon]))[0])
+        return str(code) if code else ""
+
+    def messages(
+        self, case: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """``(case.updates messages, dispatch order or None)`` for one new case."""
         rule = self.rules[int(case["category"])]
         case_id = int(case["case_id"])
         on_spot = bool(int(case["flags"]) & FLAG_FIXED_ON_SPOT) and (
@@ -51,13 +65,22 @@ class Dispatcher:
             "department": rule.department,
             "fixed_on_spot": on_spot,
             "reporter": case.get("reporter", ""),
+            "lat": float(case["lat"]),
+            "lon": float(case["lon"]),
+            "recurrence_of": int(case["recurrence_of"]),
+            "grid_code": self.grid_code(float(case["lat"]), float(case["lon"])),
         }
         if on_spot:
-            return {"kind": "open", "case": opened, "order": None}, None
+            # The inspector's own report closes it (close_on_spot), no department involved.
+            closing = simulate_on_spot(case_id, int(case["opened_at_ms"]),
+                                       department=rule.department,
+                                       inspector=str(case.get("reporter") or "inspector"))
+            return [{"kind": "open", "case": opened, "order": None},
+                    *(u.to_dict() for u in closing)], None
         order = make_dispatch(case_id, int(case["opened_at_ms"]), rule, self.calendar,
                               max(int(case["ingest_time_ms"]), int(case["opened_at_ms"])),
                               limits=self.limits).to_dict()
-        return {"kind": "open", "case": opened, "order": order}, order
+        return [{"kind": "open", "case": opened, "order": order}], order
 
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
@@ -71,9 +94,10 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
             started = time.perf_counter()
             _, _, columns = decode_columns(value, "cases")
             for case in rows(columns):
-                update, order = dispatcher.messages(case)
-                key = str(update["case"]["case_id"]).encode()
-                await updates.send(key=key, value=orjson.dumps(update), force=True)
+                messages, order = dispatcher.messages(case)
+                key = str(case["case_id"]).encode()
+                for message in messages:
+                    await updates.send(key=key, value=orjson.dumps(message), force=True)
                 if order is not None:
                     await orders.send(key=order["department"].encode(),
                                       value=orjson.dumps(order), force=True)

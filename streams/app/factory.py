@@ -52,7 +52,7 @@ def create_app(settings: Settings, roles: Iterable[str]) -> App:
         store="memory://",
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
-        topic_allow_declare=False,
+        topic_allow_declare=True,  # Faust creates its own changelog topics
         web_enabled=True,
         web_bind=settings.web_bind,
         web_port=settings.web_port,

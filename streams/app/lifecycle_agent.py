@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 
 from streams.app.metrics import Metrics
-from streams.app.topics import DEADLETTER, TRANSITIONS, UPDATES
+from sinks.records import case_row
+from streams.app.topics import CASE_STATE, DEADLETTER, TRANSITIONS, UPDATES
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.lifecycle import (
     CaseState,
@@ -73,6 +74,22 @@ def _opening(case: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def case_row_of(state: CaseState, facts: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``cases`` table row for a state and the dedup facts of its opening."""
+    facts = facts or {}
+    grid = str(facts.get("grid_code") or "")
+    return case_row(
+        state,
+        grid_code=grid,
+        community=grid[:12],  # 6 admin + 3 street + 3 community digits
+        street=grid[:9],
+        lat=float(facts.get("lat", 0.0)),
+        lon=float(facts.get("lon", 0.0)),
+        n_events=0,  # counted from links in ClickHouse: a case keeps growing after this row
+        recurrence_of=int(facts.get("recurrence_of", 0)),
+    )
+
+
 def _dead_letter(reason: Reason, message: str, raw: bytes, m: Any) -> bytes:
     return orjson.dumps({
         "source": "department",
@@ -91,7 +108,8 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
                             value_serializer="raw")
     dead = app.topic(settings.topic(DEADLETTER), key_serializer="raw", value_serializer="raw")
     table = app.Table("case-state", default=None, partitions=settings.partitions,
-                      key_type=str, value_type=bytes, value_serializer="raw")
+                      key_type=str, value_type=dict)
+    rows = app.topic(settings.topic(CASE_STATE), key_serializer="raw", value_serializer="raw")
 
     async def lifecycle(stream: Any) -> None:
         async for event in stream.events():
@@ -102,8 +120,9 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
                 value = orjson.loads(raw)
                 if not isinstance(value, dict):
                     raise LifecycleError(Reason.NOT_AN_OBJECT, "update is not a JSON object")
-                current = table.get(key)
-                state = CaseState.from_dict(orjson.loads(current)) if current else None
+                current = table.get(key) or {}
+                state = CaseState.from_dict(current["state"]) if current else None
+                facts = current.get("facts") or (value.get("case") if value.get("kind") else None)
                 state, records = LifecycleStep.apply(state, value)
             except orjson.JSONDecodeError as exc:
                 await dead.send(key=b"department", force=True,
@@ -120,8 +139,11 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
                                 value=_dead_letter(Reason.WRONG_TYPE, repr(exc), raw, m))
                 metrics.inc("citystream_deadletters_total", reason=Reason.WRONG_TYPE.value)
                 continue
-            if state is not None:
-                table[key] = orjson.dumps(state.to_dict())
+            if state is None or not records:
+                continue
+            table[key] = {"state": state.to_dict(), "facts": facts}
+            await rows.send(key=key.encode(), value=orjson.dumps(case_row_of(state, facts)),
+                            force=True)
             for record in records:
                 await transitions.send(key=key.encode(), value=orjson.dumps(record), force=True)
                 metrics.inc("citystream_transitions_total", action=str(record["action"]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from typing import Any
 
 import numpy as np
@@ -129,12 +128,12 @@ def _add_idle_timer(app: Any, settings: Settings, topic_name: str, fused: Any,
 
 
 def _caught_up(consumer: Any, tp: Any) -> bool:
+    """The consumer has read everything in ``tp`` up to its high water mark."""
     highwater = consumer.highwater(tp)
     if highwater is None:
         return False
-    committed = defaultdict(lambda: None, consumer._committed_offset)
-    position = consumer._last_offset.get(tp)  # offset of the last message seen
-    if position is None:
-        position = committed[tp]
-    return position is None and highwater == 0 or (position is not None
-                                                   and position + 1 >= highwater)
+    last_read = consumer._read_offset[tp]  # offset of the last message read, or None
+    if last_read is None:
+        committed = consumer._committed_offset[tp]
+        return highwater == 0 or (committed is not None and committed >= highwater)
+    return bool(last_read + 1 >= highwater)

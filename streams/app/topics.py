@@ -10,6 +10,7 @@ from streams.settings import Settings
 __all__ = [
     "ALL_TOPICS",
     "CASES",
+    "CASE_STATE",
     "DEADLETTER",
     "DEDUP_STATE",
     "DISPATCH",
@@ -36,6 +37,7 @@ LINKS = "links"
 DISPATCH = "dispatch"
 UPDATES = "case.updates"
 TRANSITIONS = "case.transitions"
+CASE_STATE = "case.state"  # the current row of each case after every transition
 DEDUP_STATE = "dedup.state"  # compacted changelog of the dedup agent's per-tile state
 
 ALL_TOPICS: tuple[str, ...] = (
@@ -47,6 +49,7 @@ ALL_TOPICS: tuple[str, ...] = (
     DISPATCH,
     UPDATES,
     TRANSITIONS,
+    CASE_STATE,
     DEDUP_STATE,
 )
 
@@ -93,7 +96,11 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
                 pass  # a concurrent worker created it first
         while time.monotonic() < deadline:
             described = admin.describe_topics(names)
-            counts = {d["topic"]: len(d["partitions"]) for d in described if not d["error_code"]}
+            counts = {
+                d.get("name", d.get("topic")): len(d["partitions"])
+                for d in described
+                if not d["error_code"]
+            }
             if len(counts) == len(names):
                 wrong = {t: c for t, c in counts.items() if c != settings.partitions}
                 if wrong:

@@ -141,6 +141,7 @@ class District:
     lon_max: float
     origin: tuple[float, float]  # (lat, lon) of the metric grid's origin
     gazetteer_path: Path | None
+    unit_grids_path: Path | None  # GeoJSON of the 15-digit unit grids, if the district has one
     gazetteer: dict[str, tuple[float, float]] = field(repr=False)
 
     @classmethod
@@ -160,6 +161,7 @@ class District:
             admin_code = str(raw["admin_code"])
             name = str(raw["name"])
             origin = (float(raw["origin"]["lat"]), float(raw["origin"]["lon"]))
+            grids_name = raw.get("unit_grids")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise DistrictError(f"{path}: invalid district file: {exc!r}") from exc
         except ZoneInfoNotFoundError as exc:
@@ -169,8 +171,21 @@ class District:
         gaz_path = path.parent / gaz_name if gaz_name else None
         gazetteer = _read_gazetteer(gaz_path) if gaz_path and gaz_path.is_file() else {}
         lat_min, lat_max, lon_min, lon_max = box
+        grids_path = path.parent / grids_name if grids_name else None
+        if grids_path is not None and not grids_path.is_file():
+            raise DistrictError(f"{path}: unit grid file {grids_path} does not exist")
         return cls(
-            name, admin_code, zone, lat_min, lat_max, lon_min, lon_max, origin, gaz_path, gazetteer
+            name,
+            admin_code,
+            zone,
+            lat_min,
+            lat_max,
+            lon_min,
+            lon_max,
+            origin,
+            gaz_path,
+            grids_path,
+            gazetteer,
         )
 
     def contains(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:

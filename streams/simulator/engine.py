@@ -109,11 +109,14 @@ class Simulation:
             out.extend(self._legs_of(day).get(street, ()))
         return out
 
-    def _recurrence(self, inc: Incident, rng: random.Random, next_id: list[int]) -> Incident:
+    def _recurrence(
+        self, inc: Incident, rng: random.Random, next_id: list[int], quiet_ms: int
+    ) -> Incident:
         next_id[0] += 1
-        # A vendor back after lunch, a cover knocked loose again days later.
+        # A vendor back after lunch, a cover knocked loose again days later; always after
+        # the spot has been quiet for the category's window (see occupancy.py).
         later_h = rng.uniform(1, 6) if rng.random() < 0.3 else rng.uniform(12, 96)
-        start = inc.end_ms + int(later_h * 3_600_000)
+        start = inc.end_ms + quiet_ms + int(later_h * 3_600_000)
         length = inc.end_ms - inc.start_ms if inc.fixed_by == "department" else 3_600_000
         return Incident(
             f"INC{next_id[0]:07d}",
@@ -168,7 +171,7 @@ class Simulation:
                 self.incidents.append(inc)
                 occupancy.add(inc.key, inc.lat, inc.lon, inc.start_ms, inc.end_ms, devices)
                 if rng.random() < inc.profile.recur:
-                    again = self._recurrence(inc, rng, next_id)
+                    again = self._recurrence(inc, rng, next_id, occupancy.quiet_ms(inc.key))
                     if again.start_ms < midnight:  # back the same day: handle it today
                         heapq.heappush(todays, (again.start_ms, again.incident_id, again))
                     else:

@@ -64,7 +64,10 @@ class Occupancy:
                     return True
         return False
 
+    def quiet_ms(self, key: str) -> int:
+        """How long a spot must stay quiet before a new incident there is a new problem."""
+        return max(self.window_ms.get(k, 0) for k in self.compatible.get(key, (key,)))
+
     def add(self, key: str, lat: float, lon: float, start_ms: int, end_ms: int,
             devices: frozenset[str]) -> None:
-        window = max(self.window_ms.get(k, 0) for k in self.compatible.get(key, (key,)))
-        self._live[key].append((lat, lon, start_ms, end_ms + window, devices))
+        self._live[key].append((lat, lon, start_ms, end_ms + self.quiet_ms(key), devices))

@@ -48,6 +48,7 @@ def nyc_normalizer(tmp_path: Path) -> Normalizer:
         "name": "New York City",
         "admin_code": "360000",
         "timezone": "America/New_York",
+        "origin": {"lat": 40.71, "lon": -74.0},
         "bounds": {"lat_min": 40.49, "lat_max": 40.92, "lon_min": -74.26, "lon_max": -73.70},
     }
     (tmp_path / "nyc.json").write_bytes(orjson.dumps(spec))

@@ -101,6 +101,7 @@ def test_missing_gazetteer_is_reported_not_hidden(tmp_path: Path) -> None:
         "name": "x",
         "admin_code": "410611",
         "timezone": "Asia/Shanghai",
+        "origin": {"lat": 1.5, "lon": 3.5},
         "bounds": {"lat_min": 1, "lat_max": 2, "lon_min": 3, "lon_max": 4},
         "gazetteer": "none.csv",
     }

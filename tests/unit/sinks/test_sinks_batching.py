@@ -167,23 +167,34 @@ class FakeClient:
 
 def _sink(client: FakeClient) -> ClickHouseSink:
     settings = load_settings(env={}, sink_batch_rows=4, sink_batch_ms=1000)
-    return ClickHouseSink(settings, database="cs_test", client=client, clock=Clock())  # type: ignore[arg-type]
+    return ClickHouseSink(settings, database="cs_test", client=client, clock=Clock())
 
 
 def _links(ids: list[int]) -> dict[str, Any]:
     n = len(ids)
-    return {"event_id": ids, "case_id": ids, "source": [1] * n, "source_ref": ["r"] * n,
-            "is_new": [1] * n, "recurrence_of": [0] * n, "event_time": [1_690_000_000_123] * n}  # fmt: skip
+    return {
+        "event_id": ids,
+        "case_id": ids,
+        "source": [1] * n,
+        "source_ref": ["r"] * n,
+        "is_new": [1] * n,
+        "recurrence_of": [0] * n,
+        "event_time": [1_690_000_000_123] * n,
+    }
 
 
 def test_clickhouse_sink_inserts_numpy_columns_into_the_routed_table() -> None:
     client = FakeClient()
     sink = _sink(client)
     sink.add("links", 0, 0, _links([1, 2]))
-    sink.add("links", 0, 1, [dict(zip(_links([3]), v, strict=True))
-                             for v in zip(*_links([3]).values(), strict=True)])  # fmt: skip
+    sink.add(
+        "links",
+        0,
+        1,
+        [dict(zip(_links([3]), v, strict=True)) for v in zip(*_links([3]).values(), strict=True)],
+    )
     sink.flush()
-    (sql, arrays), = client.calls
+    ((sql, arrays),) = client.calls
     assert sql.startswith("INSERT INTO cs_test.links (event_id, case_id, source,")
     assert arrays[0].dtype == np.uint64 and arrays[0].tolist() == [1, 2, 3]
     assert arrays[-1].dtype == np.uint32 and arrays[-1].tolist() == [1_690_000_000] * 3

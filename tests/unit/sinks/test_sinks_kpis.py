@@ -15,13 +15,26 @@ from sinks.synthetic import Dataset, generate
 
 TZ = "Asia/Shanghai"
 Insert = Callable[[str, str, Mapping[str, Any]], None]
-RATES = (
-    "closure_rate on_time_closure_rate on_time_dispatch_rate on_time_handling_rate rework_rate"
-).split()
-COUNTS = (
-    "opened due handled handled_on_time closed closed_on_time reworked dispatched "
-    "dispatched_on_time closed_in_period recurrences"
-).split()
+RATES = [
+    "closure_rate",
+    "on_time_closure_rate",
+    "on_time_dispatch_rate",
+    "on_time_handling_rate",
+    "rework_rate",
+]
+COUNTS = [
+    "opened",
+    "due",
+    "handled",
+    "handled_on_time",
+    "closed",
+    "closed_on_time",
+    "reworked",
+    "dispatched",
+    "dispatched_on_time",
+    "closed_in_period",
+    "recurrences",
+]
 
 
 def _load(insert: Insert, database: str, data: Dataset) -> None:
@@ -76,24 +89,32 @@ def test_intake_durations_and_patrol_equal_the_reference(
 ) -> None:
     _load(insert, migrated_db, dataset)
     ex, db = chdb_executor, migrated_db
-    intake = {(r["period"], r["period_start"], r["source"]): r
-              for r in ex.query(f"SELECT * FROM {db}.kpi_intake")}  # fmt: skip
+    intake = {
+        (r["period"], r["period_start"], r["source"]): r
+        for r in ex.query(f"SELECT * FROM {db}.kpi_intake")
+    }
     want_intake = reference.intake(dataset.tables, TZ)
     assert set(intake) == set(want_intake)
     for key, want in want_intake.items():
         for name, value in want.items():
             assert intake[key][name] == pytest.approx(value), (key, name)
-    durations = {(r["period"], r["period_start"], r["department"]): r
-                 for r in ex.query(f"SELECT * FROM {db}.kpi_durations")}  # fmt: skip
+    durations = {
+        (r["period"], r["period_start"], r["department"]): r
+        for r in ex.query(f"SELECT * FROM {db}.kpi_durations")
+    }
     want_durations = reference.durations(dataset.tables, TZ)
     assert set(durations) == set(want_durations)
     for key, want in want_durations.items():
         for name, value in want.items():
             assert durations[key][name] == pytest.approx(value), (key, name)
-    rules = {r["role"]: r["min_days_per_week"]
-             for r in ex.query(f"SELECT role, min_days_per_week FROM {db}.patrol_rules FINAL")}  # fmt: skip
-    coverage = {(r["week_start"], r["inspector_id"], r["role"]): r
-                for r in ex.query(f"SELECT * FROM {db}.kpi_patrol_coverage")}  # fmt: skip
+    rules = {
+        r["role"]: r["min_days_per_week"]
+        for r in ex.query(f"SELECT role, min_days_per_week FROM {db}.patrol_rules FINAL")
+    }
+    coverage = {
+        (r["week_start"], r["inspector_id"], r["role"]): r
+        for r in ex.query(f"SELECT * FROM {db}.kpi_patrol_coverage")
+    }
     want_cov = reference.patrol_coverage(dataset.tables["patrol_visits"], rules, TZ)
     assert set(coverage) == set(want_cov)
     for key, want in want_cov.items():
@@ -102,10 +123,20 @@ def test_intake_durations_and_patrol_equal_the_reference(
 
 
 def _all_views(ex: ChdbExecutor, db: str) -> dict[str, list]:
-    views = ("kpi_units kpi_department_score kpi_intake kpi_durations kpi_hotspots "
-             "kpi_patrol_coverage kpi_patrol_grids intake_minute").split()  # fmt: skip
-    return {v: sorted(map(repr, (sorted(r.items()) for r in ex.query(f"SELECT * FROM {db}.{v}"))))
-            for v in views}  # fmt: skip
+    views = [
+        "kpi_units",
+        "kpi_department_score",
+        "kpi_intake",
+        "kpi_durations",
+        "kpi_hotspots",
+        "kpi_patrol_coverage",
+        "kpi_patrol_grids",
+        "intake_minute",
+    ]
+    return {
+        v: sorted(map(repr, (sorted(r.items()) for r in ex.query(f"SELECT * FROM {db}.{v}"))))
+        for v in views
+    }
 
 
 def test_inserting_everything_twice_changes_no_kpi(
@@ -123,26 +154,54 @@ H = 3_600_000
 MON_9 = 1_690_765_200_000  # 2023-07-31 09:00 +08
 
 
-def _case(case_id: int, **times: int) -> dict[str, Any]:
-    row = {"case_id": case_id, "version": 5 << 32, "category_key": "E0102",
-           "department": "sanitation", "grid_code": "410611001001001",
-           "community": "410611001001", "street": "410611001", "lat": 35.7, "lon": 114.3,
-           "opened_at": MON_9, "dispatched_at": MON_9 + H // 6, "deadline": MON_9 + 4 * H,
-           "signed_at": 0, "handled_at": 0, "closed_at": 0, "voided_at": 0,
-           "status": "dispatched", "rework_count": 0, "recurrence_of": 0, "n_events": 1,
-           "urgent": 0, "fixed_on_spot": 0}  # fmt: skip
-    row.update(times)
+def _case(case_id: int, **fields: Any) -> dict[str, Any]:
+    row = {
+        "case_id": case_id,
+        "version": 5 << 32,
+        "category_key": "E0102",
+        "department": "sanitation",
+        "grid_code": "410611001001001",
+        "community": "410611001001",
+        "street": "410611001",
+        "lat": 35.7,
+        "lon": 114.3,
+        "opened_at": MON_9,
+        "dispatched_at": MON_9 + H // 6,
+        "deadline": MON_9 + 4 * H,
+        "signed_at": 0,
+        "handled_at": 0,
+        "closed_at": 0,
+        "voided_at": 0,
+        "status": "dispatched",
+        "rework_count": 0,
+        "recurrence_of": 0,
+        "n_events": 1,
+        "urgent": 0,
+        "fixed_on_spot": 0,
+    }
+    row.update(fields)
     return row
 
 
 def test_hand_made_week(chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert) -> None:
     cases = [
         # handled on time and closed
-        _case(1, signed_at=MON_9 + H, handled_at=MON_9 + 2 * H, closed_at=MON_9 + 3 * H,
-              status="closed"),  # fmt: skip
+        _case(
+            1,
+            signed_at=MON_9 + H,
+            handled_at=MON_9 + 2 * H,
+            closed_at=MON_9 + 3 * H,
+            status="closed",
+        ),
         # handled late (after the 4 h deadline), reworked once, then closed
-        _case(2, signed_at=MON_9 + H, handled_at=MON_9 + 6 * H, closed_at=MON_9 + 7 * H,
-              status="closed", rework_count=1),  # fmt: skip
+        _case(
+            2,
+            signed_at=MON_9 + H,
+            handled_at=MON_9 + 6 * H,
+            closed_at=MON_9 + 7 * H,
+            status="closed",
+            rework_count=1,
+        ),
         # overdue, never handled
         _case(3, signed_at=MON_9 + H, status="signed"),
         # deadline far in the future: not due yet
@@ -152,12 +211,19 @@ def test_hand_made_week(chdb_executor: ChdbExecutor, migrated_db: str, insert: I
     ]
     columns = {name: [c[name] for c in cases] for name in cases[0]}
     insert(migrated_db, "cases", columns)
-    dispatches = {"case_id": [1, 2, 3, 4], "category_key": ["E0102"] * 4,
-                  "department": ["sanitation"] * 4, "urgent": [0] * 4,
-                  "opened_at": [MON_9] * 4, "dispatched_at": [MON_9 + H // 6] * 4,
-                  "dispatch_due": [MON_9 + H // 2] * 4, "dispatched_on_time": [1, 1, 1, 0],
-                  "deadline_value": [4.0] * 4, "deadline_unit": ["work_hours"] * 4,
-                  "deadline": [MON_9 + 4 * H] * 4}  # fmt: skip
+    dispatches = {
+        "case_id": [1, 2, 3, 4],
+        "category_key": ["E0102"] * 4,
+        "department": ["sanitation"] * 4,
+        "urgent": [0] * 4,
+        "opened_at": [MON_9] * 4,
+        "dispatched_at": [MON_9 + H // 6] * 4,
+        "dispatch_due": [MON_9 + H // 2] * 4,
+        "dispatched_on_time": [1, 1, 1, 0],
+        "deadline_value": [4.0] * 4,
+        "deadline_unit": ["work_hours"] * 4,
+        "deadline": [MON_9 + 4 * H] * 4,
+    }
     insert(migrated_db, "dispatches", dispatches)
     rows = chdb_executor.query(
         f"SELECT * FROM {migrated_db}.kpi_department_score "
@@ -167,7 +233,12 @@ def test_hand_made_week(chdb_executor: ChdbExecutor, migrated_db: str, insert: I
     r = rows[0]
     assert r["period_start"] == date(2023, 7, 31)
     assert (r["opened"], r["due"], r["handled"], r["closed"], r["closed_on_time"]) == (
-        4, 3, 2, 2, 1)  # fmt: skip
+        4,
+        3,
+        2,
+        2,
+        1,
+    )
     assert r["closure_rate"] == pytest.approx(200 / 3)
     assert r["on_time_closure_rate"] == pytest.approx(100 / 3)
     assert r["on_time_handling_rate"] == pytest.approx(100 / 3)

@@ -17,10 +17,19 @@ from sinks.sql import ChdbExecutor, SqlError, render, split_statements
 from sinks.tables import TABLES
 
 TZ = "Asia/Shanghai"
-VIEWS = (
-    "case_facts kpi_case_counts kpi_units kpi_department_score kpi_intake intake_minute "
-    "deadletter_daily kpi_durations kpi_hotspots kpi_patrol_coverage kpi_patrol_grids"
-).split()
+VIEWS = [
+    "case_facts",
+    "kpi_case_counts",
+    "kpi_units",
+    "kpi_department_score",
+    "kpi_intake",
+    "intake_minute",
+    "deadletter_daily",
+    "kpi_durations",
+    "kpi_hotspots",
+    "kpi_patrol_coverage",
+    "kpi_patrol_grids",
+]
 
 
 def test_files_are_numbered_without_gaps() -> None:
@@ -39,7 +48,9 @@ def test_migrate_creates_every_table_as_the_writer_expects(
         assert [(r["name"], r["type"]) for r in described] == [(c.name, c.type) for c in spec]
 
 
-def test_every_view_answers_on_an_empty_store(chdb_executor: ChdbExecutor, migrated_db: str) -> None:
+def test_every_view_answers_on_an_empty_store(
+    chdb_executor: ChdbExecutor, migrated_db: str
+) -> None:
     for view in VIEWS:
         assert chdb_executor.query(f"SELECT count() AS n FROM {migrated_db}.{view}") == [{"n": 0}]
 
@@ -72,9 +83,7 @@ def test_edited_migration_is_an_error(chdb_executor: ChdbExecutor, migrated_db: 
     assert migration_status(chdb_executor, migrated_db, edited)[0].state == "drifted"
 
 
-def test_unknown_applied_version_is_an_error(
-    chdb_executor: ChdbExecutor, migrated_db: str
-) -> None:
+def test_unknown_applied_version_is_an_error(chdb_executor: ChdbExecutor, migrated_db: str) -> None:
     with pytest.raises(MigrationError, match="does not know"):
         migrate(chdb_executor, migrated_db, TZ, load_migrations()[:1])
 

@@ -1,0 +1,1 @@
+"""KPI queries over the stored tables and the weekly dispatch-meeting report."""

@@ -1,0 +1,38 @@
+"""The report's queries (``sinks/kpi/*.sql``), rendered with validated values and run."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sinks.sql import Executor, render
+
+__all__ = ["QUERY_DIR", "hotspots", "league_table", "load_query", "trend"]
+
+QUERY_DIR = Path(__file__).resolve().parent
+
+
+def load_query(name: str, *, database: str, tz: str, **dates: date) -> str:
+    """``sinks/kpi/<name>.sql`` with ``{db}``, ``{tz}`` and date placeholders filled in."""
+    sql = render((QUERY_DIR / f"{name}.sql").read_text(encoding="utf-8"), database=database, tz=tz)
+    for key, value in dates.items():
+        if not isinstance(value, date):
+            raise TypeError(f"{key} must be a date, got {value!r}")
+        sql = sql.replace("{" + key + "}", value.isoformat())
+    return sql
+
+
+def league_table(ex: Executor, database: str, tz: str, week: date) -> list[dict[str, Any]]:
+    """Department scores of the week starting Monday ``week``, best first."""
+    return ex.query(load_query("league", database=database, tz=tz, week=week))
+
+
+def trend(ex: Executor, database: str, tz: str, start: date, end: date) -> list[dict[str, Any]]:
+    """District cases and rates per day from ``start`` to ``end`` (inclusive)."""
+    return ex.query(load_query("trend", database=database, tz=tz, **{"from": start, "to": end}))
+
+
+def hotspots(ex: Executor, database: str, tz: str, start: date, end: date) -> list[dict[str, Any]]:
+    """Unit grids by cases opened from ``start`` to ``end``, busiest first."""
+    return ex.query(load_query("hotspots", database=database, tz=tz, **{"from": start, "to": end}))

@@ -1,0 +1,183 @@
+"""The KPI report: a plain-text league table and a self-contained HTML page.
+
+The HTML has inline SVG charts and inline CSS only (no script, no external file), so it
+can be mailed or opened offline: the daily trend of cases and on-time closure rate, the
+department league table, and a map of unit grids sized and coloured by cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from html import escape
+from typing import Any
+
+__all__ = ["GRADE_COLOURS", "LEAGUE_COLUMNS", "html_report", "league_text"]
+
+# (column, header, format)
+LEAGUE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("department", "department", "{}"),
+    ("opened", "opened 立案", "{}"),
+    ("due", "due 应结案", "{}"),
+    ("closed", "closed 结案", "{}"),
+    ("closure_rate", "closure %", "{:.1f}"),
+    ("on_time_closure_rate", "on-time closure %", "{:.1f}"),
+    ("on_time_dispatch_rate", "on-time dispatch %", "{:.1f}"),
+    ("on_time_handling_rate", "on-time handling %", "{:.1f}"),
+    ("rework_rate", "rework %", "{:.1f}"),
+    ("volume_score", "volume score", "{:.1f}"),
+    ("composite", "composite", "{:.1f}"),
+    ("grade", "grade", "{}"),
+)
+GRADE_COLOURS: Mapping[str, str] = {
+    "A": "#1a9850",
+    "B": "#91cf60",
+    "C": "#fee08b",
+    "D": "#fc8d59",
+    "E": "#d73027",
+}
+
+
+def _cells(row: Mapping[str, Any]) -> list[str]:
+    return [fmt.format(row[name]) for name, _, fmt in LEAGUE_COLUMNS]
+
+
+def league_text(rows: Sequence[Mapping[str, Any]], week: date) -> str:
+    """The weekly dispatch-meeting table as aligned text."""
+    headers = [header for _, header, _ in LEAGUE_COLUMNS]
+    body = [_cells(r) for r in rows]
+    widths = [max([len(h), *(len(b[i]) for b in body)]) for i, h in enumerate(headers)]
+    lines = [f"Department league table, week of {week.isoformat()} (Monday)"]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for cells in body:
+        first, rest = cells[0].ljust(widths[0]), cells[1:]
+        lines.append(
+            "  ".join([first, *(c.rjust(w) for c, w in zip(rest, widths[1:], strict=True))])
+        )
+    if not body:
+        lines.append("(no department had cases due or opened this week)")
+    return "\n".join(lines)
+
+
+def _trend_svg(rows: Sequence[Mapping[str, Any]], width: int = 760, height: int = 240) -> str:
+    if not rows:
+        return "<p>No cases in this range.</p>"
+    left, right, top, bottom = 44, 44, 14, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
+    top_opened = max(max(int(r["opened"]) for r in rows), 1)
+    step = plot_w / len(rows)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="daily cases and on-time closure rate">'
+    ]
+    points = []
+    for i, r in enumerate(rows):
+        bar_h = plot_h * int(r["opened"]) / top_opened
+        x = left + i * step
+        parts.append(
+            f'<rect x="{x + step * 0.15:.1f}" y="{top + plot_h - bar_h:.1f}" '
+            f'width="{step * 0.7:.1f}" height="{bar_h:.1f}" fill="#4575b4">'
+            f"<title>{r['day']}: {r['opened']} opened</title></rect>"
+        )
+        rate_y = top + plot_h * (1 - float(r["on_time_closure_rate"]) / 100)
+        points.append(f"{x + step / 2:.1f},{rate_y:.1f}")
+    parts.append(
+        f'<polyline points="{" ".join(points)}" fill="none" stroke="#d73027" stroke-width="2"/>'
+    )
+    axis_y = top + plot_h
+    parts.append(
+        f'<line x1="{left}" y1="{axis_y}" x2="{left + plot_w}" y2="{axis_y}" stroke="#333"/>'
+    )
+    parts.append(f'<text x="4" y="{top + 10}" font-size="11">{top_opened}</text>')
+    parts.append(
+        f'<text x="{width - right + 4}" y="{top + 10}" font-size="11" fill="#d73027">100%</text>'
+    )
+    for i in (0, len(rows) - 1):
+        parts.append(
+            f'<text x="{left + i * step:.1f}" y="{height - 8}" font-size="11">'
+            f"{rows[i]['day']}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _league_html(rows: Sequence[Mapping[str, Any]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for _, h, _ in LEAGUE_COLUMNS)
+    body = []
+    for r in rows:
+        cells = _cells(r)
+        colour = GRADE_COLOURS.get(str(r["grade"]), "#ccc")
+        tds = "".join(f"<td>{escape(c)}</td>" for c in cells[:-1])
+        tds += f'<td style="background:{colour};font-weight:bold">{escape(cells[-1])}</td>'
+        body.append(f"<tr>{tds}</tr>")
+    if not body:
+        body.append(f'<tr><td colspan="{len(LEAGUE_COLUMNS)}">no data for this week</td></tr>')
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _map_svg(cells: Sequence[Mapping[str, Any]], size: int = 520) -> str:
+    if not cells:
+        return "<p>No cases in this range.</p>"
+    lats = [float(c["mean_lat"]) for c in cells]
+    lons = [float(c["mean_lon"]) for c in cells]
+    span = max(max(lats) - min(lats), max(lons) - min(lons), 1e-6)
+    top_cases = max(int(c["cases"]) for c in cells)
+    pad = 30
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
+        'role="img" aria-label="cases per unit grid">'
+        f'<rect width="{size}" height="{size}" fill="#f7f7f7"/>'
+    ]
+    for c, lat, lon in zip(cells, lats, lons, strict=True):
+        share = int(c["cases"]) / top_cases
+        x = pad + (lon - min(lons)) / span * (size - 2 * pad)
+        y = size - pad - (lat - min(lats)) / span * (size - 2 * pad)
+        red = int(255 * share)
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{4 + 16 * share**0.5:.1f}" '
+            f'fill="rgb({red},{int(120 * (1 - share))},{255 - red})" fill-opacity="0.75">'
+            f"<title>{escape(str(c['grid_code']))}: {c['cases']} cases, "
+            f"{c['recurrences']} recurrences</title></circle>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+_CSS = (
+    "body{font-family:sans-serif;margin:24px;color:#222}"
+    "table{border-collapse:collapse;font-size:13px}"
+    "th,td{border:1px solid #bbb;padding:4px 8px;text-align:right}"
+    "th{background:#eee}td:first-child{text-align:left}"
+)
+
+
+def html_report(
+    *,
+    week: date,
+    start: date,
+    end: date,
+    league: Sequence[Mapping[str, Any]],
+    trend: Sequence[Mapping[str, Any]],
+    hotspots: Sequence[Mapping[str, Any]],
+    title: str = "citystream KPI report",
+) -> str:
+    """The whole report as one HTML document."""
+    top = hotspots[:10]
+    top_rows = "".join(
+        f"<tr><td>{escape(str(c['grid_code']))}</td><td>{c['cases']}</td>"
+        f"<td>{c['recurrences']}</td></tr>"
+        for c in top
+    )
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{escape(title)}</h1>"
+        f"<h2>Department league table, week of {week.isoformat()}</h2>{_league_html(league)}"
+        f"<h2>Cases opened per day (bars) and on-time closure rate (line), "
+        f"{start.isoformat()} to {end.isoformat()}</h2>{_trend_svg(trend)}"
+        f"<h2>Hotspots: cases per unit grid, {start.isoformat()} to {end.isoformat()}</h2>"
+        f"{_map_svg(hotspots)}"
+        "<table><thead><tr><th>unit grid</th><th>cases</th><th>recurrences</th></tr></thead>"
+        f"<tbody>{top_rows}</tbody></table>"
+        "</body></html>"
+    )

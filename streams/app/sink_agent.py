@@ -1,0 +1,173 @@
+"""Role ``sink``: every stream into ClickHouse, batched, idempotent, holding offsets.
+
+Each agent takes a chunk of messages (size- and time-bounded), turns them into table
+columns, and writes them before it asks for the next chunk; Faust commits the chunk's
+offsets only after that. While ClickHouse is down the agent waits out the sink's backoff
+without consuming, so the offsets stay where they are and memory stays bounded; when the
+server returns it catches up. Replays are harmless: every table de-duplicates by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import orjson
+
+from kernels.unitgrid import UnitGridIndex
+from sinks.base import Sink, SinkBackpressure, StoreUnavailable
+from sinks.clickhouse import ClickHouseSink
+from sinks.records import dead_letter_row, dispatch_row
+from streams.app.columnar import decode_columns
+from streams.app.metrics import Metrics
+from streams.app.ordering import is_watermark_frame
+from streams.app.topics import CASE_STATE, DEADLETTER, DISPATCH, FUSED, LINKS, TRANSITIONS
+from streams.cases.dispatch import DispatchOrder
+from streams.intake.deadletter import DeadLetter
+from streams.intake.fused import FusedBatch, decode_batch
+from streams.settings import Settings
+
+__all__ = ["RowMaker", "register"]
+
+log = logging.getLogger(__name__)
+
+
+class RowMaker:
+    """Pure part of the agent: Kafka message values to table rows or columns."""
+
+    def __init__(self, settings: Settings) -> None:
+        from streams.app.dedup_agent import make_engine
+
+        engine = make_engine(settings)
+        self.router = engine.router
+        self.grids = load_unit_grids(settings, engine.spec)
+
+    def events(self, key: bytes, value: bytes) -> dict[str, Any] | None:
+        if is_watermark_frame(value):
+            return None
+        batch = decode_batch(value)
+        ev = batch.events
+        home = self.router.home_tiles(ev["lat"], ev["lon"]) == int(key)
+        if not home.all():  # halo copies are stored once, by their home tile
+            batch = batch.take(np.flatnonzero(home))
+        return event_columns_with_grid(batch, self.grids)
+
+    @staticmethod
+    def links(value: bytes) -> dict[str, Any]:
+        _, _, c = decode_columns(value, "links")
+        return {
+            "event_id": c["event_id"], "case_id": c["case_id"], "source": c["source"],
+            "source_ref": c["source_ref"], "is_new": c["is_new"],
+            "recurrence_of": c["recurrence_of"], "event_time": c["event_time_ms"],
+        }
+
+    @staticmethod
+    def stage(value: bytes) -> list[dict[str, Any]]:
+        t = orjson.loads(value)
+        return [{
+            "transition_id": t["transition_id"], "case_id": t["case_id"], "seq": t["seq"],
+            "action": t["action"], "from_status": t["from_status"],
+            "to_status": t["to_status"], "ts": t["ts_ms"], "actor": t["actor"],
+            "department": t["department"], "update_id": t["update_id"], "note": t["note"],
+            "deadline": t["deadline_ms"] or 0,
+        }]
+
+    @staticmethod
+    def dispatch(value: bytes) -> list[dict[str, Any]]:
+        return [dispatch_row(DispatchOrder.from_dict(orjson.loads(value)))]
+
+    @staticmethod
+    def dead_letter(value: bytes, received_at_ms: int) -> list[dict[str, Any]]:
+        return [dead_letter_row(DeadLetter.from_json(value), received_at_ms)]
+
+    @staticmethod
+    def case(value: bytes) -> list[dict[str, Any]]:
+        return [orjson.loads(value)]
+
+
+def load_unit_grids(settings: Settings, spec: Any) -> UnitGridIndex | None:
+    from streams.intake.geo import District
+
+    district = District.load(settings.district)
+    path = district.unit_grids_path
+    return UnitGridIndex.from_geojson(path, spec) if path is not None else None
+
+
+def event_columns_with_grid(batch: FusedBatch, grids: UnitGridIndex | None) -> dict[str, Any]:
+    from sinks.records import event_columns
+
+    if grids is None or len(batch) == 0:
+        codes = [""] * len(batch)
+    else:
+        found = grids.lookup(batch.events["lat"], batch.events["lon"])
+        codes = [str(c) if c else "" for c in found.tolist()]
+    return event_columns(batch, codes)
+
+
+async def write_all(sink: Sink, metrics: Metrics, table: str) -> None:
+    """Flush the sink, waiting out outages; returns once every row is stored."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            await loop.run_in_executor(None, sink.flush)
+            return
+        except (SinkBackpressure, StoreUnavailable) as exc:
+            delay = max(0.2, getattr(exc, "retry_after_s", 0.0) or sink.retry_after_s())
+            log.warning("ClickHouse unavailable for %s, holding offsets; retry in %.1fs",
+                        table, delay)
+            await asyncio.sleep(delay)
+
+
+def _add_agent(app: Any, settings: Settings, metrics: Metrics, topic_name: str, table: str,
+               convert: Callable[[Any], Any]) -> None:
+    topic = app.topic(settings.topic(topic_name), key_serializer="raw", value_serializer="raw")
+    sink = ClickHouseSink(settings)
+
+    async def store(stream: Any) -> None:
+        async for events in stream.take_events(settings.sink_batch_rows,
+                                               within=settings.sink_batch_ms / 1000):
+            started = time.perf_counter()
+            rows = 0
+            for event in events:
+                m = event.message
+                data = convert(m)
+                if data is None:
+                    continue
+                n = len(data) if isinstance(data, list) else len(next(iter(data.values())))
+                if n:
+                    await _add(sink, metrics, table, m, data)
+                    rows += n
+            await write_all(sink, metrics, table)
+            metrics.inc("citystream_rows_stored_total", rows, table=table)
+            metrics.observe("citystream_batch_seconds", time.perf_counter() - started,
+                            stage=f"sink-{table}")
+
+    app.agent(topic, name=f"sink-{table}")(store)
+
+
+async def _add(sink: Sink, metrics: Metrics, table: str, m: Any, data: Any) -> None:
+    while True:
+        try:
+            sink.add(table, m.partition, m.offset, data)
+            return
+        except SinkBackpressure:
+            await write_all(sink, metrics, table)
+
+
+def register(app: Any, settings: Settings, metrics: Metrics) -> None:
+    maker = RowMaker(settings)
+    routes: list[tuple[str, str, Callable[[Any], Any]]] = [
+        (FUSED, "events", lambda m: maker.events(m.key or b"", m.value or b"")),
+        (LINKS, "links", lambda m: maker.links(m.value)),
+        (TRANSITIONS, "case_stages", lambda m: maker.stage(m.value)),
+        (DISPATCH, "dispatches", lambda m: maker.dispatch(m.value)),
+        (DEADLETTER, "dead_letters",
+         lambda m: maker.dead_letter(m.value, int(round(m.timestamp * 1000)))),
+        (CASE_STATE, "cases", lambda m: maker.case(m.value)),
+    ]
+    for topic_name, table, convert in routes:
+        _add_agent(app, settings, metrics, topic_name, table, convert)
