@@ -2,21 +2,29 @@
 
 Arguments travel as tuples in a fixed order so signatures stay short:
 ``cols`` = the case columns in ``state.COLUMNS`` order, ``idx`` = (next_in_cell,
-next_in_device, cell_keys, cell_heads, dev_keys, dev_heads, id_keys, id_slots),
-``prm`` = ``DedupParams.kernel_args()``, ``grid`` = (lat0, lon0, kx, ky, 1 / cell size),
+next_in_device, cell_tab, dev_tab, id_tab) (tables: see ``kernels._hashtab``; the cell
+table is keyed by ``state.bucket_key(cell, category)``), ``prm`` =
+``DedupParams.kernel_args()``, ``grid`` = (lat0, lon0, kx, ky, 1 / cell size),
 ``meta`` = [n cases, n cell keys, n device keys, max event time, 1 + max category].
+
+Speed comes from cache behaviour, not arithmetic: a candidate case is one 64-byte row
+(``state.HOT``), a table probe is one line, the cell lists hold one category each (so an
+event walks only the cases of categories it may join, in the block of ITS radius), and
+the table rows of event ``i + AHEAD`` are prefetched while event ``i`` is processed.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from kernels._hashtab import table_find, table_slot
-from kernels._jit import ngjit
+from kernels._hashtab import table_find, table_home, table_slot
+from kernels._jit import ngjit, prefetch
+from kernels.state import _link, bucket_key
 
 OPEN = 9223372036854775807  # closed_t of an open case
 NO_TIME = -9223372036854775808  # meta[3] before the first event
 OFF = 1073741824  # grid.CELL_OFFSET, a literal so numba folds it
+AHEAD = 16  # events between a prefetch and its use: enough to hide one memory latency
 
 
 @ngjit
@@ -42,11 +50,11 @@ def _closer(d, s, best, best_d, case_id):
 @ngjit
 def _device_match(dev, c, t, x, y, cols, idx, prm):
     case_id, category, xs, ys = cols[0], cols[1], cols[2], cols[3]
-    next_dev, dev_keys, dev_heads = idx[1], idx[4], idx[5]
+    next_dev, dev_tab = idx[1], idx[3]
     compat = prm[2]
     best, best_d = -1, 0.0
-    h = table_find(dev_keys, dev)
-    s = dev_heads[h] if h >= 0 else -1
+    h = table_find(dev_tab, dev)
+    s = dev_tab[h, 1] if h >= 0 else -1
     while s >= 0:
         if compat[c, category[s]] and _live(s, t, cols, prm):
             dx = xs[s] - x
@@ -59,52 +67,74 @@ def _device_match(dev, c, t, x, y, cols, idx, prm):
 
 
 @ngjit
+def _block(x, y, r, inv):
+    """Cell index ranges (inclusive) of the square of half-side ``r`` around (x, y)."""
+    # From the point, not its cell, widened by a micrometre, so a case at exactly the
+    # radius is never lost to rounding at a cell border.
+    r = r + 1e-6
+    return (
+        np.int64(np.floor((x - r) * inv)),
+        np.int64(np.floor((x + r) * inv)),
+        np.int64(np.floor((y - r) * inv)),
+        np.int64(np.floor((y + r) * inv)),
+    )
+
+
+@ngjit
 def _spatial_match(c, t, x, y, inv, cols, idx, prm):
     """(best live case, best recurrence target) slots within radius, -1 when none."""
     case_id, category, xs, ys, closed_t = cols[0], cols[1], cols[2], cols[3], cols[9]
-    next_cell, cell_keys, cell_heads = idx[0], idx[2], idx[3]
-    radius, compat, rec, search_r = prm[0], prm[2], prm[3], prm[6]
+    next_cell, cell_tab = idx[0], idx[2]
+    radius, rec, cptr, cidx = prm[0], prm[3], prm[7], prm[8]
     best, best_d, rbest, rbest_d = -1, 0.0, -1, 0.0
-    # The block comes from the point, not its cell, widened by a micrometre, so a case at
-    # exactly the radius is never lost to rounding at a cell border.
-    r = search_r[c] + 1e-6
-    ix0 = np.int64(np.floor((x - r) * inv))
-    ix1 = np.int64(np.floor((x + r) * inv))
-    iy0 = np.int64(np.floor((y - r) * inv))
-    iy1 = np.int64(np.floor((y + r) * inv))
-    for ix in range(ix0, ix1 + 1):
-        for iy in range(iy0, iy1 + 1):
-            h = table_find(cell_keys, ((ix + OFF) << 32) | (iy + OFF))
-            s = cell_heads[h] if h >= 0 else -1
-            while s >= 0:
-                k = category[s]
-                if compat[c, k]:
-                    dx = xs[s] - x
-                    dy = ys[s] - y
-                    d = np.sqrt(dx * dx + dy * dy)
-                    if d <= radius[k]:
-                        if _live(s, t, cols, prm):
-                            if _closer(d, s, best, best_d, case_id):
-                                best, best_d = s, d
-                        elif (
-                            closed_t[s] <= t
-                            and t - closed_t[s] <= rec[k]
-                            and _closer(d, s, rbest, rbest_d, case_id)
-                        ):
-                            rbest, rbest_d = s, d
-                s = next_cell[s]
+    for j in range(cptr[c], cptr[c + 1]):
+        k = cidx[j]  # a compatible case category: its radius bounds the block
+        ix0, ix1, iy0, iy1 = _block(x, y, radius[k], inv)
+        for ix in range(ix0, ix1 + 1):
+            for iy in range(iy0, iy1 + 1):
+                h = table_find(cell_tab, bucket_key(((ix + OFF) << 32) | (iy + OFF), k))
+                s = cell_tab[h, 1] if h >= 0 else -1
+                while s >= 0:
+                    if category[s] == k:  # bucket keys may collide (see bucket_key)
+                        dx = xs[s] - x
+                        dy = ys[s] - y
+                        d = np.sqrt(dx * dx + dy * dy)
+                        if d <= radius[k]:
+                            if _live(s, t, cols, prm):
+                                if _closer(d, s, best, best_d, case_id):
+                                    best, best_d = s, d
+                            elif (
+                                closed_t[s] <= t
+                                and t - closed_t[s] <= rec[k]
+                                and _closer(d, s, rbest, rbest_d, case_id)
+                            ):
+                                rbest, rbest_d = s, d
+                    s = next_cell[s]
     return best, rbest
 
 
 @ngjit
-def _link(keys, heads, nexts, key, s, meta, counter):
-    """Prepend slot ``s`` to ``key``'s list, counting a new key in ``meta[counter]``."""
-    i = table_slot(keys, key)
-    if keys[i] == 0:
-        keys[i] = key
-        meta[counter] += 1
-    nexts[s] = heads[i]
-    heads[i] = s
+def _prefetch_event(i, ev, grid, prm, idx):
+    """Start loading the table rows event ``i`` will probe (no effect on results)."""
+    ev_id_i8, ev_cat, ev_lat, ev_lon, ev_dev_i8 = ev[1], ev[2], ev[3], ev[4], ev[7]
+    lat0, lon0, kx, ky, inv = grid
+    radius, search_r, cptr, cidx = prm[0], prm[6], prm[7], prm[8]
+    cell_tab, dev_tab, id_tab = idx[2], idx[3], idx[4]
+    prefetch(id_tab, table_home(id_tab, ev_id_i8[i]))
+    c = ev_cat[i]
+    if search_r[c] <= 0:
+        return
+    if ev_dev_i8[i] != 0:
+        prefetch(dev_tab, table_home(dev_tab, ev_dev_i8[i]))
+    x = (ev_lon[i] - lon0) * kx
+    y = (ev_lat[i] - lat0) * ky
+    for j in range(cptr[c], cptr[c + 1]):
+        k = cidx[j]
+        ix0, ix1, iy0, iy1 = _block(x, y, radius[k], inv)
+        for ix in range(ix0, ix1 + 1):
+            for iy in range(iy0, iy1 + 1):
+                key = bucket_key(((ix + OFF) << 32) | (iy + OFF), k)
+                prefetch(cell_tab, table_home(cell_tab, key))
 
 
 @ngjit
@@ -124,12 +154,13 @@ def _open_case(eid, eid_i8, c, x, y, t, dev, dev_i8, rec_id, inv, cols, idx, met
     device_hash[s] = dev
     closed_t[s] = OPEN
     recurrence_of[s] = rec_id
-    _link(idx[2], idx[3], idx[0], key, s, meta, 1)
+    meta[1] += _link(idx[2], idx[0], bucket_key(key, c), s)
     if dev_i8 != 0:
-        _link(idx[4], idx[5], idx[1], dev_i8, s, meta, 2)
-    i = table_slot(idx[6], eid_i8)
-    idx[6][i] = eid_i8
-    idx[7][i] = s
+        meta[2] += _link(idx[3], idx[1], dev_i8, s)
+    id_tab = idx[4]
+    i = table_slot(id_tab, eid_i8)
+    id_tab[i, 0] = eid_i8
+    id_tab[i, 1] = s
     if c >= meta[4]:
         meta[4] = c + 1
     meta[0] = s + 1
@@ -142,7 +173,13 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
     lat0, lon0, kx, ky, inv = grid
     case_id, last_t, n_events, recurrence_of = cols[0], cols[6], cols[7], cols[10]
     late, search_r = prm[4], prm[6]
-    for i in range(ev_id.shape[0]):
+    id_tab = idx[4]
+    m = ev_id.shape[0]
+    for i in range(min(AHEAD, m)):
+        _prefetch_event(i, ev, grid, prm, idx)
+    for i in range(m):
+        if i + AHEAD < m:
+            _prefetch_event(i + AHEAD, ev, grid, prm, idx)
         c = ev_cat[i]
         t = ev_t[i]
         out_case[i] = 0
@@ -151,9 +188,9 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
         if meta[3] != NO_TIME and t < meta[3] - late[c]:
             continue  # too late: REJECTED
         meta[3] = max(meta[3], t)
-        h = table_find(idx[6], ev_id_i8[i])
+        h = table_find(id_tab, ev_id_i8[i])
         if h >= 0:  # redelivered opening event: same answer as the first time
-            s = idx[7][h]
+            s = id_tab[h, 1]
             out_case[i] = case_id[s]
             out_new[i] = True
             out_rec[i] = recurrence_of[s]
@@ -216,10 +253,10 @@ def close_kernel(ids_i8, when, w, cols, idx, prm, applied):
     opened_t, closed_t = cols[5], cols[9]
     for i in range(ids_i8.shape[0]):
         applied[i] = False
-        h = table_find(idx[6], ids_i8[i])
+        h = table_find(idx[4], ids_i8[i])
         if h < 0:
             continue
-        s = idx[7][h]
+        s = idx[4][h, 1]
         if closed_t[s] != OPEN or _expired(s, w, cols, prm):
             continue  # first close wins; an expired case is out of reach already
         closed_t[s] = max(when[i], opened_t[s])

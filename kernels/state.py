@@ -1,14 +1,20 @@
-"""Explicit dedup state: struct-of-arrays case columns plus rebuildable hash indexes.
+"""Explicit dedup state: case rows plus rebuildable hash indexes.
 
-The columns (``COLUMNS``) are the whole truth; the indexes (cell -> cases, device ->
-cases, case id -> slot) are derived and rebuilt on restore and after eviction. Lists of
-cases per cell / per device are singly linked through ``next_in_cell`` /
-``next_in_device`` (int32 slots, -1 ends a list). Order inside a list never affects
-results: ties are broken by distance then case id.
+The columns (``COLUMNS``) are the whole truth; the indexes ((cell, category) -> cases,
+device -> cases, case id -> slot) are derived and rebuilt on restore and after eviction.
+Lists of cases per (cell, category) / per device are singly linked through
+``next_in_cell`` / ``next_in_device`` (int32 slots, -1 ends a list). Order inside a list
+never affects results: ties are broken by distance then case id.
 
-Memory: 78 bytes of columns + 8 bytes of links per case slot, plus three tables of
-12-byte entries sized for the case count at load <= 1/2: 158 MiB for a million cases
-(measured in tests/unit/kernels/test_kernels_state.py).
+Layout, for the dedup kernel's cache misses: the fields a candidate check reads (id,
+position, times, category, counters, list links) sit together in one 64-byte, line-aligned
+row of a record array (``HOT``), so one candidate costs one cache line; the rest
+(``cell``, ``device_hash``, ``recurrence_of``) are plain columns. ``cols[name]`` are views
+of either, so code and snapshots see the same named columns as before.
+
+Memory: 88 bytes per case slot, plus three tables of 16-byte entries sized for the case
+count at load <= 1/2: about 190 MiB for a million cases (measured in
+tests/unit/kernels/test_kernels_state.py).
 """
 
 from __future__ import annotations
@@ -23,7 +29,16 @@ from kernels._hashtab import new_table, table_capacity, table_slot
 from kernels._jit import ngjit
 from kernels.grid import GridSpec
 
-__all__ = ["COLUMNS", "INT64_MAX", "NO_TIME", "DedupState", "restore", "snapshot"]
+__all__ = [
+    "COLUMNS",
+    "HOT",
+    "INT64_MAX",
+    "NO_TIME",
+    "DedupState",
+    "bucket_key",
+    "restore",
+    "snapshot",
+]
 
 INT64_MAX = np.iinfo(np.int64).max  # closed_t of an open case
 NO_TIME = np.iinfo(np.int64).min  # max_t before the first event
@@ -43,16 +58,25 @@ COLUMNS: tuple[tuple[str, type[np.generic]], ...] = (
     ("recurrence_of", np.uint64),
 )
 _COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
-_INDEX_ARRAYS = (
-    "next_in_cell",
-    "next_in_device",
-    "cell_keys",
-    "cell_heads",
-    "dev_keys",
-    "dev_heads",
-    "id_keys",
-    "id_slots",
+# The fields one candidate check touches, in one 64-byte row (align=True pads as C does).
+HOT = np.dtype(
+    [
+        ("case_id", np.uint64),
+        ("x", np.float64),
+        ("y", np.float64),
+        ("opened_t", np.int64),
+        ("last_t", np.int64),
+        ("closed_t", np.int64),
+        ("category", np.uint16),
+        ("n_events", np.uint32),
+        ("next_in_cell", np.int32),
+        ("next_in_device", np.int32),
+    ],
+    align=True,
 )
+_LINE = 64
+_COLD = tuple((name, dt) for name, dt in COLUMNS if name not in HOT.names)
+_TABLES = ("cell_tab", "dev_tab", "id_tab")
 
 _MAGIC = b"CSDEDUP\x00"
 _VERSION = 1
@@ -98,8 +122,9 @@ class DedupState:
     @property
     def nbytes(self) -> int:
         """Bytes held by every array of the state (columns, links, tables)."""
-        idx = sum(getattr(self, name).nbytes for name in _INDEX_ARRAYS)
-        return sum(a.nbytes for a in self.cols.values()) + idx + self.meta.nbytes
+        tables = sum(getattr(self, name).nbytes for name in _TABLES)
+        cold = sum(self.cols[name].nbytes for name, _ in _COLD)
+        return self.hot.nbytes + cold + tables + self.meta.nbytes
 
     def columns(self) -> dict[str, npt.NDArray[Any]]:
         """Read-only views of the live rows of every column."""
@@ -123,9 +148,9 @@ class DedupState:
         fit = min(m, self.capacity - self.n)
         # Tables must stay at load <= 1/2 after up to `fit` inserts of new keys.
         if (
-            self.cell_keys.shape[0] < 2 * (int(self.meta[1]) + fit)
-            or self.dev_keys.shape[0] < 2 * (int(self.meta[2]) + fit)
-            or self.id_keys.shape[0] < 2 * (self.n + fit)
+            self.cell_tab.shape[0] < 2 * (int(self.meta[1]) + fit)
+            or self.dev_tab.shape[0] < 2 * (int(self.meta[2]) + fit)
+            or self.id_tab.shape[0] < 2 * (self.n + fit)
         ):
             self.rebuild_index(extra=fit)
         return fit
@@ -134,7 +159,8 @@ class DedupState:
         """Keep only live rows where ``mask`` is true, shrink if mostly empty, reindex."""
         n = self.n
         m = int(mask.sum())
-        for name in _COLUMN_NAMES:
+        self.hot[:m] = self.hot[:n][mask]
+        for name, _ in _COLD:
             col = self.cols[name]
             col[:m] = col[:n][mask]
         self.meta[0] = m
@@ -147,13 +173,21 @@ class DedupState:
 
     def _allocate(self, capacity: int) -> None:
         n = self.n
-        new = {name: np.zeros(capacity, dtype=dt) for name, dt in COLUMNS}
-        for name in _COLUMN_NAMES:
-            if name in self.cols:
+        # numpy aligns to 16 bytes only: cut a line-aligned window out of a larger buffer
+        # so no row straddles two cache lines.
+        buf = np.zeros(capacity * HOT.itemsize + _LINE, dtype=np.uint8)
+        start = -buf.ctypes.data % _LINE
+        hot = buf[start : start + capacity * HOT.itemsize].view(HOT)
+        new = {name: hot[name] for name in HOT.names if name in _COLUMN_NAMES}
+        new.update({name: np.zeros(capacity, dtype=dt) for name, dt in _COLD})
+        if self.cols:
+            hot[:n] = self.hot[:n]
+            for name, _ in _COLD:
                 new[name][:n] = self.cols[name][:n]
+        self.hot = hot
         self.cols = new
-        self.next_in_cell = np.full(capacity, -1, dtype=np.int32)
-        self.next_in_device = np.full(capacity, -1, dtype=np.int32)
+        self.next_in_cell = hot["next_in_cell"]
+        self.next_in_device = hot["next_in_device"]
 
     def rebuild_index(self, extra: int = 0) -> None:
         """Recreate every table from the columns, sized for ``extra`` more cases."""
@@ -162,24 +196,22 @@ class DedupState:
         # Sized by the case count (an upper bound on distinct cells and devices): counting
         # distinct keys would cost a sort on every eviction.
         cap = table_capacity(n + extra)
-        self.cell_keys, self.cell_heads = new_table(cap)
-        self.dev_keys, self.dev_heads = new_table(cap)
-        self.id_keys, self.id_slots = new_table(cap)
+        self.cell_tab = new_table(cap)
+        self.dev_tab = new_table(cap)
+        self.id_tab = new_table(cap)
         self.next_in_cell.fill(-1)
         self.next_in_device.fill(-1)
         n_cells, n_devs = _index_kernel(
             n,
             c["cell"],
+            c["category"],
             c["device_hash"].view(np.int64),
             c["case_id"].view(np.int64),
             self.next_in_cell,
             self.next_in_device,
-            self.cell_keys,
-            self.cell_heads,
-            self.dev_keys,
-            self.dev_heads,
-            self.id_keys,
-            self.id_slots,
+            self.cell_tab,
+            self.dev_tab,
+            self.id_tab,
         )
         self.meta[1] = n_cells
         self.meta[2] = n_devs
@@ -189,32 +221,46 @@ class DedupState:
         """(columns, index arrays, meta) as the dedup kernels take them."""
         return (
             tuple(self.cols[name] for name in _COLUMN_NAMES),
-            tuple(getattr(self, name) for name in _INDEX_ARRAYS),
+            (self.next_in_cell, self.next_in_device, self.cell_tab, self.dev_tab, self.id_tab),
             self.meta,
         )
 
 
 @ngjit
-def _index_kernel(n, cell, dev, cid, next_cell, next_dev, ck, ch, dk, dh, ik, islot):
+def bucket_key(cell, category):
+    """Table key of the cases of one category in one cell.
+
+    Not injective: bits 47-62 of a cell id hold bits 15-30 of its column index, so two
+    keys collide only for cells 2**15 columns apart, never inside one search block.
+    Kernels check each listed case's category, so a collision costs time, never results.
+    """
+    return cell ^ (np.int64(category) << 47)
+
+
+@ngjit
+def _link(tab, nexts, key, s):
+    """Prepend slot ``s`` to ``key``'s list; return 1 if the key is new, else 0."""
+    i = table_slot(tab, key)
+    fresh = 0
+    if tab[i, 0] == 0:
+        tab[i, 0] = key
+        fresh = 1
+    nexts[s] = tab[i, 1]
+    tab[i, 1] = s
+    return fresh
+
+
+@ngjit
+def _index_kernel(n, cell, category, dev, cid, next_cell, next_dev, ctab, dtab, itab):
     n_cells = 0
     n_devs = 0
     for s in range(n):
-        i = table_slot(ck, cell[s])
-        if ck[i] == 0:
-            ck[i] = cell[s]
-            n_cells += 1
-        next_cell[s] = ch[i]
-        ch[i] = s
+        n_cells += _link(ctab, next_cell, bucket_key(cell[s], category[s]), s)
         if dev[s] != 0:
-            i = table_slot(dk, dev[s])
-            if dk[i] == 0:
-                dk[i] = dev[s]
-                n_devs += 1
-            next_dev[s] = dh[i]
-            dh[i] = s
-        i = table_slot(ik, cid[s])
-        ik[i] = cid[s]
-        islot[i] = s
+            n_devs += _link(dtab, next_dev, dev[s], s)
+        i = table_slot(itab, cid[s])
+        itab[i, 0] = cid[s]
+        itab[i, 1] = s
     return n_cells, n_devs
 
 

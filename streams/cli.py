@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("streams.simulator.command", "generate a district feed with ground truth"),
     "replay": ("streams.replay.command", "run the dedup core offline over raw files"),
     "worker": ("streams.app.command", "run a Faust worker (roles selectable)"),
-    "demo": ("streams.demo.command", "run the whole loop on the typhoon-day scenario"),
+    "demo": ("streams.demo", "run the whole loop on the typhoon-day scenario"),
     "db": ("sinks.command", "ClickHouse schema: migrate / status"),
     "kpi": ("sinks.kpi.command", "print the weekly dispatch-meeting table and an HTML report"),
     "quality": ("streams.quality", "dedup precision/recall against simulator truth"),
