@@ -18,16 +18,16 @@ from __future__ import annotations
 import numpy as np
 
 from kernels._hashtab import table_find, table_home, table_slot
-from kernels._jit import ngjit, prefetch
+from kernels._jit import inline, ngjit, prefetch
 from kernels.state import _link, bucket_key
 
 OPEN = 9223372036854775807  # closed_t of an open case
 NO_TIME = -9223372036854775808  # meta[3] before the first event
 OFF = 1073741824  # grid.CELL_OFFSET, a literal so numba folds it
-AHEAD = 16  # events between a prefetch and its use: enough to hide one memory latency
+AHEAD = 100000000  # events between a prefetch and its use: enough to hide one memory latency
 
 
-@ngjit
+@inline
 def _live(s, t, cols, prm):
     """Can case ``s`` take an event at time ``t``."""
     category, opened_t, last_t, closed_t = cols[1], cols[5], cols[6], cols[9]
@@ -41,13 +41,13 @@ def _live(s, t, cols, prm):
     return opened_t[s] <= t and dt <= age[k]
 
 
-@ngjit
+@inline
 def _closer(d, s, best, best_d, case_id):
     """Is slot ``s`` at distance ``d`` better than ``best``: nearer, then smaller case id."""
     return best < 0 or d < best_d or (d == best_d and case_id[s] < case_id[best])
 
 
-@ngjit
+@inline
 def _device_match(dev, c, t, x, y, cols, idx, prm):
     case_id, category, xs, ys = cols[0], cols[1], cols[2], cols[3]
     next_dev, dev_tab = idx[1], idx[3]
@@ -66,7 +66,7 @@ def _device_match(dev, c, t, x, y, cols, idx, prm):
     return best
 
 
-@ngjit
+@inline
 def _block(x, y, r, inv):
     """Cell index ranges (inclusive) of the square of half-side ``r`` around (x, y)."""
     # From the point, not its cell, widened by a micrometre, so a case at exactly the
@@ -80,7 +80,7 @@ def _block(x, y, r, inv):
     )
 
 
-@ngjit
+@inline
 def _spatial_match(c, t, x, y, inv, cols, idx, prm):
     """(best live case, best recurrence target) slots within radius, -1 when none."""
     case_id, category, xs, ys, closed_t = cols[0], cols[1], cols[2], cols[3], cols[9]
@@ -113,7 +113,7 @@ def _spatial_match(c, t, x, y, inv, cols, idx, prm):
     return best, rbest
 
 
-@ngjit
+@inline
 def _prefetch_event(i, ev, grid, prm, idx):
     """Start loading the table rows event ``i`` will probe (no effect on results)."""
     ev_id_i8, ev_cat, ev_lat, ev_lon, ev_dev_i8 = ev[1], ev[2], ev[3], ev[4], ev[7]
@@ -137,7 +137,7 @@ def _prefetch_event(i, ev, grid, prm, idx):
                 prefetch(cell_tab, table_home(cell_tab, key))
 
 
-@ngjit
+@inline
 def _open_case(eid, eid_i8, c, x, y, t, dev, dev_i8, rec_id, inv, cols, idx, meta):
     case_id, category, xs, ys, cell, opened_t, last_t = cols[:7]
     n_events, device_hash, closed_t, recurrence_of = cols[7:]
@@ -230,7 +230,7 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
             )
 
 
-@ngjit
+@inline
 def _expired(s, w, cols, prm):
     """Open case ``s`` can match no event at or after ``w``."""
     k = cols[1][s]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from kernels._jit import ngjit
+from kernels._jit import inline, ngjit
 
 __all__ = ["EMPTY", "new_table", "table_capacity", "table_find", "table_home", "table_slot"]
 
@@ -35,7 +35,7 @@ def new_table(capacity: int) -> npt.NDArray[np.int64]:
     return tab
 
 
-@ngjit
+@inline
 def _hash(key):
     # Two multiply-xorshift rounds on 31-bit halves: packed cell ids differ only in a few
     # low bits of each half, so the mix must reach every output bit. Every product stays
@@ -46,13 +46,13 @@ def _hash(key):
     return h ^ (h >> 32)
 
 
-@ngjit
+@inline
 def table_home(tab, key):
     """Row where probing for ``key`` starts (for prefetching)."""
     return _hash(key) & (tab.shape[0] - 1)
 
 
-@ngjit
+@inline
 def table_find(tab, key):
     """Row of ``key`` in ``tab``, or -1."""
     mask = tab.shape[0] - 1
@@ -66,7 +66,7 @@ def table_find(tab, key):
         i = (i + 1) & mask
 
 
-@ngjit
+@inline
 def table_slot(tab, key):
     """Row holding ``key``, or the empty row where it belongs (caller fills it)."""
     mask = tab.shape[0] - 1

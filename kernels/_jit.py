@@ -18,9 +18,13 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-__all__ = ["ngjit", "prefetch"]
+__all__ = ["inline", "ngjit", "prefetch"]
 
 ngjit = numba.njit(nogil=True, cache=True, error_model="numpy")
+# For helpers called per event or per candidate: inlined in numba's IR, before LLVM, so
+# the reference-count updates of every array passed in vanish with the call. Called
+# (not inlined) they cost dozens of atomic operations per call, more than the work.
+inline = numba.njit(nogil=True, cache=True, error_model="numpy", inline="always")
 
 
 @intrinsic

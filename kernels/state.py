@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kernels._hashtab import new_table, table_capacity, table_slot
-from kernels._jit import ngjit
+from kernels._jit import inline, ngjit
 from kernels.grid import GridSpec
 
 __all__ = [
@@ -226,7 +226,7 @@ class DedupState:
         )
 
 
-@ngjit
+@inline
 def bucket_key(cell, category):
     """Table key of the cases of one category in one cell.
 
@@ -237,7 +237,7 @@ def bucket_key(cell, category):
     return cell ^ (np.int64(category) << 47)
 
 
-@ngjit
+@inline
 def _link(tab, nexts, key, s):
     """Prepend slot ``s`` to ``key``'s list; return 1 if the key is new, else 0."""
     i = table_slot(tab, key)

@@ -86,6 +86,7 @@ class TileOutput:
     links: dict[str, npt.NDArray[Any] | list[str]]
     cases: dict[str, npt.NDArray[Any] | list[str]]
     rejected: FusedBatch  # beyond the allowed lateness: the caller dead-letters them
+    duplicates: FusedBatch  # the source sent an accepted record again: dead-letter them
 
     @property
     def n_links(self) -> int:
@@ -116,7 +117,7 @@ class DedupEngine:
 
     def process(self, tile: TileDedup, batch: FusedBatch) -> TileOutput:
         """Deduplicate a canonically ordered batch of the tile's home and halo events."""
-        fresh = self._drop_processed(tile, batch)
+        fresh, resent = self._drop_processed(tile, batch)
         f = fresh.events
         case_id, is_new, rec = dedup_batch(
             tile.state,
@@ -137,18 +138,38 @@ class DedupEngine:
             links=self._link_columns(fresh, keep, case_id, is_new, rec),
             cases=self._case_columns(fresh, opened, rec),
             rejected=fresh.take(np.flatnonzero(home & rejected)),
+            duplicates=resent.take(
+                np.flatnonzero(self.router.home_tiles(resent.events["lat"],
+                                                      resent.events["lon"]) == tile.tile)
+            ) if len(resent) else resent,
         )
         tile.batches += 1
         if tile.batches % _EVICT_EVERY == 0:
             evict(tile.state, self.params)
         return out
 
-    def _drop_processed(self, tile: TileDedup, batch: FusedBatch) -> FusedBatch:
+    def _drop_processed(
+        self, tile: TileDedup, batch: FusedBatch
+    ) -> tuple[FusedBatch, FusedBatch]:
+        """``(events to process, source duplicates)``; drops redeliveries silently.
+
+        An id processed before with the same arrival time is a redelivery (a restart
+        replaying uncommitted input): it changes nothing. With another arrival time the
+        source sent the record again; the normalizer dead-letters those it remembers, and
+        these are the ones it forgot across a restart.
+        """
         if not tile.recent or len(batch) == 0:
-            return batch
+            return batch, FusedBatch.empty()
         recent = tile.recent
-        seen = np.fromiter((int(i) in recent for i in batch.events["event_id"]), bool, len(batch))
-        return batch.take(np.flatnonzero(~seen)) if seen.any() else batch
+        ids = batch.events["event_id"].tolist()
+        arrivals = batch.events["ingest_time_ms"].tolist()
+        seen = np.fromiter((i in recent for i in ids), bool, len(ids))
+        if not seen.any():
+            return batch, FusedBatch.empty()
+        resent = np.fromiter(
+            (recent.get(i, a) != a for i, a in zip(ids, arrivals, strict=True)), bool, len(ids)
+        )
+        return batch.take(np.flatnonzero(~seen)), batch.take(np.flatnonzero(seen & resent))
 
     def _remember(self, tile: TileDedup, f: npt.NDArray[Any]) -> None:
         if len(f) == 0:

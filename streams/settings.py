@@ -78,6 +78,8 @@ class Settings:
     sink_batch_ms: int = 1000
     sink_retry_max_s: float = 30.0
     bench_kpi_events: int = 1_500_000  # events in the KPI latency bench (10_000_000: big run)
+    # tiny sizes in every bench suite (`citystream bench --smoke`, CI): proves they run
+    bench_smoke: bool = False
 
     # -- Faust workers -------------------------------------------------------------------
     app_id: str = "citystream"

@@ -131,19 +131,29 @@ class DedupWorker:
             self.metrics.set("citystream_dedup_ratio", self.merged / max(1, self.processed))
         if len(out.cases["case_id"]):
             await self.cases.send(key=key, value=encode_columns("cases", out.cases), force=True)
-        rejected = out.rejected
-        refs = rejected.column("source_ref") if len(rejected) else []
-        for i in range(len(rejected)):
-            row = rejected.events[i]
-            source = Source(int(row["source"])).name.lower()
-            event = {"event_id": int(row["event_id"]), "source_ref": refs[i],
-                     "event_time_ms": int(row["event_time_ms"]),
-                     "ingest_time_ms": int(row["ingest_time_ms"])}
-            letter = DeadLetter(source, Reason.TOO_LATE,
-                                "event time is beyond the allowed lateness of its tile",
-                                orjson.dumps(event))
-            await self.dead.send(key=source.encode(), value=letter.to_json(), force=True)
-            self.metrics.inc("citystream_deadletters_total", reason=Reason.TOO_LATE.value)
+        await self._dead_letters(out.rejected, Reason.TOO_LATE,
+                                 "event time is beyond the allowed lateness of its tile")
+        await self._dead_letters(out.duplicates, Reason.DUPLICATE_SOURCE_ID,
+                                 "the source sent an already accepted record again")
+
+    async def _dead_letters(self, batch: Any, reason: Reason, message: str) -> None:
+        for letter in engine_dead_letters(batch, reason, message):
+            await self.dead.send(key=letter.source.encode(), value=letter.to_json(), force=True)
+            self.metrics.inc("citystream_deadletters_total", reason=reason.value)
+
+
+def engine_dead_letters(batch: Any, reason: Reason, message: str) -> list[DeadLetter]:
+    """Dead letters for events the dedup stage refuses; the original is the event's JSON."""
+    out = []
+    refs = batch.column("source_ref") if len(batch) else []
+    for i in range(len(batch)):
+        row = batch.events[i]
+        source = Source(int(row["source"])).name.lower()
+        event = {"event_id": int(row["event_id"]), "source_ref": refs[i],
+                 "event_time_ms": int(row["event_time_ms"]),
+                 "ingest_time_ms": int(row["ingest_time_ms"])}
+        out.append(DeadLetter(source, reason, message, orjson.dumps(event)))
+    return out
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     worker = DedupWorker(app, settings, metrics)

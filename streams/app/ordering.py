@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 WATERMARK_MAGIC = b"CSWM"
-_WM = struct.Struct("<4sH?xq64s")  # magic, partition, idle, pad, watermark ms, topic
+_WM = struct.Struct("<4sH?xqH")  # magic, partition, idle, pad, watermark ms, topic length
 NEVER = np.iinfo(np.int64).min
 FOREVER = np.iinfo(np.int64).max
 
@@ -50,9 +50,10 @@ class WatermarkFrame:
 
 def encode_watermark(frame: WatermarkFrame) -> bytes:
     topic = frame.topic.encode()
-    if len(topic) > 64:
+    if len(topic) > 249:  # Kafka's own limit on topic names
         raise ValueError(f"topic name too long for a watermark frame: {frame.topic!r}")
-    return _WM.pack(WATERMARK_MAGIC, frame.partition, frame.idle, frame.watermark_ms, topic)
+    head = _WM.pack(WATERMARK_MAGIC, frame.partition, frame.idle, frame.watermark_ms, len(topic))
+    return head + topic
 
 
 def is_watermark_frame(data: bytes) -> bool:
@@ -60,10 +61,12 @@ def is_watermark_frame(data: bytes) -> bool:
 
 
 def decode_watermark(data: bytes) -> WatermarkFrame:
-    if len(data) != _WM.size or data[:4] != WATERMARK_MAGIC:
+    if len(data) < _WM.size or data[:4] != WATERMARK_MAGIC:
         raise ValueError(f"not a watermark frame ({len(data)} bytes)")
-    _, partition, idle, mark, topic = _WM.unpack(data)
-    return WatermarkFrame(topic.rstrip(b"\0").decode(), partition, mark, idle)
+    _, partition, idle, mark, n = _WM.unpack_from(data)
+    if len(data) != _WM.size + n:
+        raise ValueError(f"watermark frame length {len(data)} does not match its topic")
+    return WatermarkFrame(data[_WM.size :].decode(), partition, mark, idle)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from streams.app.columnar import rows
-from streams.app.dedup_agent import make_engine
+from streams.app.dedup_agent import engine_dead_letters, make_engine
 from streams.dedup_engine import DedupEngine, TileDedup
 from streams.intake.deadletter import DeadLetter
 from streams.intake.fused import FusedBatch
@@ -126,16 +126,12 @@ def _dedup_all(engine: DedupEngine, events: FusedBatch, result: ReplayResult) ->
             out = engine.process(state, chunk.take(part_idx))
             result.links.extend(rows(_as_lists(out.links)))
             result.cases.extend(rows(_as_lists(out.cases)))
-            for i in range(len(out.rejected)):
-                result.dead_letters.append(
-                    DeadLetter(
-                        "dedup",
-                        Reason.TOO_LATE,
-                        "event time is beyond the allowed lateness of its tile",
-                        out.rejected.column("source_ref")[i].encode(),
-                    )
-                )
-
+            result.dead_letters += engine_dead_letters(
+                out.rejected, Reason.TOO_LATE, "event time is beyond the allowed lateness"
+            )
+            result.dead_letters += engine_dead_letters(
+                out.duplicates, Reason.DUPLICATE_SOURCE_ID, "an already accepted record again"
+            )
 
 def _as_lists(columns: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: (v.tolist() if isinstance(v, np.ndarray) else list(v)) for k, v in columns.items()}
