@@ -18,13 +18,13 @@ from __future__ import annotations
 import numpy as np
 
 from kernels._hashtab import table_find, table_home, table_slot
-from kernels._jit import inline, ngjit, prefetch
+from kernels._jit import inline, norc, prefetch
 from kernels.state import _link, bucket_key
 
 OPEN = 9223372036854775807  # closed_t of an open case
 NO_TIME = -9223372036854775808  # meta[3] before the first event
 OFF = 1073741824  # grid.CELL_OFFSET, a literal so numba folds it
-AHEAD = 100000000  # events between a prefetch and its use: enough to hide one memory latency
+AHEAD = 8  # events between a prefetch and its use: enough to hide one memory latency
 
 
 @inline
@@ -114,18 +114,29 @@ def _spatial_match(c, t, x, y, inv, cols, idx, prm):
 
 
 @inline
-def _prefetch_event(i, ev, grid, prm, idx):
-    """Start loading the table rows event ``i`` will probe (no effect on results)."""
-    ev_id_i8, ev_cat, ev_lat, ev_lon, ev_dev_i8 = ev[1], ev[2], ev[3], ev[4], ev[7]
+def _touch(row, table, key, rows):
+    """Stage 1 (``rows`` None): prefetch the table row where ``key`` is probed. Stage 2:
+    the row has arrived, find the key and prefetch the first case of its list."""
+    if rows is None:
+        prefetch(table, table_home(table, key))
+        return
+    h = table_find(table, key)
+    if h >= 0:
+        prefetch(rows, table[h, 1])
+
+
+@inline
+def _prefetch_event(i, ev, grid, prm, idx, rows):
+    """Start loading what event ``i`` will read (see ``_touch``); no effect on results."""
+    ev_cat, ev_lat, ev_lon, ev_dev_i8 = ev[2], ev[3], ev[4], ev[7]
     lat0, lon0, kx, ky, inv = grid
     radius, search_r, cptr, cidx = prm[0], prm[6], prm[7], prm[8]
-    cell_tab, dev_tab, id_tab = idx[2], idx[3], idx[4]
-    prefetch(id_tab, table_home(id_tab, ev_id_i8[i]))
+    cell_tab, dev_tab = idx[2], idx[3]
     c = ev_cat[i]
     if search_r[c] <= 0:
         return
     if ev_dev_i8[i] != 0:
-        prefetch(dev_tab, table_home(dev_tab, ev_dev_i8[i]))
+        _touch(i, dev_tab, ev_dev_i8[i], rows)
     x = (ev_lon[i] - lon0) * kx
     y = (ev_lat[i] - lat0) * ky
     for j in range(cptr[c], cptr[c + 1]):
@@ -133,8 +144,7 @@ def _prefetch_event(i, ev, grid, prm, idx):
         ix0, ix1, iy0, iy1 = _block(x, y, radius[k], inv)
         for ix in range(ix0, ix1 + 1):
             for iy in range(iy0, iy1 + 1):
-                key = bucket_key(((ix + OFF) << 32) | (iy + OFF), k)
-                prefetch(cell_tab, table_home(cell_tab, key))
+                _touch(i, cell_tab, bucket_key(((ix + OFF) << 32) | (iy + OFF), k), rows)
 
 
 @inline
@@ -166,7 +176,7 @@ def _open_case(eid, eid_i8, c, x, y, t, dev, dev_i8, rec_id, inv, cols, idx, met
     meta[0] = s + 1
 
 
-@ngjit
+@norc
 def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
     ev_id, ev_id_i8, ev_cat, ev_lat, ev_lon, ev_t, ev_dev, ev_dev_i8 = ev
     out_case, out_new, out_rec = out
@@ -175,11 +185,14 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
     late, search_r = prm[4], prm[6]
     id_tab = idx[4]
     m = ev_id.shape[0]
-    for i in range(min(AHEAD, m)):
-        _prefetch_event(i, ev, grid, prm, idx)
     for i in range(m):
+        # Two stages: table rows for event i + AHEAD, then (their rows have arrived) the
+        # first case of each list for event i + AHEAD / 2; the id probe in stage one.
         if i + AHEAD < m:
-            _prefetch_event(i + AHEAD, ev, grid, prm, idx)
+            prefetch(id_tab, table_home(id_tab, ev_id_i8[i + AHEAD]))
+            _prefetch_event(i + AHEAD, ev, grid, prm, idx, None)
+        if i + AHEAD // 2 < m:
+            _prefetch_event(i + AHEAD // 2, ev, grid, prm, idx, case_id)
         c = ev_cat[i]
         t = ev_t[i]
         out_case[i] = 0
@@ -237,7 +250,7 @@ def _expired(s, w, cols, prm):
     return w > cols[6][s] + max(prm[1][k], prm[5][k])
 
 
-@ngjit
+@norc
 def dead_mask(n, w, cols, prm, out):
     category, closed_t, rec = cols[1], cols[9], prm[3]
     for s in range(n):
@@ -248,7 +261,7 @@ def dead_mask(n, w, cols, prm, out):
             out[s] = _expired(s, w, cols, prm)
 
 
-@ngjit
+@norc
 def close_kernel(ids_i8, when, w, cols, idx, prm, applied):
     opened_t, closed_t = cols[5], cols[9]
     for i in range(ids_i8.shape[0]):

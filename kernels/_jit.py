@@ -18,12 +18,18 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-__all__ = ["inline", "ngjit", "prefetch"]
+__all__ = ["inline", "ngjit", "norc", "prefetch"]
 
 ngjit = numba.njit(nogil=True, cache=True, error_model="numpy")
-# For helpers called per event or per candidate: inlined in numba's IR, before LLVM, so
-# the reference-count updates of every array passed in vanish with the call. Called
-# (not inlined) they cost dozens of atomic operations per call, more than the work.
+# For loops over state arrays that never allocate: without numba's runtime (NRT) no
+# reference count is touched. With it, numba increments and decrements (atomically) the
+# count of every array each time one is taken out of an argument tuple or passed to a
+# helper, and cannot prune those pairs across the branches of a candidate scan: measured,
+# that was 73 % of the dedup kernel's time. Allocating in such a kernel fails to compile
+# (loudly), it is never silently slower.
+norc = numba.njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+# Helpers of ``norc`` kernels, inlined into them in numba's IR (they take the caller's
+# flags, and are never called from Python).
 inline = numba.njit(nogil=True, cache=True, error_model="numpy", inline="always")
 
 

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kernels._hashtab import new_table, table_capacity, table_slot
-from kernels._jit import inline, ngjit
+from kernels._hashtab import new_table, table_capacity, table_home, table_slot
+from kernels._jit import inline, norc, prefetch
 from kernels.grid import GridSpec
 
 __all__ = [
@@ -77,6 +77,7 @@ HOT = np.dtype(
 _LINE = 64
 _COLD = tuple((name, dt) for name, dt in COLUMNS if name not in HOT.names)
 _TABLES = ("cell_tab", "dev_tab", "id_tab")
+_AHEAD = 16  # rows between a prefetch and its use in the index rebuild
 
 _MAGIC = b"CSDEDUP\x00"
 _VERSION = 1
@@ -193,9 +194,10 @@ class DedupState:
         """Recreate every table from the columns, sized for ``extra`` more cases."""
         n = self.n
         c = self.cols
-        # Sized by the case count (an upper bound on distinct cells and devices): counting
+        # Sized by the slot capacity (an upper bound on cases, hence on distinct keys), so
+        # tables grow with the columns and never force a rebuild of their own: counting
         # distinct keys would cost a sort on every eviction.
-        cap = table_capacity(n + extra)
+        cap = table_capacity(max(self.capacity, n + extra))
         self.cell_tab = new_table(cap)
         self.dev_tab = new_table(cap)
         self.id_tab = new_table(cap)
@@ -250,11 +252,16 @@ def _link(tab, nexts, key, s):
     return fresh
 
 
-@ngjit
+@norc
 def _index_kernel(n, cell, category, dev, cid, next_cell, next_dev, ctab, dtab, itab):
     n_cells = 0
     n_devs = 0
     for s in range(n):
+        if s + _AHEAD < n:  # tables are far bigger than the caches: overlap the misses
+            a = s + _AHEAD
+            prefetch(ctab, table_home(ctab, bucket_key(cell[a], category[a])))
+            prefetch(dtab, table_home(dtab, dev[a]))
+            prefetch(itab, table_home(itab, cid[a]))
         n_cells += _link(ctab, next_cell, bucket_key(cell[s], category[s]), s)
         if dev[s] != 0:
             n_devs += _link(dtab, next_dev, dev[s], s)

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("sinks.command", "ClickHouse schema: migrate / status"),
     "kpi": ("sinks.kpi.command", "print the weekly dispatch-meeting table and an HTML report"),
     "quality": ("streams.quality", "dedup precision/recall against simulator truth"),
+    "bench": ("streams.bench_command", "benchmark suites beside their peers; regression guard"),
 }
 
 

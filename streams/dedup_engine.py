@@ -107,8 +107,10 @@ class DedupEngine:
         self.router = TileRouter(spec, settings.tile_size_m, 2.0 * max_radius)
         self.redelivery_horizon_ms = settings.redelivery_horizon_s * 1000
         self.department = np.array(
-            [table.by_id[i].department if i in table.by_id else "" for i in range(len(
-                self.params.radius_m))],
+            [
+                table.by_id[i].department if i in table.by_id else ""
+                for i in range(len(self.params.radius_m))
+            ],
             dtype=object,
         )
 
@@ -139,18 +141,19 @@ class DedupEngine:
             cases=self._case_columns(fresh, opened, rec),
             rejected=fresh.take(np.flatnonzero(home & rejected)),
             duplicates=resent.take(
-                np.flatnonzero(self.router.home_tiles(resent.events["lat"],
-                                                      resent.events["lon"]) == tile.tile)
-            ) if len(resent) else resent,
+                np.flatnonzero(
+                    self.router.home_tiles(resent.events["lat"], resent.events["lon"]) == tile.tile
+                )
+            )
+            if len(resent)
+            else resent,
         )
         tile.batches += 1
         if tile.batches % _EVICT_EVERY == 0:
             evict(tile.state, self.params)
         return out
 
-    def _drop_processed(
-        self, tile: TileDedup, batch: FusedBatch
-    ) -> tuple[FusedBatch, FusedBatch]:
+    def _drop_processed(self, tile: TileDedup, batch: FusedBatch) -> tuple[FusedBatch, FusedBatch]:
         """``(events to process, source duplicates)``; drops redeliveries silently.
 
         An id processed before with the same arrival time is a redelivery (a restart

@@ -22,11 +22,19 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", default="typhoon", choices=("typhoon", "ordinary"))
-    parser.add_argument("--scale", type=float, default=0.25,
-                        help="share of the full day's volume (1.0 = ~600k raw records)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=0.25,
+        help="share of the full day's volume (1.0 = ~600k raw records)",
+    )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--timeout", type=float, default=900.0,
-                        help="seconds to wait for the pipeline to account for every record")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds to wait for the pipeline to account for every record",
+    )
 
 
 def _query(client: Any, sql: str) -> list[tuple[Any, ...]]:
@@ -104,8 +112,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     ensure_topics(run_settings)
     log_path = Path(run_settings.home) / "demo" / f"worker-{stamp}.log"
     worker = WorkerProcess(run_settings, "all", run_settings.web_port, log_path).start()
-    print(f"citystream demo: worker started (log {log_path}); generating the "
-          f"{args.scenario} day at scale {args.scale}...")
+    print(
+        f"citystream demo: worker started (log {log_path}); generating the "
+        f"{args.scenario} day at scale {args.scale}..."
+    )
     try:
         sim = Simulation(args.scenario, args.seed, args.scale)
         produced: dict[str, int] = {}
@@ -120,18 +130,22 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
         started = time.monotonic()
         n = produce_records(run_settings, feed())
-        print(f"citystream demo: {n} raw records sent in {time.monotonic() - started:.1f}s; "
-              f"waiting for {expected} events and dead letters in ClickHouse...")
+        print(
+            f"citystream demo: {n} raw records sent in {time.monotonic() - started:.1f}s; "
+            f"waiting for {expected} events and dead letters in ClickHouse..."
+        )
 
         def progress() -> None:
             if not worker.alive:
                 raise RuntimeError(f"the worker died; see {log_path}")
             print(f"  accounted {_accounted(client, db)}/{expected}", file=sys.stderr)
 
-        if not wait_until(lambda: _accounted(client, db) >= expected, args.timeout, 5.0,
-                          progress):
-            print(f"citystream demo: only {_accounted(client, db)} of {expected} records "
-                  f"accounted for after {args.timeout}s; see {log_path}", file=sys.stderr)
+        if not wait_until(lambda: _accounted(client, db) >= expected, args.timeout, 5.0, progress):
+            print(
+                f"citystream demo: only {_accounted(client, db)} of {expected} records "
+                f"accounted for after {args.timeout}s; see {log_path}",
+                file=sys.stderr,
+            )
             return 1
         last = -1
         while _stages(client, db) != last:  # let the departments finish answering
@@ -139,8 +153,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             time.sleep(5)
         print(f"citystream demo: done in {time.monotonic() - started:.1f}s")
         print(_summary(client, db, produced))
-        print(f"BI: query database {db} (views kpi_*), or run "
-              f"`CITYSTREAM_CLICKHOUSE_DATABASE={db} citystream kpi --out report.html`")
+        print(
+            f"BI: query database {db} (views kpi_*), or run "
+            f"`CITYSTREAM_CLICKHOUSE_DATABASE={db} citystream kpi --out report.html`"
+        )
         return 0
     finally:
         worker.stop()

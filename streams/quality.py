@@ -31,9 +31,11 @@ class LinkageScore:
     recall: float
 
     def line(self) -> str:
-        return (f"{self.scenario:<10} reports={self.reports:<8} cases={self.cases:<7} "
-                f"incidents={self.incidents:<7} precision={self.precision:.4f} "
-                f"recall={self.recall:.4f}")
+        return (
+            f"{self.scenario:<10} reports={self.reports:<8} cases={self.cases:<7} "
+            f"incidents={self.incidents:<7} precision={self.precision:.4f} "
+            f"recall={self.recall:.4f}"
+        )
 
 
 def _pairs(counts: Iterable[int]) -> int:
@@ -72,17 +74,27 @@ def score_scenario(settings: Settings, scenario: str, seed: int, scale: float) -
             predicted.append(link["case_id"])
             actual.append(truth[key])
     precision, recall = pairwise_linkage(predicted, actual)
-    return LinkageScore(scenario, len(predicted), len(set(predicted)), len(set(actual)),
-                        precision, recall)
+    return LinkageScore(
+        scenario, len(predicted), len(set(predicted)), len(set(actual)), precision, recall
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenario", action="append", choices=("ordinary", "typhoon", "campaign"),
-                        help="scenario(s) to score (default: ordinary and typhoon)")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=("ordinary", "typhoon", "campaign"),
+        help="scenario(s) to score (default: ordinary and typhoon)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--min", type=float, default=0.98, dest="minimum",
-                        help="exit 1 when precision or recall is below this (default 0.98)")
+    parser.add_argument(
+        "--min",
+        type=float,
+        default=0.98,
+        dest="minimum",
+        help="exit 1 when precision or recall is below this (default 0.98)",
+    )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

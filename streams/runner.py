@@ -156,8 +156,9 @@ def read_links(settings: Settings) -> LinkSet:
     out = LinkSet()
     for record in read_topic(settings, settings.topic(LINKS)):
         _, _, cols = decode_columns(record.value, "links")
-        for eid, cid, ref in zip(cols["event_id"], cols["case_id"], cols["source_ref"],
-                                 strict=True):
+        for eid, cid, ref in zip(
+            cols["event_id"], cols["case_id"], cols["source_ref"], strict=True
+        ):
             old = out.case_of.get(eid)
             if old is not None:
                 out.duplicates += 1
@@ -176,7 +177,9 @@ def count_dead_letters(settings: Settings) -> dict[str, int]:
 
 
 def wait_until(
-    predicate: Callable[[], bool], timeout_s: float, interval_s: float = 1.0,
+    predicate: Callable[[], bool],
+    timeout_s: float,
+    interval_s: float = 1.0,
     on_wait: Callable[[], None] | None = None,
 ) -> bool:
     deadline = time.monotonic() + timeout_s

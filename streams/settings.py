@@ -116,9 +116,7 @@ class Settings:
 
     def as_env(self) -> dict[str, str]:
         """The settings as environment variables, for child processes."""
-        return {
-            ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)
-        }
+        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:
@@ -185,8 +183,13 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 
 
 def _validate(s: Settings) -> None:
-    for name in ("kafka_port", "kafka_controller_port", "clickhouse_port", "clickhouse_http_port",
-                 "web_port"):
+    for name in (
+        "kafka_port",
+        "kafka_controller_port",
+        "clickhouse_port",
+        "clickhouse_http_port",
+        "web_port",
+    ):
         port = getattr(s, name)
         if not 1 <= port <= 65535:
             raise SettingsError(f"{ENV_PREFIX}{name.upper()}={port} is not a TCP port")

@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--roles",
         default=None,
-        help=f"comma-separated roles ({', '.join(ROLES)}) or 'all'; default CITYSTREAM_WORKER_ROLES",
+        help=f"comma-separated roles ({', '.join(ROLES)}) or 'all' "
+        "(default: CITYSTREAM_WORKER_ROLES)",
     )
     parser.add_argument("--web-port", type=int, default=None, help="health/metrics port")
 

@@ -59,14 +59,14 @@ class DedupWorker:
         self.expected = expected_sources(settings)
         self.partitions: dict[int, PartitionState] = {}
         self.state_topic_name = settings.topic(DEDUP_STATE)
-        self.links = app.topic(settings.topic(LINKS), key_serializer="raw",
-                               value_serializer="raw")
-        self.cases = app.topic(settings.topic(CASES), key_serializer="raw",
-                               value_serializer="raw")
-        self.dead = app.topic(settings.topic(DEADLETTER), key_serializer="raw",
-                              value_serializer="raw")
-        self.state_topic = app.topic(self.state_topic_name, key_serializer="raw",
-                                     value_serializer="raw")
+        self.links = app.topic(settings.topic(LINKS), key_serializer="raw", value_serializer="raw")
+        self.cases = app.topic(settings.topic(CASES), key_serializer="raw", value_serializer="raw")
+        self.dead = app.topic(
+            settings.topic(DEADLETTER), key_serializer="raw", value_serializer="raw"
+        )
+        self.state_topic = app.topic(
+            self.state_topic_name, key_serializer="raw", value_serializer="raw"
+        )
         self.merged = 0
         self.processed = 0
 
@@ -81,8 +81,12 @@ class DedupWorker:
             state = await loop.run_in_executor(
                 None, load_partition, self.settings, self.state_topic_name, p, self.expected
             )
-            log.info("dedup partition %d loaded: %d tiles, %d buffered", p, len(state.tiles),
-                     state.buffered())
+            log.info(
+                "dedup partition %d loaded: %d tiles, %d buffered",
+                p,
+                len(state.tiles),
+                state.buffered(),
+            )
             self.partitions[p] = state
         return state
 
@@ -102,8 +106,9 @@ class DedupWorker:
                 state.dirty.add(tile)
         for p in sorted(touched):
             await self._release(self.partitions[p])
-        self.metrics.set("citystream_buffered_events",
-                         float(sum(s.buffered() for s in self.partitions.values())))
+        self.metrics.set(
+            "citystream_buffered_events", float(sum(s.buffered() for s in self.partitions.values()))
+        )
 
     async def _release(self, state: PartitionState) -> None:
         mark = state.tracker.watermark()
@@ -115,8 +120,7 @@ class DedupWorker:
             out = self.engine.process(state.tile(self.engine, tile), released)
             await self._emit(tile, out)
         for key, value in state.changelog_records(self.engine):
-            await self.state_topic.send(key=key, value=value, partition=state.partition,
-                                        force=True)
+            await self.state_topic.send(key=key, value=value, partition=state.partition, force=True)
 
     async def _emit(self, tile: int, out: Any) -> None:
         key = str(tile).encode()
@@ -131,10 +135,14 @@ class DedupWorker:
             self.metrics.set("citystream_dedup_ratio", self.merged / max(1, self.processed))
         if len(out.cases["case_id"]):
             await self.cases.send(key=key, value=encode_columns("cases", out.cases), force=True)
-        await self._dead_letters(out.rejected, Reason.TOO_LATE,
-                                 "event time is beyond the allowed lateness of its tile")
-        await self._dead_letters(out.duplicates, Reason.DUPLICATE_SOURCE_ID,
-                                 "the source sent an already accepted record again")
+        await self._dead_letters(
+            out.rejected, Reason.TOO_LATE, "event time is beyond the allowed lateness of its tile"
+        )
+        await self._dead_letters(
+            out.duplicates,
+            Reason.DUPLICATE_SOURCE_ID,
+            "the source sent an already accepted record again",
+        )
 
     async def _dead_letters(self, batch: Any, reason: Reason, message: str) -> None:
         for letter in engine_dead_letters(batch, reason, message):
@@ -149,11 +157,15 @@ def engine_dead_letters(batch: Any, reason: Reason, message: str) -> list[DeadLe
     for i in range(len(batch)):
         row = batch.events[i]
         source = Source(int(row["source"])).name.lower()
-        event = {"event_id": int(row["event_id"]), "source_ref": refs[i],
-                 "event_time_ms": int(row["event_time_ms"]),
-                 "ingest_time_ms": int(row["ingest_time_ms"])}
+        event = {
+            "event_id": int(row["event_id"]),
+            "source_ref": refs[i],
+            "event_time_ms": int(row["event_time_ms"]),
+            "ingest_time_ms": int(row["ingest_time_ms"]),
+        }
         out.append(DeadLetter(source, reason, message, orjson.dumps(event)))
     return out
+
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     worker = DedupWorker(app, settings, metrics)
@@ -169,7 +181,8 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         async for events in stream.take_events(512, within=settings.batch_max_ms / 1000):
             started = time.perf_counter()
             await worker.handle(events)
-            metrics.observe("citystream_batch_seconds", time.perf_counter() - started,
-                            stage="dedup")
+            metrics.observe(
+                "citystream_batch_seconds", time.perf_counter() - started, stage="dedup"
+            )
 
     app.agent(fused, name="dedup")(dedup)

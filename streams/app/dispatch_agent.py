@@ -38,8 +38,13 @@ class Dispatcher:
 
         self.grids = load_unit_grids(settings, make_engine(settings).spec)
         self.rules = {
-            c.id: CategoryRule(c.key, c.department, float(c.deadline_value),
-                               DeadlineUnit(c.deadline_unit), c.urgency == "urgent")
+            c.id: CategoryRule(
+                c.key,
+                c.department,
+                float(c.deadline_value),
+                DeadlineUnit(c.deadline_unit),
+                c.urgency == "urgent",
+            )
             for c in self.table.by_id.values()
         }
 
@@ -49,9 +54,7 @@ class Dispatcher:
         code = int(self.grids.lookup(np.array([lat]), np.array([lon]))[0])
         return str(code) if code else ""
 
-    def messages(
-        self, case: dict[str, Any]
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    def messages(self, case: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """``(case.updates messages, dispatch order or None)`` for one new case."""
         rule = self.rules[int(case["category"])]
         case_id = int(case["case_id"])
@@ -72,14 +75,24 @@ class Dispatcher:
         }
         if on_spot:
             # The inspector's own report closes it (close_on_spot), no department involved.
-            closing = simulate_on_spot(case_id, int(case["opened_at_ms"]),
-                                       department=rule.department,
-                                       inspector=str(case.get("reporter") or "inspector"))
-            return [{"kind": "open", "case": opened, "order": None},
-                    *(u.to_dict() for u in closing)], None
-        order = make_dispatch(case_id, int(case["opened_at_ms"]), rule, self.calendar,
-                              max(int(case["ingest_time_ms"]), int(case["opened_at_ms"])),
-                              limits=self.limits).to_dict()
+            closing = simulate_on_spot(
+                case_id,
+                int(case["opened_at_ms"]),
+                department=rule.department,
+                inspector=str(case.get("reporter") or "inspector"),
+            )
+            return [
+                {"kind": "open", "case": opened, "order": None},
+                *(u.to_dict() for u in closing),
+            ], None
+        order = make_dispatch(
+            case_id,
+            int(case["opened_at_ms"]),
+            rule,
+            self.calendar,
+            max(int(case["ingest_time_ms"]), int(case["opened_at_ms"])),
+            limits=self.limits,
+        ).to_dict()
         return [{"kind": "open", "case": opened, "order": order}], order
 
 
@@ -99,10 +112,12 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
                 for message in messages:
                     await updates.send(key=key, value=orjson.dumps(message), force=True)
                 if order is not None:
-                    await orders.send(key=order["department"].encode(),
-                                      value=orjson.dumps(order), force=True)
+                    await orders.send(
+                        key=order["department"].encode(), value=orjson.dumps(order), force=True
+                    )
                     metrics.inc("citystream_dispatches_total", department=order["department"])
-            metrics.observe("citystream_batch_seconds", time.perf_counter() - started,
-                            stage="dispatch")
+            metrics.observe(
+                "citystream_batch_seconds", time.perf_counter() - started, stage="dispatch"
+            )
 
     app.agent(cases, name="dispatch")(dispatch)

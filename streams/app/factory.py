@@ -62,6 +62,8 @@ def create_app(settings: Settings, roles: Iterable[str]) -> App:
         producer_linger_ms=2,
         consumer_max_fetch_size=16 * 1024 * 1024,
         broker_commit_every=2000,
+        broker_session_timeout=10.0,  # a killed worker's partitions move on quickly
+        broker_heartbeat_interval=3.0,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=8192,
         table_standby_replicas=0,

@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from streams.app.metrics import Metrics
 from sinks.records import case_row
+from streams.app.metrics import Metrics
 from streams.app.topics import CASE_STATE, DEADLETTER, TRANSITIONS, UPDATES
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.lifecycle import (
@@ -42,9 +42,12 @@ class LifecycleStep:
             case = value["case"]
             out: list[dict[str, Any]] = []
             if state is None:
-                state = open_case(int(case["case_id"]), int(case["opened_at_ms"]),
-                                  fixed_on_spot=bool(case["fixed_on_spot"]),
-                                  category_key=str(case["category_key"]))
+                state = open_case(
+                    int(case["case_id"]),
+                    int(case["opened_at_ms"]),
+                    fixed_on_spot=bool(case["fixed_on_spot"]),
+                    category_key=str(case["category_key"]),
+                )
                 out.append(_opening(case))
             if value.get("order"):
                 state, transition = apply_dispatch(state, DispatchOrder.from_dict(value["order"]))
@@ -91,24 +94,28 @@ def case_row_of(state: CaseState, facts: dict[str, Any] | None) -> dict[str, Any
 
 
 def _dead_letter(reason: Reason, message: str, raw: bytes, m: Any) -> bytes:
-    return orjson.dumps({
-        "source": "department",
-        "reason": reason.value,
-        "message": message,
-        "original": base64.b64encode(raw).decode("ascii"),
-        "topic": m.topic,
-        "partition": m.partition,
-        "offset": m.offset,
-    })
+    return orjson.dumps(
+        {
+            "source": "department",
+            "reason": reason.value,
+            "message": message,
+            "original": base64.b64encode(raw).decode("ascii"),
+            "topic": m.topic,
+            "partition": m.partition,
+            "offset": m.offset,
+        }
+    )
 
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     updates = app.topic(settings.topic(UPDATES), key_serializer="raw", value_serializer="raw")
-    transitions = app.topic(settings.topic(TRANSITIONS), key_serializer="raw",
-                            value_serializer="raw")
+    transitions = app.topic(
+        settings.topic(TRANSITIONS), key_serializer="raw", value_serializer="raw"
+    )
     dead = app.topic(settings.topic(DEADLETTER), key_serializer="raw", value_serializer="raw")
-    table = app.Table("case-state", default=None, partitions=settings.partitions,
-                      key_type=str, value_type=dict)
+    table = app.Table(
+        "case-state", default=None, partitions=settings.partitions, key_type=str, value_type=dict
+    )
     rows = app.topic(settings.topic(CASE_STATE), key_serializer="raw", value_serializer="raw")
 
     async def lifecycle(stream: Any) -> None:
@@ -125,25 +132,35 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
                 facts = current.get("facts") or (value.get("case") if value.get("kind") else None)
                 state, records = LifecycleStep.apply(state, value)
             except orjson.JSONDecodeError as exc:
-                await dead.send(key=b"department", force=True,
-                                value=_dead_letter(Reason.MALFORMED_JSON, str(exc), raw, m))
+                await dead.send(
+                    key=b"department",
+                    force=True,
+                    value=_dead_letter(Reason.MALFORMED_JSON, str(exc), raw, m),
+                )
                 metrics.inc("citystream_deadletters_total", reason=Reason.MALFORMED_JSON.value)
                 continue
             except LifecycleError as exc:
-                await dead.send(key=b"department", force=True,
-                                value=_dead_letter(exc.reason, exc.message, raw, m))
+                await dead.send(
+                    key=b"department",
+                    force=True,
+                    value=_dead_letter(exc.reason, exc.message, raw, m),
+                )
                 metrics.inc("citystream_deadletters_total", reason=exc.reason.value)
                 continue
             except (KeyError, TypeError, ValueError) as exc:
-                await dead.send(key=b"department", force=True,
-                                value=_dead_letter(Reason.WRONG_TYPE, repr(exc), raw, m))
+                await dead.send(
+                    key=b"department",
+                    force=True,
+                    value=_dead_letter(Reason.WRONG_TYPE, repr(exc), raw, m),
+                )
                 metrics.inc("citystream_deadletters_total", reason=Reason.WRONG_TYPE.value)
                 continue
             if state is None or not records:
                 continue
             table[key] = {"state": state.to_dict(), "facts": facts}
-            await rows.send(key=key.encode(), value=orjson.dumps(case_row_of(state, facts)),
-                            force=True)
+            await rows.send(
+                key=key.encode(), value=orjson.dumps(case_row_of(state, facts)), force=True
+            )
             for record in records:
                 await transitions.send(key=key.encode(), value=orjson.dumps(record), force=True)
                 metrics.inc("citystream_transitions_total", action=str(record["action"]))

@@ -44,26 +44,47 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     dead = app.topic(settings.topic(DEADLETTER), key_serializer="raw", value_serializer="raw")
     for source, raw_name in RAW_TOPICS.items():
         topic_name = settings.topic(raw_name)
-        raw = app.topic(
-            topic_name, key_serializer="raw", value_serializer="raw", allow_empty=True
-        )
+        raw = app.topic(topic_name, key_serializer="raw", value_serializer="raw", allow_empty=True)
         progress = _Progress()
-        _add_agent(app, settings, metrics, normalizer, router, source, topic_name, raw, fused,
-                   dead, progress)
+        _add_agent(
+            app,
+            settings,
+            metrics,
+            normalizer,
+            router,
+            source,
+            topic_name,
+            raw,
+            fused,
+            dead,
+            progress,
+        )
         _add_idle_timer(app, settings, topic_name, fused, progress)
 
 
-def _add_agent(app: Any, settings: Settings, metrics: Metrics, normalizer: Normalizer,
-               router: TileRouter, source: str, topic_name: str, raw: Any, fused: Any,
-               dead: Any, progress: _Progress) -> None:
+def _add_agent(
+    app: Any,
+    settings: Settings,
+    metrics: Metrics,
+    normalizer: Normalizer,
+    router: TileRouter,
+    source: str,
+    topic_name: str,
+    raw: Any,
+    fused: Any,
+    dead: Any,
+    progress: _Progress,
+) -> None:
     async def normalize(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_max_events,
-                                               within=settings.batch_max_ms / 1000):
+        async for events in stream.take_events(
+            settings.batch_max_events, within=settings.batch_max_ms / 1000
+        ):
             started = time.perf_counter()
             messages = [e.message for e in events]
-            arrival = [int(round(m.timestamp * 1000)) for m in messages]
-            result = normalizer.normalize(source, [m.value or b"" for m in messages],
-                                          ingest_ms=arrival)
+            arrival = [round(m.timestamp * 1000) for m in messages]
+            result = normalizer.normalize(
+                source, [m.value or b"" for m in messages], ingest_ms=arrival
+            )
             for letter in result.dead_letters:
                 m = messages[letter.index]
                 letter.topic, letter.partition, letter.offset = m.topic, m.partition, m.offset
@@ -73,11 +94,11 @@ def _add_agent(app: Any, settings: Settings, metrics: Metrics, normalizer: Norma
             for m, t in zip(messages, arrival, strict=True):
                 progress.saw(m.partition, t)
             await _send_watermarks(settings, topic_name, fused, progress, idle=set())
-            metrics.inc("citystream_records_total", len(messages), stage="normalize",
-                        source=source)
+            metrics.inc("citystream_records_total", len(messages), stage="normalize", source=source)
             metrics.inc("citystream_events_total", len(result.batch), stage="normalize")
-            metrics.observe("citystream_batch_seconds", time.perf_counter() - started,
-                            stage="normalize")
+            metrics.observe(
+                "citystream_batch_seconds", time.perf_counter() - started, stage="normalize"
+            )
 
     app.agent(raw, name=f"normalize-{source}")(normalize)
 
@@ -87,22 +108,26 @@ async def _send_tiles(router: TileRouter, batch: Any, fused: Any) -> None:
         return
     idx, tiles = router.route(batch.events["lat"], batch.events["lon"])
     bounds = np.flatnonzero(np.diff(tiles)) + 1
-    for chunk_idx, chunk_tiles in zip(np.split(idx, bounds), np.split(tiles, bounds),
-                                      strict=True):
-        await fused.send(key=str(int(chunk_tiles[0])).encode(),
-                         value=encode_batch(batch.take(chunk_idx)), force=True)
+    for chunk_idx, chunk_tiles in zip(np.split(idx, bounds), np.split(tiles, bounds), strict=True):
+        await fused.send(
+            key=str(int(chunk_tiles[0])).encode(),
+            value=encode_batch(batch.take(chunk_idx)),
+            force=True,
+        )
 
 
-async def _send_watermarks(settings: Settings, topic_name: str, fused: Any,
-                           progress: _Progress, idle: set[int]) -> None:
+async def _send_watermarks(
+    settings: Settings, topic_name: str, fused: Any, progress: _Progress, idle: set[int]
+) -> None:
     for partition, mark in progress.mark.items():
         frame = encode_watermark(WatermarkFrame(topic_name, partition, mark, partition in idle))
         for target in range(settings.partitions):
             await fused.send(key=b"wm", value=frame, partition=target, force=True)
 
 
-def _add_idle_timer(app: Any, settings: Settings, topic_name: str, fused: Any,
-                    progress: _Progress) -> None:
+def _add_idle_timer(
+    app: Any, settings: Settings, topic_name: str, fused: Any, progress: _Progress
+) -> None:
     """Declare a raw partition idle when it is caught up and quiet, so dedup moves on."""
     interval = settings.idle_source_ms / 1000
 

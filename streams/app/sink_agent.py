@@ -60,21 +60,34 @@ class RowMaker:
     def links(value: bytes) -> dict[str, Any]:
         _, _, c = decode_columns(value, "links")
         return {
-            "event_id": c["event_id"], "case_id": c["case_id"], "source": c["source"],
-            "source_ref": c["source_ref"], "is_new": c["is_new"],
-            "recurrence_of": c["recurrence_of"], "event_time": c["event_time_ms"],
+            "event_id": c["event_id"],
+            "case_id": c["case_id"],
+            "source": c["source"],
+            "source_ref": c["source_ref"],
+            "is_new": c["is_new"],
+            "recurrence_of": c["recurrence_of"],
+            "event_time": c["event_time_ms"],
         }
 
     @staticmethod
     def stage(value: bytes) -> list[dict[str, Any]]:
         t = orjson.loads(value)
-        return [{
-            "transition_id": t["transition_id"], "case_id": t["case_id"], "seq": t["seq"],
-            "action": t["action"], "from_status": t["from_status"],
-            "to_status": t["to_status"], "ts": t["ts_ms"], "actor": t["actor"],
-            "department": t["department"], "update_id": t["update_id"], "note": t["note"],
-            "deadline": t["deadline_ms"] or 0,
-        }]
+        return [
+            {
+                "transition_id": t["transition_id"],
+                "case_id": t["case_id"],
+                "seq": t["seq"],
+                "action": t["action"],
+                "from_status": t["from_status"],
+                "to_status": t["to_status"],
+                "ts": t["ts_ms"],
+                "actor": t["actor"],
+                "department": t["department"],
+                "update_id": t["update_id"],
+                "note": t["note"],
+                "deadline": t["deadline_ms"] or 0,
+            }
+        ]
 
     @staticmethod
     def dispatch(value: bytes) -> list[dict[str, Any]]:
@@ -117,19 +130,27 @@ async def write_all(sink: Sink, metrics: Metrics, table: str) -> None:
             return
         except (SinkBackpressure, StoreUnavailable) as exc:
             delay = max(0.2, getattr(exc, "retry_after_s", 0.0) or sink.retry_after_s())
-            log.warning("ClickHouse unavailable for %s, holding offsets; retry in %.1fs",
-                        table, delay)
+            log.warning(
+                "ClickHouse unavailable for %s, holding offsets; retry in %.1fs", table, delay
+            )
             await asyncio.sleep(delay)
 
 
-def _add_agent(app: Any, settings: Settings, metrics: Metrics, topic_name: str, table: str,
-               convert: Callable[[Any], Any]) -> None:
+def _add_agent(
+    app: Any,
+    settings: Settings,
+    metrics: Metrics,
+    topic_name: str,
+    table: str,
+    convert: Callable[[Any], Any],
+) -> None:
     topic = app.topic(settings.topic(topic_name), key_serializer="raw", value_serializer="raw")
     sink = ClickHouseSink(settings)
 
     async def store(stream: Any) -> None:
-        async for events in stream.take_events(settings.sink_batch_rows,
-                                               within=settings.sink_batch_ms / 1000):
+        async for events in stream.take_events(
+            settings.sink_batch_rows, within=settings.sink_batch_ms / 1000
+        ):
             started = time.perf_counter()
             rows = 0
             for event in events:
@@ -143,8 +164,9 @@ def _add_agent(app: Any, settings: Settings, metrics: Metrics, topic_name: str, 
                     rows += n
             await write_all(sink, metrics, table)
             metrics.inc("citystream_rows_stored_total", rows, table=table)
-            metrics.observe("citystream_batch_seconds", time.perf_counter() - started,
-                            stage=f"sink-{table}")
+            metrics.observe(
+                "citystream_batch_seconds", time.perf_counter() - started, stage=f"sink-{table}"
+            )
 
     app.agent(topic, name=f"sink-{table}")(store)
 
@@ -165,8 +187,11 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         (LINKS, "links", lambda m: maker.links(m.value)),
         (TRANSITIONS, "case_stages", lambda m: maker.stage(m.value)),
         (DISPATCH, "dispatches", lambda m: maker.dispatch(m.value)),
-        (DEADLETTER, "dead_letters",
-         lambda m: maker.dead_letter(m.value, int(round(m.timestamp * 1000)))),
+        (
+            DEADLETTER,
+            "dead_letters",
+            lambda m: maker.dead_letter(m.value, round(m.timestamp * 1000)),
+        ),
         (CASE_STATE, "cases", lambda m: maker.case(m.value)),
     ]
     for topic_name, table, convert in routes:

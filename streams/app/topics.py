@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -78,7 +79,8 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
-            try:
+            # a concurrent worker may create them first
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(
                     [
                         NewTopic(
@@ -92,8 +94,6 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
                     ],
                     timeout_ms=30_000,
                 )
-            except TopicAlreadyExistsError:
-                pass  # a concurrent worker created it first
         while time.monotonic() < deadline:
             described = admin.describe_topics(names)
             counts = {

@@ -16,13 +16,21 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", type=Path,
-                        help="raw files (.rec, .jsonl, 311 .csv) or simulator output folders")
-    parser.add_argument("--source", choices=("sensor", "hotline", "patrol"),
-                        help="source of .jsonl inputs whose name does not say it")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        help="raw files (.rec, .jsonl, 311 .csv) or simulator output folders",
+    )
+    parser.add_argument(
+        "--source",
+        choices=("sensor", "hotline", "patrol"),
+        help="source of .jsonl inputs whose name does not say it",
+    )
     parser.add_argument("--csv-mapping", help="column mapping JSON for 311 CSV exports")
-    parser.add_argument("--out", type=Path, default=Path("var/replay"),
-                        help="output folder (default var/replay)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("var/replay"), help="output folder (default var/replay)"
+    )
     parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
 
 
@@ -53,8 +61,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     ext = args.format
     _write(args.out / f"cases.{ext}", result.cases, ext)
     _write(args.out / f"links.{ext}", result.links, ext)
-    _write(args.out / f"dead_letters.{ext}",
-           [{k: v for k, v in d.to_dict().items()} for d in result.dead_letters], ext)
+    _write(
+        args.out / f"dead_letters.{ext}",
+        [{k: v for k, v in d.to_dict().items()} for d in result.dead_letters],
+        ext,
+    )
     summary = result.summary()
     (args.out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())

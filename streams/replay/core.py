@@ -133,6 +133,7 @@ def _dedup_all(engine: DedupEngine, events: FusedBatch, result: ReplayResult) ->
                 out.duplicates, Reason.DUPLICATE_SOURCE_ID, "an already accepted record again"
             )
 
+
 def _as_lists(columns: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: (v.tolist() if isinstance(v, np.ndarray) else list(v)) for k, v in columns.items()}
 

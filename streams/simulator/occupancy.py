@@ -41,16 +41,18 @@ class Occupancy:
             compatible={c.key: (c.key, *c.compatible_with) for c in cats},
         )
 
-    def _near(self, key: str, lat: float, lon: float, other_lat: float, other_lon: float,
-              other_key: str) -> bool:
+    def _near(
+        self, key: str, lat: float, lon: float, other_lat: float, other_lon: float, other_key: str
+    ) -> bool:
         radius = max(self.radius_m.get(key, 0.0), self.radius_m.get(other_key, 0.0))
         dy = (lat - other_lat) * _M_PER_DEG_LAT
         dx = (lon - other_lon) * _M_PER_DEG_LAT * math.cos(math.radians(lat))
         # Twice the radius: reports scatter around the spot by up to a radius each way.
         return dx * dx + dy * dy <= (2.0 * radius) ** 2
 
-    def taken(self, key: str, lat: float, lon: float, start_ms: int,
-              devices: frozenset[str]) -> bool:
+    def taken(
+        self, key: str, lat: float, lon: float, start_ms: int, devices: frozenset[str]
+    ) -> bool:
         """True when a compatible live incident (or the same device) blocks a new one."""
         if self.radius_m.get(key, 0.0) <= 0:
             return False
@@ -68,6 +70,7 @@ class Occupancy:
         """How long a spot must stay quiet before a new incident there is a new problem."""
         return max(self.window_ms.get(k, 0) for k in self.compatible.get(key, (key,)))
 
-    def add(self, key: str, lat: float, lon: float, start_ms: int, end_ms: int,
-            devices: frozenset[str]) -> None:
+    def add(
+        self, key: str, lat: float, lon: float, start_ms: int, end_ms: int, devices: frozenset[str]
+    ) -> None:
         self._live[key].append((lat, lon, start_ms, end_ms + self.quiet_ms(key), devices))

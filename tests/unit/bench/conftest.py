@@ -1,0 +1,9 @@
+"""Tests of the benchmark harness (bench/harness) and of its regression guard.
+
+``bench/`` is a source-tree package, not installed: the same loader as ``citystream bench``
+puts the checkout on ``sys.path`` before the test modules below import it.
+"""
+
+from streams.bench_command import load_harness
+
+load_harness()
