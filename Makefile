@@ -26,7 +26,8 @@ test:
 demo: up
 	$(CITYSTREAM) demo
 
-# benchmarks are skipped by the default pytest options; the end-to-end load benchmark
-# needs the services, hence `up`
+# benchmarks are skipped by the default pytest options; the sink and end-to-end benchmarks
+# need the services, hence `up`. Writes var/bench/results.{json,md}, fails on a regression
+# against bench/baseline.json. `make bench BENCH_ARGS=--smoke` for the quick check.
 bench: up
-	.venv/bin/pytest -o addopts="-ra --strict-markers" --benchmark-only bench
+	$(CITYSTREAM) bench $(BENCH_ARGS)

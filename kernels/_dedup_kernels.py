@@ -24,7 +24,7 @@ from kernels.state import _link, bucket_key
 OPEN = 9223372036854775807  # closed_t of an open case
 NO_TIME = -9223372036854775808  # meta[3] before the first event
 OFF = 1073741824  # grid.CELL_OFFSET, a literal so numba folds it
-AHEAD = 8  # events between a prefetch and its use: enough to hide one memory latency
+AHEAD = 16  # events between a prefetch and its use: enough to hide one memory latency
 
 
 @inline

@@ -2,8 +2,9 @@
 
 A table is one ``(capacity, 2)`` int64 array, capacity a power of two: column 0 holds the
 key (0 = empty: 0 is reserved for event/device ids and impossible for packed cell keys),
-column 1 the value (a slot of the case arrays, -1 = none). Key and value side by side
-make one probe one cache line. There is no deletion: eviction compacts the case arrays
+column 1 the value (a slot of the case arrays; meaningless while the key is empty, so a
+fresh table is plain zeroed memory). Key and value side by side make one probe one cache
+line. There is no deletion: eviction compacts the case arrays
 and rebuilds every table, which keeps probing simple and fast. Callers keep the load
 factor at or below one half (see ``table_capacity``).
 """
@@ -30,9 +31,7 @@ def table_capacity(n_keys: int) -> int:
 
 
 def new_table(capacity: int) -> npt.NDArray[np.int64]:
-    tab = np.zeros((capacity, 2), dtype=np.int64)
-    tab[:, 1] = -1
-    return tab
+    return np.zeros((capacity, 2), dtype=np.int64)
 
 
 @inline

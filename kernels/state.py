@@ -201,8 +201,6 @@ class DedupState:
         self.cell_tab = new_table(cap)
         self.dev_tab = new_table(cap)
         self.id_tab = new_table(cap)
-        self.next_in_cell.fill(-1)
-        self.next_in_device.fill(-1)
         n_cells, n_devs = _index_kernel(
             n,
             c["cell"],
@@ -243,13 +241,14 @@ def bucket_key(cell, category):
 def _link(tab, nexts, key, s):
     """Prepend slot ``s`` to ``key``'s list; return 1 if the key is new, else 0."""
     i = table_slot(tab, key)
-    fresh = 0
     if tab[i, 0] == 0:
         tab[i, 0] = key
-        fresh = 1
+        nexts[s] = -1
+        tab[i, 1] = s
+        return 1
     nexts[s] = tab[i, 1]
     tab[i, 1] = s
-    return fresh
+    return 0
 
 
 @norc
@@ -263,6 +262,7 @@ def _index_kernel(n, cell, category, dev, cid, next_cell, next_dev, ctab, dtab, 
             prefetch(dtab, table_home(dtab, dev[a]))
             prefetch(itab, table_home(itab, cid[a]))
         n_cells += _link(ctab, next_cell, bucket_key(cell[s], category[s]), s)
+        next_dev[s] = -1
         if dev[s] != 0:
             n_devs += _link(dtab, next_dev, dev[s], s)
         i = table_slot(itab, cid[s])

@@ -152,7 +152,9 @@ def render_guard(report: GuardReport) -> str:
         current = "-" if c.current is None else f"{c.current:,.2f}x"
         base = "-" if c.baseline is None else f"{c.baseline:,.2f}x"
         floor = "" if c.floor is None else f" (floor {c.floor:,.2f}x, tolerance {c.tolerance:.0%})"
-        lines.append(f"  {c.path} vs {c.peer}: {current} / baseline {base}{floor}: {notes[c.status]}")
+        lines.append(
+            f"  {c.path} vs {c.peer}: {current} / baseline {base}{floor}: {notes[c.status]}"
+        )
     verdict = "PASSED" if report.passed else f"FAILED ({len(report.failed)} ratio(s))"
     return "regression guard " + verdict + "\n" + "\n".join(lines) + "\n"
 

@@ -7,7 +7,6 @@ caches, memory peaks, pytest-benchmark's session), which writes pytest-benchmark
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -167,7 +166,9 @@ def main(options: BenchOptions, env: dict[str, str]) -> int:
         rc = run_pytest(files, json_out, smoke=options.smoke, env=env, extra=options.pytest_args)
         elapsed = time.monotonic() - start
         if not json_out.is_file():
-            print(f"citystream bench: pytest exited {rc} without writing {json_out}", file=sys.stderr)
+            print(
+                f"citystream bench: pytest exited {rc} without writing {json_out}", file=sys.stderr
+            )
             return rc or 2
         status = analyse(load_json(json_out), options, suites, elapsed)
     except (BaselineError, ValueError) as exc:

@@ -174,9 +174,7 @@ def test_declarations_are_validated() -> None:
 
 def test_two_subjects_in_a_group_are_an_error() -> None:
     raw = _raw()
-    raw["benchmarks"].append(
-        _bench("test_bench_peers.py", "k2", "dedup", SUBJECT, 10, [0.1])
-    )
+    raw["benchmarks"].append(_bench("test_bench_peers.py", "k2", "dedup", SUBJECT, 10, [0.1]))
     with pytest.raises(ValueError, match="two subjects"):
         build_results(raw, smoke=False, suites=["kernels"], machine=MACHINE)
 
@@ -185,7 +183,7 @@ def test_table_lists_every_member_with_its_ratio() -> None:
     res = _results()
     table = render_table(res)
     ratio = res["groups"]["dedup"]["ratios"]["ckdtree"]
-    assert f"| dedup | peer: ckdtree | 1,000,000 |" in table
+    assert "| dedup | peer: ckdtree | 1,000,000 |" in table
     assert f"{ratio:,.1f}x" in table
     assert "test cpu, 2 cores" in table
     assert "bench/test_bench_kernels.py::x" in table  # undeclared ones are named

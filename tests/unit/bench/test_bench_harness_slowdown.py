@@ -19,7 +19,7 @@ import pytest
 
 from bench.harness import runner
 
-PROBE = '''
+PROBE = """
 import numpy as np
 import pytest
 
@@ -60,7 +60,7 @@ def test_reference(benchmark, trial):
 def test_memory(benchmark):
     record(benchmark, path="memory", role=SUBJECT, events=1)
     benchmark.pedantic(lambda: np.ones(25_000_000).sum(), rounds=1, iterations=1)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
