@@ -165,6 +165,7 @@ def _open_case(eid, eid_i8, c, x, y, t, dev, dev_i8, rec_id, inv, cols, idx, met
     closed_t[s] = OPEN
     recurrence_of[s] = rec_id
     meta[1] += _link(idx[2], idx[0], bucket_key(key, c), s)
+    idx[1][s] = -1
     if dev_i8 != 0:
         meta[2] += _link(idx[3], idx[1], dev_i8, s)
     id_tab = idx[4]

@@ -160,7 +160,8 @@ class DedupState:
         """Keep only live rows where ``mask`` is true, shrink if mostly empty, reindex."""
         n = self.n
         m = int(mask.sum())
-        self.hot[:m] = self.hot[:n][mask]
+        rows = self._rows  # plain int64 rows: numpy copies structured rows field by field
+        rows[:m] = rows[:n][mask]
         for name, _ in _COLD:
             col = self.cols[name]
             col[:m] = col[:n][mask]
@@ -178,14 +179,17 @@ class DedupState:
         # so no row straddles two cache lines.
         buf = np.zeros(capacity * HOT.itemsize + _LINE, dtype=np.uint8)
         start = -buf.ctypes.data % _LINE
-        hot = buf[start : start + capacity * HOT.itemsize].view(HOT)
+        raw = buf[start : start + capacity * HOT.itemsize]
+        hot = raw.view(HOT)
         new = {name: hot[name] for name in HOT.names if name in _COLUMN_NAMES}
         new.update({name: np.zeros(capacity, dtype=dt) for name, dt in _COLD})
+        rows = raw.view(np.int64).reshape(capacity, HOT.itemsize // 8)
         if self.cols:
-            hot[:n] = self.hot[:n]
+            rows[:n] = self._rows[:n]
             for name, _ in _COLD:
                 new[name][:n] = self.cols[name][:n]
         self.hot = hot
+        self._rows = rows
         self.cols = new
         self.next_in_cell = hot["next_in_cell"]
         self.next_in_device = hot["next_in_device"]

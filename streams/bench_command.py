@@ -44,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="analyse this pytest-benchmark JSON (e.g. var/bench/latest.json) without running",
     )
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="baseline file to check against or update (default: bench/baseline.json)",
+    )
+    parser.add_argument(
         "--out-dir", type=Path, default=None, help="where results go (default: <home>/bench)"
     )
     parser.add_argument(
@@ -77,6 +83,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
         from_json=args.from_json,
         pytest_args=tuple(args.pytest_args),
+        **({"baseline": args.baseline} if args.baseline else {}),
         suites=suites or None,
     )
     # the child pytest reads the same settings, with the smoke switch set
