@@ -19,7 +19,7 @@ import numpy as np
 
 from kernels._hashtab import table_find, table_home, table_slot
 from kernels._jit import inline, norc, prefetch
-from kernels.state import _link, bucket_key
+from kernels.state import _link, bucket_key, pack_bucket
 
 OPEN = 9223372036854775807  # closed_t of an open case
 NO_TIME = -9223372036854775808  # meta[3] before the first event
@@ -81,18 +81,18 @@ def _block(x, y, r, inv):
 
 
 @inline
-def _spatial_match(c, t, x, y, inv, cols, idx, prm):
+def _spatial_match(c, t, x, y, cols, idx, prm):
     """(best live case, best recurrence target) slots within radius, -1 when none."""
     case_id, category, xs, ys, closed_t = cols[0], cols[1], cols[2], cols[3], cols[9]
-    next_cell, cell_tab = idx[0], idx[2]
+    next_cell, cell_tab, binv = idx[0], idx[2], idx[5]
     radius, rec, cptr, cidx = prm[0], prm[3], prm[7], prm[8]
     best, best_d, rbest, rbest_d = -1, 0.0, -1, 0.0
     for j in range(cptr[c], cptr[c + 1]):
         k = cidx[j]  # a compatible case category: its radius bounds the block
-        ix0, ix1, iy0, iy1 = _block(x, y, radius[k], inv)
+        ix0, ix1, iy0, iy1 = _block(x, y, radius[k], binv[k])
         for ix in range(ix0, ix1 + 1):
             for iy in range(iy0, iy1 + 1):
-                h = table_find(cell_tab, bucket_key(((ix + OFF) << 32) | (iy + OFF), k))
+                h = table_find(cell_tab, pack_bucket(ix, iy, k))
                 s = cell_tab[h, 1] if h >= 0 else -1
                 while s >= 0:
                     if category[s] == k:  # bucket keys may collide (see bucket_key)
@@ -129,9 +129,9 @@ def _touch(row, table, key, rows):
 def _prefetch_event(i, ev, grid, prm, idx, rows):
     """Start loading what event ``i`` will read (see ``_touch``); no effect on results."""
     ev_cat, ev_lat, ev_lon, ev_dev_i8 = ev[2], ev[3], ev[4], ev[7]
-    lat0, lon0, kx, ky, inv = grid
+    lat0, lon0, kx, ky, _ = grid
     radius, search_r, cptr, cidx = prm[0], prm[6], prm[7], prm[8]
-    cell_tab, dev_tab = idx[2], idx[3]
+    cell_tab, dev_tab, binv = idx[2], idx[3], idx[5]
     c = ev_cat[i]
     if search_r[c] <= 0:
         return
@@ -141,10 +141,10 @@ def _prefetch_event(i, ev, grid, prm, idx, rows):
     y = (ev_lat[i] - lat0) * ky
     for j in range(cptr[c], cptr[c + 1]):
         k = cidx[j]
-        ix0, ix1, iy0, iy1 = _block(x, y, radius[k], inv)
+        ix0, ix1, iy0, iy1 = _block(x, y, radius[k], binv[k])
         for ix in range(ix0, ix1 + 1):
             for iy in range(iy0, iy1 + 1):
-                _touch(i, cell_tab, bucket_key(((ix + OFF) << 32) | (iy + OFF), k), rows)
+                _touch(i, cell_tab, pack_bucket(ix, iy, k), rows)
 
 
 @inline
@@ -164,7 +164,7 @@ def _open_case(eid, eid_i8, c, x, y, t, dev, dev_i8, rec_id, inv, cols, idx, met
     device_hash[s] = dev
     closed_t[s] = OPEN
     recurrence_of[s] = rec_id
-    meta[1] += _link(idx[2], idx[0], bucket_key(key, c), s)
+    meta[1] += _link(idx[2], idx[0], bucket_key(x, y, c, idx[5]), s)
     idx[1][s] = -1
     if dev_i8 != 0:
         meta[2] += _link(idx[3], idx[1], dev_i8, s)
@@ -216,7 +216,7 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
             if ev_dev_i8[i] != 0:
                 best = _device_match(ev_dev_i8[i], c, t, x, y, cols, idx, prm)
             if best < 0:
-                best, rbest = _spatial_match(c, t, x, y, inv, cols, idx, prm)
+                best, rbest = _spatial_match(c, t, x, y, cols, idx, prm)
         if best >= 0:
             last_t[best] = max(last_t[best], t)
             n_events[best] += 1

@@ -142,6 +142,9 @@ def dedup_batch(
         raise StateFullError(
             f"{state.n} cases + {m} events may exceed max_capacity {state.max_capacity}"
         )
+    # Spatial buckets of a category: twice its radius (a search is at most 2 x 2 buckets),
+    # never finer than a grid cell (few, well-filled lists for small radii).
+    state.use_buckets(1.0 / np.maximum(2.0 * params.radius_m, state.spec.cell_size_m))
     state.reserve(m)
     out_case = np.zeros(m, dtype=np.uint64)
     out_new = np.zeros(m, dtype=np.bool_)

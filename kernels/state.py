@@ -36,6 +36,7 @@ __all__ = [
     "NO_TIME",
     "DedupState",
     "bucket_key",
+    "pack_bucket",
     "restore",
     "snapshot",
 ]
@@ -78,6 +79,7 @@ _LINE = 64
 _COLD = tuple((name, dt) for name, dt in COLUMNS if name not in HOT.names)
 _TABLES = ("cell_tab", "dev_tab", "id_tab")
 _AHEAD = 16  # rows between a prefetch and its use in the index rebuild
+_OFF = 1 << 30  # grid.CELL_OFFSET
 
 _MAGIC = b"CSDEDUP\x00"
 _VERSION = 1
@@ -104,6 +106,9 @@ class DedupState:
         # an array so kernels update it in place.
         self.meta = np.array([0, 0, 0, NO_TIME, 0], dtype=np.int64)
         self.cols: dict[str, npt.NDArray[Any]] = {}
+        # 1 / bucket size per category for the spatial lists (see ``use_buckets``); empty
+        # until the first batch brings parameters: no spatial lists are built before.
+        self.bucket_inv = np.zeros(0, dtype=np.float64)
         self._allocate(self.initial_capacity)
         self.rebuild_index()
 
@@ -194,6 +199,12 @@ class DedupState:
         self.next_in_cell = hot["next_in_cell"]
         self.next_in_device = hot["next_in_device"]
 
+    def use_buckets(self, bucket_inv: npt.NDArray[np.float64]) -> None:
+        """Index the spatial lists with these per-category inverse bucket sizes."""
+        if not np.array_equal(bucket_inv, self.bucket_inv):
+            self.bucket_inv = np.array(bucket_inv, dtype=np.float64)
+            self.rebuild_index()
+
     def rebuild_index(self, extra: int = 0) -> None:
         """Recreate every table from the columns, sized for ``extra`` more cases."""
         n = self.n
@@ -207,8 +218,10 @@ class DedupState:
         self.id_tab = new_table(cap)
         n_cells, n_devs = _index_kernel(
             n,
-            c["cell"],
+            c["x"],
+            c["y"],
             c["category"],
+            self.bucket_inv,
             c["device_hash"].view(np.int64),
             c["case_id"].view(np.int64),
             self.next_in_cell,
@@ -225,20 +238,37 @@ class DedupState:
         """(columns, index arrays, meta) as the dedup kernels take them."""
         return (
             tuple(self.cols[name] for name in _COLUMN_NAMES),
-            (self.next_in_cell, self.next_in_device, self.cell_tab, self.dev_tab, self.id_tab),
+            (
+                self.next_in_cell,
+                self.next_in_device,
+                self.cell_tab,
+                self.dev_tab,
+                self.id_tab,
+                self.bucket_inv,
+            ),
             self.meta,
         )
 
 
 @inline
-def bucket_key(cell, category):
-    """Table key of the cases of one category in one cell.
+def bucket_key(x, y, k, bucket_inv):
+    """Table key of the bucket holding (x, y) in the spatial lists of category ``k``.
 
-    Not injective: bits 47-62 of a cell id hold bits 15-30 of its column index, so two
-    keys collide only for cells 2**15 columns apart, never inside one search block.
-    Kernels check each listed case's category, so a collision costs time, never results.
+    Buckets are squares of side ``1 / bucket_inv[k]`` (at least twice the category's
+    radius, so a search block is at most 2 x 2 buckets), packed like cell ids, then mixed
+    with the category. Not injective: bits 47-62 of a packed id hold bits 15-30 of its
+    column index, so keys collide only for buckets 2**15 columns apart, never inside one
+    search block; kernels check each listed case's category, and its distance.
     """
-    return cell ^ (np.int64(category) << 47)
+    inv = bucket_inv[k]
+    bx = np.int64(np.floor(x * inv))
+    by = np.int64(np.floor(y * inv))
+    return pack_bucket(bx, by, k)
+
+
+@inline
+def pack_bucket(bx, by, k):
+    return (((bx + _OFF) << 32) | (by + _OFF)) ^ (np.int64(k) << 47)
 
 
 @inline
@@ -256,16 +286,21 @@ def _link(tab, nexts, key, s):
 
 
 @norc
-def _index_kernel(n, cell, category, dev, cid, next_cell, next_dev, ctab, dtab, itab):
+def _index_kernel(n, xs, ys, category, binv, dev, cid, next_cell, next_dev, ctab, dtab, itab):
     n_cells = 0
     n_devs = 0
+    spatial = binv.shape[0] > 0
     for s in range(n):
         if s + _AHEAD < n:  # tables are far bigger than the caches: overlap the misses
             a = s + _AHEAD
-            prefetch(ctab, table_home(ctab, bucket_key(cell[a], category[a])))
+            if spatial:
+                key = bucket_key(xs[a], ys[a], category[a], binv)
+                prefetch(ctab, table_home(ctab, key))
             prefetch(dtab, table_home(dtab, dev[a]))
             prefetch(itab, table_home(itab, cid[a]))
-        n_cells += _link(ctab, next_cell, bucket_key(cell[s], category[s]), s)
+        next_cell[s] = -1
+        if spatial:
+            n_cells += _link(ctab, next_cell, bucket_key(xs[s], ys[s], category[s], binv), s)
         next_dev[s] = -1
         if dev[s] != 0:
             n_devs += _link(dtab, next_dev, dev[s], s)

@@ -50,6 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="baseline file to check against or update (default: bench/baseline.json)",
     )
     parser.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="also put the table into README.md (between its bench-table markers)",
+    )
+    parser.add_argument(
         "--out-dir", type=Path, default=None, help="where results go (default: <home>/bench)"
     )
     parser.add_argument(
@@ -83,7 +88,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
         from_json=args.from_json,
         pytest_args=tuple(args.pytest_args),
-        **({"baseline": args.baseline} if args.baseline else {}),
+        baseline=args.baseline or harness.BASELINE,
+        update_readme=harness.README if args.update_readme else None,
         suites=suites or None,
     )
     # the child pytest reads the same settings, with the smoke switch set

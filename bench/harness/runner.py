@@ -19,12 +19,13 @@ from bench.harness.convention import SUITES
 from bench.harness.guard import BaselineError, check, render_guard, updated_baseline
 from bench.harness.machine import machine_info
 from bench.harness.results import build_results, load_json, write_json
-from bench.harness.table import render_table
+from bench.harness.table import render_table, with_table
 
 __all__ = [
     "BASELINE",
     "BENCH_DIR",
     "BUDGET_S",
+    "README",
     "BenchOptions",
     "analyse",
     "main",
@@ -35,6 +36,7 @@ __all__ = [
 BENCH_DIR = Path(__file__).resolve().parents[1]
 ROOT = BENCH_DIR.parent
 BASELINE = BENCH_DIR / "baseline.json"
+README = ROOT / "README.md"
 BUDGET_S = {False: 15 * 60, True: 2 * 60}  # smoke -> wall-time budget of the whole run
 
 # pytest-benchmark options: full runs warm up and take at least 5 rounds (p50/p99 need
@@ -52,6 +54,7 @@ class BenchOptions:
     tolerance: float | None = None
     baseline: Path = BASELINE
     from_json: Path | None = None  # analyse this pytest-benchmark JSON instead of running
+    update_readme: Path | None = None  # put the table into this README (between markers)
     pytest_args: tuple[str, ...] = field(default=())
 
 
@@ -135,6 +138,12 @@ def analyse(
     (options.out_dir / "results.md").write_text(table, encoding="utf-8")
     print(table)
     print(f"results: {options.out_dir / 'results.json'}, {options.out_dir / 'results.md'}")
+    if options.update_readme is not None:
+        if options.smoke:
+            raise ValueError("a smoke run's table does not belong in the README")
+        readme = options.update_readme
+        readme.write_text(with_table(readme.read_text(encoding="utf-8"), table), encoding="utf-8")
+        print(f"table written into {readme}")
     previous = load_json(options.baseline) if options.baseline.is_file() else None
     if options.update_baseline:
         new = updated_baseline(results, previous, suites=suites)

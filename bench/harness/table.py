@@ -7,7 +7,18 @@ from typing import Any
 
 from bench.harness.machine import machine_line
 
-__all__ = ["format_rate", "format_seconds", "render_table"]
+__all__ = [
+    "README_BEGIN",
+    "README_END",
+    "format_rate",
+    "format_seconds",
+    "render_table",
+    "with_table",
+]
+
+# the README's benchmark table sits between these lines (`citystream bench --update-readme`)
+README_BEGIN = "<!-- bench-table:begin -->"
+README_END = "<!-- bench-table:end -->"
 
 _HEADER = (
     "| path | role | events/round | events/s | subject ÷ peer | p50 round | p99 round"
@@ -80,3 +91,14 @@ def render_table(results: Mapping[str, Any]) -> str:
             "Not declared (no path/role/events, left out): " + ", ".join(results["undeclared"])
         )
     return "\n".join(lines + notes) + "\n"
+
+
+def with_table(readme: str, table: str) -> str:
+    """``readme`` with the text between the bench-table markers replaced by ``table``."""
+    begin, end = readme.find(README_BEGIN), readme.find(README_END)
+    if begin < 0 or end < begin:
+        raise ValueError(
+            f"the README needs the lines {README_BEGIN} and {README_END} (in that order)"
+            " around its benchmark table"
+        )
+    return readme[: begin + len(README_BEGIN)] + "\n\n" + table + "\n" + readme[end:]

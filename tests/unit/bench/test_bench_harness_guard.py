@@ -18,7 +18,7 @@ from bench.harness.guard import (
     validate_baseline,
 )
 from bench.harness.results import build_results, percentile
-from bench.harness.table import render_table
+from bench.harness.table import README_BEGIN, README_END, render_table, with_table
 
 MACHINE = {"cpu": "test cpu", "cores": 2, "python": "3.11", "versions": {"numpy": "2"}}
 
@@ -194,3 +194,14 @@ def test_bench_scale_picks_smoke_sizes() -> None:
     assert BenchScale(smoke=False).pick(1_000_000, smoke=1000) == 1_000_000
     with pytest.raises(ValueError):
         BenchScale(smoke=True).pick(10, smoke=100)
+
+
+def test_readme_table_goes_between_the_markers_only() -> None:
+    readme = f"# citystream\n\nintro\n{README_BEGIN}\nold table\n{README_END}\nafter\n"
+    table = render_table(_results())
+    out = with_table(readme, table)
+    assert out.startswith("# citystream\n\nintro\n") and out.endswith(f"{README_END}\nafter\n")
+    assert "old table" not in out and table in out
+    assert with_table(out, table) == out  # idempotent
+    with pytest.raises(ValueError, match="bench-table"):
+        with_table("# no markers\n", table)

@@ -1,0 +1,163 @@
+"""The whole pipeline into the real ClickHouse server: an outage mid-stream, KPIs checked
+against Python, and a full replay of every topic that leaves every KPI unchanged."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from clickhouse_driver import Client
+
+from sinks import reference
+from sinks.migrate import migrate
+from sinks.records import dispatch_row
+from sinks.sql import DriverExecutor
+from streams.app.topics import CASE_STATE, DISPATCH, ensure_topics
+from streams.cases.dispatch import DispatchOrder
+from streams.replay import RawInput, replay
+from streams.runner import WorkerProcess, produce_records, read_topic, wait_until
+from streams.settings import Settings
+from streams.simulator import Simulation
+
+pytestmark = pytest.mark.integration
+
+VIEWS = (
+    "kpi_units",
+    "kpi_department_score",
+    "kpi_intake",
+    "kpi_durations",
+    "kpi_hotspots",
+    "deadletter_daily",
+)
+ROLES = "normalize,dedup,dispatch,lifecycle,departments,sink"
+
+
+def _count(client: Client, db: str, table: str) -> int:
+    return int(client.execute(f"SELECT count() FROM {db}.{table} FINAL")[0][0])
+
+
+def _snapshot(ex: DriverExecutor, db: str) -> dict[str, list[str]]:
+    return {
+        view: sorted(repr(sorted(r.items())) for r in ex.query(f"SELECT * FROM {db}.{view}"))
+        for view in VIEWS
+    }
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+
+
+def _python_tables(s: Settings) -> dict[str, dict[str, list[Any]]]:
+    """The cases and dispatches as the pipeline's own topics say, without ClickHouse."""
+    cases = [orjson.loads(r.value) for r in read_topic(s, s.topic(CASE_STATE))]
+    orders = [
+        dispatch_row(DispatchOrder.from_dict(orjson.loads(r.value)))
+        for r in read_topic(s, s.topic(DISPATCH))
+    ]
+    return {"cases": _columns(cases), "dispatches": _columns(orders)}
+
+
+def _stored_rows(port: int, table: str) -> float:
+    """A worker's own count of rows it wrote to ``table`` (its Prometheus metrics)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    prefix = f'citystream_rows_stored_total{{table="{table}"}} '
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def _settled(client: Client, db: str) -> bool:
+    before = _count(client, db, "case_stages")
+    time.sleep(3)
+    return _count(client, db, "case_stages") == before
+
+
+def test_outage_kpis_and_replay(
+    settings: Settings,
+    topic_name: str,
+    clickhouse: Client,
+    ch_database: str,
+    tmp_path: Path,
+) -> None:
+    from deploy.local import clickhouse as ch_service
+
+    s = settings.replace(
+        topic_prefix=f"{topic_name}.",
+        app_id=f"{topic_name}-app",
+        partitions=2,
+        clickhouse_database=ch_database,
+    )
+    ex = DriverExecutor(clickhouse)
+    migrate(ex, ch_database, s.timezone)
+    ensure_topics(s)
+    records = list(Simulation("ordinary", seed=5, scale=0.03).records())
+    truth = Counter(t.expected_reason for r in records for t in r.truth)
+    expected_links = {
+        link["event_id"]: link["case_id"]
+        for link in replay([RawInput(r.source, r.value, r.arrival_ms) for r in records], s).links
+    }
+    feed = [(r.source, r.key, r.value, r.arrival_ms) for r in records]
+    worker = WorkerProcess(s, ROLES, 17950, tmp_path / "worker.log").start()
+    try:
+        produce_records(s, feed[: len(feed) // 2])
+        assert wait_until(lambda: _count(clickhouse, ch_database, "links") > 0, 180.0, 1.0)
+        ch_service.stop_clickhouse(settings)  # outage mid-stream
+        produce_records(s, feed[len(feed) // 2 :])
+        time.sleep(5)
+        ch_service.start_clickhouse(settings)
+        ch_service.wait_clickhouse(settings)
+        clickhouse.disconnect()
+        total = sum(truth.values())
+
+        def stored() -> bool:
+            assert worker.alive, worker.log_path.read_text()[-3000:]
+            return (
+                _count(clickhouse, ch_database, "links")
+                + _count(clickhouse, ch_database, "dead_letters")
+            ) >= total
+
+        assert wait_until(stored, 240.0, 2.0), worker.log_path.read_text()[-3000:]
+        assert wait_until(lambda: _settled(clickhouse, ch_database), 120.0, 0.0)
+    finally:
+        worker.stop()
+
+    links = dict(clickhouse.execute(f"SELECT event_id, case_id FROM {ch_database}.links FINAL"))
+    assert links == expected_links
+    reasons = dict(
+        clickhouse.execute(
+            f"SELECT reason, count() FROM {ch_database}.dead_letters FINAL GROUP BY reason"
+        )
+    )
+    assert reasons == {k: v for k, v in truth.items() if k}
+
+    tables = _python_tables(s)
+    units = reference.case_unit_kpis(tables, s.timezone, int(time.time() * 1000))
+    got = {
+        (r["period"], r["period_start"], r["level"], r["unit"]): r
+        for r in ex.query(f"SELECT * FROM {ch_database}.kpi_units")
+    }
+    assert set(got) == set(units)
+    for key, want in units.items():
+        for name, value in want.items():
+            assert got[key][name] == pytest.approx(value), (key, name)
+
+    before = _snapshot(ex, ch_database)
+    # Replay every topic into the store: a sink-only worker in a new consumer group.
+    again = WorkerProcess(
+        s.replace(app_id=f"{topic_name}-replay"), "sink", 17951, tmp_path / "replay.log"
+    ).start()
+    try:
+        # every link row written a second time (all of them duplicates of stored rows)
+        assert wait_until(lambda: _stored_rows(17951, "links") >= len(links), 180.0, 1.0), (
+            tmp_path / "replay.log"
+        ).read_text()[-3000:]
+    finally:
+        again.stop()
+    assert _snapshot(ex, ch_database) == before
