@@ -88,6 +88,7 @@ class Settings:
     web_bind: str = "127.0.0.1"
     department_seed: int = 2023
     log_level: str = "INFO"
+    log_format: str = "json"  # json (one object per line) or text
 
     # -- working-hours calendar ----------------------------------------------------------
     timezone: str = "Asia/Shanghai"

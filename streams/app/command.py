@@ -1,7 +1,8 @@
 """``citystream worker``: one Faust worker process running the chosen roles.
 
 SIGTERM and SIGINT stop it gracefully (Faust's worker commits what it processed and leaves
-the consumer group). Logs are one line per record on stderr; ``/health`` and ``/metrics``
+the consumer group). Logs go to stderr, one JSON object per line with
+``CITYSTREAM_LOG_FORMAT=json`` (the default) or plain text; ``/health`` and ``/metrics``
 (Prometheus text) are served on ``CITYSTREAM_WEB_PORT``.
 """
 
@@ -9,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.config
 import sys
 
 from streams.settings import Settings
 
 __all__ = ["add_arguments", "run"]
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +34,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
     from streams.app.factory import create_app, parse_roles
+    from streams.app.logs import logging_config
     from streams.app.topics import ensure_topics
 
     if args.web_port is not None:
@@ -43,9 +44,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"citystream worker: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr)
+    config = logging_config(settings.log_level, settings.log_format)
+    logging.config.dictConfig(config)
     ensure_topics(settings)
     app = create_app(settings, roles)
-    worker = faust.Worker(app, loglevel=settings.log_level, redirect_stdouts=False)
+    worker = faust.Worker(
+        app, loglevel=settings.log_level, redirect_stdouts=False, logging_config=config
+    )
     worker.execute_from_commandline()
     return 0

@@ -72,10 +72,33 @@ def create_app(settings: Settings, roles: Iterable[str]) -> App:
     app.citystream_settings = settings
     app.metrics = Metrics()
     _register_web(app)
+    _register_lag(app)
     for role in roles:
         importlib.import_module(ROLES[role]).register(app, settings, app.metrics)
     log.info("citystream app %s created with roles %s", settings.app_id, ",".join(roles))
     return app
+
+
+def _register_lag(app: App) -> None:
+    """Consumer lag per topic, from the high water marks the consumer already tracks."""
+
+    async def measure_lag() -> None:
+        consumer = app.consumer
+        if consumer is None:
+            return
+        lag: dict[str, float] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            read = consumer._read_offset[tp]  # last offset read, None before the first
+            lag[tp.topic] = lag.get(tp.topic, 0.0) + max(
+                0, highwater - (read + 1 if read is not None else 0)
+            )
+        for topic, value in lag.items():
+            app.metrics.set("citystream_consumer_lag", value, topic=topic)
+
+    app.timer(5.0, name="consumer-lag")(measure_lag)
 
 
 def _register_web(app: App) -> None:
