@@ -165,11 +165,10 @@ class DedupState:
         """Keep only live rows where ``mask`` is true, shrink if mostly empty, reindex."""
         n = self.n
         m = int(mask.sum())
-        rows = self._rows  # plain int64 rows: numpy copies structured rows field by field
-        rows[:m] = rows[:n][mask]
-        for name, _ in _COLD:
-            col = self.cols[name]
-            col[:m] = col[:n][mask]
+        # In place, as plain int64 words: no temporary copy of the state to fault in.
+        cold = [self.cols[name].view(np.int64)[:, None] for name, _ in _COLD]
+        for arr in (self._rows, *cold):
+            _compact(arr, mask, n)
         self.meta[0] = m
         cap = self.capacity
         while cap > self.initial_capacity and 4 * m < cap:
@@ -213,9 +212,12 @@ class DedupState:
         # tables grow with the columns and never force a rebuild of their own: counting
         # distinct keys would cost a sort on every eviction.
         cap = table_capacity(max(self.capacity, n + extra))
-        self.cell_tab = new_table(cap)
-        self.dev_tab = new_table(cap)
-        self.id_tab = new_table(cap)
+        for name in _TABLES:
+            old = getattr(self, name, None)
+            if old is not None and old.shape[0] == cap:
+                old.fill(0)  # memory already mapped: far cheaper than faulting in new pages
+            else:
+                setattr(self, name, new_table(cap))
         n_cells, n_devs = _index_kernel(
             n,
             c["x"],
@@ -269,6 +271,18 @@ def bucket_key(x, y, k, bucket_inv):
 @inline
 def pack_bucket(bx, by, k):
     return (((bx + _OFF) << 32) | (by + _OFF)) ^ (np.int64(k) << 47)
+
+
+@norc
+def _compact(rows, mask, n):
+    """Move the rows ``s < n`` with ``mask[s]`` to the front, keeping their order."""
+    m = 0
+    for s in range(n):
+        if mask[s]:
+            if m != s:
+                for j in range(rows.shape[1]):
+                    rows[m, j] = rows[s, j]
+            m += 1
 
 
 @inline
