@@ -91,7 +91,17 @@ def test_compose_file_has_the_expected_services() -> None:
         for svc in _pipeline_services().values()
         if svc["command"][1] == "worker"
     }
-    assert roles == {("normalize",), ("dedup",), ("dispatch", "lifecycle"), ("sink",)}
+    assert roles == {
+        ("normalize",),
+        ("dedup",),
+        ("dispatch", "lifecycle"),
+        ("sink",),
+        ("departments",),
+    }
+    # every worker role of the app runs somewhere in the compose file
+    from streams.app.factory import ROLES
+
+    assert {r for group in roles for r in group} == set(ROLES)
 
 
 def test_kafka_image_matches_the_native_kafka_version() -> None:
