@@ -1,9 +1,18 @@
 """Intake benchmarks: batch normalization and fused-batch decode beside per-record peers.
 
-Run: ``.venv/bin/pytest bench/test_bench_intake.py -m bench --benchmark-enable -s``.
-Both peers of a pair get the same seeded input. Throughput is raw records per second per
-process (a gateway batch counts each of its alarms); the ratios are printed at the end.
-The goal for normalization is >= 50,000 records/s on the ~80/10/10 sensor/hotline/patrol mix.
+Run: ``citystream bench --suites intake`` (``--smoke`` for tiny sizes); the harness turns the
+declarations below into events/s and ratios (docs/benchmarks.md). Paths:
+
+* ``normalize``: :class:`Normalizer` in 4096-record batches (subject) beside a per-record
+  ``json.loads`` + Python checks peer (``per-record``); events = raw records per round (a
+  gateway batch counts each of its alarms). Goal: >= 50,000 records/s on the ~80/10/10
+  sensor/hotline/patrol mix.
+* ``decode``: fused-batch decode of the fixed columns the dedup core reads (subject) beside
+  per-record orjson decode of the same events (``per-record-json``).
+* ``decode-all-columns``: fused-batch decode that also materialises every string column,
+  beside per-record orjson decode that also collects every string field.
+
+Both members of a path get the same seeded input.
 """
 
 from __future__ import annotations
@@ -12,7 +21,6 @@ import hashlib
 import json
 import math
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +31,7 @@ import numpy as np
 import orjson
 import pytest
 
+from bench.harness import SUBJECT, BenchScale, peer, record
 from streams.intake import geo
 from streams.intake.categories import (
     CategoryTable,
@@ -30,18 +39,19 @@ from streams.intake.categories import (
     ServiceCodeMap,
     default_data_dir,
 )
-from streams.intake.fused import FusedBatch, decode_batch, encode_batch
+from streams.intake.fused import STRING_COLUMNS, FusedBatch, decode_batch, encode_batch
 from streams.intake.geo import District
 from streams.intake.normalize import Normalizer, NormalizerConfig, SeenIds
 
 pytestmark = pytest.mark.bench
 
 SEED = 20230731
-N_RECORDS = 20_000
+N_RECORDS = 20_000  # raw records per round (full size)
+SMOKE_RECORDS = 2_000
 BATCH = 4096
+ROUNDS = 5  # rounds of the pedantic (normalize) benchmarks at full size
 NOW_MS = 1_690_765_200_000  # 2023-07-31T09:00+08:00
 _ZONE = ZoneInfo("Asia/Shanghai")
-_RESULTS: dict[str, float] = {}  # benchmark name -> records per second
 
 
 # -- the seeded input ------------------------------------------------------------------
@@ -58,7 +68,7 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, _ZONE).isoformat()
 
 
-def _make_feed(folder: Path) -> Feed:
+def _make_feed(folder: Path, n_records: int) -> Feed:
     rng = random.Random(SEED)
     addresses = [f"淇河路{i}号" for i in range(1, 201)]
     lines = ["address,lat,lon"] + [
@@ -68,6 +78,9 @@ def _make_feed(folder: Path) -> Feed:
     (folder / "gaz.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     spec = orjson.loads((default_data_dir() / "districts" / "qibin.json").read_bytes())
     spec["gazetteer"] = "gaz.csv"
+    # the unit grid file sits beside the real district file, not here, and normalization
+    # does not use it
+    del spec["unit_grids"]
     (folder / "bench.json").write_bytes(orjson.dumps(spec))
     district = District.load(folder / "bench.json")
 
@@ -85,7 +98,7 @@ def _make_feed(folder: Path) -> Feed:
         ("smart_pole", "waterlogging", "0118"),
     ]
     alarms: list[dict[str, Any]] = []
-    for i in range(int(N_RECORDS * 0.8)):
+    for i in range(int(n_records * 0.8)):
         device_type, alarm_type, code = rng.choice(sensor_kinds)
         lat, lon = pos()
         alarms.append(
@@ -111,7 +124,7 @@ def _make_feed(folder: Path) -> Feed:
             k += 1
     codes = ["SW-GARB", "RD-WATER", "RD-COVER", "LT-OUT", "EN-PARK", "EN-VEND"]
     hotline = []
-    for i in range(N_RECORDS // 10):
+    for i in range(n_records // 10):
         req: dict[str, Any] = {
             "service_request_id": f"HL-{i:07d}",
             "status": "open",
@@ -127,7 +140,7 @@ def _make_feed(folder: Path) -> Feed:
         hotline.append(orjson.dumps(req))
     keys = ["E0102", "E0104", "E0505", "E0501", "C0305", "E0507"]
     patrol = []
-    for i in range(N_RECORDS // 10):
+    for i in range(n_records // 10):
         lat, lon = pos()
         crs = rng.choice(["gcj02", "gcj02", "bd09", "wgs84"])
         patrol.append(
@@ -155,34 +168,9 @@ def _make_feed(folder: Path) -> Feed:
 
 
 @pytest.fixture(scope="module")
-def feed(tmp_path_factory: pytest.TempPathFactory) -> Feed:
-    return _make_feed(tmp_path_factory.mktemp("bench_intake"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _report(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    if not _RESULTS:
-        return
-    out = request.config.pluginmanager.get_plugin("terminalreporter")
-    write = out.write_line if out else print
-    write("")
-    for name, rate in _RESULTS.items():
-        write(f"intake bench {name}: {rate:,.0f} records/s")
-    for fast, slow in (
-        ("normalize_batch", "normalize_per_record_baseline"),
-        ("decode_fused_fixed", "decode_per_record_json"),
-        ("decode_fused_all_columns", "decode_per_record_json"),
-    ):
-        if fast in _RESULTS and slow in _RESULTS:
-            write(f"intake bench ratio {fast} / {slow}: {_RESULTS[fast] / _RESULTS[slow]:.1f}x")
-
-
-def _rate(benchmark: Any, name: str, records: int) -> float:
-    rate = records / benchmark.stats.stats.mean
-    _RESULTS[name] = rate
-    benchmark.extra_info["records_per_s"] = round(rate)
-    return rate
+def feed(tmp_path_factory: pytest.TempPathFactory, bench_scale: BenchScale) -> Feed:
+    n_records = bench_scale.pick(N_RECORDS, smoke=SMOKE_RECORDS)
+    return _make_feed(tmp_path_factory.mktemp("bench_intake"), n_records)
 
 
 # -- normalization ---------------------------------------------------------------------
@@ -200,16 +188,17 @@ def _run_batches(normalizer: Normalizer, feed: Feed) -> int:
     return events
 
 
-def test_normalize_batch(benchmark: Any, feed: Feed) -> None:
+def test_normalize_batch(benchmark: Any, feed: Feed, bench_scale: BenchScale) -> None:
+    record(benchmark, path="normalize", role=SUBJECT, events=feed.records)
     normalizer = _normalizer(feed.district)
 
     def fresh() -> tuple[tuple[Normalizer, Feed], dict[str, Any]]:
         normalizer.seen = SeenIds(normalizer.config.seen_capacity)  # same work every round
         return (normalizer, feed), {}
 
-    events = benchmark.pedantic(_run_batches, setup=fresh, rounds=5, iterations=1)
+    rounds = bench_scale.pick(ROUNDS, smoke=1)
+    events = benchmark.pedantic(_run_batches, setup=fresh, rounds=rounds, iterations=1)
     assert events >= feed.records * 0.95
-    assert _rate(benchmark, "normalize_batch", feed.records) > 0
 
 
 @dataclass
@@ -363,17 +352,17 @@ def _gcj_forward(lat: float, lon: float) -> tuple[float, float]:
     return lat + dlat, lon + dlon
 
 
-def test_normalize_per_record_baseline(benchmark: Any, feed: Feed) -> None:
+def test_normalize_per_record_baseline(benchmark: Any, feed: Feed, bench_scale: BenchScale) -> None:
+    record(benchmark, path="normalize", role=peer("per-record"), events=feed.records)
     baseline = _Baseline(feed.district)
 
     def run() -> int:
         baseline.seen = set()
         return sum(len(baseline.run(s, p)[0]) for s, p in feed.payloads.items())
 
-    events = benchmark.pedantic(run, rounds=5, iterations=1)
+    events = benchmark.pedantic(run, rounds=bench_scale.pick(ROUNDS, smoke=1), iterations=1)
     batch_events = _run_batches(_normalizer(feed.district), feed)
-    assert events == batch_events  # both peers accept the same records
-    _rate(benchmark, "normalize_per_record_baseline", feed.records)
+    assert events == batch_events  # both members accept the same records
 
 
 def test_peers_agree_on_positions(feed: Feed) -> None:
@@ -420,14 +409,18 @@ def _fixed_columns(batch: FusedBatch) -> float:
     return float(ev["lat"].sum() + ev["lon"].sum()) + int(ev["category"].max(initial=0))
 
 
+def _decoded_events(frames: list[bytes]) -> int:
+    return sum(len(decode_batch(f)) for f in frames)
+
+
 def test_decode_fused_fixed(benchmark: Any, fused_frames: list[bytes]) -> None:
-    n = sum(len(decode_batch(f)) for f in fused_frames)
+    record(benchmark, path="decode", role=SUBJECT, events=_decoded_events(fused_frames))
     benchmark(lambda: [_fixed_columns(decode_batch(f)) for f in fused_frames])
-    _rate(benchmark, "decode_fused_fixed", n)
 
 
 def test_decode_fused_all_columns(benchmark: Any, fused_frames: list[bytes]) -> None:
-    n = sum(len(decode_batch(f)) for f in fused_frames)
+    n = _decoded_events(fused_frames)
+    record(benchmark, path="decode-all-columns", role=SUBJECT, events=n)
 
     def run() -> int:
         total = 0
@@ -437,19 +430,29 @@ def test_decode_fused_all_columns(benchmark: Any, fused_frames: list[bytes]) -> 
             total += sum(len(batch.column(name)) for name in batch.strings)
         return total
 
-    benchmark(run)
-    _rate(benchmark, "decode_fused_all_columns", n)
+    assert benchmark(run) == n * len(STRING_COLUMNS)
 
 
-def test_decode_per_record_json(benchmark: Any, json_events: list[bytes]) -> None:
+@pytest.mark.parametrize("path", ["decode", "decode-all-columns"])
+def test_decode_per_record_json(
+    benchmark: Any, fused_frames: list[bytes], json_events: list[bytes], path: str
+) -> None:
+    """The same peer for both decode paths; for ``decode-all-columns`` it also gathers
+    every string field into its column, as the fused decode does."""
+    assert len(json_events) == _decoded_events(fused_frames)  # the same events as the subject
+    record(benchmark, path=path, role=peer("per-record-json"), events=len(json_events))
+    strings = STRING_COLUMNS if path == "decode-all-columns" else ()
+
     def run() -> float:
         lat, lon, cat = [], [], []
+        columns: dict[str, list[str]] = {name: [] for name in strings}
         for raw in json_events:
             event = orjson.loads(raw)
             lat.append(event["lat"])
             lon.append(event["lon"])
             cat.append(event["category"])
+            for name, values in columns.items():
+                values.append(event[name])
         return float(np.array(lat).sum() + np.array(lon).sum()) + int(np.array(cat).max())
 
     benchmark(run)
-    _rate(benchmark, "decode_per_record_json", len(json_events))

@@ -2,15 +2,17 @@
 
 Arguments travel as tuples in a fixed order so signatures stay short:
 ``cols`` = the case columns in ``state.COLUMNS`` order, ``idx`` = (next_in_cell,
-next_in_device, cell_tab, dev_tab, id_tab) (tables: see ``kernels._hashtab``; the cell
-table is keyed by ``state.bucket_key(cell, category)``), ``prm`` =
+next_in_device, cell_tab, dev_tab, id_tab, bucket_inv) (tables: see ``kernels._hashtab``;
+the spatial table is keyed by ``state.bucket_key``), ``prm`` =
 ``DedupParams.kernel_args()``, ``grid`` = (lat0, lon0, kx, ky, 1 / cell size),
-``meta`` = [n cases, n cell keys, n device keys, max event time, 1 + max category].
+``meta`` = [n cases, n bucket keys, n device keys, max event time, 1 + max category].
 
-Speed comes from cache behaviour, not arithmetic: a candidate case is one 64-byte row
-(``state.HOT``), a table probe is one line, the cell lists hold one category each (so an
-event walks only the cases of categories it may join, in the block of ITS radius), and
-the table rows of event ``i + AHEAD`` are prefetched while event ``i`` is processed.
+Where the time goes, measured: the top-level kernels are ``norc`` (no reference counting,
+see ``kernels._jit``), which alone made them about 5x faster. The rest is memory: a
+candidate case is one 64-byte row (``state.HOT``), a table probe is one line, a spatial
+list holds one category (an event walks only the categories it may join, over at most
+2 x 2 buckets sized from the case category's radius), and what event ``i + AHEAD`` will
+read is prefetched while event ``i`` is processed.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def _spatial_match(c, t, x, y, cols, idx, prm):
 
 
 @inline
-def _touch(row, table, key, rows):
+def _touch(table, key, rows):
     """Stage 1 (``rows`` None): prefetch the table row where ``key`` is probed. Stage 2:
     the row has arrived, find the key and prefetch the first case of its list."""
     if rows is None:
@@ -136,7 +138,7 @@ def _prefetch_event(i, ev, grid, prm, idx, rows):
     if search_r[c] <= 0:
         return
     if ev_dev_i8[i] != 0:
-        _touch(i, dev_tab, ev_dev_i8[i], rows)
+        _touch(dev_tab, ev_dev_i8[i], rows)
     x = (ev_lon[i] - lon0) * kx
     y = (ev_lat[i] - lat0) * ky
     for j in range(cptr[c], cptr[c + 1]):
@@ -144,7 +146,7 @@ def _prefetch_event(i, ev, grid, prm, idx, rows):
         ix0, ix1, iy0, iy1 = _block(x, y, radius[k], binv[k])
         for ix in range(ix0, ix1 + 1):
             for iy in range(iy0, iy1 + 1):
-                _touch(i, cell_tab, pack_bucket(ix, iy, k), rows)
+                _touch(cell_tab, pack_bucket(ix, iy, k), rows)
 
 
 @inline

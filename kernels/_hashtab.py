@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from kernels._jit import inline, ngjit
+from kernels._jit import inline
 
 __all__ = ["EMPTY", "new_table", "table_capacity", "table_find", "table_home", "table_slot"]
 

@@ -11,7 +11,8 @@ there is no object-mode fallback.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import numba
 from llvmlite import ir
@@ -27,7 +28,8 @@ ngjit = numba.njit(nogil=True, cache=True, error_model="numpy")
 # helper, and cannot prune those pairs across the branches of a candidate scan: measured,
 # that was 73 % of the dedup kernel's time. Allocating in such a kernel fails to compile
 # (loudly), it is never silently slower.
-norc = numba.njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+_NORC: dict[str, Any] = dict(nogil=True, cache=True, error_model="numpy", _nrt=False)
+norc = numba.njit(**_NORC)
 # Helpers of ``norc`` kernels, inlined into them in numba's IR (they take the caller's
 # flags, and are never called from Python).
 inline = numba.njit(nogil=True, cache=True, error_model="numpy", inline="always")
@@ -61,4 +63,8 @@ def _no_prefetch(arr: Any, row: Any) -> None:
 # ``prefetch(arr, i)`` asks the CPU to start loading row ``i`` of ``arr`` (no bounds
 # check, no effect on results). The dedup kernel is bound by cache misses on tables and
 # case rows; asking for the next events' rows early overlaps those misses.
-prefetch = _no_prefetch if numba.config.DISABLE_JIT else _prefetch_intrinsic
+prefetch: Callable[[Any, Any], None] = (
+    _no_prefetch
+    if numba.core.config.DISABLE_JIT  # type: ignore[attr-defined]  # set at runtime
+    else cast(Callable[[Any, Any], None], _prefetch_intrinsic)
+)

@@ -1,10 +1,12 @@
 """Explicit dedup state: case rows plus rebuildable hash indexes.
 
-The columns (``COLUMNS``) are the whole truth; the indexes ((cell, category) -> cases,
-device -> cases, case id -> slot) are derived and rebuilt on restore and after eviction.
-Lists of cases per (cell, category) / per device are singly linked through
+The columns (``COLUMNS``) are the whole truth; the indexes ((bucket, category) -> cases,
+device -> cases, case id -> slot) are derived and rebuilt on restore, on growth and after
+eviction. Lists of cases per (bucket, category) / per device are singly linked through
 ``next_in_cell`` / ``next_in_device`` (int32 slots, -1 ends a list). Order inside a list
-never affects results: ties are broken by distance then case id.
+never affects results: ties are broken by distance then case id. Bucket sizes depend on
+the parameters, which the state does not hold: ``dedup_batch`` passes them in
+(``use_buckets``); until then (a fresh or restored state) no spatial list is built.
 
 Layout, for the dedup kernel's cache misses: the fields a candidate check reads (id,
 position, times, category, counters, list links) sit together in one 64-byte, line-aligned
@@ -12,8 +14,8 @@ row of a record array (``HOT``), so one candidate costs one cache line; the rest
 (``cell``, ``device_hash``, ``recurrence_of``) are plain columns. ``cols[name]`` are views
 of either, so code and snapshots see the same named columns as before.
 
-Memory: 88 bytes per case slot, plus three tables of 16-byte entries sized for the case
-count at load <= 1/2: about 190 MiB for a million cases (measured in
+Memory: 88 bytes per case slot, plus three tables of 16-byte entries sized for the slot
+capacity at load <= 1/2: 184 MiB for room for a million cases (measured in
 tests/unit/kernels/test_kernels_state.py).
 """
 
@@ -60,23 +62,22 @@ COLUMNS: tuple[tuple[str, type[np.generic]], ...] = (
 )
 _COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
 # The fields one candidate check touches, in one 64-byte row (align=True pads as C does).
-HOT = np.dtype(
-    [
-        ("case_id", np.uint64),
-        ("x", np.float64),
-        ("y", np.float64),
-        ("opened_t", np.int64),
-        ("last_t", np.int64),
-        ("closed_t", np.int64),
-        ("category", np.uint16),
-        ("n_events", np.uint32),
-        ("next_in_cell", np.int32),
-        ("next_in_device", np.int32),
-    ],
-    align=True,
-)
+_HOT_FIELDS: list[tuple[str, type[np.generic]]] = [
+    ("case_id", np.uint64),
+    ("x", np.float64),
+    ("y", np.float64),
+    ("opened_t", np.int64),
+    ("last_t", np.int64),
+    ("closed_t", np.int64),
+    ("category", np.uint16),
+    ("n_events", np.uint32),
+    ("next_in_cell", np.int32),
+    ("next_in_device", np.int32),
+]
+HOT = np.dtype(_HOT_FIELDS, align=True)
+_HOT_NAMES = tuple(name for name, _ in _HOT_FIELDS)
 _LINE = 64
-_COLD = tuple((name, dt) for name, dt in COLUMNS if name not in HOT.names)
+_COLD = tuple((name, dt) for name, dt in COLUMNS if name not in _HOT_NAMES)
 _TABLES = ("cell_tab", "dev_tab", "id_tab")
 _AHEAD = 16  # rows between a prefetch and its use in the index rebuild
 _OFF = 1 << 30  # grid.CELL_OFFSET
@@ -109,6 +110,7 @@ class DedupState:
         # 1 / bucket size per category for the spatial lists (see ``use_buckets``); empty
         # until the first batch brings parameters: no spatial lists are built before.
         self.bucket_inv = np.zeros(0, dtype=np.float64)
+        self.cell_tab, self.dev_tab, self.id_tab = new_table(0), new_table(0), new_table(0)
         self._allocate(self.initial_capacity)
         self.rebuild_index()
 
@@ -185,15 +187,15 @@ class DedupState:
         start = -buf.ctypes.data % _LINE
         raw = buf[start : start + capacity * HOT.itemsize]
         hot = raw.view(HOT)
-        new = {name: hot[name] for name in HOT.names if name in _COLUMN_NAMES}
+        new = {name: hot[name] for name in _HOT_NAMES if name in _COLUMN_NAMES}
         new.update({name: np.zeros(capacity, dtype=dt) for name, dt in _COLD})
         rows = raw.view(np.int64).reshape(capacity, HOT.itemsize // 8)
         if self.cols:
             rows[:n] = self._rows[:n]
             for name, _ in _COLD:
                 new[name][:n] = self.cols[name][:n]
-        self.hot = hot
-        self._rows = rows
+        self.hot: npt.NDArray[np.void] = hot
+        self._rows: npt.NDArray[np.int64] = rows
         self.cols = new
         self.next_in_cell = hot["next_in_cell"]
         self.next_in_device = hot["next_in_device"]
@@ -212,12 +214,9 @@ class DedupState:
         # tables grow with the columns and never force a rebuild of their own: counting
         # distinct keys would cost a sort on every eviction.
         cap = table_capacity(max(self.capacity, n + extra))
-        for name in _TABLES:
-            old = getattr(self, name, None)
-            if old is not None and old.shape[0] == cap:
-                old.fill(0)  # memory already mapped: far cheaper than faulting in new pages
-            else:
-                setattr(self, name, new_table(cap))
+        self.cell_tab = _empty_table(self.cell_tab, cap)
+        self.dev_tab = _empty_table(self.dev_tab, cap)
+        self.id_tab = _empty_table(self.id_tab, cap)
         n_cells, n_devs = _index_kernel(
             n,
             c["x"],
@@ -271,6 +270,13 @@ def bucket_key(x, y, k, bucket_inv):
 @inline
 def pack_bucket(bx, by, k):
     return (((bx + _OFF) << 32) | (by + _OFF)) ^ (np.int64(k) << 47)
+
+
+def _empty_table(old: npt.NDArray[np.int64], capacity: int) -> npt.NDArray[np.int64]:
+    if old.shape[0] != capacity:
+        return new_table(capacity)
+    old.fill(0)  # memory already mapped: far cheaper than faulting in new pages
+    return old
 
 
 @norc

@@ -11,8 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kernel_feeds import SPEC, columns, feeds, run_feed
 
-from kernels import REJECTED, DedupParams, DedupState, close_cases, dedup_batch, evict
+from kernels import (
+    REJECTED,
+    DedupParams,
+    DedupState,
+    GridSpec,
+    close_cases,
+    dedup_batch,
+    evict,
+)
 from kernels.reference import ReferenceDedup
+from kernels.state import bucket_key
 
 
 @settings(max_examples=300, deadline=None, database=None)
@@ -258,3 +267,44 @@ def test_reference_rejects_nothing_the_kernel_accepts(params: DedupParams) -> No
     # Sanity of the twin itself: an isolated event opens its own case in both.
     ref = ReferenceDedup(SPEC, params)
     assert ref.process(5, 0, SPEC.origin_lat, SPEC.origin_lon, 0, 0) == (5, True, 0)
+
+
+# -- layout details that must not change results ------------------------------------------
+
+
+def test_colliding_bucket_keys_change_nothing() -> None:
+    # Spatial list keys mix the category into the packed bucket id and may collide for
+    # buckets 2**15 apart (see kernels.state.bucket_key): build exactly such a collision.
+    spec = GridSpec(SPEC.origin_lat, SPEC.origin_lon, 1.0)
+    compat = np.ones((2, 2), dtype=bool)
+    p = DedupParams.build(
+        2,
+        radius_m=0.4,
+        window_s=60,
+        recurrence_window_s=60,
+        allowed_lateness_s=60,
+        max_open_age_s=60,
+        compat=compat,
+    )
+    inv = np.full(2, 1.0)  # buckets of max(2 * 0.4, 1.0) m, as dedup_batch chooses
+    far = 2.0**15  # bucket columns 0 and 2**15 differ in bit 15 only
+    assert bucket_key(0.5, 0.5, 1, inv) == bucket_key(far + 0.5, 0.5, 0, inv)
+    lon = [spec.origin_lon + v / spec.kx for v in (0.5, far + 0.5, far + 0.6, 0.6)]
+    cols = [
+        np.array([11, 12, 13, 14], dtype=np.uint64),
+        np.array([1, 1, 0, 0]),
+        np.full(4, spec.origin_lat + 0.5 / spec.ky),
+        np.array(lon),
+        np.array([0, 1000, 2000, 3000]),
+        np.zeros(4, dtype=np.uint64),
+    ]
+    got = dedup_batch(DedupState(spec), p, *cols)
+    want = ReferenceDedup(spec, p).dedup_batch(*cols)
+    assert [list(map(int, g)) for g in got] == [list(map(int, w)) for w in want]
+    assert got[0].tolist() == [11, 12, 12, 11]  # each joins its neighbour, not its twin
+
+
+def test_compatible_categories_are_listed_per_event_category(params: DedupParams) -> None:
+    for a in range(params.n_categories):
+        listed = params.compat_idx[params.compat_ptr[a] : params.compat_ptr[a + 1]]
+        assert listed.tolist() == np.flatnonzero(params.compat[a]).tolist()
