@@ -16,10 +16,23 @@ import numpy.typing as npt
 
 from kernels._jit import inline
 
-__all__ = ["EMPTY", "new_table", "table_capacity", "table_find", "table_home", "table_slot"]
+__all__ = [
+    "EMPTY",
+    "LINE",
+    "aligned_zeros",
+    "filter_add",
+    "filter_may_have",
+    "new_filter",
+    "new_table",
+    "table_capacity",
+    "table_find",
+    "table_home",
+    "table_slot",
+]
 
 EMPTY = 0
 MIN_TABLE = 16
+LINE = 64  # bytes per cache line
 
 
 def table_capacity(n_keys: int) -> int:
@@ -30,8 +43,15 @@ def table_capacity(n_keys: int) -> int:
     return cap
 
 
+def aligned_zeros(nbytes: int) -> npt.NDArray[np.uint8]:
+    """Zeroed bytes starting on a cache line (numpy only promises 16-byte alignment)."""
+    buf = np.zeros(nbytes + LINE, dtype=np.uint8)
+    start = -buf.ctypes.data % LINE
+    return buf[start : start + nbytes]
+
+
 def new_table(capacity: int) -> npt.NDArray[np.int64]:
-    return np.zeros((capacity, 2), dtype=np.int64)
+    return aligned_zeros(capacity * 16).view(np.int64).reshape(capacity, 2)
 
 
 @inline
@@ -45,6 +65,25 @@ def _hash(key):
     return h ^ (h >> 32)
 
 
+def new_filter(capacity: int) -> npt.NDArray[np.uint8]:
+    """A one-hash Bloom filter of 8 bits per row of a ``capacity``-row table: at load
+    <= 1/2 it answers "maybe" for at most 1/16 of absent keys, from 1/16 of the memory."""
+    return np.zeros(capacity, dtype=np.uint8)
+
+
+@inline
+def filter_add(bits, key):
+    i = _hash(key) & (bits.shape[0] * 8 - 1)
+    bits[i >> 3] |= np.uint8(1 << (i & 7))
+
+
+@inline
+def filter_may_have(bits, key):
+    """False: ``key`` was never added. True: it may have been."""
+    i = _hash(key) & (bits.shape[0] * 8 - 1)
+    return (bits[i >> 3] >> (i & 7)) & 1 != 0
+
+
 @inline
 def table_home(tab, key):
     """Row where probing for ``key`` starts (for prefetching)."""
@@ -55,7 +94,7 @@ def table_home(tab, key):
 def table_find(tab, key):
     """Row of ``key`` in ``tab``, or -1."""
     mask = tab.shape[0] - 1
-    i = _hash(key) & mask
+    i = table_home(tab, key)
     while True:
         k = tab[i, 0]
         if k == key:
@@ -69,7 +108,7 @@ def table_find(tab, key):
 def table_slot(tab, key):
     """Row holding ``key``, or the empty row where it belongs (caller fills it)."""
     mask = tab.shape[0] - 1
-    i = _hash(key) & mask
+    i = table_home(tab, key)
     while True:
         k = tab[i, 0]
         if k in (key, EMPTY):

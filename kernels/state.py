@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kernels._hashtab import new_table, table_capacity, table_home, table_slot
+from kernels._hashtab import (
+    aligned_zeros,
+    filter_add,
+    new_filter,
+    table_capacity,
+    table_home,
+    table_slot,
+)
 from kernels._jit import inline, norc, prefetch
 from kernels.grid import GridSpec
 
@@ -76,7 +83,6 @@ _HOT_FIELDS: list[tuple[str, type[np.generic]]] = [
 ]
 HOT = np.dtype(_HOT_FIELDS, align=True)
 _HOT_NAMES = tuple(name for name, _ in _HOT_FIELDS)
-_LINE = 64
 _COLD = tuple((name, dt) for name, dt in COLUMNS if name not in _HOT_NAMES)
 _TABLES = ("cell_tab", "dev_tab", "id_tab")
 _AHEAD = 16  # rows between a prefetch and its use in the index rebuild
@@ -111,6 +117,9 @@ class DedupState:
         # until the first batch brings parameters: no spatial lists are built before.
         self.bucket_inv = np.zeros(0, dtype=np.float64)
         self.cell_tab, self.dev_tab, self.id_tab = new_table(0), new_table(0), new_table(0)
+        # Most spatial probes are for (bucket, category) pairs holding no case: this filter
+        # answers those without touching the table (measured: a third of the kernel time).
+        self.cell_bits = new_filter(0)
         self._allocate(self.initial_capacity)
         self.rebuild_index()
 
@@ -130,7 +139,7 @@ class DedupState:
     @property
     def nbytes(self) -> int:
         """Bytes held by every array of the state (columns, links, tables)."""
-        tables = sum(getattr(self, name).nbytes for name in _TABLES)
+        tables = sum(getattr(self, name).nbytes for name in _TABLES) + self.cell_bits.nbytes
         cold = sum(self.cols[name].nbytes for name, _ in _COLD)
         return self.hot.nbytes + cold + tables + self.meta.nbytes
 
@@ -181,11 +190,7 @@ class DedupState:
 
     def _allocate(self, capacity: int) -> None:
         n = self.n
-        # numpy aligns to 16 bytes only: cut a line-aligned window out of a larger buffer
-        # so no row straddles two cache lines.
-        buf = np.zeros(capacity * HOT.itemsize + _LINE, dtype=np.uint8)
-        start = -buf.ctypes.data % _LINE
-        raw = buf[start : start + capacity * HOT.itemsize]
+        raw = aligned_zeros(capacity * HOT.itemsize)  # no row straddles two cache lines
         hot = raw.view(HOT)
         new = {name: hot[name] for name in _HOT_NAMES if name in _COLUMN_NAMES}
         new.update({name: np.zeros(capacity, dtype=dt) for name, dt in _COLD})
@@ -217,6 +222,10 @@ class DedupState:
         self.cell_tab = _empty_table(self.cell_tab, cap)
         self.dev_tab = _empty_table(self.dev_tab, cap)
         self.id_tab = _empty_table(self.id_tab, cap)
+        if self.cell_bits.shape[0] == cap:
+            self.cell_bits.fill(0)
+        else:
+            self.cell_bits = new_filter(cap)
         n_cells, n_devs = _index_kernel(
             n,
             c["x"],
@@ -227,9 +236,7 @@ class DedupState:
             c["case_id"].view(np.int64),
             self.next_in_cell,
             self.next_in_device,
-            self.cell_tab,
-            self.dev_tab,
-            self.id_tab,
+            (self.cell_tab, self.dev_tab, self.id_tab, self.cell_bits),
         )
         self.meta[1] = n_cells
         self.meta[2] = n_devs
@@ -246,6 +253,7 @@ class DedupState:
                 self.dev_tab,
                 self.id_tab,
                 self.bucket_inv,
+                self.cell_bits,
             ),
             self.meta,
         )
@@ -306,7 +314,8 @@ def _link(tab, nexts, key, s):
 
 
 @norc
-def _index_kernel(n, xs, ys, category, binv, dev, cid, next_cell, next_dev, ctab, dtab, itab):
+def _index_kernel(n, xs, ys, category, binv, dev, cid, next_cell, next_dev, tables):
+    ctab, dtab, itab, cbits = tables
     n_cells = 0
     n_devs = 0
     spatial = binv.shape[0] > 0
@@ -320,7 +329,9 @@ def _index_kernel(n, xs, ys, category, binv, dev, cid, next_cell, next_dev, ctab
             prefetch(itab, table_home(itab, cid[a]))
         next_cell[s] = -1
         if spatial:
-            n_cells += _link(ctab, next_cell, bucket_key(xs[s], ys[s], category[s], binv), s)
+            key = bucket_key(xs[s], ys[s], category[s], binv)
+            n_cells += _link(ctab, next_cell, key, s)
+            filter_add(cbits, key)
         next_dev[s] = -1
         if dev[s] != 0:
             n_devs += _link(dtab, next_dev, dev[s], s)

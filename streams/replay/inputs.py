@@ -30,10 +30,13 @@ def _source_of(path: Path, declared: str | None) -> str:
 
 
 def _framed(path: Path, source: str) -> Iterator[RawInput]:
-    from streams.simulator import read_framed
+    from streams.simulator.framing import FramingError, read_framed
 
-    for record in read_framed(path):
-        yield RawInput(source, record.value, record.arrival_ms)
+    try:
+        for record in read_framed(path):
+            yield RawInput(source, record.value, record.arrival_ms)
+    except FramingError as exc:  # a damaged file: the command reports it, no traceback
+        raise InputError(str(exc)) from exc
 
 
 def _lines(path: Path, source: str) -> Iterator[RawInput]:
@@ -45,10 +48,13 @@ def _lines(path: Path, source: str) -> Iterator[RawInput]:
 
 
 def _csv311(path: Path, mapping: str | None) -> Iterator[RawInput]:
-    from streams.intake.adapters.csv311 import Csv311Mapping, iter_csv311
+    from streams.intake.adapters.csv311 import Csv311Error, Csv311Mapping, iter_csv311
 
-    for value in iter_csv311(path, Csv311Mapping.load(mapping)):
-        yield RawInput("hotline", value)
+    try:
+        for value in iter_csv311(path, Csv311Mapping.load(mapping)):
+            yield RawInput("hotline", value)
+    except Csv311Error as exc:  # a bad mapping or header: reported, no traceback
+        raise InputError(str(exc)) from exc
 
 
 def _one(path: Path, source: str | None, csv_mapping: str | None) -> Iterator[RawInput]:

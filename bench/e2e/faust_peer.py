@@ -1,0 +1,234 @@
+"""The peer of the fused dedup path: an idiomatic per-event Faust agent.
+
+How a Faust application would usually be written for this job: one JSON message per
+event, an agent ``async for event in stream`` that keeps the open cases in a Python dict
+grid (cell -> list of cases) and a dict of cases by device, and one JSON link sent per
+event. The matching follows the kernel's rules closely enough to do the same work: the
+lateness check, the same device first, then the nearest live compatible case within the
+case category's radius and time window (``streams.dedup_engine.build_params``); no
+recurrences or closures (the benchmark feeds neither). Open cases older than their window
+are dropped from the grid now and then, as a long-running agent must.
+
+Run as a worker: ``python -m bench.e2e.faust_peer`` with the ``CITYSTREAM_*`` settings in
+the environment (topic prefix, app id, web port); :class:`PeerProcess` does that.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kernels.grid import GridSpec
+from kernels.params import DedupParams
+from streams.settings import Settings
+
+__all__ = [
+    "PEER_EVENTS",
+    "PEER_LINKS",
+    "GridDedup",
+    "PeerProcess",
+    "build_app",
+    "event_message",
+    "main",
+]
+
+PEER_EVENTS = "bench.peer.events"  # logical topic names (Settings.topic adds the prefix)
+PEER_LINKS = "bench.peer.links"
+_SWEEP_EVERY = 10_000  # events between sweeps of expired cases
+
+
+class _Case:
+    __slots__ = ("case_id", "category", "device", "last_t", "x", "y")
+
+    def __init__(self, case_id: int, category: int, x: float, y: float, t: int, device: int):
+        self.case_id, self.category, self.x, self.y = case_id, category, x, y
+        self.last_t, self.device = t, device
+
+
+@dataclass
+class GridDedup:
+    """Per-event matching over a dict grid of open cases (pure Python)."""
+
+    params: DedupParams
+    spec: GridSpec
+    grid: dict[tuple[int, int], list[_Case]] = field(default_factory=dict)
+    by_device: dict[int, list[_Case]] = field(default_factory=dict)
+    max_t: int | None = None
+    seen: int = 0
+
+    def __post_init__(self) -> None:
+        self.cell = float(max(self.params.search_radius_m.max(), 1.0))
+        self.radius = self.params.radius_m.tolist()
+        self.window = self.params.window_ms.tolist()
+        self.lateness = self.params.lateness_ms.tolist()
+        self.compat = self.params.compat.tolist()
+
+    def process(self, event: dict[str, Any]) -> tuple[int, bool] | None:
+        """``(case id, opened)`` for one event, or None when it is beyond the lateness."""
+        cat, t, dev = event["category"], event["event_time_ms"], event["device_hash"]
+        if self.max_t is not None and t < self.max_t - self.lateness[cat]:
+            return None
+        self.max_t = t if self.max_t is None else max(self.max_t, t)
+        self.seen += 1
+        if self.seen % _SWEEP_EVERY == 0:
+            self._sweep()
+        x = (event["lon"] - self.spec.origin_lon) * self.spec.kx
+        y = (event["lat"] - self.spec.origin_lat) * self.spec.ky
+        if self.radius[cat] <= 0:
+            return event["event_id"], True
+        best = self._nearest(self.by_device.get(dev, ()) if dev else (), cat, x, y, t, True)
+        if best is None:
+            cx, cy = math.floor(x / self.cell), math.floor(y / self.cell)
+            near = [
+                case
+                for dx in (-1, 0, 1)
+                for dy in (-1, 0, 1)
+                for case in self.grid.get((cx + dx, cy + dy), ())
+            ]
+            best = self._nearest(near, cat, x, y, t, False)
+        if best is not None:
+            best.last_t = max(best.last_t, t)
+            return best.case_id, False
+        case = _Case(event["event_id"], cat, x, y, t, dev)
+        cell = (math.floor(x / self.cell), math.floor(y / self.cell))
+        self.grid.setdefault(cell, []).append(case)
+        if dev:
+            self.by_device.setdefault(dev, []).append(case)
+        return case.case_id, True
+
+    def _nearest(
+        self, cases: Any, cat: int, x: float, y: float, t: int, same_device: bool
+    ) -> _Case | None:
+        best: _Case | None = None
+        best_d = math.inf
+        for case in cases:
+            c = case.category
+            if not self.compat[cat][c] or abs(t - case.last_t) > self.window[c]:
+                continue
+            d = math.hypot(case.x - x, case.y - y)
+            if (same_device or d <= self.radius[c]) and d < best_d:
+                best, best_d = case, d
+        return best
+
+    def _sweep(self) -> None:
+        """Forget cases no event can join any more."""
+        assert self.max_t is not None
+        horizon = self.max_t - max(self.lateness, default=0)
+        for index in (self.grid, self.by_device):
+            for key in list(index):
+                alive = [c for c in index[key] if c.last_t + self.window[c.category] >= horizon]
+                if alive:
+                    index[key] = alive
+                else:
+                    del index[key]
+
+
+def event_message(row: Any) -> dict[str, Any]:
+    """One fused event (a row of ``FusedBatch.events``) as the peer's JSON message."""
+    return {
+        "event_id": int(row["event_id"]),
+        "category": int(row["category"]),
+        "lat": float(row["lat"]),
+        "lon": float(row["lon"]),
+        "event_time_ms": int(row["event_time_ms"]),
+        "ingest_time_ms": int(row["ingest_time_ms"]),
+        "device_hash": int(row["device_hash"]),
+    }
+
+
+def build_app(settings: Settings) -> Any:
+    import faust
+
+    from streams.app.dedup_agent import make_engine
+
+    engine = make_engine(settings)
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store="memory://",
+        topic_partitions=1,
+        topic_replication_factor=1,
+        web_port=settings.web_port,
+        web_bind=settings.web_bind,
+        web_in_thread=False,
+        logging_config=None,
+    )
+    events = app.topic(settings.topic(PEER_EVENTS), value_serializer="json")
+    links = app.topic(settings.topic(PEER_LINKS), value_serializer="json")
+    dedup = GridDedup(engine.params, engine.spec)
+
+    @app.agent(events)
+    async def match(stream: Any) -> None:
+        async for event in stream:
+            out = dedup.process(event)
+            # beyond the lateness: case 0 (the subject sends a dead letter instead)
+            case_id, opened = (0, False) if out is None else out
+            await links.send(
+                key=str(case_id).encode(),
+                value={"event_id": event["event_id"], "case_id": case_id, "is_new": opened},
+            )
+
+    return app
+
+
+def main() -> None:
+    import faust
+
+    from streams.settings import load_settings
+
+    settings = load_settings()
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel="WARNING", redirect_stdouts=False)
+    worker.execute_from_commandline()
+
+
+@dataclass
+class PeerProcess:
+    """The peer worker as a child process (its own folder, web port and log)."""
+
+    settings: Settings
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "faust-peer.log"
+
+    def start(self) -> PeerProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.settings.as_env()}
+        root = str(Path(__file__).resolve().parents[2])  # the project: bench is not installed
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.e2e.faust_peer"],
+                env=env,
+                cwd=self.workdir,  # Faust's <app id>-data folder lands here
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self.proc is None or not self.alive:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""A simulated day normalized offline into the messages the normalize role would send.
+
+The fused-path benchmark times the dedup role alone, so its input is prepared outside the
+measurement: the day's raw records are normalized in the same per-source batches the
+normalize agent takes (``batch_max_events``), each batch is routed to tiles (home tile and
+halo copies, one message per tile) and followed by a watermark frame for its raw
+partition, exactly as ``normalize_agent._send_tiles`` / ``_send_watermarks`` do; the day
+ends with an idle frame for every raw partition so that every event is released.
+
+Batches go out in the order of their first record's arrival: a catch-up, where each
+normalizer reads its topic as fast as it can and the sparse hotline and patrol topics
+(one batch each for a day) report their watermarks early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.e2e.kafka_io import Message
+from streams.app.normalize_agent import make_router
+from streams.app.ordering import WatermarkFrame, encode_watermark
+from streams.app.topics import RAW_TOPICS
+from streams.intake.fused import FusedBatch, encode_batch
+from streams.intake.normalize import Normalizer
+from streams.settings import Settings
+from streams.simulator import SimRecord
+
+__all__ = ["FusedFeed", "build_fused_feed", "warmup_messages"]
+
+WATERMARK_KEY = b"wm"
+RAW_PARTITION = 0  # the feed is for one raw partition per source (Settings.partitions=1)
+
+
+@dataclass(frozen=True)
+class FusedFeed:
+    messages: list[Message]  # tile batches and watermark frames, in send order
+    events: FusedBatch  # every accepted event once, in normalizer order (the peer's input)
+    raw_records: int
+
+    @property
+    def n_events(self) -> int:
+        return len(self.events)
+
+    @property
+    def n_bytes(self) -> int:
+        return sum(len(m[1]) for m in self.messages)
+
+
+def _chunks(
+    settings: Settings, records: Sequence[SimRecord]
+) -> list[tuple[int, str, list[SimRecord]]]:
+    """Per source, consecutive runs of ``batch_max_events`` records in arrival order."""
+    by_source: dict[str, list[SimRecord]] = {}
+    for r in sorted(records, key=lambda r: r.arrival_ms):
+        by_source.setdefault(r.source, []).append(r)
+    size = settings.batch_max_events
+    out = []
+    for source, recs in by_source.items():
+        for i in range(0, len(recs), size):
+            part = recs[i : i + size]
+            out.append((part[0].arrival_ms, source, part))
+    out.sort(key=lambda c: (c[0], c[1]))
+    return out
+
+
+def _frames(settings: Settings, topic: str, mark: int, idle: bool) -> list[Message]:
+    frame = encode_watermark(WatermarkFrame(topic, RAW_PARTITION, mark, idle))
+    return [(WATERMARK_KEY, frame, p, None) for p in range(settings.partitions)]
+
+
+def build_fused_feed(settings: Settings, records: Sequence[SimRecord]) -> FusedFeed:
+    """The fused messages of ``records`` (see the module docstring)."""
+    if settings.partitions != 1:
+        raise ValueError("the fused feed is built for CITYSTREAM_PARTITIONS=1")
+    normalizer = Normalizer.from_settings(settings)
+    router = make_router(settings)
+    messages: list[Message] = []
+    batches: list[FusedBatch] = []
+    marks: dict[str, int] = {}
+    for _, source, part in _chunks(settings, records):
+        arrival = [r.arrival_ms for r in part]
+        batch = normalizer.normalize(source, [r.value for r in part], ingest_ms=arrival).batch
+        batches.append(batch)
+        if len(batch):
+            idx, tiles = router.route(batch.events["lat"], batch.events["lon"])
+            bounds = np.flatnonzero(np.diff(tiles)) + 1
+            for chunk, chunk_tiles in zip(
+                np.split(idx, bounds), np.split(tiles, bounds), strict=True
+            ):
+                value = encode_batch(batch.take(chunk))
+                messages.append((str(int(chunk_tiles[0])).encode(), value, None, None))
+        marks[source] = max(marks.get(source, -1), max(arrival))
+        messages += _frames(settings, settings.topic(RAW_TOPICS[source]), marks[source], False)
+    for source, raw in RAW_TOPICS.items():  # everything read: every raw partition idle
+        messages += _frames(settings, settings.topic(raw), marks.get(source, -1), True)
+    return FusedFeed(messages, FusedBatch.concat(batches), len(records))
+
+
+def warmup_messages(settings: Settings, feed: FusedFeed, n: int = 64) -> tuple[list[Message], int]:
+    """A few events a day before the feed, with their own ids, and their watermarks.
+
+    Sent before the timed run so the worker has loaded its partition state, compiled
+    nothing lazily and is consuming when the clock starts. Returns (messages, events).
+    """
+    day_ms = 86_400_000
+    sample = feed.events.take(np.arange(min(n, len(feed.events))))
+    fixed = sample.events.copy()
+    fixed["event_id"] ^= np.uint64(0x5A5A_0000_0000_0001)  # ids the feed does not use
+    fixed["event_time_ms"] -= day_ms
+    fixed["ingest_time_ms"] -= day_ms
+    early = FusedBatch(fixed, sample.strings)
+    router = make_router(settings)
+    idx, tiles = router.route(fixed["lat"], fixed["lon"])
+    messages: list[Message] = []
+    bounds = np.flatnonzero(np.diff(tiles)) + 1
+    for chunk, chunk_tiles in zip(np.split(idx, bounds), np.split(tiles, bounds), strict=True):
+        messages.append(
+            (str(int(chunk_tiles[0])).encode(), encode_batch(early.take(chunk)), None, None)
+        )
+    mark = int(fixed["ingest_time_ms"].max())
+    for raw in RAW_TOPICS.values():
+        messages += _frames(settings, settings.topic(raw), mark, False)
+    return messages, len(early)

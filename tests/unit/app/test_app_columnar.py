@@ -1,0 +1,76 @@
+"""Columnar JSON batches for links and cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+
+from streams.app.columnar import ColumnarError, decode_columns, encode_columns, rows
+
+_DT = np.dtype([("id", "<u8"), ("pad", "u1"), ("x", "<f8"), ("t", "<i8")])
+
+
+def _table() -> np.ndarray:
+    a = np.zeros(4, dtype=_DT)
+    a["id"] = [1, 2**63 + 5, 2**64 - 1, 7]
+    a["x"] = [0.5, -1.25, 3.0e-7, 1e300]
+    a["t"] = [-(2**62), 0, 2**62, 1_690_765_200_000]
+    return a
+
+
+def test_round_trip_of_strided_fields_and_big_unsigned_ids() -> None:
+    a = _table()
+    assert not a["id"].flags.c_contiguous  # a field of a structured array is a strided view
+    cols = {
+        "id": a["id"],
+        "x": a["x"],
+        "t": a["t"],
+        "every_other": np.arange(8, dtype=np.int32)[::2],
+        "ref": ["a", "b", "ü", ""],
+    }
+    kind, n, got = decode_columns(encode_columns("links", cols), "links")
+    assert (kind, n) == ("links", 4)
+    assert list(got) == list(cols)
+    assert got["id"] == [1, 2**63 + 5, 2**64 - 1, 7]
+    assert np.array_equal(np.asarray(got["id"], dtype=np.uint64), a["id"])
+    assert np.array_equal(np.asarray(got["x"], dtype=np.float64), a["x"])
+    assert got["t"] == a["t"].tolist()
+    assert got["every_other"] == [0, 2, 4, 6]
+    assert got["ref"] == ["a", "b", "ü", ""]
+    assert rows(got)[1] == {
+        "id": 2**63 + 5,
+        "x": -1.25,
+        "t": 0,
+        "every_other": 2,
+        "ref": "b",
+    }
+
+
+def test_empty_batch() -> None:
+    assert decode_columns(encode_columns("cases", {})) == ("cases", 0, {})
+    assert decode_columns(encode_columns("cases", {"a": np.zeros(0)})) == ("cases", 0, {"a": []})
+    assert rows({"a": []}) == []
+
+
+def test_length_mismatch_is_refused_both_ways() -> None:
+    with pytest.raises(ColumnarError, match="differ in length"):
+        encode_columns("links", {"a": np.arange(3), "b": [1, 2]})
+    doc = {"v": 1, "kind": "links", "n": 3, "columns": {"a": [1, 2, 3], "b": [1, 2]}}
+    with pytest.raises(ColumnarError, match="'b'"):
+        decode_columns(orjson.dumps(doc))
+
+
+def test_wrong_kind_version_or_shape_is_refused() -> None:
+    data = encode_columns("links", {"a": [1]})
+    with pytest.raises(ColumnarError, match="expected a 'cases' batch"):
+        decode_columns(data, "cases")
+    for bad in (
+        b"not json",
+        b"[1, 2]",
+        orjson.dumps({"v": 2, "kind": "links", "n": 0, "columns": {}}),
+        orjson.dumps({"v": 1, "kind": "links", "columns": {}}),
+        orjson.dumps({"v": 1, "kind": "links", "n": 1, "columns": {"a": 5}}),
+    ):
+        with pytest.raises(ColumnarError):
+            decode_columns(bad)

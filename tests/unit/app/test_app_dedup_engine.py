@@ -1,0 +1,191 @@
+"""The dedup core per tile: who reports which link and case, redelivery, snapshots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from app_events import T0_MS, latlon_at, make_batch
+
+from kernels.grid import pack_cells
+from streams.dedup_engine import DedupEngine, TileDedup, TileOutput, build_params
+from streams.intake.categories import CategoryTable
+from streams.intake.fused import FusedBatch
+from streams.settings import Settings
+
+HOME = int(pack_cells([0], [0])[0])  # the tile x, y in [0, 2000) m of the origin
+MIN = 60_000
+
+
+def test_build_params_from_the_real_table(settings: Settings) -> None:
+    table = CategoryTable.load()
+    params = build_params(table, settings)
+    assert params.n_categories == max(table.by_id) + 1
+    for cat in table.by_id.values():
+        assert params.radius_m[cat.id] == cat.radius_m
+        assert params.window_ms[cat.id] == cat.window_s * 1000
+        assert params.compat[cat.id, cat.id] == (cat.radius_m > 0)
+        for other in cat.compatible_with:
+            oid = table.by_key[other].id
+            mergeable = cat.radius_m > 0 and table.by_key[other].radius_m > 0
+            assert params.compat[cat.id, oid] == params.compat[oid, cat.id] == mergeable
+    unused = [i for i in range(params.n_categories) if i not in table.by_id]
+    assert unused, "the packaged table has gaps in its ids"
+    assert not params.compat[unused].any()
+    assert np.all(params.lateness_ms == settings.allowed_lateness_s * 1000)
+    assert np.all(params.recurrence_ms == settings.recurrence_window_s * 1000)
+
+
+def _scenario(engine: DedupEngine) -> FusedBatch:
+    """Five events around tile HOME, canonically ordered.
+
+    1001 opens a case, 1002 joins it; 2001 is a halo copy from the tile to the west that
+    opens a case there, and home event 1003 (15 m away) joins that one; 1004 (another
+    category, far away) opens its own case.
+    """
+    spec = engine.spec
+    rows = [  # id, x m, y m, minutes after T0, category
+        (1001, 1000.0, 1000.0, 0, 1),
+        (2001, -10.0, 500.0, 1, 1),
+        (1002, 1010.0, 1000.0, 2, 1),
+        (1003, 5.0, 500.0, 3, 1),
+        (1004, 1500.0, 1500.0, 4, 101),
+    ]
+    lat, lon = latlon_at(spec, [r[1] for r in rows], [r[2] for r in rows])
+    t = [T0_MS + r[3] * MIN for r in rows]
+    return make_batch(
+        [r[0] for r in rows],
+        [v + 1000 for v in t],
+        event_time_ms=t,
+        lat=lat,
+        lon=lon,
+        category=[r[4] for r in rows],
+        reporter=[f"who-{r[0]}" for r in rows],
+    )
+
+
+def test_links_for_home_events_and_cases_they_opened(engine: DedupEngine) -> None:
+    batch = _scenario(engine)
+    home = engine.router.home_tiles(batch.events["lat"], batch.events["lon"])
+    assert (home == HOME).tolist() == [True, False, True, True, True]
+    out = engine.process(engine.new_tile(HOME), batch)
+    links = out.links
+    assert links["event_id"].tolist() == [1001, 1002, 1003, 1004]
+    assert links["case_id"].tolist() == [1001, 1001, 2001, 1004]
+    assert links["is_new"].tolist() == [1, 0, 0, 1]
+    assert links["source_ref"] == ["ref-1001", "ref-1002", "ref-1003", "ref-1004"]
+    assert out.n_links == 4
+    cases = out.cases
+    assert cases["case_id"].tolist() == [1001, 1004]
+    assert cases["department"] == ["municipal", "sanitation"]
+    assert cases["reporter"] == ["who-1001", "who-1004"]
+    assert cases["opened_at_ms"].tolist() == batch.events["event_time_ms"][[0, 4]].tolist()
+    assert len(out.rejected) == len(out.duplicates) == 0
+    # every column of a kind has one value per row
+    assert {len(v) for v in links.values()} == {4}
+    assert {len(v) for v in cases.values()} == {2}
+
+
+def test_the_neighbour_tile_reports_the_halo_case(engine: DedupEngine) -> None:
+    west = int(pack_cells([-1], [0])[0])
+    batch = _scenario(engine)
+    idx, tiles = engine.router.route(batch.events["lat"], batch.events["lon"])
+    mine = batch.take(idx[tiles == west])
+    assert mine.events["event_id"].tolist() == [2001, 1003]  # 1003 is a halo copy there
+    out = engine.process(engine.new_tile(west), mine)
+    assert out.links["event_id"].tolist() == [2001]
+    assert out.cases["case_id"].tolist() == [2001]
+
+
+def _snapshot(out: TileOutput) -> tuple[Any, ...]:
+    def norm(cols: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            (k, v.tolist() if isinstance(v, np.ndarray) else list(v)) for k, v in cols.items()
+        )
+
+    return (
+        norm(out.links),
+        norm(out.cases),
+        out.rejected.events["event_id"].tolist(),
+        out.duplicates.events["event_id"].tolist(),
+    )
+
+
+def test_redelivered_batch_changes_nothing(engine: DedupEngine) -> None:
+    batch = _scenario(engine)
+    tile = engine.new_tile(HOME)
+    engine.process(tile, batch)
+    before = tile.to_bytes()
+    again = engine.process(tile, batch)
+    assert again.n_links == 0
+    assert len(again.cases["case_id"]) == 0
+    assert len(again.duplicates) == len(again.rejected) == 0
+    assert tile.to_bytes() == before
+    # and a later event still joins the case as if nothing had happened
+    lat, lon = latlon_at(engine.spec, [1005.0], [1000.0])
+    later = make_batch([1006], [T0_MS + 10 * MIN], lat=lat, lon=lon, category=1)
+    out = engine.process(tile, later)
+    assert out.links["case_id"].tolist() == [1001]
+
+
+def test_source_duplicate_comes_back_as_duplicate(engine: DedupEngine) -> None:
+    batch = _scenario(engine)
+    tile = engine.new_tile(HOME)
+    engine.process(tile, batch)
+    # 1002 and halo 2001 sent again by their source, arriving later
+    resent = batch.take([2, 1])
+    resent.events["ingest_time_ms"] += 5 * MIN
+    out = engine.process(tile, resent)
+    assert out.n_links == 0
+    assert len(out.cases["case_id"]) == 0
+    assert out.duplicates.events["event_id"].tolist() == [1002]  # 2001 is not home here
+    assert out.duplicates.column("source_ref") == ["ref-1002"]
+
+
+def _feed(engine: DedupEngine, n: int, seed: int) -> FusedBatch:
+    """A seeded feed inside tile HOME: hotspots, mixed categories, over four days."""
+    rng = np.random.default_rng(seed)
+    spots = rng.uniform(300.0, 1700.0, size=(12, 2))
+    which = rng.integers(0, len(spots), size=n)
+    xy = spots[which] + rng.normal(0.0, 12.0, size=(n, 2))
+    lat, lon = latlon_at(engine.spec, xy[:, 0].tolist(), xy[:, 1].tolist())
+    cats = np.array([1, 2, 3, 101, 102])[which % 5]
+    ingest = np.sort(T0_MS + rng.integers(0, 4 * 86_400_000, size=n))
+    event_t = ingest - rng.integers(0, 3_600_000, size=n)
+    # ids above 2**63 too: the id column is unsigned all the way through
+    ids = rng.integers(1, 2**64 - 1, size=n, dtype=np.uint64)
+    assert len(set(ids.tolist())) == n
+    return make_batch(
+        ids.tolist(),
+        ingest.tolist(),
+        event_time_ms=event_t.tolist(),
+        lat=lat,
+        lon=lon,
+        category=cats.tolist(),
+    )
+
+
+@pytest.mark.parametrize("cut", [1, 13, 29])
+def test_snapshot_restore_continues_identically(engine: DedupEngine, cut: int) -> None:
+    feed = _feed(engine, 400, seed=11)
+    chunks = [feed.take(np.arange(i, min(i + 10, len(feed)))) for i in range(0, len(feed), 10)]
+    straight = engine.new_tile(HOME)
+    expected = [_snapshot(engine.process(straight, c)) for c in chunks]
+    assert sum(len(e[0][0][1]) for e in expected) == len(feed)  # all home, all linked
+    assert sum(len(e[1][0][1]) for e in expected) < len(feed) // 2  # merging happened
+
+    tile = engine.new_tile(HOME)
+    got = [_snapshot(engine.process(tile, c)) for c in chunks[:cut]]
+    restored = TileDedup.from_bytes(tile.to_bytes())
+    assert restored.tile == HOME
+    assert restored.recent == tile.recent
+    # the restored tile still recognises the last chunk as a redelivery
+    assert engine.process(restored, chunks[cut - 1]).n_links == 0
+    got += [_snapshot(engine.process(restored, c)) for c in chunks[cut:]]
+    assert got == expected
+
+
+def test_bad_snapshot_is_refused() -> None:
+    with pytest.raises(ValueError, match="snapshot"):
+        TileDedup.from_bytes(b"not a snapshot at all, really")

@@ -1,0 +1,175 @@
+"""Watermark frames, the combined watermark, and the canonical-order reorder buffer."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+from app_events import T0_MS, make_batch
+
+from streams.app.ordering import (
+    FOREVER,
+    NEVER,
+    ReorderBuffer,
+    WatermarkFrame,
+    WatermarkTracker,
+    decode_watermark,
+    encode_watermark,
+    is_watermark_frame,
+)
+from streams.intake.fused import FusedBatch, encode_batch
+
+# -- frames --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        WatermarkFrame("raw.sensor", 0, T0_MS),
+        WatermarkFrame("t" * 249, 65535, -5, idle=True),
+        WatermarkFrame("x", 7, int(np.iinfo(np.int64).max), idle=False),
+        WatermarkFrame("p.raw.hotline", 3, int(np.iinfo(np.int64).min), idle=True),
+    ],
+)
+def test_frame_round_trip(frame: WatermarkFrame) -> None:
+    data = encode_watermark(frame)
+    assert is_watermark_frame(data)
+    assert decode_watermark(data) == frame
+
+
+def test_topic_over_kafka_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="too long"):
+        encode_watermark(WatermarkFrame("t" * 250, 0, 0))
+
+
+def test_bad_frames_raise_value_error() -> None:
+    good = encode_watermark(WatermarkFrame("raw.patrol", 1, T0_MS))
+    for bad in (b"", good[:3], good[:10], b"XXXX" + good[4:], good + b"!", good[:-1]):
+        with pytest.raises(ValueError):
+            decode_watermark(bad)
+
+
+def test_fused_batch_is_not_a_watermark_frame() -> None:
+    assert not is_watermark_frame(encode_batch(make_batch([1], [T0_MS])))
+
+
+# -- tracker -------------------------------------------------------------------------------
+
+A, B, C = ("raw.sensor", 0), ("raw.hotline", 0), ("raw.patrol", 0)
+
+
+def _frame(key: tuple[str, int], mark: int, idle: bool = False) -> WatermarkFrame:
+    return WatermarkFrame(key[0], key[1], mark, idle)
+
+
+def test_never_until_every_source_reported_then_min_of_active() -> None:
+    tracker = WatermarkTracker(frozenset({A, B, C}))
+    assert tracker.watermark() == NEVER
+    tracker.update(_frame(A, 500))
+    tracker.update(_frame(B, 300))
+    assert tracker.watermark() == NEVER  # C has not said anything yet
+    tracker.update(_frame(C, 900))
+    assert tracker.watermark() == 300
+    tracker.update(_frame(B, 700))
+    assert tracker.watermark() == 500
+    tracker.update(_frame(A, 100))  # an older frame never moves a mark back
+    assert tracker.watermark() == 500
+
+
+def test_idle_sources_are_ignored_and_all_idle_is_forever() -> None:
+    tracker = WatermarkTracker(frozenset({A, B, C}))
+    tracker.update(_frame(A, 500))
+    tracker.update(_frame(B, 100, idle=True))
+    assert tracker.watermark() == NEVER  # C never reported: still waiting for it
+    tracker.update(_frame(C, 800))
+    assert tracker.watermark() == 500  # B is idle: its low mark does not hold others back
+    tracker.update(_frame(A, 600, idle=True))
+    assert tracker.watermark() == 800
+    tracker.update(_frame(C, 900, idle=True))
+    assert tracker.watermark() == FOREVER
+    tracker.update(_frame(B, 150))  # B wakes up
+    assert tracker.watermark() == 150
+
+
+def test_all_idle_before_everyone_reported_is_never() -> None:
+    tracker = WatermarkTracker(frozenset({A, B}))
+    tracker.update(_frame(A, 10, idle=True))
+    assert tracker.watermark() == NEVER
+
+
+def test_unexpected_source_is_refused() -> None:
+    tracker = WatermarkTracker(frozenset({A}))
+    with pytest.raises(ValueError, match="unexpected"):
+        tracker.update(_frame(("raw.sensor", 1), 10))
+
+
+def test_state_round_trip_through_json() -> None:
+    tracker = WatermarkTracker(frozenset({A, B, C}))
+    tracker.update(_frame(A, 400))
+    tracker.update(_frame(B, 200, idle=True))
+    tracker.update(_frame(C, 700))
+    restored = WatermarkTracker(frozenset({A, B, C}))
+    restored.restore(orjson.loads(orjson.dumps(tracker.to_state())))
+    assert restored.marks == tracker.marks
+    assert restored.idle == tracker.idle
+    assert restored.watermark() == tracker.watermark() == 400
+    # A restored worker whose expected set shrank forgets the partitions it no longer has.
+    smaller = WatermarkTracker(frozenset({A, C}))
+    smaller.restore(tracker.to_state())
+    assert set(smaller.marks) == {A, C}
+    assert smaller.idle == set()
+
+
+# -- reorder buffer ------------------------------------------------------------------------
+
+
+def _ids(batch: FusedBatch) -> list[int]:
+    return batch.events["event_id"].tolist()
+
+
+def test_release_in_canonical_order_up_to_the_watermark() -> None:
+    buf = ReorderBuffer()
+    assert buf.add(make_batch([30, 10, 20], [T0_MS + 5, T0_MS + 5, T0_MS + 1])) == 3
+    assert buf.add(make_batch([5, 40], [T0_MS + 9, T0_MS + 2])) == 2
+    assert len(buf) == 5
+    out = buf.release(T0_MS + 5)
+    # (ingest, id): (1, 20) (2, 40) (5, 10) (5, 30); id 5 arrives at +9, after the mark
+    assert _ids(out) == [20, 40, 10, 30]
+    assert out.events["ingest_time_ms"].tolist() == sorted(out.events["ingest_time_ms"].tolist())
+    assert out.column("source_ref") == [f"ref-{i}" for i in _ids(out)]
+    assert len(buf) == 1
+    assert len(buf.release(T0_MS + 8)) == 0
+    assert _ids(buf.release(T0_MS + 9)) == [5]
+    assert len(buf) == 0
+    assert len(buf.release(FOREVER)) == 0
+
+
+def test_redelivered_ids_are_dropped() -> None:
+    buf = ReorderBuffer()
+    batch = make_batch([1, 2, 3], [T0_MS, T0_MS + 1, T0_MS + 2])
+    assert buf.add(batch) == 3
+    assert buf.add(batch) == 0
+    assert buf.add(make_batch([3, 4], [T0_MS + 2, T0_MS + 3])) == 1
+    assert len(buf) == 4
+    assert _ids(buf.release(FOREVER)) == [1, 2, 3, 4]
+
+
+def test_snapshot_and_restore_release_the_same_events() -> None:
+    rng = np.random.default_rng(7)
+    ids = rng.choice(10_000, size=40, replace=False).tolist()
+    ingest = (T0_MS + rng.integers(0, 20, size=40)).tolist()
+    buf = ReorderBuffer()
+    buf.add(make_batch(ids[:25], ingest[:25]))
+    buf.add(make_batch(ids[25:], ingest[25:]))
+    first = buf.release(T0_MS + 9)
+    restored = ReorderBuffer.restore(buf.snapshot())
+    assert len(restored) == len(buf) == 40 - len(first)
+    # the restored buffer still knows which ids it holds
+    pending = [(i, t) for i, t in zip(ids, ingest, strict=True) if t > T0_MS + 9]
+    again = make_batch([i for i, _ in pending[:5]], [t for _, t in pending[:5]])
+    assert restored.add(again) == 0
+    a, b = buf.release(FOREVER), restored.release(FOREVER)
+    assert _ids(a) == _ids(b)
+    assert a.column("source_ref") == b.column("source_ref")
+    expected = sorted((t, i) for i, t in pending)  # canonical order, computed independently
+    assert _ids(a) == [i for _, i in expected]
