@@ -2,8 +2,8 @@
 
 Arguments travel as tuples in a fixed order so signatures stay short:
 ``cols`` = the case columns in ``state.COLUMNS`` order, ``idx`` = (next_in_cell,
-next_in_device, cell_tab, dev_tab, id_tab, bucket_inv, cell_bits) (tables and filter: see
-``kernels._hashtab``; the spatial table is keyed by ``state.bucket_key``), ``prm`` =
+next_in_device, cell_tab, dev_tab, id_tab, bucket_inv) (tables: see ``kernels._hashtab``;
+the spatial table is keyed by ``state.bucket_key``), ``prm`` =
 ``DedupParams.kernel_args()``, ``grid`` = (lat0, lon0, kx, ky, 1 / cell size),
 ``meta`` = [n cases, n bucket keys, n device keys, max event time, 1 + max category].
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels._hashtab import filter_add, filter_may_have, table_find, table_home, table_slot
+from kernels._hashtab import table_find, table_home, table_slot
 from kernels._jit import inline, norc, prefetch
 from kernels.state import _link, bucket_key, pack_bucket
 
@@ -86,7 +86,7 @@ def _block(x, y, r, inv):
 def _spatial_match(c, t, x, y, cols, idx, prm):
     """(best live case, best recurrence target) slots within radius, -1 when none."""
     case_id, category, xs, ys, closed_t = cols[0], cols[1], cols[2], cols[3], cols[9]
-    next_cell, cell_tab, binv, bits = idx[0], idx[2], idx[5], idx[6]
+    next_cell, cell_tab, binv = idx[0], idx[2], idx[5]
     radius, rec, cptr, cidx = prm[0], prm[3], prm[7], prm[8]
     best, best_d, rbest, rbest_d = -1, 0.0, -1, 0.0
     for j in range(cptr[c], cptr[c + 1]):
@@ -94,10 +94,7 @@ def _spatial_match(c, t, x, y, cols, idx, prm):
         ix0, ix1, iy0, iy1 = _block(x, y, radius[k], binv[k])
         for ix in range(ix0, ix1 + 1):
             for iy in range(iy0, iy1 + 1):
-                key = pack_bucket(ix, iy, k)
-                if not filter_may_have(bits, key):
-                    continue
-                h = table_find(cell_tab, key)
+                h = table_find(cell_tab, pack_bucket(ix, iy, k))
                 s = cell_tab[h, 1] if h >= 0 else -1
                 while s >= 0:
                     if category[s] == k:  # bucket keys may collide (see bucket_key)
@@ -136,7 +133,7 @@ def _prefetch_event(i, ev, grid, prm, idx, rows):
     ev_cat, ev_lat, ev_lon, ev_dev_i8 = ev[2], ev[3], ev[4], ev[7]
     lat0, lon0, kx, ky, _ = grid
     radius, search_r, cptr, cidx = prm[0], prm[6], prm[7], prm[8]
-    cell_tab, dev_tab, binv, bits = idx[2], idx[3], idx[5], idx[6]
+    cell_tab, dev_tab, binv = idx[2], idx[3], idx[5]
     c = ev_cat[i]
     if search_r[c] <= 0:
         return
@@ -149,9 +146,7 @@ def _prefetch_event(i, ev, grid, prm, idx, rows):
         ix0, ix1, iy0, iy1 = _block(x, y, radius[k], binv[k])
         for ix in range(ix0, ix1 + 1):
             for iy in range(iy0, iy1 + 1):
-                key = pack_bucket(ix, iy, k)
-                if filter_may_have(bits, key):
-                    _touch(cell_tab, key, rows)
+                _touch(cell_tab, pack_bucket(ix, iy, k), rows)
 
 
 @inline
@@ -171,9 +166,7 @@ def _open_case(eid, eid_i8, c, x, y, t, dev, dev_i8, rec_id, inv, cols, idx, met
     device_hash[s] = dev
     closed_t[s] = OPEN
     recurrence_of[s] = rec_id
-    bkey = bucket_key(x, y, c, idx[5])
-    meta[1] += _link(idx[2], idx[0], bkey, s)
-    filter_add(idx[6], bkey)
+    meta[1] += _link(idx[2], idx[0], bucket_key(x, y, c, idx[5]), s)
     idx[1][s] = -1
     if dev_i8 != 0:
         meta[2] += _link(idx[3], idx[1], dev_i8, s)

@@ -20,9 +20,6 @@ __all__ = [
     "EMPTY",
     "LINE",
     "aligned_zeros",
-    "filter_add",
-    "filter_may_have",
-    "new_filter",
     "new_table",
     "table_capacity",
     "table_find",
@@ -63,25 +60,6 @@ def _hash(key):
     h ^= h >> 29
     h = (h & 0x7FFFFFFF) * 0x9E3779B1
     return h ^ (h >> 32)
-
-
-def new_filter(capacity: int) -> npt.NDArray[np.uint8]:
-    """A one-hash Bloom filter of 8 bits per row of a ``capacity``-row table: at load
-    <= 1/2 it answers "maybe" for at most 1/16 of absent keys, from 1/16 of the memory."""
-    return np.zeros(capacity, dtype=np.uint8)
-
-
-@inline
-def filter_add(bits, key):
-    i = _hash(key) & (bits.shape[0] * 8 - 1)
-    bits[i >> 3] |= np.uint8(1 << (i & 7))
-
-
-@inline
-def filter_may_have(bits, key):
-    """False: ``key`` was never added. True: it may have been."""
-    i = _hash(key) & (bits.shape[0] * 8 - 1)
-    return (bits[i >> 3] >> (i & 7)) & 1 != 0
 
 
 @inline

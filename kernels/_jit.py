@@ -11,7 +11,10 @@ there is no object-mode fallback.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import numba
@@ -20,6 +23,30 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 __all__ = ["inline", "ngjit", "norc", "prefetch"]
+
+
+def _stamp_cache_dir() -> str:
+    """Point numba's on-disk cache at a folder named by a hash of every kernels source.
+
+    Why: numba keys a cached kernel on its own file only, but ``inline`` helpers from other
+    files are compiled into it; after an edit or an upgrade of such a helper, a stale
+    cached kernel would disagree with freshly compiled ones and give wrong cases. This is
+    the one piece of import-time work in ``kernels/``: it must run before any kernel is
+    decorated, and reads only this package's few source files.
+    """
+    here = Path(__file__).resolve().parent
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(numba.__version__.encode())
+    for source in sorted(here.glob("*.py")):
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    base = os.environ.get("NUMBA_CACHE_DIR") or str(here / "__pycache__" / "numba")
+    path = os.path.join(base, digest.hexdigest())
+    numba.config.CACHE_DIR = path  # type: ignore[attr-defined]
+    return path
+
+
+CACHE_DIR = _stamp_cache_dir()
 
 ngjit = numba.njit(nogil=True, cache=True, error_model="numpy")
 # For loops over state arrays that never allocate: without numba's runtime (NRT) no

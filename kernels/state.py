@@ -29,8 +29,7 @@ import numpy.typing as npt
 
 from kernels._hashtab import (
     aligned_zeros,
-    filter_add,
-    new_filter,
+    new_table,
     table_capacity,
     table_home,
     table_slot,
@@ -117,9 +116,6 @@ class DedupState:
         # until the first batch brings parameters: no spatial lists are built before.
         self.bucket_inv = np.zeros(0, dtype=np.float64)
         self.cell_tab, self.dev_tab, self.id_tab = new_table(0), new_table(0), new_table(0)
-        # Most spatial probes are for (bucket, category) pairs holding no case: this filter
-        # answers those without touching the table (measured: a third of the kernel time).
-        self.cell_bits = new_filter(0)
         self._allocate(self.initial_capacity)
         self.rebuild_index()
 
@@ -139,7 +135,7 @@ class DedupState:
     @property
     def nbytes(self) -> int:
         """Bytes held by every array of the state (columns, links, tables)."""
-        tables = sum(getattr(self, name).nbytes for name in _TABLES) + self.cell_bits.nbytes
+        tables = sum(getattr(self, name).nbytes for name in _TABLES)
         cold = sum(self.cols[name].nbytes for name, _ in _COLD)
         return self.hot.nbytes + cold + tables + self.meta.nbytes
 
@@ -222,10 +218,6 @@ class DedupState:
         self.cell_tab = _empty_table(self.cell_tab, cap)
         self.dev_tab = _empty_table(self.dev_tab, cap)
         self.id_tab = _empty_table(self.id_tab, cap)
-        if self.cell_bits.shape[0] == cap:
-            self.cell_bits.fill(0)
-        else:
-            self.cell_bits = new_filter(cap)
         n_cells, n_devs = _index_kernel(
             n,
             c["x"],
@@ -236,7 +228,7 @@ class DedupState:
             c["case_id"].view(np.int64),
             self.next_in_cell,
             self.next_in_device,
-            (self.cell_tab, self.dev_tab, self.id_tab, self.cell_bits),
+            (self.cell_tab, self.dev_tab, self.id_tab),
         )
         self.meta[1] = n_cells
         self.meta[2] = n_devs
@@ -253,7 +245,6 @@ class DedupState:
                 self.dev_tab,
                 self.id_tab,
                 self.bucket_inv,
-                self.cell_bits,
             ),
             self.meta,
         )
@@ -315,7 +306,7 @@ def _link(tab, nexts, key, s):
 
 @norc
 def _index_kernel(n, xs, ys, category, binv, dev, cid, next_cell, next_dev, tables):
-    ctab, dtab, itab, cbits = tables
+    ctab, dtab, itab = tables
     n_cells = 0
     n_devs = 0
     spatial = binv.shape[0] > 0
@@ -329,9 +320,7 @@ def _index_kernel(n, xs, ys, category, binv, dev, cid, next_cell, next_dev, tabl
             prefetch(itab, table_home(itab, cid[a]))
         next_cell[s] = -1
         if spatial:
-            key = bucket_key(xs[s], ys[s], category[s], binv)
-            n_cells += _link(ctab, next_cell, key, s)
-            filter_add(cbits, key)
+            n_cells += _link(ctab, next_cell, bucket_key(xs[s], ys[s], category[s], binv), s)
         next_dev[s] = -1
         if dev[s] != 0:
             n_devs += _link(dtab, next_dev, dev[s], s)

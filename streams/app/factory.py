@@ -91,7 +91,7 @@ def _register_lag(app: App) -> None:
             highwater = consumer.highwater(tp)
             if highwater is None:
                 continue
-            read = consumer._read_offset[tp]  # last offset read, None before the first
+            read = consumer._read_offset[tp]  # type: ignore[attr-defined]  # last read, or None
             lag[tp.topic] = lag.get(tp.topic, 0.0) + max(
                 0, highwater - (read + 1 if read is not None else 0)
             )
