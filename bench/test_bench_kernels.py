@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bench.harness import SUBJECT, peer, record
+from bench.harness.convention import BenchScale
 from kernels import (
     DedupParams,
     DedupState,
@@ -96,18 +98,17 @@ COLS = ("event_id", "category", "lat", "lon", "t_ms", "device_hash")
 
 
 @pytest.fixture(scope="module")
-def points() -> tuple[np.ndarray, np.ndarray]:
+def points(bench_scale: BenchScale) -> tuple[np.ndarray, np.ndarray]:
     warmup()
+    n = bench_scale.pick(N_BUCKET, smoke=50_000)
     rng = np.random.default_rng(1)
-    return ORIGIN[0] + rng.uniform(-0.2, 0.2, N_BUCKET), ORIGIN[1] + rng.uniform(
-        -0.2, 0.2, N_BUCKET
-    )
+    return ORIGIN[0] + rng.uniform(-0.2, 0.2, n), ORIGIN[1] + rng.uniform(-0.2, 0.2, n)
 
 
 @pytest.fixture(scope="module")
-def day() -> dict[str, np.ndarray]:
+def day(bench_scale: BenchScale) -> dict[str, np.ndarray]:
     warmup()
-    return city_day(N_DAY)
+    return city_day(bench_scale.pick(N_DAY, smoke=20_000))
 
 
 def _rate(name: str, benchmark: Any, n: int) -> None:
@@ -117,14 +118,16 @@ def _rate(name: str, benchmark: Any, n: int) -> None:
 
 def test_bucketing_kernel(benchmark: Any, points: tuple[np.ndarray, np.ndarray]) -> None:
     lat, lon = points
+    record(benchmark, path="bucketing", role=SUBJECT, events=lat.shape[0])
     out = benchmark(cell_ids, lat, lon, SPEC)
     assert out.shape == lat.shape
-    _rate("bucketing", benchmark, N_BUCKET)
+    _rate("bucketing", benchmark, lat.shape[0])
 
 
 def test_bucketing_h3(benchmark: Any, points: tuple[np.ndarray, np.ndarray]) -> None:
     h3 = pytest.importorskip("h3")
     lat, lon = points[0][:200_000].tolist(), points[1][:200_000].tolist()
+    record(benchmark, path="bucketing", role=peer("h3"), events=len(lat))
     out = benchmark.pedantic(
         lambda: [h3.latlng_to_cell(a, b, 9) for a, b in zip(lat, lon, strict=True)],
         rounds=3,
@@ -136,6 +139,7 @@ def test_bucketing_h3(benchmark: Any, points: tuple[np.ndarray, np.ndarray]) -> 
 
 def test_bucketing_reference(benchmark: Any, points: tuple[np.ndarray, np.ndarray]) -> None:
     lat, lon = points[0][:200_000].tolist(), points[1][:200_000].tolist()
+    record(benchmark, path="bucketing", role=peer("reference"), events=len(lat))
     out = benchmark.pedantic(ref_cell_ids, args=(lat, lon, SPEC), rounds=3, iterations=1)
     assert out[:1000] == cell_ids(lat[:1000], lon[:1000], SPEC).tolist()
     _rate("bucketing_ref", benchmark, len(lat))
@@ -154,17 +158,20 @@ def _run_day(day: dict[str, np.ndarray], params: DedupParams, n: int) -> np.ndar
 
 def test_dedup_kernel(benchmark: Any, day: dict[str, np.ndarray]) -> None:
     params = city_params()
-    new = benchmark.pedantic(_run_day, args=(day, params, N_DAY), rounds=3, iterations=1)
+    n = day["event_id"].shape[0]
+    record(benchmark, path="dedup", role=SUBJECT, events=n)
+    new = benchmark.pedantic(_run_day, args=(day, params, n), rounds=3, iterations=1)
     dup = 1 - new.mean()
     print(f"\nduplicate share {dup:.1%}")
-    assert 0.10 <= dup <= 0.30
-    _rate("dedup", benchmark, N_DAY)
+    assert 0.05 <= dup <= 0.30
+    _rate("dedup", benchmark, n)
 
 
 def test_dedup_reference(benchmark: Any, day: dict[str, np.ndarray]) -> None:
     params = city_params()
     n = 3000  # brute force is quadratic
     sub = [day[c][:n] for c in COLS]
+    record(benchmark, path="dedup", role=peer("reference"), events=n)
 
     def run() -> list[int]:
         return ReferenceDedup(SPEC, params).dedup_batch(*sub)[0]
@@ -179,13 +186,15 @@ def test_dedup_ckdtree(benchmark: Any, day: dict[str, np.ndarray]) -> None:
     x = (day["lon"] - SPEC.origin_lon) * SPEC.kx
     y = (day["lat"] - SPEC.origin_lat) * SPEC.ky
     pts = np.column_stack([x, y])
+    n = pts.shape[0]
+    record(benchmark, path="dedup", role=peer("ckdtree"), events=n)
 
     def run() -> int:
         tree = spatial.cKDTree(pts)
         return int(sum(map(len, tree.query_ball_point(pts, r=100.0))))
 
-    assert benchmark.pedantic(run, rounds=1, iterations=1) >= N_DAY
-    _rate("dedup_ckdtree", benchmark, N_DAY)
+    assert benchmark.pedantic(run, rounds=1, iterations=1) >= n
+    _rate("dedup_ckdtree", benchmark, n)
 
 
 # -- the simulated typhoon day, through the real intake ---------------------------------
@@ -242,7 +251,7 @@ def _typhoon_events() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def typhoon() -> tuple[dict[str, np.ndarray], GridSpec, DedupParams]:
+def typhoon(bench_scale: BenchScale) -> tuple[dict[str, np.ndarray], GridSpec, DedupParams]:
     """The typhoon day's events in the pipeline's canonical order, its grid and params."""
     from streams.dedup_engine import build_params
     from streams.intake.categories import CategoryTable
@@ -255,6 +264,7 @@ def typhoon() -> tuple[dict[str, np.ndarray], GridSpec, DedupParams]:
     spec = GridSpec(origin[0], origin[1], settings.cell_size_m)
     f = _typhoon_events()
     f = f[np.lexsort((f["event_id"], f["ingest_time_ms"]))]
+    f = f[: bench_scale.pick(len(f), smoke=min(len(f), 20_000))]
     warmup()
     cols = {c: np.ascontiguousarray(f[c]) for c in FUSED_COLS}
     return cols, spec, build_params(table, settings)
@@ -275,6 +285,7 @@ def _run_typhoon(cols: dict[str, np.ndarray], spec: GridSpec, params: DedupParam
 def test_dedup_typhoon_kernel(benchmark: Any, typhoon: Any) -> None:
     cols = typhoon[0]
     n = cols["event_id"].shape[0]
+    record(benchmark, path="dedup-typhoon", role=SUBJECT, events=n)
     case = benchmark.pedantic(_run_typhoon, args=typhoon, rounds=5, iterations=1)
     assert (case != 0).all()  # ordered by arrival: nothing is beyond the allowed lateness
     n_cases = np.unique(case).shape[0]
@@ -285,8 +296,9 @@ def test_dedup_typhoon_kernel(benchmark: Any, typhoon: Any) -> None:
 
 def test_dedup_typhoon_reference(benchmark: Any, typhoon: Any) -> None:
     cols, spec, params = typhoon
-    n = 20_000  # brute force over every case: a prefix of the day
+    n = min(20_000, cols["event_id"].shape[0])  # brute force over every case: a prefix
     sub = [cols[c][:n] for c in FUSED_COLS]
+    record(benchmark, path="dedup-typhoon", role=peer("reference"), events=n)
 
     def run() -> list[int]:
         return ReferenceDedup(spec, params).dedup_batch(*sub)[0]
@@ -303,6 +315,7 @@ def test_dedup_typhoon_ckdtree(benchmark: Any, typhoon: Any) -> None:
     pts = np.column_stack([x, y])
     # Each event's own search radius, counts only: the cheapest form of the same question.
     r = params.search_radius_m[cols["category"]]
+    record(benchmark, path="dedup-typhoon", role=peer("ckdtree"), events=pts.shape[0])
 
     def run() -> int:
         tree = spatial.cKDTree(pts)
@@ -312,8 +325,10 @@ def test_dedup_typhoon_ckdtree(benchmark: Any, typhoon: Any) -> None:
     _rate("typhoon_ckdtree", benchmark, pts.shape[0])
 
 
-def test_ratios_and_goals(benchmark: Any) -> None:
+def test_ratios_and_goals(benchmark: Any, bench_scale: BenchScale) -> None:
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)  # runs under --benchmark-only
+    if bench_scale.smoke:
+        pytest.skip("smoke sizes: ratios are not meaningful")
     need = {"bucketing", "bucketing_h3", "bucketing_ref"}
     need |= {f"{d}{p}" for d in ("dedup", "typhoon") for p in ("", "_ref", "_ckdtree")}
     if not need <= RATES.keys():

@@ -41,6 +41,7 @@ step "ruff check" .venv/bin/ruff check .
 step "ruff format --check" .venv/bin/ruff format --check .
 step "mypy" .venv/bin/mypy
 step "kernel unit tests, NUMBA_DISABLE_JIT=1" kernels_without_jit
+step "benchmarks, smoke sizes (kept working, not judged)" .venv/bin/citystream bench --smoke
 # last, so its summary is the closing line of the run: unit + integration tiers
 step "pytest (unit + integration)" .venv/bin/pytest
 
