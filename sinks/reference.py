@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "KPI_COUNTS",
     "case_unit_kpis",
     "department_scores",
     "durations",
@@ -100,7 +101,7 @@ def _units(c: dict[str, Any]) -> list[tuple[str, str]]:
     return units
 
 
-_COUNTS = [
+KPI_COUNTS = [
     "opened",
     "due",
     "handled",
@@ -142,7 +143,7 @@ def case_unit_kpis(
     """What ``kpi_units`` returns, keyed by (period, period_start, level, unit)."""
     zone = ZoneInfo(tz)
     dispatch_ok = {r["case_id"]: r["dispatched_on_time"] for r in _rows(tables["dispatches"])}
-    out: dict[Key, dict[str, float]] = defaultdict(lambda: dict.fromkeys(_COUNTS, 0.0))
+    out: dict[Key, dict[str, float]] = defaultdict(lambda: dict.fromkeys(KPI_COUNTS, 0.0))
     for c in latest_cases(tables["cases"]):
         f = _facts(c, dispatch_ok, now_ms // 1000)
         for t_s, names in _milestones(c, f):

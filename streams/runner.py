@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from streams.app.columnar import decode_columns
-from streams.app.topics import DEADLETTER, LINKS, RAW_TOPICS
+from streams.app.topics import DEADLETTER, LINKS, RAW_TOPICS, read_to_end
 from streams.settings import Settings
 
 __all__ = [
@@ -108,34 +108,7 @@ def produce_records(
 
 def read_topic(settings: Settings, topic: str, timeout_s: float = 5.0) -> Iterator[Any]:
     """Every record of a topic, from the beginning to its current end."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        max_partition_fetch_bytes=32 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-    )
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            return
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            batch = consumer.poll(timeout_ms=500)
-            for records in batch.values():
-                yield from records
-            if not batch and time.monotonic() > deadline:
-                break
-            if batch:
-                deadline = time.monotonic() + timeout_s
-    finally:
-        consumer.close()
+    return read_to_end(settings, topic, idle_s=timeout_s)
 
 
 @dataclass

@@ -8,9 +8,23 @@ from typing import Any
 
 from sinks.sql import Executor, render
 
-__all__ = ["QUERY_DIR", "hotspots", "league_table", "load_query", "trend"]
+__all__ = ["BI_VIEWS", "QUERY_DIR", "hotspots", "league_table", "load_query", "trend"]
 
 QUERY_DIR = Path(__file__).resolve().parent
+
+# The views BI queries (docs/bi/kpis.md); 0002_kpi_views.sql also defines the building
+# blocks case_facts and kpi_case_counts, which are not part of the BI surface.
+BI_VIEWS: tuple[str, ...] = (
+    "kpi_units",
+    "kpi_department_score",
+    "kpi_intake",
+    "kpi_durations",
+    "kpi_hotspots",
+    "kpi_patrol_coverage",
+    "kpi_patrol_grids",
+    "intake_minute",
+    "deadletter_daily",
+)
 
 
 def load_query(name: str, *, database: str, tz: str, **dates: date) -> str:

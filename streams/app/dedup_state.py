@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from streams.app.ordering import ReorderBuffer, WatermarkTracker
+from streams.app.topics import read_to_end
 from streams.dedup_engine import DedupEngine, TileDedup
 from streams.intake.fused import decode_batch, encode_batch
 from streams.settings import Settings
@@ -91,28 +92,10 @@ def load_partition(
 
     Blocking (kafka-python): run it in an executor from async code.
     """
-    from kafka import KafkaConsumer, TopicPartition
-
     state = PartitionState(partition, WatermarkTracker(expected))
-    tp = TopicPartition(topic, partition)
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        max_partition_fetch_bytes=64 * 1024 * 1024,
-        fetch_max_bytes=128 * 1024 * 1024,
-    )
-    try:
-        consumer.assign([tp])
-        consumer.seek_to_beginning(tp)
-        end = consumer.end_offsets([tp])[tp]
-        latest: dict[bytes, bytes | None] = {}
-        while consumer.position(tp) < end:
-            for records in consumer.poll(timeout_ms=1000).values():
-                for record in records:
-                    latest[record.key] = record.value
-    finally:
-        consumer.close()
+    latest: dict[bytes, bytes | None] = {}
+    for record in read_to_end(settings, topic, [partition], idle_s=30.0):
+        latest[record.key] = record.value
     for key, value in latest.items():
         if value is None:
             continue

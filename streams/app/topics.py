@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from streams.settings import Settings
 
@@ -21,6 +23,7 @@ __all__ = [
     "TRANSITIONS",
     "UPDATES",
     "ensure_topics",
+    "read_to_end",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,3 +116,42 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
         raise TimeoutError(f"topics not ready after {timeout_s}s: {names}")
     finally:
         admin.close()
+
+
+def read_to_end(
+    settings: Settings, topic: str, partitions: list[int] | None = None, idle_s: float = 5.0
+) -> Iterator[Any]:
+    """Every record of ``topic`` (or of some of its partitions) from the beginning to the
+    end it had when the call started. Stops early only after ``idle_s`` without data.
+
+    Blocking (kafka-python): from async code run it in an executor.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        max_partition_fetch_bytes=64 * 1024 * 1024,
+        fetch_max_bytes=128 * 1024 * 1024,
+    )
+    try:
+        if partitions is None:
+            partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        if not partitions:
+            return
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        deadline = time.monotonic() + idle_s
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            batch = consumer.poll(timeout_ms=500)
+            for records in batch.values():
+                yield from records
+            if batch:
+                deadline = time.monotonic() + idle_s
+            elif time.monotonic() > deadline:
+                raise TimeoutError(f"no data from {topic} for {idle_s}s before its end")
+    finally:
+        consumer.close()

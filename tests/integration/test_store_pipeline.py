@@ -14,6 +14,7 @@ import pytest
 from clickhouse_driver import Client
 
 from sinks import reference
+from sinks.kpi.queries import BI_VIEWS
 from sinks.migrate import migrate
 from sinks.records import dispatch_row
 from sinks.sql import DriverExecutor
@@ -26,14 +27,7 @@ from streams.simulator import Simulation
 
 pytestmark = pytest.mark.integration
 
-VIEWS = (
-    "kpi_units",
-    "kpi_department_score",
-    "kpi_intake",
-    "kpi_durations",
-    "kpi_hotspots",
-    "deadletter_daily",
-)
+VIEWS = BI_VIEWS
 ROLES = "normalize,dedup,dispatch,lifecycle,departments,sink"
 
 

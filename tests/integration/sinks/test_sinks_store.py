@@ -14,6 +14,7 @@ from clickhouse_driver import errors as ch_errors
 from sinks import reference
 from sinks.base import SinkBackpressure
 from sinks.clickhouse import ClickHouseSink, make_client
+from sinks.kpi.queries import BI_VIEWS
 from sinks.migrate import load_migrations, migrate, migration_status
 from sinks.sql import DriverExecutor
 from sinks.synthetic import Dataset, generate
@@ -22,17 +23,7 @@ from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-VIEWS = [
-    "kpi_units",
-    "kpi_department_score",
-    "kpi_intake",
-    "kpi_durations",
-    "kpi_hotspots",
-    "kpi_patrol_coverage",
-    "kpi_patrol_grids",
-    "intake_minute",
-    "deadletter_daily",
-]
+VIEWS = BI_VIEWS
 
 
 @pytest.fixture

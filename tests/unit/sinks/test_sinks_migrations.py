@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from sinks.kpi.queries import BI_VIEWS
 from sinks.migrate import (
     Migration,
     MigrationError,
@@ -17,19 +18,7 @@ from sinks.sql import ChdbExecutor, SqlError, render, split_statements
 from sinks.tables import TABLES
 
 TZ = "Asia/Shanghai"
-VIEWS = [
-    "case_facts",
-    "kpi_case_counts",
-    "kpi_units",
-    "kpi_department_score",
-    "kpi_intake",
-    "intake_minute",
-    "deadletter_daily",
-    "kpi_durations",
-    "kpi_hotspots",
-    "kpi_patrol_coverage",
-    "kpi_patrol_grids",
-]
+VIEWS = ["case_facts", "kpi_case_counts", *BI_VIEWS]
 
 
 def test_files_are_numbered_without_gaps() -> None:
