@@ -4,13 +4,15 @@ Needs the real server (``citystream up``): skipped without it, FAILED under ``CI
 Run: ``citystream bench --suites sinks`` (``--smoke`` for tiny sizes). Paths:
 
 * ``sink-insert``: the seeded ``events`` rows through :class:`ClickHouseSink` in
-  4096-row Kafka messages (subject) beside bare clickhouse-driver columnar inserts of the
-  same, already coerced, columns (``clickhouse-driver``); events = rows per round. The
-  peer inserts ``Settings.sink_batch_rows`` rows at a time, as the sink flushes: the
-  server's cost per insert (a part per table and materialized view) swings with the load
-  of the shared machine, so only the same number of inserts makes the ratio measure the
-  sink's own overhead. The sink must also reach :data:`SINK_GOAL` of the bare inserts
-  (checked at full size only: tiny inserts are dominated by per-insert overhead).
+  4096-row Kafka messages (subject) beside one bare clickhouse-driver columnar insert of
+  the same, already coerced, columns (``clickhouse-driver``); events = rows per round.
+  The sink's batch is set to hold all the rows, so both make ONE insert: the server's
+  fixed cost per insert (a new part each) swings between ~0 and ~60 ms with the load of
+  the shared machine and would swamp the sink's own overhead (buffering, coercion,
+  concatenation), which is what the ratio guards. How many rows a production insert
+  carries is a setting (``sink_batch_rows``), not code. The sink must also reach
+  :data:`SINK_GOAL` of the bare insert over alternating rounds after the benchmark
+  (full size only: tiny inserts are dominated by per-insert overhead).
 * ``kpi-<query>``: latency of each KPI query over a store of
   ``Settings.bench_kpi_events`` events (1.5 M by default, 10 M for the big run); subject
   only, events = 1 query per round, so it is reported but not guarded.
@@ -19,8 +21,8 @@ Run: ``citystream bench --suites sinks`` (``--smoke`` for tiny sizes). Paths:
 from __future__ import annotations
 
 import os
+import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
@@ -40,7 +42,7 @@ from streams.settings import Settings, load_settings
 pytestmark = pytest.mark.bench
 
 MESSAGE_ROWS = 4096  # rows per Kafka message handed to the sink
-SINK_GOAL = 0.70  # the sink must reach 70% of bare columnar inserts of its batch size
+SINK_GOAL = 0.70  # the sink must reach 70% of a bare columnar insert
 INSERT_CASES = 150_000  # synthetic cases whose events are inserted (~3 events a case)
 SMOKE_INSERT_CASES = 3_000
 SMOKE_KPI_EVENTS = 30_000
@@ -48,7 +50,7 @@ ROUNDS = 5  # timed rounds at full size (smoke: 1), after one warm-up round
 # the inserts share 2 cores with the server and the neighbours' bursts: more rounds make
 # each side's fastest round, and so the sink ÷ bare ratio, steadier
 INSERT_ROUNDS = 10
-_BARE_BEST_S: dict[int, float] = {}  # rows -> fastest bare insert, for the sink's goal
+GOAL_PAIRS = 3  # alternating bare/sink rounds behind the SINK_GOAL check
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,49 @@ def _truncate(client: Any, database: str) -> Callable[[], None]:
     return lambda: client.execute(f"TRUNCATE TABLE {database}.events")
 
 
+def _bare_insert(client: Any, database: str, events: dict[str, Any]) -> Callable[[], None]:
+    """The peer: one INSERT of the pre-coerced columns."""
+    arrays = coerce_columns("events", events)
+    sql = f"INSERT INTO {database}.events ({', '.join(c.name for c in TABLES['events'])}) VALUES"
+    return lambda: client.execute(sql, arrays, columnar=True)
+
+
+def _sink_inserts(
+    settings: Settings, client: Any, database: str, events: dict[str, Any]
+) -> Callable[[], None]:
+    """The subject: the rows as 4096-row messages through a fresh sink, then a flush."""
+    rows = len(events["event_id"])
+    one_batch = settings.replace(sink_batch_rows=rows)  # one insert, as the peer's
+
+    def through_sink() -> None:
+        sink = ClickHouseSink(one_batch, database=database, client=client)
+        for offset, start in enumerate(range(0, rows, MESSAGE_ROWS)):
+            chunk = {k: v[start : start + MESSAGE_ROWS] for k, v in events.items()}
+            sink.add("events.fused", 0, offset, chunk)
+        sink.flush()
+
+    return through_sink
+
+
+def _paired_ratio(
+    bare: Callable[[], None], sink: Callable[[], None], reset: Callable[[], None]
+) -> float:
+    """Bare ÷ sink time over alternating rounds, fastest of each.
+
+    The neighbours' load on the 2 shared cores comes in bursts of seconds, so two
+    benchmarks timed one after the other can see different loads; alternating rounds
+    see the same, which a pass/fail goal needs.
+    """
+    times: dict[Callable[[], None], list[float]] = {bare: [], sink: []}
+    for _ in range(GOAL_PAIRS):
+        for fn, spent in times.items():
+            reset()
+            start = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - start)
+    return min(times[bare]) / min(times[sink])
+
+
 def test_bare_driver_insert(
     benchmark: Any,
     bench_settings: Settings,
@@ -101,20 +146,12 @@ def test_bare_driver_insert(
 ) -> None:
     rows = len(insert_events["event_id"])
     record(benchmark, path="sink-insert", role=peer("clickhouse-driver"), events=rows)
-    arrays = coerce_columns("events", insert_events)
-    sql = f"INSERT INTO {database}.events ({', '.join(c.name for c in TABLES['events'])}) VALUES"
-    step = bench_settings.sink_batch_rows
     client = make_client(bench_settings)
-
-    def bare() -> None:
-        for start in range(0, rows, step):
-            client.execute(sql, [a[start : start + step] for a in arrays], columnar=True)
-
+    bare = _bare_insert(client, database, insert_events)
     setup = _truncate(client, database)
     benchmark.pedantic(bare, setup=setup, **_rounds(bench_scale, INSERT_ROUNDS))
     assert client.execute(f"SELECT count() FROM {database}.events")[0][0] == rows
     client.disconnect()
-    _BARE_BEST_S[rows] = benchmark.stats.stats.min
 
 
 def test_sink_insert(
@@ -127,28 +164,14 @@ def test_sink_insert(
     rows = len(insert_events["event_id"])
     record(benchmark, path="sink-insert", role=SUBJECT, events=rows)
     client = make_client(bench_settings)
-
-    def through_sink() -> None:
-        sink = ClickHouseSink(bench_settings, database=database, client=client)
-        for offset, start in enumerate(range(0, rows, MESSAGE_ROWS)):
-            chunk = {k: v[start : start + MESSAGE_ROWS] for k, v in insert_events.items()}
-            sink.add("events.fused", 0, offset, chunk)
-        sink.flush()
-
-    setup = _truncate(client, database)
-    benchmark.pedantic(through_sink, setup=setup, **_rounds(bench_scale, INSERT_ROUNDS))
+    through_sink = _sink_inserts(bench_settings, client, database, insert_events)
+    reset = _truncate(client, database)
+    benchmark.pedantic(through_sink, setup=reset, **_rounds(bench_scale, INSERT_ROUNDS))
     assert client.execute(f"SELECT count() FROM {database}.events")[0][0] == rows
+    if not bench_scale.smoke:
+        ratio = _paired_ratio(_bare_insert(client, database, insert_events), through_sink, reset)
+        assert ratio >= SINK_GOAL, f"sink at {ratio:.0%} of a bare insert (goal {SINK_GOAL:.0%})"
     client.disconnect()
-    if bench_scale.smoke:
-        return
-    bare_s = _BARE_BEST_S.get(rows)
-    if bare_s is None:
-        warnings.warn(
-            "sink goal not checked: test_bare_driver_insert did not run first", stacklevel=1
-        )
-        return
-    ratio = bare_s / benchmark.stats.stats.min
-    assert ratio >= SINK_GOAL, f"sink at {ratio:.0%} of a bare insert (goal {SINK_GOAL:.0%})"
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ __all__ = [
     "OutputTail",
     "count_columnar_rows",
     "count_messages",
+    "create_run_topics",
     "delete_topics",
     "free_port",
     "produce",
@@ -169,6 +170,44 @@ def wait_healthy(port: int, timeout_s: float, alive: Callable[[], bool]) -> None
                 return
         time.sleep(0.2)
     raise TimeoutError(f"worker on port {port} not healthy after {timeout_s}s (last: {last})")
+
+
+# Faust's producer_max_request_size in streams.app.factory; the broker's default is 1 MB
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+def create_run_topics(settings: Settings) -> None:
+    """Create the pipeline topics of a run, accepting messages up to 16 MiB.
+
+    Why: the dedup agent sends one ``links``/``cases`` message per tile and release; in a
+    catch-up one release holds tens of thousands of links, over the broker's default
+    1 MB, and the broker refuses it (the agent only logs MessageSizeTooLargeError and the
+    links are lost). The benchmark raises the topic limit so that it measures throughput;
+    ``streams.app.topics.ensure_topics`` then checks the layout.
+    """
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    from streams.app.topics import ALL_TOPICS, DEDUP_STATE, ensure_topics
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="bench-e2e")
+    try:
+        big = {"retention.ms": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)}
+        admin.create_topics(
+            [
+                NewTopic(
+                    settings.topic(t),
+                    settings.partitions,
+                    1,
+                    topic_configs={**big, "cleanup.policy": "compact"} if t == DEDUP_STATE else big,
+                )
+                for t in ALL_TOPICS
+            ],
+            timeout_ms=30_000,
+        )
+    finally:
+        admin.close()
+    ensure_topics(settings)
 
 
 def delete_topics(settings: Settings, prefix: str) -> list[str]:
