@@ -119,13 +119,16 @@ class GridDedup:
         """Forget cases no event can join any more."""
         assert self.max_t is not None
         horizon = self.max_t - max(self.lateness, default=0)
-        for index in (self.grid, self.by_device):
-            for key in list(index):
-                alive = [c for c in index[key] if c.last_t + self.window[c.category] >= horizon]
-                if alive:
-                    index[key] = alive
-                else:
-                    del index[key]
+        self._prune(self.grid, horizon)
+        self._prune(self.by_device, horizon)
+
+    def _prune(self, index: dict[Any, list[_Case]], horizon: int) -> None:
+        for key in list(index):
+            alive = [c for c in index[key] if c.last_t + self.window[c.category] >= horizon]
+            if alive:
+                index[key] = alive
+            else:
+                del index[key]
 
 
 def event_message(row: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import shutil
 import socket
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,7 +110,7 @@ class OutputTail:
     """
 
     settings: Settings
-    counters: dict[str, Callable[[bytes], int]]
+    counters: Mapping[str, Callable[[bytes], int]]
     rows: dict[str, int] = field(default_factory=dict)
     first_ms: int | None = None
     last_ms: int | None = None
@@ -176,14 +176,15 @@ def wait_healthy(port: int, timeout_s: float, alive: Callable[[], bool]) -> None
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
-def create_run_topics(settings: Settings) -> None:
+def create_run_topics(settings: Settings, extra: Sequence[str] = ()) -> None:
     """Create the pipeline topics of a run, accepting messages up to 16 MiB.
 
     Why: the dedup agent sends one ``links``/``cases`` message per tile and release; in a
     catch-up one release holds tens of thousands of links, over the broker's default
     1 MB, and the broker refuses it (the agent only logs MessageSizeTooLargeError and the
     links are lost). The benchmark raises the topic limit so that it measures throughput;
-    ``streams.app.topics.ensure_topics`` then checks the layout.
+    ``streams.app.topics.ensure_topics`` then checks the layout. ``extra``: more logical
+    topics of the run (the peers' own), created the same way.
     """
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
@@ -201,7 +202,7 @@ def create_run_topics(settings: Settings) -> None:
                     1,
                     topic_configs={**big, "cleanup.policy": "compact"} if t == DEDUP_STATE else big,
                 )
-                for t in ALL_TOPICS
+                for t in (*ALL_TOPICS, *extra)
             ],
             timeout_ms=30_000,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bench.e2e.kafka_io import Message, OutputTail, produce_async
@@ -54,7 +54,7 @@ def timed_pass(
     settings: Settings,
     topic: str,
     messages: Sequence[Message],
-    counters: dict[str, Callable[[bytes], int]],
+    counters: Mapping[str, Callable[[bytes], int]],
     *,
     events: int,
     rows_before: int,

@@ -1,0 +1,502 @@
+"""End-to-end benchmarks through the real broker (and ClickHouse), beside their peers.
+
+Needs ``citystream up`` (Kafka 127.0.0.1:19092, ClickHouse 127.0.0.1:19000): skipped when a
+service is down, FAILED under ``CI=true``. Every round gets its own topic prefix, app id
+and database, deleted afterwards. Run: ``citystream bench --suites e2e`` (``--smoke``:
+tiny sizes, well under a minute). Paths (docs/benchmarks-e2e.md):
+
+* ``e2e-dedup``: the dedup role alone on a pre-normalized typhoon day written as fused
+  batches + watermark frames (subject) beside an idiomatic per-event Faust agent doing
+  the same matching on one JSON message per event (``faust-per-event``);
+* ``e2e-latency``: raw records at a steady 10,000 records/s through a worker with roles
+  normalize,dedup,dispatch; p50/p99/max from a record's arrival to its case's dispatch
+  (goal p99 < 1 s, asserted at full size);
+* ``e2e-ingest``: raw sensor alarms to rows in ClickHouse: citystream's normalize + sink
+  roles (subject) beside ClickHouse's own Kafka table engine (``clickhouse-kafka-engine``).
+
+A pass is timed from its first input message to the producer timestamp of its last output
+record (or the poll that saw the last row), with the worker already started and warmed up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from bench.e2e.ch_kafka import (
+    commit_group_at_start,
+    kafka_engine_ddl,
+    plain_alarms,
+    scalar,
+    timed_ingest,
+)
+from bench.e2e.faust_peer import PEER_EVENTS, PEER_LINKS, PeerProcess, event_message
+from bench.e2e.feed import FusedFeed, build_fused_feed, warmup_messages
+from bench.e2e.kafka_io import (
+    Message,
+    OutputTail,
+    count_columnar_rows,
+    count_messages,
+    create_run_topics,
+    delete_topics,
+    free_port,
+    produce,
+    remove_app_dir,
+)
+from bench.e2e.latency import collect_latencies, paced_send, yesterday
+from bench.e2e.timing import Timing, timed_pass
+from bench.harness import SUBJECT, BenchScale, peer, record
+from deploy.local.clickhouse import clickhouse_healthy
+from deploy.local.kafka import kafka_healthy
+from streams.app.topics import DEADLETTER, FUSED, LINKS, RAW_TOPICS
+from streams.runner import WorkerProcess
+from streams.settings import Settings, load_settings
+from streams.simulator import SimRecord, Simulation
+
+pytestmark = pytest.mark.bench
+
+SCENARIO, SEED = "typhoon", 1
+DEDUP_GOAL = 300_000  # events/s of the fused dedup path on 2 cores
+LATENCY_RATE = 10_000  # raw records/s
+LATENCY_P99_GOAL_MS = 1_000.0
+IDLE_SOURCE_MS = 250  # CITYSTREAM_IDLE_SOURCE_MS of the latency run (default 2000)
+WARMUP_ALARMS = 100
+START_TIMEOUT_S = 120.0
+
+
+# -- services, settings and data ---------------------------------------------------------
+
+
+def _unavailable(message: str) -> None:
+    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def base() -> Settings:
+    settings = load_settings().replace(partitions=1)
+    if not kafka_healthy(settings):
+        _unavailable(f"Kafka at {settings.bootstrap_servers} is not reachable: citystream up")
+    if not clickhouse_healthy(settings):
+        _unavailable("ClickHouse is not reachable: run `citystream up` first")
+    return settings
+
+
+@pytest.fixture(scope="module")
+def day(bench_scale: BenchScale) -> list[SimRecord]:
+    scale = bench_scale.pick(100, smoke=3) / 100
+    return sorted(Simulation(SCENARIO, SEED, scale).records(), key=lambda r: r.arrival_ms)
+
+
+@pytest.fixture(scope="module")
+def report(request: pytest.FixtureRequest) -> Iterator[list[tuple[str, str, str]]]:
+    """Rows (path, member, figures) printed as one table after the module."""
+    rows: list[tuple[str, str, str]] = []
+    yield rows
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not rows:
+        return
+    reporter.write_line("")
+    reporter.write_line("end-to-end benchmarks")
+    for path, member, figures in rows:
+        reporter.write_line(f"  {path:<12} {member:<26} {figures}")
+
+
+def _run_settings(base: Settings, kind: str, **changes: Any) -> Settings:
+    tag = f"bench-e2e-{kind}-{uuid.uuid4().hex[:8]}"
+    return base.replace(topic_prefix=f"{tag}.", app_id=f"{tag}-app", **changes)
+
+
+def _cleanup(settings: Settings) -> None:
+    delete_topics(settings, settings.topic_prefix.rstrip("."))
+    remove_app_dir(settings.app_id)
+
+
+class Rounds:
+    """Fresh resources for every pedantic round; the previous round's are released first."""
+
+    def __init__(self, start: Callable[[ExitStack], Any]) -> None:
+        self.start = start
+        self.stack = ExitStack()
+        self.current: Any = None
+
+    def setup(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        self.close()
+        self.current = self.start(self.stack)
+        return (self.current,), {}
+
+    def close(self) -> None:
+        self.stack.close()
+        self.stack = ExitStack()
+
+
+def _worker(stack: ExitStack, settings: Settings, roles: str, tmp: Path) -> WorkerProcess:
+    stack.callback(_cleanup, settings)
+    create_run_topics(settings)
+    worker = WorkerProcess(settings, roles, free_port(), tmp / f"{settings.app_id}.log").start()
+    stack.callback(worker.stop)
+    return worker
+
+
+def _figures(t: Timing) -> str:
+    return (
+        f"{t.events:>9,} events  {t.seconds:7.2f} s  {t.events_per_s:>11,.0f} ev/s"
+        f"  (input sent in {t.produce_seconds:.2f} s)"
+    )
+
+
+# -- 1. the fused dedup path beside a per-event Faust agent ------------------------------
+
+
+def test_dedup_fused_path_through_broker(
+    benchmark: Any, base: Settings, day: list[SimRecord], tmp_path: Path, report: list[Any]
+) -> None:
+    results: list[Timing] = []
+    counters = {LINKS: count_columnar_rows, DEADLETTER: count_messages}
+
+    def start(stack: ExitStack) -> tuple[Settings, WorkerProcess, FusedFeed, int]:
+        s = _run_settings(base, "dedup")
+        feed = build_fused_feed(s, day)  # watermark frames name the run's raw topics
+        worker = _worker(stack, s, "dedup", tmp_path)
+        warm, n_warm = warmup_messages(s, feed)
+        topic_counters = {s.topic(t): c for t, c in counters.items()}
+        timed_pass(
+            s,
+            s.topic(FUSED),
+            warm,
+            topic_counters,
+            events=n_warm,
+            rows_before=0,
+            rows_expected=n_warm,
+            timeout_s=START_TIMEOUT_S,
+            alive=lambda: worker.alive,
+        )
+        return s, worker, feed, n_warm
+
+    def run(current: tuple[Settings, WorkerProcess, FusedFeed, int]) -> None:
+        s, worker, feed, n_warm = current
+        results.append(
+            timed_pass(
+                s,
+                s.topic(FUSED),
+                feed.messages,
+                {s.topic(t): c for t, c in counters.items()},
+                events=feed.n_events,
+                rows_before=n_warm,
+                rows_expected=feed.n_events,
+                timeout_s=600.0,
+                alive=lambda: worker.alive,
+            )
+        )
+
+    n_events = build_fused_feed(base, day).n_events
+    record(benchmark, path="e2e-dedup", role=SUBJECT, events=n_events)
+    rounds = Rounds(start)
+    try:
+        smoke = load_settings().bench_smoke
+        benchmark.pedantic(run, setup=rounds.setup, rounds=1 if smoke else 2, iterations=1)
+    finally:
+        rounds.close()
+    best = min(results, key=lambda t: t.seconds)
+    assert best.events == n_events and best.rows == n_events  # one link or dead letter each
+    benchmark.extra_info.update(
+        events_per_s=round(best.events_per_s),
+        seconds=round(best.seconds, 3),
+        input_seconds=round(best.produce_seconds, 3),
+        goal_events_per_s=DEDUP_GOAL,
+        goal_met=best.events_per_s >= DEDUP_GOAL,
+    )
+    report.append(("e2e-dedup", "fused dedup role", _figures(best)))
+
+
+def _peer_messages(feed: FusedFeed, n: int) -> list[Message]:
+    """The first ``n`` events in the dedup stage's canonical order, one JSON message each."""
+    ev = feed.events.events
+    order = np.lexsort((ev["event_id"], ev["ingest_time_ms"]))[:n]
+    return [(None, orjson.dumps(event_message(ev[i])), 0, None) for i in order.tolist()]
+
+
+def test_dedup_faust_per_event_peer(
+    benchmark: Any,
+    base: Settings,
+    day: list[SimRecord],
+    bench_scale: BenchScale,
+    tmp_path: Path,
+    report: list[Any],
+) -> None:
+    n = bench_scale.pick(30_000, smoke=2_000)
+    n_warm = 50
+    messages = _peer_messages(build_fused_feed(base, day), n + n_warm)
+    assert len(messages) == n + n_warm, "the simulated day is smaller than the peer's subset"
+    results: list[Timing] = []
+
+    def start(stack: ExitStack) -> tuple[Settings, PeerProcess]:
+        s = _run_settings(base, "peer")
+        stack.callback(_cleanup, s)
+        create_run_topics(s, extra=(PEER_EVENTS, PEER_LINKS))
+        proc = PeerProcess(s.replace(web_port=free_port()), tmp_path / s.app_id).start()
+        stack.callback(proc.stop)
+        timed_pass(
+            s,
+            s.topic(PEER_EVENTS),
+            messages[:n_warm],
+            {s.topic(PEER_LINKS): count_messages},
+            events=n_warm,
+            rows_before=0,
+            rows_expected=n_warm,
+            timeout_s=START_TIMEOUT_S,
+            alive=lambda: proc.alive,
+        )
+        return s, proc
+
+    def run(current: tuple[Settings, PeerProcess]) -> None:
+        s, proc = current
+        results.append(
+            timed_pass(
+                s,
+                s.topic(PEER_EVENTS),
+                messages[n_warm:],
+                {s.topic(PEER_LINKS): count_messages},
+                events=n,
+                rows_before=n_warm,
+                rows_expected=n,
+                timeout_s=600.0,
+                alive=lambda: proc.alive,
+            )
+        )
+
+    record(benchmark, path="e2e-dedup", role=peer("faust-per-event"), events=n)
+    rounds = Rounds(start)
+    try:
+        benchmark.pedantic(run, setup=rounds.setup, rounds=1, iterations=1)
+    finally:
+        rounds.close()
+    t = results[0]
+    benchmark.extra_info.update(
+        events_per_s=round(t.events_per_s),
+        seconds=round(t.seconds, 3),
+        input_seconds=round(t.produce_seconds, 3),
+    )
+    report.append(("e2e-dedup", "peer: faust per-event", _figures(t)))
+
+
+# -- 2. arrival-to-dispatch latency at 10,000 records/s ----------------------------------
+
+
+def test_latency_arrival_to_dispatch(
+    benchmark: Any, base: Settings, bench_scale: BenchScale, tmp_path: Path, report: list[Any]
+) -> None:
+    seconds = bench_scale.pick(25, smoke=5)
+    n = seconds * LATENCY_RATE
+    settings = base.replace(idle_source_ms=IDLE_SOURCE_MS)
+    day_scale = bench_scale.pick(110, smoke=20) / 100  # the full day has ~245k records
+    sim = Simulation(SCENARIO, SEED, day_scale, start=yesterday(base))
+    records = sorted(sim.records(), key=lambda r: r.arrival_ms)
+    warm, stream = records[:500], records[500 : 500 + n]
+    assert len(stream) == n, f"the simulated day has {len(records)} records, {n + 500} needed"
+    outcome: dict[str, Any] = {}
+
+    def start(stack: ExitStack) -> tuple[Settings, WorkerProcess]:
+        s = _run_settings(settings, "latency")
+        worker = _worker(stack, s, "normalize,dedup,dispatch", tmp_path)
+        paced_send(s, warm, LATENCY_RATE)
+        tail = OutputTail(s, {s.topic(LINKS): count_columnar_rows})
+        asyncio.run(tail.run(1, START_TIMEOUT_S, lambda: worker.alive))  # it is releasing
+        return s, worker
+
+    def run(current: tuple[Settings, WorkerProcess]) -> None:
+        s, worker = current
+        since_ms = int(time.time() * 1000)
+        outcome["send_s"] = paced_send(s, stream, LATENCY_RATE)
+        outcome["result"] = collect_latencies(
+            s, since_ms, quiet_s=10.0, timeout_s=180.0, alive=lambda: worker.alive
+        )
+
+    record(benchmark, path="e2e-latency", role=SUBJECT, events=n)
+    rounds = Rounds(start)
+    try:
+        benchmark.pedantic(run, setup=rounds.setup, rounds=1, iterations=1)
+    finally:
+        rounds.close()
+    r = outcome["result"]
+    assert len(r.latencies_ms) > 0, "no case was dispatched"
+    p50, p99, worst = r.percentile(50), r.percentile(99), r.max_ms
+    benchmark.extra_info.update(
+        rate_records_per_s=LATENCY_RATE,
+        achieved_records_per_s=round(n / outcome["send_s"]),
+        idle_source_ms=IDLE_SOURCE_MS,
+        dispatched_cases=len(r.latencies_ms),
+        undispatched_cases=r.undispatched,
+        latency_p50_ms=p50,
+        latency_p99_ms=p99,
+        latency_max_ms=worst,
+        goal_p99_ms=LATENCY_P99_GOAL_MS,
+        goal_met=p99 < LATENCY_P99_GOAL_MS,
+    )
+    report.append(
+        (
+            "e2e-latency",
+            f"{LATENCY_RATE:,} records/s, {seconds} s",
+            f"{len(r.latencies_ms):>6} cases  p50 {p50:6.0f} ms  p99 {p99:6.0f} ms"
+            f"  max {worst:6.0f} ms",
+        )
+    )
+    assert r.undispatched == 0, f"{r.undispatched} cases opened but not dispatched"
+    if not bench_scale.smoke:
+        assert p99 < LATENCY_P99_GOAL_MS, f"p99 arrival-to-dispatch {p99:.0f} ms >= 1 s"
+
+
+def _wait_for(predicate: Callable[[], bool], timeout_s: float, worker: WorkerProcess) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if not worker.alive:
+            raise RuntimeError(f"the worker died; see {worker.log_path}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"worker not ready after {timeout_s}s; see {worker.log_path}")
+        time.sleep(0.2)
+
+
+# -- 3. raw alarms into ClickHouse: citystream beside ClickHouse's Kafka engine ------------
+
+
+def _database(stack: ExitStack, settings: Settings, migrate_schema: bool) -> Any:
+    from sinks.clickhouse import make_client
+    from sinks.migrate import migrate
+    from sinks.sql import DriverExecutor
+
+    client = make_client(settings, use_numpy=False)
+    db = settings.clickhouse_database
+    client.execute(f"CREATE DATABASE {db}")
+    stack.callback(client.disconnect)
+    stack.callback(client.execute, f"DROP DATABASE IF EXISTS {db}")
+    if migrate_schema:
+        migrate(DriverExecutor(client), db, settings.timezone)
+    return client
+
+
+def _ingest_settings(base: Settings, kind: str) -> Settings:
+    s = _run_settings(base, kind)
+    return s.replace(clickhouse_database="bench_" + s.app_id.replace("-", "_"))
+
+
+@pytest.fixture(scope="module")
+def alarms(day: list[SimRecord], bench_scale: BenchScale) -> list[Message]:
+    n = bench_scale.pick(150_000, smoke=5_000) + WARMUP_ALARMS
+    out = plain_alarms(day, n)
+    assert len(out) == n, f"the simulated day has {len(out)} plain alarms, {n} needed"
+    return out
+
+
+def _ingest_round(
+    benchmark: Any,
+    start: Callable[[ExitStack], tuple[Settings, Any, Callable[[], int], Callable[[], bool]]],
+    alarms: list[Message],
+) -> Any:
+    outcome: list[Any] = []
+
+    def run(current: tuple[Settings, Any, Callable[[], int], Callable[[], bool]]) -> None:
+        s, _, count, alive = current
+        outcome.append(
+            timed_ingest(
+                s,
+                s.topic(RAW_TOPICS["sensor"]),
+                alarms[WARMUP_ALARMS:],
+                count,
+                target=len(alarms),
+                timeout_s=600.0,
+                alive=alive,
+            )
+        )
+
+    rounds = Rounds(start)
+    try:
+        benchmark.pedantic(run, setup=rounds.setup, rounds=1, iterations=1)
+    finally:
+        rounds.close()
+    t = outcome[0]
+    benchmark.extra_info.update(
+        rows_per_s=round((t.rows - WARMUP_ALARMS) / t.seconds),
+        seconds=round(t.seconds, 3),
+        input_seconds=round(t.produce_seconds, 3),
+    )
+    return t
+
+
+def _ingest_figures(t: Any, n: int) -> str:
+    return (
+        f"{n:>9,} rows    {t.seconds:7.2f} s  {n / t.seconds:>11,.0f} rows/s"
+        f"  (input sent in {t.produce_seconds:.2f} s)"
+    )
+
+
+def test_ingest_normalize_and_sink(
+    benchmark: Any, base: Settings, alarms: list[Message], tmp_path: Path, report: list[Any]
+) -> None:
+    n = len(alarms) - WARMUP_ALARMS
+
+    def start(stack: ExitStack) -> tuple[Settings, Any, Callable[[], int], Callable[[], bool]]:
+        s = _ingest_settings(base, "ingest")
+        client = _database(stack, s, migrate_schema=True)
+        worker = _worker(stack, s, "normalize,sink", tmp_path)
+        db = s.clickhouse_database
+
+        def count() -> int:
+            return scalar(client, f"SELECT count() FROM {db}.events")
+
+        produce(s, s.topic(RAW_TOPICS["sensor"]), alarms[:WARMUP_ALARMS])
+        _wait_for(lambda: count() >= WARMUP_ALARMS, START_TIMEOUT_S, worker)
+        return s, client, count, lambda: worker.alive
+
+    record(benchmark, path="e2e-ingest", role=SUBJECT, events=n)
+    t = _ingest_round(benchmark, start, alarms)
+    assert t.rows == len(alarms), f"{t.rows} event rows for {len(alarms)} alarms"
+    report.append(("e2e-ingest", "normalize + sink", _ingest_figures(t, n)))
+
+
+def test_ingest_clickhouse_kafka_engine_peer(
+    benchmark: Any, base: Settings, alarms: list[Message], report: list[Any]
+) -> None:
+    n = len(alarms) - WARMUP_ALARMS
+
+    def start(stack: ExitStack) -> tuple[Settings, Any, Callable[[], int], Callable[[], bool]]:
+        s = _ingest_settings(base, "chkafka")
+        stack.callback(_cleanup, s)
+        create_run_topics(s)
+        client = _database(stack, s, migrate_schema=False)
+        db, topic = s.clickhouse_database, s.topic(RAW_TOPICS["sensor"])
+        commit_group_at_start(s, topic, db)
+        for sql in kafka_engine_ddl(db, s.bootstrap_servers, topic, db):
+            client.execute(sql)
+        # the engine's consumer must stop before its database goes (callbacks run LIFO)
+        stack.callback(client.execute, f"DROP TABLE IF EXISTS {db}.alarms_queue")
+        stack.callback(client.execute, f"DROP TABLE IF EXISTS {db}.alarms_mv")
+
+        def count() -> int:
+            return scalar(client, f"SELECT count() FROM {db}.alarms")
+
+        produce(s, topic, alarms[:WARMUP_ALARMS])
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while count() < WARMUP_ALARMS:
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    "ClickHouse's Kafka engine stored nothing from the broker in "
+                    f"{START_TIMEOUT_S:.0f}s (see var/clickhouse/clickhouse.log)"
+                )
+            time.sleep(0.2)
+        return s, client, count, lambda: True
+
+    record(benchmark, path="e2e-ingest", role=peer("clickhouse-kafka-engine"), events=n)
+    t = _ingest_round(benchmark, start, alarms)
+    assert t.rows == len(alarms), f"{t.rows} rows for {len(alarms)} alarms"
+    report.append(("e2e-ingest", "peer: clickhouse kafka eng.", _ingest_figures(t, n)))
