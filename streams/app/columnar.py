@@ -14,9 +14,20 @@ from typing import Any
 import numpy as np
 import orjson
 
-__all__ = ["COLUMNAR_VERSION", "ColumnarError", "decode_columns", "encode_columns", "rows"]
+__all__ = [
+    "COLUMNAR_VERSION",
+    "MAX_ROWS_PER_MESSAGE",
+    "ColumnarError",
+    "decode_columns",
+    "encode_chunks",
+    "encode_columns",
+    "rows",
+]
 
 COLUMNAR_VERSION = 1
+# A catch-up can release a whole tile's backlog at once; messages stay far below the
+# broker's message size limit (see topics.py) however large the release.
+MAX_ROWS_PER_MESSAGE = 10_000
 
 
 class ColumnarError(ValueError):
@@ -39,6 +50,17 @@ def encode_columns(kind: str, columns: Mapping[str, Any]) -> bytes:
         {"v": COLUMNAR_VERSION, "kind": kind, "n": n, "columns": cols},
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
+
+
+def encode_chunks(
+    kind: str, columns: Mapping[str, Any], max_rows: int = MAX_ROWS_PER_MESSAGE
+) -> list[bytes]:
+    """The batch as one message per ``max_rows`` rows, in order."""
+    n = len(next(iter(columns.values()), []))
+    return [
+        encode_columns(kind, {name: col[i : i + max_rows] for name, col in columns.items()})
+        for i in range(0, n, max_rows)
+    ]
 
 
 def decode_columns(data: bytes, kind: str | None = None) -> tuple[str, int, dict[str, list[Any]]]:

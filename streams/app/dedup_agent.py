@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from kernels.grid import GridSpec
-from streams.app.columnar import encode_columns
+from streams.app.columnar import encode_chunks
 from streams.app.dedup_state import PartitionState, load_partition
 from streams.app.metrics import Metrics
 from streams.app.ordering import decode_watermark, is_watermark_frame
@@ -125,7 +125,8 @@ class DedupWorker:
     async def _emit(self, tile: int, out: Any) -> None:
         key = str(tile).encode()
         if out.n_links:
-            await self.links.send(key=key, value=encode_columns("links", out.links), force=True)
+            for value in encode_chunks("links", out.links):
+                await self.links.send(key=key, value=value, force=True)
             new = int(out.links["is_new"].sum())
             self.processed += out.n_links
             self.merged += out.n_links - new
@@ -134,7 +135,8 @@ class DedupWorker:
             self.metrics.inc("citystream_events_merged_total", out.n_links - new)
             self.metrics.set("citystream_dedup_ratio", self.merged / max(1, self.processed))
         if len(out.cases["case_id"]):
-            await self.cases.send(key=key, value=encode_columns("cases", out.cases), force=True)
+            for value in encode_chunks("cases", out.cases):
+                await self.cases.send(key=key, value=value, force=True)
         await self._dead_letters(
             out.rejected, Reason.TOO_LATE, "event time is beyond the allowed lateness of its tile"
         )

@@ -59,10 +59,12 @@ ALL_TOPICS: tuple[str, ...] = (
 
 # Simulated and replayed feeds carry historical timestamps; time-based retention would
 # delete them at once, so pipeline topics keep data until an operator says otherwise.
+# Messages carry whole batches: allow what the producer may send (16 MiB, factory.py).
+MAX_MESSAGE_BYTES = str(16 * 1024 * 1024)
+_DEFAULT_CONFIG = {"retention.ms": "-1", "max.message.bytes": MAX_MESSAGE_BYTES}
 _TOPIC_CONFIGS: dict[str, dict[str, str]] = {
-    DEDUP_STATE: {"cleanup.policy": "compact", "retention.ms": "-1"},
+    DEDUP_STATE: {**_DEFAULT_CONFIG, "cleanup.policy": "compact"},
 }
-_DEFAULT_CONFIG = {"retention.ms": "-1"}
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:

@@ -140,14 +140,34 @@ class StringColumn:
 
     def take(self, index: np.ndarray) -> StringColumn:
         """The strings at ``index``; copies only their bytes (no decode, O(len(index)))."""
-        starts = self.offsets[:-1][index].tolist()
-        ends = self.offsets[1:][index].tolist()
-        view = memoryview(self.blob)
-        offsets = np.zeros(len(starts) + 1, dtype=_OFFSET_DTYPE)
-        if starts:
-            offsets[1:] = np.cumsum(np.subtract(ends, starts, dtype=np.int64))
-        blob = b"".join([view[a:b] for a, b in zip(starts, ends, strict=True)])
+        idx = np.asarray(index, dtype=np.int64)
+        starts = self.offsets[:-1][idx].astype(np.int64)
+        lengths = self.offsets[1:][idx].astype(np.int64) - starts
+        offsets = np.zeros(len(idx) + 1, dtype=_OFFSET_DTYPE)
+        if len(idx) == 0:
+            return StringColumn(offsets, b"")
+        total = np.cumsum(lengths)
+        offsets[1:] = total
+        # One gather over the bytes (no Python per string): byte j of string i sits at
+        # starts[i] + j in the source and at offsets[i] + j in the result.
+        shift = np.repeat(starts - (total - lengths), lengths)
+        source = np.frombuffer(self.blob, dtype=np.uint8)
+        blob = source[shift + np.arange(int(total[-1]), dtype=np.int64)].tobytes()
         return StringColumn(offsets, blob)
+
+    @staticmethod
+    def join(columns: Sequence[StringColumn]) -> StringColumn:
+        """The columns one after the other (offsets shifted, blobs joined)."""
+        offsets = np.zeros(sum(len(c) for c in columns) + 1, dtype=np.int64)
+        at, base = 1, 0
+        for c in columns:
+            n = len(c)
+            offsets[at : at + n] = c.offsets[1:].astype(np.int64) + base
+            at += n
+            base += int(c.offsets[-1])
+        if base > 0xFFFFFFFF:
+            raise FusedFormatError("a string column exceeds 4 GiB")
+        return StringColumn(offsets.astype(_OFFSET_DTYPE), b"".join(bytes(c.blob) for c in columns))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, StringColumn):
@@ -237,8 +257,7 @@ class FusedBatch:
             events[start : start + len(b)] = b.events
             start += len(b)
         strings = {
-            name: StringColumn.from_list([s for b in parts for s in b.strings[name].to_list()])
-            for name in STRING_COLUMNS
+            name: StringColumn.join([b.strings[name] for b in parts]) for name in STRING_COLUMNS
         }
         return cls(events, strings)
 

@@ -74,3 +74,15 @@ def test_wrong_kind_version_or_shape_is_refused() -> None:
     ):
         with pytest.raises(ColumnarError):
             decode_columns(bad)
+
+
+def test_large_batches_split_into_bounded_messages_in_order() -> None:
+    from streams.app.columnar import encode_chunks
+
+    ids = np.arange(25, dtype=np.uint64)
+    messages = encode_chunks("links", {"event_id": ids, "ref": [str(i) for i in range(25)]}, 10)
+    assert len(messages) == 3
+    back = [decode_columns(m, "links")[2] for m in messages]
+    assert [len(b["event_id"]) for b in back] == [10, 10, 5]
+    assert [v for b in back for v in b["event_id"]] == list(range(25))
+    assert [v for b in back for v in b["ref"]] == [str(i) for i in range(25)]
