@@ -21,7 +21,6 @@ record (or the poll that saw the last row), with the worker already started and 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -56,6 +55,7 @@ from bench.e2e.kafka_io import (
 from bench.e2e.latency import collect_latencies, paced_send, yesterday
 from bench.e2e.timing import Timing, timed_pass
 from bench.harness import SUBJECT, BenchScale, peer, record
+from bench.harness.services import unavailable
 from deploy.local.clickhouse import clickhouse_healthy
 from deploy.local.kafka import kafka_healthy
 from streams.app.topics import DEADLETTER, FUSED, LINKS, RAW_TOPICS
@@ -77,19 +77,13 @@ START_TIMEOUT_S = 120.0
 # -- services, settings and data ---------------------------------------------------------
 
 
-def _unavailable(message: str) -> None:
-    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI=true and {message}", pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def base() -> Settings:
     settings = load_settings().replace(partitions=1)
     if not kafka_healthy(settings):
-        _unavailable(f"Kafka at {settings.bootstrap_servers} is not reachable: citystream up")
+        unavailable(f"Kafka at {settings.bootstrap_servers} is not reachable: citystream up")
     if not clickhouse_healthy(settings):
-        _unavailable("ClickHouse is not reachable: run `citystream up` first")
+        unavailable("ClickHouse is not reachable: run `citystream up` first")
     return settings
 
 

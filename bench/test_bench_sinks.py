@@ -20,7 +20,6 @@ Run: ``citystream bench --suites sinks`` (``--smoke`` for tiny sizes). Paths:
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from typing import Any
 import pytest
 
 from bench.harness import SUBJECT, BenchScale, peer, record
+from bench.harness.services import unavailable
 from deploy.local.clickhouse import clickhouse_healthy
 from sinks.clickhouse import ClickHouseSink, make_client
 from sinks.kpi import queries
@@ -57,10 +57,7 @@ GOAL_PAIRS = 3  # alternating bare/sink rounds behind the SINK_GOAL check
 def bench_settings() -> Settings:
     settings = load_settings()
     if not clickhouse_healthy(settings):
-        message = "ClickHouse is not reachable: run `citystream up` first"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable("ClickHouse is not reachable: run `citystream up` first")
     return settings
 
 

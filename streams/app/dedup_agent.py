@@ -10,6 +10,7 @@ and only then lets the offsets commit.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
@@ -35,7 +36,11 @@ __all__ = ["make_engine", "register"]
 log = logging.getLogger(__name__)
 
 
+@functools.cache
 def make_engine(settings: Settings) -> DedupEngine:
+    """The worker's dedup engine (grid, parameters, tile router); one per settings, so the
+    roles of one worker share it instead of each loading the tables again. It holds no
+    per-tile state: that lives in TileDedup objects."""
     table = CategoryTable.load(settings.categories_file, settings.category_code_digits)
     district = District.load(settings.district)
     origin = district.origin

@@ -10,6 +10,7 @@ server returns it catches up. Replays are harmless: every table de-duplicates by
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -102,7 +103,9 @@ class RowMaker:
         return [orjson.loads(value)]
 
 
+@functools.cache
 def load_unit_grids(settings: Settings, spec: Any) -> UnitGridIndex | None:
+    """The district's unit-grid index, parsed once per worker (dispatch and sink share it)."""
     from streams.intake.geo import District
 
     district = District.load(settings.district)

@@ -7,7 +7,6 @@ never pass by skipping. Kafka topics and ClickHouse databases are unique per tes
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -15,20 +14,14 @@ from collections.abc import Iterator
 import pytest
 from clickhouse_driver import Client
 
+from bench.harness.services import unavailable
 from deploy.local.clickhouse import clickhouse_healthy
 from deploy.local.kafka import kafka_healthy
 from streams.settings import Settings, load_settings
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
 def _unavailable(what: str) -> None:
-    message = f"{what} is not reachable: run `citystream up` (or `make up`) first"
-    if _in_ci():
-        pytest.fail(f"CI=true and {message}", pytrace=False)
-    pytest.skip(message)
+    unavailable(f"{what} is not reachable: run `citystream up` (or `make up`) first")
 
 
 def _unique(request: pytest.FixtureRequest, max_stem: int) -> str:

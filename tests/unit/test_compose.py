@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import os
 import re
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.harness.services import unavailable
 from streams.cli import COMMANDS, build_parser
 from streams.settings import ENV_PREFIX, Settings
 
@@ -26,10 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 FIELDS = {ENV_PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
 INTERPOLATION = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
 def _compose() -> dict[str, Any]:
@@ -73,10 +69,7 @@ def check_command(command: list[str]) -> str:
     except ModuleNotFoundError as exc:
         if exc.name is None or not module.startswith(exc.name):
             raise  # the module exists but one of its own imports is broken
-        message = f"{module} (citystream {sub}) does not exist"
-        if _in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"{module} (citystream {sub}) does not exist")
     build_parser(only=sub).parse_args(command[1:])
     return sub
 
@@ -143,9 +136,7 @@ def test_depends_on_conditions_are_satisfiable() -> None:
 def test_docker_compose_config_accepts_the_file() -> None:
     exe = shutil.which("docker-compose")
     if exe is None:
-        if _in_ci():
-            pytest.fail("docker-compose is not installed (apt-get install docker-compose)")
-        pytest.skip("docker-compose is not installed")
+        unavailable("docker-compose is not installed (apt-get install docker-compose)")
     result = subprocess.run(
         [exe, "-f", str(COMPOSE), "config", "-q"],
         capture_output=True,
