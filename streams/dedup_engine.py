@@ -25,7 +25,14 @@ from streams.intake.categories import CategoryTable
 from streams.intake.fused import FusedBatch
 from streams.settings import Settings
 
-__all__ = ["DedupEngine", "TileDedup", "TileOutput", "build_params"]
+__all__ = [
+    "DedupEngine",
+    "RecentIds",
+    "TileDedup",
+    "TileOutput",
+    "build_params",
+    "category_halos",
+]
 
 _TILE_MAGIC = b"CSTILE01"
 _TILE_HEADER = struct.Struct("<8sqQQ")  # magic, tile, n recent ids, kernel snapshot bytes
@@ -50,19 +57,89 @@ def build_params(table: CategoryTable, settings: Settings) -> DedupParams:
     )
 
 
+class RecentIds:
+    """Event ids a tile processed within the redelivery horizon, with their arrival times.
+
+    Sorted arrays rather than a dict: a batch is checked with one ``searchsorted`` and
+    remembered with one merge, so the cost per event is a few vectorised operations.
+    """
+
+    __slots__ = ("ids", "times")
+
+    def __init__(
+        self, ids: npt.NDArray[np.uint64] | None = None, times: npt.NDArray[np.int64] | None = None
+    ) -> None:
+        self.ids = np.zeros(0, np.uint64) if ids is None else np.asarray(ids, np.uint64)
+        self.times = np.zeros(0, np.int64) if times is None else np.asarray(times, np.int64)
+        if len(self.ids) != len(self.times):
+            raise ValueError("recent ids and times differ in length")
+        if len(self.ids) > 1 and not bool(np.all(self.ids[1:] > self.ids[:-1])):
+            raise ValueError("recent ids must be strictly increasing")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RecentIds):
+            return NotImplemented
+        return np.array_equal(self.ids, other.ids) and np.array_equal(self.times, other.times)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def as_dict(self) -> dict[int, int]:
+        return dict(zip(self.ids.tolist(), self.times.tolist(), strict=True))
+
+    def lookup(
+        self, ids: npt.NDArray[np.uint64]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+        """``(known, arrival)`` per id; ``arrival`` is meaningful where ``known``."""
+        if len(self.ids) == 0:
+            return np.zeros(len(ids), bool), np.zeros(len(ids), np.int64)
+        pos = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
+        return self.ids[pos] == ids, self.times[pos]
+
+    def remember(
+        self, ids: npt.NDArray[np.uint64], times: npt.NDArray[np.int64], oldest: int
+    ) -> None:
+        """Add ids not known yet (callers pass fresh ids) and forget those before ``oldest``."""
+        order = np.argsort(ids)
+        new_ids = np.asarray(ids, np.uint64)[order]
+        new_times = np.asarray(times, np.int64)[order]
+        keep = self.times >= oldest
+        old_ids, old_times = self.ids[keep], self.times[keep]
+        at = np.searchsorted(old_ids, new_ids)  # a merge of two sorted runs, O(n + m)
+        fresh = new_times >= oldest
+        self.ids = np.insert(old_ids, at[fresh], new_ids[fresh])
+        self.times = np.insert(old_times, at[fresh], new_times[fresh])
+
+
+def category_halos(params: DedupParams) -> npt.NDArray[np.float64]:
+    """Per category, how far from a tile an event of it is copied into that tile's halo.
+
+    A neighbour tile needs the event if the event can anchor a case one of the tile's
+    events joins (within the event's own radius) or keep such a case alive (the case lies
+    within its radius of the tile, the event within that radius of the case): twice the
+    largest radius among the categories it merges with. A category that merges with
+    nothing needs no halo. Most categories have radii of tens of metres, so most events
+    go to their home tile alone.
+    """
+    joinable = params.compat.any(axis=0)  # some category's events join its cases
+    own = np.where(joinable, params.radius_m, 0.0)
+    return np.maximum(own, 2.0 * params.search_radius_m)
+
+
 @dataclass
 class TileDedup:
     """Kernel state of one tile plus the ids it processed within the redelivery horizon."""
 
     tile: int
     state: DedupState
-    recent: dict[int, int] = field(default_factory=dict)  # event id -> ingest ms
+    recent: RecentIds = field(default_factory=RecentIds)
     batches: int = 0
 
     def to_bytes(self) -> bytes:
         kernel = snapshot(self.state)
-        ids = np.fromiter(self.recent.keys(), np.uint64, len(self.recent))
-        times = np.fromiter(self.recent.values(), np.int64, len(self.recent))
+        ids, times = self.recent.ids, self.recent.times
         head = _TILE_HEADER.pack(_TILE_MAGIC, self.tile, len(ids), len(kernel))
         return head + kernel + ids.astype("<u8").tobytes() + times.astype("<i8").tobytes()
 
@@ -74,9 +151,9 @@ class TileDedup:
         off = _TILE_HEADER.size
         state = restore(data[off : off + n_kernel])
         off += n_kernel
-        ids = np.frombuffer(data, "<u8", n_ids, off)
-        times = np.frombuffer(data, "<i8", n_ids, off + 8 * n_ids)
-        return cls(tile, state, dict(zip(ids.tolist(), times.tolist(), strict=True)))
+        ids = np.frombuffer(data, "<u8", n_ids, off).astype(np.uint64)
+        times = np.frombuffer(data, "<i8", n_ids, off + 8 * n_ids).astype(np.int64)
+        return cls(tile, state, RecentIds(ids, times))
 
 
 @dataclass(frozen=True)
@@ -101,10 +178,9 @@ class DedupEngine:
         self.table = table
         self.spec = spec
         self.params = build_params(table, settings)
-        max_radius = float(self.params.radius_m.max()) if len(self.params.radius_m) else 0.0
-        # Twice the largest radius: a case within reach of a home event, and the events
-        # that keep that case alive, all lie within the halo.
-        self.router = TileRouter(spec, settings.tile_size_m, 2.0 * max_radius)
+        self.halo_m = category_halos(self.params)
+        widest = float(self.halo_m.max()) if len(self.halo_m) else 0.0
+        self.router = TileRouter(spec, settings.tile_size_m, widest)
         self.redelivery_horizon_ms = settings.redelivery_horizon_s * 1000
         self.department = np.array(
             [
@@ -113,6 +189,10 @@ class DedupEngine:
             ],
             dtype=object,
         )
+
+    def tile_batches(self, batch: FusedBatch) -> list[tuple[int, FusedBatch]]:
+        """``batch`` split into one batch per tile: home events and halo copies."""
+        return self.router.split(batch, self.halo_m[batch.events["category"]])
 
     def new_tile(self, tile: int) -> TileDedup:
         return TileDedup(tile, DedupState(self.spec))
@@ -156,31 +236,40 @@ class DedupEngine:
     def _drop_processed(self, tile: TileDedup, batch: FusedBatch) -> tuple[FusedBatch, FusedBatch]:
         """``(events to process, source duplicates)``; drops redeliveries silently.
 
-        An id processed before with the same arrival time is a redelivery (a restart
-        replaying uncommitted input): it changes nothing. With another arrival time the
-        source sent the record again; the normalizer dead-letters those it remembers, and
-        these are the ones it forgot across a restart.
+        An id seen before (earlier in this batch, or processed recently) with the same
+        arrival time is a redelivery (a restart replaying uncommitted input): it changes
+        nothing. With another arrival time the source sent the record again; the
+        normalizer dead-letters those it remembers, and these are the ones it forgot
+        across a restart.
         """
-        if not tile.recent or len(batch) == 0:
+        if len(batch) == 0:
             return batch, FusedBatch.empty()
-        recent = tile.recent
-        ids = batch.events["event_id"].tolist()
-        arrivals = batch.events["ingest_time_ms"].tolist()
-        seen = np.fromiter((i in recent for i in ids), bool, len(ids))
-        if not seen.any():
+        ids = batch.events["event_id"]
+        arrivals = batch.events["ingest_time_ms"]
+        known, known_arrival = tile.recent.lookup(ids)
+        # The first occurrence of an id in canonical order wins within the batch.
+        order = np.lexsort((np.arange(len(ids)), arrivals, ids))
+        repeat = np.zeros(len(ids), bool)
+        repeat[order[1:]] = ids[order[1:]] == ids[order[:-1]]
+        if not known.any() and not repeat.any():
             return batch, FusedBatch.empty()
-        resent = np.fromiter(
-            (recent.get(i, a) != a for i, a in zip(ids, arrivals, strict=True)), bool, len(ids)
-        )
-        return batch.take(np.flatnonzero(~seen)), batch.take(np.flatnonzero(seen & resent))
+        first_arrival = np.empty(len(ids), np.int64)
+        starts = np.ones(len(ids), bool)
+        starts[1:] = ~repeat[order[1:]]
+        group = np.cumsum(starts) - 1
+        first_arrival[order] = arrivals[order][np.flatnonzero(starts)][group]
+        previous = np.where(known, known_arrival, first_arrival)
+        again = known | repeat
+        resent = again & (previous != arrivals)
+        return batch.take(np.flatnonzero(~again)), batch.take(np.flatnonzero(resent))
 
     def _remember(self, tile: TileDedup, f: npt.NDArray[Any]) -> None:
         if len(f) == 0:
             return
-        tile.recent.update(zip(f["event_id"].tolist(), f["ingest_time_ms"].tolist(), strict=True))
-        horizon = int(f["ingest_time_ms"].max()) - self.redelivery_horizon_ms
-        if len(tile.recent) > 4 * len(f) + 1024:
-            tile.recent = {k: v for k, v in tile.recent.items() if v >= horizon}
+        arrivals = f["ingest_time_ms"]
+        # A whole batch may come again after a restart: never forget part of the last one.
+        oldest = min(int(arrivals.min()), int(arrivals.max()) - self.redelivery_horizon_ms)
+        tile.recent.remember(f["event_id"], f["ingest_time_ms"], oldest)
 
     @staticmethod
     def _link_columns(
@@ -192,7 +281,6 @@ class DedupEngine:
     ) -> dict[str, npt.NDArray[Any] | list[str]]:
         idx = np.flatnonzero(mask)
         f = batch.events[idx]
-        refs = batch.column("source_ref")
         return {
             "event_id": f["event_id"],
             "case_id": case_id[idx],
@@ -205,7 +293,7 @@ class DedupEngine:
             "lon": f["lon"],
             "event_time_ms": f["event_time_ms"],
             "ingest_time_ms": f["ingest_time_ms"],
-            "source_ref": [refs[i] for i in idx.tolist()],
+            "source_ref": batch.strings["source_ref"].take(idx).to_list(),
         }
 
     def _case_columns(
@@ -213,7 +301,6 @@ class DedupEngine:
     ) -> dict[str, npt.NDArray[Any] | list[str]]:
         idx = np.flatnonzero(mask)
         f = batch.events[idx]
-        reporters = batch.column("reporter")
         return {
             "case_id": f["event_id"],
             "category": f["category"],
@@ -225,5 +312,5 @@ class DedupEngine:
             "source": f["source"],
             "flags": f["flags"],
             "recurrence_of": rec[idx],
-            "reporter": [reporters[i] for i in idx.tolist()],
+            "reporter": batch.strings["reporter"].take(idx).to_list(),
         }

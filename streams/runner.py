@@ -142,10 +142,29 @@ def read_links(settings: Settings) -> LinkSet:
 
 
 def count_dead_letters(settings: Settings) -> dict[str, int]:
+    """Distinct dead letters per reason.
+
+    Dead letters are written at least once: a raw record redelivered after a crash is
+    dead-lettered again, with the same origin (topic, partition, offset). Each origin
+    counts once; letters without one (the dedup stage's) count by their content.
+    """
+    seen: set[tuple[object, ...]] = set()
     counts: dict[str, int] = {}
     for record in read_topic(settings, settings.topic(DEADLETTER)):
-        reason = orjson.loads(record.value)["reason"]
-        counts[reason] = counts.get(reason, 0) + 1
+        letter = orjson.loads(record.value)
+        reason = letter["reason"]
+        if letter.get("offset") is not None:
+            identity: tuple[object, ...] = (
+                reason,
+                letter["topic"],
+                letter["partition"],
+                letter["offset"],
+            )
+        else:
+            identity = (reason, letter["source"], letter["original"])
+        if identity not in seen:
+            seen.add(identity)
+            counts[reason] = counts.get(reason, 0) + 1
     return counts
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.e2e.kafka_io import Message
-from streams.app.normalize_agent import make_router
+from streams.app.dedup_agent import make_engine
 from streams.app.ordering import WatermarkFrame, encode_watermark
 from streams.app.topics import RAW_TOPICS
 from streams.intake.fused import FusedBatch, encode_batch
@@ -76,7 +76,7 @@ def build_fused_feed(settings: Settings, records: Sequence[SimRecord]) -> FusedF
     if settings.partitions != 1:
         raise ValueError("the fused feed is built for CITYSTREAM_PARTITIONS=1")
     normalizer = Normalizer.from_settings(settings)
-    router = make_router(settings)
+    engine = make_engine(settings)
     messages: list[Message] = []
     batches: list[FusedBatch] = []
     marks: dict[str, int] = {}
@@ -84,14 +84,8 @@ def build_fused_feed(settings: Settings, records: Sequence[SimRecord]) -> FusedF
         arrival = [r.arrival_ms for r in part]
         batch = normalizer.normalize(source, [r.value for r in part], ingest_ms=arrival).batch
         batches.append(batch)
-        if len(batch):
-            idx, tiles = router.route(batch.events["lat"], batch.events["lon"])
-            bounds = np.flatnonzero(np.diff(tiles)) + 1
-            for chunk, chunk_tiles in zip(
-                np.split(idx, bounds), np.split(tiles, bounds), strict=True
-            ):
-                value = encode_batch(batch.take(chunk))
-                messages.append((str(int(chunk_tiles[0])).encode(), value, None, None))
+        for tile, tile_batch in engine.tile_batches(batch):
+            messages.append((str(tile).encode(), encode_batch(tile_batch), None, None))
         marks[source] = max(marks.get(source, -1), max(arrival))
         messages += _frames(settings, settings.topic(RAW_TOPICS[source]), marks[source], False)
     for source, raw in RAW_TOPICS.items():  # everything read: every raw partition idle
@@ -112,14 +106,10 @@ def warmup_messages(settings: Settings, feed: FusedFeed, n: int = 64) -> tuple[l
     fixed["event_time_ms"] -= day_ms
     fixed["ingest_time_ms"] -= day_ms
     early = FusedBatch(fixed, sample.strings)
-    router = make_router(settings)
-    idx, tiles = router.route(fixed["lat"], fixed["lon"])
-    messages: list[Message] = []
-    bounds = np.flatnonzero(np.diff(tiles)) + 1
-    for chunk, chunk_tiles in zip(np.split(idx, bounds), np.split(tiles, bounds), strict=True):
-        messages.append(
-            (str(int(chunk_tiles[0])).encode(), encode_batch(early.take(chunk)), None, None)
-        )
+    messages: list[Message] = [
+        (str(tile).encode(), encode_batch(part), None, None)
+        for tile, part in make_engine(settings).tile_batches(early)
+    ]
     mark = int(fixed["ingest_time_ms"].max())
     for raw in RAW_TOPICS.values():
         messages += _frames(settings, settings.topic(raw), mark, False)

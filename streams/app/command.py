@@ -47,6 +47,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     config = logging_config(settings.log_level, settings.log_format)
     logging.config.dictConfig(config)
     ensure_topics(settings)
+    # Load every kernel (from numba's disk cache, or compile it) before consuming, so the
+    # first batches a worker takes over do not pay for it while its lag grows.
+    from kernels.warmup import warmup
+
+    warmup()
     app = create_app(settings, roles)
     worker = faust.Worker(
         app, loglevel=settings.log_level, redirect_stdouts=False, logging_config=config

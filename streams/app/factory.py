@@ -46,10 +46,14 @@ def parse_roles(text: str) -> list[str]:
 def create_app(settings: Settings, roles: Iterable[str]) -> App:
     import importlib
 
+    faust_dir = settings.home / "faust"
+    faust_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
         store="memory://",
+        # Faust's own folder (its default is the working directory): under the home dir
+        datadir=str(faust_dir / settings.app_id),
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         topic_allow_declare=True,  # Faust creates its own changelog topics

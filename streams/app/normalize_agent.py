@@ -5,24 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
-
+from streams.app.dedup_agent import make_engine
 from streams.app.metrics import Metrics
 from streams.app.ordering import WatermarkFrame, encode_watermark
-from streams.app.routing import TileRouter
 from streams.app.topics import DEADLETTER, FUSED, RAW_TOPICS
+from streams.dedup_engine import DedupEngine
 from streams.intake.fused import encode_batch
 from streams.intake.normalize import Normalizer
 from streams.settings import Settings
 
-__all__ = ["make_router", "register"]
-
-
-def make_router(settings: Settings) -> TileRouter:
-    """The tile router every stage agrees on: the dedup engine's (same grid and halo)."""
-    from streams.app.dedup_agent import make_engine
-
-    return make_engine(settings).router
+__all__ = ["register"]
 
 
 class _Progress:
@@ -39,7 +31,9 @@ class _Progress:
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     normalizer = Normalizer.from_settings(settings)
-    router = make_router(settings)
+    # The dedup engine decides which tiles need an event (home and halos): one rule for
+    # the normalizer that routes and the dedup stage that owns.
+    engine = make_engine(settings)
     fused = app.topic(settings.topic(FUSED), key_serializer="raw", value_serializer="raw")
     dead = app.topic(settings.topic(DEADLETTER), key_serializer="raw", value_serializer="raw")
     for source, raw_name in RAW_TOPICS.items():
@@ -51,7 +45,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
             settings,
             metrics,
             normalizer,
-            router,
+            engine,
             source,
             topic_name,
             raw,
@@ -67,7 +61,7 @@ def _add_agent(
     settings: Settings,
     metrics: Metrics,
     normalizer: Normalizer,
-    router: TileRouter,
+    engine: DedupEngine,
     source: str,
     topic_name: str,
     raw: Any,
@@ -90,7 +84,7 @@ def _add_agent(
                 letter.topic, letter.partition, letter.offset = m.topic, m.partition, m.offset
                 await dead.send(key=source.encode(), value=letter.to_json(), force=True)
                 metrics.inc("citystream_deadletters_total", reason=letter.reason.value)
-            await _send_tiles(router, result.batch, fused)
+            await _send_tiles(engine, result.batch, fused)
             for m, t in zip(messages, arrival, strict=True):
                 progress.saw(m.partition, t)
             await _send_watermarks(settings, topic_name, fused, progress, idle=set())
@@ -103,17 +97,9 @@ def _add_agent(
     app.agent(raw, name=f"normalize-{source}")(normalize)
 
 
-async def _send_tiles(router: TileRouter, batch: Any, fused: Any) -> None:
-    if len(batch) == 0:
-        return
-    idx, tiles = router.route(batch.events["lat"], batch.events["lon"])
-    bounds = np.flatnonzero(np.diff(tiles)) + 1
-    for chunk_idx, chunk_tiles in zip(np.split(idx, bounds), np.split(tiles, bounds), strict=True):
-        await fused.send(
-            key=str(int(chunk_tiles[0])).encode(),
-            value=encode_batch(batch.take(chunk_idx)),
-            force=True,
-        )
+async def _send_tiles(engine: DedupEngine, batch: Any, fused: Any) -> None:
+    for tile, part in engine.tile_batches(batch):
+        await fused.send(key=str(tile).encode(), value=encode_batch(part), force=True)
 
 
 async def _send_watermarks(

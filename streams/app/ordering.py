@@ -109,45 +109,57 @@ class WatermarkTracker:
 
 
 class ReorderBuffer:
-    """Pending fused events, released in canonical ``(ingest_time_ms, event_id)`` order."""
+    """Pending fused events, released in canonical ``(ingest_time_ms, event_id)`` order.
+
+    Batches are kept as they came, with their arrival bounds, so a release touches only
+    the batches that have due events. A redelivered event (same id, same arrival) is
+    released once; other repeats of an id are left to the dedup engine, which tells
+    redeliveries from source duplicates across batches too.
+    """
 
     def __init__(self) -> None:
-        self._pending: list[FusedBatch] = []
-        self._seen: set[int] = set()
+        self._pending: list[tuple[FusedBatch, int, int]] = []  # batch, min and max arrival
 
     def __len__(self) -> int:
-        return sum(len(b) for b in self._pending)
+        return sum(len(b) for b, _, _ in self._pending)
 
     def add(self, batch: FusedBatch) -> int:
-        """Buffer a batch; events already buffered (redelivery) are dropped. Returns added."""
+        """Buffer a batch; returns the number of events added."""
         if len(batch) == 0:
             return 0
-        ids = batch.events["event_id"]
-        fresh = np.fromiter((int(i) not in self._seen for i in ids), bool, len(ids))
-        if not fresh.all():
-            batch = batch.take(np.flatnonzero(fresh))
-        self._seen.update(int(i) for i in batch.events["event_id"])
-        if len(batch):
-            self._pending.append(batch)
+        arrivals = batch.events["ingest_time_ms"]
+        self._pending.append((batch, int(arrivals.min()), int(arrivals.max())))
         return len(batch)
 
     def release(self, watermark_ms: int) -> FusedBatch:
         """Remove and return, sorted canonically, every event with arrival <= watermark."""
-        if not self._pending:
+        due: list[FusedBatch] = []
+        kept: list[tuple[FusedBatch, int, int]] = []
+        for batch, low, high in self._pending:
+            if low > watermark_ms:
+                kept.append((batch, low, high))
+            elif high <= watermark_ms:
+                due.append(batch)
+            else:
+                arrivals = batch.events["ingest_time_ms"]
+                now = arrivals <= watermark_ms
+                due.append(batch.take(np.flatnonzero(now)))
+                later = batch.take(np.flatnonzero(~now))
+                rest = later.events["ingest_time_ms"]
+                kept.append((later, int(rest.min()), int(rest.max())))
+        self._pending = kept
+        if not due:
             return FusedBatch.empty()
-        merged = FusedBatch.concat(self._pending)
-        fixed = merged.events
-        due = fixed["ingest_time_ms"] <= watermark_ms
-        keep = np.flatnonzero(~due)
-        out_idx = np.flatnonzero(due)
-        order = np.lexsort((fixed["event_id"][out_idx], fixed["ingest_time_ms"][out_idx]))
-        out = merged.take(out_idx[order])
-        self._pending = [merged.take(keep)] if len(keep) else []
-        self._seen.difference_update(int(i) for i in out.events["event_id"])
-        return out
+        merged = due[0] if len(due) == 1 else FusedBatch.concat(due)
+        ids, arrivals = merged.events["event_id"], merged.events["ingest_time_ms"]
+        order = np.lexsort((ids, arrivals))
+        ids, arrivals = ids[order], arrivals[order]
+        repeat = np.zeros(len(order), bool)
+        repeat[1:] = (ids[1:] == ids[:-1]) & (arrivals[1:] == arrivals[:-1])
+        return merged.take(order[~repeat])
 
     def snapshot(self) -> FusedBatch:
-        return FusedBatch.concat(self._pending) if self._pending else FusedBatch.empty()
+        return FusedBatch.concat([b for b, _, _ in self._pending])
 
     @classmethod
     def restore(cls, batch: FusedBatch) -> ReorderBuffer:

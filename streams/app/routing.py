@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kernels.grid import GridSpec, pack_cells, project
+from streams.intake.fused import FusedBatch
 
 __all__ = ["TileRouter"]
 
@@ -25,7 +26,11 @@ _NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1,
 
 @dataclass(frozen=True)
 class TileRouter:
-    """Maps positions to home tiles and to the neighbour tiles whose halo they fall in."""
+    """Maps positions to home tiles and to the neighbour tiles whose halo they fall in.
+
+    ``halo_m`` is the widest halo; :meth:`route` and :meth:`split` take a narrower one
+    per event where the caller knows it (the dedup engine: per category).
+    """
 
     spec: GridSpec
     tile_size_m: float
@@ -50,9 +55,12 @@ class TileRouter:
         _, _, tx, ty = self._tile_xy(lat, lon)
         return pack_cells(tx, ty)
 
-    def route(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    def route(
+        self, lat: npt.ArrayLike, lon: npt.ArrayLike, halo_m: npt.ArrayLike | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(event_index, tile)`` pairs: each event's home tile, then its halo tiles.
 
+        ``halo_m``: per event, at most :attr:`halo_m` (default: that for every event).
         The pairs are sorted by tile, then by event index, so a caller can split them into
         one message per tile with the events in their original order.
         """
@@ -60,7 +68,12 @@ class TileRouter:
         n = len(tx)
         idx = [np.arange(n, dtype=np.int64)]
         tiles = [pack_cells(tx, ty)]
-        t, h = self.tile_size_m, self.halo_m
+        t = self.tile_size_m
+        h: float | np.ndarray = self.halo_m
+        if halo_m is not None:
+            h = np.asarray(halo_m, dtype=np.float64)
+            if h.shape != (n,) or bool(np.any(h > self.halo_m)) or bool(np.any(h < 0)):
+                raise ValueError(f"per-event halos must be {n} values in [0, {self.halo_m}] m")
         near = {-1: (dx <= h, dy <= h), 1: (dx >= t - h, dy >= t - h), 0: (None, None)}
         for ox, oy in _NEIGHBOURS:
             mask = np.ones(n, dtype=bool)
@@ -76,3 +89,22 @@ class TileRouter:
         all_tiles = np.concatenate(tiles)
         order = np.lexsort((all_idx, all_tiles))
         return all_idx[order], all_tiles[order]
+
+    def split(
+        self, batch: FusedBatch, halo_m: npt.ArrayLike | None = None
+    ) -> list[tuple[int, FusedBatch]]:
+        """One batch per tile (home events and halo copies, in the batch's order).
+
+        Halo copies carry empty string columns: a tile reports links, cases and dead
+        letters for its home events only, so the copies' texts would be dead weight.
+        """
+        if len(batch) == 0:
+            return []
+        idx, tiles = self.route(batch.events["lat"], batch.events["lon"], halo_m)
+        home = self.home_tiles(batch.events["lat"], batch.events["lon"])
+        bounds = np.flatnonzero(np.diff(tiles)) + 1
+        out = []
+        for part, part_tiles in zip(np.split(idx, bounds), np.split(tiles, bounds), strict=True):
+            tile = int(part_tiles[0])
+            out.append((tile, batch.take(part, blank_strings=home[part] != tile)))
+        return out

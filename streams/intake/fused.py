@@ -106,13 +106,21 @@ def device_hash(device_id: str) -> int:
 
 
 class StringColumn:
-    """A column of strings stored as ``offsets`` (n+1, uint32) and one utf-8 ``blob``."""
+    """A column of strings: ``offsets`` (n+1, uint32) into one utf-8 ``blob``.
 
-    __slots__ = ("blob", "offsets")
+    ``take`` only records which rows it keeps (``index``), it copies no bytes: a dedup
+    release reorders and filters whole batches several times before a few of their strings
+    are read. The bytes are gathered once, when the column is serialised or joined.
+    """
 
-    def __init__(self, offsets: np.ndarray, blob: bytes | memoryview) -> None:
-        self.offsets = offsets
-        self.blob = blob
+    __slots__ = ("_base_blob", "_base_offsets", "_index")
+
+    def __init__(
+        self, offsets: np.ndarray, blob: bytes | memoryview, index: np.ndarray | None = None
+    ) -> None:
+        self._base_offsets = offsets
+        self._base_blob = blob
+        self._index = index  # rows of the base column, or None: all of them
 
     @classmethod
     def from_list(cls, values: Sequence[str]) -> StringColumn:
@@ -127,33 +135,60 @@ class StringColumn:
         return cls(offsets, b"".join(encoded))
 
     def __len__(self) -> int:
-        return len(self.offsets) - 1
+        if self._index is not None:
+            return len(self._index)
+        return len(self._base_offsets) - 1
+
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end byte of every row in the base blob."""
+        starts = self._base_offsets[:-1].astype(np.int64)
+        ends = self._base_offsets[1:].astype(np.int64)
+        if self._index is None:
+            return starts, ends
+        return starts[self._index], ends[self._index]
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return self._compact()._base_offsets
+
+    @property
+    def blob(self) -> bytes | memoryview:
+        return self._compact()._base_blob
 
     def __getitem__(self, i: int) -> str:
-        start, end = int(self.offsets[i]), int(self.offsets[i + 1])
-        return bytes(self.blob[start:end]).decode()
+        row = i if self._index is None else int(self._index[i])
+        start, end = int(self._base_offsets[row]), int(self._base_offsets[row + 1])
+        return bytes(self._base_blob[start:end]).decode()
 
     def to_list(self) -> list[str]:
-        blob = bytes(self.blob)
-        bounds = self.offsets.tolist()
-        return [blob[a:b].decode() for a, b in itertools.pairwise(bounds)]
+        blob = bytes(self._base_blob)
+        if self._index is None:
+            bounds = self._base_offsets.tolist()
+            return [blob[a:b].decode() for a, b in itertools.pairwise(bounds)]
+        starts, ends = self._bounds()
+        return [blob[a:b].decode() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
     def take(self, index: np.ndarray) -> StringColumn:
-        """The strings at ``index``; copies only their bytes (no decode, O(len(index)))."""
+        """The strings at ``index`` (no bytes copied until the column is serialised)."""
         idx = np.asarray(index, dtype=np.int64)
-        starts = self.offsets[:-1][idx].astype(np.int64)
-        lengths = self.offsets[1:][idx].astype(np.int64) - starts
-        offsets = np.zeros(len(idx) + 1, dtype=_OFFSET_DTYPE)
-        if len(idx) == 0:
-            return StringColumn(offsets, b"")
-        total = np.cumsum(lengths)
-        offsets[1:] = total
-        # One gather over the bytes (no Python per string): byte j of string i sits at
-        # starts[i] + j in the source and at offsets[i] + j in the result.
-        shift = np.repeat(starts - (total - lengths), lengths)
-        source = np.frombuffer(self.blob, dtype=np.uint8)
-        blob = source[shift + np.arange(int(total[-1]), dtype=np.int64)].tobytes()
-        return StringColumn(offsets, blob)
+        rows = idx if self._index is None else self._index[idx]
+        return StringColumn(self._base_offsets, self._base_blob, rows)
+
+    def take_blanking(self, index: np.ndarray, blank: np.ndarray) -> StringColumn:
+        """The strings at ``index``, with those where ``blank`` is true made empty."""
+        starts, ends = self.take(index)._bounds()
+        lengths = np.where(blank, 0, ends - starts)
+        return _gather(self._base_blob, starts, lengths)
+
+    def _compact(self) -> StringColumn:
+        """This column with its own offsets and blob (gathers the selected bytes once)."""
+        if self._index is None:
+            return self
+        starts, ends = self._bounds()
+        compact = _gather(self._base_blob, starts, ends - starts)
+        self._base_offsets, self._base_blob = compact._base_offsets, compact._base_blob
+        self._index = None
+        return self
 
     @staticmethod
     def join(columns: Sequence[StringColumn]) -> StringColumn:
@@ -175,6 +210,23 @@ class StringColumn:
         return self.to_list() == other.to_list()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _gather(blob: bytes | memoryview, starts: np.ndarray, lengths: np.ndarray) -> StringColumn:
+    """A compact column of the byte ranges ``[start, start + length)`` of ``blob``."""
+    offsets = np.zeros(len(starts) + 1, dtype=_OFFSET_DTYPE)
+    if len(starts) == 0:
+        return StringColumn(offsets, b"")
+    total = np.cumsum(lengths)
+    if total[-1] > 0xFFFFFFFF:
+        raise FusedFormatError("a string column exceeds 4 GiB")
+    offsets[1:] = total
+    # One gather over the bytes (no Python per string): byte j of string i sits at
+    # starts[i] + j in the source and at offsets[i] + j in the result.
+    shift = np.repeat(starts - (total - lengths), lengths)
+    source = np.frombuffer(blob, dtype=np.uint8)
+    gathered = source[shift + np.arange(int(total[-1]), dtype=np.int64)].tobytes()
+    return StringColumn(offsets, gathered)
 
 
 @dataclass(eq=False)
@@ -239,11 +291,22 @@ class FusedBatch:
         """A string column as a list of python strings."""
         return self.strings[name].to_list()
 
-    def take(self, index: np.ndarray | Sequence[int]) -> FusedBatch:
-        """The rows at ``index`` (e.g. one spatial tile's events), as a new batch."""
+    def take(
+        self, index: np.ndarray | Sequence[int], blank_strings: np.ndarray | None = None
+    ) -> FusedBatch:
+        """The rows at ``index`` (e.g. one spatial tile's events), as a new batch.
+
+        ``blank_strings``: per taken row, true to leave its string columns empty.
+        """
         idx = np.asarray(index, dtype=np.int64)
         events = np.ascontiguousarray(self.events[idx])
-        return FusedBatch(events, {k: c.take(idx) for k, c in self.strings.items()})
+        if blank_strings is None or not bool(np.any(blank_strings)):
+            return FusedBatch(events, {k: c.take(idx) for k, c in self.strings.items()})
+        blank = np.asarray(blank_strings, dtype=bool)
+        if blank.shape != idx.shape:
+            raise ValueError("blank_strings must have one flag per taken row")
+        strings = {k: c.take_blanking(idx, blank) for k, c in self.strings.items()}
+        return FusedBatch(events, strings)
 
     @classmethod
     def concat(cls, batches: Iterable[FusedBatch]) -> FusedBatch:

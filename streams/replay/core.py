@@ -112,18 +112,11 @@ def _chunks(batch: FusedBatch, size: int) -> Iterator[FusedBatch]:
 def _dedup_all(engine: DedupEngine, events: FusedBatch, result: ReplayResult) -> None:
     tiles: dict[int, TileDedup] = {}
     for chunk in _chunks(events, _DEDUP_CHUNK):
-        idx, tile_of = engine.router.route(chunk.events["lat"], chunk.events["lon"])
-        bounds = np.flatnonzero(np.diff(tile_of)) + 1
-        for part_idx, part_tiles in zip(
-            np.split(idx, bounds), np.split(tile_of, bounds), strict=True
-        ):
-            if part_idx.size == 0:
-                continue
-            tile = int(part_tiles[0])
+        for tile, part in engine.tile_batches(chunk):
             state = tiles.get(tile)
             if state is None:
                 state = tiles[tile] = engine.new_tile(tile)
-            out = engine.process(state, chunk.take(part_idx))
+            out = engine.process(state, part)
             result.links.extend(rows(_as_lists(out.links)))
             result.cases.extend(rows(_as_lists(out.cases)))
             result.dead_letters += engine_dead_letters(

@@ -9,7 +9,7 @@ import pytest
 from app_events import T0_MS, latlon_at, make_batch
 
 from kernels.grid import pack_cells
-from streams.dedup_engine import DedupEngine, TileDedup, TileOutput, build_params
+from streams.dedup_engine import DedupEngine, RecentIds, TileDedup, TileOutput, build_params
 from streams.intake.categories import CategoryTable
 from streams.intake.fused import FusedBatch
 from streams.settings import Settings
@@ -141,6 +141,32 @@ def test_source_duplicate_comes_back_as_duplicate(engine: DedupEngine) -> None:
     assert len(out.cases["case_id"]) == 0
     assert out.duplicates.events["event_id"].tolist() == [1002]  # 2001 is not home here
     assert out.duplicates.column("source_ref") == ["ref-1002"]
+
+
+def test_repeats_within_one_batch(engine: DedupEngine) -> None:
+    lat, lon = latlon_at(engine.spec, [1000.0] * 4, [1000.0] * 4)
+    # 7 twice with one arrival (a redelivery), 8 again two minutes later (sent again)
+    batch = make_batch(
+        [7, 8, 7, 8], [T0_MS, T0_MS + 1, T0_MS, T0_MS + 2 * MIN], lat=lat, lon=lon, category=1
+    )
+    tile = engine.new_tile(HOME)
+    out = engine.process(tile, batch)
+    assert sorted(out.links["event_id"].tolist()) == [7, 8]
+    assert out.duplicates.events["event_id"].tolist() == [8]
+    assert out.duplicates.events["ingest_time_ms"].tolist() == [T0_MS + 2 * MIN]
+    assert tile.recent.as_dict() == {7: T0_MS, 8: T0_MS + 1}
+
+
+def test_recent_ids_forget_beyond_the_horizon() -> None:
+    recent = RecentIds()
+    recent.remember(np.array([30, 10], np.uint64), np.array([5, 1], np.int64), oldest=0)
+    recent.remember(np.array([20], np.uint64), np.array([9], np.int64), oldest=4)
+    assert recent.as_dict() == {20: 9, 30: 5}
+    known, arrival = recent.lookup(np.array([10, 20, 31], np.uint64))
+    assert known.tolist() == [False, True, False]
+    assert arrival[1] == 9
+    with pytest.raises(ValueError, match="increasing"):
+        RecentIds(np.array([2, 1], np.uint64), np.array([0, 0], np.int64))
 
 
 def _feed(engine: DedupEngine, n: int, seed: int) -> FusedBatch:

@@ -144,14 +144,31 @@ def test_release_in_canonical_order_up_to_the_watermark() -> None:
     assert len(buf.release(FOREVER)) == 0
 
 
-def test_redelivered_ids_are_dropped() -> None:
+def test_redelivered_events_are_released_once() -> None:
     buf = ReorderBuffer()
     batch = make_batch([1, 2, 3], [T0_MS, T0_MS + 1, T0_MS + 2])
     assert buf.add(batch) == 3
-    assert buf.add(batch) == 0
-    assert buf.add(make_batch([3, 4], [T0_MS + 2, T0_MS + 3])) == 1
-    assert len(buf) == 4
+    assert buf.add(batch) == 3
+    assert buf.add(make_batch([3, 4], [T0_MS + 2, T0_MS + 3])) == 2
     assert _ids(buf.release(FOREVER)) == [1, 2, 3, 4]
+
+
+def test_a_repeated_id_with_another_arrival_is_left_to_the_engine() -> None:
+    buf = ReorderBuffer()
+    buf.add(make_batch([7, 8], [T0_MS, T0_MS + 1]))
+    buf.add(make_batch([7], [T0_MS + 5]))  # the source sent record 7 again
+    out = buf.release(FOREVER)
+    assert _ids(out) == [7, 8, 7]
+    assert out.events["ingest_time_ms"].tolist() == [T0_MS, T0_MS + 1, T0_MS + 5]
+
+
+def test_a_batch_straddling_the_watermark_is_split() -> None:
+    buf = ReorderBuffer()
+    buf.add(make_batch([1, 2, 3, 4], [T0_MS + 3, T0_MS, T0_MS + 9, T0_MS + 1]))
+    assert _ids(buf.release(T0_MS + 3)) == [2, 4, 1]
+    assert len(buf) == 1
+    assert _ids(buf.snapshot()) == [3]
+    assert _ids(buf.release(T0_MS + 9)) == [3]
 
 
 def test_snapshot_and_restore_release_the_same_events() -> None:
@@ -164,10 +181,10 @@ def test_snapshot_and_restore_release_the_same_events() -> None:
     first = buf.release(T0_MS + 9)
     restored = ReorderBuffer.restore(buf.snapshot())
     assert len(restored) == len(buf) == 40 - len(first)
-    # the restored buffer still knows which ids it holds
+    # events redelivered on top of the restored buffer are still released once
     pending = [(i, t) for i, t in zip(ids, ingest, strict=True) if t > T0_MS + 9]
     again = make_batch([i for i, _ in pending[:5]], [t for _, t in pending[:5]])
-    assert restored.add(again) == 0
+    assert restored.add(again) == len(again)
     a, b = buf.release(FOREVER), restored.release(FOREVER)
     assert _ids(a) == _ids(b)
     assert a.column("source_ref") == b.column("source_ref")
