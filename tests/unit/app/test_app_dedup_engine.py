@@ -9,7 +9,14 @@ import pytest
 from app_events import T0_MS, latlon_at, make_batch
 
 from kernels.grid import pack_cells
-from streams.dedup_engine import DedupEngine, RecentIds, TileDedup, TileOutput, build_params
+from streams.dedup_engine import (
+    DedupEngine,
+    RecentIds,
+    TileDedup,
+    TileOutput,
+    build_params,
+    category_halos,
+)
 from streams.intake.categories import CategoryTable
 from streams.intake.fused import FusedBatch
 from streams.settings import Settings
@@ -215,3 +222,25 @@ def test_snapshot_restore_continues_identically(engine: DedupEngine, cut: int) -
 def test_bad_snapshot_is_refused() -> None:
     with pytest.raises(ValueError, match="snapshot"):
         TileDedup.from_bytes(b"not a snapshot at all, really")
+
+
+def test_category_halos_follow_the_radii_of_what_merges(engine: DedupEngine) -> None:
+    halos = category_halos(engine.params)
+    # (categories.csv) manhole covers merge among themselves at 25 m; C0103 also merges
+    # with E0111, a 300 m category, so it needs that category's reach; C0118 merges only
+    # with itself at 15 m
+    assert halos[1] == 50.0
+    assert halos[3] == 600.0
+    assert halos[103] == 600.0
+    assert halos[6] == 30.0
+    assert engine.router.halo_m == halos.max() == 600.0
+
+
+def test_tile_batches_route_each_event_by_its_category(engine: DedupEngine) -> None:
+    small, wide = (int(np.argmin(engine.halo_m[1:])) + 1), int(np.argmax(engine.halo_m))
+    near_border = float(engine.halo_m[small]) + 1.0  # outside the small halo only
+    lat, lon = latlon_at(engine.spec, [near_border] * 2, [1000.0] * 2)
+    batch = make_batch([1, 2], [T0_MS, T0_MS], lat=lat, lon=lon, category=[small, wide])
+    copies = sorted((tile, b.events["event_id"].tolist()) for tile, b in engine.tile_batches(batch))
+    home = int(engine.router.home_tiles(lat[:1], lon[:1])[0])
+    assert copies == sorted([(home, [1, 2]), (home - (1 << 32), [2])])

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from app_events import latlon_at
+from app_events import latlon_at, make_batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,3 +126,34 @@ def test_route_matches_brute_force(halo: float, xy: list[tuple[float, float]]) -
     router = TileRouter(SPEC, TILE, halo)
     lat, lon = latlon_at(SPEC, [p[0] for p in xy], [p[1] for p in xy])
     _check(router, np.array(lat), np.array(lon))
+
+
+def test_per_event_halos_narrow_the_copies() -> None:
+    router = TileRouter(SPEC, TILE, 300.0)
+    # both 100 m from the western border: copied with a 300 m halo, not with a 50 m one
+    lat, lon = latlon_at(SPEC, [100.0, 100.0], [1000.0, 1000.0])
+    idx, _ = router.route(lat, lon, np.array([300.0, 50.0]))
+    assert np.bincount(idx, minlength=2).tolist() == [2, 1]
+    with pytest.raises(ValueError, match="per-event halos"):
+        router.route(lat, lon, np.array([301.0, 0.0]))  # wider than the router's halo
+    with pytest.raises(ValueError, match="per-event halos"):
+        router.route(lat, lon, np.array([10.0]))
+
+
+def test_split_blanks_the_strings_of_halo_copies() -> None:
+    router = TileRouter(SPEC, TILE, 300.0)
+    lat, lon = latlon_at(SPEC, [100.0, 1000.0, 2100.0], [1000.0, 1000.0, 1000.0])
+    batch = make_batch([1, 2, 3], [10, 11, 12], lat=lat, lon=lon, reporter=["a", "b", "c"])
+    parts = dict(router.split(batch))
+    west = int(router.home_tiles(lat[:1], lon[:1])[0])
+    east = int(router.home_tiles(lat[2:], lon[2:])[0])
+    assert set(parts) == {west, east, west - (1 << 32)}  # the western neighbour's halo
+    assert parts[west].events["event_id"].tolist() == [1, 2, 3]
+    # 3 lives east (a halo copy here), 1 is home here and a halo copy in the west
+    assert parts[west].column("source_ref") == ["ref-1", "ref-2", ""]
+    assert parts[west].column("reporter") == ["a", "b", ""]
+    assert parts[east].events["event_id"].tolist() == [3]
+    assert parts[east].column("reporter") == ["c"]  # its home: strings kept
+    assert parts[west - (1 << 32)].column("source_ref") == [""]
+    assert parts[west - (1 << 32)].events["lat"].tolist() == [lat[0]]  # fixed columns kept
+    assert router.split(batch.take(np.array([], dtype=np.int64))) == []

@@ -163,3 +163,27 @@ def test_take_from_a_decoded_frame_copies_the_right_bytes() -> None:
     assert part.column("text") == ["z", "甲", "üüü", ""]
     assert decode_batch(encode_batch(part)).column("text") == ["z", "甲", "üüü", ""]
     assert len(decoded.take(np.array([], dtype=np.int64))) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(_ROW, min_size=1, max_size=12),
+    picks=st.lists(st.lists(st.integers(0, 11), max_size=14), min_size=1, max_size=3),
+    blank=st.lists(st.booleans(), min_size=14, max_size=14),
+)
+def test_chained_takes_and_blanking_match_python_lists(
+    rows: list[tuple], picks: list[list[int]], blank: list[bool]
+) -> None:
+    batch = decode_batch(encode_batch(_batch(rows)))
+    expected = {name: [r[-1][i] for r in rows] for i, name in enumerate(STRING_COLUMNS)}
+    for pick in picks:  # take of a take of a take: only row selections, no bytes copied
+        pick = [p % len(batch) for p in pick] if len(batch) else []
+        batch = batch.take(np.array(pick, dtype=np.int64))
+        expected = {k: [v[p] for p in pick] for k, v in expected.items()}
+        assert {k: batch.column(k) for k in STRING_COLUMNS} == expected
+    flags = np.array(blank[: len(batch)], dtype=bool)
+    blanked = batch.take(np.arange(len(batch)), blank_strings=flags)
+    for name in STRING_COLUMNS:
+        want = ["" if f else s for s, f in zip(expected[name], flags.tolist(), strict=True)]
+        assert decode_batch(encode_batch(blanked)).column(name) == want
+    assert np.array_equal(blanked.events, batch.events)  # fixed columns untouched
