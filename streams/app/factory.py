@@ -69,6 +69,7 @@ def create_app(settings: Settings, roles: Iterable[str]) -> App:
         web_port=settings.web_port,
         web_in_thread=False,
         producer_max_request_size=16 * 1024 * 1024,
+        producer_max_batch_size=4 * 1024 * 1024,
         producer_acks=-1,
         producer_linger_ms=2,
         consumer_max_fetch_size=16 * 1024 * 1024,
