@@ -48,7 +48,6 @@ from bench.e2e.kafka_io import (
     count_messages,
     create_run_topics,
     delete_topics,
-    free_port,
     produce,
     remove_app_dir,
 )
@@ -59,7 +58,7 @@ from bench.harness.services import unavailable
 from deploy.local.clickhouse import clickhouse_healthy
 from deploy.local.kafka import kafka_healthy
 from streams.app.topics import DEADLETTER, FUSED, LINKS, RAW_TOPICS
-from streams.runner import WorkerProcess
+from streams.runner import WorkerProcess, free_port
 from streams.settings import Settings, load_settings
 from streams.simulator import SimRecord, Simulation
 

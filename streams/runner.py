@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,11 +26,19 @@ from streams.settings import Settings
 __all__ = [
     "LinkSet",
     "WorkerProcess",
+    "free_port",
     "produce_records",
     "read_links",
     "read_topic",
     "wait_until",
 ]
+
+
+def free_port() -> int:
+    """A TCP port free on this host right now (for a worker's web server in tests)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -64,6 +64,9 @@ class Settings:
     # dedup state (offline replays of raw feeds).
     max_open_age_s: int = 0
     redelivery_horizon_s: int = 3600
+    # Dedup tile records above this go to the changelog in parts (the topics take 16 MiB
+    # messages; a catch-up backlog can make one tile's record larger than that).
+    changelog_part_bytes: int = 4 * 1024 * 1024
     idle_source_ms: int = 2000
     batch_max_events: int = 4096
     # The longest a normalize or dedup batch waits to fill: each stage adds up to this to
@@ -202,3 +205,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError("cell size must be > 0 and the tile at least one cell wide")
     if s.batch_max_events < 1:
         raise SettingsError(f"{ENV_PREFIX}BATCH_MAX_EVENTS must be >= 1")
+    if not 1024 <= s.changelog_part_bytes <= 8 * 1024 * 1024:
+        raise SettingsError(
+            f"{ENV_PREFIX}CHANGELOG_PART_BYTES must be in [1024, 8388608] (half the topics' "
+            f"16 MiB message limit), got {s.changelog_part_bytes}"
+        )

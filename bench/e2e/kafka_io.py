@@ -13,7 +13,6 @@ import contextlib
 import json
 import re
 import shutil
-import socket
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +28,6 @@ __all__ = [
     "count_messages",
     "create_run_topics",
     "delete_topics",
-    "free_port",
     "produce",
     "remove_app_dir",
     "wait_healthy",
@@ -53,12 +51,6 @@ def count_columnar_rows(value: bytes) -> int:
 def count_messages(value: bytes) -> int:
     """One row per message (the per-event peer's links, dead letters)."""
     return 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _producer(settings: Settings) -> object:

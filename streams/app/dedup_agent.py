@@ -3,8 +3,8 @@
 The agent keeps, per assigned partition, a :class:`PartitionState` (watermarks, reorder
 buffers, per-tile kernel state). For each chunk of fused messages it buffers the events,
 releases those every raw partition has passed, runs the kernels once per touched tile,
-sends links, cases and too-late dead letters, writes the touched tiles to the changelog,
-and only then lets the offsets commit.
+sends links, cases and too-late dead letters, waits until the broker has them, writes the
+touched tiles to the changelog, and only then lets the offsets commit.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class DedupWorker:
         )
         self.merged = 0
         self.processed = 0
+        self.in_flight: list[Any] = []  # delivery futures of outputs not yet acknowledged
 
     def forget(self, partitions: set[int]) -> None:
         for p in partitions:
@@ -124,6 +125,12 @@ class DedupWorker:
             state.dirty.add(tile)
             out = self.engine.process(state.tile(self.engine, tile), released)
             await self._emit(tile, out)
+        # The state written next marks these events as processed: a restarted worker drops
+        # them as redeliveries. So every output they produced must be on the broker first;
+        # batches of different topics are not delivered in the order they were sent.
+        if self.in_flight:
+            await asyncio.gather(*self.in_flight)
+            self.in_flight.clear()
         for key, value in state.changelog_records(self.engine):
             await self.state_topic.send(key=key, value=value, partition=state.partition, force=True)
 
@@ -131,7 +138,7 @@ class DedupWorker:
         key = str(tile).encode()
         if out.n_links:
             for value in encode_chunks("links", out.links):
-                await self.links.send(key=key, value=value, force=True)
+                self.in_flight.append(await self.links.send(key=key, value=value, force=True))
             new = int(out.links["is_new"].sum())
             self.processed += out.n_links
             self.merged += out.n_links - new
@@ -141,7 +148,7 @@ class DedupWorker:
             self.metrics.set("citystream_dedup_ratio", self.merged / max(1, self.processed))
         if len(out.cases["case_id"]):
             for value in encode_chunks("cases", out.cases):
-                await self.cases.send(key=key, value=value, force=True)
+                self.in_flight.append(await self.cases.send(key=key, value=value, force=True))
         await self._dead_letters(
             out.rejected, Reason.TOO_LATE, "event time is beyond the allowed lateness of its tile"
         )
@@ -153,7 +160,10 @@ class DedupWorker:
 
     async def _dead_letters(self, batch: Any, reason: Reason, message: str) -> None:
         for letter in engine_dead_letters(batch, reason, message):
-            await self.dead.send(key=letter.source.encode(), value=letter.to_json(), force=True)
+            sent = await self.dead.send(
+                key=letter.source.encode(), value=letter.to_json(), force=True
+            )
+            self.in_flight.append(sent)
             self.metrics.inc("citystream_deadletters_total", reason=reason.value)
 
 

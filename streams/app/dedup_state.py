@@ -7,10 +7,16 @@ only then lets Faust commit the input offsets (Faust flushes the producer before
 commit). A worker that takes a partition over reads that partition of the changelog and
 resumes exactly where the previous owner's last commit left it; events redelivered after
 that are recognised by id and change nothing.
+
+A tile record larger than ``changelog_part_bytes`` (a big backlog in a catch-up) is written as
+parts followed by a small manifest under the tile's key: the broker refuses messages over
+its size limit. Parts carry a generation in their keys, so a crash between the parts and
+the manifest leaves the previous record whole; the orphans are deleted later.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass, field
 
@@ -22,11 +28,25 @@ from streams.dedup_engine import DedupEngine, TileDedup
 from streams.intake.fused import decode_batch, encode_batch
 from streams.settings import Settings
 
-__all__ = ["PartitionState", "decode_tile_record", "encode_tile_record", "load_partition"]
+__all__ = [
+    "ChangelogError",
+    "PartitionState",
+    "decode_tile_record",
+    "encode_tile_record",
+    "load_partition",
+    "partition_from_changelog",
+]
 
 WATERMARK_KEY = b"wm"
 _TILE_PREFIX = b"tile:"
+_PART_PREFIX = b"part:"
 _FRAME = struct.Struct("<QQ")  # bytes of the tile snapshot, bytes of the buffer
+_MANIFEST = struct.Struct("<8sQQQ16s")  # magic, generation, parts, total bytes, digest
+_MANIFEST_MAGIC = b"CSTPARTS"
+
+
+class ChangelogError(ValueError):
+    """The dedup changelog cannot be read back (a part of a split record is missing)."""
 
 
 @dataclass
@@ -35,7 +55,12 @@ class PartitionState:
     tracker: WatermarkTracker
     tiles: dict[int, TileDedup] = field(default_factory=dict)
     buffers: dict[int, ReorderBuffer] = field(default_factory=dict)
+    part_bytes: int = Settings.changelog_part_bytes  # split tile records above this
     dirty: set[int] = field(default_factory=set)
+    # per tile, the generation and part count of its split record on the changelog
+    split: dict[int, tuple[int, int]] = field(default_factory=dict)
+    stale_parts: list[bytes] = field(default_factory=list)  # to delete at the next write
+    generation: int = 0  # of the newest split record written or read
 
     def tile(self, engine: DedupEngine, tile: int) -> TileDedup:
         state = self.tiles.get(tile)
@@ -52,19 +77,64 @@ class PartitionState:
     def buffered(self) -> int:
         return sum(len(b) for b in self.buffers.values())
 
-    def changelog_records(self, engine: DedupEngine) -> list[tuple[bytes, bytes]]:
-        """``(key, value)`` records for every tile touched since the last call."""
-        out = [(WATERMARK_KEY, orjson.dumps(self.tracker.to_state()))]
+    def changelog_records(self, engine: DedupEngine) -> list[tuple[bytes, bytes | None]]:
+        """``(key, value)`` records for every tile touched since the last call, in the
+        order they must be written (``None``: a tombstone)."""
+        out: list[tuple[bytes, bytes | None]] = [
+            (WATERMARK_KEY, orjson.dumps(self.tracker.to_state()))
+        ]
         for tile in sorted(self.dirty):
-            out.append(
-                (tile_key(tile), encode_tile_record(self.tile(engine, tile), self.buffer(tile)))
-            )
+            record = encode_tile_record(self.tile(engine, tile), self.buffer(tile))
+            previous = self.split.pop(tile, None)
+            if len(record) <= self.part_bytes:
+                out.append((tile_key(tile), record))
+            else:
+                self.generation += 1
+                size = self.part_bytes
+                parts = [record[i : i + size] for i in range(0, len(record), size)]
+                out += [(part_key(tile, self.generation, k), p) for k, p in enumerate(parts)]
+                out.append((tile_key(tile), _manifest(self.generation, len(parts), record)))
+                self.split[tile] = (self.generation, len(parts))
+            if previous is not None:  # only now: the new record is complete before them
+                out += [(part_key(tile, previous[0], k), None) for k in range(previous[1])]
+        out += [(key, None) for key in self.stale_parts]
+        self.stale_parts.clear()
         self.dirty.clear()
         return out
 
 
 def tile_key(tile: int) -> bytes:
     return _TILE_PREFIX + str(tile).encode()
+
+
+def part_key(tile: int, generation: int, index: int) -> bytes:
+    return _PART_PREFIX + f"{tile}:{generation}:{index}".encode()
+
+
+def _manifest(generation: int, n_parts: int, record: bytes) -> bytes:
+    digest = hashlib.blake2b(record, digest_size=16).digest()
+    return _MANIFEST.pack(_MANIFEST_MAGIC, generation, n_parts, len(record), digest)
+
+
+def _is_manifest(value: bytes) -> bool:
+    return len(value) == _MANIFEST.size and value[:8] == _MANIFEST_MAGIC
+
+
+def _join_parts(
+    tile_id: bytes, manifest: bytes, parts: dict[bytes, bytes]
+) -> tuple[int, int, bytes]:
+    """``(generation, parts, record)`` of a split tile record."""
+    _, generation, n_parts, total, digest = _MANIFEST.unpack(manifest)
+    tile = int(tile_id[len(_TILE_PREFIX) :])
+    try:
+        record = b"".join(parts[part_key(tile, generation, k)] for k in range(n_parts))
+    except KeyError as exc:
+        raise ChangelogError(
+            f"dedup changelog: tile {tile} generation {generation} lacks part {exc.args[0]!r}"
+        ) from None
+    if len(record) != total or hashlib.blake2b(record, digest_size=16).digest() != digest:
+        raise ChangelogError(f"dedup changelog: tile {tile} generation {generation} is corrupt")
+    return generation, n_parts, record
 
 
 def encode_tile_record(tile: TileDedup, buffer: ReorderBuffer) -> bytes:
@@ -92,17 +162,40 @@ def load_partition(
 
     Blocking (kafka-python): run it in an executor from async code.
     """
-    state = PartitionState(partition, WatermarkTracker(expected))
     latest: dict[bytes, bytes | None] = {}
     for record in read_to_end(settings, topic, [partition], idle_s=30.0):
         latest[record.key] = record.value
+    return partition_from_changelog(partition, expected, latest, settings.changelog_part_bytes)
+
+
+def partition_from_changelog(
+    partition: int,
+    expected: frozenset[tuple[str, int]],
+    latest: dict[bytes, bytes | None],
+    part_bytes: int = Settings.changelog_part_bytes,
+) -> PartitionState:
+    """The state the changelog's last record per key (``None``: deleted) describes."""
+    state = PartitionState(partition, WatermarkTracker(expected), part_bytes=part_bytes)
+    parts = {k: v for k, v in latest.items() if k.startswith(_PART_PREFIX) and v is not None}
+    used: set[bytes] = set()
     for key, value in latest.items():
         if value is None:
             continue
         if key == WATERMARK_KEY:
             state.tracker.restore(orjson.loads(value))
         elif key.startswith(_TILE_PREFIX):
+            if _is_manifest(value):
+                generation, n_parts, value = _join_parts(key, value, parts)
+                tile_id = int(key[len(_TILE_PREFIX) :])
+                state.split[tile_id] = (generation, n_parts)
+                state.generation = max(state.generation, generation)
+                used.update(part_key(tile_id, generation, k) for k in range(n_parts))
             tile, buffer = decode_tile_record(value)
             state.tiles[tile.tile] = tile
             state.buffers[tile.tile] = buffer
+    # parts of a record whose manifest never made it (a crash in between): delete them
+    state.stale_parts = sorted(set(parts) - used)
+    for key in state.stale_parts:
+        generation = int(key.rsplit(b":", 2)[1])
+        state.generation = max(state.generation, generation)
     return state

@@ -16,7 +16,7 @@ import pytest
 from streams.app.ordering import is_watermark_frame
 from streams.app.topics import DEADLETTER, FUSED, RAW_TOPICS, ensure_topics
 from streams.intake.fused import decode_batch, event_id_for
-from streams.runner import WorkerProcess, produce_records, read_topic, wait_until
+from streams.runner import WorkerProcess, free_port, produce_records, read_topic, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation
 
@@ -57,7 +57,7 @@ def test_mixed_feed_reconciles_record_by_record(
         expected_dead[key] = sorted([*expected_dead.get(key, []), t.expected_reason])
 
     ensure_topics(s)
-    worker = WorkerProcess(s, "normalize", 17990, tmp_path / "worker.log").start()
+    worker = WorkerProcess(s, "normalize", free_port(), tmp_path / "worker.log").start()
     try:
         produce_records(s, ((r.source, r.key, r.value, r.arrival_ms) for r in records))
 

@@ -21,7 +21,7 @@ from sinks.sql import DriverExecutor
 from streams.app.topics import CASE_STATE, DISPATCH, ensure_topics
 from streams.cases.dispatch import DispatchOrder
 from streams.replay import RawInput, replay
-from streams.runner import WorkerProcess, produce_records, read_topic, wait_until
+from streams.runner import WorkerProcess, free_port, produce_records, read_topic, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation
 
@@ -98,7 +98,7 @@ def test_outage_kpis_and_replay(
         for link in replay([RawInput(r.source, r.value, r.arrival_ms) for r in records], s).links
     }
     feed = [(r.source, r.key, r.value, r.arrival_ms) for r in records]
-    worker = WorkerProcess(s, ROLES, 17950, tmp_path / "worker.log").start()
+    worker = WorkerProcess(s, ROLES, free_port(), tmp_path / "worker.log").start()
     try:
         produce_records(s, feed[: len(feed) // 2])
         assert wait_until(lambda: _count(clickhouse, ch_database, "links") > 0, 180.0, 1.0)
@@ -144,12 +144,13 @@ def test_outage_kpis_and_replay(
 
     before = _snapshot(ex, ch_database)
     # Replay every topic into the store: a sink-only worker in a new consumer group.
+    replay_port = free_port()
     again = WorkerProcess(
-        s.replace(app_id=f"{topic_name}-replay"), "sink", 17951, tmp_path / "replay.log"
+        s.replace(app_id=f"{topic_name}-replay"), "sink", replay_port, tmp_path / "replay.log"
     ).start()
     try:
         # every link row written a second time (all of them duplicates of stored rows)
-        assert wait_until(lambda: _stored_rows(17951, "links") >= len(links), 180.0, 1.0), (
+        assert wait_until(lambda: _stored_rows(replay_port, "links") >= len(links), 180.0, 1.0), (
             tmp_path / "replay.log"
         ).read_text()[-3000:]
     finally:

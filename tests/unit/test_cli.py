@@ -12,12 +12,7 @@ from pathlib import Path
 import pytest
 
 from streams.cli import COMMANDS, build_parser, main
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from streams.runner import free_port
 
 
 @pytest.fixture
@@ -29,7 +24,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CITYSTREAM_HOME", str(tmp_path / "var"))
     monkeypatch.setenv("CITYSTREAM_CACHE_DIR", str(tmp_path / "cache"))
     for name in ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "CLICKHOUSE_PORT", "CLICKHOUSE_HTTP_PORT"):
-        monkeypatch.setenv(f"CITYSTREAM_{name}", str(_free_port()))
+        monkeypatch.setenv(f"CITYSTREAM_{name}", str(free_port()))
     return tmp_path
 
 

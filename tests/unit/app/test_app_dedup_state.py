@@ -9,9 +9,11 @@ from app_events import T0_MS, latlon_at, make_batch
 from kernels.grid import pack_cells
 from streams.app.dedup_state import (
     WATERMARK_KEY,
+    ChangelogError,
     PartitionState,
     decode_tile_record,
     encode_tile_record,
+    partition_from_changelog,
     tile_key,
 )
 from streams.app.ordering import ReorderBuffer, WatermarkFrame, WatermarkTracker
@@ -82,3 +84,80 @@ def test_changelog_records_watermark_first_then_dirty_tiles(engine: DedupEngine)
     assert other_tile.tile == other and len(other_buf) == 1
     assert state.dirty == set()
     assert state.changelog_records(engine) == [records[0]]  # nothing dirty: watermark only
+
+
+# -- tile records over the size limit --------------------------------------------------------
+
+
+def _replay(log: list[tuple[bytes, bytes | None]]) -> dict[bytes, bytes | None]:
+    """What a compacted topic keeps: the last value per key."""
+    latest: dict[bytes, bytes | None] = {}
+    for key, value in log:
+        latest[key] = value
+    return latest
+
+
+def _big_state(engine: DedupEngine, ids: list[int]) -> PartitionState:
+    state = PartitionState(0, WatermarkTracker(EXPECTED), part_bytes=256)
+    state.buffer(HOME).add(make_batch(ids, [T0_MS + i for i in range(len(ids))]))
+    state.dirty.add(HOME)
+    return state
+
+
+def _pending_ids(state: PartitionState) -> list[int]:
+    return sorted(state.buffers[HOME].snapshot().events["event_id"].tolist())
+
+
+def test_a_large_tile_record_is_split_and_read_back(
+    engine: DedupEngine,
+) -> None:
+    state = _big_state(engine, list(range(1, 40)))
+    log = state.changelog_records(engine)
+    keys = [k for k, _ in log]
+    assert keys[-1] == tile_key(HOME)  # the manifest comes after every part
+    parts = [k for k in keys if k.startswith(b"part:")]
+    assert len(parts) > 2 and all(len(v or b"") <= 256 for k, v in log if k in parts)
+    back = partition_from_changelog(0, EXPECTED, _replay(log))
+    assert _pending_ids(back) == list(range(1, 40))
+    assert back.split == {HOME: state.split[HOME]} and back.stale_parts == []
+
+    # shrinking below the limit again deletes the old parts after the new record
+    state.buffers[HOME] = ReorderBuffer()
+    state.buffer(HOME).add(make_batch([5], [T0_MS]))
+    state.dirty.add(HOME)
+    log2 = state.changelog_records(engine)
+    assert log2[1] == (tile_key(HOME), log2[1][1]) and log2[1][1] is not None
+    assert sorted(k for k, v in log2 if v is None) == sorted(parts)
+    again = partition_from_changelog(0, EXPECTED, _replay(log + log2))
+    assert _pending_ids(again) == [5] and again.split == {}
+
+
+def test_a_crash_between_parts_and_manifest_keeps_the_previous_record(
+    engine: DedupEngine,
+) -> None:
+    state = _big_state(engine, list(range(1, 30)))
+    first = state.changelog_records(engine)
+    state.buffer(HOME).add(make_batch(list(range(100, 130)), [T0_MS] * 30))
+    state.dirty.add(HOME)
+    second = state.changelog_records(engine)
+    manifest_at = next(i for i, (k, _) in enumerate(second) if k == tile_key(HOME))
+    crashed = first + second[:manifest_at]  # parts of generation 2 written, nothing after
+    back = partition_from_changelog(0, EXPECTED, _replay(crashed), part_bytes=256)
+    assert _pending_ids(back) == list(range(1, 30))
+    orphans = {k for k, _ in second[:manifest_at] if k.startswith(b"part:")}
+    assert set(back.stale_parts) == orphans
+    # the restarted owner deletes the orphans with its next write, and never reuses
+    # their generation
+    back.dirty.add(HOME)
+    log = back.changelog_records(engine)
+    assert orphans <= {k for k, v in log if v is None}
+    assert back.split[HOME][0] > state.split[HOME][0]  # above the orphans' generation
+
+
+def test_a_missing_part_is_reported(engine: DedupEngine) -> None:
+    log = _big_state(engine, list(range(1, 40))).changelog_records(engine)
+    latest = _replay(log)
+    first_part = next(k for k in latest if k.startswith(b"part:"))
+    del latest[first_part]
+    with pytest.raises(ChangelogError, match="lacks part"):
+        partition_from_changelog(0, EXPECTED, latest)
