@@ -7,6 +7,7 @@ unknown cases and malformed updates go to the dead-letter topic with a reason.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -157,12 +158,21 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
                 continue
             if state is None or not records:
                 continue
-            table[key] = {"state": state.to_dict(), "facts": facts}
-            await rows.send(
-                key=key.encode(), value=orjson.dumps(case_row_of(state, facts)), force=True
-            )
+            sent = [
+                await rows.send(
+                    key=key.encode(), value=orjson.dumps(case_row_of(state, facts)), force=True
+                )
+            ]
             for record in records:
-                await transitions.send(key=key.encode(), value=orjson.dumps(record), force=True)
+                sent.append(
+                    await transitions.send(key=key.encode(), value=orjson.dumps(record), force=True)
+                )
                 metrics.inc("citystream_transitions_total", action=str(record["action"]))
+            # The table must not record the update before its outputs are on the broker:
+            # a restarted worker would take the redelivered update for a replay (no
+            # transition) and the transition would be lost. The other way round, a crash
+            # in between re-sends the outputs, which the sinks store once (keyed rows).
+            await asyncio.gather(*sent)
+            table[key] = {"state": state.to_dict(), "facts": facts}
 
     app.agent(updates, name="lifecycle")(lifecycle)
