@@ -49,7 +49,6 @@ from bench.e2e.kafka_io import (
     create_run_topics,
     delete_topics,
     produce,
-    remove_app_dir,
 )
 from bench.e2e.latency import collect_latencies, paced_send, yesterday
 from bench.e2e.timing import Timing, timed_pass
@@ -58,7 +57,7 @@ from bench.harness.services import unavailable
 from deploy.local.clickhouse import clickhouse_healthy
 from deploy.local.kafka import kafka_healthy
 from streams.app.topics import DEADLETTER, FUSED, LINKS, RAW_TOPICS
-from streams.runner import WorkerProcess, free_port
+from streams.runner import WorkerProcess, free_port, remove_faust_dirs
 from streams.settings import Settings, load_settings
 from streams.simulator import SimRecord, Simulation
 
@@ -113,7 +112,7 @@ def _run_settings(base: Settings, kind: str, **changes: Any) -> Settings:
 
 def _cleanup(settings: Settings) -> None:
     delete_topics(settings, settings.topic_prefix.rstrip("."))
-    remove_app_dir(settings.app_id)
+    remove_faust_dirs(settings, settings.app_id)
 
 
 class Rounds:

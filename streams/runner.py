@@ -7,6 +7,7 @@ way an operator does: ``citystream worker`` processes with settings in the envir
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,8 +31,21 @@ __all__ = [
     "produce_records",
     "read_links",
     "read_topic",
+    "remove_faust_dirs",
     "wait_until",
 ]
+
+
+def remove_faust_dirs(settings: Settings, app_prefix: str) -> None:
+    """Delete the Faust folders of every app whose id starts with ``app_prefix`` (tests and
+    benchmarks make one app per run)."""
+    from streams.app.factory import faust_data_dir
+
+    parent = faust_data_dir(settings).parent
+    if parent.is_dir():
+        for path in parent.iterdir():
+            if path.is_dir() and path.name.startswith(app_prefix):
+                shutil.rmtree(path)
 
 
 def free_port() -> int:

@@ -12,12 +12,10 @@ import asyncio
 import contextlib
 import json
 import re
-import shutil
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from streams.settings import Settings
 
@@ -29,7 +27,6 @@ __all__ = [
     "create_run_topics",
     "delete_topics",
     "produce",
-    "remove_app_dir",
     "wait_healthy",
 ]
 
@@ -217,11 +214,3 @@ def delete_topics(settings: Settings, prefix: str) -> list[str]:
         return doomed
     finally:
         admin.close()
-
-
-def remove_app_dir(app_id: str, where: Path | None = None) -> None:
-    """Faust keeps a ``<app id>-data`` folder in the working directory even with the
-    memory store; a worker started by ``streams.runner`` leaves it in ours."""
-    path = (where or Path.cwd()) / f"{app_id}-data"
-    if path.is_dir():
-        shutil.rmtree(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -11,7 +12,7 @@ import faust
 from streams.app.metrics import Metrics
 from streams.settings import Settings
 
-__all__ = ["ROLES", "App", "create_app", "parse_roles"]
+__all__ = ["ROLES", "App", "create_app", "faust_data_dir", "parse_roles"]
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +51,21 @@ def parse_roles(text: str) -> list[str]:
     return names
 
 
+def faust_data_dir(settings: Settings) -> Path:
+    """Faust's own folder for this app (by default it would be the working directory)."""
+    return settings.home / "faust" / settings.app_id
+
+
 def create_app(settings: Settings, roles: Iterable[str]) -> App:
     import importlib
 
-    faust_dir = settings.home / "faust"
-    faust_dir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
+    datadir = faust_data_dir(settings)
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
         store="memory://",
-        # Faust's own folder (its default is the working directory): under the home dir
-        datadir=str(faust_dir / settings.app_id),
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         topic_allow_declare=True,  # Faust creates its own changelog topics

@@ -17,6 +17,7 @@ from clickhouse_driver import Client
 from bench.harness.services import unavailable
 from deploy.local.clickhouse import clickhouse_healthy
 from deploy.local.kafka import kafka_healthy
+from streams.runner import remove_faust_dirs
 from streams.settings import Settings, load_settings
 
 
@@ -95,6 +96,7 @@ def topic_name(request: pytest.FixtureRequest, kafka_bootstrap: str) -> Iterator
     name = "t-" + _unique(request, 80)
     yield name
     _delete_topics(kafka_bootstrap, prefix=name)
+    remove_faust_dirs(load_settings(), name)  # app ids are derived from the name too
 
 
 def _delete_topics(bootstrap: str, prefix: str) -> None:

@@ -79,3 +79,33 @@ def test_cancelling_the_task_cancels_the_resumed_coroutine() -> None:
         return trace
 
     assert asyncio.run(main()) == ["cancelled inside"]
+
+
+def test_the_app_consumer_hands_messages_over_inline(tmp_path: Any) -> None:
+    """The worker's consumer is this transport's, and its per-message wait runs a callback
+    that never suspends inline, one that does as Faust would (no broker is contacted)."""
+    from streams.app.factory import create_app
+    from streams.app.transport import Consumer
+    from streams.settings import Settings
+
+    async def main() -> list[str]:
+        app = create_app(Settings(home=tmp_path, app_id="transport-test"), [])
+        consumer = app.consumer
+        assert isinstance(consumer, Consumer)
+        trace: list[str] = []
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def quick() -> None:
+            trace.append("quick")
+
+        async def slow() -> None:
+            trace.append(f"slow {await fut}")
+
+        quick_result = await consumer.wait_first(quick(), consumer.suspend_flow.wait())
+        assert quick_result.done and not quick_result.stopped
+        asyncio.get_running_loop().call_later(0.01, fut.set_result, 7)
+        slow_result = await consumer.wait_first(slow(), consumer.suspend_flow.wait())
+        assert slow_result.done and not slow_result.stopped
+        return trace
+
+    assert asyncio.run(main()) == ["quick", "slow 7"]
