@@ -153,7 +153,8 @@ class TileDedup:
         off += n_kernel
         ids = np.frombuffer(data, "<u8", n_ids, off).astype(np.uint64)
         times = np.frombuffer(data, "<i8", n_ids, off + 8 * n_ids).astype(np.int64)
-        return cls(tile, state, RecentIds(ids, times))
+        order = np.argsort(ids)  # snapshots before 2026-11 kept them in arrival order
+        return cls(tile, state, RecentIds(ids[order], times[order]))
 
 
 @dataclass(frozen=True)

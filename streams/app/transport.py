@@ -21,7 +21,7 @@ from typing import Any
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.services import WaitResults
 
-__all__ = ["Consumer", "Transport", "run_until_suspended"]
+__all__ = ["Consumer", "Resumed", "Transport", "run_until_suspended"]
 
 
 def run_until_suspended(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import numpy as np
@@ -244,3 +245,18 @@ def test_tile_batches_route_each_event_by_its_category(engine: DedupEngine) -> N
     copies = sorted((tile, b.events["event_id"].tolist()) for tile, b in engine.tile_batches(batch))
     home = int(engine.router.home_tiles(lat[:1], lon[:1])[0])
     assert copies == sorted([(home, [1, 2]), (home - (1 << 32), [2])])
+
+
+def test_snapshots_with_unsorted_recent_ids_still_load(engine: DedupEngine) -> None:
+    """Earlier snapshots stored the recent ids in arrival order, not sorted."""
+    tile = engine.new_tile(HOME)
+    data = bytearray(tile.to_bytes())
+    head = struct.Struct("<8sqQQ")
+    magic, tile_id, _, n_kernel = head.unpack_from(data)
+    ids = np.array([30, 10, 20], "<u8")
+    times = np.array([3, 1, 2], "<i8")
+    kernel = bytes(data[head.size : head.size + n_kernel])
+    old = head.pack(magic, tile_id, 3, n_kernel) + kernel + ids.tobytes() + times.tobytes()
+    restored = TileDedup.from_bytes(old)
+    assert restored.recent.as_dict() == {10: 1, 20: 2, 30: 3}
+    assert restored.recent.ids.tolist() == [10, 20, 30]
