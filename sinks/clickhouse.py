@@ -11,6 +11,7 @@ errors become :class:`~sinks.base.StoreUnavailable` (retried with backoff by
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -20,11 +21,17 @@ from clickhouse_driver import Client
 from clickhouse_driver import errors as ch_errors
 
 from sinks.base import Sink, SinkBatch, SinkError, StoreUnavailable
-from sinks.sql import check_identifier
+from sinks.sql import DriverExecutor, check_identifier
 from sinks.tables import TABLES, ColumnsError, coerce_columns, rows_to_columns
 from streams.settings import Settings
 
-__all__ = ["TOPIC_TABLES", "TRANSIENT_SERVER_CODES", "ClickHouseSink", "make_client"]
+__all__ = [
+    "TOPIC_TABLES",
+    "TRANSIENT_SERVER_CODES",
+    "ClickHouseSink",
+    "make_client",
+    "run_command",
+]
 
 # logical topic (docs/contracts.md) -> table
 TOPIC_TABLES: Mapping[str, str] = MappingProxyType(
@@ -59,6 +66,32 @@ def make_client(settings: Settings, *, port: int | None = None, use_numpy: bool 
         send_receive_timeout=60,
         settings={"use_numpy": use_numpy},
     )
+
+
+def run_command(
+    settings: Settings,
+    command: str,
+    database: str,
+    body: Callable[[DriverExecutor], int],
+    known_errors: tuple[type[Exception], ...],
+) -> int:
+    """Run a ``citystream <command>`` body against ClickHouse; its exit code.
+
+    A known error (bad input, a failed query) exits 1 with its message; anything else
+    exits 2 and says which server it tried (no silent fallback).
+    """
+    client = make_client(settings, use_numpy=False)
+    try:
+        return body(DriverExecutor(client))
+    except known_errors as exc:
+        print(f"citystream {command}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        where = f"{settings.clickhouse_host}:{settings.clickhouse_port}/{database}"
+        print(f"citystream {command}: ClickHouse at {where}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        client.disconnect()
 
 
 class ClickHouseSink(Sink):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from sinks.clickhouse import make_client
+from sinks.clickhouse import run_command
 from sinks.migrate import MigrationError, migrate, migration_status
 from sinks.sql import DriverExecutor, SqlError
 from streams.settings import Settings
@@ -24,9 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     database = args.database or settings.clickhouse_database
-    client = make_client(settings, use_numpy=False)
-    executor = DriverExecutor(client)
-    try:
+
+    def body(executor: DriverExecutor) -> int:
         if args.action == "migrate":
             applied = migrate(executor, database, settings.timezone)
             for m in applied:
@@ -38,13 +36,5 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             when = "" if s.applied_at is None else f"  {s.applied_at:%Y-%m-%d %H:%M:%S} UTC"
             print(f"{s.version:04d}_{s.name:<24} {s.state}{when}")
         return 0 if all(s.state == "applied" for s in statuses) else 1
-    except (MigrationError, SqlError) as exc:
-        print(f"citystream db: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        # no silent fallback: say where we tried to connect
-        where = f"{settings.clickhouse_host}:{settings.clickhouse_port}"
-        print(f"citystream db: ClickHouse at {where}: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        client.disconnect()
+
+    return run_command(settings, "db", database, body, (MigrationError, SqlError))

@@ -9,12 +9,11 @@ self-contained HTML report.
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sinks.clickhouse import make_client
+from sinks.clickhouse import run_command
 from sinks.kpi import queries
 from sinks.kpi.report import html_report, league_text
 from sinks.sql import DriverExecutor, Executor, SqlError
@@ -79,9 +78,8 @@ def resolve_range(
 def run(settings: Settings, args: argparse.Namespace) -> int:
     database = args.database or settings.clickhouse_database
     tz = settings.timezone
-    client = make_client(settings, use_numpy=False)
-    ex = DriverExecutor(client)
-    try:
+
+    def body(ex: DriverExecutor) -> int:
         latest = _latest_case_day(ex, database, tz) if args.week == "latest" else None
         today = datetime.now(ZoneInfo(tz)).date()
         week, start, end = resolve_range(args.week, args.start, args.end, today, latest)
@@ -99,12 +97,5 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             args.out.write_text(page, encoding="utf-8")
             print(f"report written to {args.out}")
         return 0
-    except (SqlError, argparse.ArgumentTypeError) as exc:
-        print(f"citystream kpi: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        where = f"{settings.clickhouse_host}:{settings.clickhouse_port}/{database}"
-        print(f"citystream kpi: ClickHouse at {where}: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        client.disconnect()
+
+    return run_command(settings, "kpi", database, body, (SqlError, argparse.ArgumentTypeError))
