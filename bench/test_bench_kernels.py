@@ -21,6 +21,7 @@ import pytest
 
 from bench.harness import SUBJECT, peer, record
 from bench.harness.convention import BenchScale
+from bench.harness.services import require_module
 from kernels import (
     DedupParams,
     DedupState,
@@ -125,7 +126,7 @@ def test_bucketing_kernel(benchmark: Any, points: tuple[np.ndarray, np.ndarray])
 
 
 def test_bucketing_h3(benchmark: Any, points: tuple[np.ndarray, np.ndarray]) -> None:
-    h3 = pytest.importorskip("h3")
+    h3 = require_module("h3")
     lat, lon = points[0][:200_000].tolist(), points[1][:200_000].tolist()
     record(benchmark, path="bucketing", role=peer("h3"), events=len(lat))
     out = benchmark.pedantic(
@@ -182,7 +183,7 @@ def test_dedup_reference(benchmark: Any, day: dict[str, np.ndarray]) -> None:
 
 
 def test_dedup_ckdtree(benchmark: Any, day: dict[str, np.ndarray]) -> None:
-    spatial = pytest.importorskip("scipy.spatial")
+    spatial = require_module("scipy.spatial")
     x = (day["lon"] - SPEC.origin_lon) * SPEC.kx
     y = (day["lat"] - SPEC.origin_lat) * SPEC.ky
     pts = np.column_stack([x, y])
@@ -309,7 +310,7 @@ def test_dedup_typhoon_reference(benchmark: Any, typhoon: Any) -> None:
 
 
 def test_dedup_typhoon_ckdtree(benchmark: Any, typhoon: Any) -> None:
-    spatial = pytest.importorskip("scipy.spatial")
+    spatial = require_module("scipy.spatial")
     cols, spec, params = typhoon
     x, y = project(cols["lat"], cols["lon"], spec)
     pts = np.column_stack([x, y])

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from bench.harness import BenchScale, peer, record
+from bench.harness.services import require_module
 from bench.test_bench_kernels import N_DAY, city_day
 
 pytestmark = pytest.mark.bench
@@ -37,7 +38,7 @@ def latlon_rad(bench_scale: BenchScale) -> np.ndarray:
 
 
 def test_dedup_balltree(benchmark: Any, latlon_rad: np.ndarray) -> None:
-    neighbors = pytest.importorskip("sklearn.neighbors")
+    neighbors = require_module("sklearn.neighbors")
     n = latlon_rad.shape[0]
     record(benchmark, path="dedup", role=peer("balltree"), events=n)
 
@@ -51,7 +52,7 @@ def test_dedup_balltree(benchmark: Any, latlon_rad: np.ndarray) -> None:
 
 
 def test_dedup_dbscan(benchmark: Any, latlon_rad: np.ndarray) -> None:
-    cluster = pytest.importorskip("sklearn.cluster")
+    cluster = require_module("sklearn.cluster")
     n = latlon_rad.shape[0]
     record(benchmark, path="dedup", role=peer("dbscan"), events=n)
 

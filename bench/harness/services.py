@@ -7,12 +7,14 @@ its tests need, and a skip there would hide that it did not.
 
 from __future__ import annotations
 
+import importlib
 import os
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
 
-__all__ = ["in_ci", "unavailable"]
+__all__ = ["in_ci", "require_module", "unavailable"]
 
 
 def in_ci() -> bool:
@@ -24,3 +26,11 @@ def unavailable(message: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"CI=true and {message}", pytrace=False)
     pytest.skip(message)
+
+
+def require_module(name: str) -> ModuleType:
+    """A peer's package (the bench extra installs them), by the same rule as a service."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        unavailable(f"{name} is not installed ({exc}): pip install -e '.[bench]'")
