@@ -80,10 +80,12 @@ def score_scenario(settings: Settings, scenario: str, seed: int, scale: float) -
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from streams.simulator import SCENARIOS
+
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=("ordinary", "typhoon", "campaign"),
+        choices=sorted(SCENARIOS),
         help="scenario(s) to score (default: ordinary and typhoon)",
     )
     parser.add_argument("--seed", type=int, default=1)

@@ -2,7 +2,8 @@
 
 A tile's dedup state lives with one Kafka partition (the tile id is the message key). An
 event close to a tile border must still merge with a case just across it, so the event is
-also copied into every neighbouring tile within ``halo_m`` of it. Each tile runs the same
+also copied into every neighbouring tile within its halo (per event: the dedup engine
+gives each category its own, at most ``halo_m``). Each tile runs the same
 kernels over its own events and its halo copies; only the tile that owns an event (its
 home tile) reports that event's link, and only the tile that owns a case's opening event
 reports the case. Every tile's result depends only on its own input, so cases do not
@@ -64,10 +65,18 @@ class TileRouter:
         The pairs are sorted by tile, then by event index, so a caller can split them into
         one message per tile with the events in their original order.
         """
+        idx, tiles, _ = self._route(lat, lon, halo_m)
+        return idx, tiles
+
+    def _route(
+        self, lat: npt.ArrayLike, lon: npt.ArrayLike, halo_m: npt.ArrayLike | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`route` plus each event's home tile (projected once for both)."""
         dx, dy, tx, ty = self._tile_xy(lat, lon)
         n = len(tx)
+        home = pack_cells(tx, ty)
         idx = [np.arange(n, dtype=np.int64)]
-        tiles = [pack_cells(tx, ty)]
+        tiles = [home]
         t = self.tile_size_m
         h: float | np.ndarray = self.halo_m
         if halo_m is not None:
@@ -88,7 +97,7 @@ class TileRouter:
         all_idx = np.concatenate(idx)
         all_tiles = np.concatenate(tiles)
         order = np.lexsort((all_idx, all_tiles))
-        return all_idx[order], all_tiles[order]
+        return all_idx[order], all_tiles[order], home
 
     def split(
         self, batch: FusedBatch, halo_m: npt.ArrayLike | None = None
@@ -100,8 +109,7 @@ class TileRouter:
         """
         if len(batch) == 0:
             return []
-        idx, tiles = self.route(batch.events["lat"], batch.events["lon"], halo_m)
-        home = self.home_tiles(batch.events["lat"], batch.events["lon"])
+        idx, tiles, home = self._route(batch.events["lat"], batch.events["lon"], halo_m)
         bounds = np.flatnonzero(np.diff(tiles)) + 1
         out = []
         for part, part_tiles in zip(np.split(idx, bounds), np.split(tiles, bounds), strict=True):
