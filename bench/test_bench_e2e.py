@@ -56,7 +56,7 @@ from bench.harness import SUBJECT, BenchScale, peer, record
 from bench.harness.services import unavailable
 from deploy.local.clickhouse import clickhouse_healthy
 from deploy.local.kafka import kafka_healthy
-from streams.app.topics import DEADLETTER, FUSED, LINKS, RAW_TOPICS
+from streams.contracts.topics import DEADLETTER, FUSED, LINKS, RAW_TOPICS
 from streams.runner import WorkerProcess, free_port, remove_faust_dirs
 from streams.settings import Settings, load_settings
 from streams.simulator import SimRecord, Simulation

@@ -32,16 +32,16 @@ import orjson
 import pytest
 
 from bench.harness import SUBJECT, BenchScale, peer, record
-from streams.intake import geo
-from streams.intake.categories import (
+from streams.contracts.fused import STRING_COLUMNS, FusedBatch, decode_batch, encode_batch
+from streams.reference import geo
+from streams.intake.normalize import Normalizer, NormalizerConfig, SeenIds
+from streams.reference.categories import (
     CategoryTable,
     SensorAlarmMap,
     ServiceCodeMap,
     default_data_dir,
 )
-from streams.intake.fused import STRING_COLUMNS, FusedBatch, decode_batch, encode_batch
-from streams.intake.geo import District
-from streams.intake.normalize import Normalizer, NormalizerConfig, SeenIds
+from streams.reference.geo import District
 
 pytestmark = pytest.mark.bench
 

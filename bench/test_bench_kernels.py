@@ -203,7 +203,7 @@ def test_dedup_ckdtree(benchmark: Any, day: dict[str, np.ndarray]) -> None:
 ROOT = Path(__file__).resolve().parents[1]
 TYPHOON_CACHE = ROOT / ".cache" / "bench" / "typhoon_events.npy"
 TYPHOON_SIM = dict(scenario="typhoon", seed=1, scale=1.0, bad_share=0.0)
-ENGINE_EVICT_EVERY = 16  # batches between evictions, as streams.dedup_engine does
+ENGINE_EVICT_EVERY = 16  # batches between evictions, as streams.dedup.engine does
 FUSED_COLS = ("event_id", "category", "lat", "lon", "event_time_ms", "device_hash")
 
 
@@ -254,9 +254,9 @@ def _typhoon_events() -> np.ndarray:
 @pytest.fixture(scope="module")
 def typhoon(bench_scale: BenchScale) -> tuple[dict[str, np.ndarray], GridSpec, DedupParams]:
     """The typhoon day's events in the pipeline's canonical order, its grid and params."""
-    from streams.dedup_engine import build_params
-    from streams.intake.categories import CategoryTable
-    from streams.intake.geo import District
+    from streams.dedup.engine import build_params
+    from streams.reference.categories import CategoryTable
+    from streams.reference.geo import District
     from streams.settings import load_settings
 
     settings = load_settings()

@@ -13,8 +13,8 @@ from typing import Any
 
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.lifecycle import CaseState, Status, Transition
-from streams.intake.deadletter import DeadLetter
-from streams.intake.fused import STRING_COLUMNS, FusedBatch
+from streams.contracts.deadletter import DeadLetter
+from streams.contracts.fused import STRING_COLUMNS, FusedBatch
 
 __all__ = [
     "case_row",

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from sinks.records import case_version
-from streams.intake.categories import DEPARTMENTS
+from streams.reference.categories import DEPARTMENTS
 
 __all__ = ["GRID_CODES", "Dataset", "generate"]
 

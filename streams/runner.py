@@ -20,8 +20,9 @@ from typing import Any
 
 import orjson
 
-from streams.app.columnar import decode_columns
-from streams.app.topics import DEADLETTER, LINKS, RAW_TOPICS, read_to_end
+from streams.app.kafka_admin import read_to_end
+from streams.contracts.columnar import decode_columns
+from streams.contracts.topics import DEADLETTER, LINKS, RAW_TOPICS
 from streams.settings import Settings
 
 __all__ = [

@@ -5,7 +5,7 @@ event, an agent ``async for event in stream`` that keeps the open cases in a Pyt
 grid (cell -> list of cases) and a dict of cases by device, and one JSON link sent per
 event. The matching follows the kernel's rules closely enough to do the same work: the
 lateness check, the same device first, then the nearest live compatible case within the
-case category's radius and time window (``streams.dedup_engine.build_params``); no
+case category's radius and time window (``streams.dedup.engine.build_params``); no
 recurrences or closures (the benchmark feeds neither). Open cases older than their window
 are dropped from the grid now and then, as a long-running agent must.
 
@@ -147,7 +147,7 @@ def event_message(row: Any) -> dict[str, Any]:
 def build_app(settings: Settings) -> Any:
     import faust
 
-    from streams.app.dedup_agent import make_engine
+    from streams.dedup.build import make_engine
 
     engine = make_engine(settings)
     app = faust.App(

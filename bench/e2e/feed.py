@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.e2e.kafka_io import Message
-from streams.app.dedup_agent import make_engine
-from streams.app.ordering import WatermarkFrame, encode_watermark
-from streams.app.topics import RAW_TOPICS
-from streams.intake.fused import FusedBatch, encode_batch
+from streams.contracts.fused import FusedBatch, encode_batch
+from streams.contracts.topics import RAW_TOPICS
+from streams.dedup.build import make_engine
+from streams.dedup.ordering import WatermarkFrame, encode_watermark
 from streams.intake.normalize import Normalizer
 from streams.settings import Settings
 from streams.simulator import SimRecord

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from streams.contracts.topics import MAX_MESSAGE_BYTES
 from streams.settings import Settings
 
 __all__ = [
@@ -38,7 +39,7 @@ _COLUMNAR_HEAD = re.compile(rb'^\{"v":1,"kind":"[a-z_.]+","n":(\d+),')
 
 
 def count_columnar_rows(value: bytes) -> int:
-    """Rows in a columnar batch (``streams.app.columnar``), read from its head only."""
+    """Rows in a columnar batch (``streams.contracts.columnar``), read from its head only."""
     m = _COLUMNAR_HEAD.match(value[:80])
     if m is None:
         raise ValueError(f"not a columnar batch: {value[:80]!r}")
@@ -58,7 +59,7 @@ def _producer(settings: Settings) -> object:
         acks="all",
         linger_ms=5,
         max_batch_size=1024 * 1024,
-        max_request_size=16 * 1024 * 1024,
+        max_request_size=MAX_MESSAGE_BYTES,
     )
 
 
@@ -162,7 +163,6 @@ def wait_healthy(port: int, timeout_s: float, alive: Callable[[], bool]) -> None
 
 
 # Faust's producer_max_request_size in streams.app.factory; the broker's default is 1 MB
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 def create_run_topics(settings: Settings, extra: Sequence[str] = ()) -> None:
@@ -172,13 +172,14 @@ def create_run_topics(settings: Settings, extra: Sequence[str] = ()) -> None:
     catch-up one release holds tens of thousands of links, over the broker's default
     1 MB, and the broker refuses it (the agent only logs MessageSizeTooLargeError and the
     links are lost). The benchmark raises the topic limit so that it measures throughput;
-    ``streams.app.topics.ensure_topics`` then checks the layout. ``extra``: more logical
+    ``streams.contracts.topics.ensure_topics`` then checks the layout. ``extra``: more logical
     topics of the run (the peers' own), created the same way.
     """
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
 
-    from streams.app.topics import ALL_TOPICS, DEDUP_STATE, ensure_topics
+    from streams.app.kafka_admin import ensure_topics
+    from streams.contracts.topics import ALL_TOPICS, DEDUP_STATE
 
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="bench-e2e")
     try:

@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import orjson
 
-from streams.app.columnar import decode_columns
-from streams.app.topics import CASES, DISPATCH, RAW_TOPICS
-from streams.intake.fused import FLAG_FIXED_ON_SPOT, Source
+from streams.contracts.columnar import decode_columns
+from streams.contracts.fused import FLAG_FIXED_ON_SPOT, Source
+from streams.contracts.topics import CASES, DISPATCH, RAW_TOPICS
 from streams.settings import Settings
 from streams.simulator import SimRecord
 

@@ -10,41 +10,24 @@ touched tiles to the changelog, and only then lets the offsets commit.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from typing import Any
 
-import orjson
-
-from kernels.grid import GridSpec
-from streams.app.columnar import encode_chunks
-from streams.app.dedup_state import PartitionState, load_partition
+from streams.app.kafka_admin import read_to_end
 from streams.app.metrics import Metrics
-from streams.app.ordering import decode_watermark, is_watermark_frame
-from streams.app.topics import CASES, DEADLETTER, DEDUP_STATE, FUSED, LINKS, RAW_TOPICS
-from streams.dedup_engine import DedupEngine
-from streams.intake.categories import CategoryTable
-from streams.intake.deadletter import DeadLetter
-from streams.intake.fused import Source, decode_batch
-from streams.intake.geo import District
-from streams.intake.reasons import Reason
+from streams.contracts.columnar import encode_chunks
+from streams.contracts.fused import decode_batch
+from streams.contracts.reasons import Reason
+from streams.contracts.topics import CASES, DEADLETTER, DEDUP_STATE, FUSED, LINKS, RAW_TOPICS
+from streams.dedup.build import engine_dead_letters, make_engine
+from streams.dedup.ordering import decode_watermark, is_watermark_frame
+from streams.dedup.snapshot import PartitionState, partition_from_changelog
 from streams.settings import Settings
 
-__all__ = ["make_engine", "register"]
+__all__ = ["register"]
 
 log = logging.getLogger(__name__)
-
-
-@functools.cache
-def make_engine(settings: Settings) -> DedupEngine:
-    """The worker's dedup engine (grid, parameters, tile router); one per settings, so the
-    roles of one worker share it instead of each loading the tables again. It holds no
-    per-tile state: that lives in TileDedup objects."""
-    table = CategoryTable.load(settings.categories_file, settings.category_code_digits)
-    district = District.load(settings.district)
-    origin = district.origin
-    return DedupEngine(settings, table, GridSpec(origin[0], origin[1], settings.cell_size_m))
 
 
 def expected_sources(settings: Settings) -> frozenset[tuple[str, int]]:
@@ -167,21 +150,17 @@ class DedupWorker:
             self.metrics.inc("citystream_deadletters_total", reason=reason.value)
 
 
-def engine_dead_letters(batch: Any, reason: Reason, message: str) -> list[DeadLetter]:
-    """Dead letters for events the dedup stage refuses; the original is the event's JSON."""
-    out = []
-    refs = batch.column("source_ref") if len(batch) else []
-    for i in range(len(batch)):
-        row = batch.events[i]
-        source = Source(int(row["source"])).name.lower()
-        event = {
-            "event_id": int(row["event_id"]),
-            "source_ref": refs[i],
-            "event_time_ms": int(row["event_time_ms"]),
-            "ingest_time_ms": int(row["ingest_time_ms"]),
-        }
-        out.append(DeadLetter(source, reason, message, orjson.dumps(event)))
-    return out
+def load_partition(
+    settings: Settings, topic: str, partition: int, expected: frozenset[tuple[str, int]]
+) -> PartitionState:
+    """Read one partition of the changelog to its end; the last record per key wins.
+
+    Blocking (kafka-python): run it in an executor from async code.
+    """
+    latest: dict[bytes, bytes | None] = {}
+    for record in read_to_end(settings, topic, [partition], idle_s=30.0):
+        latest[record.key] = record.value
+    return partition_from_changelog(partition, expected, latest, settings.changelog_part_bytes)
 
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:

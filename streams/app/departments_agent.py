@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 
 from streams.app.metrics import Metrics
-from streams.app.topics import DISPATCH, UPDATES
 from streams.cases.calendar import WorkCalendar
 from streams.cases.department_sim import simulate_department
 from streams.cases.dispatch import DispatchOrder
+from streams.contracts.topics import DISPATCH, UPDATES
 from streams.settings import Settings
 
 __all__ = ["register"]

@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 import orjson
 
-from streams.app.columnar import decode_columns, rows
 from streams.app.metrics import Metrics
-from streams.app.topics import CASES, DISPATCH, UPDATES
 from streams.cases.calendar import DeadlineUnit, WorkCalendar
 from streams.cases.department_sim import simulate_on_spot
 from streams.cases.dispatch import CategoryRule, DispatchLimits, make_dispatch
-from streams.intake.categories import CategoryTable
-from streams.intake.fused import FLAG_FIXED_ON_SPOT, Source
+from streams.contracts.columnar import decode_columns, rows
+from streams.contracts.fused import FLAG_FIXED_ON_SPOT, Source
+from streams.contracts.topics import CASES, DISPATCH, UPDATES
+from streams.reference.categories import CategoryTable
 from streams.settings import Settings
 
 __all__ = ["Dispatcher", "register"]
@@ -33,8 +33,8 @@ class Dispatcher:
         self.table = CategoryTable.load(settings.categories_file, settings.category_code_digits)
         self.calendar = WorkCalendar.from_settings(settings)
         self.limits = DispatchLimits.from_settings(settings)
-        from streams.app.dedup_agent import make_engine
         from streams.app.sink_agent import load_unit_grids
+        from streams.dedup.build import make_engine
 
         self.grids = load_unit_grids(settings, make_engine(settings).spec)
         self.rules = {

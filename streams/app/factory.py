@@ -10,6 +10,7 @@ from typing import Any
 import faust
 
 from streams.app.metrics import Metrics
+from streams.contracts.topics import MAX_MESSAGE_BYTES
 from streams.settings import Settings
 
 __all__ = ["ROLES", "App", "create_app", "faust_data_dir", "parse_roles"]
@@ -73,12 +74,12 @@ def create_app(settings: Settings, roles: Iterable[str]) -> App:
         web_bind=settings.web_bind,
         web_port=settings.web_port,
         web_in_thread=False,
-        producer_max_request_size=16 * 1024 * 1024,
+        producer_max_request_size=MAX_MESSAGE_BYTES,
         # Faust's 16 KiB default puts each links/cases message in a request of its own
         producer_max_batch_size=4 * 1024 * 1024,
         producer_acks=-1,
         producer_linger_ms=2,
-        consumer_max_fetch_size=16 * 1024 * 1024,
+        consumer_max_fetch_size=MAX_MESSAGE_BYTES,
         # commits come from the 1 s interval: a count-based one runs inside Faust's fetch
         # loop and stalls it on a producer flush every few thousand raw records
         broker_commit_every=50_000,

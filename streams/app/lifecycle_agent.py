@@ -15,7 +15,6 @@ import orjson
 
 from sinks.records import case_row
 from streams.app.metrics import Metrics
-from streams.app.topics import CASE_STATE, DEADLETTER, TRANSITIONS, UPDATES
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.lifecycle import (
     CaseState,
@@ -25,7 +24,8 @@ from streams.cases.lifecycle import (
     apply_update,
     open_case,
 )
-from streams.intake.reasons import Reason
+from streams.contracts.reasons import Reason
+from streams.contracts.topics import CASE_STATE, DEADLETTER, TRANSITIONS, UPDATES
 from streams.settings import Settings
 
 __all__ = ["LifecycleStep", "register"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from streams.app.dedup_agent import make_engine
 from streams.app.metrics import Metrics
-from streams.app.ordering import WatermarkFrame, encode_watermark
-from streams.app.topics import DEADLETTER, FUSED, RAW_TOPICS
-from streams.dedup_engine import DedupEngine
-from streams.intake.fused import encode_batch
+from streams.contracts.fused import encode_batch
+from streams.contracts.topics import DEADLETTER, FUSED, RAW_TOPICS
+from streams.dedup.build import make_engine
+from streams.dedup.engine import DedupEngine
+from streams.dedup.ordering import WatermarkFrame, encode_watermark
 from streams.intake.normalize import Normalizer
 from streams.settings import Settings
 

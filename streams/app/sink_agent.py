@@ -23,13 +23,13 @@ from kernels.unitgrid import UnitGridIndex
 from sinks.base import Sink, SinkBackpressure, StoreUnavailable
 from sinks.clickhouse import ClickHouseSink
 from sinks.records import dead_letter_row, dispatch_row
-from streams.app.columnar import decode_columns
 from streams.app.metrics import Metrics
-from streams.app.ordering import is_watermark_frame
-from streams.app.topics import CASE_STATE, DEADLETTER, DISPATCH, FUSED, LINKS, TRANSITIONS
 from streams.cases.dispatch import DispatchOrder
-from streams.intake.deadletter import DeadLetter
-from streams.intake.fused import FusedBatch, decode_batch
+from streams.contracts.columnar import decode_columns
+from streams.contracts.deadletter import DeadLetter
+from streams.contracts.fused import FusedBatch, decode_batch
+from streams.contracts.topics import CASE_STATE, DEADLETTER, DISPATCH, FUSED, LINKS, TRANSITIONS
+from streams.dedup.ordering import is_watermark_frame
 from streams.settings import Settings
 
 __all__ = ["RowMaker", "register"]
@@ -41,7 +41,7 @@ class RowMaker:
     """Pure part of the agent: Kafka message values to table rows or columns."""
 
     def __init__(self, settings: Settings) -> None:
-        from streams.app.dedup_agent import make_engine
+        from streams.dedup.build import make_engine
 
         engine = make_engine(settings)
         self.router = engine.router
@@ -106,7 +106,7 @@ class RowMaker:
 @functools.cache
 def load_unit_grids(settings: Settings, spec: Any) -> UnitGridIndex | None:
     """The district's unit-grid index, parsed once per worker (dispatch and sink share it)."""
-    from streams.intake.geo import District
+    from streams.reference.geo import District
 
     district = District.load(settings.district)
     path = district.unit_grids_path

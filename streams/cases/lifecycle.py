@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from streams.cases.dispatch import DispatchOrder
-from streams.intake.reasons import Reason
+from streams.contracts.reasons import Reason
 
 __all__ = [
     "CENTRE_ACTOR",

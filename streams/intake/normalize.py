@@ -15,14 +15,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from streams.contracts.deadletter import DeadLetter
+from streams.contracts.fused import EVENT_DTYPE, STRING_COLUMNS, FusedBatch, Source, device_hash
+from streams.contracts.fused import event_id_for as _event_id_for
+from streams.contracts.reasons import Reason
 from streams.intake.adapters import hotline, patrol, sensor
 from streams.intake.adapters.common import ParseContext, Rows
-from streams.intake.categories import CategoryTable, SensorAlarmMap, ServiceCodeMap
-from streams.intake.deadletter import DeadLetter
-from streams.intake.fused import EVENT_DTYPE, STRING_COLUMNS, FusedBatch, Source, device_hash
-from streams.intake.fused import event_id_for as _event_id_for
-from streams.intake.geo import CRS, District, bd09_to_wgs84, gcj02_to_wgs84
-from streams.intake.reasons import Reason
+from streams.reference.categories import CategoryTable, SensorAlarmMap, ServiceCodeMap
+from streams.reference.geo import CRS, District, bd09_to_wgs84, gcj02_to_wgs84
 from streams.settings import Settings
 
 __all__ = ["NormalizeResult", "Normalizer", "NormalizerConfig", "SeenIds", "wall_clock_ms"]

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from streams.app.columnar import rows
-from streams.app.dedup_agent import engine_dead_letters, make_engine
-from streams.dedup_engine import DedupEngine, TileDedup
-from streams.intake.deadletter import DeadLetter
-from streams.intake.fused import FusedBatch
+from streams.contracts.columnar import rows
+from streams.contracts.deadletter import DeadLetter
+from streams.contracts.fused import FusedBatch
+from streams.contracts.reasons import Reason
+from streams.dedup.build import engine_dead_letters, make_engine
+from streams.dedup.engine import DedupEngine, TileDedup
 from streams.intake.normalize import Normalizer
-from streams.intake.reasons import Reason
 from streams.settings import Settings
 
 __all__ = ["RawInput", "ReplayResult", "replay"]

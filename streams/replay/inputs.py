@@ -6,7 +6,7 @@ import heapq
 from collections.abc import Iterator
 from pathlib import Path
 
-from streams.app.topics import RAW_TOPICS
+from streams.contracts.topics import RAW_TOPICS
 from streams.replay.core import RawInput
 
 __all__ = ["InputError", "read_inputs"]

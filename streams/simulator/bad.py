@@ -1,6 +1,6 @@
 """Bad records: how a good raw record is damaged, and the dead-letter reason that must follow.
 
-Every kind is named by the :class:`~streams.intake.reasons.Reason` the normalizer must give
+Every kind is named by the :class:`~streams.contracts.reasons.Reason` the normalizer must give
 it, so the truth file can be checked record by record. ``DUPLICATE_SOURCE_ID`` is not a
 damage of the record at hand: the encoder re-sends an earlier good record instead.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from streams.intake.reasons import Reason
+from streams.contracts.reasons import Reason
 from streams.simulator.geo import to_declared_crs
 from streams.simulator.names import GAZETTEER_MISSES
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from streams.intake.reasons import Reason
+from streams.contracts.reasons import Reason
 from streams.simulator.bad import COMMON_KINDS, SOURCE_KINDS, corrupt
 from streams.simulator.catalog import Catalog
 from streams.simulator.district import District

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from streams.intake.categories import CategoryTable
+from streams.reference.categories import CategoryTable
 from streams.simulator.catalog import Catalog, load_catalog
 from streams.simulator.district import District, Inspector, build_district
 from streams.simulator.encode import Encoder

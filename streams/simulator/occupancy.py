@@ -14,7 +14,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from streams.intake.categories import CategoryTable
+from streams.reference.categories import CategoryTable
 
 __all__ = ["Occupancy"]
 

@@ -18,8 +18,9 @@ from sinks.kpi.queries import BI_VIEWS
 from sinks.migrate import migrate
 from sinks.records import dispatch_row
 from sinks.sql import DriverExecutor
-from streams.app.topics import CASE_STATE, DISPATCH, ensure_topics
+from streams.app.kafka_admin import ensure_topics
 from streams.cases.dispatch import DispatchOrder
+from streams.contracts.topics import CASE_STATE, DISPATCH
 from streams.replay import RawInput, replay
 from streams.runner import WorkerProcess, free_port, produce_records, read_topic, wait_until
 from streams.settings import Settings

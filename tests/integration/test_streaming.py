@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.app.topics import ensure_topics
+from streams.app.kafka_admin import ensure_topics
 from streams.replay import RawInput, replay
 from streams.runner import (
     LinkSet,

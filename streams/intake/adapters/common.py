@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from streams.intake.categories import CategoryTable
-from streams.intake.deadletter import DeadLetter
-from streams.intake.geo import District
-from streams.intake.reasons import Reason
+from streams.contracts.deadletter import DeadLetter
+from streams.contracts.reasons import Reason
+from streams.reference.categories import CategoryTable
+from streams.reference.geo import District
 
 __all__ = [
     "MAX_EPOCH_MS",

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from streams.intake.categories import default_data_dir
+from streams.reference.categories import default_data_dir
 
 __all__ = ["OPEN311_FIELDS", "Csv311Error", "Csv311Mapping", "iter_csv311", "row_to_open311"]
 

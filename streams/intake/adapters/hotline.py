@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from streams.contracts.deadletter import DeadLetter
+from streams.contracts.reasons import Reason
 from streams.intake.adapters.common import (
     ParseContext,
     Reject,
@@ -21,8 +23,6 @@ from streams.intake.adapters.common import (
     run_records,
     time_ms,
 )
-from streams.intake.deadletter import DeadLetter
-from streams.intake.reasons import Reason
 
 __all__ = ["SOURCE", "STATUSES", "parse"]
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from streams.contracts.deadletter import DeadLetter
+from streams.contracts.fused import FLAG_FIXED_ON_SPOT
+from streams.contracts.reasons import Reason
 from streams.intake.adapters.common import (
     ParseContext,
     Reject,
@@ -20,10 +23,7 @@ from streams.intake.adapters.common import (
     run_records,
     time_ms,
 )
-from streams.intake.deadletter import DeadLetter
-from streams.intake.fused import FLAG_FIXED_ON_SPOT
-from streams.intake.geo import CRS
-from streams.intake.reasons import Reason
+from streams.reference.geo import CRS
 
 __all__ = ["SOURCE", "parse"]
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from streams.contracts.deadletter import DeadLetter
+from streams.contracts.reasons import Reason
 from streams.intake.adapters.common import (
     ParseContext,
     Reject,
@@ -24,9 +26,7 @@ from streams.intake.adapters.common import (
     run_records,
     time_ms,
 )
-from streams.intake.categories import DEVICE_TYPES
-from streams.intake.deadletter import DeadLetter
-from streams.intake.reasons import Reason
+from streams.reference.categories import DEVICE_TYPES
 
 __all__ = ["SOURCE", "parse"]
 

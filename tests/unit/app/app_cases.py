@@ -7,9 +7,9 @@ from typing import Any
 from app_events import T0_MS, latlon_at, make_batch
 
 from kernels.grid import pack_cells
-from streams.app.columnar import decode_columns, encode_columns, rows
-from streams.dedup_engine import DedupEngine
-from streams.intake.fused import FLAG_FIXED_ON_SPOT, Source
+from streams.contracts.columnar import decode_columns, encode_columns, rows
+from streams.contracts.fused import FLAG_FIXED_ON_SPOT, Source
+from streams.dedup.engine import DedupEngine
 
 SENSOR_CASE = 501  # a manhole cover alarm (C0101, municipal, 2 clock hours)
 PATROL_CASE = 502  # exposed garbage fixed on the spot by an inspector (E0102, sanitation)

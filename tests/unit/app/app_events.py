@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kernels.grid import GridSpec
-from streams.intake.fused import STRING_COLUMNS, FusedBatch
+from streams.contracts.fused import STRING_COLUMNS, FusedBatch
 
 T0_MS = 1_690_765_200_000  # 2023-07-31 09:00 Asia/Shanghai
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.app.dedup_agent import make_engine
-from streams.dedup_engine import DedupEngine
+from streams.dedup.build import make_engine
+from streams.dedup.engine import DedupEngine
 from streams.settings import Settings, load_settings
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import orjson
 import pytest
 
-from streams.app.columnar import ColumnarError, decode_columns, encode_columns, rows
+from streams.contracts.columnar import ColumnarError, decode_columns, encode_columns, rows
 
 _DT = np.dtype([("id", "<u8"), ("pad", "u1"), ("x", "<f8"), ("t", "<i8")])
 
@@ -77,7 +77,7 @@ def test_wrong_kind_version_or_shape_is_refused() -> None:
 
 
 def test_large_batches_split_into_bounded_messages_in_order() -> None:
-    from streams.app.columnar import encode_chunks
+    from streams.contracts.columnar import encode_chunks
 
     ids = np.arange(25, dtype=np.uint64)
     messages = encode_chunks("links", {"event_id": ids, "ref": [str(i) for i in range(25)]}, 10)

@@ -10,7 +10,8 @@ import pytest
 from app_events import T0_MS, latlon_at, make_batch
 
 from kernels.grid import pack_cells
-from streams.dedup_engine import (
+from streams.contracts.fused import FusedBatch
+from streams.dedup.engine import (
     DedupEngine,
     RecentIds,
     TileDedup,
@@ -18,8 +19,7 @@ from streams.dedup_engine import (
     build_params,
     category_halos,
 )
-from streams.intake.categories import CategoryTable
-from streams.intake.fused import FusedBatch
+from streams.reference.categories import CategoryTable
 from streams.settings import Settings
 
 HOME = int(pack_cells([0], [0])[0])  # the tile x, y in [0, 2000) m of the origin

@@ -7,7 +7,9 @@ import pytest
 from app_events import T0_MS, latlon_at, make_batch
 
 from kernels.grid import pack_cells
-from streams.app.dedup_state import (
+from streams.dedup.engine import DedupEngine, TileDedup
+from streams.dedup.ordering import ReorderBuffer, WatermarkFrame, WatermarkTracker
+from streams.dedup.snapshot import (
     WATERMARK_KEY,
     ChangelogError,
     PartitionState,
@@ -16,8 +18,6 @@ from streams.app.dedup_state import (
     partition_from_changelog,
     tile_key,
 )
-from streams.app.ordering import ReorderBuffer, WatermarkFrame, WatermarkTracker
-from streams.dedup_engine import DedupEngine, TileDedup
 
 HOME = int(pack_cells([0], [0])[0])
 EXPECTED = frozenset({("raw.sensor", 0), ("raw.hotline", 0), ("raw.patrol", 0)})

@@ -9,8 +9,8 @@ from app_cases import INSPECTOR, PATROL_CASE, SENSOR_CASE, case_rows
 
 from streams.app.dispatch_agent import Dispatcher
 from streams.cases.lifecycle import Action, CaseUpdate
-from streams.dedup_engine import DedupEngine
-from streams.intake.categories import CategoryTable
+from streams.dedup.engine import DedupEngine
+from streams.reference.categories import CategoryTable
 from streams.settings import Settings
 
 

@@ -10,8 +10,8 @@ from app_cases import PATROL_CASE, SENSOR_CASE, case_rows
 from streams.app.dispatch_agent import Dispatcher
 from streams.app.lifecycle_agent import LifecycleStep, case_row_of
 from streams.cases.lifecycle import LifecycleError, Status
-from streams.dedup_engine import DedupEngine
-from streams.intake.reasons import Reason
+from streams.contracts.reasons import Reason
+from streams.dedup.engine import DedupEngine
 from streams.settings import Settings
 
 

@@ -7,7 +7,8 @@ import orjson
 import pytest
 from app_events import T0_MS, make_batch
 
-from streams.app.ordering import (
+from streams.contracts.fused import FusedBatch, encode_batch
+from streams.dedup.ordering import (
     FOREVER,
     NEVER,
     ReorderBuffer,
@@ -17,7 +18,6 @@ from streams.app.ordering import (
     encode_watermark,
     is_watermark_frame,
 )
-from streams.intake.fused import FusedBatch, encode_batch
 
 # -- frames --------------------------------------------------------------------------------
 

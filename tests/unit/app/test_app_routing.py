@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernels.grid import GridSpec, pack_cells, project
-from streams.app.routing import TileRouter
+from streams.dedup.routing import TileRouter
 
 SPEC = GridSpec(35.7330, 114.2950, 100.0)
 TILE = 2000.0

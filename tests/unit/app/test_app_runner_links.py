@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from streams import runner
-from streams.app.columnar import encode_columns
+from streams.contracts.columnar import encode_columns
 from streams.settings import Settings
 
 

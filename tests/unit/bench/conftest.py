@@ -4,6 +4,6 @@
 puts the checkout on ``sys.path`` before the test modules below import it.
 """
 
-from streams.bench_command import load_harness
+from streams.cli.bench import load_harness
 
 load_harness()

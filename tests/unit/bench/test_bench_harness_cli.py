@@ -39,7 +39,7 @@ def _raw(subject_s: float) -> dict[str, Any]:
 
 
 def test_bench_is_a_subcommand() -> None:
-    assert COMMANDS["bench"][0] == "streams.bench_command"
+    assert COMMANDS["bench"][0] == "streams.cli.bench"
 
 
 def test_cli_updates_then_guards_a_baseline(
@@ -95,7 +95,7 @@ def test_pytest_command_replaces_benchmark_skip(tmp_path: Path) -> None:
 
 def test_cli_help_names_exactly_the_harness_suites() -> None:
     from bench.harness import SUITES
-    from streams import bench_command
+    from streams.cli import bench as bench_command
 
     listed = bench_command._SUITES_HELP.split(":", 1)[1].split("(")[0]
     assert [s.strip() for s in listed.split(",")] == list(SUITES)

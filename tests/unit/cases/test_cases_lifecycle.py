@@ -23,7 +23,7 @@ from streams.cases.lifecycle import (
     apply_update,
     open_case,
 )
-from streams.intake.reasons import Reason
+from streams.contracts.reasons import Reason
 
 CASE = 42
 T0 = 1_690_762_500_000  # 2023-07-31 08:15 +08:00

@@ -10,9 +10,9 @@ import orjson
 import pytest
 from intake_records import NOW_MS
 
-from streams.intake.categories import CategoryTable, default_data_dir
-from streams.intake.geo import District
 from streams.intake.normalize import Normalizer, NormalizerConfig
+from streams.reference.categories import CategoryTable, default_data_dir
+from streams.reference.geo import District
 
 
 @pytest.fixture(scope="session")

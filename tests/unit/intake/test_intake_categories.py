@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streams.intake.categories import (
+from streams.reference.categories import (
     DEPARTMENTS,
     DEVICE_TYPES,
     CategoryError,

@@ -8,16 +8,16 @@ from pathlib import Path
 import orjson
 import pytest
 
+from streams.contracts.reasons import Reason
 from streams.intake.adapters.csv311 import (
     Csv311Error,
     Csv311Mapping,
     iter_csv311,
     row_to_open311,
 )
-from streams.intake.categories import CategoryTable
-from streams.intake.geo import District
 from streams.intake.normalize import Normalizer, NormalizerConfig
-from streams.intake.reasons import Reason
+from streams.reference.categories import CategoryTable
+from streams.reference.geo import District
 
 _HEADER = (
     "unique_key,created_date,closed_date,agency,complaint_type,descriptor,"

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.intake import fused
-from streams.intake.fused import (
+from streams.contracts.fused import (
     EVENT_DTYPE,
     STRING_COLUMNS,
     FusedBatch,
@@ -21,6 +20,7 @@ from streams.intake.fused import (
     encode_batch,
     event_id_for,
 )
+from streams.contracts import fused
 
 _U64 = st.integers(0, 2**64 - 1)
 _I64 = st.integers(-(2**63), 2**63 - 1)

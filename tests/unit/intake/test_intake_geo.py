@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.intake import geo
-from streams.intake.geo import District, DistrictError, normalize_address
+from streams.reference import geo
+from streams.reference.geo import District, DistrictError, normalize_address
 
 # Published outputs of wandergis/coordtransform (test/app.js) for input lon 116.404, lat 39.915.
 _LAT, _LON = 39.915, 116.404

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from intake_records import NOW_MS, T_EVENT_MS, drop, dumps, hotline_request
 
-from streams.intake.categories import CategoryTable
-from streams.intake.fused import Source
+from streams.contracts.fused import Source
+from streams.contracts.reasons import Reason
 from streams.intake.normalize import Normalizer
-from streams.intake.reasons import Reason
+from streams.reference.categories import CategoryTable
 
 
 def test_request_with_coordinates(normalizer: Normalizer, table: CategoryTable) -> None:

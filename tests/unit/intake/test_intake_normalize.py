@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from intake_records import NOW_MS, dumps, hotline_request, patrol_report, sensor_alarm
 
+from streams.contracts.deadletter import DeadLetter
+from streams.contracts.fused import decode_batch, encode_batch
+from streams.contracts.reasons import Reason
 from streams.intake.adapters import hotline
-from streams.intake.categories import CategoryTable
-from streams.intake.deadletter import DeadLetter
-from streams.intake.fused import decode_batch, encode_batch
-from streams.intake.geo import District
 from streams.intake.normalize import Normalizer, NormalizerConfig, SeenIds
-from streams.intake.reasons import Reason
+from streams.reference.categories import CategoryTable
+from streams.reference.geo import District
 from streams.settings import load_settings
 
 SOURCES = ("sensor", "hotline", "patrol")

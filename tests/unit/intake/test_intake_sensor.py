@@ -8,10 +8,10 @@ import orjson
 import pytest
 from intake_records import NOW_MS, T_EVENT_MS, drop, dumps, sensor_alarm
 
-from streams.intake.categories import CategoryTable
-from streams.intake.fused import Source, device_hash, event_id_for
+from streams.contracts.fused import Source, device_hash, event_id_for
+from streams.contracts.reasons import Reason
 from streams.intake.normalize import Normalizer
-from streams.intake.reasons import Reason
+from streams.reference.categories import CategoryTable
 
 
 def test_valid_alarm_becomes_one_event(normalizer: Normalizer, table: CategoryTable) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from replay_feed import Feed
 
-from streams.intake.fused import Source
+from streams.contracts.fused import Source
 from streams.replay import ReplayResult, replay
 from streams.replay import core as replay_core
 from streams.settings import Settings

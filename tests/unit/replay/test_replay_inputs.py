@@ -10,10 +10,10 @@ import orjson
 import pytest
 from replay_feed import Feed
 
-from streams.intake.categories import CategoryTable
-from streams.intake.geo import District
+from streams.contracts.reasons import Reason
 from streams.intake.normalize import Normalizer, NormalizerConfig
-from streams.intake.reasons import Reason
+from streams.reference.categories import CategoryTable
+from streams.reference.geo import District
 from streams.replay import RawInput, replay
 from streams.replay.inputs import InputError, read_inputs
 from streams.settings import Settings

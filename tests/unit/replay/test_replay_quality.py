@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from streams.quality import pairwise_linkage, score_scenario
+from streams.cli.quality import pairwise_linkage, score_scenario
 from streams.settings import Settings
 
 TRUTH = ["x", "x", "y", "z", "z", "z"]  # 1 + 0 + 3 = 4 true pairs

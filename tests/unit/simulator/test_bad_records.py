@@ -5,7 +5,7 @@ from collections import Counter
 import orjson
 import pytest
 
-from streams.intake.reasons import Reason
+from streams.contracts.reasons import Reason
 from streams.simulator import SimRecord, Simulation
 from streams.simulator.bad import COMMON_KINDS, SOURCE_KINDS
 from streams.simulator.district import District

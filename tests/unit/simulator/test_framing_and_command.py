@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from streams.settings import load_settings
-from streams.simulator import command, read_framed, read_records
+from streams.cli import simulate as command
+from streams.simulator import read_framed, read_records
 from streams.simulator.framing import MAGIC, FramingError, write_framed
 
 

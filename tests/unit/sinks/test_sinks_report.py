@@ -8,14 +8,14 @@ from datetime import date
 
 import pytest
 
-from sinks.kpi.command import add_arguments, resolve_range
 from sinks.kpi.queries import load_query
 from sinks.kpi.report import html_report, league_text
 from sinks.records import case_version, dead_letter_id, dead_letter_row
 from sinks.sql import ChdbExecutor
 from sinks.tables import coerce_columns, rows_to_columns
-from streams.intake.deadletter import DeadLetter
-from streams.intake.reasons import Reason
+from streams.cli.kpi import add_arguments, resolve_range
+from streams.contracts.deadletter import DeadLetter
+from streams.contracts.reasons import Reason
 
 ROW = {"department": "sanitation", "opened": 4, "due": 3, "closed": 2, "closed_on_time": 1,
        "closure_rate": 66.666, "on_time_closure_rate": 33.3, "on_time_dispatch_rate": 75.0,

@@ -34,8 +34,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
     from streams.app.factory import create_app, parse_roles
+    from streams.app.kafka_admin import ensure_topics
     from streams.app.logs import logging_config
-    from streams.app.topics import ensure_topics
 
     if args.web_port is not None:
         settings = settings.replace(web_port=args.web_port)

@@ -20,9 +20,9 @@ from kernels.dedup import REJECTED, dedup_batch, evict
 from kernels.grid import GridSpec
 from kernels.params import DedupParams
 from kernels.state import DedupState, restore, snapshot
-from streams.app.routing import TileRouter
-from streams.intake.categories import CategoryTable
-from streams.intake.fused import FusedBatch
+from streams.contracts.fused import FusedBatch
+from streams.dedup.routing import TileRouter
+from streams.reference.categories import CategoryTable
 from streams.settings import Settings
 
 __all__ = [

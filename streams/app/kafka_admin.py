@@ -1,4 +1,4 @@
-"""The one list of Kafka topics, and their creation on the broker."""
+"""Kafka administration for the shell: creating the topics, reading a topic to its end."""
 
 from __future__ import annotations
 
@@ -8,63 +8,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from streams.contracts.topics import ALL_TOPICS, topic_config
 from streams.settings import Settings
 
-__all__ = [
-    "ALL_TOPICS",
-    "CASES",
-    "CASE_STATE",
-    "DEADLETTER",
-    "DEDUP_STATE",
-    "DISPATCH",
-    "FUSED",
-    "LINKS",
-    "RAW_TOPICS",
-    "TRANSITIONS",
-    "UPDATES",
-    "ensure_topics",
-    "read_to_end",
-]
+__all__ = ["ensure_topics", "read_to_end"]
 
 log = logging.getLogger(__name__)
-
-# source name (as in the fused ``source`` column and dead letters) -> raw topic
-RAW_TOPICS: dict[str, str] = {
-    "sensor": "raw.sensor",
-    "hotline": "raw.hotline",
-    "patrol": "raw.patrol",
-}
-FUSED = "events.fused"
-DEADLETTER = "deadletter"
-CASES = "cases"
-LINKS = "links"
-DISPATCH = "dispatch"
-UPDATES = "case.updates"
-TRANSITIONS = "case.transitions"
-CASE_STATE = "case.state"  # the current row of each case after every transition
-DEDUP_STATE = "dedup.state"  # compacted changelog of the dedup agent's per-tile state
-
-ALL_TOPICS: tuple[str, ...] = (
-    *RAW_TOPICS.values(),
-    FUSED,
-    DEADLETTER,
-    CASES,
-    LINKS,
-    DISPATCH,
-    UPDATES,
-    TRANSITIONS,
-    CASE_STATE,
-    DEDUP_STATE,
-)
-
-# Simulated and replayed feeds carry historical timestamps; time-based retention would
-# delete them at once, so pipeline topics keep data until an operator says otherwise.
-# Messages carry whole batches: allow what the producer may send (16 MiB, factory.py).
-MAX_MESSAGE_BYTES = str(16 * 1024 * 1024)
-_DEFAULT_CONFIG = {"retention.ms": "-1", "max.message.bytes": MAX_MESSAGE_BYTES}
-_TOPIC_CONFIGS: dict[str, dict[str, str]] = {
-    DEDUP_STATE: {**_DEFAULT_CONFIG, "cleanup.policy": "compact"},
-}
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
@@ -92,7 +41,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
                             settings.topic(t),
                             settings.partitions,
                             1,
-                            topic_configs=_TOPIC_CONFIGS.get(t, _DEFAULT_CONFIG),
+                            topic_configs=topic_config(t),
                         )
                         for t in ALL_TOPICS
                         if settings.topic(t) in missing

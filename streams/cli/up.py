@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deploy.local.commands_status import print_table
 from deploy.local.process import DeployError
 from deploy.local.services import ensure_up
+from streams.cli.status import print_table
 from streams.settings import Settings
 
 __all__ = ["add_arguments", "run"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from streams.intake.fused import FusedBatch
+from streams.contracts.fused import FusedBatch
 
 __all__ = [
     "WATERMARK_MAGIC",

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kernels.grid import GridSpec, pack_cells, project
-from streams.intake.fused import FusedBatch
+from streams.contracts.fused import FusedBatch
 
 __all__ = ["TileRouter"]
 

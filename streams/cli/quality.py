@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from streams.intake.fused import Source
+from streams.contracts.fused import Source
 from streams.settings import Settings
 
 __all__ = ["LinkageScore", "add_arguments", "pairwise_linkage", "run", "score_scenario"]

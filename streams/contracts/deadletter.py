@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from streams.intake.reasons import Reason
+from streams.contracts.reasons import Reason
 
 __all__ = ["DeadLetter"]
 

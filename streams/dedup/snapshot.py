@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from streams.app.ordering import ReorderBuffer, WatermarkTracker
-from streams.app.topics import read_to_end
-from streams.dedup_engine import DedupEngine, TileDedup
-from streams.intake.fused import decode_batch, encode_batch
+from streams.contracts.fused import decode_batch, encode_batch
+from streams.dedup.engine import DedupEngine, TileDedup
+from streams.dedup.ordering import ReorderBuffer, WatermarkTracker
 from streams.settings import Settings
 
 __all__ = [
@@ -33,7 +32,6 @@ __all__ = [
     "PartitionState",
     "decode_tile_record",
     "encode_tile_record",
-    "load_partition",
     "partition_from_changelog",
 ]
 
@@ -153,19 +151,6 @@ def decode_tile_record(data: bytes) -> tuple[TileDedup, ReorderBuffer]:
     tile = TileDedup.from_bytes(data[off : off + n_snap])
     pending = decode_batch(data[off + n_snap :])
     return tile, ReorderBuffer.restore(pending)
-
-
-def load_partition(
-    settings: Settings, topic: str, partition: int, expected: frozenset[tuple[str, int]]
-) -> PartitionState:
-    """Read one partition of the changelog to its end; the last record per key wins.
-
-    Blocking (kafka-python): run it in an executor from async code.
-    """
-    latest: dict[bytes, bytes | None] = {}
-    for record in read_to_end(settings, topic, [partition], idle_s=30.0):
-        latest[record.key] = record.value
-    return partition_from_changelog(partition, expected, latest, settings.changelog_part_bytes)
 
 
 def partition_from_changelog(

@@ -92,7 +92,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from sinks.clickhouse import make_client
     from sinks.migrate import migrate
     from sinks.sql import DriverExecutor
-    from streams.app.topics import ensure_topics
+    from streams.app.kafka_admin import ensure_topics
     from streams.runner import WorkerProcess, produce_records, wait_until
     from streams.simulator import Simulation
 

@@ -19,17 +19,17 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 # subcommand -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("deploy.local.commands_up", "install what is missing and start Kafka and ClickHouse"),
-    "down": ("deploy.local.commands_down", "stop the local Kafka and ClickHouse"),
-    "status": ("deploy.local.commands_status", "say what runs where"),
-    "simulate": ("streams.simulator.command", "generate a district feed with ground truth"),
-    "replay": ("streams.replay.command", "run the dedup core offline over raw files"),
-    "worker": ("streams.app.command", "run a Faust worker (roles selectable)"),
-    "demo": ("streams.demo", "run the whole loop on the typhoon-day scenario"),
-    "db": ("sinks.command", "ClickHouse schema: migrate / status"),
-    "kpi": ("sinks.kpi.command", "print the weekly dispatch-meeting table and an HTML report"),
-    "quality": ("streams.quality", "dedup precision/recall against simulator truth"),
-    "bench": ("streams.bench_command", "benchmark suites beside their peers; regression guard"),
+    "up": ("streams.cli.up", "install what is missing and start Kafka and ClickHouse"),
+    "down": ("streams.cli.down", "stop the local Kafka and ClickHouse"),
+    "status": ("streams.cli.status", "say what runs where"),
+    "simulate": ("streams.cli.simulate", "generate a district feed with ground truth"),
+    "replay": ("streams.cli.replay", "run the dedup core offline over raw files"),
+    "worker": ("streams.cli.worker", "run a Faust worker (roles selectable)"),
+    "demo": ("streams.cli.demo", "run the whole loop on the typhoon-day scenario"),
+    "db": ("streams.cli.db", "ClickHouse schema: migrate / status"),
+    "kpi": ("streams.cli.kpi", "print the weekly dispatch-meeting table and an HTML report"),
+    "quality": ("streams.cli.quality", "dedup precision/recall against simulator truth"),
+    "bench": ("streams.cli.bench", "benchmark suites beside their peers; regression guard"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Facts every stage shares, defined once: topics, sources, formats, reasons. No I/O."""

@@ -1,0 +1,1 @@
+"""The dedup core: engine, tile routing and halos, canonical ordering, state snapshots."""

@@ -1,0 +1,1 @@
+"""The city's reference data: category table and mappings, district geometry, CRS."""
