@@ -234,13 +234,13 @@ class WorkCalendar:
         if today.year in missing:
             raise CalendarError(
                 f"no holiday table covers {_years_text(missing)} (the tables loaded "
-                f"cover {_years_text(self.covered_years)}), so its public holidays would "
+                f"cover {_years_text(self.covered_years)}), so public holidays there would "
                 f"count as working days; {_how_to_cover(missing)}"
             )
         if missing:
             log.warning(
-                "no holiday table covers %s yet: deadlines running into it will count its "
-                "public holidays as working days; %s",
+                "no holiday table covers %s yet: deadlines running into it will count "
+                "public holidays there as working days; %s",
                 _years_text(missing),
                 _how_to_cover(missing),
             )
@@ -271,8 +271,8 @@ class WorkCalendar:
             if year not in self._met:
                 self._met.add(year)
                 log.warning(
-                    "no holiday table covers %d: its deadlines count weekends only, not its "
-                    "public holidays and 调休 days (logged once; see the "
+                    "no holiday table covers %d: deadlines there count weekends only, not "
+                    "public holidays and 调休 days (logged once per year; see the "
                     "citystream_calendar_uncovered_total metric); %s",
                     year,
                     _how_to_cover([year]),

@@ -20,9 +20,10 @@ from streams.cases.calendar import (
 )
 from streams.settings import load_settings
 
-# 2023-01-01 .. 2024-12-31 in epoch ms, the span the packaged holiday tables cover.
+# 2023-01-01 .. 2026-12-01 (Shanghai) in epoch ms: inside the packaged holiday tables, with
+# room for the longest working time the properties add before the tables end.
 SPAN_START = 1672502400000
-SPAN_END = 1735660800000
+SPAN_END = 1796054400000
 
 
 def test_default_periods_and_day_length(cal):
