@@ -33,8 +33,8 @@ import pytest
 
 from bench.harness import SUBJECT, BenchScale, peer, record
 from streams.contracts.fused import STRING_COLUMNS, FusedBatch, decode_batch, encode_batch
-from streams.reference import geo
 from streams.intake.normalize import Normalizer, NormalizerConfig, SeenIds
+from streams.reference import geo
 from streams.reference.categories import (
     CategoryTable,
     SensorAlarmMap,

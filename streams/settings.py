@@ -101,7 +101,9 @@ class Settings:
     work_day_end: str = "17:30"
     work_breaks: str = "12:00-14:00"  # comma-separated HH:MM-HH:MM breaks (lunch) in the day
     # comma-separated holiday tables (date,kind,name); a bare name is looked up in streams/data
-    holiday_files: str = "holidays_cn_2023.csv,holidays_cn_2024.csv"
+    holiday_files: str = (
+        "holidays_cn_2023.csv,holidays_cn_2024.csv,holidays_cn_2025.csv,holidays_cn_2026.csv"
+    )
     holidays: str = ""  # comma-separated ISO dates, on top of the holiday files
     workdays_extra: str = ""  # comma-separated ISO dates that are adjusted working days
 

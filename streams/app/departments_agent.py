@@ -7,6 +7,7 @@ verify, all on the case's own (simulated) clock. Deterministic per case id and s
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ __all__ = ["register"]
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     calendar = WorkCalendar.from_settings(settings)
+    calendar.require_coverage(int(time.time() * 1000))
     orders = app.topic(settings.topic(DISPATCH), key_serializer="raw", value_serializer="raw")
     updates = app.topic(settings.topic(UPDATES), key_serializer="raw", value_serializer="raw")
 
@@ -32,5 +34,12 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
             key = str(order.case_id).encode()
             for update in simulate_department(order, calendar, seed=settings.department_seed):
                 await updates.send(key=key, value=orjson.dumps(update.to_dict()), force=True)
+            for year, lookups in calendar.take_uncovered().items():
+                metrics.inc(
+                    "citystream_calendar_uncovered_total",
+                    lookups,
+                    stage="departments",
+                    year=str(year),
+                )
 
     app.agent(orders, name="departments")(departments)

@@ -98,6 +98,7 @@ class Dispatcher:
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     dispatcher = Dispatcher(settings)
+    dispatcher.calendar.require_coverage(int(time.time() * 1000))
     cases = app.topic(settings.topic(CASES), key_serializer="raw", value_serializer="raw")
     updates = app.topic(settings.topic(UPDATES), key_serializer="raw", value_serializer="raw")
     orders = app.topic(settings.topic(DISPATCH), key_serializer="raw", value_serializer="raw")
@@ -116,6 +117,10 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
                         key=order["department"].encode(), value=orjson.dumps(order), force=True
                     )
                     metrics.inc("citystream_dispatches_total", department=order["department"])
+            for year, lookups in dispatcher.calendar.take_uncovered().items():
+                metrics.inc(
+                    "citystream_calendar_uncovered_total", lookups, stage="dispatch", year=str(year)
+                )
             metrics.observe(
                 "citystream_batch_seconds", time.perf_counter() - started, stage="dispatch"
             )

@@ -19,6 +19,10 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "citystream_cases_opened_total": ("counter", "cases opened by dedup"),
     "citystream_events_merged_total": ("counter", "events that joined an existing case"),
     "citystream_dispatches_total": ("counter", "dispatch orders, by department"),
+    "citystream_calendar_uncovered_total": (
+        "counter",
+        "deadline lookups on dates of years no holiday table covers, by stage and year",
+    ),
     "citystream_transitions_total": ("counter", "case transitions, by action"),
     "citystream_rows_stored_total": ("counter", "rows written to ClickHouse, by table"),
     "citystream_consumer_lag": ("gauge", "messages behind the high water mark, by topic"),

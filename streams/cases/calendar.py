@@ -4,11 +4,20 @@ Everything crosses this module as epoch milliseconds (UTC); the wall clock is on
 inside, through :mod:`zoneinfo`, to find where the working periods of each local day lie.
 A day's periods are turned into absolute ``[start_ms, end_ms)`` intervals once and cached,
 so the hot paths (``add_work_ms``, ``work_ms_between``) are integer arithmetic per day.
+
+Holiday tables cover the years whose dates they list (one file per year in streams/data).
+A year no table covers is not an ordinary year, since its public holidays and 调休 days
+are unknown: :meth:`WorkCalendar.require_coverage` refuses to start a service in one, and
+a lookup that meets one at run time (a replay of old data) is counted per year for the
+``citystream_calendar_uncovered_total`` metric and logged once per year.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -21,12 +30,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOUR_MS",
+    "NEXT_YEAR_LEAD_DAYS",
     "CalendarError",
     "DeadlineUnit",
     "WorkCalendar",
     "load_holiday_file",
     "parse_periods",
 ]
+
+log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 DAY_MINUTES = 24 * 60
@@ -35,6 +47,9 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MAX_DAYS_SCANNED = 366 * 30
 # Cached days per calendar; a replay spans a few years at most, so this never thrashes.
 MAX_CACHED_DAYS = 8192
+# Deadlines set in a year's last weeks run into the next year, whose schedule the State
+# Council publishes only in November or December: start-up looks this far ahead.
+NEXT_YEAR_LEAD_DAYS = 31
 
 
 class CalendarError(ValueError):
@@ -127,6 +142,19 @@ def _resolve(name: str) -> Path:
     return DATA_DIR / name if "/" not in name and "\\" not in name else Path(name).expanduser()
 
 
+def _years_text(years: Iterable[int]) -> str:
+    return ", ".join(str(y) for y in sorted(years)) or "no year"
+
+
+def _how_to_cover(years: list[int]) -> str:
+    first = years[0]
+    return (
+        f"add a date,kind,name table per year (holidays_cn_{first}.csv: "
+        f"`python scripts/gen_holidays.py {first}` once the chinesecalendar package has "
+        "that year, or by hand from the State Council's notice) to CITYSTREAM_HOLIDAY_FILES"
+    )
+
+
 @dataclass(frozen=True)
 class WorkCalendar:
     """Working periods per day, weekends, holidays and adjusted working days (调休)."""
@@ -136,10 +164,15 @@ class WorkCalendar:
     holidays: frozenset[date] = frozenset()
     workdays: frozenset[date] = frozenset()
     weekend: frozenset[int] = frozenset({5, 6})  # date.weekday(): Saturday, Sunday
+    # Years whose holidays and 调休 days are known (the years of the tables' dates).
+    covered_years: frozenset[int] = frozenset()
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _days: dict[int, tuple[tuple[int, int], ...]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
+    # lookups in uncovered years since the last take_uncovered(), and every such year met
+    _uncovered: Counter[int] = field(init=False, repr=False, compare=False, default_factory=Counter)
+    _met: set[int] = field(init=False, repr=False, compare=False, default_factory=set)
 
     def __post_init__(self) -> None:
         try:
@@ -164,10 +197,15 @@ class WorkCalendar:
         """The calendar configured by ``timezone``, ``work_*`` and the holiday settings."""
         holidays: set[date] = set(_date_list(settings.holidays, "holidays"))
         workdays: set[date] = set(_date_list(settings.workdays_extra, "workdays_extra"))
+        covered: set[int] = set()
         for name in (n.strip() for n in settings.holiday_files.split(",") if n.strip()):
-            off, on = load_holiday_file(_resolve(name))
+            path = _resolve(name)
+            off, on = load_holiday_file(path)
+            if not off | on:
+                raise CalendarError(f"holiday file {path} lists no dates, so covers no year")
             holidays |= off
             workdays |= on
+            covered |= {day.year for day in off | on}
         return cls(
             timezone=settings.timezone,
             periods=parse_periods(
@@ -175,7 +213,70 @@ class WorkCalendar:
             ),
             holidays=frozenset(holidays),
             workdays=frozenset(workdays),
+            covered_years=frozenset(covered),
         )
+
+    # -- coverage ---------------------------------------------------------------------
+
+    def require_coverage(self, now_ms: int) -> None:
+        """Start-up check: the current year must be covered by a holiday table.
+
+        Raises :class:`CalendarError` naming the missing years when the current local year
+        is not covered. Next year's table is only warned about, within
+        :data:`NEXT_YEAR_LEAD_DAYS` of the new year: it is published late in the year (and
+        reaches the chinesecalendar package later still), and refusing to start the whole
+        pipeline for the few deadlines that cross into January would do more harm. Those
+        lookups are counted and logged at run time like any other uncovered year.
+        """
+        today = self.local_date(now_ms)
+        ahead = (today + timedelta(days=NEXT_YEAR_LEAD_DAYS)).year
+        missing = sorted({today.year, ahead} - self.covered_years)
+        if today.year in missing:
+            raise CalendarError(
+                f"no holiday table covers {_years_text(missing)} (the tables loaded "
+                f"cover {_years_text(self.covered_years)}), so public holidays there would "
+                f"count as working days; {_how_to_cover(missing)}"
+            )
+        if missing:
+            log.warning(
+                "no holiday table covers %s yet: deadlines running into it will count "
+                "public holidays there as working days; %s",
+                _years_text(missing),
+                _how_to_cover(missing),
+            )
+
+    def take_uncovered(self) -> dict[int, int]:
+        """Lookups that met a year no table covers since the last call, by year.
+
+        A lookup is one deadline, working-time span or day check, counted once per
+        uncovered year it touches; the agents add these to a metric after each batch.
+        """
+        taken = dict(self._uncovered)
+        self._uncovered.clear()
+        return taken
+
+    @property
+    def uncovered_years(self) -> frozenset[int]:
+        """Every uncovered year a lookup has met so far (each was logged once)."""
+        return frozenset(self._met)
+
+    def _check_coverage(self, first: int, last: int) -> None:
+        # Days first..last (ordinals) are about to be used: count the uncovered years.
+        low = date.fromordinal(first).year
+        high = low if last == first else date.fromordinal(last).year
+        for year in range(low, high + 1):
+            if year in self.covered_years:
+                continue
+            self._uncovered[year] += 1
+            if year not in self._met:
+                self._met.add(year)
+                log.warning(
+                    "no holiday table covers %d: deadlines there count weekends only, not "
+                    "public holidays and 调休 days (logged once per year; see the "
+                    "citystream_calendar_uncovered_total metric); %s",
+                    year,
+                    _how_to_cover([year]),
+                )
 
     # -- days -------------------------------------------------------------------------
 
@@ -185,6 +286,10 @@ class WorkCalendar:
         return sum(hi - lo for lo, hi in self.periods) * 60_000
 
     def is_working_day(self, day: date) -> bool:
+        self._check_coverage(day.toordinal(), day.toordinal())
+        return self._is_working_day(day)
+
+    def _is_working_day(self, day: date) -> bool:
         if day in self.holidays:
             return False
         if day in self.workdays:
@@ -207,7 +312,7 @@ class WorkCalendar:
             return cached
         day = date.fromordinal(ordinal)
         spans: tuple[tuple[int, int], ...] = ()
-        if self.is_working_day(day):
+        if self._is_working_day(day):
             spans = tuple(
                 (self._instant(day, lo), self._instant(day, hi)) for lo, hi in self.periods
             )
@@ -218,10 +323,14 @@ class WorkCalendar:
 
     def working_intervals(self, day: date) -> tuple[tuple[int, int], ...]:
         """The day's working time as absolute ``[start_ms, end_ms)`` intervals."""
-        return self._intervals(day.toordinal())
+        ordinal = day.toordinal()
+        self._check_coverage(ordinal, ordinal)
+        return self._intervals(ordinal)
 
     def is_working_time(self, ms: int) -> bool:
-        return any(lo <= ms < hi for lo, hi in self._intervals(self.local_date(ms).toordinal()))
+        ordinal = self.local_date(ms).toordinal()
+        self._check_coverage(ordinal, ordinal)
+        return any(lo <= ms < hi for lo, hi in self._intervals(ordinal))
 
     # -- arithmetic -------------------------------------------------------------------
 
@@ -236,13 +345,14 @@ class WorkCalendar:
         if work_ms == 0:
             return start_ms
         remaining = work_ms
-        ordinal = self.local_date(start_ms).toordinal()
+        first = ordinal = self.local_date(start_ms).toordinal()
         for _ in range(MAX_DAYS_SCANNED):
             for lo, hi in self._intervals(ordinal):
                 if hi <= start_ms:
                     continue
                 begin = max(lo, start_ms)
                 if remaining <= hi - begin:
+                    self._check_coverage(first, ordinal)
                     return begin + remaining
                 remaining -= hi - begin
             ordinal += 1
@@ -302,6 +412,7 @@ class WorkCalendar:
         total = 0
         last = self.local_date(b_ms).toordinal()
         ordinal = self.local_date(a_ms).toordinal()
+        self._check_coverage(ordinal, last)
         while ordinal <= last:
             for lo, hi in self._intervals(ordinal):
                 overlap = min(hi, b_ms) - max(lo, a_ms)

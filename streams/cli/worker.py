@@ -36,6 +36,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.app.factory import create_app, parse_roles
     from streams.app.kafka_admin import ensure_topics
     from streams.app.logs import logging_config
+    from streams.cases.calendar import CalendarError
 
     if args.web_port is not None:
         settings = settings.replace(web_port=args.web_port)
@@ -52,7 +53,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from kernels.warmup import warmup
 
     warmup()
-    app = create_app(settings, roles)
+    try:
+        app = create_app(settings, roles)
+    except CalendarError as exc:  # e.g. no holiday table for this year: refuse to start
+        print(f"citystream worker: {exc}", file=sys.stderr)
+        return 2
     worker = faust.Worker(
         app, loglevel=settings.log_level, redirect_stdouts=False, logging_config=config
     )

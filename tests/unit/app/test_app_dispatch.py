@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import pytest
 from app_cases import INSPECTOR, PATROL_CASE, SENSOR_CASE, case_rows
 
+from streams.app import departments_agent, dispatch_agent
 from streams.app.dispatch_agent import Dispatcher
+from streams.app.metrics import Metrics
+from streams.cases.calendar import CalendarError
 from streams.cases.lifecycle import Action, CaseUpdate
 from streams.dedup.engine import DedupEngine
 from streams.reference.categories import CategoryTable
@@ -76,3 +80,20 @@ def test_fixed_flag_from_a_non_patrol_source_is_dispatched(
     messages, order = dispatcher.messages(case)
     assert order is not None and len(messages) == 1
     assert messages[0]["case"]["fixed_on_spot"] is False
+
+
+@pytest.mark.parametrize("module", [dispatch_agent, departments_agent])
+def test_worker_refuses_to_start_without_this_years_holidays(
+    settings: Settings, module: ModuleType
+) -> None:
+    # Only the 2023 table: the current year is not covered, so no deadline can be trusted.
+    # The check runs before the agent touches the app, hence no Faust app here.
+    old = settings.replace(holiday_files="holidays_cn_2023.csv")
+    with pytest.raises(CalendarError, match=r"no holiday table covers 20\d\d"):
+        module.register(None, old, Metrics())
+
+
+def test_uncovered_lookups_have_a_declared_counter() -> None:
+    metrics = Metrics()
+    metrics.inc("citystream_calendar_uncovered_total", 3, stage="dispatch", year="2019")
+    assert metrics.value("citystream_calendar_uncovered_total", stage="dispatch", year="2019") == 3

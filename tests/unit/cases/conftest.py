@@ -17,7 +17,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 @pytest.fixture(scope="session")
 def cal() -> WorkCalendar:
-    """The packaged default: 08:30-12:00 and 14:00-17:30, China 2023-2024 holidays."""
+    """The packaged default: 08:30-12:00 and 14:00-17:30, China 2023-2026 holidays."""
     return WorkCalendar.from_settings(load_settings(env={}))
 
 

@@ -20,9 +20,10 @@ from streams.cases.calendar import (
 )
 from streams.settings import load_settings
 
-# 2023-01-01 .. 2024-12-31 in epoch ms, the span the packaged holiday tables cover.
+# 2023-01-01 .. 2026-12-01 (Shanghai) in epoch ms: inside the packaged holiday tables, with
+# room for the longest working time the properties add before the tables end.
 SPAN_START = 1672502400000
-SPAN_END = 1735660800000
+SPAN_END = 1796054400000
 
 
 def test_default_periods_and_day_length(cal):
@@ -218,7 +219,7 @@ def test_holiday_file_errors(tmp_path: Path):
 
 def test_packaged_tables_mark_only_weekends_as_adjusted_working_days(cal):
     # 调休 moves weekend days into the week: every adjusted working day is a Sat/Sun.
-    assert len(cal.workdays) == 15
+    assert len(cal.workdays) == 26  # 2023: 6, 2024: 9, 2025: 5, 2026: 6
     assert all(day.weekday() >= 5 for day in cal.workdays)
     assert all(not cal.is_working_day(day) for day in cal.holidays)
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.contracts import fused
 from streams.contracts.fused import (
     EVENT_DTYPE,
     STRING_COLUMNS,
@@ -20,7 +21,6 @@ from streams.contracts.fused import (
     encode_batch,
     event_id_for,
 )
-from streams.contracts import fused
 
 _U64 = st.integers(0, 2**64 - 1)
 _I64 = st.integers(-(2**63), 2**63 - 1)

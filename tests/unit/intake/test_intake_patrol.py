@@ -9,8 +9,8 @@ from intake_records import NOW_MS, drop, dumps, patrol_report
 
 from streams.contracts.fused import FLAG_FIXED_ON_SPOT, Source
 from streams.contracts.reasons import Reason
-from streams.reference import geo
 from streams.intake.normalize import Normalizer
+from streams.reference import geo
 from streams.reference.categories import CategoryTable
 
 _WGS = (35.7331, 114.2972)

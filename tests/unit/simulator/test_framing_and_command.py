@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import load_settings
 from streams.cli import simulate as command
+from streams.settings import load_settings
 from streams.simulator import read_framed, read_records
 from streams.simulator.framing import MAGIC, FramingError, write_framed
 
