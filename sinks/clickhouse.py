@@ -23,26 +23,16 @@ from clickhouse_driver import errors as ch_errors
 from sinks.base import Sink, SinkBatch, SinkError, StoreUnavailable
 from sinks.sql import DriverExecutor, check_identifier
 from sinks.tables import TABLES, ColumnsError, coerce_columns, rows_to_columns
+from streams.contracts.topics import TOPIC_TABLES
 from streams.settings import Settings
 
 __all__ = [
-    "TOPIC_TABLES",
     "TRANSIENT_SERVER_CODES",
     "ClickHouseSink",
     "make_client",
     "run_command",
 ]
 
-# logical topic (docs/contracts.md) -> table
-TOPIC_TABLES: Mapping[str, str] = MappingProxyType(
-    {
-        "events.fused": "events",
-        "cases": "cases",
-        "links": "links",
-        "dispatch": "dispatches",
-        "deadletter": "dead_letters",
-    }
-)
 # server error codes worth retrying: too many queries/parts, memory, timeouts, network
 TRANSIENT_SERVER_CODES = frozenset({159, 164, 202, 209, 210, 241, 252, 319})
 _NETWORK_ERRORS = (

@@ -12,26 +12,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from streams.cases.dispatch import DispatchOrder
-from streams.cases.lifecycle import CaseState, Status, Transition
+from streams.cases.lifecycle import Transition
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import STRING_COLUMNS, FusedBatch
 
 __all__ = [
-    "case_row",
-    "case_version",
     "dead_letter_id",
     "dead_letter_row",
     "dispatch_row",
     "event_columns",
     "transition_row",
 ]
-
-
-def case_version(seq: int, n_events: int) -> int:
-    """Version of a case row: later lifecycle steps win, then more linked events."""
-    if not (0 <= seq < 2**32 and 0 <= n_events < 2**32):
-        raise ValueError(f"seq {seq} and n_events {n_events} must fit 32 bits")
-    return (seq << 32) | n_events
 
 
 def event_columns(batch: FusedBatch, grid_codes: Sequence[str]) -> dict[str, Any]:
@@ -58,44 +49,6 @@ def event_columns(batch: FusedBatch, grid_codes: Sequence[str]) -> dict[str, Any
 
 def _ms(value: int | None) -> int:
     return 0 if value is None else value
-
-
-def case_row(
-    state: CaseState,
-    *,
-    grid_code: str,
-    community: str,
-    street: str,
-    lat: float,
-    lon: float,
-    n_events: int,
-    recurrence_of: int = 0,
-) -> dict[str, Any]:
-    """A ``cases`` row from the lifecycle state plus the dedup facts of the case."""
-    return {
-        "case_id": state.case_id,
-        "version": case_version(state.seq, n_events),
-        "category_key": state.category_key,
-        "department": state.department,
-        "grid_code": grid_code,
-        "community": community,
-        "street": street,
-        "lat": lat,
-        "lon": lon,
-        "opened_at": state.opened_at_ms,
-        "dispatched_at": _ms(state.dispatched_at_ms),
-        "deadline": _ms(state.deadline_ms),
-        "signed_at": _ms(state.signed_at_ms),
-        "handled_at": _ms(state.handled_at_ms),
-        "closed_at": _ms(state.closed_at_ms),
-        "voided_at": _ms(state.voided_at_ms),
-        "status": Status(state.status).value,
-        "rework_count": state.rework_count,
-        "recurrence_of": recurrence_of,
-        "n_events": n_events,
-        "urgent": int(state.urgent),
-        "fixed_on_spot": int(state.fixed_on_spot),
-    }
 
 
 def transition_row(t: Transition) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from sinks.records import case_version
+from streams.cases.records import case_version
 from streams.reference.categories import DEPARTMENTS
 
 __all__ = ["GRID_CODES", "Dataset", "generate"]

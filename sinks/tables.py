@@ -1,14 +1,16 @@
 """The stored tables as the writer sees them: column names, types, and numpy coercion.
 
-The migrations (``sinks/migrations``) create the tables; :data:`TABLES` lists the same
-columns in the same order for the columnar inserts, and a unit test checks the two agree.
+The migrations (``sinks/migrations``) create the tables and are the one definition of
+their columns; :data:`TABLES` reads them (in order, for the columnar inserts).
 Time columns (``DateTime``) are given as epoch **milliseconds** like everywhere else in the
 pipeline (``None`` or 0 = not yet) and stored as seconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -22,6 +24,7 @@ __all__ = [
     "coerce_columns",
     "n_rows",
     "rows_to_columns",
+    "tables_of",
 ]
 
 # ClickHouse type -> numpy dtype of the column handed to clickhouse-driver (numpy mode)
@@ -54,61 +57,77 @@ class Column:
         return _DTYPES[self.type]
 
 
-def _spec(text: str) -> tuple[Column, ...]:
-    columns = []
-    for item in text.split(","):
-        name, type_name = item.split()
-        if type_name not in _DTYPES:
-            raise ColumnsError(f"column {name}: unsupported type {type_name}")
-        columns.append(Column(name, type_name))
-    return tuple(columns)
-
-
-TABLES: Mapping[str, tuple[Column, ...]] = MappingProxyType(
-    {
-        "events": _spec(
-            "event_id UInt64, source UInt8, category UInt16, flags UInt8, lat Float64, "
-            "lon Float64, event_time DateTime, ingest_time DateTime, device_hash UInt64, "
-            "source_ref String, device_id String, reporter String, department String, "
-            "text String, address String, grid_code String"
-        ),
-        "cases": _spec(
-            "case_id UInt64, version UInt64, category_key String, department String, "
-            "grid_code String, community String, street String, lat Float64, lon Float64, "
-            "opened_at DateTime, dispatched_at DateTime, deadline DateTime, "
-            "signed_at DateTime, handled_at DateTime, closed_at DateTime, "
-            "voided_at DateTime, status String, rework_count UInt16, recurrence_of UInt64, "
-            "n_events UInt32, urgent UInt8, fixed_on_spot UInt8"
-        ),
-        "links": _spec(
-            "event_id UInt64, case_id UInt64, source UInt8, source_ref String, is_new UInt8, "
-            "recurrence_of UInt64, event_time DateTime"
-        ),
-        "case_stages": _spec(
-            "transition_id String, case_id UInt64, seq UInt32, action String, "
-            "from_status String, to_status String, ts DateTime, actor String, "
-            "department String, update_id String, note String, deadline DateTime"
-        ),
-        "dispatches": _spec(
-            "case_id UInt64, category_key String, department String, urgent UInt8, "
-            "opened_at DateTime, dispatched_at DateTime, dispatch_due DateTime, "
-            "dispatched_on_time UInt8, deadline_value Float64, deadline_unit String, "
-            "deadline DateTime"
-        ),
-        "dead_letters": _spec(
-            "dl_id UInt64, source String, reason String, message String, original String, "
-            "topic String, partition Int32, offset Int64, received_at DateTime"
-        ),
-        "patrol_tracks": _spec(
-            "inspector_id String, role String, department String, ts DateTime, lat Float64, "
-            "lon Float64, grid_code String"
-        ),
-        "patrol_visits": _spec(
-            "inspector_id String, role String, department String, grid_code String, "
-            "community String, street String, visited_at DateTime"
-        ),
-    }
+_CREATE = re.compile(
+    r"CREATE TABLE IF NOT EXISTS \{db\}\.(\w+) \((.*?)\)\s*ENGINE", re.DOTALL | re.IGNORECASE
 )
+_ADD_COLUMN = re.compile(
+    r"ALTER TABLE \{db\}\.(\w+)\s+ADD COLUMN(?: IF NOT EXISTS)? (\w+) (\w+)(?: AFTER (\w+))?",
+    re.IGNORECASE,
+)
+_COLUMN = re.compile(r"^\s*(\w+) (\w+),?\s*(?:--.*)?$")
+
+
+def _column(table: str, name: str, type_name: str) -> Column:
+    if type_name not in _DTYPES:
+        raise ColumnsError(f"{table}.{name}: type {type_name} has no numpy column type here")
+    return Column(name, type_name)
+
+
+def _create(table: str, body: str) -> list[Column]:
+    columns = []
+    for line in body.splitlines():
+        if not line.strip() or line.strip().startswith("--"):
+            continue
+        match = _COLUMN.match(line)
+        if match is None:
+            raise ColumnsError(f"{table}: cannot read the column definition {line.strip()!r}")
+        columns.append(_column(table, match.group(1), match.group(2)))
+    return columns
+
+
+def tables_of(templates: Sequence[str]) -> dict[str, tuple[Column, ...]]:
+    """The tables (and their column order) that these migration templates leave behind.
+
+    Reads the two statements the migrations use on tables: ``CREATE TABLE`` with one
+    ``name Type`` per line and ``ALTER TABLE ... ADD COLUMN name Type [AFTER other]``.
+    """
+    found: dict[str, list[Column]] = {}
+    for template in templates:
+        for match in _CREATE.finditer(template):
+            found[match.group(1)] = _create(match.group(1), match.group(2))
+        for match in _ADD_COLUMN.finditer(template):
+            table, name, type_name, after = match.groups()
+            if table not in found:
+                raise ColumnsError(f"ALTER TABLE {table}: the table is not created before")
+            columns = found[table]
+            at = len(columns)
+            if after is not None:
+                at = 1 + [c.name for c in columns].index(after)
+            columns.insert(at, _column(table, name, type_name))
+    return {table: tuple(columns) for table, columns in found.items()}
+
+
+class _MigratedTables(Mapping[str, tuple[Column, ...]]):
+    """The tables as the migrations create them, read on first use (not at import)."""
+
+    @functools.cached_property
+    def _tables(self) -> dict[str, tuple[Column, ...]]:
+        from sinks.migrate import load_migrations
+
+        return tables_of([m.template for m in load_migrations()])
+
+    def __getitem__(self, name: str) -> tuple[Column, ...]:
+        return self._tables[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+
+# table -> its columns in order: one definition, the migrations; this is their reading
+TABLES: Mapping[str, tuple[Column, ...]] = _MigratedTables()
 
 
 def _table(name: str) -> tuple[Column, ...]:

@@ -33,6 +33,7 @@ __all__ = [
     "read_links",
     "read_topic",
     "remove_faust_dirs",
+    "scrape_metric",
     "wait_until",
 ]
 
@@ -103,6 +104,21 @@ class WorkerProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(30)
         return self.proc.returncode
+
+
+def scrape_metric(web_port: int, name: str, **labels: str) -> float:
+    """One sample of a running worker's ``/metrics`` (0 when the series is absent)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    series = f"{name}{{{want}}}" if want else name
+    for line in text.splitlines():
+        key, _, value = line.rpartition(" ")
+        if key == series:
+            return float(value)
+    return 0.0
 
 
 def produce_records(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import faust
 
+from streams.app import faust_internals
 from streams.app.metrics import Metrics
 from streams.contracts.topics import MAX_MESSAGE_BYTES
 from streams.settings import Settings
@@ -28,17 +28,11 @@ ROLES: dict[str, str] = {
 }
 
 
-class App(faust.App):
+class App(faust_internals.App):
     """The Faust app plus the worker's settings and metrics."""
 
     citystream_settings: Settings
     metrics: Metrics
-
-    def _new_transport(self) -> Any:
-        # Faust's Kafka driver with a cheaper fetcher-to-conductor hand-off (transport.py)
-        from streams.app.transport import Transport
-
-        return Transport(self.conf.broker_consumer, self)
 
 
 def parse_roles(text: str) -> list[str]:
@@ -112,7 +106,7 @@ def _register_lag(app: App) -> None:
             highwater = consumer.highwater(tp)
             if highwater is None:
                 continue
-            read = consumer._read_offset[tp]  # type: ignore[attr-defined]  # last read, or None
+            read = faust_internals.last_read_offset(consumer, tp)
             lag[tp.topic] = lag.get(tp.topic, 0.0) + max(
                 0, highwater - (read + 1 if read is not None else 0)
             )
@@ -130,4 +124,7 @@ def _register_web(app: App) -> None:
 
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        handoffs = faust_internals.HANDOFFS
+        app.metrics.set("citystream_faust_handoffs", handoffs.inline, path="inline")
+        app.metrics.set("citystream_faust_handoffs", handoffs.task, path="task")
         return web.text(app.metrics.render(), content_type="text/plain; version=0.0.4")

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 
-from sinks.records import case_row
 from streams.app.metrics import Metrics
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.lifecycle import (
@@ -24,6 +23,7 @@ from streams.cases.lifecycle import (
     apply_update,
     open_case,
 )
+from streams.cases.records import case_state_record
 from streams.contracts.reasons import Reason
 from streams.contracts.topics import CASE_STATE, DEADLETTER, TRANSITIONS, UPDATES
 from streams.settings import Settings
@@ -76,22 +76,6 @@ def _opening(case: dict[str, Any]) -> dict[str, Any]:
         "note": "fixed on the spot" if case["fixed_on_spot"] else "",
         "deadline_ms": None,
     }
-
-
-def case_row_of(state: CaseState, facts: dict[str, Any] | None) -> dict[str, Any]:
-    """The ``cases`` table row for a state and the dedup facts of its opening."""
-    facts = facts or {}
-    grid = str(facts.get("grid_code") or "")
-    return case_row(
-        state,
-        grid_code=grid,
-        community=grid[:12],  # 6 admin + 3 street + 3 community digits
-        street=grid[:9],
-        lat=float(facts.get("lat", 0.0)),
-        lon=float(facts.get("lon", 0.0)),
-        n_events=0,  # counted from links in ClickHouse: a case keeps growing after this row
-        recurrence_of=int(facts.get("recurrence_of", 0)),
-    )
 
 
 def _dead_letter(reason: Reason, message: str, raw: bytes, m: Any) -> bytes:
@@ -160,7 +144,9 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
                 continue
             sent = [
                 await rows.send(
-                    key=key.encode(), value=orjson.dumps(case_row_of(state, facts)), force=True
+                    key=key.encode(),
+                    value=orjson.dumps(case_state_record(state, facts)),
+                    force=True,
                 )
             ]
             for record in records:

@@ -28,6 +28,10 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "citystream_consumer_lag": ("gauge", "messages behind the high water mark, by topic"),
     "citystream_dedup_ratio": ("gauge", "share of deduplicated events that joined a case"),
     "citystream_buffered_events": ("gauge", "events waiting in the dedup reorder buffer"),
+    "citystream_faust_handoffs": (
+        "gauge",
+        "messages Faust's fetcher handed over since start, by path (inline = the fast path)",
+    ),
     "citystream_batch_seconds": ("histogram", "batch processing time, by stage"),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from streams.app.faust_internals import committed_offset, last_read_offset
 from streams.app.metrics import Metrics
 from streams.contracts.fused import encode_batch
 from streams.contracts.topics import DEADLETTER, FUSED, RAW_TOPICS
@@ -143,8 +144,8 @@ def _caught_up(consumer: Any, tp: Any) -> bool:
     highwater = consumer.highwater(tp)
     if highwater is None:
         return False
-    last_read = consumer._read_offset[tp]  # offset of the last message read, or None
+    last_read = last_read_offset(consumer, tp)
     if last_read is None:
-        committed = consumer._committed_offset[tp]
+        committed = committed_offset(consumer, tp)
         return highwater == 0 or (committed is not None and committed >= highwater)
     return bool(last_read + 1 >= highwater)

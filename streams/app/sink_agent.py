@@ -28,7 +28,15 @@ from streams.cases.dispatch import DispatchOrder
 from streams.contracts.columnar import decode_columns
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import FusedBatch, decode_batch
-from streams.contracts.topics import CASE_STATE, DEADLETTER, DISPATCH, FUSED, LINKS, TRANSITIONS
+from streams.contracts.topics import (
+    CASE_STATE,
+    DEADLETTER,
+    DISPATCH,
+    FUSED,
+    LINKS,
+    TOPIC_TABLES,
+    TRANSITIONS,
+)
 from streams.dedup.ordering import is_watermark_frame
 from streams.settings import Settings
 
@@ -185,17 +193,15 @@ async def _add(sink: Sink, metrics: Metrics, table: str, m: Any, data: Any) -> N
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     maker = RowMaker(settings)
-    routes: list[tuple[str, str, Callable[[Any], Any]]] = [
-        (FUSED, "events", lambda m: maker.events(m.key or b"", m.value or b"")),
-        (LINKS, "links", lambda m: maker.links(m.value)),
-        (TRANSITIONS, "case_stages", lambda m: maker.stage(m.value)),
-        (DISPATCH, "dispatches", lambda m: maker.dispatch(m.value)),
-        (
-            DEADLETTER,
-            "dead_letters",
-            lambda m: maker.dead_letter(m.value, round(m.timestamp * 1000)),
-        ),
-        (CASE_STATE, "cases", lambda m: maker.case(m.value)),
-    ]
-    for topic_name, table, convert in routes:
-        _add_agent(app, settings, metrics, topic_name, table, convert)
+    converters: dict[str, Callable[[Any], Any]] = {
+        FUSED: lambda m: maker.events(m.key or b"", m.value or b""),
+        LINKS: lambda m: maker.links(m.value),
+        TRANSITIONS: lambda m: maker.stage(m.value),
+        DISPATCH: lambda m: maker.dispatch(m.value),
+        DEADLETTER: lambda m: maker.dead_letter(m.value, round(m.timestamp * 1000)),
+        CASE_STATE: lambda m: maker.case(m.value),
+    }
+    if converters.keys() != TOPIC_TABLES.keys():  # a stored topic without a converter
+        raise RuntimeError(f"sink converters {sorted(converters)} != {sorted(TOPIC_TABLES)}")
+    for topic_name, convert in converters.items():
+        _add_agent(app, settings, metrics, topic_name, TOPIC_TABLES[topic_name], convert)

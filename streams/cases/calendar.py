@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from streams.reference.data import DATA_DIR
+
 if TYPE_CHECKING:
     from streams.settings import Settings
 
@@ -42,7 +44,6 @@ log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 DAY_MINUTES = 24 * 60
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 # A walk over more days than this means the calendar has (almost) no working time left.
 MAX_DAYS_SCANNED = 366 * 30
 # Cached days per calendar; a replay spans a few years at most, so this never thrashes.

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from streams.contracts.sources import SOURCES
 from streams.settings import Settings
 
 __all__ = ["add_arguments", "run"]
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--source",
-        choices=("sensor", "hotline", "patrol"),
+        choices=SOURCES,
         help="source of .jsonl inputs whose name does not say it",
     )
     parser.add_argument("--csv-mapping", help="column mapping JSON for 311 CSV exports")

@@ -13,10 +13,11 @@ import itertools
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 import numpy as np
+
+from streams.contracts.sources import Source
 
 __all__ = [
     "EVENT_DTYPE",
@@ -37,14 +38,6 @@ __all__ = [
 MAGIC = b"CSFB"
 FORMAT_VERSION = 1
 FLAG_FIXED_ON_SPOT = 1  # bit 0 of ``flags``
-
-
-class Source(IntEnum):
-    """The ``source`` column: which channel an event came from."""
-
-    SENSOR = 0
-    HOTLINE = 1
-    PATROL = 2
 
 
 # Field order is the contract's; explicit offsets keep every 8-byte field 8-aligned

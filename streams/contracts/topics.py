@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from streams.contracts.sources import SOURCES
+
 __all__ = [
     "ALL_TOPICS",
     "CASES",
@@ -14,17 +16,14 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "RAW_TOPICS",
     "TOPIC_CONFIGS",
+    "TOPIC_TABLES",
     "TRANSITIONS",
     "UPDATES",
     "topic_config",
 ]
 
 # source name (as in the fused ``source`` column and dead letters) -> raw topic
-RAW_TOPICS: dict[str, str] = {
-    "sensor": "raw.sensor",
-    "hotline": "raw.hotline",
-    "patrol": "raw.patrol",
-}
+RAW_TOPICS: dict[str, str] = {source: f"raw.{source}" for source in SOURCES}
 FUSED = "events.fused"
 DEADLETTER = "deadletter"
 CASES = "cases"
@@ -47,6 +46,18 @@ ALL_TOPICS: tuple[str, ...] = (
     CASE_STATE,
     DEDUP_STATE,
 )
+
+# logical topic -> the ClickHouse table its records are stored in (docs/contracts.md).
+# ``cases`` (dedup's new cases) is not stored as such: dispatch and lifecycle turn each
+# into ``case.state`` records, which are.
+TOPIC_TABLES: dict[str, str] = {
+    FUSED: "events",
+    LINKS: "links",
+    TRANSITIONS: "case_stages",
+    DISPATCH: "dispatches",
+    DEADLETTER: "dead_letters",
+    CASE_STATE: "cases",
+}
 
 # Simulated and replayed feeds carry historical timestamps; time-based retention would
 # delete them at once, so pipeline topics keep data until an operator says otherwise.

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from streams.reference.data import DATA_DIR
+
 __all__ = [
     "COMPONENT_FROM_DEVICE",
     "DEADLINE_UNITS",
@@ -67,7 +69,7 @@ class CategoryError(ValueError):
 
 def default_data_dir() -> Path:
     """The packaged ``streams/data`` folder."""
-    return Path(__file__).resolve().parent.parent / "data"
+    return DATA_DIR
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +215,15 @@ class CategoryTable:
         """A mapping file that lives next to this table."""
         return self.path.parent / filename
 
+    def compatible_keys(self) -> dict[str, tuple[str, ...]]:
+        """Every category's compatible keys, both ways: listing a pair on one side is enough."""
+        pairs: dict[str, set[str]] = {key: set() for key in self.by_key}
+        for cat in self.by_key.values():
+            for other in cat.compatible_with:
+                pairs[cat.key].add(other)
+                pairs[other].add(cat.key)
+        return {key: tuple(sorted(keys)) for key, keys in pairs.items()}
+
     def kernel_params(self) -> KernelParams:
         size = max(self.by_id) + 1
         radius = np.zeros(size, dtype=np.float64)
@@ -222,10 +233,9 @@ class CategoryTable:
             radius[cat.id] = cat.radius_m
             window[cat.id] = cat.window_s
             compat[cat.id, cat.id] = True
-            for other in cat.compatible_with:
-                oid = self.by_key[other].id
-                # Compatibility is symmetric: listing it on one side is enough.
-                compat[cat.id, oid] = compat[oid, cat.id] = True
+        for key, others in self.compatible_keys().items():
+            for other in others:
+                compat[self.by_key[key].id, self.by_key[other].id] = True
         return KernelParams(radius, window, compat)
 
 
@@ -259,19 +269,22 @@ class SensorAlarmMap:
 class ServiceCodeMap:
     """Open311 ``service_code`` (or a 311 export's complaint type) -> category id."""
 
-    def __init__(self, mapping: dict[str, int]) -> None:
+    def __init__(self, mapping: dict[str, int], names: dict[str, str] | None = None) -> None:
         self.mapping = mapping
+        self.names = names or {}  # service code -> its display name, where the file gives one
 
     @classmethod
     def load(cls, table: CategoryTable, path: str | Path | None = None) -> ServiceCodeMap:
         map_path = Path(path) if path else table.beside("open311_service_map.csv")
         rows = _read_csv(map_path, ["service_code", "category_key"])
         mapping: dict[str, int] = {}
+        names: dict[str, str] = {}
         for line, row in enumerate(rows, 2):
             code, key = row["service_code"], row["category_key"]
+            names[code] = row.get("service_name") or code
             if code in mapping:
                 raise CategoryError(f"{map_path}:{line}: duplicate service code {code!r}")
             if key not in table:
                 raise CategoryError(f"{map_path}:{line}: unknown category key {key!r}")
             mapping[code] = table.id_of(key)
-        return cls(mapping)
+        return cls(mapping, names)

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import orjson
 
+from streams.reference.data import DISTRICTS_DIR
+
 __all__ = [
     "CRS",
     "District",
@@ -149,7 +151,7 @@ class District:
         """``qibin`` reads streams/data/districts/qibin.json; a path reads that file."""
         path = Path(name_or_path)
         if path.suffix != ".json":
-            path = Path(__file__).resolve().parent.parent / "data" / "districts" / f"{path}.json"
+            path = DISTRICTS_DIR / f"{path}.json"
         if not path.is_file():
             raise DistrictError(f"district file {path} does not exist")
         try:

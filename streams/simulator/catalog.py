@@ -1,30 +1,24 @@
 """How each category of real-world problem behaves, and how sources name it.
 
 The *names* sources use (sensor alarm types, Open311 service codes) and their mapping to
-category keys belong to the intake and are read from its data files
-(``streams/data/sensor_alarm_map.csv``, ``open311_service_map.csv``, ``categories.csv``);
-the simulator only inverts them. What is the simulator's own is the behaviour table below:
-how often a problem happens per scenario, how long it lasts, how many citizens call, how
-likely a patrol notices or fixes it.
+category keys belong to the reference data and are read by its loaders
+(:mod:`streams.reference.categories`); the simulator only inverts them. What is the
+simulator's own is the behaviour table below: how often a problem happens per scenario,
+how long it lasts, how many citizens call, how likely a patrol notices or fixes it.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from pathlib import Path
+
+from streams.reference.categories import CategoryTable, SensorAlarmMap, ServiceCodeMap
 
 __all__ = [
-    "COMPONENT_FROM_DEVICE",
-    "DATA_DIR",
     "PROFILES",
     "Catalog",
     "Profile",
     "load_catalog",
 ]
-
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-COMPONENT_FROM_DEVICE = "@component"  # map value: the category coded in the device id
 
 
 @dataclass(frozen=True)
@@ -99,53 +93,33 @@ class Catalog:
         return own, near
 
 
-def _rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"simulator needs the intake's mapping file {path}")
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = set(columns) - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
-        return list(reader)
-
-
-def load_catalog(data_dir: Path = DATA_DIR) -> Catalog:
-    """Read the intake's category table and source mappings from ``data_dir``."""
-    cats = _rows(data_dir / "categories.csv", ("key", "department", "name_zh", "compatible_with"))
-    categories = {r["key"]: r["department"] for r in cats}
-    compat: dict[str, set[str]] = {k: set() for k in categories}
-    for r in cats:
-        for other in (r["compatible_with"] or "").split():
-            compat[r["key"]].add(other)
-            compat.setdefault(other, set()).add(r["key"])
+def load_catalog(table: CategoryTable | None = None) -> Catalog:
+    """The intake's category table and source mappings (the packaged ones by default),
+    read by the intake's own loaders and inverted for generation."""
+    table = table or CategoryTable.load()
+    key_of = {cat.id: cat.key for cat in table.by_id.values()}
     alarms: dict[str, list[tuple[str, str]]] = {}
     component: list[str] = []
-    for r in _rows(
-        data_dir / "sensor_alarm_map.csv", ("alarm_type", "device_type", "category_key")
-    ):
-        if r["category_key"] == COMPONENT_FROM_DEVICE:
-            if r["device_type"] == "manhole_cover":
-                component.append(r["alarm_type"])
+    for (alarm_type, device_type), category in SensorAlarmMap.load(table).mapping.items():
+        if category < 0:  # COMPONENT_FROM_DEVICE: the category is coded in the device id
+            if device_type == "manhole_cover":
+                component.append(alarm_type)
             continue
-        alarms.setdefault(r["category_key"], []).append((r["device_type"], r["alarm_type"]))
+        alarms.setdefault(key_of[category], []).append((device_type, alarm_type))
+    service_map = ServiceCodeMap.load(table)
     codes: dict[str, list[str]] = {}
-    names: dict[str, str] = {}
-    code_category: dict[str, str] = {}
-    for r in _rows(data_dir / "open311_service_map.csv", ("service_code", "category_key")):
-        codes.setdefault(r["category_key"], []).append(r["service_code"])
-        names[r["service_code"]] = r.get("service_name") or r["service_code"]
-        code_category[r["service_code"]] = r["category_key"]
-    missing = [p.key for p in PROFILES if p.key not in categories]
+    for code, category in service_map.mapping.items():
+        codes.setdefault(key_of[category], []).append(code)
+    missing = [p.key for p in PROFILES if p.key not in table]
     if missing:
         raise ValueError(f"simulator profiles name categories missing from the table: {missing}")
     return Catalog(
-        categories=categories,
-        names_zh={r["key"]: r["name_zh"] for r in cats},
-        compatible={k: tuple(sorted(v)) for k, v in compat.items()},
+        categories={key: cat.department for key, cat in table.by_key.items()},
+        names_zh={key: cat.name_zh for key, cat in table.by_key.items()},
+        compatible=table.compatible_keys(),
         alarms={k: tuple(v) for k, v in alarms.items()},
         component_alarms=tuple(component),
         service_codes={k: tuple(v) for k, v in codes.items()},
-        service_names=names,
-        code_category=code_category,
+        service_names=dict(service_map.names),
+        code_category={code: key_of[c] for code, c in service_map.mapping.items()},
     )

@@ -15,8 +15,8 @@ import json
 import math
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from streams.reference.data import DISTRICTS_DIR
 from streams.simulator import names
 from streams.simulator.geo import CRS_NAMES, Plane
 
@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 DISTRICT_SEED = 2023
-DISTRICTS_DIR = Path(__file__).resolve().parent.parent / "data" / "districts"
 DEPARTMENTS = ("municipal", "landscaping", "sanitation", "enforcement")
 GRID_SIZE_M = 100.0
 ADDRESS_SPACING_M = 70.0

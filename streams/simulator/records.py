@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streams.contracts.sources import SOURCES
+
 __all__ = ["SOURCES", "TRUTH_COLUMNS", "SimRecord", "TruthRow"]
 
-SOURCES = ("sensor", "hotline", "patrol")  # raw topic = "raw." + source
 TRUTH_COLUMNS = (
     "source",
     "source_seq",

@@ -23,6 +23,7 @@ from streams.runner import (
     free_port,
     produce_records,
     read_links,
+    scrape_metric,
     wait_until,
 )
 from streams.settings import Settings
@@ -98,6 +99,12 @@ def _run(settings: Settings, feed: Feed, workers: int, tmp_path: Path) -> LinkSe
     try:
         _produce(settings, feed.records)
         _wait(settings, feed, procs, tmp_path)
+        # Faust's fetcher must still take our inline hand-off (streams/app/faust_internals.py):
+        # a Faust whose wait_first changed shape would quietly fall back to the slow path.
+        inline = sum(
+            scrape_metric(w.web_port, "citystream_faust_handoffs", path="inline") for w in procs
+        )
+        assert inline >= len(feed.records) // 2, f"only {inline} inline hand-offs"
     finally:
         for w in procs:
             w.stop()

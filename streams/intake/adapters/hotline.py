@@ -14,6 +14,7 @@ from typing import Any
 
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.reasons import Reason
+from streams.contracts.sources import Source
 from streams.intake.adapters.common import (
     ParseContext,
     Reject,
@@ -26,7 +27,7 @@ from streams.intake.adapters.common import (
 
 __all__ = ["SOURCE", "STATUSES", "parse"]
 
-SOURCE = "hotline"
+SOURCE = Source.HOTLINE.label
 STATUSES = ("open", "closed")
 _NUMBER = (int, float)
 

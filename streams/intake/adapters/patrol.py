@@ -13,6 +13,7 @@ from typing import Any
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import FLAG_FIXED_ON_SPOT
 from streams.contracts.reasons import Reason
+from streams.contracts.sources import Source
 from streams.intake.adapters.common import (
     ParseContext,
     Reject,
@@ -27,7 +28,7 @@ from streams.reference.geo import CRS
 
 __all__ = ["SOURCE", "parse"]
 
-SOURCE = "patrol"
+SOURCE = Source.PATROL.label
 _CRS_CODE = {name: i for i, name in enumerate(CRS)}
 
 

@@ -16,6 +16,7 @@ import orjson
 
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.reasons import Reason
+from streams.contracts.sources import Source
 from streams.intake.adapters.common import (
     ParseContext,
     Reject,
@@ -30,7 +31,7 @@ from streams.reference.categories import DEVICE_TYPES
 
 __all__ = ["SOURCE", "parse"]
 
-SOURCE = "sensor"
+SOURCE = Source.SENSOR.label
 _DEVICE_TYPES = frozenset(DEVICE_TYPES)
 
 

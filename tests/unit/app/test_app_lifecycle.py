@@ -8,8 +8,9 @@ import pytest
 from app_cases import PATROL_CASE, SENSOR_CASE, case_rows
 
 from streams.app.dispatch_agent import Dispatcher
-from streams.app.lifecycle_agent import LifecycleStep, case_row_of
+from streams.app.lifecycle_agent import LifecycleStep
 from streams.cases.lifecycle import LifecycleError, Status
+from streams.cases.records import case_state_record as case_row_of
 from streams.contracts.reasons import Reason
 from streams.dedup.engine import DedupEngine
 from streams.settings import Settings

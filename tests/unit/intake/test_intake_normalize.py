@@ -16,13 +16,12 @@ from intake_records import NOW_MS, dumps, hotline_request, patrol_report, sensor
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import decode_batch, encode_batch
 from streams.contracts.reasons import Reason
+from streams.contracts.sources import SOURCES
 from streams.intake.adapters import hotline
 from streams.intake.normalize import Normalizer, NormalizerConfig, SeenIds
 from streams.reference.categories import CategoryTable
 from streams.reference.geo import District
 from streams.settings import load_settings
-
-SOURCES = ("sensor", "hotline", "patrol")
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -199,3 +198,9 @@ def test_per_record_ingest_times_are_each_records_now(normalizer: Normalizer) ->
     assert reasons == {1: Reason.FUTURE_TIME, 2: Reason.STALE_TIME}
     with pytest.raises(ValueError, match="ingest times"):
         normalizer.normalize("patrol", payloads, ingest_ms=arrival[:2])
+
+
+def test_every_source_has_a_parser() -> None:
+    from streams.intake import normalize
+
+    assert tuple(normalize._PARSERS) == SOURCES

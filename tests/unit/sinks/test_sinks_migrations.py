@@ -102,3 +102,24 @@ def test_split_statements_ignores_comments_and_blank_parts() -> None:
 def test_render_refuses_values_that_are_not_names(database: str, tz: str) -> None:
     with pytest.raises(SqlError):
         render("SELECT 1 FROM {db}.t WHERE toDate(x, '{tz}') > 0", database=database, tz=tz)
+
+
+def test_tables_are_read_from_creates_and_added_columns() -> None:
+    from sinks.tables import ColumnsError, tables_of
+
+    created = (
+        "CREATE TABLE IF NOT EXISTS {db}.t (\n    a UInt64,\n    b String -- why\n) ENGINE = X;"
+    )
+    added = "ALTER TABLE {db}.t ADD COLUMN IF NOT EXISTS c UInt8 AFTER a;\n"
+    added += "ALTER TABLE {db}.t ADD COLUMN d DateTime;"
+    got = tables_of([created, added])
+    assert [(c.name, c.type) for c in got["t"]] == [
+        ("a", "UInt64"),
+        ("c", "UInt8"),
+        ("b", "String"),
+        ("d", "DateTime"),
+    ]
+    with pytest.raises(ColumnsError, match="not created before"):
+        tables_of(["ALTER TABLE {db}.u ADD COLUMN x UInt8;"])
+    with pytest.raises(ColumnsError, match="no numpy column type"):
+        tables_of(["CREATE TABLE IF NOT EXISTS {db}.v (\n    x Decimal\n) ENGINE = X;"])

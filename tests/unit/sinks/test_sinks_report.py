@@ -10,9 +10,10 @@ import pytest
 
 from sinks.kpi.queries import load_query
 from sinks.kpi.report import html_report, league_text
-from sinks.records import case_version, dead_letter_id, dead_letter_row
+from sinks.records import dead_letter_id, dead_letter_row
 from sinks.sql import ChdbExecutor
 from sinks.tables import coerce_columns, rows_to_columns
+from streams.cases.records import case_version
 from streams.cli.kpi import add_arguments, resolve_range
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.reasons import Reason

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from streams.app.transport import Resumed, run_until_suspended
+from streams.app.faust_internals import Resumed, run_until_suspended
 
 
 async def _no_suspension(trace: list[str]) -> str:
@@ -85,7 +85,7 @@ def test_the_app_consumer_hands_messages_over_inline(tmp_path: Any) -> None:
     """The worker's consumer is this transport's, and its per-message wait runs a callback
     that never suspends inline, one that does as Faust would (no broker is contacted)."""
     from streams.app.factory import create_app
-    from streams.app.transport import Consumer
+    from streams.app.faust_internals import Consumer
     from streams.settings import Settings
 
     async def main() -> list[str]:
