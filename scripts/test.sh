@@ -40,6 +40,7 @@ bash scripts/bootstrap.sh
 step "ruff check" .venv/bin/ruff check .
 step "ruff format --check" .venv/bin/ruff format --check .
 step "mypy" .venv/bin/mypy
+step "layers (import-linter)" .venv/bin/lint-imports
 step "kernel unit tests, NUMBA_DISABLE_JIT=1" kernels_without_jit
 step "benchmarks, smoke sizes (kept working, not judged)" .venv/bin/citystream bench --smoke
 # last, so its summary is the closing line of the run: unit + integration tiers

@@ -18,6 +18,22 @@ from streams.settings import SettingsError, load_settings
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # subcommand -> (module implementing it, one-line help)
+_DESCRIPTION = """\
+citystream: the event pipeline of a city's digital management centre. Sensor alarms,
+hotline calls and patrol reports become one case per real-world problem, dispatched to
+its department with a deadline, followed to closure and stored in ClickHouse for the KPIs.
+"""
+_EPILOG = """\
+getting started:
+  citystream up                      start the local Kafka and ClickHouse
+  citystream demo                    the typhoon-day demo, end to end
+  citystream worker --roles all      a pipeline worker (one process per role in production)
+  citystream kpi --out report.html   the weekly dispatch-meeting table
+
+Every setting is an environment variable CITYSTREAM_<NAME> (README.md lists them).
+`citystream COMMAND --help` explains a command.
+"""
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("streams.cli.up", "install what is missing and start Kafka and ClickHouse"),
     "down": ("streams.cli.down", "stop the local Kafka and ClickHouse"),
@@ -33,6 +49,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("citystream")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def _load(name: str) -> ModuleType:
     module_name, _ = COMMANDS[name]
     return importlib.import_module(module_name)
@@ -40,7 +65,13 @@ def _load(name: str) -> ModuleType:
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The full parser. ``only`` limits module imports to one subcommand (faster start)."""
-    parser = argparse.ArgumentParser(prog="citystream", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="citystream",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"citystream {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)

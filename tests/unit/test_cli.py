@@ -6,6 +6,7 @@ No services are needed: the settings point at a temporary home and at free ports
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -117,3 +118,15 @@ def test_up_refuses_a_port_taken_by_someone_else(
         assert main(["up"]) == 1
     err = capsys.readouterr().err
     assert f"127.0.0.1:{port} is taken" in err
+
+
+def test_version_and_user_facing_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as version:
+        main(["--version"])
+    assert version.value.code == 0
+    assert re.fullmatch(r"citystream \d+\.\d+\.\d+\S*\n", capsys.readouterr().out)
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "digital management centre" in text and "citystream demo" in text
+    assert "add_arguments" not in text and "``" not in text  # no developer docstring
