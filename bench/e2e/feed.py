@@ -22,8 +22,8 @@ import numpy as np
 from bench.e2e.kafka_io import Message
 from streams.contracts.fused import FusedBatch, encode_batch
 from streams.contracts.topics import RAW_TOPICS
+from streams.contracts.watermarks import WatermarkFrame, encode_watermark
 from streams.dedup.build import make_engine
-from streams.dedup.ordering import WatermarkFrame, encode_watermark
 from streams.intake.normalize import Normalizer
 from streams.settings import Settings
 from streams.simulator import SimRecord

@@ -20,8 +20,8 @@ from streams.contracts.columnar import encode_chunks
 from streams.contracts.fused import decode_batch
 from streams.contracts.reasons import Reason
 from streams.contracts.topics import CASES, DEADLETTER, DEDUP_STATE, FUSED, LINKS, RAW_TOPICS
+from streams.contracts.watermarks import decode_watermark, is_watermark_frame
 from streams.dedup.build import engine_dead_letters, make_engine
-from streams.dedup.ordering import decode_watermark, is_watermark_frame
 from streams.dedup.snapshot import PartitionState, partition_from_changelog
 from streams.settings import Settings
 

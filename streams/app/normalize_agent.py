@@ -9,9 +9,9 @@ from streams.app.faust_internals import committed_offset, last_read_offset
 from streams.app.metrics import Metrics
 from streams.contracts.fused import encode_batch
 from streams.contracts.topics import DEADLETTER, FUSED, RAW_TOPICS
+from streams.contracts.watermarks import WatermarkFrame, encode_watermark
 from streams.dedup.build import make_engine
 from streams.dedup.engine import DedupEngine
-from streams.dedup.ordering import WatermarkFrame, encode_watermark
 from streams.intake.normalize import Normalizer
 from streams.settings import Settings
 

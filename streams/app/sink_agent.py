@@ -37,7 +37,7 @@ from streams.contracts.topics import (
     TOPIC_TABLES,
     TRANSITIONS,
 )
-from streams.dedup.ordering import is_watermark_frame
+from streams.contracts.watermarks import is_watermark_frame
 from streams.settings import Settings
 
 __all__ = ["RowMaker", "register"]

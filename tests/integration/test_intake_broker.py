@@ -16,7 +16,7 @@ import pytest
 from streams.app.kafka_admin import ensure_topics
 from streams.contracts.fused import decode_batch, event_id_for
 from streams.contracts.topics import DEADLETTER, FUSED, RAW_TOPICS
-from streams.dedup.ordering import is_watermark_frame
+from streams.contracts.watermarks import is_watermark_frame
 from streams.runner import WorkerProcess, free_port, produce_records, read_topic, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation

@@ -7,8 +7,9 @@ import pytest
 from app_events import T0_MS, latlon_at, make_batch
 
 from kernels.grid import pack_cells
+from streams.contracts.watermarks import WatermarkFrame
 from streams.dedup.engine import DedupEngine, TileDedup
-from streams.dedup.ordering import ReorderBuffer, WatermarkFrame, WatermarkTracker
+from streams.dedup.ordering import ReorderBuffer, WatermarkTracker
 from streams.dedup.snapshot import (
     WATERMARK_KEY,
     ChangelogError,

@@ -8,16 +8,13 @@ import pytest
 from app_events import T0_MS, make_batch
 
 from streams.contracts.fused import FusedBatch, encode_batch
-from streams.dedup.ordering import (
-    FOREVER,
-    NEVER,
-    ReorderBuffer,
+from streams.contracts.watermarks import (
     WatermarkFrame,
-    WatermarkTracker,
     decode_watermark,
     encode_watermark,
     is_watermark_frame,
 )
+from streams.dedup.ordering import FOREVER, NEVER, ReorderBuffer, WatermarkTracker
 
 # -- frames --------------------------------------------------------------------------------
 
