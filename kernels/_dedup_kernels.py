@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels._hashtab import table_find, table_home, table_slot
+from kernels._hashtab import END, KEY, VALUE, table_find, table_home, table_link, table_slot
 from kernels._jit import inline, norc, prefetch
-from kernels.state import _link, bucket_key, pack_bucket
+from kernels.state import bucket_key, pack_bucket
 
 OPEN = 9223372036854775807  # closed_t of an open case
 NO_TIME = -9223372036854775808  # meta[3] before the first event
@@ -56,7 +56,7 @@ def _device_match(dev, c, t, x, y, cols, idx, prm):
     compat = prm[2]
     best, best_d = -1, 0.0
     h = table_find(dev_tab, dev)
-    s = dev_tab[h, 1] if h >= 0 else -1
+    s = dev_tab[h, VALUE] if h >= 0 else END
     while s >= 0:
         if compat[c, category[s]] and _live(s, t, cols, prm):
             dx = xs[s] - x
@@ -95,7 +95,7 @@ def _spatial_match(c, t, x, y, cols, idx, prm):
         for ix in range(ix0, ix1 + 1):
             for iy in range(iy0, iy1 + 1):
                 h = table_find(cell_tab, pack_bucket(ix, iy, k))
-                s = cell_tab[h, 1] if h >= 0 else -1
+                s = cell_tab[h, VALUE] if h >= 0 else END
                 while s >= 0:
                     if category[s] == k:  # bucket keys may collide (see bucket_key)
                         dx = xs[s] - x
@@ -124,7 +124,7 @@ def _touch(table, key, rows):
         return
     h = table_find(table, key)
     if h >= 0:
-        prefetch(rows, table[h, 1])
+        prefetch(rows, table[h, VALUE])
 
 
 @inline
@@ -166,14 +166,14 @@ def _open_case(eid, eid_i8, c, x, y, t, dev, dev_i8, rec_id, inv, cols, idx, met
     device_hash[s] = dev
     closed_t[s] = OPEN
     recurrence_of[s] = rec_id
-    meta[1] += _link(idx[2], idx[0], bucket_key(x, y, c, idx[5]), s)
-    idx[1][s] = -1
+    meta[1] += table_link(idx[2], idx[0], bucket_key(x, y, c, idx[5]), s)
+    idx[1][s] = END
     if dev_i8 != 0:
-        meta[2] += _link(idx[3], idx[1], dev_i8, s)
+        meta[2] += table_link(idx[3], idx[1], dev_i8, s)
     id_tab = idx[4]
     i = table_slot(id_tab, eid_i8)
-    id_tab[i, 0] = eid_i8
-    id_tab[i, 1] = s
+    id_tab[i, KEY] = eid_i8
+    id_tab[i, VALUE] = s
     if c >= meta[4]:
         meta[4] = c + 1
     meta[0] = s + 1
@@ -206,7 +206,7 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
         meta[3] = max(meta[3], t)
         h = table_find(id_tab, ev_id_i8[i])
         if h >= 0:  # redelivered opening event: same answer as the first time
-            s = id_tab[h, 1]
+            s = id_tab[h, VALUE]
             out_case[i] = case_id[s]
             out_new[i] = True
             out_rec[i] = recurrence_of[s]
@@ -272,7 +272,7 @@ def close_kernel(ids_i8, when, w, cols, idx, prm, applied):
         h = table_find(idx[4], ids_i8[i])
         if h < 0:
             continue
-        s = idx[4][h, 1]
+        s = idx[4][h, VALUE]
         if closed_t[s] != OPEN or _expired(s, w, cols, prm):
             continue  # first close wins; an expired case is out of reach already
         closed_t[s] = max(when[i], opened_t[s])

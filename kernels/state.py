@@ -3,10 +3,10 @@
 The columns (``COLUMNS``) are the whole truth; the indexes ((bucket, category) -> cases,
 device -> cases, case id -> slot) are derived and rebuilt on restore, on growth and after
 eviction. Lists of cases per (bucket, category) / per device are singly linked through
-``next_in_cell`` / ``next_in_device`` (int32 slots, -1 ends a list). Order inside a list
-never affects results: ties are broken by distance then case id. Bucket sizes depend on
-the parameters, which the state does not hold: ``dedup_batch`` passes them in
-(``use_buckets``); until then (a fresh or restored state) no spatial list is built.
+``next_in_cell`` / ``next_in_device`` (int32 slots, ``_hashtab.END`` ends a list). Order
+inside a list never affects results: ties are broken by distance then case id. Bucket
+sizes depend on the parameters, which the state does not hold: ``dedup_batch`` passes them
+in (``use_buckets``); until then (a fresh or restored state) no spatial list is built.
 
 Layout, for the dedup kernel's cache misses: the fields a candidate check reads (id,
 position, times, category, counters, list links) sit together in one 64-byte, line-aligned
@@ -28,10 +28,14 @@ import numpy as np
 import numpy.typing as npt
 
 from kernels._hashtab import (
+    END,
+    KEY,
+    VALUE,
     aligned_zeros,
     new_table,
     table_capacity,
     table_home,
+    table_link,
     table_slot,
 )
 from kernels._jit import inline, norc, prefetch
@@ -290,20 +294,6 @@ def _compact(rows, mask, n):
             m += 1
 
 
-@inline
-def _link(tab, nexts, key, s):
-    """Prepend slot ``s`` to ``key``'s list; return 1 if the key is new, else 0."""
-    i = table_slot(tab, key)
-    if tab[i, 0] == 0:
-        tab[i, 0] = key
-        nexts[s] = -1
-        tab[i, 1] = s
-        return 1
-    nexts[s] = tab[i, 1]
-    tab[i, 1] = s
-    return 0
-
-
 @norc
 def _index_kernel(n, xs, ys, category, binv, dev, cid, next_cell, next_dev, tables):
     ctab, dtab, itab = tables
@@ -318,15 +308,15 @@ def _index_kernel(n, xs, ys, category, binv, dev, cid, next_cell, next_dev, tabl
                 prefetch(ctab, table_home(ctab, key))
             prefetch(dtab, table_home(dtab, dev[a]))
             prefetch(itab, table_home(itab, cid[a]))
-        next_cell[s] = -1
+        next_cell[s] = END
         if spatial:
-            n_cells += _link(ctab, next_cell, bucket_key(xs[s], ys[s], category[s], binv), s)
-        next_dev[s] = -1
+            n_cells += table_link(ctab, next_cell, bucket_key(xs[s], ys[s], category[s], binv), s)
+        next_dev[s] = END
         if dev[s] != 0:
-            n_devs += _link(dtab, next_dev, dev[s], s)
+            n_devs += table_link(dtab, next_dev, dev[s], s)
         i = table_slot(itab, cid[s])
-        itab[i, 0] = cid[s]
-        itab[i, 1] = s
+        itab[i, KEY] = cid[s]
+        itab[i, VALUE] = s
     return n_cells, n_devs
 
 
