@@ -21,11 +21,9 @@ import numpy as np
 
 from kernels._hashtab import END, KEY, VALUE, table_find, table_home, table_link, table_slot
 from kernels._jit import inline, norc, prefetch
-from kernels.state import bucket_key, pack_bucket
+from kernels.grid import CELL_OFFSET
+from kernels.state import NO_TIME, OPEN, bucket_key, pack_bucket
 
-OPEN = 9223372036854775807  # closed_t of an open case
-NO_TIME = -9223372036854775808  # meta[3] before the first event
-OFF = 1073741824  # grid.CELL_OFFSET, a literal so numba folds it
 AHEAD = 16  # events between a prefetch and its use: enough to hide one memory latency
 
 
@@ -154,7 +152,9 @@ def _open_case(eid, eid_i8, c, x, y, t, dev, dev_i8, rec_id, inv, cols, idx, met
     case_id, category, xs, ys, cell, opened_t, last_t = cols[:7]
     n_events, device_hash, closed_t, recurrence_of = cols[7:]
     s = meta[0]
-    key = ((np.int64(np.floor(x * inv)) + OFF) << 32) | (np.int64(np.floor(y * inv)) + OFF)
+    key = ((np.int64(np.floor(x * inv)) + CELL_OFFSET) << 32) | (
+        np.int64(np.floor(y * inv)) + CELL_OFFSET
+    )
     case_id[s] = eid
     category[s] = c
     xs[s] = x

@@ -121,15 +121,15 @@ def _cell_ids_kernel(lat, lon, lat0, lon0, kx, ky, inv, out):
     for i in range(lat.shape[0]):
         ix = np.int64(np.floor((lon[i] - lon0) * kx * inv))
         iy = np.int64(np.floor((lat[i] - lat0) * ky * inv))
-        out[i] = ((ix + 1073741824) << 32) | (iy + 1073741824)
+        out[i] = ((ix + CELL_OFFSET) << 32) | (iy + CELL_OFFSET)
 
 
 @ngjit
 def _cells_to_tiles_kernel(cells, k, out):
     for i in range(cells.shape[0]):
-        ix = (cells[i] >> 32) - 1073741824
-        iy = (cells[i] & 0xFFFFFFFF) - 1073741824
-        out[i] = (((ix // k) + 1073741824) << 32) | ((iy // k) + 1073741824)
+        ix = (cells[i] >> 32) - CELL_OFFSET
+        iy = (cells[i] & _LOW32) - CELL_OFFSET
+        out[i] = (((ix // k) + CELL_OFFSET) << 32) | ((iy // k) + CELL_OFFSET)
 
 
 # -- wrappers --------------------------------------------------------------------------

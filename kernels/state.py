@@ -39,13 +39,13 @@ from kernels._hashtab import (
     table_slot,
 )
 from kernels._jit import inline, norc, prefetch
-from kernels.grid import GridSpec
+from kernels.grid import CELL_OFFSET, GridSpec
 
 __all__ = [
     "COLUMNS",
     "HOT",
-    "INT64_MAX",
     "NO_TIME",
+    "OPEN",
     "DedupState",
     "bucket_key",
     "pack_bucket",
@@ -53,7 +53,7 @@ __all__ = [
     "snapshot",
 ]
 
-INT64_MAX = np.iinfo(np.int64).max  # closed_t of an open case
+OPEN = np.iinfo(np.int64).max  # closed_t of an open case
 NO_TIME = np.iinfo(np.int64).min  # max_t before the first event
 
 # One source of truth for the case columns: allocation, growth, compaction, snapshots.
@@ -89,7 +89,6 @@ _HOT_NAMES = tuple(name for name, _ in _HOT_FIELDS)
 _COLD = tuple((name, dt) for name, dt in COLUMNS if name not in _HOT_NAMES)
 _TABLES = ("cell_tab", "dev_tab", "id_tab")
 _AHEAD = 16  # rows between a prefetch and its use in the index rebuild
-_OFF = 1 << 30  # grid.CELL_OFFSET
 
 _MAGIC = b"CSDEDUP\x00"
 _VERSION = 1
@@ -272,7 +271,7 @@ def bucket_key(x, y, k, bucket_inv):
 
 @inline
 def pack_bucket(bx, by, k):
-    return (((bx + _OFF) << 32) | (by + _OFF)) ^ (np.int64(k) << 47)
+    return (((bx + CELL_OFFSET) << 32) | (by + CELL_OFFSET)) ^ (np.int64(k) << 47)
 
 
 def _empty_table(old: npt.NDArray[np.int64], capacity: int) -> npt.NDArray[np.int64]:
