@@ -26,6 +26,12 @@ from kernels._jit import ngjit
 
 __all__ = [
     "CELL_OFFSET",
+    "GRID_ARGS",
+    "G_INV_CELL",
+    "G_KX",
+    "G_KY",
+    "G_ORIGIN_LAT",
+    "G_ORIGIN_LON",
     "GridSpec",
     "cell_ids",
     "cells_to_tiles",
@@ -38,6 +44,15 @@ __all__ = [
 ]
 
 CELL_OFFSET = 1 << 30  # added to ix, iy so negative indices pack into a non-negative id
+# What ``GridSpec.kernel_args`` hands the dedup kernels, in this order; kernels read that
+# tuple with the ints below (module-level ints: numba freezes them as constants), each
+# looked up by name so it follows any change of order.
+GRID_ARGS = ("origin_lat", "origin_lon", "kx", "ky", "inv_cell")
+G_ORIGIN_LAT = GRID_ARGS.index("origin_lat")
+G_ORIGIN_LON = GRID_ARGS.index("origin_lon")
+G_KX = GRID_ARGS.index("kx")
+G_KY = GRID_ARGS.index("ky")
+G_INV_CELL = GRID_ARGS.index("inv_cell")
 _LOW32 = (1 << 32) - 1
 _WGS84_A = 6378137.0
 _WGS84_F = 1.0 / 298.257223563
@@ -84,6 +99,10 @@ class GridSpec:
     @property
     def inv_cell(self) -> float:
         return 1.0 / self.cell_size_m
+
+    def kernel_args(self) -> tuple[float, ...]:
+        """Origin, metres per degree and 1 / cell size, in ``GRID_ARGS`` order."""
+        return tuple(getattr(self, name) for name in GRID_ARGS)
 
     def tile_factor(self, tile_size_m: float) -> int:
         """Cells per tile side; the tile size must be a whole multiple of the cell size."""
