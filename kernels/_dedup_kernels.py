@@ -106,12 +106,8 @@ E_DEVICE_HASH_I8 = EVENT_ARRAYS.index("device_hash_i8")
 @inline
 def _live(s, t, cols, prm):
     """Can case ``s`` take an event at time ``t``."""
-    category, opened_t, last_t, closed_t = (
-        cols[C_CATEGORY],
-        cols[C_OPENED_T],
-        cols[C_LAST_T],
-        cols[C_CLOSED_T],
-    )
+    category, opened_t = cols[C_CATEGORY], cols[C_OPENED_T]
+    last_t, closed_t = cols[C_LAST_T], cols[C_CLOSED_T]
     window, age = prm[P_WINDOW_MS], prm[P_MAX_OPEN_AGE_MS]
     if t >= closed_t[s]:
         return False
