@@ -1,11 +1,13 @@
 """The numba loops behind ``kernels.dedup`` (semantics are documented there).
 
-Arguments travel as tuples in a fixed order so signatures stay short:
-``cols`` = the case columns in ``state.COLUMNS`` order, ``idx`` = (next_in_cell,
-next_in_device, cell_tab, dev_tab, id_tab, bucket_inv) (tables: see ``kernels._hashtab``;
-the spatial table is keyed by ``state.bucket_key``), ``prm`` =
-``DedupParams.kernel_args()``, ``grid`` = (lat0, lon0, kx, ky, 1 / cell size),
-``meta`` = [n cases, n bucket keys, n device keys, max event time, 1 + max category].
+Arguments travel as tuples so signatures stay short, each read through named positions
+(module-level ints, which numba freezes as the compile-time constants a tuple of
+differently typed arrays needs): ``ev`` = the batch's arrays in ``EVENT_ARRAYS`` order
+(``E_*``), ``out`` = (case id, is new, recurrence of), ``grid`` = ``GridSpec.kernel_args()``
+(``G_*``), ``prm`` = ``DedupParams.kernel_args()`` (``P_*``), and from
+``DedupState.kernel_args()`` ``cols`` = the case columns (``C_*``), ``idx`` = the index
+arrays (``I_*``; tables: see ``kernels._hashtab``, the spatial table is keyed by
+``state.bucket_key``) and ``meta`` (``M_*``).
 
 Where the time goes, measured: the top-level kernels are ``norc`` (no reference counting,
 see ``kernels._jit``), which alone made them about 5x faster. The rest is memory: a
@@ -19,21 +21,94 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels._hashtab import table_find, table_home, table_slot
+from kernels._hashtab import END, KEY, VALUE, table_find, table_home, table_link, table_slot
 from kernels._jit import inline, norc, prefetch
-from kernels.state import _link, bucket_key, pack_bucket
+from kernels.grid import CELL_OFFSET, G_INV_CELL, G_KX, G_KY, G_ORIGIN_LAT, G_ORIGIN_LON
+from kernels.params import (
+    P_COMPAT,
+    P_COMPAT_IDX,
+    P_COMPAT_PTR,
+    P_LATENESS_MS,
+    P_MAX_OPEN_AGE_MS,
+    P_RADIUS_M,
+    P_RECURRENCE_MS,
+    P_SEARCH_RADIUS_M,
+    P_WINDOW_MS,
+)
+from kernels.state import (
+    C_CASE_ID,
+    C_CATEGORY,
+    C_CELL,
+    C_CLOSED_T,
+    C_DEVICE_HASH,
+    C_LAST_T,
+    C_N_EVENTS,
+    C_OPENED_T,
+    C_RECURRENCE_OF,
+    C_X,
+    C_Y,
+    I_BUCKET_INV,
+    I_CELL_TAB,
+    I_DEV_TAB,
+    I_ID_TAB,
+    I_NEXT_IN_CELL,
+    I_NEXT_IN_DEVICE,
+    M_MAX_T,
+    M_N_CASES,
+    M_N_CATEGORIES,
+    M_N_CELL_KEYS,
+    M_N_DEVICE_KEYS,
+    NO_TIME,
+    OPEN,
+    bucket_key,
+    pack_bucket,
+)
 
-OPEN = 9223372036854775807  # closed_t of an open case
-NO_TIME = -9223372036854775808  # meta[3] before the first event
-OFF = 1073741824  # grid.CELL_OFFSET, a literal so numba folds it
+__all__ = [
+    "EVENT_ARRAYS",
+    "E_CATEGORY",
+    "E_DEVICE_HASH",
+    "E_DEVICE_HASH_I8",
+    "E_EVENT_ID",
+    "E_EVENT_ID_I8",
+    "E_LAT",
+    "E_LON",
+    "E_T_MS",
+    "close_kernel",
+    "dead_mask",
+    "dedup_kernel",
+]
+
 AHEAD = 16  # events between a prefetch and its use: enough to hide one memory latency
+
+# The batch as ``dedup_kernel`` takes it (``ev``), in this order; the ``_i8`` arrays are
+# int64 views of the uint64 ids, the type of the table keys.
+EVENT_ARRAYS = (
+    "event_id",
+    "event_id_i8",
+    "category",
+    "lat",
+    "lon",
+    "t_ms",
+    "device_hash",
+    "device_hash_i8",
+)
+E_EVENT_ID = EVENT_ARRAYS.index("event_id")
+E_EVENT_ID_I8 = EVENT_ARRAYS.index("event_id_i8")
+E_CATEGORY = EVENT_ARRAYS.index("category")
+E_LAT = EVENT_ARRAYS.index("lat")
+E_LON = EVENT_ARRAYS.index("lon")
+E_T_MS = EVENT_ARRAYS.index("t_ms")
+E_DEVICE_HASH = EVENT_ARRAYS.index("device_hash")
+E_DEVICE_HASH_I8 = EVENT_ARRAYS.index("device_hash_i8")
 
 
 @inline
 def _live(s, t, cols, prm):
     """Can case ``s`` take an event at time ``t``."""
-    category, opened_t, last_t, closed_t = cols[1], cols[5], cols[6], cols[9]
-    window, age = prm[1], prm[5]
+    category, opened_t = cols[C_CATEGORY], cols[C_OPENED_T]
+    last_t, closed_t = cols[C_LAST_T], cols[C_CLOSED_T]
+    window, age = prm[P_WINDOW_MS], prm[P_MAX_OPEN_AGE_MS]
     if t >= closed_t[s]:
         return False
     k = category[s]
@@ -51,12 +126,12 @@ def _closer(d, s, best, best_d, case_id):
 
 @inline
 def _device_match(dev, c, t, x, y, cols, idx, prm):
-    case_id, category, xs, ys = cols[0], cols[1], cols[2], cols[3]
-    next_dev, dev_tab = idx[1], idx[3]
-    compat = prm[2]
+    case_id, category, xs, ys = cols[C_CASE_ID], cols[C_CATEGORY], cols[C_X], cols[C_Y]
+    next_dev, dev_tab = idx[I_NEXT_IN_DEVICE], idx[I_DEV_TAB]
+    compat = prm[P_COMPAT]
     best, best_d = -1, 0.0
     h = table_find(dev_tab, dev)
-    s = dev_tab[h, 1] if h >= 0 else -1
+    s = dev_tab[h, VALUE] if h >= 0 else END
     while s >= 0:
         if compat[c, category[s]] and _live(s, t, cols, prm):
             dx = xs[s] - x
@@ -85,9 +160,11 @@ def _block(x, y, r, inv):
 @inline
 def _spatial_match(c, t, x, y, cols, idx, prm):
     """(best live case, best recurrence target) slots within radius, -1 when none."""
-    case_id, category, xs, ys, closed_t = cols[0], cols[1], cols[2], cols[3], cols[9]
-    next_cell, cell_tab, binv = idx[0], idx[2], idx[5]
-    radius, rec, cptr, cidx = prm[0], prm[3], prm[7], prm[8]
+    case_id, category, xs, ys = cols[C_CASE_ID], cols[C_CATEGORY], cols[C_X], cols[C_Y]
+    closed_t = cols[C_CLOSED_T]
+    next_cell, cell_tab, binv = idx[I_NEXT_IN_CELL], idx[I_CELL_TAB], idx[I_BUCKET_INV]
+    radius, rec = prm[P_RADIUS_M], prm[P_RECURRENCE_MS]
+    cptr, cidx = prm[P_COMPAT_PTR], prm[P_COMPAT_IDX]
     best, best_d, rbest, rbest_d = -1, 0.0, -1, 0.0
     for j in range(cptr[c], cptr[c + 1]):
         k = cidx[j]  # a compatible case category: its radius bounds the block
@@ -95,7 +172,7 @@ def _spatial_match(c, t, x, y, cols, idx, prm):
         for ix in range(ix0, ix1 + 1):
             for iy in range(iy0, iy1 + 1):
                 h = table_find(cell_tab, pack_bucket(ix, iy, k))
-                s = cell_tab[h, 1] if h >= 0 else -1
+                s = cell_tab[h, VALUE] if h >= 0 else END
                 while s >= 0:
                     if category[s] == k:  # bucket keys may collide (see bucket_key)
                         dx = xs[s] - x
@@ -124,16 +201,18 @@ def _touch(table, key, rows):
         return
     h = table_find(table, key)
     if h >= 0:
-        prefetch(rows, table[h, 1])
+        prefetch(rows, table[h, VALUE])
 
 
 @inline
 def _prefetch_event(i, ev, grid, prm, idx, rows):
     """Start loading what event ``i`` will read (see ``_touch``); no effect on results."""
-    ev_cat, ev_lat, ev_lon, ev_dev_i8 = ev[2], ev[3], ev[4], ev[7]
-    lat0, lon0, kx, ky, _ = grid
-    radius, search_r, cptr, cidx = prm[0], prm[6], prm[7], prm[8]
-    cell_tab, dev_tab, binv = idx[2], idx[3], idx[5]
+    ev_cat, ev_lat, ev_lon = ev[E_CATEGORY], ev[E_LAT], ev[E_LON]
+    ev_dev_i8 = ev[E_DEVICE_HASH_I8]
+    lat0, lon0, kx, ky = grid[G_ORIGIN_LAT], grid[G_ORIGIN_LON], grid[G_KX], grid[G_KY]
+    radius, search_r = prm[P_RADIUS_M], prm[P_SEARCH_RADIUS_M]
+    cptr, cidx = prm[P_COMPAT_PTR], prm[P_COMPAT_IDX]
+    cell_tab, dev_tab, binv = idx[I_CELL_TAB], idx[I_DEV_TAB], idx[I_BUCKET_INV]
     c = ev_cat[i]
     if search_r[c] <= 0:
         return
@@ -151,42 +230,47 @@ def _prefetch_event(i, ev, grid, prm, idx, rows):
 
 @inline
 def _open_case(eid, eid_i8, c, x, y, t, dev, dev_i8, rec_id, inv, cols, idx, meta):
-    case_id, category, xs, ys, cell, opened_t, last_t = cols[:7]
-    n_events, device_hash, closed_t, recurrence_of = cols[7:]
-    s = meta[0]
-    key = ((np.int64(np.floor(x * inv)) + OFF) << 32) | (np.int64(np.floor(y * inv)) + OFF)
-    case_id[s] = eid
-    category[s] = c
-    xs[s] = x
-    ys[s] = y
-    cell[s] = key
-    opened_t[s] = t
-    last_t[s] = t
-    n_events[s] = 1
-    device_hash[s] = dev
-    closed_t[s] = OPEN
-    recurrence_of[s] = rec_id
-    meta[1] += _link(idx[2], idx[0], bucket_key(x, y, c, idx[5]), s)
-    idx[1][s] = -1
+    s = meta[M_N_CASES]
+    key = ((np.int64(np.floor(x * inv)) + CELL_OFFSET) << 32) | (
+        np.int64(np.floor(y * inv)) + CELL_OFFSET
+    )
+    cols[C_CASE_ID][s] = eid
+    cols[C_CATEGORY][s] = c
+    cols[C_X][s] = x
+    cols[C_Y][s] = y
+    cols[C_CELL][s] = key
+    cols[C_OPENED_T][s] = t
+    cols[C_LAST_T][s] = t
+    cols[C_N_EVENTS][s] = 1
+    cols[C_DEVICE_HASH][s] = dev
+    cols[C_CLOSED_T][s] = OPEN
+    cols[C_RECURRENCE_OF][s] = rec_id
+    bucket = bucket_key(x, y, c, idx[I_BUCKET_INV])
+    meta[M_N_CELL_KEYS] += table_link(idx[I_CELL_TAB], idx[I_NEXT_IN_CELL], bucket, s)
+    idx[I_NEXT_IN_DEVICE][s] = END
     if dev_i8 != 0:
-        meta[2] += _link(idx[3], idx[1], dev_i8, s)
-    id_tab = idx[4]
+        meta[M_N_DEVICE_KEYS] += table_link(idx[I_DEV_TAB], idx[I_NEXT_IN_DEVICE], dev_i8, s)
+    id_tab = idx[I_ID_TAB]
     i = table_slot(id_tab, eid_i8)
-    id_tab[i, 0] = eid_i8
-    id_tab[i, 1] = s
-    if c >= meta[4]:
-        meta[4] = c + 1
-    meta[0] = s + 1
+    id_tab[i, KEY] = eid_i8
+    id_tab[i, VALUE] = s
+    if c >= meta[M_N_CATEGORIES]:
+        meta[M_N_CATEGORIES] = c + 1
+    meta[M_N_CASES] = s + 1
 
 
 @norc
 def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
-    ev_id, ev_id_i8, ev_cat, ev_lat, ev_lon, ev_t, ev_dev, ev_dev_i8 = ev
+    ev_id, ev_id_i8, ev_cat = ev[E_EVENT_ID], ev[E_EVENT_ID_I8], ev[E_CATEGORY]
+    ev_lat, ev_lon, ev_t = ev[E_LAT], ev[E_LON], ev[E_T_MS]
+    ev_dev, ev_dev_i8 = ev[E_DEVICE_HASH], ev[E_DEVICE_HASH_I8]
     out_case, out_new, out_rec = out
-    lat0, lon0, kx, ky, inv = grid
-    case_id, last_t, n_events, recurrence_of = cols[0], cols[6], cols[7], cols[10]
-    late, search_r = prm[4], prm[6]
-    id_tab = idx[4]
+    lat0, lon0, kx, ky = grid[G_ORIGIN_LAT], grid[G_ORIGIN_LON], grid[G_KX], grid[G_KY]
+    inv = grid[G_INV_CELL]
+    case_id, last_t = cols[C_CASE_ID], cols[C_LAST_T]
+    n_events, recurrence_of = cols[C_N_EVENTS], cols[C_RECURRENCE_OF]
+    late, search_r = prm[P_LATENESS_MS], prm[P_SEARCH_RADIUS_M]
+    id_tab = idx[I_ID_TAB]
     m = ev_id.shape[0]
     for i in range(m):
         # Two stages: table rows for event i + AHEAD, then (their rows have arrived) the
@@ -201,12 +285,12 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
         out_case[i] = 0
         out_new[i] = False
         out_rec[i] = 0
-        if meta[3] != NO_TIME and t < meta[3] - late[c]:
+        if meta[M_MAX_T] != NO_TIME and t < meta[M_MAX_T] - late[c]:
             continue  # too late: REJECTED
-        meta[3] = max(meta[3], t)
+        meta[M_MAX_T] = max(meta[M_MAX_T], t)
         h = table_find(id_tab, ev_id_i8[i])
         if h >= 0:  # redelivered opening event: same answer as the first time
-            s = id_tab[h, 1]
+            s = id_tab[h, VALUE]
             out_case[i] = case_id[s]
             out_new[i] = True
             out_rec[i] = recurrence_of[s]
@@ -249,13 +333,13 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
 @inline
 def _expired(s, w, cols, prm):
     """Open case ``s`` can match no event at or after ``w``."""
-    k = cols[1][s]
-    return w > cols[6][s] + max(prm[1][k], prm[5][k])
+    k = cols[C_CATEGORY][s]
+    return w > cols[C_LAST_T][s] + max(prm[P_WINDOW_MS][k], prm[P_MAX_OPEN_AGE_MS][k])
 
 
 @norc
 def dead_mask(n, w, cols, prm, out):
-    category, closed_t, rec = cols[1], cols[9], prm[3]
+    category, closed_t, rec = cols[C_CATEGORY], cols[C_CLOSED_T], prm[P_RECURRENCE_MS]
     for s in range(n):
         ct = closed_t[s]
         if ct != OPEN:
@@ -266,13 +350,14 @@ def dead_mask(n, w, cols, prm, out):
 
 @norc
 def close_kernel(ids_i8, when, w, cols, idx, prm, applied):
-    opened_t, closed_t = cols[5], cols[9]
+    opened_t, closed_t = cols[C_OPENED_T], cols[C_CLOSED_T]
+    id_tab = idx[I_ID_TAB]
     for i in range(ids_i8.shape[0]):
         applied[i] = False
-        h = table_find(idx[4], ids_i8[i])
+        h = table_find(id_tab, ids_i8[i])
         if h < 0:
             continue
-        s = idx[4][h, 1]
+        s = id_tab[h, VALUE]
         if closed_t[s] != OPEN or _expired(s, w, cols, prm):
             continue  # first close wins; an expired case is out of reach already
         closed_t[s] = max(when[i], opened_t[s])

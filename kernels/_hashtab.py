@@ -7,6 +7,9 @@ fresh table is plain zeroed memory). Key and value side by side make one probe o
 line. There is no deletion: eviction compacts the case arrays
 and rebuilds every table, which keeps probing simple and fast. Callers keep the load
 factor at or below one half (see ``table_capacity``).
+
+A table whose values head linked lists (``table_link``) maps a key to its first slot; the
+rest of the list is threaded through a ``nexts`` array, ``END`` closing it.
 """
 
 from __future__ import annotations
@@ -18,16 +21,22 @@ from kernels._jit import inline
 
 __all__ = [
     "EMPTY",
+    "END",
+    "KEY",
     "LINE",
+    "VALUE",
     "aligned_zeros",
     "new_table",
     "table_capacity",
     "table_find",
     "table_home",
+    "table_link",
     "table_slot",
 ]
 
 EMPTY = 0
+KEY, VALUE = 0, 1  # columns of a table row
+END = -1  # the link after the last slot of a list (slots are >= 0)
 MIN_TABLE = 16
 LINE = 64  # bytes per cache line
 
@@ -74,7 +83,7 @@ def table_find(tab, key):
     mask = tab.shape[0] - 1
     i = table_home(tab, key)
     while True:
-        k = tab[i, 0]
+        k = tab[i, KEY]
         if k == key:
             return i
         if k == EMPTY:
@@ -88,7 +97,21 @@ def table_slot(tab, key):
     mask = tab.shape[0] - 1
     i = table_home(tab, key)
     while True:
-        k = tab[i, 0]
+        k = tab[i, KEY]
         if k in (key, EMPTY):
             return i
         i = (i + 1) & mask
+
+
+@inline
+def table_link(tab, nexts, key, s):
+    """Prepend slot ``s`` to ``key``'s list; return 1 if the key is new, else 0."""
+    i = table_slot(tab, key)
+    if tab[i, KEY] == EMPTY:
+        tab[i, KEY] = key
+        nexts[s] = END
+        tab[i, VALUE] = s
+        return 1
+    nexts[s] = tab[i, VALUE]
+    tab[i, VALUE] = s
+    return 0

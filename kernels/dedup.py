@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kernels._dedup_kernels import close_kernel, dead_mask, dedup_kernel
+from kernels._dedup_kernels import EVENT_ARRAYS, close_kernel, dead_mask, dedup_kernel
 from kernels.grid import coerce_latlon
 from kernels.params import DedupParams
-from kernels.state import NO_TIME, DedupState
+from kernels.state import M_N_CATEGORIES, NO_TIME, DedupState
 
 __all__ = [
     "MAX_EVENT_TIME_MS",
@@ -133,9 +133,9 @@ def dedup_batch(
         raise ValueError(f"lat/lon have length {la.shape[0]}, expected {m}")
     t = _int_range("t_ms", t_ms, m, 0, MAX_EVENT_TIME_MS, np.int64)
     dev = _uint64("device_hash", device_hash, m)
-    if int(state.meta[4]) > params.n_categories:
+    if int(state.meta[M_N_CATEGORIES]) > params.n_categories:
         raise ValueError(
-            f"state holds category {int(state.meta[4]) - 1} but params cover only "
+            f"state holds category {int(state.meta[M_N_CATEGORIES]) - 1} but params cover only "
             f"{params.n_categories} categories"
         )
     if state.n + m > state.max_capacity:
@@ -149,11 +149,20 @@ def dedup_batch(
     out_case = np.zeros(m, dtype=np.uint64)
     out_new = np.zeros(m, dtype=np.bool_)
     out_rec = np.zeros(m, dtype=np.uint64)
-    s = state.spec
+    ev = {
+        "event_id": eid,
+        "event_id_i8": eid.view(np.int64),
+        "category": cat,
+        "lat": la,
+        "lon": lo,
+        "t_ms": t,
+        "device_hash": dev,
+        "device_hash_i8": dev.view(np.int64),
+    }
     dedup_kernel(
-        (eid, eid.view(np.int64), cat, la, lo, t, dev, dev.view(np.int64)),
+        tuple(ev[name] for name in EVENT_ARRAYS),
         (out_case, out_new, out_rec),
-        (s.origin_lat, s.origin_lon, s.kx, s.ky, s.inv_cell),
+        state.spec.kernel_args(),
         params.kernel_args(),
         *state.kernel_args(),
     )

@@ -26,6 +26,12 @@ from kernels._jit import ngjit
 
 __all__ = [
     "CELL_OFFSET",
+    "GRID_ARGS",
+    "G_INV_CELL",
+    "G_KX",
+    "G_KY",
+    "G_ORIGIN_LAT",
+    "G_ORIGIN_LON",
     "GridSpec",
     "cell_ids",
     "cells_to_tiles",
@@ -38,6 +44,15 @@ __all__ = [
 ]
 
 CELL_OFFSET = 1 << 30  # added to ix, iy so negative indices pack into a non-negative id
+# What ``GridSpec.kernel_args`` hands the dedup kernels, in this order; kernels read that
+# tuple with the ints below (module-level ints: numba freezes them as constants), each
+# looked up by name so it follows any change of order.
+GRID_ARGS = ("origin_lat", "origin_lon", "kx", "ky", "inv_cell")
+G_ORIGIN_LAT = GRID_ARGS.index("origin_lat")
+G_ORIGIN_LON = GRID_ARGS.index("origin_lon")
+G_KX = GRID_ARGS.index("kx")
+G_KY = GRID_ARGS.index("ky")
+G_INV_CELL = GRID_ARGS.index("inv_cell")
 _LOW32 = (1 << 32) - 1
 _WGS84_A = 6378137.0
 _WGS84_F = 1.0 / 298.257223563
@@ -85,6 +100,10 @@ class GridSpec:
     def inv_cell(self) -> float:
         return 1.0 / self.cell_size_m
 
+    def kernel_args(self) -> tuple[float, ...]:
+        """Origin, metres per degree and 1 / cell size, in ``GRID_ARGS`` order."""
+        return tuple(getattr(self, name) for name in GRID_ARGS)
+
     def tile_factor(self, tile_size_m: float) -> int:
         """Cells per tile side; the tile size must be a whole multiple of the cell size."""
         k = tile_size_m / self.cell_size_m
@@ -121,15 +140,15 @@ def _cell_ids_kernel(lat, lon, lat0, lon0, kx, ky, inv, out):
     for i in range(lat.shape[0]):
         ix = np.int64(np.floor((lon[i] - lon0) * kx * inv))
         iy = np.int64(np.floor((lat[i] - lat0) * ky * inv))
-        out[i] = ((ix + 1073741824) << 32) | (iy + 1073741824)
+        out[i] = ((ix + CELL_OFFSET) << 32) | (iy + CELL_OFFSET)
 
 
 @ngjit
 def _cells_to_tiles_kernel(cells, k, out):
     for i in range(cells.shape[0]):
-        ix = (cells[i] >> 32) - 1073741824
-        iy = (cells[i] & 0xFFFFFFFF) - 1073741824
-        out[i] = (((ix // k) + 1073741824) << 32) | ((iy // k) + 1073741824)
+        ix = (cells[i] >> 32) - CELL_OFFSET
+        iy = (cells[i] & _LOW32) - CELL_OFFSET
+        out[i] = (((ix // k) + CELL_OFFSET) << 32) | ((iy // k) + CELL_OFFSET)
 
 
 # -- wrappers --------------------------------------------------------------------------

@@ -15,11 +15,51 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MAX_CATEGORIES", "MAX_DURATION_S", "DedupParams"]
+__all__ = [
+    "KERNEL_PARAMS",
+    "MAX_CATEGORIES",
+    "MAX_DURATION_S",
+    "P_COMPAT",
+    "P_COMPAT_IDX",
+    "P_COMPAT_PTR",
+    "P_LATENESS_MS",
+    "P_MAX_OPEN_AGE_MS",
+    "P_RADIUS_M",
+    "P_RECURRENCE_MS",
+    "P_SEARCH_RADIUS_M",
+    "P_WINDOW_MS",
+    "DedupParams",
+]
 
 MAX_CATEGORIES = 1 << 16
 MAX_DURATION_S = 100 * 366 * 86400  # keeps every time sum far below int64 overflow
 MAX_RADIUS_M = 100_000.0
+
+# The arrays ``DedupParams.kernel_args`` hands the kernels, in this order. Kernels index
+# that tuple with the ints below: numba needs a compile-time constant to index a tuple of
+# differently typed arrays, and freezes module-level ints as such. Each is looked up by
+# name, so it follows any change of order (a name added without its int fails
+# tests/unit/kernels/test_kernels_layout.py).
+KERNEL_PARAMS = (
+    "radius_m",
+    "window_ms",
+    "compat",
+    "recurrence_ms",
+    "lateness_ms",
+    "max_open_age_ms",
+    "search_radius_m",
+    "compat_ptr",
+    "compat_idx",
+)
+P_RADIUS_M = KERNEL_PARAMS.index("radius_m")
+P_WINDOW_MS = KERNEL_PARAMS.index("window_ms")
+P_COMPAT = KERNEL_PARAMS.index("compat")
+P_RECURRENCE_MS = KERNEL_PARAMS.index("recurrence_ms")
+P_LATENESS_MS = KERNEL_PARAMS.index("lateness_ms")
+P_MAX_OPEN_AGE_MS = KERNEL_PARAMS.index("max_open_age_ms")
+P_SEARCH_RADIUS_M = KERNEL_PARAMS.index("search_radius_m")
+P_COMPAT_PTR = KERNEL_PARAMS.index("compat_ptr")
+P_COMPAT_IDX = KERNEL_PARAMS.index("compat_idx")
 
 
 def _per_category(name: str, value: Any, n: int, *, integer_ms: bool) -> npt.NDArray[Any]:
@@ -131,14 +171,5 @@ class DedupParams:
         return int(self.lateness_ms.max())
 
     def kernel_args(self) -> tuple[npt.NDArray[Any], ...]:
-        return (
-            self.radius_m,
-            self.window_ms,
-            self.compat,
-            self.recurrence_ms,
-            self.lateness_ms,
-            self.max_open_age_ms,
-            self.search_radius_m,
-            self.compat_ptr,
-            self.compat_idx,
-        )
+        """The per-category arrays in ``KERNEL_PARAMS`` order, as the kernels take them."""
+        return tuple(getattr(self, name) for name in KERNEL_PARAMS)

@@ -14,6 +14,7 @@ from typing import Any
 
 from kernels.grid import CELL_OFFSET, GridSpec
 from kernels.params import DedupParams
+from kernels.state import OPEN
 
 __all__ = [
     "ReferenceDedup",
@@ -24,8 +25,6 @@ __all__ = [
     "ref_tile_ids",
     "ref_unit_grid_lookup",
 ]
-
-_OPEN = (1 << 63) - 1
 
 
 def _pack(ix: int, iy: int) -> int:
@@ -107,7 +106,7 @@ class _Case:
     last_t: int
     n_events: int
     device_hash: int
-    closed_t: int = _OPEN
+    closed_t: int = OPEN
     recurrence_of: int = 0
 
 
@@ -188,7 +187,7 @@ class ReferenceDedup:
         applied = []
         for cid, when in zip(case_ids, closed_t, strict=True):
             k = self.cases.get(int(cid))
-            ok = k is not None and k.closed_t == _OPEN and not self._expired(k)
+            ok = k is not None and k.closed_t == OPEN and not self._expired(k)
             if ok and k is not None:
                 k.closed_t = max(int(when), k.opened_t)
             applied.append(ok)

@@ -3,10 +3,10 @@
 The columns (``COLUMNS``) are the whole truth; the indexes ((bucket, category) -> cases,
 device -> cases, case id -> slot) are derived and rebuilt on restore, on growth and after
 eviction. Lists of cases per (bucket, category) / per device are singly linked through
-``next_in_cell`` / ``next_in_device`` (int32 slots, -1 ends a list). Order inside a list
-never affects results: ties are broken by distance then case id. Bucket sizes depend on
-the parameters, which the state does not hold: ``dedup_batch`` passes them in
-(``use_buckets``); until then (a fresh or restored state) no spatial list is built.
+``next_in_cell`` / ``next_in_device`` (int32 slots, ``_hashtab.END`` ends a list). Order
+inside a list never affects results: ties are broken by distance then case id. Bucket
+sizes depend on the parameters, which the state does not hold: ``dedup_batch`` passes them
+in (``use_buckets``); until then (a fresh or restored state) no spatial list is built.
 
 Layout, for the dedup kernel's cache misses: the fields a candidate check reads (id,
 position, times, category, counters, list links) sit together in one 64-byte, line-aligned
@@ -28,20 +28,49 @@ import numpy as np
 import numpy.typing as npt
 
 from kernels._hashtab import (
+    END,
+    KEY,
+    VALUE,
     aligned_zeros,
     new_table,
     table_capacity,
     table_home,
+    table_link,
     table_slot,
 )
 from kernels._jit import inline, norc, prefetch
-from kernels.grid import GridSpec
+from kernels.grid import CELL_OFFSET, GridSpec
 
 __all__ = [
     "COLUMNS",
+    "COLUMN_NAMES",
+    "C_CASE_ID",
+    "C_CATEGORY",
+    "C_CELL",
+    "C_CLOSED_T",
+    "C_DEVICE_HASH",
+    "C_LAST_T",
+    "C_N_EVENTS",
+    "C_OPENED_T",
+    "C_RECURRENCE_OF",
+    "C_X",
+    "C_Y",
     "HOT",
-    "INT64_MAX",
+    "INDEX_ARRAYS",
+    "I_BUCKET_INV",
+    "I_CELL_TAB",
+    "I_DEV_TAB",
+    "I_ID_TAB",
+    "I_NEXT_IN_CELL",
+    "I_NEXT_IN_DEVICE",
+    "META",
+    "M_MAX_T",
+    "M_N_CASES",
+    "M_N_CATEGORIES",
+    "M_N_CELL_KEYS",
+    "M_N_DEVICE_KEYS",
     "NO_TIME",
+    "OPEN",
     "DedupState",
     "bucket_key",
     "pack_bucket",
@@ -49,7 +78,7 @@ __all__ = [
     "snapshot",
 ]
 
-INT64_MAX = np.iinfo(np.int64).max  # closed_t of an open case
+OPEN = np.iinfo(np.int64).max  # closed_t of an open case
 NO_TIME = np.iinfo(np.int64).min  # max_t before the first event
 
 # One source of truth for the case columns: allocation, growth, compaction, snapshots.
@@ -66,7 +95,41 @@ COLUMNS: tuple[tuple[str, type[np.generic]], ...] = (
     ("closed_t", np.int64),
     ("recurrence_of", np.uint64),
 )
-_COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
+COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
+# What the kernels take besides the columns (``DedupState.kernel_args``): the index arrays,
+# attributes of the state, in this order ...
+INDEX_ARRAYS = ("next_in_cell", "next_in_device", "cell_tab", "dev_tab", "id_tab", "bucket_inv")
+# ... and ``meta``, one int64 array so kernels update it in place: the number of cases,
+# of keys in the cell and device tables, the latest event time (NO_TIME before the first)
+# and 1 + the largest category stored.
+META = ("n_cases", "n_cell_keys", "n_device_keys", "max_t", "n_categories")
+# Kernels index those tuples by position. A tuple of differently typed arrays takes only
+# compile-time constant indices, and numba freezes module-level ints as constants: hence
+# one int per name, looked up by name so each follows any change of order (a name missing
+# here fails at import; tests/unit/kernels/test_kernels_layout.py catches a name added to
+# an order without its int).
+C_CASE_ID = COLUMN_NAMES.index("case_id")
+C_CATEGORY = COLUMN_NAMES.index("category")
+C_X = COLUMN_NAMES.index("x")
+C_Y = COLUMN_NAMES.index("y")
+C_CELL = COLUMN_NAMES.index("cell")
+C_OPENED_T = COLUMN_NAMES.index("opened_t")
+C_LAST_T = COLUMN_NAMES.index("last_t")
+C_N_EVENTS = COLUMN_NAMES.index("n_events")
+C_DEVICE_HASH = COLUMN_NAMES.index("device_hash")
+C_CLOSED_T = COLUMN_NAMES.index("closed_t")
+C_RECURRENCE_OF = COLUMN_NAMES.index("recurrence_of")
+I_NEXT_IN_CELL = INDEX_ARRAYS.index("next_in_cell")
+I_NEXT_IN_DEVICE = INDEX_ARRAYS.index("next_in_device")
+I_CELL_TAB = INDEX_ARRAYS.index("cell_tab")
+I_DEV_TAB = INDEX_ARRAYS.index("dev_tab")
+I_ID_TAB = INDEX_ARRAYS.index("id_tab")
+I_BUCKET_INV = INDEX_ARRAYS.index("bucket_inv")
+M_N_CASES = META.index("n_cases")
+M_N_CELL_KEYS = META.index("n_cell_keys")
+M_N_DEVICE_KEYS = META.index("n_device_keys")
+M_MAX_T = META.index("max_t")
+M_N_CATEGORIES = META.index("n_categories")
 # The fields one candidate check touches, in one 64-byte row (align=True pads as C does).
 _HOT_FIELDS: list[tuple[str, type[np.generic]]] = [
     ("case_id", np.uint64),
@@ -85,7 +148,6 @@ _HOT_NAMES = tuple(name for name, _ in _HOT_FIELDS)
 _COLD = tuple((name, dt) for name, dt in COLUMNS if name not in _HOT_NAMES)
 _TABLES = ("cell_tab", "dev_tab", "id_tab")
 _AHEAD = 16  # rows between a prefetch and its use in the index rebuild
-_OFF = 1 << 30  # grid.CELL_OFFSET
 
 _MAGIC = b"CSDEDUP\x00"
 _VERSION = 1
@@ -108,9 +170,8 @@ class DedupState:
         self.spec = spec
         self.initial_capacity = int(initial_capacity)
         self.max_capacity = int(max_capacity)
-        # meta: [n cases, n cell keys, n device keys, max event time, 1 + max category];
-        # an array so kernels update it in place.
-        self.meta = np.array([0, 0, 0, NO_TIME, 0], dtype=np.int64)
+        self.meta = np.zeros(len(META), dtype=np.int64)  # see META
+        self.meta[M_MAX_T] = NO_TIME
         self.cols: dict[str, npt.NDArray[Any]] = {}
         # 1 / bucket size per category for the spatial lists (see ``use_buckets``); empty
         # until the first batch brings parameters: no spatial lists are built before.
@@ -122,11 +183,11 @@ class DedupState:
     # -- sizes -------------------------------------------------------------------------
     @property
     def n(self) -> int:
-        return int(self.meta[0])
+        return int(self.meta[M_N_CASES])
 
     @property
     def max_t(self) -> int:
-        return int(self.meta[3])
+        return int(self.meta[M_MAX_T])
 
     @property
     def capacity(self) -> int:
@@ -142,7 +203,7 @@ class DedupState:
     def columns(self) -> dict[str, npt.NDArray[Any]]:
         """Read-only views of the live rows of every column."""
         out = {}
-        for name in _COLUMN_NAMES:
+        for name in COLUMN_NAMES:
             v = self.cols[name][: self.n].view()
             v.flags.writeable = False
             out[name] = v
@@ -161,8 +222,8 @@ class DedupState:
         fit = min(m, self.capacity - self.n)
         # Tables must stay at load <= 1/2 after up to `fit` inserts of new keys.
         if (
-            self.cell_tab.shape[0] < 2 * (int(self.meta[1]) + fit)
-            or self.dev_tab.shape[0] < 2 * (int(self.meta[2]) + fit)
+            self.cell_tab.shape[0] < 2 * (int(self.meta[M_N_CELL_KEYS]) + fit)
+            or self.dev_tab.shape[0] < 2 * (int(self.meta[M_N_DEVICE_KEYS]) + fit)
             or self.id_tab.shape[0] < 2 * (self.n + fit)
         ):
             self.rebuild_index(extra=fit)
@@ -176,7 +237,7 @@ class DedupState:
         cold = [self.cols[name].view(np.int64)[:, None] for name, _ in _COLD]
         for arr in (self._rows, *cold):
             _compact(arr, mask, n)
-        self.meta[0] = m
+        self.meta[M_N_CASES] = m
         cap = self.capacity
         while cap > self.initial_capacity and 4 * m < cap:
             cap //= 2
@@ -188,7 +249,7 @@ class DedupState:
         n = self.n
         raw = aligned_zeros(capacity * HOT.itemsize)  # no row straddles two cache lines
         hot = raw.view(HOT)
-        new = {name: hot[name] for name in _HOT_NAMES if name in _COLUMN_NAMES}
+        new = {name: hot[name] for name in _HOT_NAMES if name in COLUMN_NAMES}
         new.update({name: np.zeros(capacity, dtype=dt) for name, dt in _COLD})
         rows = raw.view(np.int64).reshape(capacity, HOT.itemsize // 8)
         if self.cols:
@@ -230,22 +291,16 @@ class DedupState:
             self.next_in_device,
             (self.cell_tab, self.dev_tab, self.id_tab),
         )
-        self.meta[1] = n_cells
-        self.meta[2] = n_devs
-        self.meta[4] = int(c["category"][:n].max()) + 1 if n else 0
+        self.meta[M_N_CELL_KEYS] = n_cells
+        self.meta[M_N_DEVICE_KEYS] = n_devs
+        self.meta[M_N_CATEGORIES] = int(c["category"][:n].max()) + 1 if n else 0
 
     def kernel_args(self) -> tuple[tuple[npt.NDArray[Any], ...], tuple[npt.NDArray[Any], ...], Any]:
-        """(columns, index arrays, meta) as the dedup kernels take them."""
+        """(columns, index arrays, meta) as the dedup kernels take them: the columns in
+        ``COLUMNS`` order, the index arrays in ``INDEX_ARRAYS`` order."""
         return (
-            tuple(self.cols[name] for name in _COLUMN_NAMES),
-            (
-                self.next_in_cell,
-                self.next_in_device,
-                self.cell_tab,
-                self.dev_tab,
-                self.id_tab,
-                self.bucket_inv,
-            ),
+            tuple(self.cols[name] for name in COLUMN_NAMES),
+            tuple(getattr(self, name) for name in INDEX_ARRAYS),
             self.meta,
         )
 
@@ -268,7 +323,7 @@ def bucket_key(x, y, k, bucket_inv):
 
 @inline
 def pack_bucket(bx, by, k):
-    return (((bx + _OFF) << 32) | (by + _OFF)) ^ (np.int64(k) << 47)
+    return (((bx + CELL_OFFSET) << 32) | (by + CELL_OFFSET)) ^ (np.int64(k) << 47)
 
 
 def _empty_table(old: npt.NDArray[np.int64], capacity: int) -> npt.NDArray[np.int64]:
@@ -290,20 +345,6 @@ def _compact(rows, mask, n):
             m += 1
 
 
-@inline
-def _link(tab, nexts, key, s):
-    """Prepend slot ``s`` to ``key``'s list; return 1 if the key is new, else 0."""
-    i = table_slot(tab, key)
-    if tab[i, 0] == 0:
-        tab[i, 0] = key
-        nexts[s] = -1
-        tab[i, 1] = s
-        return 1
-    nexts[s] = tab[i, 1]
-    tab[i, 1] = s
-    return 0
-
-
 @norc
 def _index_kernel(n, xs, ys, category, binv, dev, cid, next_cell, next_dev, tables):
     ctab, dtab, itab = tables
@@ -318,15 +359,15 @@ def _index_kernel(n, xs, ys, category, binv, dev, cid, next_cell, next_dev, tabl
                 prefetch(ctab, table_home(ctab, key))
             prefetch(dtab, table_home(dtab, dev[a]))
             prefetch(itab, table_home(itab, cid[a]))
-        next_cell[s] = -1
+        next_cell[s] = END
         if spatial:
-            n_cells += _link(ctab, next_cell, bucket_key(xs[s], ys[s], category[s], binv), s)
-        next_dev[s] = -1
+            n_cells += table_link(ctab, next_cell, bucket_key(xs[s], ys[s], category[s], binv), s)
+        next_dev[s] = END
         if dev[s] != 0:
-            n_devs += _link(dtab, next_dev, dev[s], s)
+            n_devs += table_link(dtab, next_dev, dev[s], s)
         i = table_slot(itab, cid[s])
-        itab[i, 0] = cid[s]
-        itab[i, 1] = s
+        itab[i, KEY] = cid[s]
+        itab[i, VALUE] = s
     return n_cells, n_devs
 
 
@@ -373,7 +414,7 @@ def restore(data: bytes) -> DedupState:
             data, dtype=np.dtype(dt).newbyteorder("<"), count=n, offset=off
         )
         off += size
-    state.meta[0] = n
-    state.meta[3] = max_t
+    state.meta[M_N_CASES] = n
+    state.meta[M_MAX_T] = max_t
     state.rebuild_index()
     return state
