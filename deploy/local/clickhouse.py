@@ -19,14 +19,11 @@ from xml.sax.saxutils import escape
 
 from deploy.local.process import (
     DeployError,
-    pid_running,
     port_open,
     read_live_pid,
-    read_pid,
     spawn_detached,
-    stop_process,
-    tail,
-    wait_until,
+    stop_service,
+    wait_started,
 )
 from streams.settings import Settings
 
@@ -259,21 +256,16 @@ def clickhouse_healthy(settings: Settings, timeout_s: float = 5.0) -> bool:
 
 def wait_clickhouse(settings: Settings, timeout_s: float = START_TIMEOUT_S) -> None:
     paths = clickhouse_paths(settings)
-    pid = read_pid(paths.pid_file)
-    wait_until(
+    wait_started(
+        paths.pid_file,
+        paths.log_file,
         lambda: clickhouse_healthy(settings),
-        timeout=timeout_s,
         what=f"ClickHouse on {settings.clickhouse_host}:{settings.clickhouse_port}",
-        # the pid we just started: no marker check, a start-up may be mid-exec
-        alive=lambda: pid is not None and pid_running(pid),
-        log_file=paths.log_file,
+        timeout=timeout_s,
     )
 
 
 def stop_clickhouse(settings: Settings) -> bool:
     """Stop our server; True if one was running."""
     paths = clickhouse_paths(settings)
-    try:
-        return stop_process(paths.pid_file, str(paths.config), timeout=30.0)
-    except DeployError as exc:
-        raise DeployError(f"{exc}{tail(paths.log_file)}") from exc
+    return stop_service(paths.pid_file, str(paths.config), paths.log_file, timeout=30.0)

@@ -16,15 +16,12 @@ from pathlib import Path
 
 from deploy.local.process import (
     DeployError,
-    pid_running,
     port_open,
     read_live_pid,
-    read_pid,
     require_tool,
     spawn_detached,
-    stop_process,
-    tail,
-    wait_until,
+    stop_service,
+    wait_started,
 )
 from streams.settings import Settings
 
@@ -238,21 +235,16 @@ def _metadata_lists_brokers(settings: Settings, timeout_s: float) -> bool:
 
 def wait_kafka(settings: Settings, timeout_s: float = START_TIMEOUT_S) -> None:
     paths = kafka_paths(settings)
-    pid = read_pid(paths.pid_file)
-    wait_until(
+    wait_started(
+        paths.pid_file,
+        paths.log_file,
         lambda: kafka_healthy(settings),
-        timeout=timeout_s,
         what=f"Kafka on {settings.bootstrap_servers}",
-        # the pid we just started: no marker check, a start-up may be mid-exec
-        alive=lambda: pid is not None and pid_running(pid),
-        log_file=paths.log_file,
+        timeout=timeout_s,
     )
 
 
 def stop_kafka(settings: Settings) -> bool:
     """Stop our broker (controlled shutdown on SIGTERM); True if one was running."""
     paths = kafka_paths(settings)
-    try:
-        return stop_process(paths.pid_file, str(paths.config), timeout=60.0)
-    except DeployError as exc:
-        raise DeployError(f"{exc}{tail(paths.log_file)}") from exc
+    return stop_service(paths.pid_file, str(paths.config), paths.log_file, timeout=60.0)

@@ -196,6 +196,29 @@ def wait_until(
     raise DeployError(f"{what}: not healthy after {timeout:.0f}s{tail(log_file)}")
 
 
+def wait_started(
+    pid_file: Path, log_file: Path, healthy: Callable[[], bool], *, what: str, timeout: float
+) -> None:
+    """Wait for a service we just started to answer; fail early if its process exits."""
+    pid = read_pid(pid_file)
+    wait_until(
+        healthy,
+        timeout=timeout,
+        what=what,
+        # the pid we just started: no marker check, a start-up may be mid-exec
+        alive=lambda: pid is not None and pid_running(pid),
+        log_file=log_file,
+    )
+
+
+def stop_service(pid_file: Path, marker: str, log_file: Path, *, timeout: float) -> bool:
+    """:func:`stop_process`, with the service's log tail in the error."""
+    try:
+        return stop_process(pid_file, marker, timeout=timeout)
+    except DeployError as exc:
+        raise DeployError(f"{exc}{tail(log_file)}") from exc
+
+
 def tail(log_file: Path | None, lines: int = 25) -> str:
     """The last lines of a log file, formatted to append to an error message."""
     if log_file is None or not log_file.is_file():

@@ -103,6 +103,10 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     )
     rows = app.topic(settings.topic(CASE_STATE), key_serializer="raw", value_serializer="raw")
 
+    async def reject(reason: Reason, message: str, raw: bytes, m: Any) -> None:
+        await dead.send(key=b"department", force=True, value=_dead_letter(reason, message, raw, m))
+        metrics.inc("citystream_deadletters_total", reason=reason.value)
+
     async def lifecycle(stream: Any) -> None:
         async for event in stream.events():
             m = event.message
@@ -117,28 +121,13 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
                 facts = current.get("facts") or (value.get("case") if value.get("kind") else None)
                 state, records = LifecycleStep.apply(state, value)
             except orjson.JSONDecodeError as exc:
-                await dead.send(
-                    key=b"department",
-                    force=True,
-                    value=_dead_letter(Reason.MALFORMED_JSON, str(exc), raw, m),
-                )
-                metrics.inc("citystream_deadletters_total", reason=Reason.MALFORMED_JSON.value)
+                await reject(Reason.MALFORMED_JSON, str(exc), raw, m)
                 continue
             except LifecycleError as exc:
-                await dead.send(
-                    key=b"department",
-                    force=True,
-                    value=_dead_letter(exc.reason, exc.message, raw, m),
-                )
-                metrics.inc("citystream_deadletters_total", reason=exc.reason.value)
+                await reject(exc.reason, exc.message, raw, m)
                 continue
             except (KeyError, TypeError, ValueError) as exc:
-                await dead.send(
-                    key=b"department",
-                    force=True,
-                    value=_dead_letter(Reason.WRONG_TYPE, repr(exc), raw, m),
-                )
-                metrics.inc("citystream_deadletters_total", reason=Reason.WRONG_TYPE.value)
+                await reject(Reason.WRONG_TYPE, repr(exc), raw, m)
                 continue
             if state is None or not records:
                 continue
