@@ -53,37 +53,44 @@ def _stages(client: Any, db: str) -> int:
 
 
 def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
+    """What the run did, read from the KPI views (docs/bi/kpis.md): the figures and their
+    formulas are the ones BI and the weekly report see, defined once in SQL."""
     q = lambda sql: _query(client, sql.format(db=db))  # noqa: E731
-    events = q("SELECT count() FROM {db}.links FINAL")[0][0]
-    cases = q("SELECT count() FROM {db}.links FINAL WHERE is_new = 1")[0][0]
     dead = q("SELECT reason, count() FROM {db}.dead_letters FINAL GROUP BY reason ORDER BY 2 DESC")
-    by_source = q("SELECT source, count() FROM {db}.links FINAL GROUP BY source ORDER BY source")
-    by_dept = q(
-        "SELECT department, count(), countIf(status = 'closed'), "
-        "countIf(status = 'closed' AND (fixed_on_spot = 1 OR closed_at <= deadline)) "
-        "FROM {db}.cases FINAL GROUP BY department ORDER BY 2 DESC"
+    intake = q(
+        "SELECT period_start, channel, reports, new_cases, duplicates, duplicate_share, "
+        "fixed_on_spot, recurrences FROM {db}.kpi_intake WHERE period = 'month' "
+        "ORDER BY period_start, source"
     )
-    recurrences = q("SELECT count() FROM {db}.links FINAL WHERE is_new = 1 AND recurrence_of != 0")
-    names = {0: "sensor", 1: "hotline", 2: "patrol"}
+    units = q(
+        "SELECT period_start, level, unit, opened, due, closed, closed_on_time, closure_rate, "
+        "on_time_closure_rate, recurrences FROM {db}.kpi_units "
+        "WHERE period = 'month' AND level IN ('department', 'district') "
+        "ORDER BY period_start, level = 'district', opened DESC"
+    )
     lines = [
-        "citystream demo summary",
-        f"  raw records in      {sum(produced.values()):>9}  "
+        "citystream demo summary (KPI views kpi_intake and kpi_units, by month)",
+        f"  raw records in   {sum(produced.values()):>8}  "
         + ", ".join(f"{k} {v}" for k, v in sorted(produced.items())),
-        f"  canonical events    {events:>9}  "
-        + ", ".join(f"{names.get(s, s)} {n}" for s, n in by_source),
-        f"  cases opened        {cases:>9}  (recurrences {recurrences[0][0]})",
-        f"  duplicates merged   {events - cases:>9}  "
-        f"({(events - cases) / max(1, events):.1%} of events joined an existing case)",
-        f"  dead letters        {sum(n for _, n in dead):>9}  "
+        f"  dead letters     {sum(n for _, n in dead):>8}  "
         + ", ".join(f"{r} {n}" for r, n in dead),
-        "  cases per department (closed, closed on time):",
+        "  intake:  month       channel   reports  cases  merged  dup share  fixed  recurrences",
     ]
-    total_closed = total_on_time = 0
-    for dept, n, closed, on_time in by_dept:
-        lines.append(f"    {dept:<12} {n:>7}  closed {closed:>6}  on time {on_time:>6}")
-        total_closed += closed
-        total_on_time += on_time
-    lines.append(f"  on-time share of closed cases: {total_on_time / max(1, total_closed):.1%}")
+    for month, channel, reports, new, dup, share, fixed, rec in intake:
+        lines.append(
+            f"           {month!s:<11} {channel:<8} {reports:>8} {new:>6} {dup:>7}"
+            f"  {share:>8.1f}% {fixed:>6} {rec:>12}"
+        )
+    lines.append(
+        "  cases:   month       unit          opened    due  closed  on time"
+        "  结案率  按期结案率  recurrences"
+    )
+    for month, level, unit, opened, due, closed, on_time, rate, on_time_rate, rec in units:
+        name = "district" if level == "district" else unit
+        lines.append(
+            f"           {month!s:<11} {name:<12} {opened:>7} {due:>6} {closed:>7} {on_time:>8}"
+            f"  {rate:>5.1f}%  {on_time_rate:>8.1f}%  {rec:>11}"
+        )
     return "\n".join(lines)
 
 
