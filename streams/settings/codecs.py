@@ -209,7 +209,7 @@ def tuple_of(item: Codec, *, everything: tuple[Any, ...] | None = None) -> Codec
         return tuple(item.parse(p) for p in parts)
 
     return Codec(
-        f"a tuple of {item.kind.removeprefix('a ').removeprefix('an ').removeprefix('one of ')}",
+        f"a comma-separated list (a tuple), each {item.kind}",
         parse,
         lambda v: ",".join(item.render(x) for x in v),
         lambda v: isinstance(v, tuple) and all(item.accepts(x) for x in v),

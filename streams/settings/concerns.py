@@ -204,7 +204,12 @@ class CalendarSettings(Concern):
     )
     # holiday tables (date,kind,name); a bare name is looked up in streams/data
     holiday_files: tuple[str, ...] = setting(
-        tuple(f"holidays_cn_{year}.csv" for year in range(2023, 2027)),
+        (
+            "holidays_cn_2023.csv",
+            "holidays_cn_2024.csv",
+            "holidays_cn_2025.csv",
+            "holidays_cn_2026.csv",
+        ),
         "HOLIDAY_FILES",
         tuple_of(STR),
     )

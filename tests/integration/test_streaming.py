@@ -25,7 +25,7 @@ from streams.runner import (
     read_links,
     wait_until,
 )
-from streams.settings import Settings
+from streams.settings import PipelineSettings, Settings
 from streams.simulator import SimRecord, Simulation
 
 pytestmark = pytest.mark.integration
@@ -119,7 +119,7 @@ def test_eight_partitions_three_workers_give_identical_cases(
 
 @pytest.mark.parametrize(
     "part_bytes",
-    [Settings.changelog_part_bytes, 1024],
+    [PipelineSettings.changelog_part_bytes, 1024],
     ids=["whole-tile-records", "tile-records-in-parts"],
 )
 def test_sigkill_mid_stream_loses_nothing(
