@@ -166,9 +166,15 @@ BOOL = Codec(
     lambda v: str(v).lower(),
     lambda v: v in (True, False) and isinstance(v, bool),
 )
-PATH = Codec(
-    "a path", lambda raw: Path(raw.strip()).expanduser(), str, lambda v: isinstance(v, Path)
-)
+
+
+def _parse_path(raw: str) -> Path:
+    if not raw.strip():  # Path("") would be the working directory, wherever that is
+        raise ValueError(raw)
+    return Path(raw.strip()).expanduser()
+
+
+PATH = Codec("a non-empty path", _parse_path, str, lambda v: isinstance(v, Path))
 DATE = Codec(
     "an ISO date (YYYY-MM-DD)",
     lambda raw: date.fromisoformat(raw.strip()),

@@ -188,6 +188,7 @@ def test_explicit_bootstrap_wins_over_host_and_port() -> None:
         ("WORK_BREAKS", "12:00"),
         ("WORK_BREAKS", "12:00-12:75"),
         ("HOLIDAYS", "2024-13-01"),
+        ("HOME", " "),
     ],
 )
 def test_malformed_value_names_the_variable(name: str, raw: str) -> None:
