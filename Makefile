@@ -1,5 +1,6 @@
 # Developer entry points; the logic lives in scripts/ so CI (.ci/run) runs the same thing.
-CITYSTREAM := .venv/bin/citystream
+# state in the checkout (var/, .cache/), not the user folders: see scripts/project-env.sh
+CITYSTREAM := scripts/project-env.sh .venv/bin/citystream
 
 .PHONY: bootstrap up down status test demo bench lint
 
@@ -10,7 +11,7 @@ up: bootstrap
 	$(CITYSTREAM) up
 
 down:
-	@if [ -x $(CITYSTREAM) ]; then $(CITYSTREAM) down; else echo "no .venv: nothing runs"; fi
+	@if [ -x .venv/bin/citystream ]; then $(CITYSTREAM) down; else echo "no .venv: nothing runs"; fi
 
 status:
 	$(CITYSTREAM) status

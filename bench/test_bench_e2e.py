@@ -53,6 +53,7 @@ from bench.e2e.kafka_io import (
 from bench.e2e.latency import collect_latencies, paced_send, yesterday
 from bench.e2e.timing import Timing, timed_pass
 from bench.harness import SUBJECT, BenchScale, peer, record
+from bench.harness.knobs import load_knobs
 from bench.harness.services import unavailable
 from deploy.local.clickhouse import clickhouse_healthy
 from deploy.local.kafka import kafka_healthy
@@ -79,7 +80,7 @@ START_TIMEOUT_S = 120.0
 def base() -> Settings:
     settings = load_settings().replace(partitions=1)
     if not kafka_healthy(settings):
-        unavailable(f"Kafka at {settings.bootstrap_servers} is not reachable: citystream up")
+        unavailable(f"Kafka at {settings.kafka.bootstrap_servers} is not reachable: citystream up")
     if not clickhouse_healthy(settings):
         unavailable("ClickHouse is not reachable: run `citystream up` first")
     return settings
@@ -111,8 +112,8 @@ def _run_settings(base: Settings, kind: str, **changes: Any) -> Settings:
 
 
 def _cleanup(settings: Settings) -> None:
-    delete_topics(settings, settings.topic_prefix.rstrip("."))
-    remove_faust_dirs(settings, settings.app_id)
+    delete_topics(settings, settings.kafka.topic_prefix.rstrip("."))
+    remove_faust_dirs(settings, settings.worker.app_id)
 
 
 class Rounds:
@@ -136,7 +137,9 @@ class Rounds:
 def _worker(stack: ExitStack, settings: Settings, roles: str, tmp: Path) -> WorkerProcess:
     stack.callback(_cleanup, settings)
     create_run_topics(settings)
-    worker = WorkerProcess(settings, roles, free_port(), tmp / f"{settings.app_id}.log").start()
+    worker = WorkerProcess(
+        settings, roles, free_port(), tmp / f"{settings.worker.app_id}.log"
+    ).start()
     stack.callback(worker.stop)
     return worker
 
@@ -162,10 +165,10 @@ def test_dedup_fused_path_through_broker(
         feed = build_fused_feed(s, day)  # watermark frames name the run's raw topics
         worker = _worker(stack, s, "dedup", tmp_path)
         warm, n_warm = warmup_messages(s, feed)
-        topic_counters = {s.topic(t): c for t, c in counters.items()}
+        topic_counters = {s.kafka.topic(t): c for t, c in counters.items()}
         timed_pass(
             s,
-            s.topic(FUSED),
+            s.kafka.topic(FUSED),
             warm,
             topic_counters,
             events=n_warm,
@@ -181,9 +184,9 @@ def test_dedup_fused_path_through_broker(
         results.append(
             timed_pass(
                 s,
-                s.topic(FUSED),
+                s.kafka.topic(FUSED),
                 feed.messages,
-                {s.topic(t): c for t, c in counters.items()},
+                {s.kafka.topic(t): c for t, c in counters.items()},
                 events=feed.n_events,
                 rows_before=n_warm,
                 rows_expected=feed.n_events,
@@ -196,7 +199,7 @@ def test_dedup_fused_path_through_broker(
     record(benchmark, path="e2e-dedup", role=SUBJECT, events=n_events)
     rounds = Rounds(start)
     try:
-        smoke = load_settings().bench_smoke
+        smoke = load_knobs().smoke
         benchmark.pedantic(run, setup=rounds.setup, rounds=1 if smoke else 2, iterations=1)
     finally:
         rounds.close()
@@ -237,13 +240,13 @@ def test_dedup_faust_per_event_peer(
         s = _run_settings(base, "peer")
         stack.callback(_cleanup, s)
         create_run_topics(s, extra=(PEER_EVENTS, PEER_LINKS))
-        proc = PeerProcess(s.replace(web_port=free_port()), tmp_path / s.app_id).start()
+        proc = PeerProcess(s.replace(web_port=free_port()), tmp_path / s.worker.app_id).start()
         stack.callback(proc.stop)
         timed_pass(
             s,
-            s.topic(PEER_EVENTS),
+            s.kafka.topic(PEER_EVENTS),
             messages[:n_warm],
-            {s.topic(PEER_LINKS): count_messages},
+            {s.kafka.topic(PEER_LINKS): count_messages},
             events=n_warm,
             rows_before=0,
             rows_expected=n_warm,
@@ -257,9 +260,9 @@ def test_dedup_faust_per_event_peer(
         results.append(
             timed_pass(
                 s,
-                s.topic(PEER_EVENTS),
+                s.kafka.topic(PEER_EVENTS),
                 messages[n_warm:],
-                {s.topic(PEER_LINKS): count_messages},
+                {s.kafka.topic(PEER_LINKS): count_messages},
                 events=n,
                 rows_before=n_warm,
                 rows_expected=n,
@@ -303,7 +306,7 @@ def test_latency_arrival_to_dispatch(
         s = _run_settings(settings, "latency")
         worker = _worker(stack, s, "normalize,dedup,dispatch", tmp_path)
         paced_send(s, warm, LATENCY_RATE)
-        tail = OutputTail(s, {s.topic(LINKS): count_columnar_rows})
+        tail = OutputTail(s, {s.kafka.topic(LINKS): count_columnar_rows})
         asyncio.run(tail.run(1, START_TIMEOUT_S, lambda: worker.alive))  # it is releasing
         return s, worker
 
@@ -370,18 +373,18 @@ def _database(stack: ExitStack, settings: Settings, migrate_schema: bool) -> Any
     from sinks.sql import DriverExecutor
 
     client = make_client(settings, use_numpy=False)
-    db = settings.clickhouse_database
+    db = settings.clickhouse.database
     client.execute(f"CREATE DATABASE {db}")
     stack.callback(client.disconnect)
     stack.callback(client.execute, f"DROP DATABASE IF EXISTS {db}")
     if migrate_schema:
-        migrate(DriverExecutor(client), db, settings.timezone)
+        migrate(DriverExecutor(client), db, settings.calendar.timezone)
     return client
 
 
 def _ingest_settings(base: Settings, kind: str) -> Settings:
     s = _run_settings(base, kind)
-    return s.replace(clickhouse_database="bench_" + s.app_id.replace("-", "_"))
+    return s.replace(clickhouse_database="bench_" + s.worker.app_id.replace("-", "_"))
 
 
 @pytest.fixture(scope="module")
@@ -404,7 +407,7 @@ def _ingest_round(
         outcome.append(
             timed_ingest(
                 s,
-                s.topic(RAW_TOPICS["sensor"]),
+                s.kafka.topic(RAW_TOPICS["sensor"]),
                 alarms[WARMUP_ALARMS:],
                 count,
                 target=len(alarms),
@@ -443,12 +446,12 @@ def test_ingest_normalize_and_sink(
         s = _ingest_settings(base, "ingest")
         client = _database(stack, s, migrate_schema=True)
         worker = _worker(stack, s, "normalize,sink", tmp_path)
-        db = s.clickhouse_database
+        db = s.clickhouse.database
 
         def count() -> int:
             return scalar(client, f"SELECT count() FROM {db}.events")
 
-        produce(s, s.topic(RAW_TOPICS["sensor"]), alarms[:WARMUP_ALARMS])
+        produce(s, s.kafka.topic(RAW_TOPICS["sensor"]), alarms[:WARMUP_ALARMS])
         _wait_for(lambda: count() >= WARMUP_ALARMS, START_TIMEOUT_S, worker)
         return s, client, count, lambda: worker.alive
 
@@ -468,9 +471,9 @@ def test_ingest_clickhouse_kafka_engine_peer(
         stack.callback(_cleanup, s)
         create_run_topics(s)
         client = _database(stack, s, migrate_schema=False)
-        db, topic = s.clickhouse_database, s.topic(RAW_TOPICS["sensor"])
+        db, topic = s.clickhouse.database, s.kafka.topic(RAW_TOPICS["sensor"])
         commit_group_at_start(s, topic, db)
-        for sql in kafka_engine_ddl(db, s.bootstrap_servers, topic, db):
+        for sql in kafka_engine_ddl(db, s.kafka.bootstrap_servers, topic, db):
             client.execute(sql)
         # the engine's consumer must stop before its database goes (callbacks run LIFO)
         stack.callback(client.execute, f"DROP TABLE IF EXISTS {db}.alarms_queue")

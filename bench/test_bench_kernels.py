@@ -260,9 +260,11 @@ def typhoon(bench_scale: BenchScale) -> tuple[dict[str, np.ndarray], GridSpec, D
     from streams.settings import load_settings
 
     settings = load_settings()
-    table = CategoryTable.load(settings.categories_file, settings.category_code_digits)
-    origin = District.load(settings.district).origin
-    spec = GridSpec(origin[0], origin[1], settings.cell_size_m)
+    table = CategoryTable.load(
+        settings.pipeline.categories_file, settings.pipeline.category_code_digits
+    )
+    origin = District.load(settings.pipeline.district).origin
+    spec = GridSpec(origin[0], origin[1], settings.pipeline.cell_size_m)
     f = _typhoon_events()
     f = f[np.lexsort((f["event_id"], f["ingest_time_ms"]))]
     f = f[: bench_scale.pick(len(f), smoke=min(len(f), 20_000))]

@@ -14,7 +14,7 @@ Run: ``citystream bench --suites sinks`` (``--smoke`` for tiny sizes). Paths:
   :data:`SINK_GOAL` of the bare insert over alternating rounds after the benchmark
   (full size only: tiny inserts are dominated by per-insert overhead).
 * ``kpi-<query>``: latency of each KPI query over a store of
-  ``Settings.bench_kpi_events`` events (1.5 M by default, 10 M for the big run); subject
+  ``CITYSTREAM_BENCH_KPI_EVENTS`` events (1.5 M by default, 10 M for the big run); subject
   only, events = 1 query per round, so it is reported but not guarded.
 """
 
@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from bench.harness import SUBJECT, BenchScale, peer, record
+from bench.harness.knobs import load_knobs
 from bench.harness.services import unavailable
 from deploy.local.clickhouse import clickhouse_healthy
 from sinks.clickhouse import ClickHouseSink, make_client
@@ -65,7 +66,7 @@ def bench_settings() -> Settings:
 def database(bench_settings: Settings) -> Iterator[str]:
     name = "bench_" + uuid.uuid4().hex[:10]
     client = make_client(bench_settings, use_numpy=False)
-    migrate(DriverExecutor(client), name, bench_settings.timezone)
+    migrate(DriverExecutor(client), name, bench_settings.calendar.timezone)
     yield name
     client.execute(f"DROP DATABASE IF EXISTS {name}")
     client.disconnect()
@@ -175,8 +176,8 @@ def test_sink_insert(
 def kpi_store(bench_settings: Settings, bench_scale: BenchScale) -> Iterator[str]:
     name = "bench_kpi_" + uuid.uuid4().hex[:10]
     client = make_client(bench_settings, use_numpy=False)
-    migrate(DriverExecutor(client), name, bench_settings.timezone)
-    full = bench_settings.bench_kpi_events
+    migrate(DriverExecutor(client), name, bench_settings.calendar.timezone)
+    full = load_knobs().kpi_events
     n_events = bench_scale.pick(full, smoke=min(full, SMOKE_KPI_EVENTS))
     n_cases = max(1, n_events // 3)  # about 3 events a case
     sink = ClickHouseSink(bench_settings, database=name, max_buffered_rows=10_000_000)
@@ -219,7 +220,7 @@ def test_kpi_query_latency(
     # latency only: one query per round, no peer (reported, not guarded)
     record(benchmark, path=f"kpi-{name}", role=SUBJECT, events=1)
     client = make_client(bench_settings, use_numpy=False)
-    args = (DriverExecutor(client), kpi_store, bench_settings.timezone)
+    args = (DriverExecutor(client), kpi_store, bench_settings.calendar.timezone)
     result = benchmark.pedantic(KPI_QUERIES[name], args=args, **_rounds(bench_scale))
     client.disconnect()
     assert result, f"{name} returned no rows"

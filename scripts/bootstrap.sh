@@ -5,6 +5,8 @@
 # and .ci/run, so developers and CI prepare the machine the same way.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# project-local state: var/ and .cache/ of this checkout
+source scripts/project-env.sh
 
 log() { printf '[bootstrap] %s\n' "$*"; }
 

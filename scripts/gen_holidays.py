@@ -10,8 +10,8 @@ the package, so a hand edit or a package update that moved a day shows up there.
     .venv/bin/python scripts/gen_holidays.py 2027    # a new year, once the package has it
     .venv/bin/python scripts/gen_holidays.py         # rewrite every shipped year
 
-A new year's file must also be added to the ``holiday_files`` default in
-``streams/settings.py`` (and to operators' ``CITYSTREAM_HOLIDAY_FILES`` where they set it).
+A new year's file must also be added to the ``holiday_files`` default (``CalendarSettings``) in
+``streams/settings/concerns.py`` (and to operators' ``CITYSTREAM_HOLIDAY_FILES`` where set).
 """
 
 from __future__ import annotations

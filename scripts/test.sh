@@ -3,6 +3,8 @@
 # every test tier. All steps run even when one fails; the exit code says if any failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# project-local state: var/ and .cache/ of this checkout
+source scripts/project-env.sh
 
 failed=()
 step() {

@@ -48,10 +48,10 @@ _NETWORK_ERRORS = (
 def make_client(settings: Settings, *, port: int | None = None, use_numpy: bool = True) -> Client:
     """A clickhouse-driver client for the pipeline user (numpy mode for inserts)."""
     return Client(
-        host=settings.clickhouse_host,
-        port=settings.clickhouse_port if port is None else port,
-        user=settings.clickhouse_user,
-        password=settings.clickhouse_password,
+        host=settings.clickhouse.host,
+        port=settings.clickhouse.port if port is None else port,
+        user=settings.clickhouse.user,
+        password=settings.clickhouse.password,
         connect_timeout=3,
         send_receive_timeout=60,
         settings={"use_numpy": use_numpy},
@@ -77,7 +77,7 @@ def run_command(
         print(f"citystream {command}: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
-        where = f"{settings.clickhouse_host}:{settings.clickhouse_port}/{database}"
+        where = f"{settings.clickhouse.host}:{settings.clickhouse.port}/{database}"
         print(f"citystream {command}: ClickHouse at {where}: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -99,18 +99,18 @@ class ClickHouseSink(Sink):
     ) -> None:
         kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
         super().__init__(
-            batch_rows=settings.sink_batch_rows,
-            batch_ms=settings.sink_batch_ms,
+            batch_rows=settings.sink.batch_rows,
+            batch_ms=settings.sink.batch_ms,
             max_buffered_rows=(
-                4 * settings.sink_batch_rows if max_buffered_rows is None else max_buffered_rows
+                4 * settings.sink.batch_rows if max_buffered_rows is None else max_buffered_rows
             ),
             retry_initial_s=retry_initial_s,
-            retry_max_s=settings.sink_retry_max_s,
+            retry_max_s=settings.sink.retry_max_s,
             **kwargs,
         )
-        self.database = check_identifier(database or settings.clickhouse_database)
+        self.database = check_identifier(database or settings.clickhouse.database)
         self.client = make_client(settings) if client is None else client
-        routes = {settings.topic(t): table for t, table in TOPIC_TABLES.items()}
+        routes = {settings.kafka.topic(t): table for t, table in TOPIC_TABLES.items()}
         routes.update({table: table for table in TABLES})
         self.routes: Mapping[str, str] = MappingProxyType(routes)
 

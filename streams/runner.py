@@ -68,8 +68,7 @@ class WorkerProcess:
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> WorkerProcess:
-        env = {**os.environ, **self.settings.as_env()}
-        env["CITYSTREAM_WEB_PORT"] = str(self.web_port)
+        env = {**os.environ, **self.settings.replace(web_port=self.web_port).as_env()}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -128,7 +127,7 @@ def produce_records(
     from kafka import KafkaProducer
 
     producer = KafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         linger_ms=20,
         batch_size=512 * 1024,
         max_request_size=8 * 1024 * 1024,
@@ -136,7 +135,7 @@ def produce_records(
     )
     n = 0
     try:
-        topics = {s: settings.topic(t) for s, t in RAW_TOPICS.items()}
+        topics = {s: settings.kafka.topic(t) for s, t in RAW_TOPICS.items()}
         for source, key, value, arrival_ms in records:
             producer.send(topics[source], key=key, value=value, timestamp_ms=arrival_ms)
             n += 1
@@ -167,7 +166,7 @@ class LinkSet:
 
 def read_links(settings: Settings) -> LinkSet:
     out = LinkSet()
-    for record in read_topic(settings, settings.topic(LINKS)):
+    for record in read_topic(settings, settings.kafka.topic(LINKS)):
         _, _, cols = decode_columns(record.value, "links")
         for eid, cid, ref in zip(
             cols["event_id"], cols["case_id"], cols["source_ref"], strict=True
@@ -190,7 +189,7 @@ def count_dead_letters(settings: Settings) -> dict[str, int]:
     """
     seen: set[tuple[object, ...]] = set()
     counts: dict[str, int] = {}
-    for record in read_topic(settings, settings.topic(DEADLETTER)):
+    for record in read_topic(settings, settings.kafka.topic(DEADLETTER)):
         letter = orjson.loads(record.value)
         reason = letter["reason"]
         if letter.get("offset") is not None:

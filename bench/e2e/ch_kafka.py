@@ -84,7 +84,7 @@ def commit_group_at_start(settings: Settings, topic: str, group: str) -> None:
     from kafka.structs import OffsetAndMetadata
 
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False
+        bootstrap_servers=settings.kafka.bootstrap_servers, group_id=group, enable_auto_commit=False
     )
     try:
         parts = consumer.partitions_for_topic(topic)

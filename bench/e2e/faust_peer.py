@@ -37,7 +37,7 @@ __all__ = [
     "main",
 ]
 
-PEER_EVENTS = "bench.peer.events"  # logical topic names (Settings.topic adds the prefix)
+PEER_EVENTS = "bench.peer.events"  # logical topic names (KafkaSettings.topic adds the prefix)
 PEER_LINKS = "bench.peer.links"
 _SWEEP_EVERY = 10_000  # events between sweeps of expired cases
 
@@ -151,18 +151,18 @@ def build_app(settings: Settings) -> Any:
 
     engine = make_engine(settings)
     app = faust.App(
-        settings.app_id,
-        broker=f"kafka://{settings.bootstrap_servers}",
+        settings.worker.app_id,
+        broker=f"kafka://{settings.kafka.bootstrap_servers}",
         store="memory://",
         topic_partitions=1,
         topic_replication_factor=1,
-        web_port=settings.web_port,
-        web_bind=settings.web_bind,
+        web_port=settings.worker.web_port,
+        web_bind=settings.worker.web_bind,
         web_in_thread=False,
         logging_config=None,
     )
-    events = app.topic(settings.topic(PEER_EVENTS), value_serializer="json")
-    links = app.topic(settings.topic(PEER_LINKS), value_serializer="json")
+    events = app.topic(settings.kafka.topic(PEER_EVENTS), value_serializer="json")
+    links = app.topic(settings.kafka.topic(PEER_LINKS), value_serializer="json")
     dedup = GridDedup(engine.params, engine.spec)
 
     @app.agent(events)

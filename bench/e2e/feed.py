@@ -31,7 +31,7 @@ from streams.simulator import SimRecord
 __all__ = ["FusedFeed", "build_fused_feed", "warmup_messages"]
 
 WATERMARK_KEY = b"wm"
-RAW_PARTITION = 0  # the feed is for one raw partition per source (Settings.partitions=1)
+RAW_PARTITION = 0  # the feed is for one raw partition per source (CITYSTREAM_PARTITIONS=1)
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _chunks(
     by_source: dict[str, list[SimRecord]] = {}
     for r in sorted(records, key=lambda r: r.arrival_ms):
         by_source.setdefault(r.source, []).append(r)
-    size = settings.batch_max_events
+    size = settings.pipeline.batch_max_events
     out = []
     for source, recs in by_source.items():
         for i in range(0, len(recs), size):
@@ -68,12 +68,12 @@ def _chunks(
 
 def _frames(settings: Settings, topic: str, mark: int, idle: bool) -> list[Message]:
     frame = encode_watermark(WatermarkFrame(topic, RAW_PARTITION, mark, idle))
-    return [(WATERMARK_KEY, frame, p, None) for p in range(settings.partitions)]
+    return [(WATERMARK_KEY, frame, p, None) for p in range(settings.kafka.partitions)]
 
 
 def build_fused_feed(settings: Settings, records: Sequence[SimRecord]) -> FusedFeed:
     """The fused messages of ``records`` (see the module docstring)."""
-    if settings.partitions != 1:
+    if settings.kafka.partitions != 1:
         raise ValueError("the fused feed is built for CITYSTREAM_PARTITIONS=1")
     normalizer = Normalizer.from_settings(settings)
     engine = make_engine(settings)
@@ -87,9 +87,11 @@ def build_fused_feed(settings: Settings, records: Sequence[SimRecord]) -> FusedF
         for tile, tile_batch in engine.tile_batches(batch):
             messages.append((str(tile).encode(), encode_batch(tile_batch), None, None))
         marks[source] = max(marks.get(source, -1), max(arrival))
-        messages += _frames(settings, settings.topic(RAW_TOPICS[source]), marks[source], False)
+        messages += _frames(
+            settings, settings.kafka.topic(RAW_TOPICS[source]), marks[source], False
+        )
     for source, raw in RAW_TOPICS.items():  # everything read: every raw partition idle
-        messages += _frames(settings, settings.topic(raw), marks.get(source, -1), True)
+        messages += _frames(settings, settings.kafka.topic(raw), marks.get(source, -1), True)
     return FusedFeed(messages, FusedBatch.concat(batches), len(records))
 
 
@@ -112,5 +114,5 @@ def warmup_messages(settings: Settings, feed: FusedFeed, n: int = 64) -> tuple[l
     ]
     mark = int(fixed["ingest_time_ms"].max())
     for raw in RAW_TOPICS.values():
-        messages += _frames(settings, settings.topic(raw), mark, False)
+        messages += _frames(settings, settings.kafka.topic(raw), mark, False)
     return messages, len(early)

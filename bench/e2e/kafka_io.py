@@ -55,7 +55,7 @@ def _producer(settings: Settings) -> object:
     from aiokafka import AIOKafkaProducer
 
     return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         acks="all",
         linger_ms=5,
         max_batch_size=1024 * 1024,
@@ -115,7 +115,7 @@ class OutputTail:
 
         consumer = AIOKafkaConsumer(
             *self.counters,
-            bootstrap_servers=self.settings.bootstrap_servers,
+            bootstrap_servers=self.settings.kafka.bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -181,14 +181,16 @@ def create_run_topics(settings: Settings, extra: Sequence[str] = ()) -> None:
     from streams.app.kafka_admin import ensure_topics
     from streams.contracts.topics import ALL_TOPICS, DEDUP_STATE
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="bench-e2e")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap_servers, client_id="bench-e2e"
+    )
     try:
         big = {"retention.ms": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)}
         admin.create_topics(
             [
                 NewTopic(
-                    settings.topic(t),
-                    settings.partitions,
+                    settings.kafka.topic(t),
+                    settings.kafka.partitions,
                     1,
                     topic_configs={**big, "cleanup.policy": "compact"} if t == DEDUP_STATE else big,
                 )
@@ -207,7 +209,9 @@ def delete_topics(settings: Settings, prefix: str) -> list[str]:
 
     if len(prefix) < 8:
         raise ValueError(f"refusing to delete topics by the short prefix {prefix!r}")
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="bench-e2e")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap_servers, client_id="bench-e2e"
+    )
     try:
         doomed = [t for t in admin.list_topics() if t.startswith(prefix)]
         if doomed:

@@ -32,15 +32,15 @@ __all__ = ["LatencyResult", "collect_latencies", "paced_send", "yesterday"]
 
 def yesterday(settings: Settings) -> date:
     """Yesterday in the district's time zone: the simulated day then lies in the past."""
-    return datetime.now(ZoneInfo(settings.timezone)).date() - timedelta(days=1)
+    return datetime.now(ZoneInfo(settings.calendar.timezone)).date() - timedelta(days=1)
 
 
 async def _paced(settings: Settings, records: Sequence[SimRecord], rate: float) -> float:
     from aiokafka import AIOKafkaProducer
 
-    topics = {s: settings.topic(t) for s, t in RAW_TOPICS.items()}
+    topics = {s: settings.kafka.topic(t) for s, t in RAW_TOPICS.items()}
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=2
+        bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=2
     )
     await producer.start()
     try:
@@ -86,11 +86,11 @@ async def _collect(
 ) -> LatencyResult:
     from aiokafka import AIOKafkaConsumer
 
-    cases_topic, dispatch_topic = settings.topic(CASES), settings.topic(DISPATCH)
+    cases_topic, dispatch_topic = settings.kafka.topic(CASES), settings.kafka.topic(DISPATCH)
     consumer = AIOKafkaConsumer(
         cases_topic,
         dispatch_topic,
-        bootstrap_servers=settings.bootstrap_servers,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -107,7 +107,7 @@ def suite_of(file_name: str) -> str | None:
 
 @dataclass(frozen=True)
 class BenchScale:
-    """Problem sizes: full, or tiny in smoke mode (``Settings.bench_smoke``).
+    """Problem sizes: full, or tiny in smoke mode (``CITYSTREAM_BENCH_SMOKE``, knobs.py).
 
     ``bench_scale.pick(10_000_000, smoke=20_000)`` in a benchmark or fixture.
     """

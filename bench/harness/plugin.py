@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from bench.harness.convention import BenchScale
-from streams.settings import load_settings
+from bench.harness.knobs import load_knobs
 
 __all__ = ["bench_scale", "pytest_runtest_call"]
 
@@ -32,8 +32,8 @@ _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 @pytest.fixture(scope="session")
 def bench_scale() -> BenchScale:
-    """Full or smoke problem sizes, from ``Settings.bench_smoke`` (CITYSTREAM_BENCH_SMOKE)."""
-    return BenchScale(smoke=load_settings().bench_smoke)
+    """Full or smoke problem sizes, from CITYSTREAM_BENCH_SMOKE (bench/harness/knobs.py)."""
+    return BenchScale(smoke=load_knobs().smoke)
 
 
 def _status_kib(field: str) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.harness.convention import SUITES
 from bench.harness.guard import BaselineError, check, render_guard, updated_baseline
+from bench.harness.knobs import smoke_env
 from bench.harness.machine import machine_info
 from bench.harness.results import build_results, load_json, write_json
 from bench.harness.table import render_table, with_table
@@ -31,6 +32,7 @@ __all__ = [
     "main",
     "pytest_command",
     "run_pytest",
+    "smoke_env",  # for `citystream bench`, which sees only this module
 ]
 
 BENCH_DIR = Path(__file__).resolve().parents[1]

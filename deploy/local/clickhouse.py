@@ -91,7 +91,7 @@ def _policy_rc_blocked_install(apt_get: str) -> None:
 
 def ensure_installed(settings: Settings) -> Path:
     """The server binary; installs the Debian packages when missing and running as root."""
-    binary = Path(settings.clickhouse_binary)
+    binary = Path(settings.clickhouse.binary)
     if binary.is_file() and os.access(binary, os.X_OK):
         return binary
     apt_get = shutil.which("apt-get")
@@ -120,9 +120,9 @@ def _config_xml(settings: Settings, paths: ClickHousePaths) -> str:
         <level>warning</level>
         <console>1</console>
     </logger>
-    <listen_host>{escape(settings.clickhouse_host)}</listen_host>
-    <tcp_port>{settings.clickhouse_port}</tcp_port>
-    <http_port>{settings.clickhouse_http_port}</http_port>
+    <listen_host>{escape(settings.clickhouse.host)}</listen_host>
+    <tcp_port>{settings.clickhouse.port}</tcp_port>
+    <http_port>{settings.clickhouse.http_port}</http_port>
     <max_connections>512</max_connections>
     <keep_alive_timeout>3</keep_alive_timeout>
     <max_concurrent_queries>64</max_concurrent_queries>
@@ -156,7 +156,7 @@ def _user_xml(name: str, password: str, profile: str) -> str:
 
 def _users_xml(settings: Settings) -> str:
     # the element names are the user names, so they must be plain identifiers
-    for name in ("default", settings.clickhouse_user, settings.clickhouse_bi_user):
+    for name in ("default", settings.clickhouse.user, settings.clickhouse.bi_user):
         if not name.replace("_", "").replace("-", "").isalnum():
             raise DeployError(f"ClickHouse user name {name!r} must be alphanumeric (plus _ -)")
     return f"""<?xml version="1.0"?>
@@ -178,8 +178,8 @@ def _users_xml(settings: Settings) -> str:
             <profile>default</profile>
             <quota>default</quota>
         </default>
-{_user_xml(settings.clickhouse_user, settings.clickhouse_password, "default")}\
-{_user_xml(settings.clickhouse_bi_user, settings.clickhouse_bi_password, "readonly")}\
+{_user_xml(settings.clickhouse.user, settings.clickhouse.password, "default")}\
+{_user_xml(settings.clickhouse.bi_user, settings.clickhouse.bi_password, "readonly")}\
     </users>
     <quotas>
         <default>
@@ -220,10 +220,10 @@ def start_clickhouse(settings: Settings) -> int:
     pid = clickhouse_pid(settings)
     if pid is not None:
         return pid
-    for port in (settings.clickhouse_port, settings.clickhouse_http_port):
-        if port_open(settings.clickhouse_host, port):
+    for port in (settings.clickhouse.port, settings.clickhouse.http_port):
+        if port_open(settings.clickhouse.host, port):
             raise DeployError(
-                f"port {settings.clickhouse_host}:{port} is taken by a process that is not ours "
+                f"port {settings.clickhouse.host}:{port} is taken by a process that is not ours "
                 f"({paths.pid_file}); stop it or change CITYSTREAM_CLICKHOUSE_(HTTP_)PORT"
             )
     binary = ensure_installed(settings)
@@ -234,15 +234,15 @@ def start_clickhouse(settings: Settings) -> int:
 
 def clickhouse_healthy(settings: Settings, timeout_s: float = 5.0) -> bool:
     """True when the pipeline user can run ``SELECT 1`` over the native protocol."""
-    if not port_open(settings.clickhouse_host, settings.clickhouse_port):
+    if not port_open(settings.clickhouse.host, settings.clickhouse.port):
         return False
     from clickhouse_driver import Client
 
     client = Client(
-        host=settings.clickhouse_host,
-        port=settings.clickhouse_port,
-        user=settings.clickhouse_user,
-        password=settings.clickhouse_password,
+        host=settings.clickhouse.host,
+        port=settings.clickhouse.port,
+        user=settings.clickhouse.user,
+        password=settings.clickhouse.password,
         connect_timeout=timeout_s,
         send_receive_timeout=timeout_s,
     )
@@ -260,7 +260,7 @@ def wait_clickhouse(settings: Settings, timeout_s: float = START_TIMEOUT_S) -> N
         paths.pid_file,
         paths.log_file,
         lambda: clickhouse_healthy(settings),
-        what=f"ClickHouse on {settings.clickhouse_host}:{settings.clickhouse_port}",
+        what=f"ClickHouse on {settings.clickhouse.host}:{settings.clickhouse.port}",
         timeout=timeout_s,
     )
 

@@ -55,7 +55,7 @@ class KafkaPaths:
 def kafka_paths(settings: Settings) -> KafkaPaths:
     home = settings.home / "kafka"
     return KafkaPaths(
-        libs=settings.cache_dir / "kafka" / settings.kafka_version / "libs",
+        libs=settings.cache_dir / "kafka" / settings.kafka.version / "libs",
         home=home,
         config=home / "server.properties",
         log4j=home / "log4j2.properties",
@@ -76,35 +76,35 @@ def ensure_artifacts(settings: Settings) -> Path:
     libs.mkdir(parents=True, exist_ok=True)
     argv = [
         mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(POM),
-        f"-Dkafka.version={settings.kafka_version}",
+        f"-Dkafka.version={settings.kafka.version}",
         "dependency:copy-dependencies", f"-DoutputDirectory={libs}",
     ]  # fmt: skip
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if result.returncode != 0 or not any(libs.glob(f"kafka_2.13-{settings.kafka_version}.jar")):
+    if result.returncode != 0 or not any(libs.glob(f"kafka_2.13-{settings.kafka.version}.jar")):
         raise DeployError(
-            f"could not resolve Kafka {settings.kafka_version} from Maven Central "
+            f"could not resolve Kafka {settings.kafka.version} from Maven Central "
             f"(exit {result.returncode}):\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
         )
-    done.write_text(settings.kafka_version + "\n")
+    done.write_text(settings.kafka.version + "\n")
     return libs
 
 
 def _server_properties(settings: Settings, paths: KafkaPaths) -> str:
-    host = settings.kafka_host
+    host = settings.kafka.host
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
-        "controller.quorum.voters": f"1@{host}:{settings.kafka_controller_port}",
+        "controller.quorum.voters": f"1@{host}:{settings.kafka.controller_port}",
         "listeners": (
-            f"PLAINTEXT://{host}:{settings.kafka_port},"
-            f"CONTROLLER://{host}:{settings.kafka_controller_port}"
+            f"PLAINTEXT://{host}:{settings.kafka.port},"
+            f"CONTROLLER://{host}:{settings.kafka.controller_port}"
         ),
-        "advertised.listeners": f"PLAINTEXT://{host}:{settings.kafka_port}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{settings.kafka.port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         "log.dirs": str(paths.data),
-        "num.partitions": str(settings.partitions),
+        "num.partitions": str(settings.kafka.partitions),
         "auto.create.topics.enable": "true",
         # one broker: every internal topic has exactly one replica
         "offsets.topic.replication.factor": "1",
@@ -156,7 +156,7 @@ def _cluster_id(paths: KafkaPaths) -> str:
 def _java(settings: Settings, paths: KafkaPaths, main: str, *args: str) -> list[str]:
     java = require_tool("java", "install a Java 17+ runtime (apt-get install -y openjdk-17-jre)")
     return [
-        java, f"-Xmx{settings.kafka_heap}", f"-Xms{settings.kafka_heap}", "-XX:+UseG1GC",
+        java, f"-Xmx{settings.kafka.heap}", f"-Xms{settings.kafka.heap}", "-XX:+UseG1GC",
         "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={paths.log4j}",
         f"-Dkafka.logs.dir={paths.home / 'logs'}",
         "-cp", str(paths.libs / "*"), main, *args,
@@ -187,9 +187,9 @@ def start_kafka(settings: Settings) -> int:
     pid = kafka_pid(settings)
     if pid is not None:
         return pid
-    if port_open(settings.kafka_host, settings.kafka_port):
+    if port_open(settings.kafka.host, settings.kafka.port):
         raise DeployError(
-            f"port {settings.kafka_host}:{settings.kafka_port} is taken by a process that is not "
+            f"port {settings.kafka.host}:{settings.kafka.port} is taken by a process that is not "
             f"ours ({paths.pid_file}); stop it or set CITYSTREAM_KAFKA_PORT"
         )
     ensure_artifacts(settings)
@@ -201,7 +201,7 @@ def start_kafka(settings: Settings) -> int:
 
 def kafka_healthy(settings: Settings, timeout_s: float = 5.0) -> bool:
     """True when the broker answers a metadata request and lists itself."""
-    host, _, port = settings.bootstrap_servers.split(",")[0].rpartition(":")
+    host, _, port = settings.kafka.bootstrap_servers.split(",")[0].rpartition(":")
     if not port_open(host, int(port)):
         return False
     kafka_logger = logging.getLogger("kafka")
@@ -219,7 +219,7 @@ def _metadata_lists_brokers(settings: Settings, timeout_s: float) -> bool:
 
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=settings.bootstrap_servers,
+            bootstrap_servers=settings.kafka.bootstrap_servers,
             client_id="citystream-health",
             request_timeout_ms=int(timeout_s * 1000),
         )
@@ -239,7 +239,7 @@ def wait_kafka(settings: Settings, timeout_s: float = START_TIMEOUT_S) -> None:
         paths.pid_file,
         paths.log_file,
         lambda: kafka_healthy(settings),
-        what=f"Kafka on {settings.bootstrap_servers}",
+        what=f"Kafka on {settings.kafka.bootstrap_servers}",
         timeout=timeout_s,
     )
 

@@ -41,10 +41,10 @@ def _locked(settings: Settings) -> Iterator[None]:
 
 def _address(settings: Settings, name: str) -> str:
     if name == "kafka":
-        return settings.bootstrap_servers
+        return settings.kafka.bootstrap_servers
     return (
-        f"{settings.clickhouse_host}:{settings.clickhouse_port} "
-        f"(http {settings.clickhouse_http_port})"
+        f"{settings.clickhouse.host}:{settings.clickhouse.port} "
+        f"(http {settings.clickhouse.http_port})"
     )
 
 

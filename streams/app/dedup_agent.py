@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 def expected_sources(settings: Settings) -> frozenset[tuple[str, int]]:
     """Every raw partition whose watermark the dedup stage waits for."""
     return frozenset(
-        (settings.topic(t), p) for t in RAW_TOPICS.values() for p in range(settings.partitions)
+        (settings.kafka.topic(t), p)
+        for t in RAW_TOPICS.values()
+        for p in range(settings.kafka.partitions)
     )
 
 
@@ -46,11 +48,15 @@ class DedupWorker:
         self.engine = make_engine(settings)
         self.expected = expected_sources(settings)
         self.partitions: dict[int, PartitionState] = {}
-        self.state_topic_name = settings.topic(DEDUP_STATE)
-        self.links = app.topic(settings.topic(LINKS), key_serializer="raw", value_serializer="raw")
-        self.cases = app.topic(settings.topic(CASES), key_serializer="raw", value_serializer="raw")
+        self.state_topic_name = settings.kafka.topic(DEDUP_STATE)
+        self.links = app.topic(
+            settings.kafka.topic(LINKS), key_serializer="raw", value_serializer="raw"
+        )
+        self.cases = app.topic(
+            settings.kafka.topic(CASES), key_serializer="raw", value_serializer="raw"
+        )
         self.dead = app.topic(
-            settings.topic(DEADLETTER), key_serializer="raw", value_serializer="raw"
+            settings.kafka.topic(DEADLETTER), key_serializer="raw", value_serializer="raw"
         )
         self.state_topic = app.topic(
             self.state_topic_name, key_serializer="raw", value_serializer="raw"
@@ -160,13 +166,15 @@ def load_partition(
     latest: dict[bytes, bytes | None] = {}
     for record in read_to_end(settings, topic, [partition], idle_s=30.0):
         latest[record.key] = record.value
-    return partition_from_changelog(partition, expected, latest, settings.changelog_part_bytes)
+    return partition_from_changelog(
+        partition, expected, latest, settings.pipeline.changelog_part_bytes
+    )
 
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     worker = DedupWorker(app, settings, metrics)
-    fused = app.topic(settings.topic(FUSED), key_serializer="raw", value_serializer="raw")
-    fused_name = settings.topic(FUSED)
+    fused = app.topic(settings.kafka.topic(FUSED), key_serializer="raw", value_serializer="raw")
+    fused_name = settings.kafka.topic(FUSED)
 
     async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         worker.forget({tp.partition for tp in revoked if tp.topic == fused_name})
@@ -174,7 +182,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     app.on_partitions_revoked.connect(on_revoked)
 
     async def dedup(stream: Any) -> None:
-        async for events in stream.take_events(512, within=settings.batch_max_ms / 1000):
+        async for events in stream.take_events(512, within=settings.pipeline.batch_max_ms / 1000):
             started = time.perf_counter()
             await worker.handle(events)
             metrics.observe(

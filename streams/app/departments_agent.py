@@ -25,14 +25,16 @@ __all__ = ["register"]
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     calendar = WorkCalendar.from_settings(settings)
     calendar.require_coverage(int(time.time() * 1000))
-    orders = app.topic(settings.topic(DISPATCH), key_serializer="raw", value_serializer="raw")
-    updates = app.topic(settings.topic(UPDATES), key_serializer="raw", value_serializer="raw")
+    orders = app.topic(settings.kafka.topic(DISPATCH), key_serializer="raw", value_serializer="raw")
+    updates = app.topic(settings.kafka.topic(UPDATES), key_serializer="raw", value_serializer="raw")
 
     async def departments(stream: Any) -> None:
         async for value in stream:
             order = DispatchOrder.from_dict(orjson.loads(value))
             key = str(order.case_id).encode()
-            for update in simulate_department(order, calendar, seed=settings.department_seed):
+            for update in simulate_department(
+                order, calendar, seed=settings.worker.department_seed
+            ):
                 await updates.send(key=key, value=orjson.dumps(update.to_dict()), force=True)
             for year, lookups in calendar.take_uncovered().items():
                 metrics.inc(

@@ -30,7 +30,9 @@ class Dispatcher:
     """Pure part of the agent: a case row to the messages it causes."""
 
     def __init__(self, settings: Settings) -> None:
-        self.table = CategoryTable.load(settings.categories_file, settings.category_code_digits)
+        self.table = CategoryTable.load(
+            settings.pipeline.categories_file, settings.pipeline.category_code_digits
+        )
         self.calendar = WorkCalendar.from_settings(settings)
         self.limits = DispatchLimits.from_settings(settings)
         from streams.app.sink_agent import load_unit_grids
@@ -99,9 +101,9 @@ class Dispatcher:
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     dispatcher = Dispatcher(settings)
     dispatcher.calendar.require_coverage(int(time.time() * 1000))
-    cases = app.topic(settings.topic(CASES), key_serializer="raw", value_serializer="raw")
-    updates = app.topic(settings.topic(UPDATES), key_serializer="raw", value_serializer="raw")
-    orders = app.topic(settings.topic(DISPATCH), key_serializer="raw", value_serializer="raw")
+    cases = app.topic(settings.kafka.topic(CASES), key_serializer="raw", value_serializer="raw")
+    updates = app.topic(settings.kafka.topic(UPDATES), key_serializer="raw", value_serializer="raw")
+    orders = app.topic(settings.kafka.topic(DISPATCH), key_serializer="raw", value_serializer="raw")
 
     async def dispatch(stream: Any) -> None:
         async for value in stream:

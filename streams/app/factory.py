@@ -48,7 +48,7 @@ def parse_roles(text: str) -> list[str]:
 
 def faust_data_dir(settings: Settings) -> Path:
     """Faust's own folder for this app (by default it would be the working directory)."""
-    return settings.home / "faust" / settings.app_id
+    return settings.home / "faust" / settings.worker.app_id
 
 
 def create_app(settings: Settings, roles: Iterable[str]) -> App:
@@ -57,16 +57,16 @@ def create_app(settings: Settings, roles: Iterable[str]) -> App:
     datadir = faust_data_dir(settings)
     datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = App(
-        settings.app_id,
-        broker=f"kafka://{settings.bootstrap_servers}",
+        settings.worker.app_id,
+        broker=f"kafka://{settings.kafka.bootstrap_servers}",
         store="memory://",
         datadir=str(datadir),
-        topic_partitions=settings.partitions,
+        topic_partitions=settings.kafka.partitions,
         topic_replication_factor=1,
         topic_allow_declare=True,  # Faust creates its own changelog topics
         web_enabled=True,
-        web_bind=settings.web_bind,
-        web_port=settings.web_port,
+        web_bind=settings.worker.web_bind,
+        web_port=settings.worker.web_port,
         web_in_thread=False,
         producer_max_request_size=MAX_MESSAGE_BYTES,
         # Faust's 16 KiB default puts each links/cases message in a request of its own
@@ -90,7 +90,7 @@ def create_app(settings: Settings, roles: Iterable[str]) -> App:
     _register_lag(app)
     for role in roles:
         importlib.import_module(ROLES[role]).register(app, settings, app.metrics)
-    log.info("citystream app %s created with roles %s", settings.app_id, ",".join(roles))
+    log.info("citystream app %s created with roles %s", settings.worker.app_id, ",".join(roles))
     return app
 
 

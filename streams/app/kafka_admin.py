@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
-    """Create every pipeline topic with ``settings.partitions`` partitions if missing.
+    """Create every pipeline topic with ``settings.kafka.partitions`` partitions if missing.
 
     Returns the topics created. A topic that exists with another partition count is an
     error: tiles map to partitions by hash, so the count is part of the data layout.
@@ -26,9 +26,11 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    names = [settings.topic(t) for t in ALL_TOPICS]
+    names = [settings.kafka.topic(t) for t in ALL_TOPICS]
     deadline = time.monotonic() + timeout_s
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="citystream")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap_servers, client_id="citystream"
+    )
     try:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]
@@ -38,13 +40,13 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
                 admin.create_topics(
                     [
                         NewTopic(
-                            settings.topic(t),
-                            settings.partitions,
+                            settings.kafka.topic(t),
+                            settings.kafka.partitions,
                             1,
                             topic_configs=topic_config(t),
                         )
                         for t in ALL_TOPICS
-                        if settings.topic(t) in missing
+                        if settings.kafka.topic(t) in missing
                     ],
                     timeout_ms=30_000,
                 )
@@ -56,11 +58,11 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
                 if not d["error_code"]
             }
             if len(counts) == len(names):
-                wrong = {t: c for t, c in counts.items() if c != settings.partitions}
+                wrong = {t: c for t, c in counts.items() if c != settings.kafka.partitions}
                 if wrong:
                     raise RuntimeError(
                         f"topics exist with a partition count other than "
-                        f"CITYSTREAM_PARTITIONS={settings.partitions}: {wrong}"
+                        f"CITYSTREAM_PARTITIONS={settings.kafka.partitions}: {wrong}"
                     )
                 return missing
             time.sleep(0.2)
@@ -80,7 +82,7 @@ def read_to_end(
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         enable_auto_commit=False,
         group_id=None,
         max_partition_fetch_bytes=64 * 1024 * 1024,

@@ -93,15 +93,19 @@ def _dead_letter(reason: Reason, message: str, raw: bytes, m: Any) -> bytes:
 
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
-    updates = app.topic(settings.topic(UPDATES), key_serializer="raw", value_serializer="raw")
+    updates = app.topic(settings.kafka.topic(UPDATES), key_serializer="raw", value_serializer="raw")
     transitions = app.topic(
-        settings.topic(TRANSITIONS), key_serializer="raw", value_serializer="raw"
+        settings.kafka.topic(TRANSITIONS), key_serializer="raw", value_serializer="raw"
     )
-    dead = app.topic(settings.topic(DEADLETTER), key_serializer="raw", value_serializer="raw")
+    dead = app.topic(settings.kafka.topic(DEADLETTER), key_serializer="raw", value_serializer="raw")
     table = app.Table(
-        "case-state", default=None, partitions=settings.partitions, key_type=str, value_type=dict
+        "case-state",
+        default=None,
+        partitions=settings.kafka.partitions,
+        key_type=str,
+        value_type=dict,
     )
-    rows = app.topic(settings.topic(CASE_STATE), key_serializer="raw", value_serializer="raw")
+    rows = app.topic(settings.kafka.topic(CASE_STATE), key_serializer="raw", value_serializer="raw")
 
     async def reject(reason: Reason, message: str, raw: bytes, m: Any) -> None:
         await dead.send(key=b"department", force=True, value=_dead_letter(reason, message, raw, m))

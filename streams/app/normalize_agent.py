@@ -35,10 +35,10 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     # The dedup engine decides which tiles need an event (home and halos): one rule for
     # the normalizer that routes and the dedup stage that owns.
     engine = make_engine(settings)
-    fused = app.topic(settings.topic(FUSED), key_serializer="raw", value_serializer="raw")
-    dead = app.topic(settings.topic(DEADLETTER), key_serializer="raw", value_serializer="raw")
+    fused = app.topic(settings.kafka.topic(FUSED), key_serializer="raw", value_serializer="raw")
+    dead = app.topic(settings.kafka.topic(DEADLETTER), key_serializer="raw", value_serializer="raw")
     for source, raw_name in RAW_TOPICS.items():
-        topic_name = settings.topic(raw_name)
+        topic_name = settings.kafka.topic(raw_name)
         raw = app.topic(topic_name, key_serializer="raw", value_serializer="raw", allow_empty=True)
         progress = _Progress()
         _add_agent(
@@ -72,7 +72,7 @@ def _add_agent(
 ) -> None:
     async def normalize(stream: Any) -> None:
         async for events in stream.take_events(
-            settings.batch_max_events, within=settings.batch_max_ms / 1000
+            settings.pipeline.batch_max_events, within=settings.pipeline.batch_max_ms / 1000
         ):
             started = time.perf_counter()
             messages = [e.message for e in events]
@@ -108,7 +108,7 @@ async def _send_watermarks(
 ) -> None:
     for partition, mark in progress.mark.items():
         frame = encode_watermark(WatermarkFrame(topic_name, partition, mark, partition in idle))
-        for target in range(settings.partitions):
+        for target in range(settings.kafka.partitions):
             await fused.send(key=b"wm", value=frame, partition=target, force=True)
 
 
@@ -116,7 +116,7 @@ def _add_idle_timer(
     app: Any, settings: Settings, topic_name: str, fused: Any, progress: _Progress
 ) -> None:
     """Declare a raw partition idle when it is caught up and quiet, so dedup moves on."""
-    interval = settings.idle_source_ms / 1000
+    interval = settings.pipeline.idle_source_ms / 1000
 
     async def idle_check() -> None:
         consumer = app.consumer

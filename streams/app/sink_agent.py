@@ -116,7 +116,7 @@ def load_unit_grids(settings: Settings, spec: Any) -> UnitGridIndex | None:
     """The district's unit-grid index, parsed once per worker (dispatch and sink share it)."""
     from streams.reference.geo import District
 
-    district = District.load(settings.district)
+    district = District.load(settings.pipeline.district)
     path = district.unit_grids_path
     return UnitGridIndex.from_geojson(path, spec) if path is not None else None
 
@@ -155,12 +155,14 @@ def _add_agent(
     table: str,
     convert: Callable[[Any], Any],
 ) -> None:
-    topic = app.topic(settings.topic(topic_name), key_serializer="raw", value_serializer="raw")
+    topic = app.topic(
+        settings.kafka.topic(topic_name), key_serializer="raw", value_serializer="raw"
+    )
     sink = ClickHouseSink(settings)
 
     async def store(stream: Any) -> None:
         async for events in stream.take_events(
-            settings.sink_batch_rows, within=settings.sink_batch_ms / 1000
+            settings.sink.batch_rows, within=settings.sink.batch_ms / 1000
         ):
             started = time.perf_counter()
             rows = 0

@@ -75,24 +75,23 @@ def _minutes(text: str, what: str) -> int:
     return value
 
 
-def parse_periods(day_start: str, day_end: str, breaks: str = "") -> tuple[tuple[int, int], ...]:
+def parse_periods(
+    day_start: str, day_end: str, breaks: tuple[tuple[str, str], ...] = ()
+) -> tuple[tuple[int, int], ...]:
     """Working periods of a day as ``(start, end)`` minutes since local midnight.
 
-    ``breaks`` is a comma-separated list of ``HH:MM-HH:MM`` ranges (the lunch break) that
-    must lie inside the day and must not overlap.
+    ``breaks`` are ``(HH:MM, HH:MM)`` ranges (the lunch break) that must lie inside the
+    day and must not overlap.
     """
     start = _minutes(day_start, "work_day_start")
     end = _minutes(day_end, "work_day_end")
     if end <= start:
         raise CalendarError(f"work day ends ({day_end}) before it starts ({day_start})")
     cuts: list[tuple[int, int]] = []
-    for chunk in (c for c in breaks.split(",") if c.strip()):
-        lo_text, sep, hi_text = chunk.partition("-")
-        if not sep:
-            raise CalendarError(f"work_breaks: expected HH:MM-HH:MM, got {chunk!r}")
+    for lo_text, hi_text in breaks:
         lo, hi = _minutes(lo_text, "work_breaks"), _minutes(hi_text, "work_breaks")
         if not start < lo < hi < end:
-            raise CalendarError(f"work_breaks: {chunk.strip()!r} is not inside the work day")
+            raise CalendarError(f"work_breaks: {lo_text}-{hi_text} is not inside the work day")
         cuts.append((lo, hi))
     cuts.sort()
     periods: list[tuple[int, int]] = []
@@ -129,13 +128,6 @@ def load_holiday_file(path: Path) -> tuple[frozenset[date], frozenset[date]]:
             else:
                 raise CalendarError(f"{path}:{lineno}: kind must be holiday|workday, got {kind!r}")
     return frozenset(holidays), frozenset(workdays)
-
-
-def _date_list(text: str, what: str) -> frozenset[date]:
-    try:
-        return frozenset(date.fromisoformat(p.strip()) for p in text.split(",") if p.strip())
-    except ValueError as exc:
-        raise CalendarError(f"{what}: expected comma-separated ISO dates, got {text!r}") from exc
 
 
 def _resolve(name: str) -> Path:
@@ -196,10 +188,10 @@ class WorkCalendar:
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkCalendar:
         """The calendar configured by ``timezone``, ``work_*`` and the holiday settings."""
-        holidays: set[date] = set(_date_list(settings.holidays, "holidays"))
-        workdays: set[date] = set(_date_list(settings.workdays_extra, "workdays_extra"))
+        holidays: set[date] = set(settings.calendar.holidays)
+        workdays: set[date] = set(settings.calendar.workdays_extra)
         covered: set[int] = set()
-        for name in (n.strip() for n in settings.holiday_files.split(",") if n.strip()):
+        for name in settings.calendar.holiday_files:
             path = _resolve(name)
             off, on = load_holiday_file(path)
             if not off | on:
@@ -208,9 +200,11 @@ class WorkCalendar:
             workdays |= on
             covered |= {day.year for day in off | on}
         return cls(
-            timezone=settings.timezone,
+            timezone=settings.calendar.timezone,
             periods=parse_periods(
-                settings.work_day_start, settings.work_day_end, settings.work_breaks
+                settings.calendar.work_day_start,
+                settings.calendar.work_day_end,
+                settings.calendar.work_breaks,
             ),
             holidays=frozenset(holidays),
             workdays=frozenset(workdays),

@@ -100,8 +100,8 @@ class DispatchLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> DispatchLimits:
         return cls(
-            urgent_ms=settings.dispatch_limit_urgent_s * 1000,
-            normal_ms=settings.dispatch_limit_normal_s * 1000,
+            urgent_ms=settings.dispatch.limit_urgent_s * 1000,
+            normal_ms=settings.dispatch.limit_normal_s * 1000,
         )
 
     def limit_ms(self, urgent: bool) -> int:

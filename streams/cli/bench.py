@@ -92,7 +92,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         update_readme=harness.README if args.update_readme else None,
         suites=suites or None,
     )
-    # the child pytest reads the same settings, with the smoke switch set
-    env = {**os.environ, **settings.replace(bench_smoke=args.smoke).as_env()}
+    # the child pytest reads the same settings, and the harness's smoke switch
+    env = {**os.environ, **settings.as_env(), **harness.smoke_env(args.smoke)}
     result: int = harness.main(options, env)
     return result

@@ -22,11 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    database = args.database or settings.clickhouse_database
+    database = args.database or settings.clickhouse.database
 
     def body(executor: DriverExecutor) -> int:
         if args.action == "migrate":
-            applied = migrate(executor, database, settings.timezone)
+            applied = migrate(executor, database, settings.calendar.timezone)
             for m in applied:
                 print(f"applied {m.version:04d}_{m.name}")
             print(f"{database}: {len(applied)} migration(s) applied, schema up to date")

@@ -109,16 +109,16 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     run_settings = settings.replace(
         topic_prefix=f"demo{stamp}.",
         app_id=f"citystream-demo{stamp}",
-        clickhouse_database=f"{settings.clickhouse_database}_demo",
+        clickhouse_database=f"{settings.clickhouse.database}_demo",
     )
-    db = run_settings.clickhouse_database
+    db = run_settings.clickhouse.database
     client = make_client(run_settings, use_numpy=False)
     client.execute(f"DROP DATABASE IF EXISTS {db}")
     client.execute(f"CREATE DATABASE {db}")
-    migrate(DriverExecutor(client), db, run_settings.timezone)
+    migrate(DriverExecutor(client), db, run_settings.calendar.timezone)
     ensure_topics(run_settings)
     log_path = Path(run_settings.home) / "demo" / f"worker-{stamp}.log"
-    worker = WorkerProcess(run_settings, "all", run_settings.web_port, log_path).start()
+    worker = WorkerProcess(run_settings, "all", run_settings.worker.web_port, log_path).start()
     print(
         f"citystream demo: worker started (log {log_path}); generating the "
         f"{args.scenario} day at scale {args.scale}..."

@@ -76,8 +76,8 @@ def resolve_range(
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    database = args.database or settings.clickhouse_database
-    tz = settings.timezone
+    database = args.database or settings.clickhouse.database
+    tz = settings.calendar.timezone
 
     def body(ex: DriverExecutor) -> int:
         latest = _latest_case_day(ex, database, tz) if args.week == "latest" else None

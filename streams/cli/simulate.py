@@ -63,7 +63,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             start=args.start,
             days=args.days,
             bad_share=args.bad_share,
-            max_payload_bytes=settings.max_payload_bytes,
+            max_payload_bytes=settings.pipeline.max_payload_bytes,
             theme=args.theme,
         )
     except ValueError as exc:
@@ -77,7 +77,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         except Exception as exc:  # any client failure (DNS, refused, timeout) reads the same
             sinks[0].close()
             print(
-                f"citystream simulate: cannot reach Kafka at {settings.bootstrap_servers}: {exc}",
+                "citystream simulate: cannot reach Kafka at "
+                f"{settings.kafka.bootstrap_servers}: {exc}",
                 file=sys.stderr,
             )
             return 1

@@ -41,11 +41,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.web_port is not None:
         settings = settings.replace(web_port=args.web_port)
     try:
-        roles = parse_roles(args.roles or settings.worker_roles)
+        roles = parse_roles(args.roles) if args.roles else list(settings.worker.roles)
     except ValueError as exc:
         print(f"citystream worker: {exc}", file=sys.stderr)
         return 2
-    config = logging_config(settings.log_level, settings.log_format)
+    config = logging_config(settings.worker.log_level, settings.worker.log_format)
     logging.config.dictConfig(config)
     ensure_topics(settings)
     # Load every kernel (from numba's disk cache, or compile it) before consuming, so the
@@ -59,7 +59,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"citystream worker: {exc}", file=sys.stderr)
         return 2
     worker = faust.Worker(
-        app, loglevel=settings.log_level, redirect_stdouts=False, logging_config=config
+        app, loglevel=settings.worker.log_level, redirect_stdouts=False, logging_config=config
     )
     worker.execute_from_commandline()
     return 0

@@ -25,10 +25,14 @@ def make_engine(settings: Settings) -> DedupEngine:
     """The worker's dedup engine (grid, parameters, tile router); one per settings, so the
     roles of one worker share it instead of each loading the tables again. It holds no
     per-tile state: that lives in TileDedup objects."""
-    table = CategoryTable.load(settings.categories_file, settings.category_code_digits)
-    district = District.load(settings.district)
+    table = CategoryTable.load(
+        settings.pipeline.categories_file, settings.pipeline.category_code_digits
+    )
+    district = District.load(settings.pipeline.district)
     origin = district.origin
-    return DedupEngine(settings, table, GridSpec(origin[0], origin[1], settings.cell_size_m))
+    return DedupEngine(
+        settings, table, GridSpec(origin[0], origin[1], settings.pipeline.cell_size_m)
+    )
 
 
 def engine_dead_letters(batch: Any, reason: Reason, message: str) -> list[DeadLetter]:

@@ -51,9 +51,9 @@ def build_params(table: CategoryTable, settings: Settings) -> DedupParams:
         radius_m=radius,
         window_s=np.asarray(kp.window_s, dtype=np.float64),
         compat=compat,
-        recurrence_window_s=settings.recurrence_window_s,
-        allowed_lateness_s=settings.allowed_lateness_s,
-        max_open_age_s=settings.max_open_age_s,
+        recurrence_window_s=settings.pipeline.recurrence_window_s,
+        allowed_lateness_s=settings.pipeline.allowed_lateness_s,
+        max_open_age_s=settings.pipeline.max_open_age_s,
     )
 
 
@@ -181,8 +181,8 @@ class DedupEngine:
         self.params = build_params(table, settings)
         self.halo_m = category_halos(self.params)
         widest = float(self.halo_m.max()) if len(self.halo_m) else 0.0
-        self.router = TileRouter(spec, settings.tile_size_m, widest)
-        self.redelivery_horizon_ms = settings.redelivery_horizon_s * 1000
+        self.router = TileRouter(spec, settings.pipeline.tile_size_m, widest)
+        self.redelivery_horizon_ms = settings.pipeline.redelivery_horizon_s * 1000
         self.department = np.array(
             [
                 table.by_id[i].department if i in table.by_id else ""

@@ -25,7 +25,7 @@ import orjson
 from streams.contracts.fused import decode_batch, encode_batch
 from streams.dedup.engine import DedupEngine, TileDedup
 from streams.dedup.ordering import ReorderBuffer, WatermarkTracker
-from streams.settings import Settings
+from streams.settings import PipelineSettings
 
 __all__ = [
     "ChangelogError",
@@ -53,7 +53,7 @@ class PartitionState:
     tracker: WatermarkTracker
     tiles: dict[int, TileDedup] = field(default_factory=dict)
     buffers: dict[int, ReorderBuffer] = field(default_factory=dict)
-    part_bytes: int = Settings.changelog_part_bytes  # split tile records above this
+    part_bytes: int = PipelineSettings.changelog_part_bytes  # split tile records above this
     dirty: set[int] = field(default_factory=set)
     # per tile, the generation and part count of its split record on the changelog
     split: dict[int, tuple[int, int]] = field(default_factory=dict)
@@ -157,7 +157,7 @@ def partition_from_changelog(
     partition: int,
     expected: frozenset[tuple[str, int]],
     latest: dict[bytes, bytes | None],
-    part_bytes: int = Settings.changelog_part_bytes,
+    part_bytes: int = PipelineSettings.changelog_part_bytes,
 ) -> PartitionState:
     """The state the changelog's last record per key (``None``: deleted) describes."""
     state = PartitionState(partition, WatermarkTracker(expected), part_bytes=part_bytes)

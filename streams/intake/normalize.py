@@ -46,10 +46,10 @@ class NormalizerConfig:
     @classmethod
     def from_settings(cls, s: Settings) -> NormalizerConfig:
         return cls(
-            max_payload_bytes=s.max_payload_bytes,
-            max_future_skew_ms=s.max_future_skew_s * 1000,
-            max_event_age_ms=s.max_event_age_days * 86_400_000,
-            seen_capacity=s.intake_seen_ids,
+            max_payload_bytes=s.pipeline.max_payload_bytes,
+            max_future_skew_ms=s.pipeline.max_future_skew_s * 1000,
+            max_event_age_ms=s.pipeline.max_event_age_days * 86_400_000,
+            seen_capacity=s.pipeline.intake_seen_ids,
         )
 
 
@@ -131,8 +131,10 @@ class Normalizer:
     def from_settings(
         cls, settings: Settings, now_fn: Callable[[], int] = wall_clock_ms
     ) -> Normalizer:
-        table = CategoryTable.load(settings.categories_file, settings.category_code_digits)
-        district = District.load(settings.district)
+        table = CategoryTable.load(
+            settings.pipeline.categories_file, settings.pipeline.category_code_digits
+        )
+        district = District.load(settings.pipeline.district)
         return cls(NormalizerConfig.from_settings(settings), table, district, now_fn)
 
     def normalize(

@@ -1,6 +1,6 @@
 """The category table (components and events) and the mappings from source codes to it.
 
-The data lives in ``streams/data/categories.csv`` (or ``Settings.categories_file``); the
+The data lives in ``streams/data/categories.csv`` (or ``CITYSTREAM_CATEGORIES_FILE``); the
 sensor-alarm and Open311 service-code mappings are CSV files beside the table. Code widths
 come from config (4 digits = 2 major + 2 minor by default; 5 for GB/T 47678 style codes).
 """

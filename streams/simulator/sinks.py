@@ -80,7 +80,7 @@ class FileSink:
 
 
 class KafkaSink:
-    """Produces to ``Settings.topic("raw.<source>")`` keyed as docs/contracts.md says.
+    """Produces to ``settings.kafka.topic("raw.<source>")`` keyed as docs/contracts.md says.
 
     The Kafka timestamp is the simulated arrival time, so the normalizer can judge
     future/stale event times against when the record arrived, also in a replay.
@@ -89,13 +89,13 @@ class KafkaSink:
     def __init__(self, settings: Settings, linger_ms: int = 20) -> None:
         from kafka import KafkaProducer  # imported here: only this sink needs the client
 
-        self.topics = {s: settings.topic(f"raw.{s}") for s in SOURCES}
+        self.topics = {s: settings.kafka.topic(f"raw.{s}") for s in SOURCES}
         self.producer = KafkaProducer(
-            bootstrap_servers=settings.bootstrap_servers,
+            bootstrap_servers=settings.kafka.bootstrap_servers,
             acks="all",
             linger_ms=linger_ms,
             batch_size=512 * 1024,
-            max_request_size=max(2 * 1024 * 1024, 4 * settings.max_payload_bytes),
+            max_request_size=max(2 * 1024 * 1024, 4 * settings.pipeline.max_payload_bytes),
             client_id="citystream-simulator",
         )
 

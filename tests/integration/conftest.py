@@ -41,20 +41,20 @@ def settings() -> Settings:
 def kafka_bootstrap(settings: Settings) -> str:
     """``host:port`` of a broker that answers a metadata request."""
     if not kafka_healthy(settings):
-        _unavailable(f"Kafka at {settings.bootstrap_servers}")
-    return settings.bootstrap_servers
+        _unavailable(f"Kafka at {settings.kafka.bootstrap_servers}")
+    return settings.kafka.bootstrap_servers
 
 
 @pytest.fixture(scope="session")
 def _clickhouse_ready(settings: Settings) -> None:
     if not clickhouse_healthy(settings):
-        _unavailable(f"ClickHouse at {settings.clickhouse_host}:{settings.clickhouse_port}")
+        _unavailable(f"ClickHouse at {settings.clickhouse.host}:{settings.clickhouse.port}")
 
 
 def _client(settings: Settings, user: str, password: str, database: str = "default") -> Client:
     return Client(
-        host=settings.clickhouse_host,
-        port=settings.clickhouse_port,
+        host=settings.clickhouse.host,
+        port=settings.clickhouse.port,
         user=user,
         password=password,
         database=database,
@@ -66,7 +66,7 @@ def _client(settings: Settings, user: str, password: str, database: str = "defau
 @pytest.fixture
 def clickhouse(settings: Settings, _clickhouse_ready: None) -> Iterator[Client]:
     """A clickhouse_driver Client logged in as the pipeline user."""
-    client = _client(settings, settings.clickhouse_user, settings.clickhouse_password)
+    client = _client(settings, settings.clickhouse.user, settings.clickhouse.password)
     yield client
     client.disconnect()
 
@@ -74,7 +74,7 @@ def clickhouse(settings: Settings, _clickhouse_ready: None) -> Iterator[Client]:
 @pytest.fixture
 def clickhouse_bi(settings: Settings, _clickhouse_ready: None) -> Iterator[Client]:
     """A clickhouse_driver Client logged in as the read-only BI user."""
-    client = _client(settings, settings.clickhouse_bi_user, settings.clickhouse_bi_password)
+    client = _client(settings, settings.clickhouse.bi_user, settings.clickhouse.bi_password)
     yield client
     client.disconnect()
 

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 def _fused_ids(settings: Settings) -> Counter[int]:
     ids: Counter[int] = Counter()
-    for record in read_topic(settings, settings.topic(FUSED)):
+    for record in read_topic(settings, settings.kafka.topic(FUSED)):
         if is_watermark_frame(record.value):
             continue
         ids.update(decode_batch(record.value).events["event_id"].tolist())
@@ -36,7 +36,7 @@ def _fused_ids(settings: Settings) -> Counter[int]:
 def _dead(settings: Settings) -> dict[tuple[str, int], list[str]]:
     """Reasons per raw (topic, offset); a re-sent gateway batch has one per alarm."""
     out: dict[tuple[str, int], list[str]] = {}
-    for record in read_topic(settings, settings.topic(DEADLETTER)):
+    for record in read_topic(settings, settings.kafka.topic(DEADLETTER)):
         letter = orjson.loads(record.value)
         out.setdefault((letter["topic"], letter["offset"]), []).append(letter["reason"])
     return {k: sorted(v) for k, v in out.items()}
@@ -54,7 +54,7 @@ def test_mixed_feed_reconciles_record_by_record(
     good_ids = {event_id_for(t.source, t.source_ref) for t in truth if not t.expected_reason}
     expected_dead: dict[tuple[str, int], list[str]] = {}
     for t in bad:
-        key = (s.topic(RAW_TOPICS[t.source]), t.source_seq)
+        key = (s.kafka.topic(RAW_TOPICS[t.source]), t.source_seq)
         expected_dead[key] = sorted([*expected_dead.get(key, []), t.expected_reason])
 
     ensure_topics(s)

@@ -107,10 +107,10 @@ def test_records_roundtrip_through_faust_into_clickhouse(
         "table": table,
         "datadir": str(tmp_path / "faust"),
         "clickhouse": {
-            "host": settings.clickhouse_host,
-            "port": settings.clickhouse_port,
-            "user": settings.clickhouse_user,
-            "password": settings.clickhouse_password,
+            "host": settings.clickhouse.host,
+            "port": settings.clickhouse.port,
+            "user": settings.clickhouse.user,
+            "password": settings.clickhouse.password,
         },
     }
     worker = subprocess.Popen(

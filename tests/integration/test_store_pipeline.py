@@ -49,10 +49,10 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
 def _python_tables(s: Settings) -> dict[str, dict[str, list[Any]]]:
     """The cases and dispatches as the pipeline's own topics say, without ClickHouse."""
-    cases = [orjson.loads(r.value) for r in read_topic(s, s.topic(CASE_STATE))]
+    cases = [orjson.loads(r.value) for r in read_topic(s, s.kafka.topic(CASE_STATE))]
     orders = [
         dispatch_row(DispatchOrder.from_dict(orjson.loads(r.value)))
-        for r in read_topic(s, s.topic(DISPATCH))
+        for r in read_topic(s, s.kafka.topic(DISPATCH))
     ]
     return {"cases": _columns(cases), "dispatches": _columns(orders)}
 
@@ -90,7 +90,7 @@ def test_outage_kpis_and_replay(
         clickhouse_database=ch_database,
     )
     ex = DriverExecutor(clickhouse)
-    migrate(ex, ch_database, s.timezone)
+    migrate(ex, ch_database, s.calendar.timezone)
     ensure_topics(s)
     records = list(Simulation("ordinary", seed=5, scale=0.03).records())
     truth = Counter(t.expected_reason for r in records for t in r.truth)
@@ -133,7 +133,7 @@ def test_outage_kpis_and_replay(
     assert reasons == {k: v for k, v in truth.items() if k}
 
     tables = _python_tables(s)
-    units = reference.case_unit_kpis(tables, s.timezone, int(time.time() * 1000))
+    units = reference.case_unit_kpis(tables, s.calendar.timezone, int(time.time() * 1000))
     got = {
         (r["period"], r["period_start"], r["level"], r["unit"]): r
         for r in ex.query(f"SELECT * FROM {ch_database}.kpi_units")

@@ -26,7 +26,7 @@ from streams.runner import (
     scrape_metric,
     wait_until,
 )
-from streams.settings import Settings
+from streams.settings import PipelineSettings, Settings
 from streams.simulator import SimRecord, Simulation
 
 pytestmark = pytest.mark.integration
@@ -126,7 +126,7 @@ def test_eight_partitions_three_workers_give_identical_cases(
 
 @pytest.mark.parametrize(
     "part_bytes",
-    [Settings.changelog_part_bytes, 1024],
+    [PipelineSettings.changelog_part_bytes, 1024],
     ids=["whole-tile-records", "tile-records-in-parts"],
 )
 def test_sigkill_mid_stream_loses_nothing(

@@ -95,9 +95,9 @@ def test_up_without_java_fails_with_a_clear_message(
     from streams.settings import load_settings
 
     s = load_settings()
-    libs = s.cache_dir / "kafka" / s.kafka_version / "libs"
+    libs = s.cache_dir / "kafka" / s.kafka.version / "libs"
     libs.mkdir(parents=True)
-    (libs / f"kafka_2.13-{s.kafka_version}.jar").write_bytes(b"")
+    (libs / f"kafka_2.13-{s.kafka.version}.jar").write_bytes(b"")
     (libs / ".complete").write_text("cached\n")  # the jars count as resolved: no mvn needed
     empty_bin = isolated_env / "empty-bin"
     empty_bin.mkdir()

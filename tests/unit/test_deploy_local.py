@@ -124,7 +124,7 @@ def test_clickhouse_users_readonly_bi_and_local_default(tmp_path: Path) -> None:
     bi = root.find("users/analyst")
     assert bi is not None and bi.findtext("profile") == "readonly"
     assert bi.findtext("password_sha256_hex") == hashlib.sha256(b"s3cret").hexdigest()
-    pipeline = root.find(f"users/{s.clickhouse_user}")
+    pipeline = root.find(f"users/{s.clickhouse.user}")
     assert pipeline is not None and pipeline.findtext("profile") == "default"
     for user in root.findall("users/*"):
         ips = {ip.text for ip in user.findall("networks/ip")}

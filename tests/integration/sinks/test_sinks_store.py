@@ -29,7 +29,7 @@ VIEWS = BI_VIEWS
 @pytest.fixture
 def store(settings: Settings, clickhouse: Client, ch_database: str) -> DriverExecutor:
     ex = DriverExecutor(clickhouse)
-    migrate(ex, ch_database, settings.timezone)
+    migrate(ex, ch_database, settings.calendar.timezone)
     return ex
 
 
@@ -53,7 +53,7 @@ def _snapshot(ex: DriverExecutor, database: str) -> dict[str, list[str]]:
 def test_migrate_twice_is_a_no_op(
     settings: Settings, store: DriverExecutor, ch_database: str
 ) -> None:
-    assert migrate(store, ch_database, settings.timezone) == []
+    assert migrate(store, ch_database, settings.calendar.timezone) == []
     assert {s.state for s in migration_status(store, ch_database)} == {"applied"}
     rows = store.query(f"SELECT count() AS n FROM {ch_database}.schema_migrations")
     assert rows == [{"n": len(load_migrations())}]
@@ -67,7 +67,7 @@ def test_kpis_equal_python_values_and_survive_a_full_replay(
 ) -> None:
     data = generate(500, seed=4242)
     _write(settings, ch_database, data)
-    tz = settings.timezone
+    tz = settings.calendar.timezone
     units = reference.case_unit_kpis(data.tables, tz, int(time.time() * 1000))
     got = {
         (r["period"], r["period_start"], r["level"], r["unit"]): r

@@ -41,8 +41,8 @@ def test_build_params_from_the_real_table(settings: Settings) -> None:
     unused = [i for i in range(params.n_categories) if i not in table.by_id]
     assert unused, "the packaged table has gaps in its ids"
     assert not params.compat[unused].any()
-    assert np.all(params.lateness_ms == settings.allowed_lateness_s * 1000)
-    assert np.all(params.recurrence_ms == settings.recurrence_window_s * 1000)
+    assert np.all(params.lateness_ms == settings.pipeline.allowed_lateness_s * 1000)
+    assert np.all(params.recurrence_ms == settings.pipeline.recurrence_window_s * 1000)
 
 
 def _scenario(engine: DedupEngine) -> FusedBatch:

@@ -88,7 +88,7 @@ def test_worker_refuses_to_start_without_this_years_holidays(
 ) -> None:
     # Only the 2023 table: the current year is not covered, so no deadline can be trusted.
     # The check runs before the agent touches the app, hence no Faust app here.
-    old = settings.replace(holiday_files="holidays_cn_2023.csv")
+    old = settings.replace(holiday_files=("holidays_cn_2023.csv",))
     with pytest.raises(CalendarError, match=r"no holiday table covers 20\d\d"):
         module.register(None, old, Metrics())
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bench.harness import runner
+from bench.harness.knobs import load_knobs
 from streams.cli import COMMANDS, main
 
 
@@ -78,7 +79,7 @@ def test_cli_passes_smoke_suites_and_pytest_args(
     assert options.smoke and options.suites == ("kernels", "intake")
     assert options.pytest_args == ("-k", "dedup")
     assert options.baseline == runner.BASELINE
-    assert seen["env"]["CITYSTREAM_BENCH_SMOKE"] == "True"
+    assert load_knobs(seen["env"]).smoke
 
 
 def test_unknown_suite_is_a_usage_error(clean_env: Path) -> None:

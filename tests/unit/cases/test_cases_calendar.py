@@ -125,7 +125,7 @@ def test_work_ms_between(cal, at):
 
 
 def test_zone_decides_the_wall_clock():
-    periods = parse_periods("08:30", "17:30", "12:00-14:00")
+    periods = parse_periods("08:30", "17:30", (("12:00", "14:00"),))
     shanghai = WorkCalendar("Asia/Shanghai", periods)
     utc = WorkCalendar("UTC", periods)
     instant = int(datetime(2023, 7, 31, 1, 0, tzinfo=ZoneInfo("UTC")).timestamp() * 1000)
@@ -147,12 +147,12 @@ def test_daylight_saving_day_is_23_hours_long():
 @pytest.mark.parametrize(
     ("start", "end", "breaks", "message"),
     [
-        ("8:3", "17:30", "", "HH:MM"),
-        ("17:30", "08:30", "", "before it starts"),
-        ("08:30", "17:30", "07:00-08:00", "not inside"),
-        ("08:30", "17:30", "12:00-14:00,13:00-15:00", "overlap"),
-        ("08:30", "17:30", "12:00", "HH:MM-HH:MM"),
-        ("08:30", "25:00", "", "not a time of day"),
+        ("8:3", "17:30", (), "HH:MM"),
+        ("17:30", "08:30", (), "before it starts"),
+        ("08:30", "17:30", (("07:00", "08:00"),), "not inside"),
+        ("08:30", "17:30", (("12:00", "14:00"), ("13:00", "15:00")), "overlap"),
+        ("08:30", "17:30", (("12:00", "12"),), "HH:MM"),
+        ("08:30", "25:00", (), "not a time of day"),
     ],
 )
 def test_parse_periods_rejects(start, end, breaks, message):
@@ -162,7 +162,7 @@ def test_parse_periods_rejects(start, end, breaks, message):
 
 def test_parse_periods_without_breaks_and_with_two():
     assert parse_periods("09:00", "18:00") == ((540, 1080),)
-    two = parse_periods("08:00", "20:00", "15:00-15:30,12:00-13:00")
+    two = parse_periods("08:00", "20:00", (("15:00", "15:30"), ("12:00", "13:00")))
     assert two == ((480, 720), (780, 900), (930, 1200))
 
 
@@ -190,10 +190,10 @@ def test_settings_drive_the_calendar(tmp_path: Path):
             timezone="UTC",
             work_day_start="09:00",
             work_day_end="17:00",
-            work_breaks="",
-            holiday_files=str(table),
-            holidays="2023-08-03",
-            workdays_extra="2023-08-06",
+            work_breaks=(),
+            holiday_files=(str(table),),
+            holidays=(date(2023, 8, 3),),
+            workdays_extra=(date(2023, 8, 6),),
         )
     )
     assert cal.periods == ((540, 1020),)

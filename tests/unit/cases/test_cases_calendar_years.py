@@ -163,7 +163,7 @@ def test_startup_warns_about_next_year_in_its_last_weeks(at, caplog):
 
 
 def test_startup_fails_without_tables(at):
-    calendar = WorkCalendar.from_settings(load_settings(env={}, holiday_files=""))
+    calendar = WorkCalendar.from_settings(load_settings(env={}, holiday_files=()))
     assert calendar.covered_years == frozenset()
     with pytest.raises(CalendarError, match="tables loaded cover no year"):
         calendar.require_coverage(at("2026-12-07 09:00"))
@@ -172,9 +172,9 @@ def test_startup_fails_without_tables(at):
 def test_coverage_is_the_years_of_the_table_dates(tmp_path: Path):
     table = tmp_path / "city.csv"
     table.write_text("date,kind,name\n2031-01-01,holiday,New Year\n2032-01-01,holiday,x\n")
-    calendar = WorkCalendar.from_settings(load_settings(env={}, holiday_files=str(table)))
+    calendar = WorkCalendar.from_settings(load_settings(env={}, holiday_files=(str(table),)))
     assert calendar.covered_years == frozenset({2031, 2032})
     empty = tmp_path / "empty.csv"
     empty.write_text("date,kind,name\n")
     with pytest.raises(CalendarError, match="lists no dates"):
-        WorkCalendar.from_settings(load_settings(env={}, holiday_files=str(empty)))
+        WorkCalendar.from_settings(load_settings(env={}, holiday_files=(str(empty),)))

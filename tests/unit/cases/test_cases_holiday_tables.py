@@ -33,7 +33,7 @@ def test_table_matches_the_package(path: Path) -> None:
 
 
 def test_the_default_settings_load_every_shipped_table() -> None:
-    names = [n.strip() for n in load_settings(env={}).holiday_files.split(",")]
+    names = list(load_settings(env={}).calendar.holiday_files)
     assert names == [p.name for p in SHIPPED]
 
 

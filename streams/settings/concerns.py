@@ -1,0 +1,272 @@
+"""The settings of each concern: Kafka, ClickHouse, pipeline, calendar, worker, sink, dispatch.
+
+Each is a frozen dataclass whose fields name their environment variable (see
+:mod:`streams.settings.codecs`). Construction always validates: the field types first, then
+the concern's own ranges (:meth:`Concern.check`); errors name the variable to fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import date
+from typing import Any, Literal, cast, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from streams.contracts.topics import MAX_MESSAGE_BYTES
+from streams.settings.codecs import (
+    BREAK,
+    CLOCK,
+    DATE,
+    FLOAT,
+    INT,
+    SPEC,
+    STR,
+    SettingsError,
+    Spec,
+    choice,
+    clock_minutes,
+    setting,
+    tuple_of,
+)
+
+__all__ = [
+    "LOG_LEVELS",
+    "WORKER_ROLES",
+    "CalendarSettings",
+    "ClickHouseSettings",
+    "Concern",
+    "DispatchSettings",
+    "KafkaSettings",
+    "LogFormat",
+    "LogLevel",
+    "PipelineSettings",
+    "SinkSettings",
+    "WorkerRole",
+    "WorkerSettings",
+]
+
+WorkerRole = Literal["normalize", "dedup", "dispatch", "lifecycle", "departments", "sink"]
+WORKER_ROLES: tuple[WorkerRole, ...] = get_args(WorkerRole)
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
+LogFormat = Literal["json", "text"]
+_JAVA_SIZE = re.compile(r"[1-9][0-9]*[kKmMgG]?")
+
+
+class Concern:
+    """Base of the settings dataclasses: type checks, :meth:`check`, masked secrets."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(cast(Any, self)):
+            spec: Spec | None = f.metadata.get(SPEC)
+            value = getattr(self, f.name)
+            if spec is None:  # a nested concern (the top-level Settings)
+                if type(value) is not f.default_factory:
+                    raise SettingsError(f"{f.name} must be a {f.default_factory}, got {value!r}")
+                continue
+            if not spec.codec.accepts(value):
+                shown = "***" if spec.secret else repr(value)
+                raise SettingsError(f"{spec.variable}={shown} is not {spec.codec.kind}")
+            object.__setattr__(self, f.name, spec.codec.normalize(value))
+        self.check()
+
+    def check(self) -> None:
+        """Ranges and relations between fields; raises SettingsError naming the variable."""
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(cast(Any, self)):
+            spec: Spec | None = f.metadata.get(SPEC)
+            shown = "***" if spec is not None and spec.secret else repr(getattr(self, f.name))
+            parts.append(f"{f.name}={shown}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def _require(self, ok: bool, name: str, rule: str) -> None:
+        if not ok:
+            spec: Spec = next(
+                f.metadata[SPEC] for f in dataclasses.fields(cast(Any, self)) if f.name == name
+            )
+            raise SettingsError(f"{spec.variable}={getattr(self, name)!r}: {rule}")
+
+    def _require_port(self, *names: str) -> None:
+        for name in names:
+            self._require(1 <= getattr(self, name) <= 65535, name, "not a TCP port")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class KafkaSettings(Concern):
+    version: str = setting("4.1.1", "KAFKA_VERSION", STR)
+    host: str = setting("127.0.0.1", "KAFKA_HOST", STR)
+    port: int = setting(19092, "KAFKA_PORT", INT)
+    controller_port: int = setting(19093, "KAFKA_CONTROLLER_PORT", INT)
+    bootstrap: str = setting("", "KAFKA_BOOTSTRAP", STR)  # empty: host:port
+    heap: str = setting("768m", "KAFKA_HEAP", STR)  # the broker JVM's -Xmx/-Xms
+    topic_prefix: str = setting("", "TOPIC_PREFIX", STR)
+    partitions: int = setting(1, "PARTITIONS", INT)
+
+    def check(self) -> None:
+        self._require_port("port", "controller_port")
+        self._require(self.partitions >= 1, "partitions", "must be >= 1")
+        self._require(bool(_JAVA_SIZE.fullmatch(self.heap)), "heap", "expected e.g. 768m or 2g")
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.bootstrap or f"{self.host}:{self.port}"
+
+    def topic(self, name: str) -> str:
+        """The full topic name for a logical topic such as ``raw.sensor``."""
+        return f"{self.topic_prefix}{name}"
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class ClickHouseSettings(Concern):
+    host: str = setting("127.0.0.1", "CLICKHOUSE_HOST", STR)
+    port: int = setting(19000, "CLICKHOUSE_PORT", INT)
+    http_port: int = setting(18123, "CLICKHOUSE_HTTP_PORT", INT)
+    database: str = setting("citystream", "CLICKHOUSE_DATABASE", STR)
+    user: str = setting("citystream", "CLICKHOUSE_USER", STR)
+    password: str = setting("citystream", "CLICKHOUSE_PASSWORD", STR, secret=True)
+    bi_user: str = setting("bi", "CLICKHOUSE_BI_USER", STR)
+    bi_password: str = setting("bi-readonly", "CLICKHOUSE_BI_PASSWORD", STR, secret=True)
+    # the Debian package's server, run by `citystream up`
+    binary: str = setting("/usr/sbin/clickhouse-server", "CLICKHOUSE_BINARY", STR)
+
+    def check(self) -> None:
+        self._require_port("port", "http_port")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class PipelineSettings(Concern):
+    district: str = setting("qibin", "DISTRICT", STR)
+    categories_file: str = setting("", "CATEGORIES_FILE", STR)  # empty: the packaged table
+    tile_size_m: float = setting(2000.0, "TILE_SIZE_M", FLOAT)
+    cell_size_m: float = setting(100.0, "CELL_SIZE_M", FLOAT)
+    allowed_lateness_s: int = setting(6 * 3600, "ALLOWED_LATENESS_S", INT)
+    recurrence_window_s: int = setting(7 * 86400, "RECURRENCE_WINDOW_S", INT)
+    # How long an open case (not closed by its department) keeps matching beyond its time
+    # window. 0 = the window alone decides: right wherever case closures do not reach the
+    # dedup state (offline replays of raw feeds).
+    max_open_age_s: int = setting(0, "MAX_OPEN_AGE_S", INT)
+    redelivery_horizon_s: int = setting(3600, "REDELIVERY_HORIZON_S", INT)
+    # Dedup tile records above this go to the changelog in parts (a catch-up backlog can
+    # make one tile's record larger than the topics' message limit).
+    changelog_part_bytes: int = setting(4 * 1024 * 1024, "CHANGELOG_PART_BYTES", INT)
+    idle_source_ms: int = setting(2000, "IDLE_SOURCE_MS", INT)
+    batch_max_events: int = setting(4096, "BATCH_MAX_EVENTS", INT)
+    # The longest a normalize or dedup batch waits to fill: each stage adds up to this to
+    # a record's arrival-to-dispatch time; in a catch-up batches fill before it runs out.
+    batch_max_ms: int = setting(100, "BATCH_MAX_MS", INT)
+    max_payload_bytes: int = setting(64 * 1024, "MAX_PAYLOAD_BYTES", INT)
+    max_event_age_days: int = setting(400, "MAX_EVENT_AGE_DAYS", INT)
+    max_future_skew_s: int = setting(300, "MAX_FUTURE_SKEW_S", INT)
+    # 2 major + 2 minor digits; 5 for GB/T 47678 style codes
+    category_code_digits: int = setting(4, "CATEGORY_CODE_DIGITS", INT)
+    # bound of the normalizer's duplicate-source-id memory
+    intake_seen_ids: int = setting(1_000_000, "INTAKE_SEEN_IDS", INT)
+
+    def check(self) -> None:
+        self._require(self.cell_size_m > 0, "cell_size_m", "must be > 0")
+        self._require(
+            self.tile_size_m >= self.cell_size_m, "tile_size_m", "the tile must be >= one cell"
+        )
+        for name in (
+            "allowed_lateness_s",
+            "recurrence_window_s",
+            "max_open_age_s",
+            "redelivery_horizon_s",
+            "idle_source_ms",
+            "batch_max_ms",
+            "max_future_skew_s",
+            "intake_seen_ids",
+        ):
+            self._require(getattr(self, name) >= 0, name, "must be >= 0")
+        for name in ("batch_max_events", "max_payload_bytes", "max_event_age_days"):
+            self._require(getattr(self, name) >= 1, name, "must be >= 1")
+        self._require(2 <= self.category_code_digits <= 8, "category_code_digits", "not in [2, 8]")
+        # half the topics' message limit: a part plus its framing must fit one message
+        limit = MAX_MESSAGE_BYTES // 2
+        self._require(
+            1024 <= self.changelog_part_bytes <= limit,
+            "changelog_part_bytes",
+            f"must be in [1024, {limit}] (half the topics' message limit)",
+        )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class CalendarSettings(Concern):
+    timezone: str = setting("Asia/Shanghai", "TIMEZONE", STR)
+    work_day_start: str = setting("08:30", "WORK_DAY_START", CLOCK)
+    work_day_end: str = setting("17:30", "WORK_DAY_END", CLOCK)
+    # breaks (lunch) in the work day; the variable is comma-separated HH:MM-HH:MM
+    work_breaks: tuple[tuple[str, str], ...] = setting(
+        (("12:00", "14:00"),), "WORK_BREAKS", tuple_of(BREAK)
+    )
+    # holiday tables (date,kind,name); a bare name is looked up in streams/data
+    holiday_files: tuple[str, ...] = setting(
+        (
+            "holidays_cn_2023.csv",
+            "holidays_cn_2024.csv",
+            "holidays_cn_2025.csv",
+            "holidays_cn_2026.csv",
+        ),
+        "HOLIDAY_FILES",
+        tuple_of(STR),
+    )
+    holidays: tuple[date, ...] = setting((), "HOLIDAYS", tuple_of(DATE))  # on top of the files
+    workdays_extra: tuple[date, ...] = setting((), "WORKDAYS_EXTRA", tuple_of(DATE))  # 调休
+
+    def check(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            self._require(False, "timezone", "not an IANA time zone")
+        start, end = clock_minutes(self.work_day_start), clock_minutes(self.work_day_end)
+        self._require(start < end, "work_day_end", f"must be after {self.work_day_start}")
+        for lo, hi in self.work_breaks:
+            ok = start < clock_minutes(lo) < clock_minutes(hi) < end
+            self._require(ok, "work_breaks", f"{lo}-{hi} is not inside the work day")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class WorkerSettings(Concern):
+    app_id: str = setting("citystream", "APP_ID", STR)
+    # the roles of `citystream worker` without --roles; the variable may say `all`
+    roles: tuple[WorkerRole, ...] = setting(
+        ("normalize", "dedup", "dispatch", "lifecycle", "sink"),
+        "WORKER_ROLES",
+        tuple_of(choice(*WORKER_ROLES), everything=WORKER_ROLES),
+    )
+    web_port: int = setting(16066, "WEB_PORT", INT)
+    web_bind: str = setting("127.0.0.1", "WEB_BIND", STR)
+    department_seed: int = setting(2023, "DEPARTMENT_SEED", INT)
+    log_level: LogLevel = setting("INFO", "LOG_LEVEL", choice(*LOG_LEVELS, upper=True))
+    # json: one object per line; text: for people
+    log_format: LogFormat = setting("json", "LOG_FORMAT", choice(*get_args(LogFormat)))
+
+    def check(self) -> None:
+        self._require_port("web_port")
+        self._require(bool(self.app_id), "app_id", "must not be empty")
+        self._require(bool(self.roles), "roles", "name at least one role")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class SinkSettings(Concern):
+    batch_rows: int = setting(50_000, "SINK_BATCH_ROWS", INT)
+    batch_ms: int = setting(1000, "SINK_BATCH_MS", INT)
+    retry_max_s: float = setting(30.0, "SINK_RETRY_MAX_S", FLOAT)
+
+    def check(self) -> None:
+        self._require(self.batch_rows >= 1, "batch_rows", "must be >= 1")
+        self._require(self.batch_ms >= 0, "batch_ms", "must be >= 0")
+        self._require(self.retry_max_s > 0, "retry_max_s", "must be > 0")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class DispatchSettings(Concern):
+    limit_urgent_s: int = setting(10 * 60, "DISPATCH_LIMIT_URGENT_S", INT)  # open + dispatch
+    limit_normal_s: int = setting(30 * 60, "DISPATCH_LIMIT_NORMAL_S", INT)
+
+    def check(self) -> None:
+        for name in ("limit_urgent_s", "limit_normal_s"):
+            self._require(getattr(self, name) >= 1, name, "must be >= 1")
