@@ -11,9 +11,9 @@ number there) lets each ratio be an object instead of a number:
 
 * ``ratio``: the baseline value the run is judged against;
 * ``tolerance``: this ratio's own, from its measured spread (docs/benchmarks.md);
-* ``seen``: CPU model -> ratio measured there. The ratio is then a *floor*: the lowest of
-  the CPUs seen, for a ratio whose spread across CPUs is wider than any tolerance below
-  0.5 could absorb (bucketing vs h3: 441x on an AMD EPYC, 263x on an Intel Xeon);
+* ``seen``: CPU model -> ratio measured there. The ratio is then the *lowest seen*, a
+  conservative baseline for a ratio whose spread across CPUs is wider than any tolerance
+  below 0.5 could absorb (bucketing vs h3: 441x on an AMD EPYC, 263x on an Intel Xeon);
 * ``informational``: why the ratio is reported but never fails the guard;
 * ``why``: free text, the evidence behind the tolerance.
 
@@ -77,7 +77,7 @@ class RatioSpec:
 
     ratio: float
     tolerance: float | None = None  # None: the group's or the file's
-    seen: Mapping[str, float] | None = None  # CPU -> ratio; ratio is then their floor
+    seen: Mapping[str, float] | None = None  # CPU -> ratio; ratio is then the lowest
     informational: str | None = None  # the reason it never fails
     why: str | None = None
 
@@ -109,7 +109,7 @@ def ratio_spec(entry: object, where: str) -> RatioSpec:
         if not isinstance(seen, dict) or not seen:
             raise BaselineError(f"baseline ratio {where}: 'seen' must map CPU -> ratio")
         seen = {str(cpu): _positive(r, f"{where} seen on {cpu}") for cpu, r in seen.items()}
-        if abs(ratio - min(seen.values())) > 1e-3:  # a hand edit that forgot the floor
+        if abs(ratio - min(seen.values())) > 1e-3:  # a hand edit of one side only
             raise BaselineError(
                 f"baseline ratio {where}: 'ratio' {ratio} must be the lowest seen,"
                 f" {min(seen.values())}"
@@ -271,8 +271,8 @@ def render_guard(report: GuardReport) -> str:
 def _updated_ratio(old: object, current: float, cpu: str, where: str) -> float | dict[str, Any]:
     """The run's ratio in place of ``old``, keeping its tolerance and notes.
 
-    A floor (``seen``) records the run under its CPU and stays the lowest seen, so accepting
-    a run on a fast machine does not lift the floor a slower machine needs.
+    A ratio with ``seen`` records the run under its CPU and stays the lowest seen, so
+    accepting a run on a fast machine does not lift the baseline a slower machine needs.
     """
     if old is None:
         return round(current, 4)
@@ -291,7 +291,7 @@ def updated_baseline(
 ) -> dict[str, Any]:
     """A new baseline (schema /2): the run's ratios for the selected suites, the rest kept.
 
-    Per-ratio settings (tolerance, floors, informational), per-group tolerances and the
+    Per-ratio settings (tolerance, lowest seen, informational), per-group tolerances and the
     default tolerance of ``previous`` are kept.
     """
     if results.get("smoke"):
