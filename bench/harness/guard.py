@@ -185,15 +185,20 @@ class GuardReport:
         return not self.failed
 
 
-def _judge(path: str, peer: str, spec: RatioSpec, current: float | None, tol: float) -> Check:
+def _judge(
+    path: str, peer: str, spec: RatioSpec, current: float | None, tol: float, cpu: str
+) -> Check:
     basis = "" if spec.seen is None else f"lowest of {len(spec.seen)} CPU(s) seen"
     if spec.informational is not None:
         return Check(path, peer, "info", spec.ratio, current, tol, basis, spec.informational)
+    # "faster" invites an update: against this CPU's own figure where known, since a fast
+    # CPU is always well above the lowest seen
+    usual = spec.seen.get(cpu, spec.ratio) if spec.seen is not None else spec.ratio
     if current is None:
         status = "missing"
     elif current < spec.ratio * (1 - tol):
         status = "regression"
-    elif current > spec.ratio * (1 + tol):
+    elif current > usual * (1 + tol):
         status = "faster"
     else:
         status = "ok"
@@ -227,6 +232,7 @@ def check(
         validate_tolerance(tolerance)
     selected = set(suites)
     run_groups = results["groups"]
+    cpu = str(results["machine"]["cpu"])
     checks: list[Check] = []
     for path, group in sorted(baseline["groups"].items()):
         if group["suite"] not in selected:
@@ -235,7 +241,7 @@ def check(
         for peer, entry in sorted(group["ratios"].items()):
             spec = ratio_spec(entry, f"{path}/{peer}")
             tol = _tolerance(tolerance, spec, group, float(baseline["tolerance"]))
-            checks.append(_judge(path, peer, spec, ratios.get(peer), tol))
+            checks.append(_judge(path, peer, spec, ratios.get(peer), tol, cpu))
     for path, group in sorted(run_groups.items()):
         known = baseline["groups"].get(path, {}).get("ratios", {})
         for peer, ratio in sorted(group["ratios"].items()):
