@@ -10,7 +10,7 @@ tiny sizes, well under a minute). Paths (docs/benchmarks-e2e.md):
   the same matching on one JSON message per event (``faust-per-event``);
 * ``e2e-latency``: raw records at a steady 10,000 records/s through a worker with roles
   normalize,dedup,dispatch; p50/p99/max from a record's arrival to its case's dispatch
-  (goal p99 < 1 s, reported with goal_met; a SHORTFALL line when missed);
+  (the goal p99 < 1 s is judged by ``citystream bench`` from ``latency_p99_ms``);
 * ``e2e-ingest``: raw sensor alarms to rows in ClickHouse: citystream's normalize + sink
   roles (subject) beside ClickHouse's own Kafka table engine (``clickhouse-kafka-engine``).
 
@@ -65,9 +65,7 @@ from streams.simulator import SimRecord, Simulation
 pytestmark = pytest.mark.bench
 
 SCENARIO, SEED = "typhoon", 1
-DEDUP_GOAL = 300_000  # events/s of the fused dedup path on 2 cores
 LATENCY_RATE = 10_000  # raw records/s
-LATENCY_P99_GOAL_MS = 1_000.0
 IDLE_SOURCE_MS = 250  # CITYSTREAM_IDLE_SOURCE_MS of the latency run (default 2000)
 WARMUP_ALARMS = 100
 START_TIMEOUT_S = 120.0
@@ -209,8 +207,6 @@ def test_dedup_fused_path_through_broker(
         events_per_s=round(best.events_per_s),
         seconds=round(best.seconds, 3),
         input_seconds=round(best.produce_seconds, 3),
-        goal_events_per_s=DEDUP_GOAL,
-        goal_met=best.events_per_s >= DEDUP_GOAL,
     )
     report.append(("e2e-dedup", "fused dedup role", _figures(best)))
 
@@ -336,8 +332,6 @@ def test_latency_arrival_to_dispatch(
         latency_p50_ms=p50,
         latency_p99_ms=p99,
         latency_max_ms=worst,
-        goal_p99_ms=LATENCY_P99_GOAL_MS,
-        goal_met=p99 < LATENCY_P99_GOAL_MS,
     )
     report.append(
         (
@@ -347,11 +341,9 @@ def test_latency_arrival_to_dispatch(
             f"  max {worst:6.0f} ms",
         )
     )
+    # The goal (p99 < 1 s, issue 5) is declared in bench/harness/goals.py and reported by
+    # `citystream bench`, not asserted: a failing assertion would hide the guard's verdict.
     assert r.undispatched == 0, f"{r.undispatched} cases opened but not dispatched"
-    if not bench_scale.smoke and p99 >= LATENCY_P99_GOAL_MS:
-        # An open goal (issue 5), reported in extra_info and here rather than failing the
-        # suite: a failing assertion would hide the regression guard's verdict.
-        print(f"SHORTFALL: p99 arrival-to-dispatch {p99:.0f} ms >= {LATENCY_P99_GOAL_MS} ms")
 
 
 def _wait_for(predicate: Callable[[], bool], timeout_s: float, worker: WorkerProcess) -> None:

@@ -10,9 +10,11 @@ Run: ``citystream bench --suites sinks`` (``--smoke`` for tiny sizes). Paths:
   fixed cost per insert (a new part each) swings between ~0 and ~60 ms with the load of
   the shared machine and would swamp the sink's own overhead (buffering, coercion,
   concatenation), which is what the ratio guards. How many rows a production insert
-  carries is a setting (``sink_batch_rows``), not code. The sink must also reach
-  :data:`SINK_GOAL` of the bare insert over alternating rounds after the benchmark
-  (full size only: tiny inserts are dominated by per-insert overhead).
+  carries is a setting (``sink_batch_rows``), not code. After the benchmark the sink's
+  speed relative to the bare insert is also timed over alternating rounds and recorded as
+  the figure ``paired_ratio``, which the goal "sink >= 70 % of a bare insert"
+  (bench/harness/goals.py) is judged on; reported, not asserted (full size only: tiny
+  inserts are dominated by per-insert overhead).
 * ``kpi-<query>``: latency of each KPI query over a store of
   ``CITYSTREAM_BENCH_KPI_EVENTS`` events (1.5 M by default, 10 M for the big run); subject
   only, events = 1 query per round, so it is reported but not guarded.
@@ -43,7 +45,6 @@ from streams.settings import Settings, load_settings
 pytestmark = pytest.mark.bench
 
 MESSAGE_ROWS = 4096  # rows per Kafka message handed to the sink
-SINK_GOAL = 0.70  # the sink must reach 70% of a bare columnar insert
 INSERT_CASES = 150_000  # synthetic cases whose events are inserted (~3 events a case)
 SMOKE_INSERT_CASES = 3_000
 SMOKE_KPI_EVENTS = 30_000
@@ -51,7 +52,7 @@ ROUNDS = 5  # timed rounds at full size (smoke: 1), after one warm-up round
 # the inserts share 2 cores with the server and the neighbours' bursts: more rounds make
 # each side's fastest round, and so the sink ÷ bare ratio, steadier
 INSERT_ROUNDS = 10
-GOAL_PAIRS = 3  # alternating bare/sink rounds behind the SINK_GOAL check
+GOAL_PAIRS = 3  # alternating bare/sink rounds behind the paired_ratio figure
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +124,7 @@ def _paired_ratio(
 
     The neighbours' load on the 2 shared cores comes in bursts of seconds, so two
     benchmarks timed one after the other can see different loads; alternating rounds
-    see the same, which a pass/fail goal needs.
+    see the same, which a goal judged on one figure needs.
     """
     times: dict[Callable[[], None], list[float]] = {bare: [], sink: []}
     for _ in range(GOAL_PAIRS):
@@ -168,7 +169,7 @@ def test_sink_insert(
     assert client.execute(f"SELECT count() FROM {database}.events")[0][0] == rows
     if not bench_scale.smoke:
         ratio = _paired_ratio(_bare_insert(client, database, insert_events), through_sink, reset)
-        assert ratio >= SINK_GOAL, f"sink at {ratio:.0%} of a bare insert (goal {SINK_GOAL:.0%})"
+        benchmark.extra_info["paired_ratio"] = round(ratio, 4)  # the goal's figure
     client.disconnect()
 
 

@@ -11,9 +11,11 @@ with (``role="peer:<name>"``), and how many events one round handles (``events``
         benchmark.pedantic(...)
 
 ``citystream bench`` then turns pytest-benchmark's JSON into events/s, ratios to the peers,
-p50/p99 round latency and peak memory (:mod:`bench.harness.results`), renders the table
+p50/p99 round latency and peak memory (:mod:`bench.harness.results`), judges the goals
+from the issues (:mod:`bench.harness.goals`: reported, never asserted), renders the table
 (:mod:`bench.harness.table`) and checks the ratios against ``bench/baseline.json``
-(:mod:`bench.harness.guard`).
+(:mod:`bench.harness.guard`), measuring a flagged path once more before calling it a
+regression (:mod:`bench.harness.runner`).
 """
 
 from bench.harness.convention import (

@@ -11,10 +11,14 @@ Definitions (also in docs/benchmarks.md):
   rounds of the slow benchmarks p99 is close to the slowest round.
 * **peak memory** = peak RSS of the process during the test body, and its growth over the
   RSS at the start (see :mod:`bench.harness.plugin` for how it is measured).
+* **figures** = the other numbers a benchmark put in its ``extra_info`` (e.g. the
+  end-to-end latency percentiles), which goals may refer to.
+* **goals** = :data:`bench.harness.goals.GOALS` judged on this run: met / not met.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -22,12 +26,26 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from bench.harness.convention import SUBJECT, declaration, suite_of
+from bench.harness.goals import evaluate_goals
 
-__all__ = ["SCHEMA", "UNLISTED_SUITE", "build_results", "load_json", "percentile", "write_json"]
+__all__ = [
+    "SCHEMA",
+    "UNLISTED_SUITE",
+    "build_results",
+    "load_json",
+    "node_ids",
+    "percentile",
+    "with_remeasured",
+    "write_json",
+]
 
-SCHEMA = "citystream-bench-results/1"
+SCHEMA = "citystream-bench-results/2"  # /2: figures, goals, remeasured
 UNLISTED_SUITE = "unlisted"  # the suite of a benchmark file not in SUITES (harness tests)
 _MB = 2**20
+# extra_info keys the harness itself writes (declaration, memory probe): not figures
+_HARNESS_KEYS = frozenset(
+    {"path", "role", "events", "peak_rss_bytes", "rss_start_bytes", "memory_method"}
+)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -64,6 +82,13 @@ def _member(bench: Mapping[str, Any], events: int) -> dict[str, Any]:
         member["peak_rss_mb"] = round(info["peak_rss_bytes"] / _MB, 1)
         member["rss_growth_mb"] = round((info["peak_rss_bytes"] - info["rss_start_bytes"]) / _MB, 1)
         member["memory_method"] = info["memory_method"]
+    figures = {
+        k: v
+        for k, v in sorted(info.items())
+        if k not in _HARNESS_KEYS and isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    if figures:
+        member["figures"] = figures
     return member
 
 
@@ -123,8 +148,45 @@ def build_results(
         "elapsed_s": elapsed_s,
         "machine": dict(machine),
         "groups": dict(sorted(groups.items())),
+        "goals": evaluate_goals(groups, smoke=smoke),
         "undeclared": undeclared,
     }
+
+
+def node_ids(results: Mapping[str, Any], paths: Sequence[str]) -> list[str]:
+    """The pytest node ids of the subjects and peers of ``paths``: what re-measures them."""
+    ids: list[str] = []
+    for path in paths:
+        group = results["groups"][path]
+        members = [group["subject"], *group["peers"].values()]
+        ids.extend(m["test"] for m in members if m is not None)
+    return ids
+
+
+def with_remeasured(
+    first: Mapping[str, Any], second: Mapping[str, Any], paths: Sequence[str]
+) -> dict[str, Any]:
+    """``first`` with the groups ``paths`` judged on the better ratio, per peer, of two runs.
+
+    Each ratio is taken whole from one run: subject and peer timed in the same process at
+    the same moment is what lets load cancel out, so the two runs' members are never mixed.
+    A peer the re-measurement did not produce keeps its first ratio (``second`` says None).
+    Both runs' ratios stay in ``remeasured``; goals are judged again on the result.
+    """
+    merged = copy.deepcopy(dict(first))
+    for path in paths:
+        group = merged["groups"][path]
+        again = second["groups"].get(path, {}).get("ratios", {})
+        group["remeasured"] = {
+            "first": dict(group["ratios"]),
+            "second": {peer: again.get(peer) for peer in group["ratios"]},
+        }
+        group["ratios"] = {
+            peer: max(ratio, again[peer]) if peer in again else ratio
+            for peer, ratio in group["ratios"].items()
+        }
+    merged["goals"] = evaluate_goals(merged["groups"], smoke=bool(merged["smoke"]))
+    return merged
 
 
 def load_json(path: Any) -> dict[str, Any]:

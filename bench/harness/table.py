@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bench.harness.goals import NOT_RUN
 from bench.harness.machine import machine_line
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "README_END",
     "format_rate",
     "format_seconds",
+    "render_goals",
     "render_table",
     "with_table",
 ]
@@ -57,6 +59,46 @@ def _row(path: str, role: str, m: Mapping[str, Any], ratio: float | None) -> str
     return "| " + " | ".join(cells) + " |"
 
 
+def _measured(goal: Mapping[str, Any]) -> str:
+    value = goal["measured"]
+    if value is None:
+        return ""
+    if goal["measure"] == "events/s":
+        return f"{format_rate(value)} ev/s"
+    if goal["measure"].startswith("ratio:"):
+        return f"{value:,.1f}x"
+    return f"{value:,.4g}"
+
+
+def render_goals(goals: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The "Goals" section: each goal that ran with met / not met; the others in one line."""
+    ran = [g for g in goals if g["status"] != NOT_RUN]
+    lines = ["", "Goals (bench/harness/goals.py; reported, not asserted):", ""]
+    if ran:
+        lines += ["| goal | measured | status | note |", "|---|---:|---|---|"]
+        lines += [f"| {g['goal']} | {_measured(g)} | {g['status']} | {g['note']} |" for g in ran]
+    not_run = [g["goal"] for g in goals if g["status"] == NOT_RUN]
+    if not_run:
+        lines += ["", "Not run here: " + "; ".join(not_run) + "."]
+    return lines
+
+
+def _remeasured(results: Mapping[str, Any]) -> list[str]:
+    notes = []
+    for path, group in results["groups"].items():
+        again = group.get("remeasured")
+        if again is None:
+            continue
+        for peer in sorted(again["first"]):
+            first, second = again["first"][peer], again["second"].get(peer)
+            shown = "did not run" if second is None else f"{second:,.1f}x"
+            notes.append(
+                f"Re-measured {path} vs {peer}: {first:,.1f}x, then {shown};"
+                f" judged on the better, {group['ratios'][peer]:,.1f}x."
+            )
+    return notes
+
+
 def render_table(results: Mapping[str, Any]) -> str:
     """The Markdown table, with the machine and the run's conditions underneath."""
     lines = list(_HEADER)
@@ -86,11 +128,12 @@ def render_table(results: Mapping[str, Any]) -> str:
         notes.append("SMOKE run: tiny sizes, numbers not meaningful.")
     if results.get("elapsed_s") is not None:
         notes.append(f"Suites {', '.join(results['suites'])} ran in {results['elapsed_s']:.0f} s.")
+    notes += _remeasured(results)
     if results.get("undeclared"):
         notes.append(
             "Not declared (no path/role/events, left out): " + ", ".join(results["undeclared"])
         )
-    return "\n".join(lines + notes) + "\n"
+    return "\n".join(lines + notes + render_goals(results["goals"])) + "\n"
 
 
 def with_table(readme: str, table: str) -> str:

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tolerance",
         type=float,
         default=None,
-        help="allowed relative drop of a ratio, in (0, 0.5); default: the baseline's (0.4)",
+        help="allowed relative drop of every ratio, in (0, 0.5), for this run; default: the"
+        " baseline's own (per ratio, per path, or its default 0.4)",
     )
     parser.add_argument(
         "--from-json",
