@@ -82,7 +82,7 @@ TABLES: Mapping[str, tuple[Column, ...]] = MappingProxyType(
         ),
         "links": _spec(
             "event_id UInt64, case_id UInt64, source UInt8, source_ref String, is_new UInt8, "
-            "recurrence_of UInt64, event_time DateTime"
+            "recurrence_of UInt64, event_time DateTime, flags UInt8"
         ),
         "case_stages": _spec(
             "transition_id String, case_id UInt64, seq UInt32, action String, "

@@ -57,7 +57,14 @@ class Settings:
     categories_file: str = ""  # empty: the packaged default table
     tile_size_m: float = 2000.0
     cell_size_m: float = 100.0
-    allowed_lateness_s: int = 6 * 3600
+    # How far behind its tile's newest event an event is still matched against the tile's
+    # dedup state; the state keeps cases this much longer. Beyond it an event opens a case
+    # of its own, flagged beyond state (docs/lateness.md). A week: 12345 platforms forward
+    # tickets up to days late, and a week is also the recurrence window.
+    allowed_lateness_s: int = 7 * 86400
+    # A record arriving more than this after its event time is flagged late (fused flags
+    # bit 1) in the events and links tables and the KPIs. Nothing is rejected for it.
+    late_after_s: int = 6 * 3600
     recurrence_window_s: int = 7 * 86400
     # How long an open case (not closed by its department) keeps matching beyond its time
     # window. 0 = the window alone decides: right wherever case closures do not reach the
@@ -73,6 +80,8 @@ class Settings:
     # a record's arrival-to-dispatch time; in a catch-up batches fill before it runs out.
     batch_max_ms: int = 100
     max_payload_bytes: int = 64 * 1024
+    # Validation, not lateness: an event time this far before its arrival is implausible
+    # (a clock reset, a typo in the year) and dead-lettered stale_time.
     max_event_age_days: int = 400
     max_future_skew_s: int = 300
     category_code_digits: int = 4  # 2 major + 2 minor; 5 for GB/T 47678 style codes
@@ -205,6 +214,10 @@ def _validate(s: Settings) -> None:
         raise SettingsError(f"{ENV_PREFIX}PARTITIONS must be >= 1, got {s.partitions}")
     if s.cell_size_m <= 0 or s.tile_size_m < s.cell_size_m:
         raise SettingsError("cell size must be > 0 and the tile at least one cell wide")
+    if s.late_after_s < 0 or s.allowed_lateness_s < 0:
+        raise SettingsError(
+            f"{ENV_PREFIX}LATE_AFTER_S and {ENV_PREFIX}ALLOWED_LATENESS_S must be >= 0"
+        )
     if s.batch_max_events < 1:
         raise SettingsError(f"{ENV_PREFIX}BATCH_MAX_EVENTS must be >= 1")
     if not 1024 <= s.changelog_part_bytes <= 8 * 1024 * 1024:
