@@ -4,7 +4,9 @@ One :class:`TileDedup` per coarse tile holds a kernel state and the ids it has p
 recently (so a batch redelivered after a crash changes nothing). :class:`DedupEngine`
 turns a tile's released, canonically ordered events (home events and halo copies) into
 the outputs that tile owns: the links of its home events and the cases its home events
-opened. Everything is arrays; there is no Python loop per event.
+opened. Everything is arrays; there is no Python loop per event. Every valid event is
+linked: one further behind the tile's newest event than the state reaches opens a case of
+its own, flagged ``FLAG_BEYOND_STATE`` (docs/lateness.md).
 """
 
 from __future__ import annotations
