@@ -5,7 +5,9 @@ name and the SHA-256 of the file's template text (before ``{db}``/``{tz}`` are f
 so the checksum does not depend on the target). Re-running is a no-op. A recorded checksum
 that no longer matches the file is an error: applied migrations are never edited, a change
 goes into a new file. Statements use ``IF NOT EXISTS``, so a run that failed half-way can
-simply be repeated.
+simply be repeated; ClickHouse 18.16 has no ``ADD COLUMN IF NOT EXISTS``, so an
+``ALTER TABLE {db}.t ADD COLUMN c ...`` statement is skipped when ``system.columns``
+already lists the column (the same guarantee, checked here).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_ADD_COLUMN = re.compile(r"^\s*ALTER\s+TABLE\s+(\w+)\.(\w+)\s+ADD\s+COLUMN\s+(\w+)\s", re.I)
 
 
 class MigrationError(RuntimeError):
@@ -125,6 +128,8 @@ def migrate(
         if migration.version in applied:
             continue
         for statement in migration.statements(database, tz):
+            if _column_exists(executor, statement):
+                continue
             try:
                 executor.execute(statement)
             except Exception as exc:
@@ -140,6 +145,19 @@ def migrate(
         )
         done.append(migration)
     return done
+
+
+def _column_exists(executor: Executor, statement: str) -> bool:
+    """``statement`` adds a column that a half-finished earlier run already added."""
+    match = _ADD_COLUMN.match(statement)
+    if match is None:
+        return False
+    database, table, column = match.groups()
+    rows = executor.query(
+        "SELECT count() AS n FROM system.columns "
+        f"WHERE database = '{database}' AND table = '{table}' AND name = '{column}'"
+    )
+    return int(rows[0]["n"]) > 0
 
 
 def migration_status(

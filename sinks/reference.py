@@ -199,16 +199,27 @@ def intake(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[tuple, dict
     flags = {r["event_id"]: r["flags"] for r in _rows(tables["events"])}
     links = {r["event_id"]: r for r in _rows(tables["links"])}
     acc: dict[tuple, dict[str, Any]] = defaultdict(
-        lambda: {"reports": 0, "new_cases": 0, "cases": set(), "fixed": 0, "recurrences": 0}
+        lambda: {
+            "reports": 0,
+            "new_cases": 0,
+            "cases": set(),
+            "fixed": 0,
+            "recurrences": 0,
+            "late": 0,
+            "beyond": 0,
+        }
     )
     for link in links.values():
+        event_flags = flags.get(link["event_id"], 0)
         for period, start in period_starts(_local_date(link["event_time"], zone)):
             a = acc[(period, start, link["source"])]
             a["reports"] += 1
             a["new_cases"] += link["is_new"]
             a["cases"].add(link["case_id"])
-            a["fixed"] += flags.get(link["event_id"], 0) & 1
+            a["fixed"] += event_flags & 1
             a["recurrences"] += int(bool(link["is_new"] and link["recurrence_of"]))
+            a["late"] += int(bool((event_flags | link["flags"]) & 2))
+            a["beyond"] += int(bool(link["flags"] & 4))
     out = {}
     for key, a in acc.items():
         dup = a["reports"] - a["new_cases"]
@@ -220,6 +231,9 @@ def intake(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[tuple, dict
             "reports_per_case": a["reports"] / len(a["cases"]),
             "fixed_on_spot": a["fixed"],
             "recurrences": a["recurrences"],
+            "late_reports": a["late"],
+            "late_share": 100.0 * a["late"] / a["reports"],
+            "beyond_state": a["beyond"],
         }
     return out
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from streams.cases.records import case_version
+from streams.contracts.fused import FLAG_BEYOND_STATE, FLAG_LATE
 from streams.reference.categories import DEPARTMENTS
 
 __all__ = ["GRID_CODES", "Dataset", "generate"]
@@ -188,8 +189,23 @@ def _events_and_links(rng: np.random.Generator, c: dict[str, Any]) -> tuple[dict
         "is_new": first.astype(np.uint8),
         "recurrence_of": np.where(first, c["recurrence_of"][owner], 0).astype(np.uint64),
         "event_time": ev_time,
+        "flags": flags.copy(),
     }
     return events, links
+
+
+def _make_late(rng: np.random.Generator, events: dict[str, Any], links: dict[str, Any]) -> None:
+    """About 10 % of the reports arrive 6 h to 3 days late (flagged in both tables), and a
+    fifth of the late ones that opened their case were beyond the dedup state's reach.
+
+    A generator of its own, so the rest of the dataset is what it was before lateness."""
+    m = len(events["event_id"])
+    late = rng.random(m) < 0.1
+    delay = rng.integers(6 * 60 + 1, 3 * 24 * 60, m) * MIN_MS
+    events["ingest_time"] = np.where(late, events["event_time"] + delay, events["ingest_time"])
+    events["flags"] = events["flags"] | np.where(late, FLAG_LATE, 0).astype(np.uint8)
+    beyond = late & (links["is_new"] == 1) & (rng.random(m) < 0.2)
+    links["flags"] = events["flags"] | np.where(beyond, FLAG_BEYOND_STATE, 0).astype(np.uint8)
 
 
 def _dispatches(c: dict[str, Any]) -> dict[str, Any]:
@@ -235,6 +251,7 @@ def generate(
     latest = {k: c[k] for k in _CASE_COLUMNS}
     cases = {k: np.concatenate([history[k], latest[k]]) for k in _CASE_COLUMNS}
     events, links = _events_and_links(rng, c)
+    _make_late(np.random.default_rng([seed, 1]), events, links)
     tables = {
         "cases": cases,
         "events": events,

@@ -156,6 +156,7 @@ class LinkSet:
 
     case_of: dict[int, int] = field(default_factory=dict)
     source_ref: dict[int, str] = field(default_factory=dict)
+    flags: dict[int, int] = field(default_factory=dict)  # fused flags as dedup linked them
     duplicates: int = 0  # the same event linked twice (redelivery), identical or not
     conflicts: int = 0  # the same event linked to two different cases
 
@@ -168,8 +169,8 @@ def read_links(settings: Settings) -> LinkSet:
     out = LinkSet()
     for record in read_topic(settings, settings.kafka.topic(LINKS)):
         _, _, cols = decode_columns(record.value, "links")
-        for eid, cid, ref in zip(
-            cols["event_id"], cols["case_id"], cols["source_ref"], strict=True
+        for eid, cid, ref, flags in zip(
+            cols["event_id"], cols["case_id"], cols["source_ref"], cols["flags"], strict=True
         ):
             old = out.case_of.get(eid)
             if old is not None:
@@ -177,6 +178,7 @@ def read_links(settings: Settings) -> LinkSet:
                 out.conflicts += int(old != cid)
             out.case_of[eid] = cid
             out.source_ref[eid] = ref
+            out.flags[eid] = int(flags)
     return out
 
 

@@ -24,6 +24,7 @@ BI_VIEWS: tuple[str, ...] = (
     "kpi_patrol_grids",
     "intake_minute",
     "deadletter_daily",
+    "report_lateness",
 )
 
 

@@ -3,8 +3,9 @@
 The agent keeps, per assigned partition, a :class:`PartitionState` (watermarks, reorder
 buffers, per-tile kernel state). For each chunk of fused messages it buffers the events,
 releases those every raw partition has passed, runs the kernels once per touched tile,
-sends links, cases and too-late dead letters, waits until the broker has them, writes the
-touched tiles to the changelog, and only then lets the offsets commit.
+sends links, cases and the dead letters of records a source sent twice, waits until the
+broker has them, writes the touched tiles to the changelog, and only then lets the offsets
+commit. Late events are linked like any other (docs/lateness.md): none is dead-lettered.
 """
 
 from __future__ import annotations
@@ -138,9 +139,8 @@ class DedupWorker:
         if len(out.cases["case_id"]):
             for value in encode_chunks("cases", out.cases):
                 self.in_flight.append(await self.cases.send(key=key, value=value, force=True))
-        await self._dead_letters(
-            out.rejected, Reason.TOO_LATE, "event time is beyond the allowed lateness of its tile"
-        )
+        if out.beyond_state:
+            self.metrics.inc("citystream_events_beyond_state_total", out.beyond_state)
         await self._dead_letters(
             out.duplicates,
             Reason.DUPLICATE_SOURCE_ID,

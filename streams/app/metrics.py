@@ -18,6 +18,14 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "citystream_deadletters_total": ("counter", "dead-letter records, by reason"),
     "citystream_cases_opened_total": ("counter", "cases opened by dedup"),
     "citystream_events_merged_total": ("counter", "events that joined an existing case"),
+    "citystream_events_late_total": (
+        "counter",
+        "events flagged late (arrived more than late_after_s after their event time), by source",
+    ),
+    "citystream_events_beyond_state_total": (
+        "counter",
+        "late events beyond the dedup state's reach, given cases of their own",
+    ),
     "citystream_dispatches_total": ("counter", "dispatch orders, by department"),
     "citystream_calendar_uncovered_total": (
         "counter",

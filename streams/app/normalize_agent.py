@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
+
 from streams.app.faust_internals import committed_offset, last_read_offset
 from streams.app.metrics import Metrics
-from streams.contracts.fused import encode_batch
+from streams.contracts.fused import FLAG_LATE, encode_batch
 from streams.contracts.topics import DEADLETTER, FUSED, RAW_TOPICS
 from streams.contracts.watermarks import WatermarkFrame, encode_watermark
 from streams.dedup.build import make_engine
@@ -91,6 +93,9 @@ def _add_agent(
             await _send_watermarks(settings, topic_name, fused, progress, idle=set())
             metrics.inc("citystream_records_total", len(messages), stage="normalize", source=source)
             metrics.inc("citystream_events_total", len(result.batch), stage="normalize")
+            late = int(np.count_nonzero(result.batch.events["flags"] & FLAG_LATE))
+            if late:
+                metrics.inc("citystream_events_late_total", late, source=source)
             metrics.observe(
                 "citystream_batch_seconds", time.perf_counter() - started, stage="normalize"
             )

@@ -76,6 +76,7 @@ class RowMaker:
             "is_new": c["is_new"],
             "recurrence_of": c["recurrence_of"],
             "event_time": c["event_time_ms"],
+            "flags": c["flags"],
         }
 
     @staticmethod

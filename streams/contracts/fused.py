@@ -21,7 +21,9 @@ from streams.contracts.sources import Source
 
 __all__ = [
     "EVENT_DTYPE",
+    "FLAG_BEYOND_STATE",
     "FLAG_FIXED_ON_SPOT",
+    "FLAG_LATE",
     "FORMAT_VERSION",
     "MAGIC",
     "STRING_COLUMNS",
@@ -38,6 +40,14 @@ __all__ = [
 MAGIC = b"CSFB"
 FORMAT_VERSION = 1
 FLAG_FIXED_ON_SPOT = 1  # bit 0 of ``flags``
+# bit 1: the record arrived more than ``late_after_s`` after its event time (a hotline
+# ticket forwarded days later, a gateway's buffer after an outage). Set by the normalizer
+# from the event's own two times, so it is the same in every run of the same input.
+FLAG_LATE = 2
+# bit 2, set by dedup on links and cases only: the event was further behind its tile's
+# newest event than the dedup state reaches (``allowed_lateness_s``), so it was not matched
+# and opened a case of its own (see docs/lateness.md).
+FLAG_BEYOND_STATE = 4
 
 
 # Field order is the contract's; explicit offsets keep every 8-byte field 8-aligned

@@ -28,6 +28,8 @@ class Reason(str, Enum):  # noqa: UP042 - str() of members kept as other modules
     BAD_DEVICE_ID = "bad_device_id"
     UNKNOWN_ADDRESS = "unknown_address"
     DUPLICATE_SOURCE_ID = "duplicate_source_id"
+    # No longer given: a late event is linked to a case (docs/lateness.md). Kept because
+    # dead letters stored by earlier versions carry it.
     TOO_LATE = "too_late"
     ILLEGAL_TRANSITION = "illegal_transition"
     UNKNOWN_CASE = "unknown_case"

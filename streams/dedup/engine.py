@@ -4,7 +4,9 @@ One :class:`TileDedup` per coarse tile holds a kernel state and the ids it has p
 recently (so a batch redelivered after a crash changes nothing). :class:`DedupEngine`
 turns a tile's released, canonically ordered events (home events and halo copies) into
 the outputs that tile owns: the links of its home events and the cases its home events
-opened. Everything is arrays; there is no Python loop per event.
+opened. Everything is arrays; there is no Python loop per event. Every valid event is
+linked: one further behind the tile's newest event than the state reaches opens a case of
+its own, flagged ``FLAG_BEYOND_STATE`` (docs/lateness.md).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from kernels.dedup import REJECTED, dedup_batch, evict
 from kernels.grid import GridSpec
 from kernels.params import DedupParams
 from kernels.state import DedupState, restore, snapshot
-from streams.contracts.fused import FusedBatch
+from streams.contracts.fused import FLAG_BEYOND_STATE, FusedBatch
 from streams.dedup.routing import TileRouter
 from streams.reference.categories import CategoryTable
 from streams.settings import Settings
@@ -163,8 +165,8 @@ class TileOutput:
 
     links: dict[str, npt.NDArray[Any] | list[str]]
     cases: dict[str, npt.NDArray[Any] | list[str]]
-    rejected: FusedBatch  # beyond the allowed lateness: the caller dead-letters them
     duplicates: FusedBatch  # the source sent an accepted record again: dead-letter them
+    beyond_state: int = 0  # home events beyond the state's reach: linked to cases of their own
 
     @property
     def n_links(self) -> int:
@@ -214,13 +216,20 @@ class DedupEngine:
         )
         self._remember(tile, f)
         home = self.router.home_tiles(f["lat"], f["lon"]) == tile.tile
-        rejected = case_id == REJECTED
-        keep = home & ~rejected
-        opened = keep & is_new
+        # The kernel refuses events further behind the tile's newest event than its state
+        # reaches (REJECTED): the cases they could belong to may be evicted already. Such
+        # an event is still a valid report: it opens a case of its own, kept out of the
+        # state (whose eviction bound it is behind), and is flagged so BI can see it.
+        beyond = case_id == REJECTED
+        case_id = np.where(beyond, f["event_id"], case_id)
+        is_new = is_new | beyond
+        flags = np.array(f["flags"], dtype=np.uint8)
+        flags[beyond] |= np.uint8(FLAG_BEYOND_STATE)
+        opened = home & is_new
         out = TileOutput(
-            links=self._link_columns(fresh, keep, case_id, is_new, rec),
-            cases=self._case_columns(fresh, opened, rec),
-            rejected=fresh.take(np.flatnonzero(home & rejected)),
+            links=self._link_columns(fresh, home, case_id, is_new, rec, flags),
+            cases=self._case_columns(fresh, opened, rec, flags),
+            beyond_state=int((home & beyond).sum()),
             duplicates=resent.take(
                 np.flatnonzero(
                     self.router.home_tiles(resent.events["lat"], resent.events["lon"]) == tile.tile
@@ -279,6 +288,7 @@ class DedupEngine:
         case_id: npt.NDArray[np.uint64],
         is_new: npt.NDArray[np.bool_],
         rec: npt.NDArray[np.uint64],
+        flags: npt.NDArray[np.uint8],
     ) -> dict[str, npt.NDArray[Any] | list[str]]:
         idx = np.flatnonzero(mask)
         f = batch.events[idx]
@@ -289,7 +299,7 @@ class DedupEngine:
             "recurrence_of": rec[idx],
             "source": f["source"],
             "category": f["category"],
-            "flags": f["flags"],
+            "flags": flags[idx],
             "lat": f["lat"],
             "lon": f["lon"],
             "event_time_ms": f["event_time_ms"],
@@ -298,7 +308,11 @@ class DedupEngine:
         }
 
     def _case_columns(
-        self, batch: FusedBatch, mask: npt.NDArray[np.bool_], rec: npt.NDArray[np.uint64]
+        self,
+        batch: FusedBatch,
+        mask: npt.NDArray[np.bool_],
+        rec: npt.NDArray[np.uint64],
+        flags: npt.NDArray[np.uint8],
     ) -> dict[str, npt.NDArray[Any] | list[str]]:
         idx = np.flatnonzero(mask)
         f = batch.events[idx]
@@ -311,7 +325,7 @@ class DedupEngine:
             "opened_at_ms": f["event_time_ms"],
             "ingest_time_ms": f["ingest_time_ms"],
             "source": f["source"],
-            "flags": f["flags"],
+            "flags": flags[idx],
             "recurrence_of": rec[idx],
             "reporter": batch.strings["reporter"].take(idx).to_list(),
         }

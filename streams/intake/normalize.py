@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 import numpy as np
 
 from streams.contracts.deadletter import DeadLetter
-from streams.contracts.fused import EVENT_DTYPE, STRING_COLUMNS, FusedBatch, Source, device_hash
+from streams.contracts.fused import (
+    EVENT_DTYPE,
+    FLAG_LATE,
+    STRING_COLUMNS,
+    FusedBatch,
+    Source,
+    device_hash,
+)
 from streams.contracts.fused import event_id_for as _event_id_for
 from streams.contracts.reasons import Reason
 from streams.intake.adapters import hotline, patrol, sensor
@@ -42,6 +49,7 @@ class NormalizerConfig:
     max_future_skew_ms: int = 300_000
     max_event_age_ms: int = 400 * 86_400_000
     seen_capacity: int = 1_000_000
+    late_after_ms: int = 6 * 3_600_000
 
     @classmethod
     def from_settings(cls, s: Settings) -> NormalizerConfig:
@@ -50,6 +58,7 @@ class NormalizerConfig:
             max_future_skew_ms=s.pipeline.max_future_skew_s * 1000,
             max_event_age_ms=s.pipeline.max_event_age_days * 86_400_000,
             seen_capacity=s.pipeline.intake_seen_ids,
+            late_after_ms=s.pipeline.late_after_s * 1000,
         )
 
 
@@ -266,6 +275,10 @@ class Normalizer:
         ev["source"] = _SOURCE_CODE[source]
         ev["category"] = cats
         ev["flags"] = np.array(rows.flags, dtype=np.uint8)[idx]
+        # Late is a fact of the record (its arrival against its event time), not of the
+        # order it is processed in: every run of the same input flags the same events.
+        late = now[idx] - t[idx] > self.config.late_after_ms
+        ev["flags"][late] |= np.uint8(FLAG_LATE)
         ev["lat"] = lat[idx]
         ev["lon"] = lon[idx]
         ev["event_time_ms"] = t[idx]

@@ -16,7 +16,7 @@ import numpy as np
 
 from streams.contracts.columnar import rows
 from streams.contracts.deadletter import DeadLetter
-from streams.contracts.fused import FusedBatch
+from streams.contracts.fused import FLAG_LATE, FusedBatch
 from streams.contracts.reasons import Reason
 from streams.dedup.build import engine_dead_letters, make_engine
 from streams.dedup.engine import DedupEngine, TileDedup
@@ -83,8 +83,10 @@ def _normalize_all(
         )
         batch = out.batch
         if not known and len(batch):
-            # No arrival time in the input (a CSV export): it arrived when it happened.
+            # No arrival time in the input (a CSV export): it arrived when it happened, so
+            # nothing is late (the normalizer judged it against the wall clock).
             batch.events["ingest_time_ms"] = batch.events["event_time_ms"]
+            batch.events["flags"] &= np.uint8(~FLAG_LATE & 0xFF)
         batches.append(batch)
         result.dead_letters.extend(out.dead_letters)
 
@@ -119,9 +121,6 @@ def _dedup_all(engine: DedupEngine, events: FusedBatch, result: ReplayResult) ->
             out = engine.process(state, part)
             result.links.extend(rows(_as_lists(out.links)))
             result.cases.extend(rows(_as_lists(out.cases)))
-            result.dead_letters += engine_dead_letters(
-                out.rejected, Reason.TOO_LATE, "event time is beyond the allowed lateness"
-            )
             result.dead_letters += engine_dead_letters(
                 out.duplicates, Reason.DUPLICATE_SOURCE_ID, "an already accepted record again"
             )

@@ -142,7 +142,14 @@ class PipelineSettings(Concern):
     categories_file: str = setting("", "CATEGORIES_FILE", STR)  # empty: the packaged table
     tile_size_m: float = setting(2000.0, "TILE_SIZE_M", FLOAT)
     cell_size_m: float = setting(100.0, "CELL_SIZE_M", FLOAT)
-    allowed_lateness_s: int = setting(6 * 3600, "ALLOWED_LATENESS_S", INT)
+    # How far behind its tile's newest event an event is still matched against the tile's
+    # dedup state; the state keeps cases this much longer. Beyond it an event opens a case
+    # of its own, flagged beyond state (docs/lateness.md). A week: 12345 platforms forward
+    # tickets up to days late, and a week is also the recurrence window.
+    allowed_lateness_s: int = setting(7 * 86400, "ALLOWED_LATENESS_S", INT)
+    # A record arriving more than this after its event time is flagged late (fused flags
+    # bit 1) in the events and links tables and the KPIs. Nothing is rejected for it.
+    late_after_s: int = setting(6 * 3600, "LATE_AFTER_S", INT)
     recurrence_window_s: int = setting(7 * 86400, "RECURRENCE_WINDOW_S", INT)
     # How long an open case (not closed by its department) keeps matching beyond its time
     # window. 0 = the window alone decides: right wherever case closures do not reach the
@@ -158,6 +165,8 @@ class PipelineSettings(Concern):
     # a record's arrival-to-dispatch time; in a catch-up batches fill before it runs out.
     batch_max_ms: int = setting(100, "BATCH_MAX_MS", INT)
     max_payload_bytes: int = setting(64 * 1024, "MAX_PAYLOAD_BYTES", INT)
+    # Validation, not lateness: an event time this far before its arrival is implausible
+    # (a clock reset, a typo in the year) and dead-lettered stale_time.
     max_event_age_days: int = setting(400, "MAX_EVENT_AGE_DAYS", INT)
     max_future_skew_s: int = setting(300, "MAX_FUTURE_SKEW_S", INT)
     # 2 major + 2 minor digits; 5 for GB/T 47678 style codes
@@ -172,6 +181,7 @@ class PipelineSettings(Concern):
         )
         for name in (
             "allowed_lateness_s",
+            "late_after_s",
             "recurrence_window_s",
             "max_open_age_s",
             "redelivery_horizon_s",

@@ -56,10 +56,30 @@ class Scenario:
     alarm_speedup: float  # sensors report this much more often (storm mode)
     extra_shifts: tuple[str, ...] = ()
     theme_boost: float = 1.0
+    # Late delivery (docs/lateness.md): this share of hotline calls is forwarded by the
+    # 12345 platform 6 h to 3 days after the call, and some gateways lose power for
+    # ``outage_hours`` from ``outage_start_h`` (local) each day, then deliver the readings
+    # they buffered at once. Only arrival times change: the incidents and reports are
+    # those of the scenario without delays.
+    late_call_share: float = 0.0
+    outage_hours: float = 0.0
+    outage_start_h: float = 14.0
 
 
 SCENARIOS: dict[str, Scenario] = {
     "ordinary": Scenario("ordinary", date(2023, 7, 24), 1, "ordinary", 1.0, 1.0, 1.0),
+    # the ordinary day with late hotline forwarding and a 2 h gateway power cut
+    "late": Scenario(
+        "late",
+        date(2023, 7, 24),
+        1,
+        "ordinary",
+        1.0,
+        1.0,
+        1.0,
+        late_call_share=0.1,
+        outage_hours=2.0,
+    ),
     "typhoon": Scenario(
         "typhoon", date(2023, 7, 31), 1, "typhoon", 1.0, 1.5, 2.0, extra_shifts=("evening",)
     ),

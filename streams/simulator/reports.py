@@ -17,7 +17,9 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from streams.simulator.catalog import Catalog
 from streams.simulator.district import Device, District, Inspector
@@ -49,6 +51,9 @@ READINGS = {
     "site_dust": ("pm10_ugm3", 150, 600),
     "fallen_tree": ("confidence", 0.7, 0.99),
 }
+LATE_CALL_MIN_S = 6 * 3600 + 1  # a forwarded ticket: more than 6 h ...
+LATE_CALL_MAX_S = 3 * 86400  # ... and up to 3 days after the call
+OUTAGE_GATEWAY_SHARE = 0.25  # the gateways of the area the power cut hits
 CALL_SUFFIXES = ("", "，请尽快处理", "，影响通行", "，好几天了没人管", "，很危险")
 SECOND_REPORT_PROB = 0.1  # a later patrol reports an already reported, unfixed problem
 
@@ -72,6 +77,11 @@ class Reporter:
     def __init__(self, seed: int, district: District, catalog: Catalog, scenario: Scenario) -> None:
         self.seed, self.district, self.catalog, self.scenario = seed, district, catalog, scenario
         self.address_s = {k: [a.s for a in v] for k, v in district.addresses_by_street.items()}
+        self.tz = ZoneInfo(district.timezone)
+        picker = random.Random(f"outage:{seed}")
+        self.outage_gateways = frozenset(
+            g for g in range(district.gateways) if picker.random() < OUTAGE_GATEWAY_SHARE
+        )
 
     def drafts(self, inc: Incident, legs: LegLookup) -> list[Draft]:
         """All drafts of ``inc``; may end it early (patrol fix), so call before recurrence."""
@@ -80,7 +90,35 @@ class Reporter:
         for device, alarm_type in inc.devices:
             out.extend(self._sensor(inc, rng, device, alarm_type))
         out.extend(self._hotline(inc, rng))
+        if self.scenario.late_call_share or self.scenario.outage_hours:
+            self._delay(inc, out)
         return out
+
+    # -- late delivery ---------------------------------------------------------------------
+    def _delay(self, inc: Incident, drafts: list[Draft]) -> None:
+        """Late arrivals of the scenario, from a generator of their own: everything else
+        is what the scenario without delays gives."""
+        rng = random.Random(f"late:{self.seed}:{inc.incident_id}")
+        share = self.scenario.late_call_share
+        for d in drafts:
+            if d.source == "hotline" and rng.random() < share:
+                d.arrival_ms = d.event_ms + int(
+                    rng.uniform(LATE_CALL_MIN_S, LATE_CALL_MAX_S) * 1000
+                )
+            elif d.source == "sensor" and d.fields["device"].gateway in self.outage_gateways:
+                d.arrival_ms = max(d.arrival_ms, self._outage_end(d.event_ms))
+
+    def _outage_end(self, t_ms: int) -> int:
+        """End of the power cut if ``t_ms`` falls in it (the buffer goes out then), else 0."""
+        if self.scenario.outage_hours <= 0:
+            return 0
+        day = datetime.fromtimestamp(t_ms / 1000, self.tz).date()
+        start = datetime.combine(day, time(0, 0), tzinfo=self.tz) + timedelta(
+            hours=self.scenario.outage_start_h
+        )
+        start_ms = int(start.timestamp() * 1000)
+        end_ms = start_ms + int(self.scenario.outage_hours * 3_600_000)
+        return end_ms if start_ms <= t_ms < end_ms else 0
 
     # -- patrols ---------------------------------------------------------------------------
     def _patrol(

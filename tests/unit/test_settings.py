@@ -114,7 +114,8 @@ def _env(**values: str) -> dict[str, str]:
 
 
 def test_every_old_variable_name_still_loads() -> None:
-    assert set(OLD_NAMES) == {n.removeprefix(ENV_PREFIX) for n in env_names()}
+    current = {n.removeprefix(ENV_PREFIX) for n in env_names()}
+    assert set(OLD_NAMES) <= current, "a variable operators' .env files use was renamed"
     defaults = Settings().as_env()
     env = {ENV_PREFIX + n: "1" for n in BENCH_NAMES}  # the harness's: accepted, not settings
     for name in OLD_NAMES:

@@ -10,7 +10,8 @@ import pytest
 from app_events import T0_MS, latlon_at, make_batch
 
 from kernels.grid import pack_cells
-from streams.contracts.fused import FusedBatch
+from streams.contracts.fused import FLAG_BEYOND_STATE, FLAG_LATE, FusedBatch
+from streams.dedup.build import make_engine
 from streams.dedup.engine import (
     DedupEngine,
     RecentIds,
@@ -89,7 +90,7 @@ def test_links_for_home_events_and_cases_they_opened(engine: DedupEngine) -> Non
     assert cases["department"] == ["municipal", "sanitation"]
     assert cases["reporter"] == ["who-1001", "who-1004"]
     assert cases["opened_at_ms"].tolist() == batch.events["event_time_ms"][[0, 4]].tolist()
-    assert len(out.rejected) == len(out.duplicates) == 0
+    assert len(out.duplicates) == out.beyond_state == 0
     # every column of a kind has one value per row
     assert {len(v) for v in links.values()} == {4}
     assert {len(v) for v in cases.values()} == {2}
@@ -115,7 +116,7 @@ def _snapshot(out: TileOutput) -> tuple[Any, ...]:
     return (
         norm(out.links),
         norm(out.cases),
-        out.rejected.events["event_id"].tolist(),
+        out.beyond_state,
         out.duplicates.events["event_id"].tolist(),
     )
 
@@ -128,7 +129,7 @@ def test_redelivered_batch_changes_nothing(engine: DedupEngine) -> None:
     again = engine.process(tile, batch)
     assert again.n_links == 0
     assert len(again.cases["case_id"]) == 0
-    assert len(again.duplicates) == len(again.rejected) == 0
+    assert len(again.duplicates) == again.beyond_state == 0
     assert tile.to_bytes() == before
     # and a later event still joins the case as if nothing had happened
     lat, lon = latlon_at(engine.spec, [1005.0], [1000.0])
@@ -175,6 +176,48 @@ def test_recent_ids_forget_beyond_the_horizon() -> None:
     assert arrival[1] == 9
     with pytest.raises(ValueError, match="increasing"):
         RecentIds(np.array([2, 1], np.uint64), np.array([0, 0], np.int64))
+
+
+def _late_setup(engine: DedupEngine, late_by_ms: int) -> tuple[TileDedup, FusedBatch]:
+    """Case 1001 opened at T0; 1500 (far off) moves the tile on by ``late_by_ms``; then
+    1002, near 1001 and a minute after it, arrives with its tile that far ahead."""
+    tile = engine.new_tile(HOME)
+    lat, lon = latlon_at(engine.spec, [1000.0, 1500.0], [1000.0, 1500.0])
+    ahead = T0_MS + late_by_ms
+    engine.process(
+        tile, make_batch([1001], [T0_MS + 1000], event_time_ms=[T0_MS], lat=lat[:1], lon=lon[:1])
+    )
+    engine.process(tile, make_batch([1500], [ahead], lat=lat[1:], lon=lon[1:], category=101))
+    lat, lon = latlon_at(engine.spec, [1010.0], [1000.0])
+    late = make_batch(
+        [1002], [ahead + MIN], event_time_ms=[T0_MS + MIN], lat=lat, lon=lon, flags=FLAG_LATE
+    )
+    return tile, late
+
+
+def test_a_late_event_joins_the_case_it_belongs_to(engine: DedupEngine) -> None:
+    # three days late: within the default reach of the state (a week)
+    tile, late = _late_setup(engine, 3 * 86_400_000)
+    out = engine.process(tile, late)
+    assert out.links["case_id"].tolist() == [1001]
+    assert out.links["is_new"].tolist() == [0]
+    assert out.links["flags"].tolist() == [FLAG_LATE]
+    assert out.beyond_state == 0 and len(out.cases["case_id"]) == 0
+
+
+def test_an_event_beyond_the_state_opens_a_case_of_its_own(settings: Settings) -> None:
+    engine = make_engine(settings.replace(allowed_lateness_s=86_400))
+    tile, late = _late_setup(engine, 3 * 86_400_000)
+    cases_before = tile.state.n
+    out = engine.process(tile, late)
+    assert out.links["event_id"].tolist() == out.links["case_id"].tolist() == [1002]
+    assert out.links["is_new"].tolist() == [1]
+    assert out.links["flags"].tolist() == [FLAG_LATE | FLAG_BEYOND_STATE]
+    assert out.cases["case_id"].tolist() == [1002]
+    assert out.cases["flags"].tolist() == [FLAG_LATE | FLAG_BEYOND_STATE]
+    assert out.beyond_state == 1
+    assert tile.state.n == cases_before  # not stored: the state does not reach back there
+    assert engine.process(tile, late).n_links == 0  # redelivered: changes nothing
 
 
 def _feed(engine: DedupEngine, n: int, seed: int) -> FusedBatch:

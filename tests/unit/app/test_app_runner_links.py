@@ -21,6 +21,7 @@ def _links(event_ids: list[int], case_ids: list[int]) -> bytes:
             "event_id": np.array(event_ids, dtype=np.uint64),
             "case_id": np.array(case_ids, dtype=np.uint64),
             "source_ref": [f"ref-{e}" for e in event_ids],
+            "flags": np.array([e % 7 for e in event_ids], dtype=np.uint8),
         },
     )
 
@@ -45,5 +46,6 @@ def test_duplicates_and_conflicts_are_counted(
     assert topics == ["t1-links"]
     assert links.case_of == {1: 1, 2: 1, 3: 1, big: 1}
     assert links.source_ref[big] == f"ref-{big}"
+    assert links.flags == {1: 1, 2: 2, 3: 3, big: big % 7}
     assert (links.duplicates, links.conflicts) == (2, 1)
     assert links.cases == {1}

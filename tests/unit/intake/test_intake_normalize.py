@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from intake_records import NOW_MS, dumps, hotline_request, patrol_report, sensor_alarm
 
 from streams.contracts.deadletter import DeadLetter
-from streams.contracts.fused import decode_batch, encode_batch
+from streams.contracts.fused import FLAG_FIXED_ON_SPOT, FLAG_LATE, decode_batch, encode_batch
 from streams.contracts.reasons import Reason
 from streams.contracts.sources import SOURCES
 from streams.intake.adapters import hotline
@@ -204,3 +204,21 @@ def test_every_source_has_a_parser() -> None:
     from streams.intake import normalize
 
     assert tuple(normalize._PARSERS) == SOURCES
+
+
+def test_records_arriving_long_after_their_event_are_flagged_late(
+    make_normalizer: Callable[..., Normalizer],
+) -> None:
+    normalizer = make_normalizer(late_after_ms=6 * 3_600_000)
+    hour = 3_600_000
+    # requested 08:00; arrivals 1 h, exactly 6 h, 6 h + 1 ms and 3 days later
+    arrivals = [NOW_MS, NOW_MS + 5 * hour, NOW_MS + 5 * hour + 1, NOW_MS + 71 * hour]
+    payloads = [dumps(hotline_request(service_request_id=f"HL-{i}")) for i in range(4)]
+    result = normalizer.normalize("hotline", payloads, ingest_ms=arrivals)
+    assert not result.dead_letters  # late is not invalid
+    assert (result.batch.events["flags"] & FLAG_LATE).tolist() == [0, 0, FLAG_LATE, FLAG_LATE]
+    # the flag sits beside the other bits: a patrol fixed on the spot and reported late
+    fixed = normalizer.normalize(
+        "patrol", [dumps(patrol_report(fixed_on_spot=True))], ingest_ms=[NOW_MS + 71 * hour]
+    )
+    assert fixed.batch.events["flags"].tolist() == [FLAG_FIXED_ON_SPOT | FLAG_LATE]

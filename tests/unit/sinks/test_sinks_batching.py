@@ -180,6 +180,7 @@ def _links(ids: list[int]) -> dict[str, Any]:
         "is_new": [1] * n,
         "recurrence_of": [0] * n,
         "event_time": [1_690_000_000_123] * n,
+        "flags": [0] * n,
     }
 
 
@@ -197,7 +198,7 @@ def test_clickhouse_sink_inserts_numpy_columns_into_the_routed_table() -> None:
     ((sql, arrays),) = client.calls
     assert sql.startswith("INSERT INTO cs_test.links (event_id, case_id, source,")
     assert arrays[0].dtype == np.uint64 and arrays[0].tolist() == [1, 2, 3]
-    assert arrays[-1].dtype == np.uint32 and arrays[-1].tolist() == [1_690_000_000] * 3
+    assert arrays[-2].dtype == np.uint32 and arrays[-2].tolist() == [1_690_000_000] * 3
 
 
 def test_clickhouse_sink_turns_network_errors_into_backoff() -> None:

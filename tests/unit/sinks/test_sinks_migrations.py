@@ -90,6 +90,23 @@ def test_new_migration_is_applied_after_the_old_ones(
     assert chdb_executor.query(f"SELECT count() AS n FROM {migrated_db}.extra") == [{"n": 0}]
 
 
+def test_a_column_added_by_a_half_finished_run_is_not_added_again(
+    chdb_executor: ChdbExecutor, chdb_db: str
+) -> None:
+    migrations = load_migrations()
+    adds = [m for m in migrations if "ADD COLUMN" in m.template]
+    assert adds, "some migration adds a column"
+    first = adds[0]
+    migrate(chdb_executor, chdb_db, TZ, migrations[: first.version - 1])
+    # the run that failed after the ALTER: its column is there, its version is not recorded
+    alter = next(st for st in first.statements(chdb_db, TZ) if "ADD COLUMN" in st)
+    chdb_executor.execute(alter)
+    with pytest.raises(Exception, match="already exists"):
+        chdb_executor.execute(alter)  # the statement itself cannot be repeated
+    applied = migrate(chdb_executor, chdb_db, TZ)
+    assert [m.version for m in applied] == [m.version for m in migrations[first.version - 1 :]]
+
+
 def test_split_statements_ignores_comments_and_blank_parts() -> None:
     text = "-- a comment; with a semicolon\nSELECT 1;\n\n  SELECT 'a;b'\n  ;\nSELECT 2"
     assert split_statements(text) == ["SELECT 1", "SELECT 'a;b'", "SELECT 2"]
