@@ -80,7 +80,10 @@ def _add_agent(
             messages = [e.message for e in events]
             arrival = [round(m.timestamp * 1000) for m in messages]
             result = normalizer.normalize(
-                source, [m.value or b"" for m in messages], ingest_ms=arrival
+                source,
+                [m.value or b"" for m in messages],
+                ingest_ms=arrival,
+                origins=[(m.partition, m.offset) for m in messages],
             )
             for letter in result.dead_letters:
                 m = messages[letter.index]

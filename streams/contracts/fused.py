@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 MAGIC = b"CSFB"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the raw origin columns; version 1 frames are still read
 FLAG_FIXED_ON_SPOT = 1  # bit 0 of ``flags``
 # bit 1: the record arrived more than ``late_after_s`` after its event time (a hotline
 # ticket forwarded days later, a gateway's buffer after an outage). Set by the normalizer
@@ -50,24 +50,34 @@ FLAG_LATE = 2
 FLAG_BEYOND_STATE = 4
 
 
+_V1_NAMES = [
+    "event_id",
+    "source",
+    "category",
+    "flags",
+    "lat",
+    "lon",
+    "event_time_ms",
+    "ingest_time_ms",
+    "device_hash",
+]
+_V1_FORMATS = ["<u8", "u1", "<u2", "u1", "<f8", "<f8", "<i8", "<i8", "<u8"]
+_V1_OFFSETS = [0, 8, 10, 12, 16, 24, 32, 40, 48]
+_V1_DTYPE = np.dtype(
+    {"names": _V1_NAMES, "formats": _V1_FORMATS, "offsets": _V1_OFFSETS, "itemsize": 56}
+)
 # Field order is the contract's; explicit offsets keep every 8-byte field 8-aligned
 # (numba and numpy read aligned columns faster). Padding bytes are always zero.
+# ``origin_partition`` and ``origin_seq`` say which raw record an event came from: the raw
+# topic's partition (the topic is the source's) and its offset + 1 (0 = not known, e.g. a
+# file replay). Dedup uses them to absorb every raw record exactly once per tile, whatever
+# is redelivered after a crash (streams/dedup/ordering.py).
 EVENT_DTYPE = np.dtype(
     {
-        "names": [
-            "event_id",
-            "source",
-            "category",
-            "flags",
-            "lat",
-            "lon",
-            "event_time_ms",
-            "ingest_time_ms",
-            "device_hash",
-        ],
-        "formats": ["<u8", "u1", "<u2", "u1", "<f8", "<f8", "<i8", "<i8", "<u8"],
-        "offsets": [0, 8, 10, 12, 16, 24, 32, 40, 48],
-        "itemsize": 56,
+        "names": [*_V1_NAMES, "origin_partition", "origin_seq"],
+        "formats": [*_V1_FORMATS, "<u2", "<i8"],
+        "offsets": [*_V1_OFFSETS, 14, 56],
+        "itemsize": 64,
     }
 )
 
@@ -328,6 +338,9 @@ class FusedBatch:
         return cls(events, strings)
 
 
+_RECORD_DTYPES = {1: _V1_DTYPE, FORMAT_VERSION: EVENT_DTYPE}
+
+
 def encode_batch(batch: FusedBatch) -> bytes:
     """The frame for ``batch``: header, fixed records, offsets, blobs."""
     n = len(batch.events)
@@ -350,18 +363,26 @@ def decode_batch(data: bytes | bytearray | memoryview) -> FusedBatch:
     magic, version, _, n, itemsize, ncols, _ = _HEADER.unpack_from(view, 0)
     if magic != MAGIC:
         raise FusedFormatError(f"bad magic {bytes(magic)!r}, expected {MAGIC!r}")
-    if version != FORMAT_VERSION:
-        raise FusedFormatError(f"unsupported fused format version {version} (this reader: 1)")
-    if itemsize != EVENT_DTYPE.itemsize or ncols != len(STRING_COLUMNS):
+    record = _RECORD_DTYPES.get(version)
+    if record is None:
         raise FusedFormatError(
-            f"record size {itemsize} / {ncols} string columns do not match version 1 "
-            f"({EVENT_DTYPE.itemsize} / {len(STRING_COLUMNS)})"
+            f"unsupported fused format version {version} (this reader: 1 to {FORMAT_VERSION})"
+        )
+    if itemsize != record.itemsize or ncols != len(STRING_COLUMNS):
+        raise FusedFormatError(
+            f"record size {itemsize} / {ncols} string columns do not match version {version} "
+            f"({record.itemsize} / {len(STRING_COLUMNS)})"
         )
     fixed_end = _HEADER_SIZE + n * itemsize
     offsets_end = fixed_end + ncols * (n + 1) * _OFFSET_DTYPE.itemsize
     if size < offsets_end:
         raise FusedFormatError(f"frame truncated: {size} bytes, {n} events need {offsets_end}+")
-    events = np.frombuffer(view, dtype=EVENT_DTYPE, count=n, offset=_HEADER_SIZE)
+    events = np.frombuffer(view, dtype=record, count=n, offset=_HEADER_SIZE)
+    if record is not EVENT_DTYPE:  # an older frame (a changelog written before): convert
+        upgraded = np.zeros(n, dtype=EVENT_DTYPE)
+        for name in record.names or ():
+            upgraded[name] = events[name]
+        events = upgraded
     offsets = np.frombuffer(view, dtype=_OFFSET_DTYPE, count=ncols * (n + 1), offset=fixed_end)
     offsets = offsets.reshape(ncols, n + 1)
     if np.any(offsets[:, 0] != 0) or np.any(np.diff(offsets.astype(np.int64), axis=1) < 0):

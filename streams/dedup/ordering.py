@@ -74,24 +74,51 @@ class ReorderBuffer:
     """Pending fused events, released in canonical ``(ingest_time_ms, event_id)`` order.
 
     Batches are kept as they came, with their arrival bounds, so a release touches only
-    the batches that have due events. A redelivered event (same id, same arrival) is
-    released once; other repeats of an id are left to the dedup engine, which tells
-    redeliveries from source duplicates across batches too.
+    the batches that have due events.
+
+    Each raw record is absorbed once. A tile receives the events of one raw partition in
+    that partition's offset order (the normalizer reads it in order and sends each
+    record's events for a tile in one message), so the highest raw offset absorbed per
+    (source, raw partition) tells a redelivered record from a new one exactly, however
+    long ago it came; a crash of the normalizer or of dedup redelivers whole records. The
+    map is saved with the tile. Events of unknown origin (``origin_seq`` 0: file replays)
+    fall back to the engine's recent ids, as does a redelivered event within a batch.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, absorbed: dict[tuple[int, int], int] | None = None) -> None:
         self._pending: list[tuple[FusedBatch, int, int]] = []  # batch, min and max arrival
+        # (source, raw partition) -> the highest origin_seq absorbed
+        self.absorbed: dict[tuple[int, int], int] = absorbed or {}
 
     def __len__(self) -> int:
         return sum(len(b) for b, _, _ in self._pending)
 
     def add(self, batch: FusedBatch) -> int:
-        """Buffer a batch; returns the number of events added."""
+        """Buffer a batch without the raw records absorbed before; returns the number of
+        events added."""
+        batch = self._unabsorbed(batch)
         if len(batch) == 0:
             return 0
         arrivals = batch.events["ingest_time_ms"]
         self._pending.append((batch, int(arrivals.min()), int(arrivals.max())))
         return len(batch)
+
+    def _unabsorbed(self, batch: FusedBatch) -> FusedBatch:
+        if len(batch) == 0:
+            return batch
+        seq = batch.events["origin_seq"]
+        known = seq > 0
+        if not known.any():
+            return batch
+        keys = (batch.events["source"].astype(np.int64) << 16) | batch.events["origin_partition"]
+        stale = np.zeros(len(batch), dtype=bool)
+        for key in np.unique(keys[known]).tolist():
+            source, partition = key >> 16, key & 0xFFFF
+            mine = known & (keys == key)
+            before = self.absorbed.get((source, partition), 0)
+            stale |= mine & (seq <= before)
+            self.absorbed[(source, partition)] = max(before, int(seq[mine].max()))
+        return batch if not stale.any() else batch.take(np.flatnonzero(~stale))
 
     def release(self, watermark_ms: int) -> FusedBatch:
         """Remove and return, sorted canonically, every event with arrival <= watermark."""
@@ -124,7 +151,10 @@ class ReorderBuffer:
         return FusedBatch.concat([b for b, _, _ in self._pending])
 
     @classmethod
-    def restore(cls, batch: FusedBatch) -> ReorderBuffer:
+    def restore(
+        cls, batch: FusedBatch, absorbed: dict[tuple[int, int], int] | None = None
+    ) -> ReorderBuffer:
         buf = cls()
-        buf.add(batch)
+        buf.add(batch)  # pending events are absorbed already: their maxima come next
+        buf.absorbed = dict(absorbed or {})
         return buf

@@ -41,6 +41,8 @@ _PART_PREFIX = b"part:"
 _FRAME = struct.Struct("<QQ")  # bytes of the tile snapshot, bytes of the buffer
 _MANIFEST = struct.Struct("<8sQQQ16s")  # magic, generation, parts, total bytes, digest
 _MANIFEST_MAGIC = b"CSTPARTS"
+_ABSORBED_COUNT = struct.Struct("<I")
+_ABSORBED = struct.Struct("<BHq")  # source, raw partition, highest origin_seq absorbed
 
 
 class ChangelogError(ValueError):
@@ -138,19 +140,42 @@ def _join_parts(
 def encode_tile_record(tile: TileDedup, buffer: ReorderBuffer) -> bytes:
     snap = tile.to_bytes()
     pending = encode_batch(buffer.snapshot())
-    return _FRAME.pack(len(snap), len(pending)) + snap + pending
+    absorbed = sorted(buffer.absorbed.items())
+    trailer = _ABSORBED_COUNT.pack(len(absorbed)) + b"".join(
+        _ABSORBED.pack(source, partition, seq) for (source, partition), seq in absorbed
+    )
+    return _FRAME.pack(len(snap), len(pending)) + snap + pending + trailer
 
 
 def decode_tile_record(data: bytes) -> tuple[TileDedup, ReorderBuffer]:
     if len(data) < _FRAME.size:
         raise ValueError("dedup state record too short")
     n_snap, n_pending = _FRAME.unpack_from(data)
-    if len(data) != _FRAME.size + n_snap + n_pending:
+    end = _FRAME.size + n_snap + n_pending
+    if len(data) < end:
         raise ValueError("dedup state record length mismatch")
     off = _FRAME.size
     tile = TileDedup.from_bytes(data[off : off + n_snap])
-    pending = decode_batch(data[off + n_snap :])
-    return tile, ReorderBuffer.restore(pending)
+    pending = decode_batch(data[off + n_snap : end])
+    return tile, ReorderBuffer.restore(pending, _decode_absorbed(data, end))
+
+
+def _decode_absorbed(data: bytes, start: int) -> dict[tuple[int, int], int]:
+    """The absorbed-origin trailer; records written before it had none."""
+    if len(data) == start:
+        return {}
+    if len(data) < start + _ABSORBED_COUNT.size:
+        raise ValueError("dedup state record length mismatch")
+    (count,) = _ABSORBED_COUNT.unpack_from(data, start)
+    if len(data) != start + _ABSORBED_COUNT.size + count * _ABSORBED.size:
+        raise ValueError("dedup state record length mismatch")
+    out = {}
+    for i in range(count):
+        source, partition, seq = _ABSORBED.unpack_from(
+            data, start + _ABSORBED_COUNT.size + i * _ABSORBED.size
+        )
+        out[(source, partition)] = seq
+    return out
 
 
 def partition_from_changelog(

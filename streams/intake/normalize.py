@@ -63,20 +63,23 @@ class NormalizerConfig:
 
 
 class SeenIds:
-    """Bounded memory of accepted event ids, in two generations of sets.
+    """Bounded memory of accepted event ids and the raw record each came from, in two
+    generations.
 
     Bound: at most ``capacity`` ids are held; every id among the last ``capacity // 2``
     accepted is remembered (older ones may be forgotten, oldest generation first). It is
     process memory: a restarted worker starts empty (Kafka replays are absorbed downstream
-    by the idempotent event ids, not here).
+    by the raw origins, not here). The origin tells a source sending a record again (a
+    duplicate) from Kafka redelivering the same record (not one: it passes, and dedup
+    absorbs it once).
     """
 
     def __init__(self, capacity: int) -> None:
         if capacity < 2:
             raise ValueError(f"seen-id capacity must be >= 2, got {capacity}")
         self.half = capacity // 2
-        self.current: set[int] = set()
-        self.previous: set[int] = set()
+        self.current: dict[int, int] = {}
+        self.previous: dict[int, int] = {}
 
     def __contains__(self, event_id: int) -> bool:
         return event_id in self.current or event_id in self.previous
@@ -84,10 +87,28 @@ class SeenIds:
     def __len__(self) -> int:
         return len(self.current) + len(self.previous)
 
-    def add(self, event_id: int) -> None:
+    def origin_of(self, event_id: int) -> int | None:
+        found = self.current.get(event_id)
+        return self.previous.get(event_id) if found is None else found
+
+    def add(self, event_id: int, origin: int = 0) -> None:
         if len(self.current) >= self.half:
-            self.previous, self.current = self.current, set()
-        self.current.add(event_id)
+            self.previous, self.current = self.current, {}
+        self.current[event_id] = origin
+
+
+def _origin_columns(
+    origins: Sequence[tuple[int, int]] | None, rows: Rows
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the raw partition and ``offset + 1`` of its payload (0, 0 when unknown)."""
+    if origins is None or not len(rows):
+        return np.zeros(len(rows), np.uint16), np.zeros(len(rows), np.int64)
+    per_payload = np.asarray(origins, dtype=np.int64).reshape(-1, 2)
+    index = np.asarray(rows.index, dtype=np.int64)
+    partition, offset = per_payload[index, 0], per_payload[index, 1]
+    if (partition < 0).any() or (partition > 0xFFFF).any() or (offset < 0).any():
+        raise ValueError("raw origins must be partitions in [0, 65535] and offsets >= 0")
+    return partition.astype(np.uint16), offset + 1
 
 
 @dataclass
@@ -152,19 +173,23 @@ class Normalizer:
         payloads: Sequence[bytes],
         now_ms: int | None = None,
         ingest_ms: Sequence[int] | np.ndarray | None = None,
+        origins: Sequence[tuple[int, int]] | None = None,
     ) -> NormalizeResult:
         """Parse ``payloads`` of ``source`` into one batch and dead letters.
 
         The reference "now" of a record, used for the future/stale checks and stored as
         its ingest time, is ``ingest_ms[i]`` when given (one per payload, e.g. the Kafka
         message timestamps: a replay then judges each record as when it arrived), else
-        ``now_ms``, else ``now_fn()``.
+        ``now_ms``, else ``now_fn()``. ``origins``: per payload, the raw ``(partition,
+        offset)`` it was read from (stored as ``origin_partition`` / ``origin_seq``).
         """
         parse = _PARSERS.get(source)
         if parse is None:
             raise ValueError(f"unknown source {source!r}, expected one of {sorted(_PARSERS)}")
         if ingest_ms is not None and len(ingest_ms) != len(payloads):
             raise ValueError(f"{len(ingest_ms)} ingest times for {len(payloads)} payloads")
+        if origins is not None and len(origins) != len(payloads):
+            raise ValueError(f"{len(origins)} origins for {len(payloads)} payloads")
         rows = Rows()
         dead: list[DeadLetter] = []
         parse(payloads, self.ctx, rows, dead)
@@ -173,13 +198,18 @@ class Normalizer:
         else:
             single = self.now_fn() if now_ms is None else now_ms
             now = np.full(len(rows), single, dtype=np.int64)
-        batch = self._finish(source, rows, now, dead)
+        batch = self._finish(source, rows, now, dead, _origin_columns(origins, rows))
         self.accepted[source] += len(batch)
         self.reasons.update(d.reason for d in dead)
         return NormalizeResult(batch, dead)
 
     def _finish(
-        self, source: str, rows: Rows, now: np.ndarray, dead: list[DeadLetter]
+        self,
+        source: str,
+        rows: Rows,
+        now: np.ndarray,
+        dead: list[DeadLetter],
+        origin: tuple[np.ndarray, np.ndarray],
     ) -> FusedBatch:
         if not len(rows):
             return FusedBatch.empty()
@@ -192,8 +222,12 @@ class Normalizer:
             reason = _VECTOR_REASONS[int(reject[j])]
             message = self._message(reason, float(lat[j]), float(lon[j]), int(t[j]), int(now[j]))
             dead.append(DeadLetter(source, reason, message, rows.original[j], index=rows.index[j]))
-        keep, event_ids = self._unseen(source, rows, ok.tolist(), dead)
-        return self._build(source, rows, keep, event_ids, lat, lon, t, now)
+        keep, event_ids = self._unseen(source, rows, ok.tolist(), dead, origin)
+        batch = self._build(source, rows, keep, event_ids, lat, lon, t, now)
+        idx = np.array(keep, dtype=np.int64)
+        batch.events["origin_partition"] = origin[0][idx]
+        batch.events["origin_seq"] = origin[1][idx]
+        return batch
 
     def _check_columns(
         self, rows: Rows, lat: np.ndarray, lon: np.ndarray, t: np.ndarray, now: np.ndarray
@@ -231,14 +265,23 @@ class Normalizer:
         return f"event time {stamp} is {(now - t) / 86_400_000:.1f} days old"
 
     def _unseen(
-        self, source: str, rows: Rows, ok: list[int], dead: list[DeadLetter]
+        self,
+        source: str,
+        rows: Rows,
+        ok: list[int],
+        dead: list[DeadLetter],
+        origin: tuple[np.ndarray, np.ndarray],
     ) -> tuple[list[int], list[int]]:
         seen, refs = self.seen, rows.source_ref
         keep: list[int] = []
         event_ids: list[int] = []
+        # one number per raw record (0: unknown, never taken for a redelivery)
+        packed = np.where(origin[1] > 0, (origin[0].astype(np.int64) << 48) | origin[1], 0)
         for j in ok:
             eid = _event_id_for(source, refs[j])
-            if eid in seen:
+            here = int(packed[j])
+            before = seen.origin_of(eid)
+            if before is not None and (here == 0 or before != here):
                 dead.append(
                     DeadLetter(
                         source,
@@ -249,7 +292,7 @@ class Normalizer:
                     )
                 )
                 continue
-            seen.add(eid)
+            seen.add(eid, here)
             keep.append(j)
             event_ids.append(eid)
         return keep, event_ids

@@ -99,7 +99,7 @@ def _replay(log: list[tuple[bytes, bytes | None]]) -> dict[bytes, bytes | None]:
 
 
 def _big_state(engine: DedupEngine, ids: list[int]) -> PartitionState:
-    state = PartitionState(0, WatermarkTracker(EXPECTED), part_bytes=256)
+    state = PartitionState(0, WatermarkTracker(EXPECTED), part_bytes=320)
     state.buffer(HOME).add(make_batch(ids, [T0_MS + i for i in range(len(ids))]))
     state.dirty.add(HOME)
     return state
@@ -117,7 +117,7 @@ def test_a_large_tile_record_is_split_and_read_back(
     keys = [k for k, _ in log]
     assert keys[-1] == tile_key(HOME)  # the manifest comes after every part
     parts = [k for k in keys if k.startswith(b"part:")]
-    assert len(parts) > 2 and all(len(v or b"") <= 256 for k, v in log if k in parts)
+    assert len(parts) > 2 and all(len(v or b"") <= 320 for k, v in log if k in parts)
     back = partition_from_changelog(0, EXPECTED, _replay(log))
     assert _pending_ids(back) == list(range(1, 40))
     assert back.split == {HOME: state.split[HOME]} and back.stale_parts == []
@@ -143,7 +143,7 @@ def test_a_crash_between_parts_and_manifest_keeps_the_previous_record(
     second = state.changelog_records(engine)
     manifest_at = next(i for i, (k, _) in enumerate(second) if k == tile_key(HOME))
     crashed = first + second[:manifest_at]  # parts of generation 2 written, nothing after
-    back = partition_from_changelog(0, EXPECTED, _replay(crashed), part_bytes=256)
+    back = partition_from_changelog(0, EXPECTED, _replay(crashed), part_bytes=320)
     assert _pending_ids(back) == list(range(1, 30))
     orphans = {k for k, _ in second[:manifest_at] if k.startswith(b"part:")}
     assert set(back.stale_parts) == orphans

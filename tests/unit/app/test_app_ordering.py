@@ -14,6 +14,7 @@ from streams.contracts.watermarks import (
     encode_watermark,
     is_watermark_frame,
 )
+from streams.dedup.engine import DedupEngine
 from streams.dedup.ordering import FOREVER, NEVER, ReorderBuffer, WatermarkTracker
 
 # -- frames --------------------------------------------------------------------------------
@@ -187,3 +188,41 @@ def test_snapshot_and_restore_release_the_same_events() -> None:
     assert a.column("source_ref") == b.column("source_ref")
     expected = sorted((t, i) for i, t in pending)  # canonical order, computed independently
     assert _ids(a) == [i for _, i in expected]
+
+
+# -- raw records absorbed once ----------------------------------------------------------------
+
+
+def _with_origins(batch: FusedBatch, partition: int, seqs: list[int]) -> FusedBatch:
+    events = batch.events.copy()
+    events["origin_partition"] = partition
+    events["origin_seq"] = seqs
+    return FusedBatch(events, batch.strings)
+
+
+def test_a_redelivered_raw_record_is_absorbed_once_however_old() -> None:
+    buf = ReorderBuffer()
+    first = _with_origins(make_batch([1, 2, 3], [T0_MS, T0_MS + 1, T0_MS + 2]), 0, [10, 11, 11])
+    assert buf.add(first) == 3  # two events of one raw record (offset 10) come together
+    released = buf.release(T0_MS + 10)
+    assert released.events["event_id"].tolist() == [1, 2, 3]
+    # days later a crash redelivers offsets 10..12: only the new record 12 is absorbed
+    again = _with_origins(make_batch([2, 3, 4], [T0_MS + 1, T0_MS + 2, T0_MS + 3]), 0, [11, 11, 12])
+    assert buf.add(again) == 1
+    assert buf.release(T0_MS + 10).events["event_id"].tolist() == [4]
+    # another raw partition, and events of unknown origin, are not affected
+    other = _with_origins(make_batch([5], [T0_MS + 4]), 1, [3])
+    unknown = make_batch([6], [T0_MS + 5])
+    assert buf.add(other) == 1 and buf.add(unknown) == 1
+    assert buf.absorbed == {(0, 0): 12, (0, 1): 3}
+
+
+def test_absorbed_origins_survive_the_tile_record(engine: DedupEngine) -> None:
+    from streams.dedup.snapshot import decode_tile_record, encode_tile_record
+
+    buf = ReorderBuffer()
+    buf.add(_with_origins(make_batch([1, 2], [T0_MS, T0_MS + 1]), 4, [100, 101]))
+    _, back = decode_tile_record(encode_tile_record(engine.new_tile(7), buf))
+    assert back.absorbed == {(0, 4): 101}
+    assert len(back) == 2
+    assert back.add(_with_origins(make_batch([2], [T0_MS + 1]), 4, [101])) == 0

@@ -35,6 +35,8 @@ _ROW = st.tuples(
     _I64,
     _I64,
     _U64,
+    st.integers(0, 65535),
+    st.integers(0, 2**63 - 1),
     st.lists(st.text(max_size=12), min_size=len(STRING_COLUMNS), max_size=len(STRING_COLUMNS)),
 )
 
@@ -59,7 +61,9 @@ def test_round_trip_keeps_every_column(rows: list[tuple]) -> None:
 
 
 def test_decode_is_zero_copy_and_read_only() -> None:
-    batch = _batch([(7, 1, 101, 1, 35.7, 114.3, 5, 6, 0, ["a", "", "ü", "municipal", "t", ""])])
+    batch = _batch(
+        [(7, 1, 101, 1, 35.7, 114.3, 5, 6, 0, 2, 9, ["a", "", "ü", "municipal", "t", ""])]
+    )
     frame = encode_batch(batch)
     back = decode_batch(frame)
     assert not back.events.flags.owndata
@@ -70,8 +74,9 @@ def test_decode_is_zero_copy_and_read_only() -> None:
 
 
 def test_dtype_layout_is_little_endian_and_8_aligned() -> None:
-    assert EVENT_DTYPE.itemsize == 56
-    for name in ("event_id", "lat", "lon", "event_time_ms", "ingest_time_ms", "device_hash"):
+    assert EVENT_DTYPE.itemsize == 64
+    eight = ("event_id", "lat", "lon", "event_time_ms", "ingest_time_ms", "device_hash")
+    for name in (*eight, "origin_seq"):
         assert EVENT_DTYPE.fields[name][1] % 8 == 0
         assert EVENT_DTYPE[name].byteorder in ("<", "=")
     assert list(EVENT_DTYPE.names)[:4] == ["event_id", "source", "category", "flags"]
@@ -84,14 +89,15 @@ def test_empty_batch_round_trips() -> None:
 
 
 def _frame() -> bytes:
-    return encode_batch(_batch([(1, 0, 1, 0, 1.0, 2.0, 3, 4, 5, ["r", "d", "p", "m", "x", "a"])]))
+    row = (1, 0, 1, 0, 1.0, 2.0, 3, 4, 5, 6, 7, ["r", "d", "p", "m", "x", "a"])
+    return encode_batch(_batch([row]))
 
 
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
         (lambda f: b"XXXX" + f[4:], "bad magic"),
-        (lambda f: f[:4] + struct.pack("<H", 2) + f[6:], "unsupported fused format version 2"),
+        (lambda f: f[:4] + struct.pack("<H", 3) + f[6:], "unsupported fused format version 3"),
         (lambda f: f[:10], "shorter than"),
         (lambda f: f[:60], "truncated"),
         (lambda f: f + b"z", "frame length"),
@@ -106,7 +112,7 @@ def test_bad_frames_are_rejected_clearly(mutate, message: str) -> None:
 
 def test_decreasing_offsets_are_rejected() -> None:
     frame = bytearray(_frame())
-    offsets_at = 24 + 56
+    offsets_at = 24 + 64
     struct.pack_into("<I", frame, offsets_at + 4, 5)  # source_ref offsets [0, 5] -> len 5
     with pytest.raises(FusedFormatError):
         decode_batch(bytes(frame))
@@ -134,7 +140,8 @@ def test_zero_hash_is_mapped_to_one(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_take_and_concat_keep_rows_together() -> None:
     rows = [
-        (i, 0, i, 0, float(i), 0.0, i, i, 0, [f"r{i}", "", "", "m", f"t{i}", ""]) for i in range(5)
+        (i, 0, i, 0, float(i), 0.0, i, i, 0, 0, i, [f"r{i}", "", "", "m", f"t{i}", ""])
+        for i in range(5)
     ]
     batch = _batch(rows)
     part = batch.take(np.array([3, 1]))
@@ -157,7 +164,10 @@ def test_batch_validates_its_columns() -> None:
 
 def test_take_from_a_decoded_frame_copies_the_right_bytes() -> None:
     texts = ["甲", "", "abc", "ü" * 3, "z"]
-    rows = [(i, 0, 1, 0, 0.0, 0.0, 0, 0, 0, ["r", "", "", "m", t, ""]) for i, t in enumerate(texts)]
+    rows = [
+        (i, 0, 1, 0, 0.0, 0.0, 0, 0, 0, 0, 0, ["r", "", "", "m", t, ""])
+        for i, t in enumerate(texts)
+    ]
     decoded = decode_batch(encode_batch(_batch(rows)))
     part = decoded.take(np.array([4, 0, 3, 1], dtype=np.int64))
     assert part.column("text") == ["z", "甲", "üüü", ""]
@@ -187,3 +197,20 @@ def test_chained_takes_and_blanking_match_python_lists(
         want = ["" if f else s for s, f in zip(expected[name], flags.tolist(), strict=True)]
         assert decode_batch(encode_batch(blanked)).column(name) == want
     assert np.array_equal(blanked.events, batch.events)  # fixed columns untouched
+
+
+def test_version_1_frames_are_read_with_unknown_origins() -> None:
+    """Changelogs written before the origin columns still load (origin_seq 0 = unknown)."""
+    batch = decode_batch(_frame())
+    v1 = np.zeros(1, dtype=fused._V1_DTYPE)
+    for name in fused._V1_DTYPE.names or ():
+        v1[name] = batch.events[name]
+    frame = bytearray(_frame())
+    struct.pack_into("<HHI", frame, 4, 1, 0, 1)  # version 1, reserved, one event
+    struct.pack_into("<I", frame, 12, 56)  # record size of version 1
+    old = bytes(frame[:24]) + v1.tobytes() + bytes(frame[24 + 64 :])
+    back = decode_batch(old)
+    assert back.events["event_id"].tolist() == [1]
+    assert back.events["device_hash"].tolist() == [5]
+    assert back.events["origin_seq"].tolist() == [0]
+    assert back.column("source_ref") == ["r"]

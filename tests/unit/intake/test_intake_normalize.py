@@ -222,3 +222,19 @@ def test_records_arriving_long_after_their_event_are_flagged_late(
         "patrol", [dumps(patrol_report(fixed_on_spot=True))], ingest_ms=[NOW_MS + 71 * hour]
     )
     assert fixed.batch.events["flags"].tolist() == [FLAG_FIXED_ON_SPOT | FLAG_LATE]
+
+
+def test_origins_are_kept_and_a_redelivery_is_no_duplicate(
+    make_normalizer: Callable[..., Normalizer],
+) -> None:
+    normalizer = make_normalizer()
+    payloads = [dumps(hotline_request(service_request_id=f"HL-O{i}")) for i in range(2)]
+    first = normalizer.normalize("hotline", payloads, now_ms=NOW_MS, origins=[(3, 40), (3, 41)])
+    assert first.batch.events["origin_partition"].tolist() == [3, 3]
+    assert first.batch.events["origin_seq"].tolist() == [41, 42]  # offset + 1: 0 = unknown
+    # Kafka redelivers offset 41 (a rebalance): not a duplicate, dedup absorbs it once
+    again = normalizer.normalize("hotline", payloads[1:], now_ms=NOW_MS, origins=[(3, 41)])
+    assert not again.dead_letters and len(again.batch) == 1
+    # the source sends the same request again (a new offset): a duplicate
+    resent = normalizer.normalize("hotline", payloads[1:], now_ms=NOW_MS, origins=[(3, 57)])
+    assert [d.reason for d in resent.dead_letters] == [Reason.DUPLICATE_SOURCE_ID]
