@@ -111,6 +111,24 @@ def test_intake_durations_and_patrol_equal_the_reference(
             assert coverage[key][name] == value, (key, name)
 
 
+def test_verification_equals_the_reference(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    _load(insert, migrated_db, dataset)
+    expected = reference.verification(dataset.tables, TZ, int(time.time() * 1000))
+    rows = chdb_executor.query(f"SELECT * FROM {migrated_db}.kpi_verification")
+    got = {(r["period"], r["period_start"], r["level"], r["unit"]): r for r in rows}
+    assert set(got) == set(expected)
+    for key, want in expected.items():
+        for name, value in want.items():
+            assert got[key][name] == pytest.approx(value), (key, name)
+    district = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
+    # the synthetic data has every kind of task: passed, failed, late and open past due
+    assert sum(r["passed"] for r in district) and sum(r["failed"] for r in district)
+    assert 0 < sum(r["verified_on_time"] for r in district) < sum(r["verified"] for r in district)
+    assert sum(r["verified"] for r in district) < sum(r["due"] for r in district)
+
+
 def _all_views(ex: ChdbExecutor, db: str) -> dict[str, list]:
     views = [v for v in BI_VIEWS if v != "deadletter_daily"]
     return {
@@ -158,6 +176,7 @@ def _case(case_id: int, **fields: Any) -> dict[str, Any]:
         "n_events": 1,
         "urgent": 0,
         "fixed_on_spot": 0,
+        "hold_s": 0,
     }
     row.update(fields)
     return row
