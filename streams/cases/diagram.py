@@ -63,7 +63,7 @@ _LABELS: Mapping[Action, str] = MappingProxyType(
 
 def _edges() -> list[tuple[Status, Action, Status]]:
     held_from = sorted({f for (f, a) in TRANSITIONS if a is Action.HOLD}, key=list(Status).index)
-    edges = []
+    edges: list[tuple[Status, Action, Status]] = []
     for (source, action), target in TRANSITIONS.items():
         targets = held_from if target is None else [target]
         edges.extend((source, action, t) for t in targets)
