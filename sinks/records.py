@@ -2,7 +2,8 @@
 
 Ids are deterministic so that replays de-duplicate: events and links by ``event_id``, cases
 by ``case_id`` (with :func:`case_version` ordering its states), transitions by
-``{case_id}:{seq}``, dispatches by ``case_id`` and dead letters by :func:`dead_letter_id`.
+``{case_id}:{seq}``, dispatches by ``case_id``, verify tasks by ``task_id`` (the settled
+record replacing the open one) and dead letters by :func:`dead_letter_id`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.lifecycle import Transition
+from streams.cases.verification import VerifyTask
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import STRING_COLUMNS, FusedBatch
 
@@ -22,6 +24,7 @@ __all__ = [
     "dispatch_row",
     "event_columns",
     "transition_row",
+    "verify_task_row",
 ]
 
 
@@ -109,4 +112,26 @@ def dead_letter_row(dl: DeadLetter, received_at_ms: int) -> dict[str, Any]:
         "partition": -1 if dl.partition is None else dl.partition,
         "offset": -1 if dl.offset is None else dl.offset,
         "received_at": received_at_ms,
+    }
+
+
+def verify_task_row(task: VerifyTask) -> dict[str, Any]:
+    """A ``verify_tasks`` row (times in ms, as the writer takes them)."""
+    return {
+        "task_id": task.task_id,
+        "version": task.version,
+        "case_id": task.case_id,
+        "rework_round": task.rework_round,
+        "supervisor": task.supervisor,
+        "basis": task.basis,
+        "department": task.department,
+        "category_key": task.category_key,
+        "grid_code": task.grid_code,
+        "street": task.street,
+        "area": task.area,
+        "issued_at": task.issued_at_ms,
+        "due_at": task.due_at_ms,
+        "status": task.status.value,
+        "settled_at": _ms(task.settled_at_ms),
+        "note": task.note,
     }

@@ -22,6 +22,7 @@ __all__ = [
     "latest_cases",
     "patrol_coverage",
     "period_starts",
+    "verification",
 ]
 
 Key = tuple[str, date, str, str]  # period, period_start, level, unit
@@ -304,3 +305,52 @@ def patrol_coverage(
             "met": int(len(a["days"]) >= required),
         }
     return out
+
+
+def _latest_tasks(tasks: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per task: the highest version (ties: the last written, like the cases)."""
+    best: dict[str, dict[str, Any]] = {}
+    for row in _rows(tasks):
+        old = best.get(row["task_id"])
+        if old is None or row["version"] >= old["version"]:
+            best[row["task_id"]] = row
+    return list(best.values())
+
+
+def verification(
+    tables: Mapping[str, Mapping[str, Any]], tz: str, now_ms: int
+) -> dict[Key, dict[str, float]]:
+    """What ``kpi_verification`` returns (按期核查率), keyed by (period, period_start,
+    level, unit). A task is due once verified or past its due time, on the earlier of the
+    two; voided tasks never are."""
+    zone = ZoneInfo(tz)
+    names = ("due", "verified", "verified_on_time", "passed", "failed")
+    out: dict[Key, dict[str, float]] = defaultdict(lambda: dict.fromkeys(names, 0.0))
+    for t in _latest_tasks(tables["verify_tasks"]):
+        verified = t["status"] in ("passed", "failed")
+        settled_s, due_s = _s(t["settled_at"]), _s(t["due_at"])
+        if t["status"] == "voided":
+            continue
+        if verified:
+            when = min(settled_s, due_s)
+        elif due_s <= now_ms // 1000:
+            when = due_s
+        else:
+            continue
+        units = [("grid", t["grid_code"]), ("street", t["street"]), ("district", "")]
+        units.append(("supervisor", t["supervisor"]))
+        if t["department"]:
+            units.append(("department", t["department"]))
+        for period, start in period_starts(_local_date(when * 1000, zone)):
+            for level, unit in units:
+                row = out[(period, start, level, unit)]
+                row["due"] += 1
+                row["verified"] += int(verified)
+                row["verified_on_time"] += int(verified and settled_s <= due_s)
+                row["passed"] += int(t["status"] == "passed")
+                row["failed"] += int(t["status"] == "failed")
+    for row in out.values():
+        due, done = row["due"], row["verified"]
+        row["on_time_verification_rate"] = 100.0 * row["verified_on_time"] / due if due else 0.0
+        row["fail_rate"] = 100.0 * row["failed"] / done if done else 0.0
+    return dict(out)

@@ -1,9 +1,11 @@
-"""A seeded synthetic store: cases with varied lifecycles, their events, links, dispatches
-and patrol visits, as table columns ready for :class:`~sinks.clickhouse.ClickHouseSink`.
+"""A seeded synthetic store: cases with varied lifecycles, their events, links, dispatches,
+verify tasks and patrol visits, as table columns ready for
+:class:`~sinks.clickhouse.ClickHouseSink`.
 
 Used by the KPI tests (beside :mod:`sinks.reference`) and the sink benchmarks. Vectorised
 with numpy so a few million events take seconds. Times are epoch ms. Case rows include
-older versions of some cases (``history``), so stores must keep the latest version.
+older versions of some cases (``history``) and the open versions of settled verify tasks,
+so stores must keep the latest version.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sinks.tables import TABLES
 from streams.cases.records import case_version
 from streams.contracts.fused import FLAG_BEYOND_STATE, FLAG_LATE
 from streams.reference.categories import DEPARTMENTS
@@ -84,7 +87,9 @@ def _case_times(rng: np.random.Generator, n: int, start_ms: int, days: int) -> d
         "rework_count": rework.astype(np.uint16),
         "urgent": urgent.astype(np.uint8),
         "fixed_on_spot": on_spot.astype(np.uint8),
+        "hold_s": np.where(dispatched & (rng.random(n) < 0.05), rng.integers(1, 48, n) * 3600, 0),
         "dispatched": dispatched,
+        "handled": handled,
     }
 
 
@@ -135,6 +140,7 @@ _CASE_COLUMNS = [
     "n_events",
     "urgent",
     "fixed_on_spot",
+    "hold_s",
 ]
 
 
@@ -147,6 +153,7 @@ def _history(rng: np.random.Generator, c: dict[str, Any]) -> dict[str, Any]:
         rows[k][:] = 0
     rows["status"][:] = "opened"
     rows["rework_count"][:] = 0
+    rows["hold_s"][:] = 0
     return rows
 
 
@@ -227,6 +234,46 @@ def _dispatches(c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _verify_tasks(rng: np.random.Generator, c: dict[str, Any]) -> dict[str, Any]:
+    """One task per handling of a handled case (reworks included), plus the open versions
+    of the settled ones; rural streets (002) get 2 h, the others 1 h."""
+    rows: list[dict[str, Any]] = []
+    for i in np.flatnonzero(c["handled"]):
+        last = int(c["rework_count"][i])
+        for r in range(last + 1):
+            issued = int(c["handled_at"][i]) - (last - r) * 3 * HOUR_MS
+            street = str(c["street"][i])
+            limit = 2 * HOUR_MS if street.endswith("002") else HOUR_MS
+            closed = bool(c["closed_at"][i])
+            status = "failed" if r < last else ("passed" if closed else "open")
+            if status == "open" and rng.random() < 0.3:
+                status = "voided"
+            due = issued + limit if rng.random() > 0.05 else FAR_FUTURE_MS
+            settled = issued + int(rng.integers(10, 150)) * MIN_MS if status != "open" else 0
+            row = {
+                "task_id": f"{int(c['case_id'][i])}:v{r}",
+                "version": int(status != "open"),
+                "case_id": int(c["case_id"][i]),
+                "rework_round": r,
+                "supervisor": f"SUP-{street[-3:]}-{int(rng.integers(1, 4)):02d}",
+                "basis": "roster",
+                "department": str(c["department"][i]),
+                "category_key": str(c["category_key"][i]),
+                "grid_code": str(c["grid_code"][i]),
+                "street": street,
+                "area": "rural" if limit > HOUR_MS else "urban",
+                "issued_at": issued,
+                "due_at": due,
+                "status": status,
+                "settled_at": settled,
+                "note": "",
+            }
+            if status != "open":  # the open version it replaced
+                rows.append({**row, "version": 0, "status": "open", "settled_at": 0})
+            rows.append(row)
+    return {col.name: [r[col.name] for r in rows] for col in TABLES["verify_tasks"]}
+
+
 def _visits(rng: np.random.Generator, n: int, start_ms: int, days: int) -> dict[str, Any]:
     inspectors = [f"INS-{i:03d}" for i in range(12)]
     who = rng.integers(0, len(inspectors), n)
@@ -257,6 +304,7 @@ def generate(
         "events": events,
         "links": links,
         "dispatches": _dispatches(c),
+        "verify_tasks": _verify_tasks(rng, c),
         "patrol_visits": _visits(rng, max(10, n_cases // 2), start_ms, days),
     }
     return Dataset(tables)

@@ -1,8 +1,9 @@
-"""Role ``departments``: a simulated department desk answering every dispatch order.
+"""Role ``departments``: simulated department desks answering dispatch orders and reworks.
 
 It stands in for the four departments' staff in demos and load tests: it signs for each
-order, reports handling (some late, some sent back for rework) and lets the centre
-verify, all on the case's own (simulated) clock. Deterministic per case id and seed.
+order and reports handling (some late, some held), all on the case's own (simulated)
+clock; when a supervisor fails a verification (a ``failed`` record on ``verify.tasks``) it
+does the work again. Deterministic per case id and seed.
 """
 
 from __future__ import annotations
@@ -13,35 +14,65 @@ from typing import Any
 import orjson
 
 from streams.app.metrics import Metrics
-from streams.cases.calendar import WorkCalendar
-from streams.cases.department_sim import simulate_department
-from streams.cases.dispatch import DispatchOrder
-from streams.contracts.topics import DISPATCH, UPDATES
+from streams.cases.calendar import DeadlineUnit, WorkCalendar
+from streams.cases.department_sim import simulate_department, simulate_rework
+from streams.cases.dispatch import CategoryRule, DispatchOrder
+from streams.cases.lifecycle import CaseUpdate
+from streams.cases.verification import TaskStatus, VerifyTask
+from streams.contracts.topics import DISPATCH, UPDATES, VERIFY_TASKS
+from streams.reference.categories import CategoryTable
 from streams.settings import Settings
 
 __all__ = ["register"]
 
 
+def _rules(settings: Settings) -> dict[str, CategoryRule]:
+    table = CategoryTable.load(
+        settings.pipeline.categories_file, settings.pipeline.category_code_digits
+    )
+    return {
+        c.key: CategoryRule(
+            c.key,
+            c.department,
+            float(c.deadline_value),
+            DeadlineUnit(c.deadline_unit),
+            c.urgency == "urgent",
+        )
+        for c in table.by_key.values()
+    }
+
+
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     calendar = WorkCalendar.from_settings(settings)
     calendar.require_coverage(int(time.time() * 1000))
-    orders = app.topic(settings.kafka.topic(DISPATCH), key_serializer="raw", value_serializer="raw")
-    updates = app.topic(settings.kafka.topic(UPDATES), key_serializer="raw", value_serializer="raw")
+    rules = _rules(settings)
+    seed = settings.worker.department_seed
+    raw_topic = {"key_serializer": "raw", "value_serializer": "raw"}
+    orders = app.topic(settings.kafka.topic(DISPATCH), **raw_topic)
+    tasks = app.topic(settings.kafka.topic(VERIFY_TASKS), **raw_topic)
+    updates = app.topic(settings.kafka.topic(UPDATES), **raw_topic)
+
+    async def send(case_id: int, answers: list[CaseUpdate]) -> None:
+        for update in answers:
+            value = orjson.dumps(update.to_dict())
+            await updates.send(key=str(case_id).encode(), value=value, force=True)
+        for year, lookups in calendar.take_uncovered().items():
+            metrics.inc(
+                "citystream_calendar_uncovered_total", lookups, stage="departments", year=str(year)
+            )
 
     async def departments(stream: Any) -> None:
         async for value in stream:
             order = DispatchOrder.from_dict(orjson.loads(value))
-            key = str(order.case_id).encode()
-            for update in simulate_department(
-                order, calendar, seed=settings.worker.department_seed
-            ):
-                await updates.send(key=key, value=orjson.dumps(update.to_dict()), force=True)
-            for year, lookups in calendar.take_uncovered().items():
-                metrics.inc(
-                    "citystream_calendar_uncovered_total",
-                    lookups,
-                    stage="departments",
-                    year=str(year),
-                )
+            await send(order.case_id, simulate_department(order, calendar, seed=seed))
+
+    async def reworks(stream: Any) -> None:
+        async for value in stream:
+            task = VerifyTask.from_dict(orjson.loads(value))
+            if task.status is not TaskStatus.FAILED:
+                continue
+            answers = simulate_rework(task, rules[task.category_key], calendar, seed=seed)
+            await send(task.case_id, answers)
 
     app.agent(orders, name="departments")(departments)
+    app.agent(tasks, name="department-reworks")(reworks)

@@ -70,6 +70,7 @@ class Dispatcher:
             "department": rule.department,
             "fixed_on_spot": on_spot,
             "reporter": case.get("reporter", ""),
+            "source": int(case["source"]),  # verification goes to a patrol's own inspector
             "lat": float(case["lat"]),
             "lon": float(case["lon"]),
             "recurrence_of": int(case["recurrence_of"]),

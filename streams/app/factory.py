@@ -24,6 +24,7 @@ ROLES: dict[str, str] = {
     "dispatch": "streams.app.dispatch_agent",
     "lifecycle": "streams.app.lifecycle_agent",
     "departments": "streams.app.departments_agent",
+    "supervisors": "streams.app.supervisors_agent",
     "sink": "streams.app.sink_agent",
 }
 

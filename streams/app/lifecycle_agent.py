@@ -1,19 +1,25 @@
-"""Role ``lifecycle``: department updates checked against the case state machine.
+"""Role ``lifecycle``: department and supervisor updates checked against the case state
+machine.
 
 ``case.updates`` is keyed by case id, so a case's whole history lives in one partition
-and its state in one changelog-backed Faust table. Illegal transitions, updates for
-unknown cases and malformed updates go to the dead-letter topic with a reason.
+and its state in one changelog-backed Faust table. Each transition goes to
+``case.transitions`` and the case's new row to ``case.state``; a case reaching ``handled``
+gets a verify task on ``verify.tasks`` (settled there again when verified or voided).
+Illegal transitions, verifications by the wrong supervisor, updates for unknown cases and
+malformed updates go to the dead-letter topic with a reason; nothing else changes then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from streams.app.metrics import Metrics
+from streams.cases.calendar import WorkCalendar
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.lifecycle import (
     CaseState,
@@ -21,22 +27,41 @@ from streams.cases.lifecycle import (
     LifecycleError,
     apply_dispatch,
     apply_update,
+    assign_verifier,
     open_case,
 )
 from streams.cases.records import case_state_record
+from streams.cases.verification import VerifyDesk, VerifyTask, settle_task
 from streams.contracts.reasons import Reason
-from streams.contracts.topics import CASE_STATE, DEADLETTER, TRANSITIONS, UPDATES
+from streams.contracts.topics import CASE_STATE, DEADLETTER, TRANSITIONS, UPDATES, VERIFY_TASKS
 from streams.settings import Settings
 
-__all__ = ["LifecycleStep", "register"]
+__all__ = ["LifecycleStep", "Outcome", "register"]
+
+
+@dataclass
+class Outcome:
+    """What one ``case.updates`` message leads to: the case's new table entry and the
+    records to send (logical topic, value), or the reason it goes to the dead letters."""
+
+    entry: dict[str, Any] | None = None  # None: the table stays as it is
+    sends: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    rejected: tuple[Reason, str] | None = None
 
 
 class LifecycleStep:
-    """Pure part of the agent: one ``case.updates`` value against the current state."""
+    """Pure part of the agent: one ``case.updates`` value against the case's table entry
+    (``{"state", "facts", "task"}``: lifecycle state, opening facts, open verify task)."""
 
-    @staticmethod
-    def apply(
-        state: CaseState | None, value: dict[str, Any]
+    def __init__(self, calendar: WorkCalendar, desk: VerifyDesk) -> None:
+        self.calendar, self.desk = calendar, desk
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LifecycleStep:
+        return cls(WorkCalendar.from_settings(settings), VerifyDesk.from_settings(settings))
+
+    def advance(
+        self, state: CaseState | None, value: dict[str, Any]
     ) -> tuple[CaseState | None, list[dict[str, Any]]]:
         """``(new state, transition records)``; raises LifecycleError for bad updates."""
         if value.get("kind") == "open":
@@ -56,8 +81,45 @@ class LifecycleStep:
                     out.append(transition.to_dict())
             return state, out
         update = CaseUpdate.from_dict(value)
-        state, transition = apply_update(state, update)
+        state, transition = apply_update(state, update, calendar=self.calendar)
         return state, [transition.to_dict()] if transition is not None else []
+
+    def apply(self, current: dict[str, Any] | None, value: Any) -> Outcome:
+        """The outcome of one decoded message; raises LifecycleError for bad updates."""
+        if not isinstance(value, dict):
+            raise LifecycleError(Reason.NOT_AN_OBJECT, "update is not a JSON object")
+        current = current or {}
+        state = CaseState.from_dict(current["state"]) if current else None
+        facts = current.get("facts") or (value.get("case") if value.get("kind") else None)
+        task = VerifyTask.from_dict(current["task"]) if current.get("task") else None
+        state, records = self.advance(state, value)
+        if state is None or not records:
+            return Outcome()
+        sends: list[tuple[str, dict[str, Any]]] = [(TRANSITIONS, r) for r in records]
+        for record in records:
+            settled = settle_task(task, record) if task is not None else None
+            if settled is not None:
+                sends.append((VERIFY_TASKS, settled.to_dict()))
+                task = None
+            if record["to_status"] == "handled":
+                task = self.desk.issue(state, facts or {})
+                state = assign_verifier(state, task.supervisor)
+                sends.append((VERIFY_TASKS, task.to_dict()))
+        sends.insert(0, (CASE_STATE, case_state_record(state, facts)))
+        open_task = None if task is None else task.to_dict()
+        entry = {"state": state.to_dict(), "facts": facts, "task": open_task}
+        return Outcome(entry=entry, sends=sends)
+
+    def handle(self, current: dict[str, Any] | None, raw: bytes) -> Outcome:
+        """:meth:`apply` on the raw message bytes; every bad message becomes a rejection."""
+        try:
+            return self.apply(current, orjson.loads(raw))
+        except orjson.JSONDecodeError as exc:
+            return Outcome(rejected=(Reason.MALFORMED_JSON, str(exc)))
+        except LifecycleError as exc:
+            return Outcome(rejected=(exc.reason, exc.message))
+        except (KeyError, TypeError, ValueError) as exc:
+            return Outcome(rejected=(Reason.WRONG_TYPE, repr(exc)))
 
 
 def _opening(case: dict[str, Any]) -> dict[str, Any]:
@@ -93,11 +155,14 @@ def _dead_letter(reason: Reason, message: str, raw: bytes, m: Any) -> bytes:
 
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
-    updates = app.topic(settings.kafka.topic(UPDATES), key_serializer="raw", value_serializer="raw")
-    transitions = app.topic(
-        settings.kafka.topic(TRANSITIONS), key_serializer="raw", value_serializer="raw"
-    )
-    dead = app.topic(settings.kafka.topic(DEADLETTER), key_serializer="raw", value_serializer="raw")
+    step = LifecycleStep.from_settings(settings)
+    raw_topic = {"key_serializer": "raw", "value_serializer": "raw"}
+    updates = app.topic(settings.kafka.topic(UPDATES), **raw_topic)
+    dead = app.topic(settings.kafka.topic(DEADLETTER), **raw_topic)
+    outputs = {
+        name: app.topic(settings.kafka.topic(name), **raw_topic)
+        for name in (CASE_STATE, TRANSITIONS, VERIFY_TASKS)
+    }
     table = app.Table(
         "case-state",
         default=None,
@@ -105,53 +170,34 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         key_type=str,
         value_type=dict,
     )
-    rows = app.topic(settings.kafka.topic(CASE_STATE), key_serializer="raw", value_serializer="raw")
-
-    async def reject(reason: Reason, message: str, raw: bytes, m: Any) -> None:
-        await dead.send(key=b"department", force=True, value=_dead_letter(reason, message, raw, m))
-        metrics.inc("citystream_deadletters_total", reason=reason.value)
 
     async def lifecycle(stream: Any) -> None:
         async for event in stream.events():
             m = event.message
             raw = m.value or b""
             key = (m.key or b"").decode(errors="replace")
-            try:
-                value = orjson.loads(raw)
-                if not isinstance(value, dict):
-                    raise LifecycleError(Reason.NOT_AN_OBJECT, "update is not a JSON object")
-                current = table.get(key) or {}
-                state = CaseState.from_dict(current["state"]) if current else None
-                facts = current.get("facts") or (value.get("case") if value.get("kind") else None)
-                state, records = LifecycleStep.apply(state, value)
-            except orjson.JSONDecodeError as exc:
-                await reject(Reason.MALFORMED_JSON, str(exc), raw, m)
+            outcome = step.handle(table.get(key), raw)
+            if outcome.rejected is not None:
+                reason, message = outcome.rejected
+                value = _dead_letter(reason, message, raw, m)
+                await dead.send(key=b"department", force=True, value=value)
+                metrics.inc("citystream_deadletters_total", reason=reason.value)
                 continue
-            except LifecycleError as exc:
-                await reject(exc.reason, exc.message, raw, m)
+            if outcome.entry is None:
                 continue
-            except (KeyError, TypeError, ValueError) as exc:
-                await reject(Reason.WRONG_TYPE, repr(exc), raw, m)
-                continue
-            if state is None or not records:
-                continue
-            sent = [
-                await rows.send(
-                    key=key.encode(),
-                    value=orjson.dumps(case_state_record(state, facts)),
-                    force=True,
-                )
-            ]
-            for record in records:
-                sent.append(
-                    await transitions.send(key=key.encode(), value=orjson.dumps(record), force=True)
-                )
-                metrics.inc("citystream_transitions_total", action=str(record["action"]))
+            sent = []
+            for name, record in outcome.sends:
+                value = orjson.dumps(record)
+                sent.append(await outputs[name].send(key=key.encode(), value=value, force=True))
+                if name == TRANSITIONS:
+                    metrics.inc("citystream_transitions_total", action=str(record["action"]))
+                elif name == VERIFY_TASKS:
+                    metrics.inc("citystream_verify_tasks_total", status=str(record["status"]))
             # The table must not record the update before its outputs are on the broker:
             # a restarted worker would take the redelivered update for a replay (no
             # transition) and the transition would be lost. The other way round, a crash
             # in between re-sends the outputs, which the sinks store once (keyed rows).
             await asyncio.gather(*sent)
-            table[key] = {"state": state.to_dict(), "facts": facts}
+            table[key] = outcome.entry
 
     app.agent(updates, name="lifecycle")(lifecycle)

@@ -32,6 +32,11 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "deadline lookups on dates of years no holiday table covers, by stage and year",
     ),
     "citystream_transitions_total": ("counter", "case transitions, by action"),
+    "citystream_verify_tasks_total": ("counter", "verify task records, by status"),
+    "citystream_verifications_total": (
+        "counter",
+        "simulated supervisors' verification results, by action",
+    ),
     "citystream_rows_stored_total": ("counter", "rows written to ClickHouse, by table"),
     "citystream_consumer_lag": ("gauge", "messages behind the high water mark, by topic"),
     "citystream_dedup_ratio": ("gauge", "share of deduplicated events that joined a case"),

@@ -22,9 +22,10 @@ import orjson
 from kernels.unitgrid import UnitGridIndex
 from sinks.base import Sink, SinkBackpressure, StoreUnavailable
 from sinks.clickhouse import ClickHouseSink
-from sinks.records import dead_letter_row, dispatch_row
+from sinks.records import dead_letter_row, dispatch_row, verify_task_row
 from streams.app.metrics import Metrics
 from streams.cases.dispatch import DispatchOrder
+from streams.cases.verification import VerifyTask
 from streams.contracts.columnar import decode_columns
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import FusedBatch, decode_batch
@@ -36,6 +37,7 @@ from streams.contracts.topics import (
     LINKS,
     TOPIC_TABLES,
     TRANSITIONS,
+    VERIFY_TASKS,
 )
 from streams.contracts.watermarks import is_watermark_frame
 from streams.settings import Settings
@@ -110,6 +112,10 @@ class RowMaker:
     @staticmethod
     def case(value: bytes) -> list[dict[str, Any]]:
         return [orjson.loads(value)]
+
+    @staticmethod
+    def verify_task(value: bytes) -> list[dict[str, Any]]:
+        return [verify_task_row(VerifyTask.from_dict(orjson.loads(value)))]
 
 
 @functools.cache
@@ -203,6 +209,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         DISPATCH: lambda m: maker.dispatch(m.value),
         DEADLETTER: lambda m: maker.dead_letter(m.value, round(m.timestamp * 1000)),
         CASE_STATE: lambda m: maker.case(m.value),
+        VERIFY_TASKS: lambda m: maker.verify_task(m.value),
     }
     if converters.keys() != TOPIC_TABLES.keys():  # a stored topic without a converter
         raise RuntimeError(f"sink converters {sorted(converters)} != {sorted(TOPIC_TABLES)}")

@@ -400,6 +400,22 @@ class WorkCalendar:
             else self.add_work_days(start_ms, value)
         )
 
+    def resume_deadline(
+        self, deadline_ms: int, held_at_ms: int, resumed_at_ms: int, *, on_clock: bool
+    ) -> int:
+        """The deadline after a hold (缓办) from ``held_at_ms`` to ``resumed_at_ms``.
+
+        A hold pauses the time limit: the deadline moves on by the time spent on hold,
+        counted like the deadline itself (working time, or clock time for urgent and
+        clock-hour limits). For a case held before its deadline this grants the time left
+        at the hold again from the resume.
+        """
+        if resumed_at_ms < held_at_ms:
+            raise CalendarError(f"resume at {resumed_at_ms} precedes the hold at {held_at_ms}")
+        if on_clock:
+            return deadline_ms + (resumed_at_ms - held_at_ms)
+        return self.add_work_ms(deadline_ms, self.work_ms_between(held_at_ms, resumed_at_ms))
+
     def work_ms_between(self, a_ms: int, b_ms: int) -> int:
         """Working milliseconds in ``[a_ms, b_ms)``; negative when ``b_ms < a_ms``."""
         if b_ms < a_ms:

@@ -4,6 +4,9 @@ Pure and seeded. Each case draws from its own RNG, seeded by a hash of (seed, ca
 a case's updates do not depend on which other cases were simulated or in what order.
 Delays are measured the way the case's deadline is (working time, or clock time for urgent
 and clock-hour categories), so a category's time limit sets how long its handling takes.
+The department stops at its feedback (处置反馈); verification is the supervisors' job
+(:mod:`streams.cases.supervisor_sim`), and a failed one comes back here as a rework
+(:func:`simulate_rework`).
 """
 
 from __future__ import annotations
@@ -14,10 +17,17 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from streams.cases.calendar import DeadlineUnit, WorkCalendar
-from streams.cases.dispatch import DispatchOrder
+from streams.cases.dispatch import CategoryRule, DispatchOrder
 from streams.cases.lifecycle import CENTRE_ACTOR, Action, CaseUpdate
+from streams.cases.verification import TaskStatus, VerifyTask
 
-__all__ = ["DepartmentSimConfig", "case_rng", "simulate_department", "simulate_on_spot"]
+__all__ = [
+    "DepartmentSimConfig",
+    "case_rng",
+    "simulate_department",
+    "simulate_on_spot",
+    "simulate_rework",
+]
 
 MINUTE_MS = 60_000
 
@@ -32,9 +42,6 @@ class DepartmentSimConfig:
     overdue_share: float = 0.12
     overdue_by_category: tuple[tuple[str, float], ...] = ()  # (category key, share) overrides
     overdue_fraction: tuple[float, float] = (0.05, 1.0)  # overshoot, of the time limit
-    verify_minutes: tuple[float, float] = (15.0, 110.0)  # feedback -> verification, clock
-    rework_share: float = 0.07  # verifications that fail (返工)
-    max_reworks: int = 2
     resign_share: float = 0.5  # reworked cases signed for again before re-handling
     rework_fraction: tuple[float, float] = (0.1, 0.5)  # redo time, of the time limit
     hold_share: float = 0.02
@@ -54,24 +61,24 @@ class DepartmentSimConfig:
         for key, share in self.overdue_by_category:
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"department sim: overdue share of {key} must be in [0, 1]")
-        if self.max_reworks < 0:
-            raise ValueError("department sim: max_reworks must be >= 0")
 
     def overdue_share_for(self, category_key: str) -> float:
         return dict(self.overdue_by_category).get(category_key, self.overdue_share)
 
 
-def case_rng(seed: int, case_id: int) -> random.Random:
-    """The RNG of one case: independent of processing order and of other cases."""
-    digest = hashlib.blake2b(f"{seed}:{case_id}".encode(), digest_size=8).digest()
+def case_rng(seed: int, case_id: int, stage: str = "") -> random.Random:
+    """The RNG of one case (and stage, e.g. a rework round): independent of processing
+    order and of other cases."""
+    text = f"{seed}:{case_id}" + (f":{stage}" if stage else "")
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return random.Random(int.from_bytes(digest, "little"))
 
 
 class _Clock:
     """Time arithmetic in the unit the case's deadline is counted in."""
 
-    def __init__(self, order: DispatchOrder, calendar: WorkCalendar) -> None:
-        self.on_clock = order.urgent or order.deadline_unit is DeadlineUnit.CLOCK_HOURS
+    def __init__(self, urgent: bool, unit: DeadlineUnit, calendar: WorkCalendar) -> None:
+        self.on_clock = urgent or unit is DeadlineUnit.CLOCK_HOURS
         self.calendar = calendar
 
     def advance(self, start_ms: int, span_ms: int) -> int:
@@ -85,11 +92,13 @@ class _Clock:
 class _Script:
     """Collects updates with strictly increasing times and stable ids."""
 
-    def __init__(self, order: DispatchOrder, rng: random.Random) -> None:
-        self.order, self.rng = order, rng
+    def __init__(
+        self, case_id: int, department: str, start_ms: int, rng: random.Random, prefix: str = "u"
+    ) -> None:
+        self.case_id, self.department, self.rng, self.prefix = case_id, department, rng, prefix
         self.updates: list[CaseUpdate] = []
-        self.now = order.dispatched_at_ms
-        self.staff = f"{order.department}-{rng.randint(1, 20):02d}"
+        self.now = start_ms
+        self.staff = f"{department}-{rng.randint(1, 20):02d}"
 
     def minutes(self, bounds: tuple[float, float]) -> int:
         return round(self.rng.uniform(*bounds) * MINUTE_MS)
@@ -98,11 +107,11 @@ class _Script:
         self.now = max(ts_ms, self.now + MINUTE_MS)
         self.updates.append(
             CaseUpdate(
-                update_id=f"{self.order.case_id}-u{len(self.updates) + 1}",
-                case_id=self.order.case_id,
+                update_id=f"{self.case_id}-{self.prefix}{len(self.updates) + 1}",
+                case_id=self.case_id,
                 action=action,
                 actor=actor,
-                department=self.order.department,
+                department=self.department,
                 ts_ms=self.now,
                 note=note,
             )
@@ -111,11 +120,16 @@ class _Script:
 
 
 def _handle_at(
-    script: _Script, clock: _Clock, deadline_ms: int, overdue: bool, cfg: DepartmentSimConfig
+    order: DispatchOrder,
+    script: _Script,
+    clock: _Clock,
+    deadline_ms: int,
+    overdue: bool,
+    cfg: DepartmentSimConfig,
 ) -> int:
     rng, start = script.rng, script.now
     if overdue:
-        limit = clock.span(script.order.dispatched_at_ms, script.order.deadline_ms)
+        limit = clock.span(order.dispatched_at_ms, order.deadline_ms)
         overshoot = max(MINUTE_MS, round(rng.uniform(*cfg.overdue_fraction) * limit))
         return clock.advance(max(deadline_ms, start), overshoot)
     left = clock.span(start, deadline_ms)
@@ -129,10 +143,11 @@ def simulate_department(
     seed: int,
     config: DepartmentSimConfig | None = None,
 ) -> list[CaseUpdate]:
-    """The timed updates the department sends for ``order``, ending closed or voided."""
+    """The timed updates the department sends for ``order``: its feedback, or a void."""
     cfg = config or DepartmentSimConfig()
     rng = case_rng(seed, order.case_id)
-    clock, script = _Clock(order, calendar), _Script(order, rng)
+    clock = _Clock(order.urgent, order.deadline_unit, calendar)
+    script = _Script(order.case_id, order.department, order.dispatched_at_ms, rng)
     voids = rng.random() < cfg.void_share
     void_stage = rng.randint(0, 1)  # 0: before signing, 1: after signing
     if voids and void_stage == 0:
@@ -145,29 +160,46 @@ def simulate_department(
         return script.updates
     deadline = order.deadline_ms
     if rng.random() < cfg.hold_share:
-        # 缓办 pauses the work: the time left at the hold is granted again after resuming.
+        # 缓办 pauses the deadline: the department works to the one the lifecycle sets
         held_at = script.emit(Action.HOLD, script.now + script.minutes((5.0, 60.0)), CENTRE_ACTOR)
-        left = clock.span(held_at, deadline)
         resumed = script.emit(
             Action.RESUME,
             held_at + round(rng.uniform(*cfg.hold_hours) * 60 * MINUTE_MS),
             CENTRE_ACTOR,
         )
-        deadline = clock.advance(resumed, left)
+        deadline = calendar.resume_deadline(deadline, held_at, resumed, on_clock=clock.on_clock)
     overdue = rng.random() < cfg.overdue_share_for(order.category_key)
-    script.emit(Action.HANDLE, _handle_at(script, clock, deadline, overdue, cfg), script.staff)
-    verifier = f"verifier-{rng.randint(1, 8):02d}"
-    limit = clock.span(order.dispatched_at_ms, order.deadline_ms)
-    for rework in range(cfg.max_reworks + 1):
-        verify_at = script.now + script.minutes(cfg.verify_minutes)
-        if rework == cfg.max_reworks or rng.random() >= cfg.rework_share:
-            script.emit(Action.VERIFY_OK, verify_at, verifier)
-            break
-        script.emit(Action.VERIFY_FAIL, verify_at, verifier, "not fixed, back to department")
-        if rng.random() < cfg.resign_share:
-            script.emit(Action.SIGN, script.now + script.minutes(sign_bounds), script.staff)
-        redo = round(rng.uniform(*cfg.rework_fraction) * limit)
-        script.emit(Action.HANDLE, clock.advance(script.now, redo), script.staff)
+    handled = _handle_at(order, script, clock, deadline, overdue, cfg)
+    script.emit(Action.HANDLE, handled, script.staff)
+    return script.updates
+
+
+def simulate_rework(
+    task: VerifyTask,
+    rule: CategoryRule,
+    calendar: WorkCalendar,
+    *,
+    seed: int,
+    config: DepartmentSimConfig | None = None,
+) -> list[CaseUpdate]:
+    """The department's answer to a failed verification (返工): maybe signing again, then
+    new feedback after a share of the category's time limit."""
+    if task.status is not TaskStatus.FAILED or task.settled_at_ms is None:
+        raise ValueError(f"verify task {task.task_id} did not fail: no rework to do")
+    cfg = config or DepartmentSimConfig()
+    rng = case_rng(seed, task.case_id, f"rework{task.rework_round + 1}")
+    clock = _Clock(rule.urgent, rule.deadline_unit, calendar)
+    start = task.settled_at_ms
+    limit = clock.span(
+        start, calendar.deadline_for(start, rule.deadline_value, rule.deadline_unit, rule.urgent)
+    )
+    prefix = f"r{task.rework_round + 1}-"
+    script = _Script(task.case_id, task.department, start, rng, prefix)
+    if rng.random() < cfg.resign_share:
+        bounds = cfg.urgent_sign_minutes if rule.urgent else cfg.sign_minutes
+        script.emit(Action.SIGN, script.now + script.minutes(bounds), script.staff)
+    redo = round(rng.uniform(*cfg.rework_fraction) * limit)
+    script.emit(Action.HANDLE, clock.advance(script.now, redo), script.staff)
     return script.updates
 
 

@@ -6,6 +6,11 @@ against the case's :class:`CaseState` and returns the new state plus the :class:
 to store, or raises :class:`LifecycleError` with a dead-letter :class:`Reason`. A replayed
 update (same ``update_id``) is a no-op, and transition ids are ``"{case_id}:{seq}"``, so
 replays never double-count. States are plain JSON-compatible dicts via ``to_dict``.
+
+Verification (核查) may only come from the supervisor the case's verify task went to
+(:func:`assign_verifier`, see :mod:`streams.cases.verification`) or from the centre. A hold
+(缓办) pauses the handling deadline: while on hold no deadline is in force, and the resume
+moves it on by the time spent on hold (:meth:`WorkCalendar.resume_deadline`).
 """
 
 from __future__ import annotations
@@ -16,10 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from streams.cases.calendar import DeadlineUnit
 from streams.cases.dispatch import DispatchOrder
 from streams.contracts.reasons import Reason
+
+if TYPE_CHECKING:
+    from streams.cases.calendar import WorkCalendar
 
 __all__ = [
     "CENTRE_ACTOR",
@@ -27,7 +36,6 @@ __all__ = [
     "TRANSITIONS",
     "UPDATE_ACTIONS",
     "Action",
-    "CaseBook",
     "CaseState",
     "CaseUpdate",
     "LifecycleError",
@@ -35,6 +43,7 @@ __all__ = [
     "Transition",
     "apply_dispatch",
     "apply_update",
+    "assign_verifier",
     "open_case",
 ]
 
@@ -195,7 +204,7 @@ class Transition:
     department: str
     update_id: str
     note: str
-    deadline_ms: int | None  # the handling deadline in force (None before dispatch)
+    deadline_ms: int | None  # the handling deadline in force (None before dispatch, on hold)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -231,7 +240,19 @@ class CaseState:
     held_since_ms: int | None = None
     hold_ms: int = 0  # clock time spent on hold (缓办), for KPIs that pause the clock
     rework_count: int = 0
+    deadline_unit: str = ""  # of the time limit (DeadlineUnit), set by the dispatch
+    verifier: str = ""  # supervisor of the open verify task ("" when none is open)
     applied: tuple[str, ...] = ()  # update ids already applied (idempotency)
+
+    @property
+    def deadline_in_force(self) -> int | None:
+        """The handling deadline, or None before the dispatch and while on hold (paused)."""
+        return None if self.status is Status.ON_HOLD else self.deadline_ms
+
+    @property
+    def deadline_on_clock(self) -> bool:
+        """Whether the time limit runs on clock time (as :meth:`WorkCalendar.deadline_for`)."""
+        return self.urgent or self.deadline_unit == DeadlineUnit.CLOCK_HOURS
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -292,6 +313,13 @@ def _check(state: CaseState, update: CaseUpdate) -> Status:
         raise _illegal(
             state, f"update from {update.department!r}, case is with {state.department!r}"
         )
+    verifies = update.action in (Action.VERIFY_OK, Action.VERIFY_FAIL)
+    if verifies and update.actor not in {CENTRE_ACTOR, state.verifier or CENTRE_ACTOR}:
+        raise LifecycleError(
+            Reason.WRONG_ACTOR,
+            f"case {state.case_id}: {update.action.value} by {update.actor!r}, but the "
+            f"verify task is with {state.verifier or 'nobody'!r} (or the centre)",
+        )
     target = TRANSITIONS[key]
     if target is None:
         if state.held_from is None:
@@ -300,7 +328,7 @@ def _check(state: CaseState, update: CaseUpdate) -> Status:
     return target
 
 
-def _effects(state: CaseState, update: CaseUpdate) -> dict[str, Any]:
+def _effects(state: CaseState, update: CaseUpdate, calendar: WorkCalendar | None) -> dict[str, Any]:
     """Field changes of an allowed update, besides status, seq and bookkeeping."""
     ts, action = update.ts_ms, update.action
     if action is Action.SIGN:
@@ -309,11 +337,11 @@ def _effects(state: CaseState, update: CaseUpdate) -> dict[str, Any]:
         first = ts if state.first_handled_at_ms is None else state.first_handled_at_ms
         return {"handled_at_ms": ts, "first_handled_at_ms": first}
     if action is Action.VERIFY_OK:
-        return {"closed_at_ms": ts}
+        return {"closed_at_ms": ts, "verifier": ""}
     if action is Action.CLOSE_ON_SPOT:
         return {"closed_at_ms": ts, "department": update.department}
     if action is Action.VERIFY_FAIL:
-        return {"rework_count": state.rework_count + 1}
+        return {"rework_count": state.rework_count + 1, "verifier": ""}
     if action is Action.HOLD:
         return {"held_from": state.status, "held_since_ms": ts}
     changes: dict[str, Any] = {}
@@ -323,13 +351,30 @@ def _effects(state: CaseState, update: CaseUpdate) -> dict[str, Any]:
             "held_since_ms": None,
             "hold_ms": state.hold_ms + ts - state.held_since_ms,
         }
+    if action is Action.RESUME and state.deadline_ms is not None:
+        changes["deadline_ms"] = _resumed_deadline(state, ts, calendar)
     if action is Action.VOID:
         changes["voided_at_ms"] = ts
     return changes
 
 
+def _resumed_deadline(state: CaseState, ts: int, calendar: WorkCalendar | None) -> int:
+    assert state.deadline_ms is not None and state.held_since_ms is not None
+    if calendar is None:
+        raise ValueError(
+            f"case {state.case_id}: resuming a held case moves its deadline on the work "
+            "calendar; apply_update needs calendar="
+        )
+    return calendar.resume_deadline(
+        state.deadline_ms, state.held_since_ms, ts, on_clock=state.deadline_on_clock
+    )
+
+
 def _step(
-    state: CaseState, update: CaseUpdate, extra: Mapping[str, Any]
+    state: CaseState,
+    update: CaseUpdate,
+    extra: Mapping[str, Any],
+    calendar: WorkCalendar | None = None,
 ) -> tuple[CaseState, Transition | None]:
     if update.case_id != state.case_id:
         raise LifecycleError(
@@ -345,7 +390,7 @@ def _step(
         seq=seq,
         last_ts_ms=update.ts_ms,
         applied=(*state.applied, update.update_id),
-        **_effects(state, update),
+        **_effects(state, update, calendar),
         **extra,
     )
     transition = Transition(
@@ -360,20 +405,32 @@ def _step(
         department=update.department,
         update_id=update.update_id,
         note=update.note,
-        deadline_ms=new.deadline_ms,
+        deadline_ms=new.deadline_in_force,
     )
     return new, transition
 
 
 def apply_update(
-    state: CaseState | None, update: CaseUpdate
+    state: CaseState | None, update: CaseUpdate, *, calendar: WorkCalendar | None = None
 ) -> tuple[CaseState, Transition | None]:
-    """Apply a department update; ``(state, None)`` when it was already applied."""
+    """Apply a department update; ``(state, None)`` when it was already applied.
+
+    ``calendar`` is needed to resume a held case (its deadline moves on working time).
+    """
     if state is None:
         raise LifecycleError(Reason.UNKNOWN_CASE, f"no open case {update.case_id}")
     if update.action is Action.DISPATCH:
         raise _illegal(state, "dispatch comes from the dispatch order, not from case.updates")
-    return _step(state, update, {})
+    return _step(state, update, {}, calendar)
+
+
+def assign_verifier(state: CaseState, supervisor: str) -> CaseState:
+    """The state once its verify task went to ``supervisor`` (only a handled case has one)."""
+    if state.status is not Status.HANDLED:
+        raise _illegal(state, f"a verify task needs a handled case, not {state.status.value}")
+    if not supervisor:
+        raise ValueError(f"case {state.case_id}: a verify task needs a supervisor")
+    return dataclasses.replace(state, verifier=supervisor)
 
 
 def apply_dispatch(state: CaseState, order: DispatchOrder) -> tuple[CaseState, Transition | None]:
@@ -395,41 +452,6 @@ def apply_dispatch(state: CaseState, order: DispatchOrder) -> tuple[CaseState, T
             "urgent": order.urgent,
             "dispatched_at_ms": order.dispatched_at_ms,
             "deadline_ms": order.deadline_ms,
+            "deadline_unit": order.deadline_unit.value,
         },
     )
-
-
-class CaseBook:
-    """Case states by id, for offline replays and tests (the agents use a Faust table)."""
-
-    def __init__(self) -> None:
-        self._cases: dict[int, CaseState] = {}
-
-    def __len__(self) -> int:
-        return len(self._cases)
-
-    def __contains__(self, case_id: object) -> bool:
-        return case_id in self._cases
-
-    def get(self, case_id: int) -> CaseState | None:
-        return self._cases.get(case_id)
-
-    def open(self, case_id: int, opened_at_ms: int, *, fixed_on_spot: bool = False) -> CaseState:
-        """Open a case; opening an existing id again (a replay) returns it unchanged."""
-        if case_id not in self._cases:
-            self._cases[case_id] = open_case(case_id, opened_at_ms, fixed_on_spot=fixed_on_spot)
-        return self._cases[case_id]
-
-    def dispatch(self, order: DispatchOrder) -> Transition | None:
-        state = self._cases.get(order.case_id)
-        if state is None:
-            raise LifecycleError(Reason.UNKNOWN_CASE, f"dispatch of unknown case {order.case_id}")
-        self._cases[order.case_id], transition = apply_dispatch(state, order)
-        return transition
-
-    def apply(self, update: CaseUpdate | Mapping[str, Any]) -> Transition | None:
-        if not isinstance(update, CaseUpdate):
-            update = CaseUpdate.from_dict(update)
-        state, transition = apply_update(self._cases.get(update.case_id), update)
-        self._cases[update.case_id] = state
-        return transition

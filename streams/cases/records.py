@@ -48,7 +48,7 @@ def case_row(
         "lon": lon,
         "opened_at": state.opened_at_ms,
         "dispatched_at": _ms(state.dispatched_at_ms),
-        "deadline": _ms(state.deadline_ms),
+        "deadline": _ms(state.deadline_in_force),  # 0 while on hold: the clock is paused
         "signed_at": _ms(state.signed_at_ms),
         "handled_at": _ms(state.handled_at_ms),
         "closed_at": _ms(state.closed_at_ms),
@@ -59,6 +59,7 @@ def case_row(
         "n_events": n_events,
         "urgent": int(state.urgent),
         "fixed_on_spot": int(state.fixed_on_spot),
+        "hold_s": state.hold_ms // 1000,  # finished holds (缓办), clock seconds
     }
 
 

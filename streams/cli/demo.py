@@ -69,7 +69,7 @@ def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
         "ORDER BY period_start, level = 'district', opened DESC"
     )
     lines = [
-        "citystream demo summary (KPI views kpi_intake and kpi_units, by month)",
+        "citystream demo summary (KPI views kpi_intake, kpi_units and kpi_verification, by month)",
         f"  raw records in   {sum(produced.values()):>8}  "
         + ", ".join(f"{k} {v}" for k, v in sorted(produced.items())),
         f"  dead letters     {sum(n for _, n in dead):>8}  "
@@ -91,7 +91,28 @@ def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
             f"           {month!s:<11} {name:<12} {opened:>7} {due:>6} {closed:>7} {on_time:>8}"
             f"  {rate:>5.1f}%  {on_time_rate:>8.1f}%  {rec:>11}"
         )
+    lines += _verification_lines(q)
     return "\n".join(lines)
+
+
+def _verification_lines(q: Any) -> list[str]:
+    """Verify tasks due, passed, failed (返工) and 按期核查率, from kpi_verification."""
+    rows = q(
+        "SELECT period_start, level, unit, due, verified, passed, failed, verified_on_time, "
+        "on_time_verification_rate FROM {db}.kpi_verification "
+        "WHERE period = 'month' AND level IN ('department', 'district') "
+        "ORDER BY period_start, level = 'district', due DESC"
+    )
+    lines = [
+        "  verify:  month       unit            due  verified  passed  failed  on time  按期核查率"
+    ]
+    for month, level, unit, due, verified, passed, failed, on_time, rate in rows:
+        name = "district" if level == "district" else unit
+        lines.append(
+            f"           {month!s:<11} {name:<12} {due:>6} {verified:>9} {passed:>7} {failed:>7}"
+            f" {on_time:>8}  {rate:>8.1f}%"
+        )
+    return lines
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

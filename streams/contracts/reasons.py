@@ -33,6 +33,8 @@ class Reason(str, Enum):  # noqa: UP042 - str() of members kept as other modules
     TOO_LATE = "too_late"
     ILLEGAL_TRANSITION = "illegal_transition"
     UNKNOWN_CASE = "unknown_case"
+    # a verification from someone other than the case's assigned supervisor or the centre
+    WRONG_ACTOR = "wrong_actor"
     # A bug in an adapter met an input nobody foresaw: dead-lettered with the exception,
     # counted and alerted on, so that one poison record cannot stop the pipeline.
     INTERNAL_ERROR = "internal_error"

@@ -19,6 +19,7 @@ __all__ = [
     "TOPIC_TABLES",
     "TRANSITIONS",
     "UPDATES",
+    "VERIFY_TASKS",
     "topic_config",
 ]
 
@@ -32,6 +33,7 @@ DISPATCH = "dispatch"
 UPDATES = "case.updates"
 TRANSITIONS = "case.transitions"
 CASE_STATE = "case.state"  # the current row of each case after every transition
+VERIFY_TASKS = "verify.tasks"  # verifications (核查) to do, then settled; keyed by case id
 DEDUP_STATE = "dedup.state"  # compacted changelog of the dedup agent's per-tile state
 
 ALL_TOPICS: tuple[str, ...] = (
@@ -44,6 +46,7 @@ ALL_TOPICS: tuple[str, ...] = (
     UPDATES,
     TRANSITIONS,
     CASE_STATE,
+    VERIFY_TASKS,
     DEDUP_STATE,
 )
 
@@ -57,6 +60,7 @@ TOPIC_TABLES: dict[str, str] = {
     DISPATCH: "dispatches",
     DEADLETTER: "dead_letters",
     CASE_STATE: "cases",
+    VERIFY_TASKS: "verify_tasks",
 }
 
 # Simulated and replayed feeds carry historical timestamps; time-based retention would

@@ -1,7 +1,8 @@
 """The settings of citystream: every tunable, read from ``CITYSTREAM_*`` variables.
 
 :class:`Settings` composes one frozen dataclass per concern (``settings.kafka``,
-``.clickhouse``, ``.pipeline``, ``.calendar``, ``.worker``, ``.sink``, ``.dispatch``) plus
+``.clickhouse``, ``.pipeline``, ``.calendar``, ``.worker``, ``.sink``, ``.dispatch``,
+``.verify``) plus
 ``home`` (local state) and ``cache_dir`` (downloads). Each field declares its environment
 variable; the names are those of the flat settings object before it was split
 (``CITYSTREAM_KAFKA_PORT``, ``CITYSTREAM_PARTITIONS``, ``CITYSTREAM_WORKER_ROLES``, ...), so
@@ -25,6 +26,7 @@ from streams.settings.concerns import (
     LogLevel,
     PipelineSettings,
     SinkSettings,
+    VerifySettings,
     WorkerRole,
     WorkerSettings,
 )
@@ -54,6 +56,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "SinkSettings",
+    "VerifySettings",
     "WorkerRole",
     "WorkerSettings",
     "env_names",

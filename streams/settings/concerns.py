@@ -1,4 +1,5 @@
-"""The settings of each concern: Kafka, ClickHouse, pipeline, calendar, worker, sink, dispatch.
+"""The settings of each concern: Kafka, ClickHouse, pipeline, calendar, worker, sink, dispatch,
+verification.
 
 Each is a frozen dataclass whose fields name their environment variable (see
 :mod:`streams.settings.codecs`). Construction always validates: the field types first, then
@@ -42,11 +43,14 @@ __all__ = [
     "LogLevel",
     "PipelineSettings",
     "SinkSettings",
+    "VerifySettings",
     "WorkerRole",
     "WorkerSettings",
 ]
 
-WorkerRole = Literal["normalize", "dedup", "dispatch", "lifecycle", "departments", "sink"]
+WorkerRole = Literal[
+    "normalize", "dedup", "dispatch", "lifecycle", "departments", "supervisors", "sink"
+]
 WORKER_ROLES: tuple[WorkerRole, ...] = get_args(WorkerRole)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
@@ -279,4 +283,17 @@ class DispatchSettings(Concern):
 
     def check(self) -> None:
         for name in ("limit_urgent_s", "limit_normal_s"):
+            self._require(getattr(self, name) >= 1, name, "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class VerifySettings(Concern):
+    # who verifies where and when (streams/data/supervisors.csv format); empty: packaged
+    roster_file: str = setting("", "SUPERVISOR_ROSTER", STR)
+    # handled -> verified, clock time, by the area type of the case's street in the roster
+    limit_urban_s: int = setting(3600, "VERIFY_LIMIT_URBAN_S", INT)
+    limit_rural_s: int = setting(2 * 3600, "VERIFY_LIMIT_RURAL_S", INT)
+
+    def check(self) -> None:
+        for name in ("limit_urban_s", "limit_rural_s"):
             self._require(getattr(self, name) >= 1, name, "must be >= 1")

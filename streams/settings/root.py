@@ -32,6 +32,7 @@ from streams.settings.concerns import (
     KafkaSettings,
     PipelineSettings,
     SinkSettings,
+    VerifySettings,
     WorkerSettings,
 )
 
@@ -88,6 +89,7 @@ class Settings(Concern):
     worker: WorkerSettings = dataclasses.field(default_factory=WorkerSettings)
     sink: SinkSettings = dataclasses.field(default_factory=SinkSettings)
     dispatch: DispatchSettings = dataclasses.field(default_factory=DispatchSettings)
+    verify: VerifySettings = dataclasses.field(default_factory=VerifySettings)
 
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with settings changed by their flat names.

@@ -29,7 +29,7 @@ from streams.simulator import Simulation
 pytestmark = pytest.mark.integration
 
 VIEWS = BI_VIEWS
-ROLES = "normalize,dedup,dispatch,lifecycle,departments,sink"
+ROLES = "normalize,dedup,dispatch,lifecycle,departments,supervisors,sink"
 
 
 def _count(client: Client, db: str, table: str) -> int:

@@ -88,7 +88,7 @@ def test_compose_file_has_the_expected_services() -> None:
         ("dedup",),
         ("dispatch", "lifecycle"),
         ("sink",),
-        ("departments",),
+        ("departments", "supervisors"),
     }
     # every worker role of the app runs somewhere in the compose file
     from streams.app.factory import ROLES

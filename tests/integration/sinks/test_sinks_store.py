@@ -91,6 +91,12 @@ def test_kpis_equal_python_values_and_survive_a_full_replay(
     for r in store.query(f"SELECT * FROM {ch_database}.kpi_durations"):
         want_row = durations[(r["period"], r["period_start"], r["department"])]
         assert {k: r[k] for k in want_row} == pytest.approx(want_row)
+    verification = reference.verification(data.tables, tz, int(time.time() * 1000))
+    rows = store.query(f"SELECT * FROM {ch_database}.kpi_verification")
+    assert len(rows) == len(verification)
+    for r in rows:
+        want_row = verification[(r["period"], r["period_start"], r["level"], r["unit"])]
+        assert {k: r[k] for k in want_row} == pytest.approx(want_row)
 
     before = _snapshot(store, ch_database)
     _write(settings, ch_database, data, batch_rows=777)  # replay, other batch boundaries

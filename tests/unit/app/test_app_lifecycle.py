@@ -23,24 +23,31 @@ def opened(settings: Settings, engine: DedupEngine) -> dict[int, list[dict[str, 
     return {cid: dispatcher.messages(row)[0] for cid, row in case_rows(engine).items()}
 
 
-def _update(case_id: int, action: str, ts: int, uid: str, department: str) -> dict[str, Any]:
+def _update(
+    case_id: int, action: str, ts: int, uid: str, department: str, actor: str = "worker-1"
+) -> dict[str, Any]:
     return {
         "update_id": uid,
         "case_id": case_id,
         "action": action,
-        "actor": "worker-1",
+        "actor": actor,
         "department": department,
         "ts": ts,
         "note": "",
     }
 
 
+@pytest.fixture(scope="module")
+def step(settings: Settings) -> LifecycleStep:
+    return LifecycleStep.from_settings(settings)
+
+
 def test_open_then_sign_then_illegal_and_duplicate(
-    opened: dict[int, list[dict[str, Any]]],
+    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
 ) -> None:
     message = opened[SENSOR_CASE][0]
     order = message["order"]
-    state, records = LifecycleStep.apply(None, message)
+    state, records = step.advance(None, message)
     assert state is not None and state.status is Status.DISPATCHED
     assert [r["action"] for r in records] == ["open", "dispatch"]
     assert [r["seq"] for r in records] == [0, 1]
@@ -48,12 +55,12 @@ def test_open_then_sign_then_illegal_and_duplicate(
     assert records[0]["department"] == order["department"]
     assert records[1]["deadline_ms"] == order["deadline_ms"] == state.deadline_ms
     # the open message again (redelivery): nothing new
-    same, again = LifecycleStep.apply(state, message)
+    same, again = step.advance(state, message)
     assert again == [] and same == state
 
     dept = order["department"]
     sign = _update(SENSOR_CASE, "sign", order["dispatched_at_ms"] + 60_000, "u-1", dept)
-    signed, records = LifecycleStep.apply(state, sign)
+    signed, records = step.advance(state, sign)
     assert signed is not None and signed.status is Status.SIGNED
     assert [(r["action"], r["from_status"], r["to_status"]) for r in records] == [
         ("sign", "dispatched", "signed")
@@ -62,31 +69,33 @@ def test_open_then_sign_then_illegal_and_duplicate(
 
     verify = _update(SENSOR_CASE, "verify_ok", sign["ts"] + 60_000, "u-2", dept)
     with pytest.raises(LifecycleError) as err:
-        LifecycleStep.apply(signed, verify)
+        step.advance(signed, verify)
     assert err.value.reason is Reason.ILLEGAL_TRANSITION
 
-    unchanged, records = LifecycleStep.apply(signed, sign)
+    unchanged, records = step.advance(signed, sign)
     assert records == [] and unchanged == signed
 
 
-def test_update_for_an_unknown_case_is_refused() -> None:
+def test_update_for_an_unknown_case_is_refused(step: LifecycleStep) -> None:
     with pytest.raises(LifecycleError) as err:
-        LifecycleStep.apply(None, _update(9, "sign", 1, "u-9", "municipal"))
+        step.advance(None, _update(9, "sign", 1, "u-9", "municipal"))
     assert err.value.reason is Reason.UNKNOWN_CASE
 
 
-def test_on_spot_case_closes(opened: dict[int, list[dict[str, Any]]]) -> None:
+def test_on_spot_case_closes(opened: dict[int, list[dict[str, Any]]], step: LifecycleStep) -> None:
     open_msg, close_msg = opened[PATROL_CASE]
-    state, records = LifecycleStep.apply(None, open_msg)
+    state, records = step.advance(None, open_msg)
     assert state is not None and state.status is Status.OPENED and len(records) == 1
-    state, records = LifecycleStep.apply(state, close_msg)
+    state, records = step.advance(state, close_msg)
     assert state is not None and state.status is Status.CLOSED
     assert [r["action"] for r in records] == ["close_on_spot"]
 
 
-def test_case_row_of_fills_the_grid_hierarchy(opened: dict[int, list[dict[str, Any]]]) -> None:
+def test_case_row_of_fills_the_grid_hierarchy(
+    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
+) -> None:
     message = opened[SENSOR_CASE][0]
-    state, _ = LifecycleStep.apply(None, message)
+    state, _ = step.advance(None, message)
     assert state is not None
     facts = message["case"]
     grid = facts["grid_code"]

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from streams.cases.calendar import DeadlineUnit
+from streams.cases.calendar import DeadlineUnit, WorkCalendar
+from streams.cases.casebook import CaseBook
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.lifecycle import (
+    CENTRE_ACTOR,
     TRANSITIONS,
     UPDATE_ACTIONS,
     Action,
-    CaseBook,
     CaseState,
     CaseUpdate,
     LifecycleError,
@@ -21,14 +25,22 @@ from streams.cases.lifecycle import (
     Transition,
     apply_dispatch,
     apply_update,
+    assign_verifier,
     open_case,
 )
 from streams.contracts.reasons import Reason
+from streams.settings import load_settings
 
 CASE = 42
 T0 = 1_690_762_500_000  # 2023-07-31 08:15 +08:00
 MIN = 60_000
 DEPT = "sanitation"
+CAL = WorkCalendar.from_settings(load_settings(env={}))
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def wall(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=SHANGHAI).timestamp() * 1000)
 
 
 def order(case_id: int = CASE, ts: int = T0 + 5 * MIN) -> DispatchOrder:
@@ -50,12 +62,16 @@ def order(case_id: int = CASE, ts: int = T0 + 5 * MIN) -> DispatchOrder:
 _counter = itertools.count(1)
 
 
-def upd(action: Action, ts: int, *, dept: str = DEPT, uid: str | None = None) -> CaseUpdate:
+def upd(
+    action: Action, ts: int, *, dept: str = DEPT, uid: str | None = None, actor: str = ""
+) -> CaseUpdate:
+    # the centre may always verify; supervisors' verifications are tested on their own
+    verifies = action in (Action.VERIFY_OK, Action.VERIFY_FAIL)
     return CaseUpdate(
         update_id=uid or f"u{next(_counter)}",
         case_id=CASE,
         action=action,
-        actor="someone",
+        actor=actor or (CENTRE_ACTOR if verifies else "someone"),
         department=dept,
         ts_ms=ts,
     )
@@ -77,7 +93,7 @@ PATHS: dict[Status, list[Action]] = {
 def step(state: CaseState, action: Action, ts: int) -> tuple[CaseState, Transition | None]:
     if action is Action.DISPATCH:
         return apply_dispatch(state, order(ts=ts))
-    return apply_update(state, upd(action, ts))
+    return apply_update(state, upd(action, ts), calendar=CAL)
 
 
 def state_in(status: Status) -> CaseState:
@@ -152,7 +168,7 @@ def test_resume_returns_to_where_the_hold_began(held_from):
     state = state_in(held_from)
     held, _ = apply_update(state, upd(Action.HOLD, state.last_ts_ms + MIN))
     assert held.held_from is held_from
-    resumed, _ = apply_update(held, upd(Action.RESUME, held.last_ts_ms + 90 * MIN))
+    resumed, _ = apply_update(held, upd(Action.RESUME, held.last_ts_ms + 90 * MIN), calendar=CAL)
     assert resumed.status is held_from
     assert resumed.hold_ms == 90 * MIN and resumed.held_since_ms is None
 
@@ -337,3 +353,72 @@ def test_state_from_dict_rejects_a_bad_status_or_missing_fields():
     del data["opened_at_ms"]
     with pytest.raises(ValueError, match="bad case state"):
         CaseState.from_dict(data)
+
+
+# Verification (核查) -----------------------------------------------------------------------
+SUPERVISOR = "SUP-001-02"
+
+
+def test_only_the_assigned_supervisor_or_the_centre_may_verify():
+    handled = state_in(Status.HANDLED)
+    ts = handled.last_ts_ms + MIN
+    with pytest.raises(LifecycleError, match="nobody") as err:  # no task yet: centre only
+        apply_update(handled, upd(Action.VERIFY_OK, ts, actor=SUPERVISOR))
+    assert err.value.reason is Reason.WRONG_ACTOR
+    tasked = assign_verifier(handled, SUPERVISOR)
+    for action in (Action.VERIFY_OK, Action.VERIFY_FAIL):
+        with pytest.raises(LifecycleError, match=SUPERVISOR) as err:
+            apply_update(tasked, upd(action, ts, actor="SUP-009-01"))
+        assert err.value.reason is Reason.WRONG_ACTOR
+    closed, transition = apply_update(tasked, upd(Action.VERIFY_OK, ts, actor=SUPERVISOR))
+    assert closed.status is Status.CLOSED and closed.verifier == ""
+    assert transition is not None and transition.actor == SUPERVISOR
+    back, _ = apply_update(tasked, upd(Action.VERIFY_FAIL, ts, actor=CENTRE_ACTOR))
+    assert back.status is Status.REWORK and back.verifier == "" and back.rework_count == 1
+
+
+def test_a_verify_task_needs_a_handled_case():
+    with pytest.raises(LifecycleError, match="handled case") as err:
+        assign_verifier(state_in(Status.SIGNED), SUPERVISOR)
+    assert err.value.reason is Reason.ILLEGAL_TRANSITION
+    with pytest.raises(ValueError, match="supervisor"):
+        assign_verifier(state_in(Status.HANDLED), "")
+
+
+# Hold (缓办) pauses the deadline -----------------------------------------------------------
+
+
+def _signed(deadline_ms: int, *, urgent: bool = False) -> CaseState:
+    dispatched = wall("2023-07-31 08:40")
+    o = dataclasses.replace(order(ts=dispatched), deadline_ms=deadline_ms, urgent=urgent)
+    state, _ = apply_dispatch(open_case(CASE, T0), o)
+    state, _ = apply_update(state, upd(Action.SIGN, wall("2023-07-31 08:50")))
+    return state
+
+
+def test_hold_pauses_the_working_time_deadline():
+    signed = _signed(wall("2023-07-31 16:00"))
+    held, hold = apply_update(signed, upd(Action.HOLD, wall("2023-07-31 17:00")))
+    assert held.deadline_in_force is None and hold is not None and hold.deadline_ms is None
+    resume = upd(Action.RESUME, wall("2023-08-01 10:00"))
+    with pytest.raises(ValueError, match="calendar"):
+        apply_update(held, resume)  # no calendar: refused, not guessed
+    resumed, transition = apply_update(held, resume, calendar=CAL)
+    # 2 working hours on hold (17:00-17:30, 08:30-10:00): 16:00 -> next day 09:00
+    assert resumed.deadline_ms == wall("2023-08-01 09:00") == resumed.deadline_in_force
+    assert transition is not None and transition.deadline_ms == resumed.deadline_ms
+    assert resumed.hold_ms == 17 * 60 * MIN
+
+
+def test_hold_of_a_held_case_before_its_deadline_grants_the_time_left_again():
+    signed = _signed(wall("2023-07-31 11:00"))  # 1.5 working hours left at 09:30
+    held, _ = apply_update(signed, upd(Action.HOLD, wall("2023-07-31 09:30")))
+    resumed, _ = apply_update(held, upd(Action.RESUME, wall("2023-08-02 15:00")), calendar=CAL)
+    assert resumed.deadline_ms == wall("2023-08-02 16:30")
+
+
+def test_hold_of_an_urgent_case_pauses_clock_time():
+    signed = _signed(wall("2023-07-31 10:40"), urgent=True)
+    held, _ = apply_update(signed, upd(Action.HOLD, wall("2023-07-31 09:00")))
+    resumed, _ = apply_update(held, upd(Action.RESUME, wall("2023-07-31 22:00")), calendar=CAL)
+    assert resumed.deadline_ms == wall("2023-07-31 23:40")  # 13 clock hours later

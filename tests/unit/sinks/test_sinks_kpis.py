@@ -111,6 +111,24 @@ def test_intake_durations_and_patrol_equal_the_reference(
             assert coverage[key][name] == value, (key, name)
 
 
+def test_verification_equals_the_reference(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    _load(insert, migrated_db, dataset)
+    expected = reference.verification(dataset.tables, TZ, int(time.time() * 1000))
+    rows = chdb_executor.query(f"SELECT * FROM {migrated_db}.kpi_verification")
+    got = {(r["period"], r["period_start"], r["level"], r["unit"]): r for r in rows}
+    assert set(got) == set(expected)
+    for key, want in expected.items():
+        for name, value in want.items():
+            assert got[key][name] == pytest.approx(value), (key, name)
+    district = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
+    # the synthetic data has every kind of task: passed, failed, late and open past due
+    assert sum(r["passed"] for r in district) and sum(r["failed"] for r in district)
+    assert 0 < sum(r["verified_on_time"] for r in district) < sum(r["verified"] for r in district)
+    assert sum(r["verified"] for r in district) < sum(r["due"] for r in district)
+
+
 def _all_views(ex: ChdbExecutor, db: str) -> dict[str, list]:
     views = [v for v in BI_VIEWS if v != "deadletter_daily"]
     return {
@@ -158,6 +176,7 @@ def _case(case_id: int, **fields: Any) -> dict[str, Any]:
         "n_events": 1,
         "urgent": 0,
         "fixed_on_spot": 0,
+        "hold_s": 0,
     }
     row.update(fields)
     return row
@@ -228,3 +247,37 @@ def test_hand_made_week(chdb_executor: ChdbExecutor, migrated_db: str, insert: I
     # 10 + 20 + 10 + 15 = 55 -> D
     assert r["composite"] == pytest.approx(55.0)
     assert r["grade"] == "D"
+
+
+def test_voided_and_held_cases_are_not_due(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert
+) -> None:
+    """应结案 leaves out voided cases, even overdue or handled ones, and cases on hold (no
+    deadline in force); a resumed case is judged against its moved deadline."""
+    overdue = MON_9 + 4 * H  # long past when the test runs
+    cases = [
+        _case(1, status="signed", signed_at=MON_9 + H),  # overdue: due, not handled
+        _case(2, status="voided", voided_at=MON_9 + 5 * H),  # voided after its deadline
+        _case(3, status="voided", handled_at=MON_9 + 2 * H, voided_at=MON_9 + 3 * H),
+        _case(4, status="on_hold", deadline=0),  # paused: no deadline in force
+        _case(5, status="voided", deadline=0, hold_s=3600, voided_at=MON_9 + 6 * H),
+        # held 3 h, deadline moved from 13:00 to 16:00: handled at 15:00 is on time
+        _case(
+            6, status="handled", handled_at=MON_9 + 6 * H, deadline=overdue + 3 * H, hold_s=3 * 3600
+        ),
+    ]
+    insert(migrated_db, "cases", {name: [c[name] for c in cases] for name in cases[0]})
+    now_ms = int(time.time() * 1000)
+    tables = {"cases": {n: [c[n] for c in cases] for n in cases[0]}, "dispatches": _no_dispatches()}
+    want = reference.case_unit_kpis(tables, TZ, now_ms)[("week", date(2023, 7, 31), "district", "")]
+    rows = chdb_executor.query(
+        f"SELECT due, handled, handled_on_time, opened FROM {migrated_db}.kpi_units "
+        "WHERE period = 'week' AND level = 'district'"
+    )
+    assert rows == [{"due": 2, "handled": 1, "handled_on_time": 1, "opened": 3}]
+    assert (want["due"], want["handled_on_time"], want["opened"]) == (2, 1, 3)
+
+
+def _no_dispatches() -> dict[str, list[Any]]:
+    names = ["case_id", "dispatched_on_time"]
+    return {n: [] for n in names}
