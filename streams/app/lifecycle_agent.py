@@ -114,9 +114,10 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         settings.topic(TRANSITIONS), key_serializer="raw", value_serializer="raw"
     )
     dead = app.topic(settings.topic(DEADLETTER), key_serializer="raw", value_serializer="raw")
-    table = app.Table(
-        "case-state", default=None, partitions=settings.partitions, key_type=str, value_type=dict
-    )
+    # value_type stays None (JSON as it is): Faust decodes a typed changelog value with
+    # value_type.from_data, which plain dict lacks, and a restarted worker's table recovery
+    # then fails on every record and never finishes
+    table = app.Table("case-state", default=None, partitions=settings.partitions, key_type=str)
     rows = app.topic(settings.topic(CASE_STATE), key_serializer="raw", value_serializer="raw")
 
     async def lifecycle(stream: Any) -> None:
