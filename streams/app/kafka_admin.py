@@ -16,6 +16,9 @@ __all__ = ["consumer_groups", "ensure_topics", "read_to_end"]
 
 log = logging.getLogger(__name__)
 
+# consumer group states (KIP-518) in which a group has no members
+_MEMBERLESS = frozenset({"Empty", "Dead"})
+
 
 def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
     """Create every pipeline topic with ``settings.partitions`` partitions if missing.
@@ -112,17 +115,17 @@ def read_to_end(
 def consumer_groups(settings: Settings, prefix: str) -> dict[str, bool]:
     """The consumer groups whose name starts with ``prefix``: name -> has live members.
 
-    A group without members (every worker stopped, only its committed offsets left) is
-    listed as False; a killed worker stays a member until its session times out.
+    A group without members (``Empty``: every worker stopped, only its committed offsets
+    left) is listed as False; a killed worker stays a member until its session times out.
     """
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="citystream")
     try:
-        names = [g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(prefix)]
-        if not names:
-            return {}
-        described = admin.describe_groups(names)
-        return {name: bool(described[name].get("members")) for name in names}
+        return {
+            g["group_id"]: g["group_state"] not in _MEMBERLESS
+            for g in admin.list_groups()
+            if g["group_id"].startswith(prefix)
+        }
     finally:
         admin.close()
