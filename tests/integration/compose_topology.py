@@ -24,7 +24,7 @@ import yaml
 
 from streams.settings import ENV_PREFIX
 
-__all__ = ["COMPOSE", "ComposeProcess", "interpolate", "pipeline_services"]
+__all__ = ["COMPOSE", "ComposeProcess", "interpolate", "pipeline_services", "worker_healthy"]
 
 COMPOSE = Path(__file__).resolve().parents[2] / "deploy" / "docker-compose.yml"
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}
@@ -65,6 +65,15 @@ def pipeline_services(dot_env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             "restart": svc.get("restart"),
         }
     return out
+
+
+def worker_healthy(web_port: int) -> bool:
+    """A worker's /health says ok, as the compose healthcheck asks it."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/health", timeout=3) as resp:
+            return bool(orjson.loads(resp.read())["status"] == "ok")
+    except OSError:
+        return False
 
 
 def _citystream_executable() -> str:
@@ -108,13 +117,7 @@ class ComposeProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def healthy(self) -> bool:
-        """The worker's /health, as the compose healthcheck asks it."""
-        url = f"http://127.0.0.1:{self.web_port}/health"
-        try:
-            with urllib.request.urlopen(url, timeout=3) as resp:
-                return bool(orjson.loads(resp.read())["status"] == "ok")
-        except OSError:
-            return False
+        return worker_healthy(self.web_port)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no commit."""

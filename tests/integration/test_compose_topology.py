@@ -22,6 +22,7 @@ from clickhouse_driver import Client
 from streams.contracts.topics import DISPATCH, TRANSITIONS
 from streams.replay import RawInput, replay
 from streams.runner import (
+    WorkerProcess,
     count_dead_letters,
     free_port,
     produce_records,
@@ -31,7 +32,7 @@ from streams.runner import (
 )
 from streams.settings import ENV_PREFIX, Settings
 from streams.simulator import SimRecord, Simulation
-from tests.integration.compose_topology import ComposeProcess, pipeline_services
+from tests.integration.compose_topology import ComposeProcess, pipeline_services, worker_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -185,6 +186,9 @@ def test_compose_topology_accounts_for_every_record(
     assert links.case_of == case_of, "cases differ from the single-process (offline) run"
     assert Counter(count_dead_letters(s)) == bad  # no department update lost its case
     assert "InconsistentGroupProtocol" not in top.logs()
+    # the dedup replicas split the partitions between them
+    for replica in top.workers["dedup"]:
+        assert "dedup partition" in replica.log_path.read_text(), replica.tail()
     # the restarted process did the second half's dispatching: the kill was mid-stream
     assert len(_distinct(s, DISPATCH, "case_id")) > orders_at_kill
     print(f"compose topology: {len(records)} records in {time.monotonic() - started:.0f}s")
@@ -213,3 +217,36 @@ def _check_clickhouse(client: Client, db: str, s: Settings, cases: set[int], top
     # the departments desk answered: stages beyond the centre's own open and dispatch
     answered = "SELECT count() FROM {db}.case_stages WHERE action NOT IN ('open', 'dispatch')"
     assert _count(client, db, answered) > 0
+
+
+def test_a_worker_overlapping_a_live_role_set_refuses_to_start(
+    settings: Settings, topic_name: str, tmp_path: Path
+) -> None:
+    s = settings.replace(
+        topic_prefix=f"{topic_name}.", app_id=f"{topic_name}-app", home=tmp_path / "home"
+    )
+    dedup = WorkerProcess(s, "dedup", free_port(), tmp_path / "dedup.log").start()
+    try:
+        up = wait_until(lambda: f"{s.app_id}.dedup" in _live_groups(s), TIMEOUT_S, 1.0)
+        assert up, dedup.log_path.read_text()[-3000:]
+        overlapping = WorkerProcess(s, "normalize,dedup", free_port(), tmp_path / "both.log")
+        overlapping.start()
+        assert overlapping.proc is not None
+        assert overlapping.proc.wait(120) == 2
+        assert f"{s.app_id}.dedup" in overlapping.log_path.read_text()
+        # a replica of the same role set joins the group
+        replica = WorkerProcess(s, "dedup", free_port(), tmp_path / "replica.log").start()
+        try:
+            assert wait_until(lambda: worker_healthy(replica.web_port), TIMEOUT_S, 1.0), (
+                replica.log_path.read_text()[-3000:]
+            )
+        finally:
+            replica.stop()
+    finally:
+        dedup.stop()
+
+
+def _live_groups(s: Settings) -> set[str]:
+    from streams.app.kafka_admin import consumer_groups
+
+    return {g for g, live in consumer_groups(s, s.app_id).items() if live}

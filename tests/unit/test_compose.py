@@ -259,3 +259,15 @@ def test_worker_services_run_disjoint_role_sets() -> None:
         for role in svc["command"][svc["command"].index("--roles") + 1].split(","):
             assert role not in seen, f"{role} runs in both {seen[role]} and {name}"
             seen[role] = name
+
+
+def test_the_integration_tests_interpolate_as_docker_compose_does() -> None:
+    from tests.integration.compose_topology import interpolate
+
+    env = {"SET": "x", "EMPTY": ""}
+    assert interpolate("${SET:-d}/${UNSET:-d}/${EMPTY:-d}/${EMPTY-d}", env) == "x/d/d/"
+    assert interpolate("${SET:?need it}$${SET}", env) == "x${SET}"
+    with pytest.raises(KeyError, match="need it"):
+        interpolate("${EMPTY:?need it}", env)
+    with pytest.raises(KeyError):
+        interpolate("${UNSET?}", env)
