@@ -39,11 +39,11 @@ __all__ = [
 
 
 def remove_faust_dirs(settings: Settings, app_prefix: str) -> None:
-    """Delete the Faust folders of every app whose id starts with ``app_prefix`` (tests and
-    benchmarks make one app per run)."""
-    from streams.app.factory import faust_data_dir
+    """Delete the Faust folders of every worker group whose name starts with ``app_prefix``
+    (tests and benchmarks make one app id per run; each role set is a group of it)."""
+    from streams.app.factory import faust_home
 
-    parent = faust_data_dir(settings).parent
+    parent = faust_home(settings)
     if parent.is_dir():
         for path in parent.iterdir():
             if path.is_dir() and path.name.startswith(app_prefix):

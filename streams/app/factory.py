@@ -13,7 +13,18 @@ from streams.app.metrics import Metrics
 from streams.contracts.topics import MAX_MESSAGE_BYTES
 from streams.settings import Settings
 
-__all__ = ["ROLES", "App", "create_app", "faust_data_dir", "parse_roles"]
+__all__ = [
+    "GROUP_SEPARATOR",
+    "ROLES",
+    "App",
+    "create_app",
+    "faust_data_dir",
+    "faust_home",
+    "group_id",
+    "overlapping_groups",
+    "parse_roles",
+    "roles_of_group",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +58,82 @@ def parse_roles(text: str) -> list[str]:
     return names
 
 
-def faust_data_dir(settings: Settings) -> Path:
-    """Faust's own folder for this app (by default it would be the working directory)."""
-    return settings.home / "faust" / settings.worker.app_id
+# Kafka topic names take [A-Za-z0-9._-] only, and Faust names its table changelogs after
+# the group ("<group>-case-state-changelog"): roles are joined with "_" ("+" is illegal).
+ROLE_JOINER = "_"
+GROUP_SEPARATOR = "."
+
+
+def group_id(settings: Settings, roles: Iterable[str]) -> str:
+    """The Faust app id, i.e. the Kafka consumer group, of a worker running ``roles``.
+
+    Faust's assignor assumes every member of a group runs the same agents, so the group is
+    named by the role set: ``<CITYSTREAM_APP_ID>.<roles in ROLES order>`` such as
+    ``citystream.dedup`` or ``citystream.dispatch_lifecycle``. Processes with the same
+    roles are replicas sharing those roles' partitions; any other role set is its own
+    group. The order roles are listed in does not matter.
+    """
+    chosen = set(roles)
+    unknown = chosen - set(ROLES)
+    if unknown or not chosen:
+        raise ValueError(f"unknown role(s) {sorted(unknown) or '(none)'}")
+    key = "all" if chosen == set(ROLES) else ROLE_JOINER.join(r for r in ROLES if r in chosen)
+    return f"{settings.worker.app_id}{GROUP_SEPARATOR}{key}"
+
+
+def roles_of_group(settings: Settings, group: str) -> set[str] | None:
+    """The role set a group of this app id runs, or None for a group that is not one."""
+    head = f"{settings.worker.app_id}{GROUP_SEPARATOR}"
+    if not group.startswith(head):
+        return None
+    key = group[len(head) :]
+    roles = set(ROLES) if key == "all" else set(key.split(ROLE_JOINER))
+    return roles if roles <= set(ROLES) and group_id(settings, roles) == group else None
+
+
+def overlapping_groups(
+    settings: Settings, roles: Iterable[str], groups: dict[str, bool]
+) -> tuple[list[str], list[str]]:
+    """``(live, idle)``: the groups of this app id, other than this worker's own, that run
+    some of its roles, from ``{group: has live members}`` (kafka_admin.consumer_groups).
+
+    A live one means two groups would both consume those roles' topics: every record
+    processed twice, two dedup writers on one state changelog. An idle one holds the
+    offsets of an earlier layout, which this worker's group does not inherit.
+    """
+    roles = set(roles)
+    own = group_id(settings, roles)
+    live: list[str] = []
+    idle: list[str] = []
+    for group, has_members in sorted(groups.items()):
+        theirs = roles_of_group(settings, group)
+        if group != own and theirs is not None and theirs & roles:
+            (live if has_members else idle).append(group)
+    return live, idle
+
+
+def faust_home(settings: Settings) -> Path:
+    """The parent of every group's Faust folder."""
+    return settings.home / "faust"
+
+
+def faust_data_dir(settings: Settings, roles: Iterable[str]) -> Path:
+    """Faust's own folder for this worker's group (by default it would be the working
+    directory). Replicas on one host share it, as they did when all workers were one
+    app: tables live in memory (``store="memory://"``), so Faust keeps nothing there that
+    two processes could fight over."""
+    return faust_home(settings) / group_id(settings, roles)
 
 
 def create_app(settings: Settings, roles: Iterable[str]) -> App:
     import importlib
 
-    datadir = faust_data_dir(settings)
+    roles = list(roles)
+    group = group_id(settings, roles)
+    datadir = faust_data_dir(settings, roles)
     datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = App(
-        settings.worker.app_id,
+        group,
         broker=f"kafka://{settings.kafka.bootstrap_servers}",
         store="memory://",
         datadir=str(datadir),
@@ -91,7 +166,7 @@ def create_app(settings: Settings, roles: Iterable[str]) -> App:
     _register_lag(app)
     for role in roles:
         importlib.import_module(ROLES[role]).register(app, settings, app.metrics)
-    log.info("citystream app %s created with roles %s", settings.worker.app_id, ",".join(roles))
+    log.info("citystream app %s (consumer group) created with roles %s", group, ",".join(roles))
     return app
 
 

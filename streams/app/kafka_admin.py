@@ -1,4 +1,5 @@
-"""Kafka administration for the shell: creating the topics, reading a topic to its end."""
+"""Kafka administration for the shell: creating the topics, reading a topic to its end,
+listing the consumer groups of an app id."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from typing import Any
 from streams.contracts.topics import ALL_TOPICS, topic_config
 from streams.settings import Settings
 
-__all__ = ["ensure_topics", "read_to_end"]
+__all__ = ["consumer_groups", "ensure_topics", "read_to_end"]
 
 log = logging.getLogger(__name__)
+
+# consumer group states (KIP-518) in which a group has no members
+_MEMBERLESS = frozenset({"Empty", "Dead"})
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
@@ -108,3 +112,24 @@ def read_to_end(
                 raise TimeoutError(f"no data from {topic} for {idle_s}s before its end")
     finally:
         consumer.close()
+
+
+def consumer_groups(settings: Settings, prefix: str) -> dict[str, bool]:
+    """The consumer groups whose name starts with ``prefix``: name -> has live members.
+
+    A group without members (``Empty``: every worker stopped, only its committed offsets
+    left) is listed as False; a killed worker stays a member until its session times out.
+    """
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap_servers, client_id="citystream"
+    )
+    try:
+        return {
+            g["group_id"]: g["group_state"] not in _MEMBERLESS
+            for g in admin.list_groups()
+            if g["group_id"].startswith(prefix)
+        }
+    finally:
+        admin.close()

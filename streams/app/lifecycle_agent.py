@@ -163,12 +163,11 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         name: app.topic(settings.kafka.topic(name), **raw_topic)
         for name in (CASE_STATE, TRANSITIONS, VERIFY_TASKS)
     }
+    # value_type stays None (JSON as it is): Faust decodes a typed changelog value with
+    # value_type.from_data, which plain dict lacks, and a restarted worker's table recovery
+    # then fails on every record and never finishes
     table = app.Table(
-        "case-state",
-        default=None,
-        partitions=settings.kafka.partitions,
-        key_type=str,
-        value_type=dict,
+        "case-state", default=None, partitions=settings.kafka.partitions, key_type=str
     )
 
     async def lifecycle(stream: Any) -> None:

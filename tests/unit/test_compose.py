@@ -8,6 +8,7 @@ command the pipeline image runs must parse with the real ``citystream`` parser.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import shutil
 import subprocess
@@ -25,6 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 SETTINGS_VARIABLES = set(env_names())
 INTERPOLATION = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+# ${NAME}, ${NAME:-default}, ${NAME:?message}: name, operator, rest
+EXPANSION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+# what an operator's .env must provide (docker-compose refuses to start without them)
+REQUIRED_ENV = {
+    "CITYSTREAM_CLICKHOUSE_PASSWORD": "pw-test",
+    "CITYSTREAM_CLICKHOUSE_BI_PASSWORD": "bi-pw-test",
+}
 
 
 def _compose() -> dict[str, Any]:
@@ -132,18 +140,83 @@ def test_depends_on_conditions_are_satisfiable() -> None:
                 assert services[dep].get("restart") == "no", f"{dep} must be a one-shot"
 
 
-def test_docker_compose_config_accepts_the_file() -> None:
+def _compose_config(env: dict[str, str], tmp: Path) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("docker-compose")
     if exe is None:
         unavailable("docker-compose is not installed (apt-get install docker-compose)")
-    result = subprocess.run(
-        [exe, "-f", str(COMPOSE), "config", "-q"],
+    # no .env of a developer's may answer for the test: an empty one, no CITYSTREAM_*
+    # variables but ``env``
+    empty = tmp / "empty.env"
+    empty.write_text("", encoding="utf-8")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    return subprocess.run(
+        [exe, "-f", str(COMPOSE), "--env-file", str(empty), "config"],
         capture_output=True,
         text=True,
         check=False,
         timeout=60,
+        env={**clean, **env},
     )
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
+    result = _compose_config(REQUIRED_ENV, tmp_path)
     assert result.returncode == 0, result.stderr
+    assert REQUIRED_ENV["CITYSTREAM_CLICKHOUSE_PASSWORD"] in result.stdout
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED_ENV))
+def test_docker_compose_refuses_to_run_without_a_password(missing: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in REQUIRED_ENV.items() if k != missing}
+    result = _compose_config(env, tmp_path)
+    assert result.returncode != 0
+    assert missing in result.stderr
+    result = _compose_config({**env, missing: ""}, tmp_path)  # empty counts as unset
+    assert result.returncode != 0
+
+
+def test_no_password_has_a_default() -> None:
+    text = COMPOSE.read_text(encoding="utf-8")
+    expansions = EXPANSION.findall(text)
+    passwords = {(name, op) for name, op, _ in expansions if "PASSWORD" in name}
+    assert {name for name, _ in passwords} == set(REQUIRED_ENV)
+    assert {op for _, op in passwords} == {":?"}, "a password must be required, not defaulted"
+
+
+def test_workers_serve_metrics_beyond_their_own_container() -> None:
+    for name, svc in _pipeline_services().items():
+        if svc["command"][1] == "worker":
+            assert svc["environment"]["CITYSTREAM_WEB_BIND"] == "0.0.0.0", name
+
+
+def _listeners(value: str) -> dict[str, tuple[str, int]]:
+    out = {}
+    for item in value.split(","):
+        name, address = item.split("://")
+        host, port = address.rsplit(":", 1)
+        out[name] = (host, int(port))
+    return out
+
+
+def test_kafka_is_reachable_from_the_host_on_a_second_listener() -> None:
+    kafka = _services()["kafka"]
+    env = kafka["environment"]
+    listeners = _listeners(env["KAFKA_LISTENERS"])
+    advertised = _listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+    protocols = dict(
+        item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    external = set(advertised) - {env["KAFKA_INTER_BROKER_LISTENER_NAME"]}
+    assert len(external) == 1, advertised
+    (name,) = external
+    host, port = advertised[name]
+    assert name in protocols and name in listeners
+    # the advertised address is the published one, on the loopback interface only
+    assert host == "127.0.0.1"
+    assert f"127.0.0.1:{port}:{listeners[name][1]}" in kafka["ports"]
+    # the containers keep the internal listener
+    inter = env["KAFKA_INTER_BROKER_LISTENER_NAME"]
+    assert advertised[inter] == ("kafka", listeners[inter][1])
 
 
 @pytest.mark.parametrize("service", sorted(_pipeline_services()))
@@ -173,3 +246,27 @@ def test_worker_healthchecks_probe_the_configured_web_port() -> None:
         port = svc["environment"]["CITYSTREAM_WEB_PORT"]
         probe = " ".join(svc["healthcheck"]["test"])
         assert f"127.0.0.1:{port}/health" in probe, name
+
+
+def test_worker_services_run_disjoint_role_sets() -> None:
+    # each service is one consumer group (its role set); two services sharing a role would
+    # both consume its topics, and the second to start refuses to (citystream worker)
+    seen: dict[str, str] = {}
+    for name, svc in _pipeline_services().items():
+        if svc["command"][1] != "worker":
+            continue
+        for role in svc["command"][svc["command"].index("--roles") + 1].split(","):
+            assert role not in seen, f"{role} runs in both {seen[role]} and {name}"
+            seen[role] = name
+
+
+def test_the_integration_tests_interpolate_as_docker_compose_does() -> None:
+    from tests.integration.compose_topology import interpolate
+
+    env = {"SET": "x", "EMPTY": ""}
+    assert interpolate("${SET:-d}/${UNSET:-d}/${EMPTY:-d}/${EMPTY-d}", env) == "x/d/d/"
+    assert interpolate("${SET:?need it}$${SET}", env) == "x${SET}"
+    with pytest.raises(KeyError, match="need it"):
+        interpolate("${EMPTY:?need it}", env)
+    with pytest.raises(KeyError):
+        interpolate("${UNSET?}", env)

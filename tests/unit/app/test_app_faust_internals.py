@@ -89,7 +89,7 @@ def test_the_app_consumer_hands_messages_over_inline(tmp_path: Any) -> None:
     from streams.settings import Settings
 
     async def main() -> list[str]:
-        app = create_app(Settings(home=tmp_path).replace(app_id="transport-test"), [])
+        app = create_app(Settings(home=tmp_path).replace(app_id="transport-test"), ["normalize"])
         consumer = app.consumer
         assert isinstance(consumer, Consumer)
         trace: list[str] = []

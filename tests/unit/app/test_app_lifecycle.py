@@ -110,3 +110,23 @@ def test_case_row_of_fills_the_grid_hierarchy(
     assert (fixed["street"], fixed["community"]) == ("410611005", "410611005002")
     empty = case_row_of(state, None)
     assert (empty["grid_code"], empty["street"], empty["community"]) == ("", "", "")
+
+
+def test_table_values_survive_the_changelog_codec(tmp_path: Any) -> None:
+    """A restarted worker rebuilds the table from its changelog: every value the agent
+    stores must decode with the codec Faust's recovery uses."""
+    import asyncio
+
+    from streams.app.factory import create_app
+
+    stored = {"state": {"case_id": 7, "status": "opened"}, "facts": {"grid_code": "1" * 15}}
+
+    async def roundtrip() -> Any:
+        app = create_app(Settings(home=tmp_path).replace(app_id="lifecycle-codec"), ["lifecycle"])
+        topic = app.tables["case-state"].changelog_topic
+        raw = app.serializers.dumps_value(
+            topic.value_type, stored, serializer=topic.value_serializer
+        )
+        return app.serializers.loads_value(topic.value_type, raw, serializer=topic.value_serializer)
+
+    assert asyncio.run(roundtrip()) == stored
