@@ -7,6 +7,7 @@ id, where the lifecycle agent keeps each case's state.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -110,16 +111,26 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         async for value in stream:
             started = time.perf_counter()
             _, _, columns = decode_columns(value, "cases")
+            opened: list[Any] = []
+            to_send: list[dict[str, Any]] = []
             for case in rows(columns):
                 messages, order = dispatcher.messages(case)
                 key = str(case["case_id"]).encode()
                 for message in messages:
-                    await updates.send(key=key, value=orjson.dumps(message), force=True)
-                if order is not None:
-                    await orders.send(
-                        key=order["department"].encode(), value=orjson.dumps(order), force=True
+                    opened.append(
+                        await updates.send(key=key, value=orjson.dumps(message), force=True)
                     )
-                    metrics.inc("citystream_dispatches_total", department=order["department"])
+                if order is not None:
+                    to_send.append(order)
+            # A department answers an order on case.updates: the case's opening must be there
+            # first, or lifecycle meets an update for a case it does not know. Batches of
+            # different topics are not delivered in the order they were sent.
+            await asyncio.gather(*opened)
+            for order in to_send:
+                await orders.send(
+                    key=order["department"].encode(), value=orjson.dumps(order), force=True
+                )
+                metrics.inc("citystream_dispatches_total", department=order["department"])
             for year, lookups in dispatcher.calendar.take_uncovered().items():
                 metrics.inc(
                     "citystream_calendar_uncovered_total", lookups, stage="dispatch", year=str(year)

@@ -155,7 +155,7 @@ def test_late_day_one_worker_into_clickhouse(
     tmp_path: Path,
 ) -> None:
     s = _settings(settings, topic_name, 1).replace(clickhouse_database=ch_database)
-    migrate(DriverExecutor(clickhouse), ch_database, s.timezone)
+    migrate(DriverExecutor(clickhouse), ch_database, s.calendar.timezone)
     n = len(late_feed.case_of)
 
     def stored() -> bool:
