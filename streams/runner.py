@@ -26,6 +26,7 @@ from streams.contracts.topics import DEADLETTER, LINKS, RAW_TOPICS
 from streams.settings import Settings
 
 __all__ = [
+    "ChildProcess",
     "LinkSet",
     "WorkerProcess",
     "free_port",
@@ -57,29 +58,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@dataclass
-class WorkerProcess:
-    """One ``citystream worker`` child process with its own web port and log file."""
+class ChildProcess:
+    """A child process in a session of its own, with the log it writes to."""
 
-    settings: Settings
-    roles: str
-    web_port: int
     log_path: Path
-    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    proc: subprocess.Popen[bytes] | None
 
-    def start(self) -> WorkerProcess:
-        env = {**os.environ, **self.settings.replace(web_port=self.web_port).as_env()}
+    def spawn(self, argv: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker", "--roles", self.roles],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        return self
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # kill and stop reach its children too
+            )
 
     @property
     def alive(self) -> bool:
@@ -103,6 +98,22 @@ class WorkerProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(30)
         return self.proc.returncode
+
+
+@dataclass
+class WorkerProcess(ChildProcess):
+    """One ``citystream worker`` child process with its own web port and log file."""
+
+    settings: Settings
+    roles: str
+    web_port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, **self.settings.replace(web_port=self.web_port).as_env()}
+        self.spawn([sys.executable, "-m", "streams", "worker", "--roles", self.roles], env)
+        return self
 
 
 def scrape_metric(web_port: int, name: str, **labels: str) -> float:

@@ -25,6 +25,7 @@ from typing import Any
 
 from kernels.grid import GridSpec
 from kernels.params import DedupParams
+from streams.runner import ChildProcess
 from streams.settings import Settings
 
 __all__ = [
@@ -191,7 +192,7 @@ def main() -> None:
 
 
 @dataclass
-class PeerProcess:
+class PeerProcess(ChildProcess):
     """The peer worker as a child process (its own folder, web port and log)."""
 
     settings: Settings
@@ -207,30 +208,9 @@ class PeerProcess:
         env = {**os.environ, **self.settings.as_env()}
         root = str(Path(__file__).resolve().parents[2])  # the project: bench is not installed
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.e2e.faust_peer"],
-                env=env,
-                cwd=self.workdir,  # Faust's <app id>-data folder lands here
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        # cwd: Faust's <app id>-data folder lands in the work folder
+        self.spawn([sys.executable, "-m", "bench.e2e.faust_peer"], env, cwd=self.workdir)
         return self
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout_s: float = 30.0) -> None:
-        if self.proc is None or not self.alive:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(30)
 
 
 if __name__ == "__main__":

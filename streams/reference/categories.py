@@ -7,13 +7,12 @@ come from config (4 digits = 2 major + 2 minor by default; 5 for GB/T 47678 styl
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from streams.reference.data import DATA_DIR
+from streams.reference.data import DATA_DIR, read_csv_rows
 
 __all__ = [
     "COMPONENT_FROM_DEVICE",
@@ -103,14 +102,7 @@ class KernelParams:
 
 
 def _read_csv(path: Path, required: list[str]) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise CategoryError(f"{path} does not exist")
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = set(required) - set(reader.fieldnames or ())
-        if missing:
-            raise CategoryError(f"{path}: missing column(s) {sorted(missing)}")
-        return list(reader)
+    return read_csv_rows(path, required, CategoryError)
 
 
 def _int(path: Path, line: int, name: str, raw: str, low: int, high: int) -> int:

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["DATA_DIR", "DISTRICTS_DIR"]
+__all__ = ["DATA_DIR", "DISTRICTS_DIR", "read_csv_rows"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DISTRICTS_DIR = DATA_DIR / "districts"
+
+
+def read_csv_rows(
+    path: Path, required: Iterable[str], error: type[ValueError]
+) -> list[dict[str, str]]:
+    """The rows of a reference CSV file with a header; ``error`` when the file or one of the
+    ``required`` columns is missing."""
+    if not path.is_file():
+        raise error(f"{path} does not exist")
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = set(required) - set(reader.fieldnames or ())
+        if missing:
+            raise error(f"{path}: missing column(s) {sorted(missing)}")
+        return list(reader)

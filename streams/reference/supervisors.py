@@ -13,11 +13,10 @@ so :meth:`SupervisorRoster.on_duty` always has an answer.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.reference.data import DATA_DIR
+from streams.reference.data import DATA_DIR, read_csv_rows
 
 __all__ = [
     "AREAS",
@@ -76,14 +75,7 @@ class SupervisorRoster:
     def load(cls, path: str | Path | None = None) -> SupervisorRoster:
         """Read and validate a roster; ``None`` or ``""`` means the packaged default."""
         roster_path = Path(path) if path else default_roster_path()
-        if not roster_path.is_file():
-            raise RosterError(f"{roster_path} does not exist")
-        with roster_path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            missing = set(_COLUMNS) - set(reader.fieldnames or ())
-            if missing:
-                raise RosterError(f"{roster_path}: missing column(s) {sorted(missing)}")
-            rows = list(reader)
+        rows = read_csv_rows(roster_path, _COLUMNS, RosterError)
         shifts: dict[str, list[Shift]] = {}
         areas: dict[str, str] = {}
         for line, row in enumerate(rows, 2):

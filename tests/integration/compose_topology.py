@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -22,6 +21,7 @@ from typing import Any
 import orjson
 import yaml
 
+from streams.runner import ChildProcess
 from streams.settings import ENV_PREFIX
 
 __all__ = ["COMPOSE", "ComposeProcess", "interpolate", "pipeline_services", "worker_healthy"]
@@ -84,7 +84,7 @@ def _citystream_executable() -> str:
 
 
 @dataclass
-class ComposeProcess:
+class ComposeProcess(ChildProcess):
     """One replica of a compose service as a child process with its environment only."""
 
     service: str
@@ -101,39 +101,11 @@ class ComposeProcess:
         assert self.command[0] == "citystream", self.command
         # a container sees only its compose environment: no CITYSTREAM_* of the test's
         base = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [_citystream_executable(), *self.command[1:]],
-                env={**base, **self.environment},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.spawn([_citystream_executable(), *self.command[1:]], {**base, **self.environment})
         return self
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def healthy(self) -> bool:
         return worker_healthy(self.web_port)
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no commit."""
-        if self.proc is not None and self.alive:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self, timeout_s: float = 60.0) -> None:
-        if self.proc is None or not self.alive:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
 
     def tail(self, n: int = 3000) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
