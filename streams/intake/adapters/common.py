@@ -24,10 +24,12 @@ from streams.reference.geo import District
 __all__ = [
     "MAX_EPOCH_MS",
     "ParseContext",
+    "RecordAt",
     "Reject",
     "Rows",
     "decode_envelope",
     "opt_str",
+    "record_parser",
     "req_num",
     "req_str",
     "run_records",
@@ -209,20 +211,48 @@ def time_ms(value: Any, name: str, tz: ZoneInfo) -> int:
     raise Reject(Reason.WRONG_TYPE, f"field {name!r} is {type(value).__name__}, not a time")
 
 
+@dataclass(frozen=True, slots=True)
+class RecordAt:
+    """Where a decoded JSON object came from (its payload and position) and where what it
+    yields goes (rows, dead letters), for an adapter's per-record handler."""
+
+    index: int
+    payload: bytes
+    ctx: ParseContext
+    rows: Rows
+    dead: list[DeadLetter]
+
+
+RecordHandler = Callable[[dict[str, Any], RecordAt], None]
+Parser = Callable[[Sequence[Any], ParseContext, Rows, list[DeadLetter]], None]
+
+
+def record_parser(source: str, handle: RecordHandler) -> Parser:
+    """An adapter's ``parse(payloads, ctx, rows, dead)``: :func:`run_records` with ``handle``."""
+
+    def parse(
+        payloads: Sequence[Any], ctx: ParseContext, rows: Rows, dead: list[DeadLetter]
+    ) -> None:
+        """Append the rows of ``payloads`` to ``rows``; bad records go to ``dead``."""
+        run_records(source, payloads, ctx, rows, dead, handle)
+
+    return parse
+
+
 def run_records(
     source: str,
     payloads: Sequence[Any],
     ctx: ParseContext,
     rows: Rows,
     dead: list[DeadLetter],
-    parse_one: Callable[[dict[str, Any], int, bytes, ParseContext, Rows, list[DeadLetter]], None],
+    handle: RecordHandler,
 ) -> None:
-    """The shared loop: envelope checks, then ``parse_one`` per JSON object."""
+    """The shared loop: envelope checks, then ``handle`` per JSON object."""
     max_bytes = ctx.max_payload_bytes
     for i, payload in enumerate(payloads):
         try:
             obj = decode_envelope(payload, max_bytes)
-            parse_one(obj, i, payload, ctx, rows, dead)
+            handle(obj, RecordAt(i, payload, ctx, rows, dead))
         except Reject as rej:
             dead.append(DeadLetter(source, rej.reason, rej.message, _as_bytes(payload), index=i))
         except Exception as exc:  # see Reason.INTERNAL_ERROR

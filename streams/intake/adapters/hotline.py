@@ -9,19 +9,17 @@ case lifecycle, not intake, follows status changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from streams.contracts.deadletter import DeadLetter
 from streams.contracts.reasons import Reason
 from streams.contracts.sources import Source
 from streams.intake.adapters.common import (
     ParseContext,
+    RecordAt,
     Reject,
-    Rows,
     opt_str,
+    record_parser,
     req_str,
-    run_records,
     time_ms,
 )
 
@@ -30,11 +28,6 @@ __all__ = ["SOURCE", "STATUSES", "parse"]
 SOURCE = Source.HOTLINE.label
 STATUSES = ("open", "closed")
 _NUMBER = (int, float)
-
-
-def parse(payloads: Sequence[bytes], ctx: ParseContext, rows: Rows, dead: list[DeadLetter]) -> None:
-    """Append the rows of ``payloads`` to ``rows``; bad records go to ``dead``."""
-    run_records(SOURCE, payloads, ctx, rows, dead, _request)
 
 
 def _request_id(r: dict[str, Any]) -> str:
@@ -64,14 +57,8 @@ def _position(r: dict[str, Any], address: str, ctx: ParseContext) -> tuple[float
     return found
 
 
-def _request(
-    r: dict[str, Any],
-    index: int,
-    payload: bytes,
-    ctx: ParseContext,
-    rows: Rows,
-    dead: list[DeadLetter],
-) -> None:
+def _request(r: dict[str, Any], at: RecordAt) -> None:
+    index, payload, ctx, rows = at.index, at.payload, at.ctx, at.rows
     ref = _request_id(r)
     code = req_str(r, "service_code")
     status = opt_str(r, "status")
@@ -89,3 +76,6 @@ def _request(
     text = opt_str(r, "description")
     agency = opt_str(r, "agency_responsible")
     rows.add(index, payload, ref, category, 0, lat, lon, 0, t, "", agency, text, address)
+
+
+parse = record_parser(SOURCE, _request)

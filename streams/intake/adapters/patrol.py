@@ -7,21 +7,18 @@ normalizer converts whole columns to WGS84 at once. ``category`` is a table key 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import FLAG_FIXED_ON_SPOT
 from streams.contracts.reasons import Reason
 from streams.contracts.sources import Source
 from streams.intake.adapters.common import (
-    ParseContext,
+    RecordAt,
     Reject,
-    Rows,
     opt_str,
+    record_parser,
     req_num,
     req_str,
-    run_records,
     time_ms,
 )
 from streams.reference.geo import CRS
@@ -32,19 +29,8 @@ SOURCE = Source.PATROL.label
 _CRS_CODE = {name: i for i, name in enumerate(CRS)}
 
 
-def parse(payloads: Sequence[bytes], ctx: ParseContext, rows: Rows, dead: list[DeadLetter]) -> None:
-    """Append the rows of ``payloads`` to ``rows``; bad records go to ``dead``."""
-    run_records(SOURCE, payloads, ctx, rows, dead, _report)
-
-
-def _report(
-    r: dict[str, Any],
-    index: int,
-    payload: bytes,
-    ctx: ParseContext,
-    rows: Rows,
-    dead: list[DeadLetter],
-) -> None:
+def _report(r: dict[str, Any], at: RecordAt) -> None:
+    index, payload, ctx, rows = at.index, at.payload, at.ctx, at.rows
     ref = req_str(r, "report_id")
     inspector = req_str(r, "inspector_id")
     key = req_str(r, "category")
@@ -68,3 +54,6 @@ def _report(
     note = opt_str(r, "note")
     flags = FLAG_FIXED_ON_SPOT if fixed else 0
     rows.add(index, payload, ref, cat.id, flags, lat, lon, crs, t, "", inspector, note, "")
+
+
+parse = record_parser(SOURCE, _report)

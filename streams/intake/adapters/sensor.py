@@ -9,7 +9,6 @@ the CJ/T 214 device id (admin area + component code + serial) names the category
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -19,12 +18,13 @@ from streams.contracts.reasons import Reason
 from streams.contracts.sources import Source
 from streams.intake.adapters.common import (
     ParseContext,
+    RecordAt,
     Reject,
     Rows,
     opt_str,
+    record_parser,
     req_num,
     req_str,
-    run_records,
     time_ms,
 )
 from streams.reference.categories import DEVICE_TYPES
@@ -35,19 +35,8 @@ SOURCE = Source.SENSOR.label
 _DEVICE_TYPES = frozenset(DEVICE_TYPES)
 
 
-def parse(payloads: Sequence[bytes], ctx: ParseContext, rows: Rows, dead: list[DeadLetter]) -> None:
-    """Append the rows of ``payloads`` to ``rows``; bad records go to ``dead``."""
-    run_records(SOURCE, payloads, ctx, rows, dead, _parse_payload)
-
-
-def _parse_payload(
-    obj: dict[str, Any],
-    index: int,
-    payload: bytes,
-    ctx: ParseContext,
-    rows: Rows,
-    dead: list[DeadLetter],
-) -> None:
+def _parse_payload(obj: dict[str, Any], at: RecordAt) -> None:
+    index, payload, ctx, rows, dead = at.index, at.payload, at.ctx, at.rows, at.dead
     alarms = obj.get("alarms")
     if alarms is None:
         _alarm(obj, index, payload, "", ctx, rows)
@@ -119,3 +108,6 @@ def _alarm(
         raise Reject(Reason.WRONG_TYPE, f"'readings' is {type(readings).__name__}, not an object")
     reporter = gateway or opt_str(a, "gateway_id")
     rows.add(index, original, alarm_id, category, 0, lat, lon, 0, t, device_id, reporter, text, "")
+
+
+parse = record_parser(SOURCE, _parse_payload)

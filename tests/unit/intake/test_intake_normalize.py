@@ -17,7 +17,7 @@ from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import FLAG_FIXED_ON_SPOT, FLAG_LATE, decode_batch, encode_batch
 from streams.contracts.reasons import Reason
 from streams.contracts.sources import SOURCES
-from streams.intake.adapters import hotline
+from streams.intake.adapters.common import record_parser
 from streams.intake.normalize import Normalizer, NormalizerConfig, SeenIds
 from streams.reference.categories import CategoryTable
 from streams.reference.geo import District
@@ -106,10 +106,8 @@ def test_an_adapter_bug_becomes_an_internal_error(
     def broken(*args: Any) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(hotline, "_request", broken)
     monkeypatch.setattr(
-        "streams.intake.normalize._PARSERS",
-        {"hotline": lambda p, c, r, d: hotline.run_records("hotline", p, c, r, d, broken)},
+        "streams.intake.normalize._PARSERS", {"hotline": record_parser("hotline", broken)}
     )
     result = normalizer.normalize("hotline", [dumps(hotline_request())], NOW_MS)
     assert result.dead_letters[0].reason is Reason.INTERNAL_ERROR
