@@ -18,6 +18,7 @@ from streams.intake.adapters.csv311 import (
 from streams.intake.normalize import Normalizer, NormalizerConfig
 from streams.reference.categories import CategoryTable
 from streams.reference.geo import District
+from tests.unit.nyc_district import NYC_DISTRICT
 
 _HEADER = (
     "unique_key,created_date,closed_date,agency,complaint_type,descriptor,"
@@ -44,13 +45,7 @@ def csv_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def nyc_normalizer(tmp_path: Path) -> Normalizer:
-    spec = {
-        "name": "New York City",
-        "admin_code": "360000",
-        "timezone": "America/New_York",
-        "origin": {"lat": 40.71, "lon": -74.0},
-        "bounds": {"lat_min": 40.49, "lat_max": 40.92, "lon_min": -74.26, "lon_max": -73.70},
-    }
+    spec = NYC_DISTRICT
     (tmp_path / "nyc.json").write_bytes(orjson.dumps(spec))
     now = int(datetime(2023, 11, 6, tzinfo=UTC).timestamp() * 1000)
     return Normalizer(

@@ -18,6 +18,7 @@ from streams.replay import RawInput, replay
 from streams.replay.inputs import InputError, read_inputs
 from streams.settings import Settings
 from streams.simulator.sinks import FileSink
+from tests.unit.nyc_district import NYC_DISTRICT
 
 
 def write_sim_folder(feed: Feed, out: Path) -> Path:
@@ -123,13 +124,7 @@ _CSV_ROWS = [  # two reports of one pothole 10 m and 10 minutes apart, trash, no
 
 @pytest.fixture
 def nyc_district(tmp_path: Path) -> Path:
-    spec = {
-        "name": "New York City",
-        "admin_code": "360000",
-        "timezone": "America/New_York",
-        "origin": {"lat": 40.71, "lon": -74.0},
-        "bounds": {"lat_min": 40.49, "lat_max": 40.92, "lon_min": -74.26, "lon_max": -73.70},
-    }
+    spec = NYC_DISTRICT
     path = tmp_path / "nyc.json"
     path.write_bytes(orjson.dumps(spec))
     return path
