@@ -110,8 +110,10 @@ def now_of(entries: Iterable[Mapping[str, Any]]) -> int:
 
 def entry_from_state(record: Mapping[str, Any], raised: Iterable[str] = ()) -> dict[str, Any]:
     """A table entry from a ``case.state`` record and the levels already raised."""
-    keep = ("case_id", "department", "category_key", "grid_code", "street", "status")
-    entry = {k: record[k] for k in keep}
+    keep = ("department", "category_key", "grid_code", "street")
+    entry: dict[str, Any] = {k: str(record[k]) for k in keep}
+    entry["case_id"] = int(record["case_id"])
+    entry["status"] = Status(record["status"]).value  # ValueError for an unknown status
     for k in ("version", "dispatched_at", "deadline", "hold_s"):
         entry[k] = int(record[k])
     entry["ts"] = record_time(record)
