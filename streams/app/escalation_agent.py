@@ -4,7 +4,7 @@
 worker's partitions hold: status, dispatch time, deadline, hold and the levels already
 raised (:mod:`streams.cases.escalation`). A case's record raises the levels its previous
 state reached before the transition; a timer raises the levels open cases reach as the
-pipeline clock (the latest transition time in the table) moves on. Each escalation goes to
+pipeline clock (the latest opening or dispatch in the table) moves on. Each escalation goes to
 ``case.escalations`` keyed by case id; the table records it only once the broker has it,
 so a crash in between sends it again (stored once, keyed by escalation id) and a restarted
 worker, its table recovered from the changelog, never raises a level a second time.

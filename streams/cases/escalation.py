@@ -15,9 +15,16 @@ entry remembers the levels raised. Every escalation is dated by the moment its t
 was crossed, not by when the pipeline noticed: the same case history gives the same
 records however fast it is replayed or wherever a worker restarted.
 
-"Now" is the pipeline's own clock, the latest transition time seen (see :func:`now_of`):
-the demo and the tests replay historical days at high speed, where the wall clock means
-nothing; in live operation transitions keep the clock within minutes of the wall clock.
+"Now" is the pipeline's own clock, the intake clock: the latest opening or dispatch time
+among the cases (see :func:`now_of`). The demo and the tests replay historical days at high
+speed, where the wall clock means nothing. Not the latest of all transition times: the
+department desks report a case's signing and handling as soon as it is dispatched, dated
+hours or days ahead (simulated), and that clock would run ahead of cases whose reports are
+still in flight, escalating them by timing. Intake times move with the feed, so a case's own
+reports are in long before the intake clock passes its thresholds; what a tick raises is
+then what the case's next transition would raise anyway (:func:`on_state`). In live
+operation new cases keep the clock within minutes of the wall clock by day; at night it
+waits for the next case.
 Pure functions on plain dicts (the agent keeps the entries in a changelog-backed table).
 """
 
@@ -104,8 +111,8 @@ def record_time(record: Mapping[str, Any]) -> int:
 
 
 def now_of(entries: Iterable[Mapping[str, Any]]) -> int:
-    """The pipeline clock: the latest transition time among the entries (0: none yet)."""
-    return max((int(e["ts"]) for e in entries), default=0)
+    """The pipeline clock: the latest opening or dispatch among the entries (0: none)."""
+    return max((int(e["intake"]) for e in entries), default=0)
 
 
 def entry_from_state(record: Mapping[str, Any], raised: Iterable[str] = ()) -> dict[str, Any]:
@@ -116,7 +123,8 @@ def entry_from_state(record: Mapping[str, Any], raised: Iterable[str] = ()) -> d
     entry["status"] = Status(record["status"]).value  # ValueError for an unknown status
     for k in ("version", "dispatched_at", "deadline", "hold_s"):
         entry[k] = int(record[k])
-    entry["ts"] = record_time(record)
+    entry["ts"] = record_time(record)  # the last transition: entries are pruned by it
+    entry["intake"] = max(int(record["opened_at"]), entry["dispatched_at"])
     entry["raised"] = sorted(set(raised))
     return entry
 

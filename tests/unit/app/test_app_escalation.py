@@ -49,7 +49,7 @@ def test_the_role_is_registered_everywhere() -> None:
     assert "escalation" in ROLES and set(ROLES) == set(WORKER_ROLES)
 
 
-def test_a_tick_runs_on_the_clock_of_the_latest_transition(step: EscalationStep) -> None:
+def test_a_tick_runs_on_the_intake_clock(step: EscalationStep) -> None:
     table: dict[str, Any] = {}
     for key, raw in [
         ("1", _state(1)),
@@ -58,13 +58,16 @@ def test_a_tick_runs_on_the_clock_of_the_latest_transition(step: EscalationStep)
         table[key], sends, rejected = step.record(None, raw)
         assert sends == [] and rejected is None
     assert step.tick(table.items()) == []  # the clock is T0 + 2 h: nothing due yet
-    # another case signs at T0 + 9 h: case 1 has used 90 % of its time, case 2 is old
-    table["3"], _, _ = step.record(None, _state(3, "signed", signed_at=T0 + 9 * H))
+    # a desk's report dated ahead does not move the clock
+    table["1"], sends, _ = step.record(table["1"], _state(1, "signed", 2, signed_at=T0 + 7 * H))
+    assert sends == [] and step.tick(table.items()) == []
+    # another case is dispatched at T0 + 9 h: case 1 has used 90 % of its time, case 2
+    # closed 7 h ago, case 3 has just started
+    table["3"], _, _ = step.record(None, _state(3, opened_at=T0 + 8 * H, dispatched_at=T0 + 9 * H))
     changes = step.tick(table.items())
     assert [(k, e is None, [r["escalation_id"] for r in s]) for k, e, s in changes] == [
         ("1", False, ["1:remind"]),
         ("2", True, []),  # closed more than the redelivery horizon ago: dropped
-        ("3", False, ["3:remind"]),
     ]
     for key, entry, _ in changes:
         if entry is None:

@@ -153,10 +153,13 @@ def test_closed_cases_stop_and_older_records_change_nothing() -> None:
     assert not prunable(open_entry, T0 + 100 * H, horizon_ms=H)
 
 
-def test_the_clock_is_the_latest_transition_seen() -> None:
+def test_the_clock_is_the_latest_opening_or_dispatch() -> None:
     a = entry_from_state(_state())
-    b = entry_from_state(_state("signed", case_id=7, signed_at=T0 + 3 * H))
-    assert now_of([a, b]) == T0 + 3 * H
+    # reports dated ahead (a desk's handling) do not move the clock; a dispatch does
+    b = entry_from_state(_state("handled", signed_at=T0 + 3 * H, handled_at=T0 + 30 * H))
+    c = entry_from_state(_state(opened_at=T0 + H, dispatched_at=T0 + 2 * H))
+    assert now_of([a, b]) == T0
+    assert now_of([a, b, c]) == T0 + 2 * H
     assert now_of([]) == 0
 
 
