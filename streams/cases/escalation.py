@@ -12,19 +12,19 @@ paused, nothing escalates). The ladder, thresholds from :class:`EscalationSettin
 
 Each level is raised once per case: its escalation id is ``"{case_id}:{level}"`` and the
 entry remembers the levels raised. Every escalation is dated by the moment its threshold
-was crossed, not by when the pipeline noticed: the same case history gives the same
-records however fast it is replayed or wherever a worker restarted.
+was crossed, not by when the pipeline noticed.
 
-"Now" is the pipeline's own clock, the intake clock: the latest opening or dispatch time
-among the cases (see :func:`now_of`). The demo and the tests replay historical days at high
-speed, where the wall clock means nothing. Not the latest of all transition times: the
-department desks report a case's signing and handling as soon as it is dispatched, dated
-hours or days ahead (simulated), and that clock would run ahead of cases whose reports are
-still in flight, escalating them by timing. Intake times move with the feed, so a case's own
-reports are in long before the intake clock passes its thresholds; what a tick raises is
-then what the case's next transition would raise anyway (:func:`on_state`). In live
-operation new cases keep the clock within minutes of the wall clock by day; at night it
-waits for the next case.
+"Now" is the pipeline's own clock, per partition of ``case.state``: the latest opening or
+dispatch among the partition's cases (see :func:`now_of`). The demo and the tests replay
+historical days at high speed, where the wall clock means nothing. Not the latest of all
+transition times: the department desks report a case's handling as soon as it is
+dispatched, dated hours ahead, and that clock would overtake cases whose reports are still
+in flight. Levels are raised at records, never on a timer (:func:`on_record`): when a case's
+own record arrives (the levels its previous state reached before this transition), and when
+a record moves its partition's clock (every case of the partition, against the clock). So
+the escalations are a function of each partition's sequence of records, the same however
+fast it is read and wherever a worker restarted. In live operation new cases keep the clock
+within minutes of the wall clock by day; at night it waits for the next case.
 Pure functions on plain dicts (the agent keeps the entries in a changelog-backed table).
 """
 
@@ -40,11 +40,13 @@ from streams.settings import Settings
 
 __all__ = [
     "ESCALATING",
+    "Change",
     "Ladder",
     "Level",
     "entry_from_state",
     "escalation_id",
     "now_of",
+    "on_record",
     "on_state",
     "on_tick",
     "prunable",
@@ -64,6 +66,10 @@ ESCALATING = frozenset({Status.DISPATCHED, Status.SIGNED, Status.REWORK})
 _TERMINAL = frozenset({Status.CLOSED, Status.VOIDED})
 # case.state time columns: the latest is the time of the transition the record follows
 _TIMES = ("opened_at", "dispatched_at", "signed_at", "handled_at", "closed_at", "voided_at")
+
+
+# (table key, new entry or None to drop it, escalation records to send first)
+Change = tuple[Any, dict[str, Any] | None, list[dict[str, Any]]]
 
 
 def escalation_id(case_id: int, level: Level) -> str:
@@ -161,10 +167,9 @@ def on_state(
     """A ``case.state`` record against the case's entry: ``(new entry, escalations)``.
 
     The levels the case reached under its previous state before this transition are
-    raised first, whether or not a tick saw them: what is raised depends on the case's own
-    history, not on the timer's timing. Older records (redelivered after a restart) change
-    nothing. A closed or voided case keeps a small entry (no thresholds) until pruned, so
-    a redelivered older record cannot bring it back.
+    raised first (those its partition's clock had not yet passed). Older records
+    (redelivered after a restart) change nothing. A closed or voided case keeps a small
+    entry (no thresholds) until pruned, so a redelivered older record cannot bring it back.
     """
     if entry is not None and int(record["version"]) < entry["version"]:
         return entry, []
@@ -187,5 +192,41 @@ def on_tick(
 
 def prunable(entry: Mapping[str, Any], now: int, horizon_ms: int) -> bool:
     """Whether a closed or voided case's entry may go: its last transition is more than
-    ``horizon_ms`` behind the clock, beyond any redelivery of its older records."""
-    return Status(entry["status"]) in _TERMINAL and now - int(entry["ts"]) > horizon_ms
+    ``horizon_ms`` behind the clock, beyond any redelivery of its older records (and it
+    does not hold the clock itself, which must not run back)."""
+    terminal = Status(entry["status"]) in _TERMINAL
+    return terminal and now - int(entry["ts"]) > horizon_ms and int(entry["intake"]) < now
+
+
+def on_record(
+    ladder: Ladder,
+    entries: Mapping[Any, dict[str, Any]],
+    key: Any,
+    record: Mapping[str, Any],
+    horizon_ms: int,
+) -> list[Change]:
+    """One ``case.state`` record of a partition against that partition's ``entries``.
+
+    The record's case first (:func:`on_state`); then, if the record moved the partition's
+    clock, every case of the partition against it (:func:`on_tick`), and the closed cases
+    past the horizon are dropped. A key appears once among the changes.
+    """
+    old = entries.get(key)
+    entry, raised = on_state(ladder, old, record)
+    if entry is None or entry is old:
+        return []
+    changes: dict[Any, Change] = {}
+    if entry != old:
+        changes[key] = (key, entry, raised)
+    current = {**entries, key: entry}
+    now = now_of(current.values())
+    if now <= now_of(entries.values()):
+        return list(changes.values())
+    for k, e in current.items():
+        if prunable(e, now, horizon_ms):
+            changes[k] = (k, None, [])
+            continue
+        new, sends = on_tick(ladder, e, now)
+        if sends:
+            changes[k] = (k, new, [*changes.get(k, (k, e, []))[2], *sends])
+    return list(changes.values())

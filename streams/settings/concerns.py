@@ -313,8 +313,6 @@ class EscalationSettings(Concern):
     remind_share: float = setting(0.8, "ESCALATION_REMIND_SHARE", FLOAT)  # 催办
     department_head_overdue: float = setting(0.5, "ESCALATION_DEPARTMENT_HEAD_OVERDUE", FLOAT)
     district_leader_overdue: float = setting(1.0, "ESCALATION_DISTRICT_LEADER_OVERDUE", FLOAT)
-    # how often the escalation worker compares open cases with the ladder (wall seconds)
-    interval_s: float = setting(2.0, "ESCALATION_INTERVAL_S", FLOAT)
 
     def check(self) -> None:
         self._require(0 < self.remind_share <= 1, "remind_share", "not in (0, 1]")
@@ -324,4 +322,3 @@ class EscalationSettings(Concern):
             "district_leader_overdue",
             "must be above CITYSTREAM_ESCALATION_DEPARTMENT_HEAD_OVERDUE",
         )
-        self._require(self.interval_s > 0, "interval_s", "must be > 0")

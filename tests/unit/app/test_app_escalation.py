@@ -1,17 +1,15 @@
-"""The escalation agent's pure step: case.state messages, timer ticks, bad records."""
+"""The escalation agent's pure step: case.state messages against a partition's entries."""
 
 from __future__ import annotations
 
-import asyncio
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
 
-from streams.app.escalation_agent import EscalationStep, _ready
+from streams.app.escalation_agent import EscalationStep
 from streams.app.factory import ROLES
-from streams.cases.escalation import on_state
+from streams.cases.escalation import Change
 from streams.contracts.reasons import Reason
 from streams.settings import WORKER_ROLES, Settings
 
@@ -49,55 +47,76 @@ def test_the_role_is_registered_everywhere() -> None:
     assert "escalation" in ROLES and set(ROLES) == set(WORKER_ROLES)
 
 
-def test_a_tick_runs_on_the_intake_clock(step: EscalationStep) -> None:
-    table: dict[str, Any] = {}
-    for key, raw in [
-        ("1", _state(1)),
-        ("2", _state(2, "closed", seq=5, handled_at=T0 + H, closed_at=T0 + 2 * H)),
-    ]:
-        table[key], sends, rejected = step.record(None, raw)
-        assert sends == [] and rejected is None
-    assert step.tick(table.items()) == []  # the clock is T0 + 2 h: nothing due yet
-    # a desk's report dated ahead does not move the clock
-    table["1"], sends, _ = step.record(table["1"], _state(1, "signed", 2, signed_at=T0 + 7 * H))
-    assert sends == [] and step.tick(table.items()) == []
-    # another case is dispatched at T0 + 9 h: case 1 has used 90 % of its time, case 2
-    # closed 7 h ago, case 3 has just started
-    table["3"], _, _ = step.record(None, _state(3, opened_at=T0 + 8 * H, dispatched_at=T0 + 9 * H))
-    changes = step.tick(table.items())
-    assert [(k, e is None, [r["escalation_id"] for r in s]) for k, e, s in changes] == [
-        ("1", False, ["1:remind"]),
-        ("2", True, []),  # closed more than the redelivery horizon ago: dropped
-    ]
+def _apply(table: dict[bytes, Any], changes: list[Change]) -> list[str]:
     for key, entry, _ in changes:
         if entry is None:
             del table[key]
         else:
             table[key] = entry
-    assert step.tick(table.items()) == []  # raised once
+    return [r["escalation_id"] for _, _, sends in changes for r in sends]
 
 
-def test_the_same_input_gives_the_same_escalations_whatever_the_ticks(
+def _feed(step: EscalationStep, table: dict[bytes, Any], key: bytes, raw: bytes) -> list[str]:
+    changes, rejected = step.record(dict(table), key, raw, 0)
+    assert rejected is None
+    return _apply(table, changes)
+
+
+def test_records_move_the_clock_and_raise_the_partitions_levels(step: EscalationStep) -> None:
+    table: dict[bytes, Any] = {}
+    assert _feed(step, table, b"1", _state(1)) == []
+    closed = _state(2, "closed", seq=5, handled_at=T0 + H, closed_at=T0 + 2 * H)
+    assert _feed(step, table, b"2", closed) == []
+    assert table[b"1"]["partition"] == 0
+    # a desk's report dated ahead does not move the clock: nothing raised yet
+    assert _feed(step, table, b"1", _state(1, "signed", 2, signed_at=T0 + 7 * H)) == []
+    # another case is dispatched at T0 + 9 h: case 1 has used 90 % of its time; case 2
+    # closed 7 h ago, beyond the redelivery horizon (1 h), goes
+    later = _state(3, opened_at=T0 + 8 * H, dispatched_at=T0 + 9 * H)
+    assert _feed(step, table, b"3", later) == ["1:remind"]
+    assert set(table) == {b"1", b"3"}
+    assert _feed(step, table, b"3", later) == []  # redelivered: nothing twice
+    assert table[b"1"]["raised"] == ["remind"]
+
+
+def test_the_same_records_give_the_same_escalations_from_any_restart_point(
     step: EscalationStep,
 ) -> None:
     history = [
-        _state(1),
-        _state(1, "signed", seq=2, signed_at=T0 + H),
-        _state(1, "handled", seq=3, signed_at=T0 + H, handled_at=T0 + 16 * H),
+        (b"1", _state(1)),
+        (b"2", _state(2, opened_at=T0 + 2 * H, dispatched_at=T0 + 3 * H, deadline=T0 + 13 * H)),
+        (b"1", _state(1, "signed", seq=2, signed_at=T0 + H)),
+        (b"3", _state(3, opened_at=T0 + 11 * H, dispatched_at=T0 + 12 * H, deadline=T0 + 22 * H)),
+        (b"1", _state(1, "handled", seq=3, signed_at=T0 + H, handled_at=T0 + 16 * H)),
+        (b"2", _state(2, "closed", 4, dispatched_at=T0 + 3 * H, closed_at=T0 + 12 * H)),
     ]
+    table: dict[bytes, Any] = {}
+    once = [i for key, raw in history for i in _feed(step, table, key, raw)]
+    # case 3's dispatch moves the clock to T0 + 12 h: case 1 is overdue, case 2 at 90 %
+    # (its closing record comes later); case 1's handling at T0 + 16 h: 50 % overdue
+    assert once == ["1:remind", "1:supervise", "2:remind", "1:department_head"]
+    # a crash: the table survived up to record k, the records from j <= k come again
+    for j in range(len(history)):
+        for k in range(j, len(history)):
+            table = {}
+            first = [i for key, raw in history[:k] for i in _feed(step, table, key, raw)]
+            again = [i for key, raw in history[j:] for i in _feed(step, table, key, raw)]
+            assert sorted(first + again) == sorted(once), (j, k)
 
-    def run(tick_between: bool) -> list[dict[str, Any]]:
-        entry, out = None, []
-        for raw in history:
-            entry, sends, _ = step.record(entry, raw)
-            out += sends
-            if tick_between and entry is not None:
-                for _, new, sends in step.tick([("1", entry)]):
-                    entry, out = new, out + sends
-        return out
 
-    assert run(True) == run(False)
-    assert [r["level"] for r in run(False)] == ["remind", "supervise", "department_head"]
+def test_partitions_keep_their_own_entries_and_clock(step: EscalationStep) -> None:
+    table: dict[bytes, Any] = {}
+    changes, _ = step.record({}, b"1", _state(1), 0)
+    _apply(table, changes)
+    # a case far ahead in partition 1 does not move partition 0's clock
+    changes, _ = step.record(
+        {},
+        b"2",
+        _state(2, opened_at=T0 + 50 * H, dispatched_at=T0 + 51 * H, deadline=T0 + 61 * H),
+        1,
+    )
+    assert [k for k, _, _ in changes] == [b"2"] and changes[0][1]["partition"] == 1
+    assert _apply(table, changes) == []
 
 
 @pytest.mark.parametrize(
@@ -109,27 +128,20 @@ def test_the_same_input_gives_the_same_escalations_whatever_the_ticks(
         (_state(1, "nonsense"), Reason.WRONG_TYPE),
     ],
 )
-def test_bad_records_are_rejected_and_leave_the_entry(
+def test_bad_records_are_rejected_and_change_nothing(
     step: EscalationStep, raw: bytes, reason: Reason
 ) -> None:
-    entry, _ = on_state(step.ladder, None, orjson.loads(_state(1)))
-    same, sends, rejected = step.record(entry, raw)
-    assert same is entry and sends == []
+    table: dict[bytes, Any] = {}
+    _feed(step, table, b"1", _state(1))
+    changes, rejected = step.record(dict(table), b"1", raw, 0)
+    assert changes == []
     assert rejected is not None and rejected[0] is reason
 
 
-def test_no_tick_on_a_table_being_recovered() -> None:
-    done = asyncio.Event()
+def test_the_worker_app_builds_with_the_role(tmp_path: Any) -> None:
+    """Registration declares the agent and its table (nothing connects before start)."""
+    from streams.app.factory import create_app
 
-    def app(rebalancing: bool, in_recovery: bool) -> Any:
-        recovery = SimpleNamespace(completed=done)
-        return SimpleNamespace(
-            rebalancing=rebalancing,
-            in_recovery=in_recovery,
-            tables=SimpleNamespace(recovery=recovery),
-        )
-
-    assert not _ready(app(False, False))  # recovery never completed
-    done.set()
-    assert _ready(app(False, False))
-    assert not _ready(app(True, False)) and not _ready(app(False, True))
+    app = create_app(Settings(home=tmp_path, cache_dir=tmp_path), ["escalation"])
+    assert set(app.agents) == {"escalation"}
+    assert app.tables["escalation-cases"].key_serializer == "raw"

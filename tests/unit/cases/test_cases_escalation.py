@@ -12,6 +12,7 @@ from streams.cases.escalation import (
     Level,
     entry_from_state,
     now_of,
+    on_record,
     on_state,
     on_tick,
     prunable,
@@ -172,3 +173,20 @@ def test_ladder_and_settings_refuse_a_ladder_out_of_order() -> None:
         Settings().replace(escalation_department_head_overdue=2.0)
     settings = Settings().replace(escalation_remind_share=0.5)
     assert Ladder.from_settings(settings).remind_share == 0.5
+
+
+def test_on_record_names_each_case_once() -> None:
+    """A record that is late for its own case and moves the clock: one change, with the
+    levels of both."""
+    first = on_record(LADDER, {}, "a", _state(), horizon_ms=H)
+    assert [(k, sends) for k, _, sends in first] == [("a", [])]
+    entries = {"a": first[0][1]}
+    # the case signs at T0 + 9 h in a record that also carries a new dispatch (rework-like
+    # re-dispatch at T0 + 9 h moves the clock): remind by the catch-up, nothing twice
+    moved = _state(
+        "signed", seq=2, dispatched_at=T0 + 9 * H, deadline=T0 + 10 * H, signed_at=T0 + 9 * H
+    )
+    changes = on_record(LADDER, entries, "a", moved, horizon_ms=H)
+    assert [k for k, _, _ in changes] == ["a"]
+    assert [r["level"] for r in changes[0][2]] == ["remind"]
+    assert on_record(LADDER, {"a": changes[0][1]}, "a", moved, horizon_ms=H) == []
