@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 
 from streams.app.metrics import Metrics
-from streams.cases.calendar import DeadlineUnit, WorkCalendar
+from streams.cases.calendar import WorkCalendar
 from streams.cases.department_sim import simulate_department, simulate_rework
-from streams.cases.dispatch import CategoryRule, DispatchOrder
+from streams.cases.dispatch import CategoryRule, DispatchOrder, rules_by_key
 from streams.cases.lifecycle import CaseUpdate
 from streams.cases.verification import TaskStatus, VerifyTask
 from streams.contracts.topics import DISPATCH, UPDATES, VERIFY_TASKS
@@ -30,22 +30,14 @@ def _rules(settings: Settings) -> dict[str, CategoryRule]:
     table = CategoryTable.load(
         settings.pipeline.categories_file, settings.pipeline.category_code_digits
     )
-    return {
-        c.key: CategoryRule(
-            c.key,
-            c.department,
-            float(c.deadline_value),
-            DeadlineUnit(c.deadline_unit),
-            c.urgency == "urgent",
-        )
-        for c in table.by_key.values()
-    }
+    return rules_by_key(table)
 
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     calendar = WorkCalendar.from_settings(settings)
     calendar.require_coverage(int(time.time() * 1000))
     rules = _rules(settings)
+    desks = tuple(sorted({r.department for r in rules.values()}))
     seed = settings.worker.department_seed
     raw_topic = {"key_serializer": "raw", "value_serializer": "raw"}
     orders = app.topic(settings.kafka.topic(DISPATCH), **raw_topic)
@@ -64,7 +56,8 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     async def departments(stream: Any) -> None:
         async for value in stream:
             order = DispatchOrder.from_dict(orjson.loads(value))
-            await send(order.case_id, simulate_department(order, calendar, seed=seed))
+            answers = simulate_department(order, calendar, seed=seed, departments=desks)
+            await send(order.case_id, answers)
 
     async def reworks(stream: Any) -> None:
         async for value in stream:

@@ -41,6 +41,17 @@ ACTION_RULES: Mapping[Action, tuple[str, str]] = MappingProxyType(
             "none; the handling deadline moves on by the time on hold",
         ),
         Action.VOID: ("the centre (作废)", "none; a voided case leaves every due count"),
+        Action.RETURN: (
+            "the case's department (退单), with the reason in `note` and optionally "
+            "`to_department`",
+            "from the (re-)dispatch: 2 working hours, clock when urgent "
+            "(`DISPATCH_RETURN_LIMIT_HOURS`)",
+        ),
+        Action.REDISPATCH: (
+            "the centre (lifecycle agent, at once): to the named department, else by the "
+            "category rule",
+            "at the return; the handling limit restarts from it",
+        ),
     }
 )
 
@@ -57,6 +68,8 @@ _LABELS: Mapping[Action, str] = MappingProxyType(
         Action.HOLD: "centre, pauses the limit",
         Action.RESUME: "centre, deadline moved on",
         Action.VOID: "centre",
+        Action.RETURN: "department, ≤ 2 working h from dispatch",
+        Action.REDISPATCH: "centre, deadline restarts",
     }
 )
 

@@ -11,6 +11,12 @@ Verification (核查) may only come from the supervisor the case's verify task w
 (:func:`assign_verifier`, see :mod:`streams.cases.verification`) or from the centre. A hold
 (缓办) pauses the handling deadline: while on hold no deadline is in force, and the resume
 moves it on by the time spent on hold (:meth:`WorkCalendar.resume_deadline`).
+
+A return (退单) comes from the department the case is with, before it reported handling and
+no later than the order's ``return_due_ms``, with the reason in ``note`` and optionally the
+department it belongs to (``to_department``). The case is then ``returned`` until the
+centre's re-dispatch (:func:`apply_redispatch`, the lifecycle agent does it at once), which
+restarts the handling deadline; see :mod:`streams.cases.dispatch`.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
     from streams.cases.calendar import WorkCalendar
 
 __all__ = [
+    "CENTRE_ACTIONS",
     "CENTRE_ACTOR",
     "TERMINAL",
     "TRANSITIONS",
@@ -42,6 +49,7 @@ __all__ = [
     "Status",
     "Transition",
     "apply_dispatch",
+    "apply_redispatch",
     "apply_update",
     "assign_verifier",
     "open_case",
@@ -59,6 +67,7 @@ class Status(StrEnum):
     REWORK = "rework"  # 返工: verification failed, back to the department
     ON_HOLD = "on_hold"  # 缓办
     VOIDED = "voided"  # 作废
+    RETURNED = "returned"  # 退单: sent back by the department, waiting for the re-dispatch
 
 
 class Action(StrEnum):
@@ -71,9 +80,12 @@ class Action(StrEnum):
     RESUME = "resume"
     VOID = "void"
     CLOSE_ON_SPOT = "close_on_spot"  # patrol fixed it on the spot (needs fixed_on_spot)
+    RETURN = "return"  # 退单 by the department (needs a reason, within the return limit)
+    REDISPATCH = "redispatch"  # by the centre after a return, never on case.updates
 
 
-UPDATE_ACTIONS = frozenset(Action) - {Action.DISPATCH}
+CENTRE_ACTIONS = frozenset({Action.DISPATCH, Action.REDISPATCH})
+UPDATE_ACTIONS = frozenset(Action) - CENTRE_ACTIONS
 TERMINAL = frozenset({Status.CLOSED, Status.VOIDED})
 
 _S, _A = Status, Action
@@ -86,9 +98,13 @@ TRANSITIONS: Mapping[tuple[Status, Action], Status | None] = MappingProxyType(
         (_S.DISPATCHED, _A.SIGN): _S.SIGNED,
         (_S.DISPATCHED, _A.HOLD): _S.ON_HOLD,
         (_S.DISPATCHED, _A.VOID): _S.VOIDED,
+        (_S.DISPATCHED, _A.RETURN): _S.RETURNED,
         (_S.SIGNED, _A.HANDLE): _S.HANDLED,
         (_S.SIGNED, _A.HOLD): _S.ON_HOLD,
         (_S.SIGNED, _A.VOID): _S.VOIDED,
+        (_S.SIGNED, _A.RETURN): _S.RETURNED,
+        (_S.RETURNED, _A.REDISPATCH): _S.DISPATCHED,
+        (_S.RETURNED, _A.VOID): _S.VOIDED,
         (_S.HANDLED, _A.VERIFY_OK): _S.CLOSED,
         (_S.HANDLED, _A.VERIFY_FAIL): _S.REWORK,
         (_S.HANDLED, _A.VOID): _S.VOIDED,
@@ -153,10 +169,11 @@ class CaseUpdate:
     actor: str
     department: str
     ts_ms: int
-    note: str = ""
+    note: str = ""  # free text; for a return, its reason (required)
+    to_department: str = ""  # a return's answer to "whose case is it" ("": by the rule)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "update_id": self.update_id,
             "case_id": self.case_id,
             "action": self.action.value,
@@ -165,6 +182,9 @@ class CaseUpdate:
             "ts": self.ts_ms,
             "note": self.note,
         }
+        if self.to_department:
+            data["to_department"] = self.to_department
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseUpdate:
@@ -178,6 +198,9 @@ class CaseUpdate:
             raise LifecycleError(
                 Reason.ILLEGAL_TRANSITION, f"action must be {allowed}, got {action!r}"
             )
+        note = _text(data, "note", required=False)
+        if action == Action.RETURN and not note.strip():
+            raise LifecycleError(Reason.MISSING_FIELD, "a return needs its reason in 'note'")
         return cls(
             update_id=_text(data, "update_id"),
             case_id=_case_id(data["case_id"]),
@@ -185,7 +208,8 @@ class CaseUpdate:
             actor=_text(data, "actor"),
             department=_text(data, "department"),
             ts_ms=_to_ms(data["ts"]),
-            note=_text(data, "note", required=False),
+            note=note,
+            to_department=_text(data, "to_department", required=False),
         )
 
 
@@ -242,6 +266,9 @@ class CaseState:
     rework_count: int = 0
     deadline_unit: str = ""  # of the time limit (DeadlineUnit), set by the dispatch
     verifier: str = ""  # supervisor of the open verify task ("" when none is open)
+    return_count: int = 0  # 退单 so far (each one led to a re-dispatch)
+    return_due_ms: int | None = None  # of the dispatch in force (None: no return allowed)
+    redispatched_at_ms: int | None = None  # of the last re-dispatch
     applied: tuple[str, ...] = ()  # update ids already applied (idempotency)
 
     @property
@@ -313,6 +340,8 @@ def _check(state: CaseState, update: CaseUpdate) -> Status:
         raise _illegal(
             state, f"update from {update.department!r}, case is with {state.department!r}"
         )
+    if update.action is Action.RETURN:
+        _check_return(state, update)
     verifies = update.action in (Action.VERIFY_OK, Action.VERIFY_FAIL)
     if verifies and update.actor not in {CENTRE_ACTOR, state.verifier or CENTRE_ACTOR}:
         raise LifecycleError(
@@ -326,6 +355,17 @@ def _check(state: CaseState, update: CaseUpdate) -> Status:
             raise _illegal(state, "on hold without a status to resume")
         target = state.held_from
     return target
+
+
+def _check_return(state: CaseState, update: CaseUpdate) -> None:
+    if state.return_due_ms is None or update.ts_ms > state.return_due_ms:
+        raise LifecycleError(
+            Reason.RETURN_TOO_LATE,
+            f"case {state.case_id}: return at {update.ts_ms} is after the return limit "
+            f"({state.return_due_ms})",
+        )
+    if update.to_department == state.department:
+        raise _illegal(state, f"a return names the department it comes from ({state.department!r})")
 
 
 def _effects(state: CaseState, update: CaseUpdate, calendar: WorkCalendar | None) -> dict[str, Any]:
@@ -344,6 +384,9 @@ def _effects(state: CaseState, update: CaseUpdate, calendar: WorkCalendar | None
         return {"rework_count": state.rework_count + 1, "verifier": ""}
     if action is Action.HOLD:
         return {"held_from": state.status, "held_since_ms": ts}
+    if action is Action.RETURN:
+        # the returning department no longer has the case; the re-dispatch names the next
+        return {"return_count": state.return_count + 1, "return_due_ms": None}
     changes: dict[str, Any] = {}
     if state.held_since_ms is not None:  # resume, or void while on hold
         changes = {
@@ -419,8 +462,8 @@ def apply_update(
     """
     if state is None:
         raise LifecycleError(Reason.UNKNOWN_CASE, f"no open case {update.case_id}")
-    if update.action is Action.DISPATCH:
-        raise _illegal(state, "dispatch comes from the dispatch order, not from case.updates")
+    if update.action in CENTRE_ACTIONS:
+        raise _illegal(state, f"{update.action.value} comes from the centre, not from case.updates")
     return _step(state, update, {}, calendar)
 
 
@@ -435,23 +478,53 @@ def assign_verifier(state: CaseState, supervisor: str) -> CaseState:
 
 def apply_dispatch(state: CaseState, order: DispatchOrder) -> tuple[CaseState, Transition | None]:
     """Record the dispatch of ``state``'s case; a replayed order is a no-op."""
+    if order.round:
+        raise _illegal(state, f"order round {order.round} is a re-dispatch (apply_redispatch)")
+    return _dispatch_step(state, order, Action.DISPATCH, "", {})
+
+
+def apply_redispatch(
+    state: CaseState, order: DispatchOrder, note: str = ""
+) -> tuple[CaseState, Transition | None]:
+    """Record the centre's re-dispatch of a returned case; a replayed order is a no-op.
+
+    ``dispatched_at_ms`` stays the first dispatch (the 及时派遣率 is about that step); the
+    handling deadline and the return window are the new order's."""
+    if order.round != state.return_count or not order.round:
+        raise _illegal(state, f"re-dispatch round {order.round} after {state.return_count} returns")
+    extra = {"redispatched_at_ms": order.dispatched_at_ms, "signed_at_ms": None}
+    return _dispatch_step(state, order, Action.REDISPATCH, note, extra)
+
+
+def _dispatch_step(
+    state: CaseState, order: DispatchOrder, action: Action, note: str, extra: dict[str, Any]
+) -> tuple[CaseState, Transition | None]:
     update = CaseUpdate(
         update_id=order.update_id,
         case_id=order.case_id,
-        action=Action.DISPATCH,
+        action=action,
         actor=CENTRE_ACTOR,
         department=order.department,
         ts_ms=order.dispatched_at_ms,
+        note=note,
     )
-    return _step(
-        state,
+    if update.update_id in state.applied:
+        return state, None
+    # the department check of _check is about updates from departments: the centre moves
+    # the case between them, so the step is checked as the case's own department's
+    checked = dataclasses.replace(state, department="")
+    new, transition = _step(
+        checked,
         update,
         {
             "department": order.department,
             "category_key": order.category_key,
             "urgent": order.urgent,
-            "dispatched_at_ms": order.dispatched_at_ms,
+            "dispatched_at_ms": state.dispatched_at_ms or order.dispatched_at_ms,
             "deadline_ms": order.deadline_ms,
             "deadline_unit": order.deadline_unit.value,
+            "return_due_ms": order.return_due_ms,
+            **extra,
         },
     )
+    return new, transition

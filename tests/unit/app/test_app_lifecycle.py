@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from app_cases import PATROL_CASE, SENSOR_CASE, case_rows
 
@@ -12,6 +13,7 @@ from streams.app.lifecycle_agent import LifecycleStep
 from streams.cases.lifecycle import LifecycleError, Status
 from streams.cases.records import case_state_record as case_row_of
 from streams.contracts.reasons import Reason
+from streams.contracts.topics import CASE_STATE, DISPATCH, TRANSITIONS
 from streams.dedup.engine import DedupEngine
 from streams.settings import Settings
 
@@ -130,3 +132,98 @@ def test_table_values_survive_the_changelog_codec(tmp_path: Any) -> None:
         return app.serializers.loads_value(topic.value_type, raw, serializer=topic.value_serializer)
 
     assert asyncio.run(roundtrip()) == stored
+
+
+def _opened_entry(
+    step: LifecycleStep, message: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The table entry after the open message, and its dispatch order."""
+    outcome = step.handle(None, orjson.dumps(message))
+    assert outcome.entry is not None and outcome.entry["order"] == message["order"]
+    return outcome.entry, message["order"]
+
+
+def _return(case_id: int, order: dict[str, Any], minutes: int, **fields: Any) -> bytes:
+    ts = order["dispatched_at_ms"] + minutes * 60_000
+    data = _update(case_id, "return", ts, f"ret-{minutes}", order["department"]) | {
+        "note": "belongs to the roads people"
+    }
+    return orjson.dumps(data | fields)
+
+
+def test_a_return_is_redispatched_to_the_named_department(
+    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
+) -> None:
+    entry, order = _opened_entry(step, opened[SENSOR_CASE][0])
+    other = sorted(step.departments - {order["department"]})[0]
+    outcome = step.handle(entry, _return(SENSOR_CASE, order, 30, to_department=other))
+    assert outcome.rejected is None and outcome.entry is not None
+    topics = [name for name, _ in outcome.sends]
+    assert topics == [CASE_STATE, TRANSITIONS, TRANSITIONS, DISPATCH]
+    ret, redispatch = (r for name, r in outcome.sends if name == TRANSITIONS)
+    assert (ret["action"], ret["from_status"], ret["to_status"]) == (
+        "return", "dispatched", "returned",
+    )  # fmt: skip
+    assert ret["department"] == order["department"]
+    assert (redispatch["action"], redispatch["to_status"]) == ("redispatch", "dispatched")
+    assert redispatch["department"] == other and "roads people" in redispatch["note"]
+    new_order = outcome.sends[-1][1]
+    returned_at = ret["ts_ms"]
+    assert new_order["department"] == other and new_order["round"] == 1
+    assert new_order["dispatched_at_ms"] == redispatch["ts_ms"] == returned_at
+    # the deadline restarts from the re-dispatch, with the category's time limit
+    rule = step.rules[order["category_key"]]
+    restarted = step.calendar.deadline_for(
+        returned_at, rule.deadline_value, rule.deadline_unit, rule.urgent
+    )
+    assert new_order["deadline_ms"] == redispatch["deadline_ms"] == restarted
+    assert new_order["deadline_ms"] > order["deadline_ms"]
+    assert new_order["dispatch_due_ms"] == order["dispatch_due_ms"]  # first step's facts stay
+    assert outcome.entry["order"] == new_order
+    state = outcome.entry["state"]
+    assert (state["status"], state["department"], state["return_count"]) == (
+        "dispatched", other, 1,
+    )  # fmt: skip
+    case_row = outcome.sends[0][1]
+    assert case_row["department"] == other and case_row["status"] == "dispatched"
+    # the same return again (redelivery): nothing new
+    again = step.handle(outcome.entry, _return(SENSOR_CASE, order, 30, to_department=other))
+    assert again.entry is None and again.sends == [] and again.rejected is None
+
+
+def test_bad_returns_go_to_the_dead_letters_and_change_nothing(
+    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
+) -> None:
+    entry, order = _opened_entry(step, opened[SENSOR_CASE][0])
+    dept = order["department"]
+    limit_min = (order["return_due_ms"] - order["dispatched_at_ms"]) // 60_000
+    other = sorted(step.departments - {dept})[0]
+    cases = [
+        (_return(SENSOR_CASE, order, limit_min + 1, to_department=other), "return_too_late"),
+        (_return(SENSOR_CASE, order, 10, to_department="harbour"), "unknown_department"),
+        # no department named and the category's rule points back to the returning one
+        (_return(SENSOR_CASE, order, 10), "illegal_transition"),
+        (_return(SENSOR_CASE, order, 10, to_department=dept), "illegal_transition"),
+        (_return(SENSOR_CASE, order, 10, department=other), "illegal_transition"),
+        (_return(SENSOR_CASE, order, 10, note=""), "missing_field"),
+        (_return(SENSOR_CASE, order, 10, action="redispatch"), "illegal_transition"),
+        (_return(SENSOR_CASE, order, 10, ts="soon"), "bad_time"),
+    ]
+    for raw, reason in cases:
+        outcome = step.handle(entry, raw)
+        assert outcome.rejected is not None and outcome.rejected[0].value == reason, raw
+        assert outcome.entry is None and outcome.sends == []
+    unknown = step.handle(None, _return(SENSOR_CASE + 99, order, 10, to_department=other))
+    assert unknown.rejected is not None and unknown.rejected[0] is Reason.UNKNOWN_CASE
+
+
+def test_a_closed_case_cannot_be_returned(
+    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
+) -> None:
+    open_msg, close_msg = opened[PATROL_CASE]
+    entry = step.handle(None, orjson.dumps(open_msg)).entry
+    closed = step.handle(entry, orjson.dumps(close_msg)).entry
+    assert closed is not None and closed["state"]["status"] == "closed"
+    data = _update(PATROL_CASE, "return", close_msg["ts"] + 60_000, "r-1", close_msg["department"])
+    outcome = step.handle(closed, orjson.dumps(data | {"note": "not ours", "to_department": "x"}))
+    assert outcome.rejected is not None and outcome.rejected[0] is Reason.ILLEGAL_TRANSITION

@@ -24,6 +24,7 @@ from streams.cases.lifecycle import (
     Status,
     Transition,
     apply_dispatch,
+    apply_redispatch,
     apply_update,
     assign_verifier,
     open_case,
@@ -56,6 +57,7 @@ def order(case_id: int = CASE, ts: int = T0 + 5 * MIN) -> DispatchOrder:
         deadline_value=4,
         deadline_unit=DeadlineUnit.WORK_HOURS,
         deadline_ms=T0 + 300 * MIN,
+        return_due_ms=ts + 120 * MIN,
     )
 
 
@@ -87,13 +89,20 @@ PATHS: dict[Status, list[Action]] = {
     Status.REWORK: [Action.DISPATCH, Action.SIGN, Action.HANDLE, Action.VERIFY_FAIL],
     Status.ON_HOLD: [Action.DISPATCH, Action.SIGN, Action.HOLD],
     Status.VOIDED: [Action.DISPATCH, Action.VOID],
+    Status.RETURNED: [Action.DISPATCH, Action.RETURN],
 }
 
 
 def step(state: CaseState, action: Action, ts: int) -> tuple[CaseState, Transition | None]:
     if action is Action.DISPATCH:
         return apply_dispatch(state, order(ts=ts))
-    return apply_update(state, upd(action, ts), calendar=CAL)
+    if action is Action.REDISPATCH:
+        again = dataclasses.replace(order(ts=ts), department="other", round=state.return_count)
+        return apply_redispatch(state, again)
+    update = upd(action, ts)
+    if action is Action.RETURN:
+        update = dataclasses.replace(update, note="not ours")
+    return apply_update(state, update, calendar=CAL)
 
 
 def state_in(status: Status) -> CaseState:
@@ -119,6 +128,10 @@ EXPECTED_STEPS = {
     ("on_hold", "resume", None),
     *((s, "void", "voided") for s in ("opened", "dispatched", "signed", "handled", "rework")),
     ("on_hold", "void", "voided"),
+    ("dispatched", "return", "returned"),
+    ("signed", "return", "returned"),
+    ("returned", "redispatch", "dispatched"),
+    ("returned", "void", "voided"),
 }
 
 
@@ -271,8 +284,9 @@ def test_dispatch_cannot_come_from_case_updates():
     with pytest.raises(LifecycleError) as err:
         CaseUpdate.from_dict(data)
     assert err.value.reason is Reason.ILLEGAL_TRANSITION
-    with pytest.raises(LifecycleError, match="dispatch order"):
-        apply_update(open_case(CASE, T0), upd(Action.DISPATCH, T0))
+    for centre_only in (Action.DISPATCH, Action.REDISPATCH):
+        with pytest.raises(LifecycleError, match="comes from the centre"):
+            apply_update(open_case(CASE, T0), upd(centre_only, T0))
 
 
 def test_update_record_round_trip_and_iso_time():
@@ -283,8 +297,76 @@ def test_update_record_round_trip_and_iso_time():
     parsed = CaseUpdate.from_dict(record)
     assert parsed.ts_ms == T0 and parsed.case_id == CASE and parsed.note == ""
     assert {a.value for a in UPDATE_ACTIONS} == {
-        "sign", "handle", "verify_ok", "verify_fail", "hold", "resume", "void", "close_on_spot"
+        "sign", "handle", "verify_ok", "verify_fail", "hold", "resume", "void", "close_on_spot",
+        "return",
     }  # fmt: skip
+
+
+def _return(ts: int, *, dept: str = DEPT, to: str = "", note: str = "not ours") -> CaseUpdate:
+    return dataclasses.replace(upd(Action.RETURN, ts, dept=dept), note=note, to_department=to)
+
+
+def test_return_within_the_limit_then_redispatch_restarts_the_deadline():
+    state = state_in(Status.SIGNED)  # dispatched at T0 + 10 min, signed at T0 + 20 min
+    first = order(ts=T0 + 10 * MIN)
+    assert state.return_due_ms == first.return_due_ms == T0 + 130 * MIN
+    returned, t = apply_update(state, _return(T0 + 130 * MIN, to="roads"), calendar=CAL)
+    assert returned.status is Status.RETURNED and returned.return_count == 1
+    assert t is not None and (t.from_status, t.to_status) == (Status.SIGNED, Status.RETURNED)
+    assert t.department == DEPT and t.note == "not ours"
+    again = dataclasses.replace(
+        first, department="roads", dispatched_at_ms=T0 + 130 * MIN, deadline_ms=T0 + 999 * MIN,
+        return_due_ms=T0 + 250 * MIN, round=1,
+    )  # fmt: skip
+    state, t = apply_redispatch(returned, again, "returned by x")
+    assert state.status is Status.DISPATCHED and state.department == "roads"
+    assert state.deadline_ms == T0 + 999 * MIN and state.return_due_ms == T0 + 250 * MIN
+    assert state.dispatched_at_ms == T0 + 10 * MIN  # the first dispatch stays
+    assert state.redispatched_at_ms == T0 + 130 * MIN and state.signed_at_ms is None
+    assert t is not None and t.action is Action.REDISPATCH and t.update_id.endswith(":r1")
+    assert apply_redispatch(state, again) == (state, None)  # replayed order
+    # the old department is no longer the case's; the new one may return it in its window
+    with pytest.raises(LifecycleError) as err:
+        apply_update(state, upd(Action.SIGN, T0 + 140 * MIN), calendar=CAL)
+    assert err.value.reason is Reason.ILLEGAL_TRANSITION
+    back, _ = apply_update(state, _return(T0 + 200 * MIN, dept="roads"), calendar=CAL)
+    assert back.return_count == 2
+    with pytest.raises(LifecycleError, match="round 1 after 2"):
+        apply_redispatch(back, again)
+
+
+@pytest.mark.parametrize(
+    ("status", "update", "reason"),
+    [
+        (Status.DISPATCHED, _return(T0 + 131 * MIN), Reason.RETURN_TOO_LATE),
+        (Status.DISPATCHED, _return(T0 + 20 * MIN, dept="roads"), Reason.ILLEGAL_TRANSITION),
+        (Status.DISPATCHED, _return(T0 + 20 * MIN, to=DEPT), Reason.ILLEGAL_TRANSITION),
+        (Status.HANDLED, _return(T0 + 40 * MIN), Reason.ILLEGAL_TRANSITION),
+        (Status.CLOSED, _return(T0 + 50 * MIN), Reason.ILLEGAL_TRANSITION),
+        (Status.ON_HOLD, _return(T0 + 40 * MIN), Reason.ILLEGAL_TRANSITION),
+    ],
+)
+def test_bad_returns_are_refused(status: Status, update: CaseUpdate, reason: Reason):
+    state = state_in(status)
+    with pytest.raises(LifecycleError) as err:
+        apply_update(state, update, calendar=CAL)
+    assert err.value.reason is reason
+
+
+def test_a_return_needs_a_reason_and_an_old_dispatch_has_no_window():
+    data = _return(T0).to_dict() | {"note": "  "}
+    with pytest.raises(LifecycleError) as err:
+        CaseUpdate.from_dict(data)
+    assert err.value.reason is Reason.MISSING_FIELD
+    assert CaseUpdate.from_dict(_return(T0, to="roads").to_dict()).to_department == "roads"
+    legacy = order().to_dict()
+    del legacy["return_due_ms"], legacy["round"]
+    old = DispatchOrder.from_dict(legacy)
+    assert (old.return_due_ms, old.round) == (old.dispatched_at_ms, 0)
+    state, _ = apply_dispatch(open_case(CASE, T0), old)
+    with pytest.raises(LifecycleError) as err:
+        apply_update(state, _return(old.dispatched_at_ms + MIN), calendar=CAL)
+    assert err.value.reason is Reason.RETURN_TOO_LATE
 
 
 @pytest.mark.parametrize(
