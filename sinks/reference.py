@@ -22,10 +22,12 @@ __all__ = [
     "latest_cases",
     "patrol_coverage",
     "period_starts",
+    "returns",
     "verification",
 ]
 
 Key = tuple[str, date, str, str]  # period, period_start, level, unit
+RETURN_COUNTS = ("dispatched", "returned")  # the counts of kpi_returns
 
 
 def _rows(columns: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -353,4 +355,34 @@ def verification(
         due, done = row["due"], row["verified"]
         row["on_time_verification_rate"] = 100.0 * row["verified_on_time"] / due if due else 0.0
         row["fail_rate"] = 100.0 * row["failed"] / done if done else 0.0
+    return dict(out)
+
+
+def _latest_stages(stages: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per (case_id, seq), the last written (ReplacingMergeTree without a version)."""
+    return list({(r["case_id"], r["seq"]): r for r in _rows(stages)}.values())
+
+
+def returns(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[Key, dict[str, float]]:
+    """What ``kpi_returns`` returns (退单率), keyed by (period, period_start, level, unit):
+    dispatches and re-dispatches to a unit against returns from it, on each step's day."""
+    zone = ZoneInfo(tz)
+    category = {c["case_id"]: c["category_key"] for c in latest_cases(tables["cases"])}
+    out: dict[Key, dict[str, float]] = defaultdict(lambda: dict.fromkeys(RETURN_COUNTS, 0.0))
+    for t in _latest_stages(tables["case_stages"]):
+        if t["action"] not in ("dispatch", "redispatch", "return"):
+            continue
+        returned = t["action"] == "return"
+        units = [("district", ""), ("department", t["department"])]
+        units.append(("category", category.get(t["case_id"], "")))
+        for period, start in period_starts(_local_date(t["ts"], zone)):
+            for level, unit in units:
+                if level != "district" and not unit:
+                    continue
+                row = out[(period, start, level, unit)]
+                row["dispatched"] += int(not returned)
+                row["returned"] += int(returned)
+    for row in out.values():
+        sent = row["dispatched"]
+        row["return_rate"] = 100.0 * row["returned"] / sent if sent else 0.0
     return dict(out)
