@@ -23,6 +23,7 @@ __all__ = [
     "patrol_coverage",
     "period_starts",
     "returns",
+    "satisfaction",
     "verification",
 ]
 
@@ -385,4 +386,31 @@ def returns(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[Key, dict[
     for row in out.values():
         sent = row["dispatched"]
         row["return_rate"] = 100.0 * row["returned"] / sent if sent else 0.0
+    return dict(out)
+
+
+CALLBACK_RESULTS = ("satisfied", "basically_satisfied", "unsatisfied", "unreachable")
+
+
+def satisfaction(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[Key, dict[str, float]]:
+    """What ``kpi_satisfaction`` returns (满意度), keyed by (period, period_start, level,
+    unit): (satisfied + basically satisfied) over the callbacks that reached the citizen."""
+    zone = ZoneInfo(tz)
+    out: dict[Key, dict[str, float]] = defaultdict(
+        lambda: dict.fromkeys(("callbacks", *CALLBACK_RESULTS), 0.0)
+    )
+    for t in _latest_stages(tables["case_stages"]):
+        if t["action"] != "callback":
+            continue
+        units = [("district", "")] + ([("department", t["department"])] if t["department"] else [])
+        for period, start in period_starts(_local_date(t["ts"], zone)):
+            for level, unit in units:
+                row = out[(period, start, level, unit)]
+                row["callbacks"] += 1
+                if t["result"] in CALLBACK_RESULTS:
+                    row[t["result"]] += 1
+    for row in out.values():
+        row["reached"] = row["callbacks"] - row["unreachable"]
+        content = row["satisfied"] + row["basically_satisfied"]
+        row["satisfaction_rate"] = 100.0 * content / row["reached"] if row["reached"] else 0.0
     return dict(out)

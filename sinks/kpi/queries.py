@@ -13,7 +13,7 @@ __all__ = ["BI_VIEWS", "QUERY_DIR", "hotspots", "league_table", "load_query", "t
 QUERY_DIR = Path(__file__).resolve().parent
 
 # The views BI queries (docs/bi/kpis.md; kpi_verification is in 0004_verification.sql,
-# kpi_returns in 0006_returns_callbacks.sql);
+# kpi_returns and kpi_satisfaction in 0006_returns_callbacks.sql);
 # 0002_kpi_views.sql also defines the building
 # blocks case_facts and kpi_case_counts, which are not part of the BI surface.
 BI_VIEWS: tuple[str, ...] = (
@@ -26,6 +26,7 @@ BI_VIEWS: tuple[str, ...] = (
     "kpi_patrol_grids",
     "kpi_verification",
     "kpi_returns",
+    "kpi_satisfaction",
     "intake_minute",
     "deadletter_daily",
     "report_lateness",

@@ -1,5 +1,5 @@
--- Returns (退单) and re-dispatches. Placeholders: {db}, {tz}. Definitions: docs/bi/kpis.md;
--- the executable one is sinks/reference.py (returns).
+-- Returns (退单), re-dispatches and callbacks (回访). Placeholders: {db}, {tz}. Definitions:
+-- docs/bi/kpis.md; the executable ones are sinks/reference.py (returns, satisfaction).
 -- No new table: returns and re-dispatches are case_stages rows (the return's note is its
 -- reason), and `dispatches` keeps one row per case, the order in force (a re-dispatch order
 -- carries the first dispatch's opening, dispatch_due and dispatched_on_time unchanged).
@@ -36,4 +36,42 @@ ARRAY JOIN
     ['department', 'category', 'district'] AS level,
     [department, category_key, ''] AS unit
 WHERE NOT (level != 'district' AND unit = '')
+GROUP BY period, period_start, level, unit;
+
+-- A callback's result (satisfied, basically_satisfied, unsatisfied, unreachable) on its
+-- case_stages row (action 'callback'); '' on every other step.
+ALTER TABLE {db}.case_stages ADD COLUMN result String;
+
+-- 满意度 per department (the case's at the callback) and district (unit ''), on the local
+-- day of the callback: (satisfied + basically satisfied) / reached callbacks, where the
+-- unreachable ones are not reached. Rates are percentages.
+CREATE VIEW IF NOT EXISTS {db}.kpi_satisfaction AS
+SELECT
+    period, period_start, level, unit,
+    count() AS callbacks,
+    sum(satisfied) AS satisfied,
+    sum(basically) AS basically_satisfied,
+    sum(unsatisfied) AS unsatisfied,
+    sum(unreachable) AS unreachable,
+    callbacks - unreachable AS reached,
+    if(reached = 0, 0., 100. * (satisfied + basically_satisfied) / reached) AS satisfaction_rate
+FROM (
+    SELECT period, period_start, department, satisfied, basically, unsatisfied, unreachable
+    FROM (
+        SELECT
+            department,
+            toUInt8(result = 'satisfied') AS satisfied,
+            toUInt8(result = 'basically_satisfied') AS basically,
+            toUInt8(result = 'unsatisfied') AS unsatisfied,
+            toUInt8(result = 'unreachable') AS unreachable,
+            toDate(ts, '{tz}') AS day
+        FROM {db}.case_stages FINAL
+        WHERE action = 'callback'
+    )
+    ARRAY JOIN
+        ['day', 'week', 'month'] AS period,
+        [day, toMonday(day), toStartOfMonth(day)] AS period_start
+)
+ARRAY JOIN ['department', 'district'] AS level, [department, ''] AS unit
+WHERE NOT (level = 'department' AND unit = '')
 GROUP BY period, period_start, level, unit;

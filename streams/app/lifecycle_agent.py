@@ -9,9 +9,11 @@ A return (退单) is re-dispatched here at once, by the centre: to the departmen
 names, else to the category's by rule (a rule pointing back to the returning department
 makes the return illegal); the new order goes to ``dispatch`` (keyed by department) and the
 case entry keeps the order in force (``"order"``), whose return window and facts the next
-return needs. Illegal transitions, verifications by the wrong supervisor, returns after
-the limit or to unknown departments, updates for unknown cases and malformed updates go to
-the dead-letter topic with a reason; nothing else changes then.
+return needs. An unsatisfied callback (回访) reopens the case here by the centre's rule
+(:func:`after_callback`). Illegal transitions, verifications by the wrong supervisor,
+returns after the limit or to unknown departments, callbacks of cases not from the hotline
+or not closed, updates for unknown cases and malformed updates go to the dead-letter topic
+with a reason; nothing else changes then.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from streams.cases.lifecycle import (
     CaseState,
     CaseUpdate,
     LifecycleError,
+    Transition,
+    after_callback,
     apply_dispatch,
     apply_redispatch,
     apply_update,
@@ -45,6 +49,7 @@ from streams.cases.lifecycle import (
 )
 from streams.cases.records import case_state_record
 from streams.cases.verification import VerifyDesk, VerifyTask, settle_task
+from streams.contracts.fused import Source
 from streams.contracts.reasons import Reason
 from streams.contracts.topics import (
     CASE_STATE,
@@ -146,6 +151,7 @@ class LifecycleStep:
                     int(case["opened_at_ms"]),
                     fixed_on_spot=bool(case["fixed_on_spot"]),
                     category_key=str(case["category_key"]),
+                    hotline=int(case["source"]) == Source.HOTLINE,
                 )
                 out.append(_opening(case))
             if value.get("order"):
@@ -155,7 +161,12 @@ class LifecycleStep:
             return state, out
         update = CaseUpdate.from_dict(value)
         state, transition = apply_update(state, update, calendar=self.calendar)
-        return state, [transition.to_dict()] if transition is not None else []
+        if transition is None:
+            return state, []
+        steps: list[Transition] = [transition]
+        state, reopened = after_callback(state, transition)  # the centre's rule
+        steps.extend([reopened] if reopened is not None else [])
+        return state, [t.to_dict() for t in steps]
 
     def apply(self, current: dict[str, Any] | None, value: Any) -> Outcome:
         """The outcome of one decoded message; raises LifecycleError for bad updates."""

@@ -29,6 +29,7 @@ __all__ = [
     "case_rng",
     "simulate_department",
     "simulate_on_spot",
+    "simulate_reopen",
     "simulate_rework",
 ]
 
@@ -53,6 +54,7 @@ class DepartmentSimConfig:
     void_minutes: tuple[float, float] = (10.0, 240.0)  # last step -> void, clock
     return_share: float = 0.03  # first dispatches returned as misrouted (退单)
     return_minutes: tuple[float, float] = (5.0, 90.0)  # dispatch -> return, clock
+    reopen_hours: tuple[float, float] = (1.0, 16.0)  # reopened -> new feedback, working
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -235,6 +237,27 @@ def simulate_rework(
         script.emit(Action.SIGN, script.now + script.minutes(bounds), script.staff)
     redo = round(rng.uniform(*cfg.rework_fraction) * limit)
     script.emit(Action.HANDLE, clock.advance(script.now, redo), script.staff)
+    return script.updates
+
+
+def simulate_reopen(
+    case_id: int,
+    department: str,
+    reopened_at_ms: int,
+    seq: int,
+    calendar: WorkCalendar,
+    *,
+    seed: int,
+    config: DepartmentSimConfig | None = None,
+) -> list[CaseUpdate]:
+    """The department's answer to a case reopened after an unsatisfied callback (the
+    ``reopen`` transition number ``seq``): signing again, then new feedback."""
+    cfg = config or DepartmentSimConfig()
+    rng = case_rng(seed, case_id, f"reopen{seq}")
+    script = _Script(case_id, department, reopened_at_ms, rng, f"o{seq}-")
+    script.emit(Action.SIGN, script.now + script.minutes(cfg.sign_minutes), script.staff)
+    redo = round(rng.uniform(*cfg.reopen_hours) * 60 * MINUTE_MS)
+    script.emit(Action.HANDLE, calendar.add_work_ms(script.now, redo), script.staff)
     return script.updates
 
 

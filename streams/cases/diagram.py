@@ -52,6 +52,16 @@ ACTION_RULES: Mapping[Action, tuple[str, str]] = MappingProxyType(
             "category rule",
             "at the return; the handling limit restarts from it",
         ),
+        Action.CALLBACK: (
+            "the centre's callback desk (回访), hotline cases only, once per closure, with "
+            "`result` satisfied, basically_satisfied, unsatisfied or unreachable",
+            "none",
+        ),
+        Action.REOPEN: (
+            "the centre (lifecycle agent, at once) after an unsatisfied callback, once per "
+            "case; the department's next feedback is verified again",
+            "at the callback; the original handling deadline stays",
+        ),
     }
 )
 
@@ -70,6 +80,8 @@ _LABELS: Mapping[Action, str] = MappingProxyType(
         Action.VOID: "centre",
         Action.RETURN: "department, ≤ 2 working h from dispatch",
         Action.REDISPATCH: "centre, deadline restarts",
+        Action.CALLBACK: "callback desk, hotline cases",
+        Action.REOPEN: "centre, after an unsatisfied callback",
     }
 )
 

@@ -17,6 +17,10 @@ no later than the order's ``return_due_ms``, with the reason in ``note`` and opt
 department it belongs to (``to_department``). The case is then ``returned`` until the
 centre's re-dispatch (:func:`apply_redispatch`, the lifecycle agent does it at once), which
 restarts the handling deadline; see :mod:`streams.cases.dispatch`.
+
+A callback (回访) records the citizen's verdict on a closed hotline case, once per closure.
+An unsatisfied one reopens the case once (:func:`after_callback`: closed → rework, the
+department's next feedback is verified again); the deadline stays the original one.
 """
 
 from __future__ import annotations
@@ -39,15 +43,18 @@ if TYPE_CHECKING:
 __all__ = [
     "CENTRE_ACTIONS",
     "CENTRE_ACTOR",
+    "MAX_REOPENS",
     "TERMINAL",
     "TRANSITIONS",
     "UPDATE_ACTIONS",
     "Action",
+    "CallbackResult",
     "CaseState",
     "CaseUpdate",
     "LifecycleError",
     "Status",
     "Transition",
+    "after_callback",
     "apply_dispatch",
     "apply_redispatch",
     "apply_update",
@@ -82,9 +89,19 @@ class Action(StrEnum):
     CLOSE_ON_SPOT = "close_on_spot"  # patrol fixed it on the spot (needs fixed_on_spot)
     RETURN = "return"  # 退单 by the department (needs a reason, within the return limit)
     REDISPATCH = "redispatch"  # by the centre after a return, never on case.updates
+    CALLBACK = "callback"  # 回访 of a closed hotline case (needs a result)
+    REOPEN = "reopen"  # by the centre after an unsatisfied callback, never on case.updates
 
 
-CENTRE_ACTIONS = frozenset({Action.DISPATCH, Action.REDISPATCH})
+class CallbackResult(StrEnum):
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    UNSATISFIED = "unsatisfied"  # 不满意
+    UNREACHABLE = "unreachable"  # 联系不上
+
+
+MAX_REOPENS = 1  # unsatisfied callbacks that reopen a case; later ones are only recorded
+CENTRE_ACTIONS = frozenset({Action.DISPATCH, Action.REDISPATCH, Action.REOPEN})
 UPDATE_ACTIONS = frozenset(Action) - CENTRE_ACTIONS
 TERMINAL = frozenset({Status.CLOSED, Status.VOIDED})
 
@@ -105,6 +122,8 @@ TRANSITIONS: Mapping[tuple[Status, Action], Status | None] = MappingProxyType(
         (_S.SIGNED, _A.RETURN): _S.RETURNED,
         (_S.RETURNED, _A.REDISPATCH): _S.DISPATCHED,
         (_S.RETURNED, _A.VOID): _S.VOIDED,
+        (_S.CLOSED, _A.CALLBACK): _S.CLOSED,
+        (_S.CLOSED, _A.REOPEN): _S.REWORK,
         (_S.HANDLED, _A.VERIFY_OK): _S.CLOSED,
         (_S.HANDLED, _A.VERIFY_FAIL): _S.REWORK,
         (_S.HANDLED, _A.VOID): _S.VOIDED,
@@ -171,6 +190,7 @@ class CaseUpdate:
     ts_ms: int
     note: str = ""  # free text; for a return, its reason (required)
     to_department: str = ""  # a return's answer to "whose case is it" ("": by the rule)
+    result: str = ""  # a callback's CallbackResult
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -184,6 +204,8 @@ class CaseUpdate:
         }
         if self.to_department:
             data["to_department"] = self.to_department
+        if self.result:
+            data["result"] = self.result
         return data
 
     @classmethod
@@ -201,6 +223,10 @@ class CaseUpdate:
         note = _text(data, "note", required=False)
         if action == Action.RETURN and not note.strip():
             raise LifecycleError(Reason.MISSING_FIELD, "a return needs its reason in 'note'")
+        result = _text(data, "result", required=action == Action.CALLBACK)
+        if action == Action.CALLBACK and result not in set(CallbackResult):
+            allowed = "|".join(r.value for r in CallbackResult)
+            raise LifecycleError(Reason.WRONG_TYPE, f"result must be {allowed}, got {result!r}")
         return cls(
             update_id=_text(data, "update_id"),
             case_id=_case_id(data["case_id"]),
@@ -210,6 +236,7 @@ class CaseUpdate:
             ts_ms=_to_ms(data["ts"]),
             note=note,
             to_department=_text(data, "to_department", required=False),
+            result=result if action == Action.CALLBACK else "",
         )
 
 
@@ -229,6 +256,7 @@ class Transition:
     update_id: str
     note: str
     deadline_ms: int | None  # the handling deadline in force (None before dispatch, on hold)
+    result: str = ""  # a callback's result
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -269,6 +297,9 @@ class CaseState:
     return_count: int = 0  # 退单 so far (each one led to a re-dispatch)
     return_due_ms: int | None = None  # of the dispatch in force (None: no return allowed)
     redispatched_at_ms: int | None = None  # of the last re-dispatch
+    hotline: bool = False  # reported on the hotline (12345): called back after closure
+    called_back_at_ms: int | None = None  # callback since the last closure
+    reopen_count: int = 0  # reopenings after unsatisfied callbacks
     applied: tuple[str, ...] = ()  # update ids already applied (idempotency)
 
     @property
@@ -306,7 +337,12 @@ class CaseState:
 
 
 def open_case(
-    case_id: int, opened_at_ms: int, *, fixed_on_spot: bool = False, category_key: str = ""
+    case_id: int,
+    opened_at_ms: int,
+    *,
+    fixed_on_spot: bool = False,
+    category_key: str = "",
+    hotline: bool = False,
 ) -> CaseState:
     """The state of a newly opened case (立案)."""
     return CaseState(
@@ -316,6 +352,7 @@ def open_case(
         last_ts_ms=opened_at_ms,
         fixed_on_spot=fixed_on_spot,
         category_key=category_key,
+        hotline=hotline,
     )
 
 
@@ -342,6 +379,10 @@ def _check(state: CaseState, update: CaseUpdate) -> Status:
         )
     if update.action is Action.RETURN:
         _check_return(state, update)
+    if update.action is Action.CALLBACK and not state.hotline:
+        raise _illegal(state, "callbacks are for hotline cases")
+    if update.action is Action.CALLBACK and state.called_back_at_ms is not None:
+        raise _illegal(state, f"already called back at {state.called_back_at_ms}")
     verifies = update.action in (Action.VERIFY_OK, Action.VERIFY_FAIL)
     if verifies and update.actor not in {CENTRE_ACTOR, state.verifier or CENTRE_ACTOR}:
         raise LifecycleError(
@@ -384,6 +425,16 @@ def _effects(state: CaseState, update: CaseUpdate, calendar: WorkCalendar | None
         return {"rework_count": state.rework_count + 1, "verifier": ""}
     if action is Action.HOLD:
         return {"held_from": state.status, "held_since_ms": ts}
+    if action is Action.CALLBACK:
+        return {"called_back_at_ms": ts}
+    if action is Action.REOPEN:
+        return {
+            "rework_count": state.rework_count + 1,
+            "reopen_count": state.reopen_count + 1,
+            "closed_at_ms": None,
+            "called_back_at_ms": None,
+            "verifier": "",
+        }
     if action is Action.RETURN:
         # the returning department no longer has the case; the re-dispatch names the next
         return {"return_count": state.return_count + 1, "return_due_ms": None}
@@ -449,6 +500,7 @@ def _step(
         update_id=update.update_id,
         note=update.note,
         deadline_ms=new.deadline_in_force,
+        result=update.result,
     )
     return new, transition
 
@@ -465,6 +517,26 @@ def apply_update(
     if update.action in CENTRE_ACTIONS:
         raise _illegal(state, f"{update.action.value} comes from the centre, not from case.updates")
     return _step(state, update, {}, calendar)
+
+
+def after_callback(state: CaseState, callback: Transition) -> tuple[CaseState, Transition | None]:
+    """The centre's rule after ``callback``: an unsatisfied callback reopens the case (to
+    rework) unless it was reopened :data:`MAX_REOPENS` times already; ``(state, None)``
+    when nothing follows."""
+    if callback.action is not Action.CALLBACK or callback.result != CallbackResult.UNSATISFIED:
+        return state, None
+    if state.reopen_count >= MAX_REOPENS:
+        return state, None
+    update = CaseUpdate(
+        update_id=f"reopen:{callback.update_id}",
+        case_id=state.case_id,
+        action=Action.REOPEN,
+        actor=CENTRE_ACTOR,
+        department=state.department,
+        ts_ms=callback.ts_ms,
+        note="unsatisfied callback",
+    )
+    return _step(state, update, {})
 
 
 def assign_verifier(state: CaseState, supervisor: str) -> CaseState:

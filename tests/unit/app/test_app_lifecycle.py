@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import orjson
@@ -12,6 +13,7 @@ from streams.app.dispatch_agent import Dispatcher
 from streams.app.lifecycle_agent import LifecycleStep
 from streams.cases.lifecycle import LifecycleError, Status
 from streams.cases.records import case_state_record as case_row_of
+from streams.contracts.fused import Source
 from streams.contracts.reasons import Reason
 from streams.contracts.topics import CASE_STATE, DISPATCH, TRANSITIONS
 from streams.dedup.engine import DedupEngine
@@ -227,3 +229,80 @@ def test_a_closed_case_cannot_be_returned(
     data = _update(PATROL_CASE, "return", close_msg["ts"] + 60_000, "r-1", close_msg["department"])
     outcome = step.handle(closed, orjson.dumps(data | {"note": "not ours", "to_department": "x"}))
     assert outcome.rejected is not None and outcome.rejected[0] is Reason.ILLEGAL_TRANSITION
+
+
+def _closed(step: LifecycleStep, message: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The table entry once the case of ``message`` is signed, handled and verified."""
+    entry, order = _opened_entry(step, message)
+    case_id, dept, ts = message["case"]["case_id"], order["department"], order["dispatched_at_ms"]
+    for i, action in enumerate(("sign", "handle"), 1):
+        outcome = step.handle(entry, orjson.dumps(_update(case_id, action, ts + i * 60_000,
+                                                          f"c-{i}", dept)))  # fmt: skip
+        assert outcome.entry is not None, outcome.rejected
+        entry = outcome.entry
+    task = entry["task"]
+    assert task["hotline"] is (message["case"]["source"] == Source.HOTLINE)
+    verify = _update(case_id, "verify_ok", ts + 3 * 60_000, "c-3", dept, task["supervisor"])
+    outcome = step.handle(entry, orjson.dumps(verify))
+    assert outcome.entry is not None and outcome.entry["state"]["status"] == "closed"
+    return outcome.entry, ts + 3 * 60_000
+
+
+def _callback(case_id: int, ts: int, dept: str, result: str | None, uid: str = "cb") -> bytes:
+    data = _update(case_id, "callback", ts, uid, dept, "callback-desk")
+    return orjson.dumps(data | ({} if result is None else {"result": result}))
+
+
+def test_an_unsatisfied_callback_reopens_a_hotline_case(
+    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
+) -> None:
+    message = copy.deepcopy(opened[SENSOR_CASE][0])
+    message["case"]["source"] = int(Source.HOTLINE)
+    entry, closed_at = _closed(step, message)
+    dept = message["order"]["department"]
+    outcome = step.handle(entry, _callback(SENSOR_CASE, closed_at + 3_600_000, dept, "unsatisfied"))
+    assert outcome.rejected is None and outcome.entry is not None
+    steps = [r for name, r in outcome.sends if name == TRANSITIONS]
+    assert [(r["action"], r["to_status"], r["result"]) for r in steps] == [
+        ("callback", "closed", "unsatisfied"), ("reopen", "rework", ""),
+    ]  # fmt: skip
+    state = outcome.entry["state"]
+    assert (state["status"], state["reopen_count"], state["closed_at_ms"]) == ("rework", 1, None)
+    assert outcome.sends[0] == (CASE_STATE, outcome.sends[0][1])
+    assert outcome.sends[0][1]["status"] == "rework"
+    # the department's next feedback gets a fresh verify task (round 1)
+    handle = _update(SENSOR_CASE, "handle", closed_at + 7_200_000, "c-9", dept)
+    again = step.handle(outcome.entry, orjson.dumps(handle))
+    assert again.entry is not None and again.entry["task"]["task_id"] == f"{SENSOR_CASE}:v1"
+
+
+def test_a_satisfied_callback_is_stored_and_bad_callbacks_are_dead_letters(
+    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
+) -> None:
+    message = copy.deepcopy(opened[SENSOR_CASE][0])
+    message["case"]["source"] = int(Source.HOTLINE)
+    entry, closed_at = _closed(step, message)
+    dept = message["order"]["department"]
+    at = closed_at + 3_600_000
+    good = step.handle(entry, _callback(SENSOR_CASE, at, dept, "basically_satisfied"))
+    assert good.entry is not None and good.entry["state"]["status"] == "closed"
+    assert [r["result"] for n, r in good.sends if n == TRANSITIONS] == ["basically_satisfied"]
+    sensor_entry, sensor_closed = _closed(step, opened[SENSOR_CASE][0])  # not a hotline case
+    opened_entry, _ = _opened_entry(step, message)
+    bad = [
+        (entry, _callback(SENSOR_CASE, at, dept, None), Reason.MISSING_FIELD),
+        (entry, _callback(SENSOR_CASE, at, dept, "meh"), Reason.WRONG_TYPE),
+        (entry, _callback(SENSOR_CASE, at, "harbour", "satisfied"), Reason.ILLEGAL_TRANSITION),
+        (entry, _callback(SENSOR_CASE, closed_at - 1, dept, "satisfied"),
+         Reason.ILLEGAL_TRANSITION),  # older than the closure
+        (good.entry, _callback(SENSOR_CASE, at + 1, dept, "satisfied", "cb2"),
+         Reason.ILLEGAL_TRANSITION),  # a second callback for the same closure
+        (opened_entry, _callback(SENSOR_CASE, at, dept, "satisfied"), Reason.ILLEGAL_TRANSITION),
+        (sensor_entry, _callback(SENSOR_CASE, sensor_closed + 1, dept, "satisfied"),
+         Reason.ILLEGAL_TRANSITION),
+        (None, _callback(SENSOR_CASE, at, dept, "satisfied"), Reason.UNKNOWN_CASE),
+    ]  # fmt: skip
+    for current, raw, reason in bad:
+        outcome = step.handle(current, raw)
+        assert outcome.rejected is not None and outcome.rejected[0] is reason, raw
+        assert outcome.entry is None and outcome.sends == []

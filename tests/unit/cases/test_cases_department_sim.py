@@ -303,3 +303,44 @@ def test_default_return_share_is_small(cal, limits):
         for o in batch[:200]
         for u in simulate_department(o, cal, seed=2)
     )
+
+
+def _passed_task(case_id: int, *, hotline: bool = True, status: str = "passed") -> VerifyTask:
+    return VerifyTask(
+        task_id=f"{case_id}:v0", case_id=case_id, rework_round=0, supervisor="s", basis="roster",
+        department="sanitation", category_key="E0102", grid_code=GRID, street=GRID[:9],
+        area="urban", issued_at_ms=T0, due_at_ms=T0 + 3_600_000,
+        status=TaskStatus(status), settled_at_ms=T0 + 600_000, hotline=hotline,
+    )  # fmt: skip
+
+
+def test_callbacks_follow_hotline_closures_with_realistic_shares():
+    from streams.cases.callback_sim import CallbackSimConfig, simulate_callback
+
+    calls = [simulate_callback(_passed_task(i), seed=3) for i in range(3000)]
+    assert all(c is not None for c in calls)
+    results = Counter(c.result for c in calls if c is not None)
+    for result, share in zip(
+        ("satisfied", "basically_satisfied", "unsatisfied", "unreachable"),
+        CallbackSimConfig().shares,
+        strict=True,
+    ):
+        assert abs(results[result] / len(calls) - share) < 0.025, result
+    for c in calls[:200]:
+        assert c is not None and c.action is Action.CALLBACK and c.department == "sanitation"
+        assert 2 * 3_600_000 <= c.ts_ms - (T0 + 600_000) <= 48 * 3_600_000
+    assert simulate_callback(_passed_task(1), seed=3) == calls[1]  # deterministic
+    assert simulate_callback(_passed_task(1, hotline=False), seed=3) is None
+    assert simulate_callback(_passed_task(1, status="failed"), seed=3) is None
+    with pytest.raises(ValueError, match="sum to 1"):
+        CallbackSimConfig(shares=(0.5, 0.5, 0.5, 0.0))
+
+
+def test_a_reopened_case_is_handled_again(cal):
+    from streams.cases.department_sim import simulate_reopen
+
+    answers = simulate_reopen(7, "sanitation", T0, 9, cal, seed=1)
+    assert [u.action for u in answers] == [Action.SIGN, Action.HANDLE]
+    assert [u.update_id for u in answers] == ["7-o9-1", "7-o9-2"]
+    assert T0 < answers[0].ts_ms < answers[1].ts_ms
+    assert answers == simulate_reopen(7, "sanitation", T0, 9, cal, seed=1)

@@ -23,6 +23,7 @@ from streams.cases.lifecycle import (
     LifecycleError,
     Status,
     Transition,
+    after_callback,
     apply_dispatch,
     apply_redispatch,
     apply_update,
@@ -100,13 +101,29 @@ def step(state: CaseState, action: Action, ts: int) -> tuple[CaseState, Transiti
         again = dataclasses.replace(order(ts=ts), department="other", round=state.return_count)
         return apply_redispatch(state, again)
     update = upd(action, ts)
+    if action is Action.REOPEN:
+        callback = dataclasses.replace(update, action=Action.CALLBACK, result="unsatisfied")
+        reopened, transition = after_callback(state, _transition_of(callback))
+        assert transition is not None or state.status is not Status.CLOSED
+        if transition is None:
+            raise LifecycleError(Reason.ILLEGAL_TRANSITION, f"case {CASE}: no reopen")
+        return reopened, transition
     if action is Action.RETURN:
         update = dataclasses.replace(update, note="not ours")
+    if action is Action.CALLBACK:
+        update = dataclasses.replace(update, result="satisfied")
     return apply_update(state, update, calendar=CAL)
 
 
+def _transition_of(update: CaseUpdate) -> Transition:
+    return Transition(
+        f"{CASE}:99", CASE, 99, update.action, Status.CLOSED, Status.CLOSED, update.ts_ms,
+        update.actor, update.department, update.update_id, "", None, update.result,
+    )  # fmt: skip
+
+
 def state_in(status: Status) -> CaseState:
-    state = open_case(CASE, T0, fixed_on_spot=True)
+    state = open_case(CASE, T0, fixed_on_spot=True, hotline=True)
     for i, action in enumerate(PATHS[status], 1):
         state, _ = step(state, action, T0 + i * 10 * MIN)
     assert state.status is status
@@ -132,6 +149,8 @@ EXPECTED_STEPS = {
     ("signed", "return", "returned"),
     ("returned", "redispatch", "dispatched"),
     ("returned", "void", "voided"),
+    ("closed", "callback", "closed"),
+    ("closed", "reopen", "rework"),
 }
 
 
@@ -143,7 +162,9 @@ def test_transition_table_matches_the_spec():
 def test_the_table_reaches_every_status_and_terminal_states_have_no_exit():
     targets = {t for t in TRANSITIONS.values() if t is not None}
     assert targets | {Status.OPENED} == set(Status)
-    assert not [key for key in TRANSITIONS if key[0] in (Status.CLOSED, Status.VOIDED)]
+    assert not [key for key in TRANSITIONS if key[0] is Status.VOIDED]
+    # a closed case is left only by its callback (回访) and the reopening that may follow
+    assert {a for s, a in TRANSITIONS if s is Status.CLOSED} == {Action.CALLBACK, Action.REOPEN}
 
 
 @pytest.mark.parametrize(("status", "action"), list(itertools.product(Status, Action)))
@@ -284,7 +305,7 @@ def test_dispatch_cannot_come_from_case_updates():
     with pytest.raises(LifecycleError) as err:
         CaseUpdate.from_dict(data)
     assert err.value.reason is Reason.ILLEGAL_TRANSITION
-    for centre_only in (Action.DISPATCH, Action.REDISPATCH):
+    for centre_only in (Action.DISPATCH, Action.REDISPATCH, Action.REOPEN):
         with pytest.raises(LifecycleError, match="comes from the centre"):
             apply_update(open_case(CASE, T0), upd(centre_only, T0))
 
@@ -298,7 +319,7 @@ def test_update_record_round_trip_and_iso_time():
     assert parsed.ts_ms == T0 and parsed.case_id == CASE and parsed.note == ""
     assert {a.value for a in UPDATE_ACTIONS} == {
         "sign", "handle", "verify_ok", "verify_fail", "hold", "resume", "void", "close_on_spot",
-        "return",
+        "return", "callback",
     }  # fmt: skip
 
 
@@ -504,3 +525,64 @@ def test_hold_of_an_urgent_case_pauses_clock_time():
     held, _ = apply_update(signed, upd(Action.HOLD, wall("2023-07-31 09:00")))
     resumed, _ = apply_update(held, upd(Action.RESUME, wall("2023-07-31 22:00")), calendar=CAL)
     assert resumed.deadline_ms == wall("2023-07-31 23:40")  # 13 clock hours later
+
+
+def _callback(ts: int, result: str, uid: str = "") -> CaseUpdate:
+    return dataclasses.replace(
+        upd(Action.CALLBACK, ts, uid=uid or None, actor="callback-desk"), result=result
+    )
+
+
+def test_unsatisfied_callback_reopens_once_then_is_only_recorded():
+    closed = state_in(Status.CLOSED)  # closed at T0 + 40 min
+    deadline = closed.deadline_ms
+    state, t = apply_update(closed, _callback(T0 + 50 * MIN, "unsatisfied"), calendar=CAL)
+    assert t is not None and t.result == "unsatisfied" and state.status is Status.CLOSED
+    assert t.to_dict()["result"] == "unsatisfied"
+    state, reopen = after_callback(state, t)
+    assert reopen is not None and reopen.action is Action.REOPEN and reopen.actor == CENTRE_ACTOR
+    assert (reopen.from_status, reopen.to_status) == (Status.CLOSED, Status.REWORK)
+    assert reopen.update_id == f"reopen:{t.update_id}" and reopen.ts_ms == t.ts_ms
+    assert state.closed_at_ms is None and state.called_back_at_ms is None
+    assert (state.rework_count, state.reopen_count, state.deadline_ms) == (1, 1, deadline)
+    for i, action in enumerate((Action.SIGN, Action.HANDLE, Action.VERIFY_OK), 1):
+        state, _ = step(state, action, T0 + (60 + i) * MIN)
+    assert state.status is Status.CLOSED and state.closed_at_ms == T0 + 63 * MIN
+    state, t = apply_update(state, _callback(T0 + 70 * MIN, "unsatisfied"), calendar=CAL)
+    assert t is not None
+    assert after_callback(state, t) == (state, None)  # MAX_REOPENS reached: recorded only
+
+
+@pytest.mark.parametrize("result", ["satisfied", "basically_satisfied", "unreachable"])
+def test_other_callbacks_are_recorded_and_change_nothing_else(result: str):
+    closed = state_in(Status.CLOSED)
+    state, t = apply_update(closed, _callback(T0 + 50 * MIN, result), calendar=CAL)
+    assert t is not None and t.result == result
+    assert after_callback(state, t) == (state, None)
+    assert state.called_back_at_ms == T0 + 50 * MIN and state.status is Status.CLOSED
+
+
+def test_bad_callbacks_are_refused():
+    closed = state_in(Status.CLOSED)
+    once, _ = apply_update(closed, _callback(T0 + 50 * MIN, "satisfied"), calendar=CAL)
+    bad = [
+        (once, _callback(T0 + 60 * MIN, "unsatisfied")),  # one callback per closure
+        (state_in(Status.HANDLED), _callback(T0 + 60 * MIN, "satisfied")),  # not closed
+        (dataclasses.replace(closed, hotline=False), _callback(T0 + 60 * MIN, "satisfied")),
+    ]
+    for state, update in bad:
+        with pytest.raises(LifecycleError) as err:
+            apply_update(state, update, calendar=CAL)
+        assert err.value.reason is Reason.ILLEGAL_TRANSITION
+    record = _callback(T0, "satisfied").to_dict()
+    for change, reason in [
+        ({"result": None}, Reason.MISSING_FIELD),
+        ({"result": "thrilled"}, Reason.WRONG_TYPE),
+        ({"result": 3}, Reason.WRONG_TYPE),
+    ]:
+        with pytest.raises(LifecycleError) as err:
+            CaseUpdate.from_dict(record | change)
+        assert err.value.reason is reason
+    assert CaseUpdate.from_dict(record).result == "satisfied"
+    # a result on another action is not kept
+    assert CaseUpdate.from_dict(upd(Action.SIGN, T0).to_dict() | {"result": "x"}).result == ""

@@ -1,4 +1,5 @@
-"""退单率 (kpi_returns) on chdb equals the Python reference; replays change nothing."""
+"""退单率 (kpi_returns) and 满意度 (kpi_satisfaction) on chdb equal the Python reference;
+replays change nothing."""
 
 from __future__ import annotations
 
@@ -26,12 +27,14 @@ def _stages(cases: Mapping[str, Any], seed: int) -> dict[str, list[Any]]:
     cols: dict[str, list[Any]] = {
         n: []
         for n in ("transition_id", "case_id", "seq", "action", "from_status", "to_status",
-                  "ts", "actor", "department", "update_id", "note", "deadline")
+                  "ts", "actor", "department", "update_id", "note", "deadline", "result")
     }  # fmt: skip
 
-    def add(case_id: int, seq: int, action: str, ts: int, department: str) -> None:
+    def add(
+        case_id: int, seq: int, action: str, ts: int, department: str, result: str = ""
+    ) -> None:
         values = (f"{case_id}:{seq}", case_id, seq, action, "", "", ts, "x", department,
-                  f"u{case_id}:{seq}", "", ts + 600 * MIN)  # fmt: skip
+                  f"u{case_id}:{seq}", "", ts + 600 * MIN, result)  # fmt: skip
         for name, value in zip(cols, values, strict=True):
             cols[name].append(value)
 
@@ -45,6 +48,9 @@ def _stages(cases: Mapping[str, Any], seed: int) -> dict[str, list[Any]]:
             add(int(case_id), seq + 2, "redispatch", ts, dept)
             seq += 2
         add(int(case_id), seq + 1, "sign", ts + MIN, dept)
+        if rng.random() < 0.6:  # closed and called back, a day or so later
+            result = rng.choice(reference.CALLBACK_RESULTS)
+            add(int(case_id), seq + 2, "callback", ts + rng.randint(60, 3000) * MIN, dept, result)
     add(99_999_999, 1, "dispatch", int(cases["opened_at"][0]), "municipal")
     return cols
 
@@ -98,6 +104,7 @@ def test_hand_made_returns(chdb_executor: ChdbExecutor, migrated_db: str, insert
         "update_id": ["a", "b", "c", "d"],
         "note": ["", "not ours", "", ""],
         "deadline": [0, 0, 0, 0],
+        "result": ["", "", "", ""],
     }
     insert(migrated_db, "case_stages", stages)
     got = _returns(chdb_executor, migrated_db)
@@ -110,3 +117,50 @@ def test_hand_made_returns(chdb_executor: ChdbExecutor, migrated_db: str, insert
     district = got[("week", mon, "district", "")]
     assert (district["dispatched"], district["returned"]) == (3, 1)
     assert not [k for k in got if k[2] == "category"]  # neither case is in the cases table
+
+
+def test_satisfaction_equals_the_reference(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    insert(migrated_db, "case_stages", dataset.tables["case_stages"])
+    expected = reference.satisfaction(dataset.tables, TZ)
+    rows = chdb_executor.query(f"SELECT * FROM {migrated_db}.kpi_satisfaction")
+    got = {(r["period"], r["period_start"], r["level"], r["unit"]): r for r in rows}
+    assert set(got) == set(expected)
+    for key, want in expected.items():
+        for name, value in want.items():
+            assert got[key][name] == pytest.approx(value), (key, name)
+    month = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
+    assert all(sum(r[n] for r in month) > 10 for n in reference.CALLBACK_RESULTS)
+    assert all(0 < r["satisfaction_rate"] < 100 for r in month)
+
+
+def test_hand_made_satisfaction(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert
+) -> None:
+    mon9 = 1_690_765_200_000  # 2023-07-31 09:00 +08:00
+    results = ["satisfied", "basically_satisfied", "unsatisfied", "unreachable", "satisfied"]
+    n = len(results)
+    stages = {
+        "transition_id": [f"{i}:9" for i in range(n)],
+        "case_id": list(range(n)),
+        "seq": [9] * n,
+        "action": ["callback"] * n,
+        "from_status": ["closed"] * n,
+        "to_status": ["closed"] * n,
+        "ts": [mon9 + i * MIN for i in range(n)],
+        "actor": ["callback-desk"] * n,
+        "department": ["sanitation"] * 4 + ["municipal"],
+        "update_id": [f"cb{i}" for i in range(n)],
+        "note": [""] * n,
+        "deadline": [0] * n,
+        "result": results,
+    }
+    insert(migrated_db, "case_stages", stages)
+    rows = chdb_executor.query(f"SELECT * FROM {migrated_db}.kpi_satisfaction")
+    got = {(r["period"], r["level"], r["unit"]): r for r in rows}
+    sanitation = got[("day", "department", "sanitation")]
+    # 2 content of 3 reached (the unreachable one is not counted)
+    assert (sanitation["callbacks"], sanitation["reached"]) == (4, 3)
+    assert sanitation["satisfaction_rate"] == pytest.approx(200 / 3)
+    assert got[("week", "district", "")]["satisfaction_rate"] == 75.0
