@@ -19,6 +19,7 @@ from sinks.migrate import migrate
 from sinks.sql import DriverExecutor
 from streams.app.kafka_admin import ensure_topics
 from streams.cases.calendar import WorkCalendar
+from streams.contracts.fused import Source
 from streams.contracts.topics import DISPATCH, UPDATES
 from streams.runner import WorkerProcess, free_port, produce_records, read_topic, wait_until
 from streams.settings import Settings
@@ -188,3 +189,78 @@ def test_returns_redispatches_dead_letters_and_kpi_in_clickhouse(
             assert got[key][name] == pytest.approx(value), (key, name)
     month = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
     assert sum(r["returned"] for r in month) == len(valid)
+
+
+FULL_ROLES = "normalize,dedup,dispatch,lifecycle,departments,supervisors,sink"
+
+
+def test_simulated_desks_return_call_back_and_reopen(
+    settings: Settings, topic_name: str, clickhouse: Client, ch_database: str, tmp_path: Path
+) -> None:
+    """The demo's desks end to end: departments return some cases (re-dispatched and
+    handled by the next department), the callback desk calls back every closed hotline
+    case, unsatisfied callbacks reopen cases that are handled and verified again; every
+    answer is legal and 满意度 in ClickHouse equals the reference."""
+    s = settings.replace(
+        topic_prefix=f"{topic_name}.", app_id=f"{topic_name}-app", clickhouse_database=ch_database
+    )
+    db = ch_database
+    migrate(DriverExecutor(clickhouse), db, s.calendar.timezone)
+    ensure_topics(s)
+    records = Simulation("ordinary", seed=11, scale=0.05).records()
+    worker = WorkerProcess(s, FULL_ROLES, free_port(), tmp_path / "worker.log").start()
+    probe = (
+        f"SELECT countIf(action = 'callback'), countIf(action = 'reopen'), "
+        f"countIf(action = 'redispatch'), count() FROM {db}.case_stages FINAL"
+    )
+    try:
+        produce_records(s, [(r.source, r.key, r.value, r.arrival_ms) for r in records])
+        check, seen = _stable(lambda: clickhouse.execute(probe)[0], polls=5)
+        assert wait_until(check, 300.0, 2.0), (seen[-3:], worker.log_path.read_text()[-3000:])
+        assert worker.alive, worker.log_path.read_text()[-3000:]
+    finally:
+        worker.stop()
+    callbacks, reopens, redispatches, _ = seen[-1]
+    # seeded desks: this feed has a few returns and unsatisfied callbacks (3 and 2)
+    assert callbacks >= 10 and reopens >= 1 and redispatches >= 1, seen[-1]
+    stages = _table(clickhouse, f"SELECT * FROM {db}.case_stages FINAL")
+    by_action = Counter(stages["action"])
+    assert by_action["return"] == redispatches
+    unsatisfied = {
+        c
+        for c, a, r in zip(stages["case_id"], stages["action"], stages["result"], strict=True)
+        if a == "callback" and r == "unsatisfied"
+    }
+    assert reopens == len(unsatisfied)  # each once (MAX_REOPENS)
+    # callbacks only for hotline cases: the linked reports of each called-back case
+    called = {
+        c for c, a in zip(stages["case_id"], stages["action"], strict=True) if a == "callback"
+    }
+    sources = dict(
+        clickhouse.execute(
+            f"SELECT case_id, groupUniqArray(source) FROM {db}.links FINAL "
+            f"WHERE is_new = 1 GROUP BY case_id"
+        )
+    )
+    assert all(sources[c] == [Source.HOTLINE] for c in called)
+    wrong = clickhouse.execute(
+        f"SELECT reason, count() FROM {db}.dead_letters FINAL WHERE source = 'department' "
+        "GROUP BY reason"
+    )
+    assert wrong == []  # every simulated answer is legal
+    open_cases = clickhouse.execute(
+        f"SELECT count() FROM {db}.cases FINAL "
+        "WHERE dispatched_at > 0 AND status NOT IN ('closed', 'voided')"
+    )
+    assert open_cases == [(0,)]  # reopened and returned cases were closed again
+
+    stages["ts"] = _ms(stages["ts"])
+    want = reference.satisfaction({"case_stages": stages}, s.calendar.timezone)
+    got = {
+        (r["period"], r["period_start"], r["level"], r["unit"]): r
+        for r in DriverExecutor(clickhouse).query(f"SELECT * FROM {db}.kpi_satisfaction")
+    }
+    assert set(got) == set(want)
+    for key, row in want.items():
+        for name, value in row.items():
+            assert got[key][name] == pytest.approx(value), (key, name)
