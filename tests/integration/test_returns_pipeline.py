@@ -78,6 +78,78 @@ def _ms(values: list[Any]) -> list[int]:
     return [int(v.timestamp()) * 1000 for v in values]
 
 
+def _invalid(bad: list[dict[str, Any]], valid: dict[str, Any]) -> list[dict[str, Any]]:
+    """Bad returns for the orders ``bad`` (and after the valid return ``valid``); their
+    dead-letter reasons are BAD_REASONS."""
+    return [
+        _return(bad[0], "late", bad[0]["return_due_ms"] + MIN),
+        _return(bad[1], "wrong-dept", bad[1]["dispatched_at_ms"] + MIN, department="x"),
+        _return(bad[2], "no-reason", bad[2]["dispatched_at_ms"] + MIN, note=""),
+        _return(bad[3], "nowhere", bad[3]["dispatched_at_ms"] + MIN, to_department="port"),
+        _return(bad[4], "unknown", bad[4]["dispatched_at_ms"] + MIN, case_id=10**12),
+        # names nobody, and the category rule points back to the returning department
+        _return(bad[5], "by-rule", bad[5]["dispatched_at_ms"] + MIN, to_department=""),
+        # a returned case's old department may not return it again
+        valid | {"update_id": "again", "ts": valid["ts"] + MIN},
+    ]
+
+
+BAD_REASONS = {
+    "return_too_late": 1,
+    "illegal_transition": 3,
+    "missing_field": 1,
+    "unknown_department": 1,
+    "unknown_case": 1,
+}
+
+
+def _check_redispatched(
+    s: Settings, client: Client, valid: list[dict[str, Any]], good: list[dict[str, Any]]
+) -> None:
+    """The re-dispatch orders went out keyed by their department, with the deadline
+    restarted at the return, and moved the dispatches and cases rows."""
+    db = s.clickhouse.database
+    redispatched = [
+        orjson.loads(r.value) | {"key": r.key.decode()}
+        for r in read_topic(s, s.kafka.topic(DISPATCH))
+    ]
+    again = {o["case_id"]: o for o in redispatched if o["round"] == 1}
+    assert {c: (o["department"], o["key"]) for c, o in again.items()} == {
+        u["case_id"]: (u["to_department"], u["to_department"]) for u in valid
+    }
+    calendar = WorkCalendar.from_settings(s)
+    for u, o in zip(valid, good, strict=True):
+        restarted = calendar.deadline_for(
+            u["ts"], o["deadline_value"], o["deadline_unit"], o["urgent"]
+        )
+        assert again[o["case_id"]]["deadline_ms"] == restarted
+        assert again[o["case_id"]]["dispatched_at_ms"] == u["ts"]
+    for table in ("dispatches", "cases"):
+        rows = dict(client.execute(f"SELECT case_id, department FROM {db}.{table} FINAL"))
+        assert {c: rows[c] for c in again} == {c: o["department"] for c, o in again.items()}
+
+
+def _check_returns_kpi(s: Settings, client: Client, returned: int) -> None:
+    """退单率 in ClickHouse (the server, not chdb) equals the Python reference."""
+    db = s.clickhouse.database
+    tables = {
+        "case_stages": _table(client, f"SELECT * FROM {db}.case_stages"),
+        "cases": _table(client, f"SELECT case_id, version, category_key FROM {db}.cases"),
+    }
+    tables["case_stages"]["ts"] = _ms(tables["case_stages"]["ts"])
+    want = reference.returns(tables, s.calendar.timezone)
+    got = {
+        (r["period"], r["period_start"], r["level"], r["unit"]): r
+        for r in DriverExecutor(client).query(f"SELECT * FROM {db}.kpi_returns")
+    }
+    assert set(got) == set(want)
+    for key, row in want.items():
+        for name, value in row.items():
+            assert got[key][name] == pytest.approx(value), (key, name)
+    month = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
+    assert sum(r["returned"] for r in month) == returned
+
+
 def test_returns_redispatches_dead_letters_and_kpi_in_clickhouse(
     settings: Settings, topic_name: str, clickhouse: Client, ch_database: str, tmp_path: Path
 ) -> None:
@@ -98,18 +170,7 @@ def test_returns_redispatches_dead_letters_and_kpi_in_clickhouse(
         assert len(orders) >= 12
         good, bad = orders[:6], orders[6:12]
         valid = [_return(o, f"ret-{o['case_id']}", o["dispatched_at_ms"] + MIN) for o in good]
-        invalid = [
-            _return(bad[0], "late", bad[0]["return_due_ms"] + MIN),
-            _return(bad[1], "wrong-dept", bad[1]["dispatched_at_ms"] + MIN, department="x"),
-            _return(bad[2], "no-reason", bad[2]["dispatched_at_ms"] + MIN, note=""),
-            _return(bad[3], "nowhere", bad[3]["dispatched_at_ms"] + MIN, to_department="port"),
-            _return(bad[4], "unknown", bad[4]["dispatched_at_ms"] + MIN, case_id=10**12),
-            # names nobody, and the category rule points back to the returning department
-            _return(bad[5], "by-rule", bad[5]["dispatched_at_ms"] + MIN, to_department=""),
-            # a returned case's old department may not return it again
-            valid[0] | {"update_id": "again", "ts": valid[0]["ts"] + MIN},
-        ]
-        _send(s, valid + invalid)
+        _send(s, valid + _invalid(bad, valid[0]))
         probe = (
             f"SELECT (SELECT count() FROM {db}.case_stages FINAL WHERE action = 'redispatch'),"
             f" (SELECT count() FROM {db}.dead_letters FINAL WHERE source = 'department')"
@@ -130,26 +191,7 @@ def test_returns_redispatches_dead_letters_and_kpi_in_clickhouse(
         note = f"returned by {o['department']}: misrouted"
         want_stages.append((o["case_id"], "redispatch", u["to_department"], note))
     assert stages == sorted(want_stages, key=lambda row: row[0])  # stable: return first
-    # the re-dispatch orders went out, keyed by their department, and replaced the rows
-    redispatched = [
-        orjson.loads(r.value) | {"key": r.key.decode()}
-        for r in read_topic(s, s.kafka.topic(DISPATCH))
-    ]
-    again = {o["case_id"]: o for o in redispatched if o["round"] == 1}
-    assert {c: (o["department"], o["key"]) for c, o in again.items()} == {
-        u["case_id"]: (u["to_department"], u["to_department"]) for u in valid
-    }
-    calendar = WorkCalendar.from_settings(s)
-    for u, o in zip(valid, good, strict=True):  # the deadline restarts at the return
-        restarted = calendar.deadline_for(
-            u["ts"], o["deadline_value"], o["deadline_unit"], o["urgent"]
-        )
-        assert again[o["case_id"]]["deadline_ms"] == restarted
-        assert again[o["case_id"]]["dispatched_at_ms"] == u["ts"]
-    rows = dict(clickhouse.execute(f"SELECT case_id, department FROM {db}.dispatches FINAL"))
-    assert {c: rows[c] for c in again} == {c: o["department"] for c, o in again.items()}
-    cases = dict(clickhouse.execute(f"SELECT case_id, department FROM {db}.cases FINAL"))
-    assert {c: cases[c] for c in again} == {c: o["department"] for c, o in again.items()}
+    _check_redispatched(s, clickhouse, valid, good)
 
     reasons = Counter(
         r
@@ -157,13 +199,7 @@ def test_returns_redispatches_dead_letters_and_kpi_in_clickhouse(
             f"SELECT reason FROM {db}.dead_letters FINAL WHERE source = 'department'"
         )
     )
-    assert reasons == {
-        "return_too_late": 1,
-        "illegal_transition": 3,
-        "missing_field": 1,
-        "unknown_department": 1,
-        "unknown_case": 1,
-    }
+    assert reasons == BAD_REASONS
     statuses = dict(
         clickhouse.execute(
             f"SELECT case_id, status FROM {db}.cases FINAL WHERE case_id IN "
@@ -171,24 +207,7 @@ def test_returns_redispatches_dead_letters_and_kpi_in_clickhouse(
         )
     )
     assert set(statuses.values()) == {"dispatched"}  # the bad returns changed nothing
-
-    # 退单率 in ClickHouse (the server, not chdb) equals the Python reference
-    tables = {
-        "case_stages": _table(clickhouse, f"SELECT * FROM {db}.case_stages"),
-        "cases": _table(clickhouse, f"SELECT case_id, version, category_key FROM {db}.cases"),
-    }
-    tables["case_stages"]["ts"] = _ms(tables["case_stages"]["ts"])
-    want = reference.returns(tables, s.calendar.timezone)
-    got = {
-        (r["period"], r["period_start"], r["level"], r["unit"]): r
-        for r in DriverExecutor(clickhouse).query(f"SELECT * FROM {db}.kpi_returns")
-    }
-    assert set(got) == set(want)
-    for key, row in want.items():
-        for name, value in row.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
-    month = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
-    assert sum(r["returned"] for r in month) == len(valid)
+    _check_returns_kpi(s, clickhouse, len(valid))
 
 
 FULL_ROLES = "normalize,dedup,dispatch,lifecycle,departments,supervisors,sink"
@@ -254,11 +273,18 @@ def test_simulated_desks_return_call_back_and_reopen(
     )
     assert open_cases == [(0,)]  # reopened and returned cases were closed again
 
-    stages["ts"] = _ms(stages["ts"])
+    _check_satisfaction_kpi(s, clickhouse, stages)
+
+
+def _check_satisfaction_kpi(s: Settings, client: Client, stages: dict[str, list[Any]]) -> None:
+    """满意度 in ClickHouse (the server, not chdb) equals the Python reference."""
+    stages = stages | {"ts": _ms(stages["ts"])}
     want = reference.satisfaction({"case_stages": stages}, s.calendar.timezone)
     got = {
         (r["period"], r["period_start"], r["level"], r["unit"]): r
-        for r in DriverExecutor(clickhouse).query(f"SELECT * FROM {db}.kpi_satisfaction")
+        for r in DriverExecutor(client).query(
+            f"SELECT * FROM {s.clickhouse.database}.kpi_satisfaction"
+        )
     }
     assert set(got) == set(want)
     for key, row in want.items():
