@@ -69,6 +69,7 @@ def transition_row(t: Transition) -> dict[str, Any]:
         "update_id": t.update_id,
         "note": t.note,
         "deadline": _ms(t.deadline_ms),
+        "result": t.result,
     }
 
 

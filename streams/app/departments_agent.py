@@ -3,7 +3,8 @@
 It stands in for the four departments' staff in demos and load tests: it signs for each
 order and reports handling (some late, some held), all on the case's own (simulated)
 clock; when a supervisor fails a verification (a ``failed`` record on ``verify.tasks``) it
-does the work again. Deterministic per case id and seed.
+does the work again, and so it does for a case reopened after an unsatisfied callback (a
+``reopen`` on ``case.transitions``). Deterministic per case id and seed.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from typing import Any
 import orjson
 
 from streams.app.metrics import Metrics
-from streams.cases.calendar import DeadlineUnit, WorkCalendar
-from streams.cases.department_sim import simulate_department, simulate_rework
-from streams.cases.dispatch import CategoryRule, DispatchOrder
+from streams.cases.calendar import WorkCalendar
+from streams.cases.department_sim import simulate_department, simulate_reopen, simulate_rework
+from streams.cases.dispatch import CategoryRule, DispatchOrder, rules_by_key
 from streams.cases.lifecycle import CaseUpdate
 from streams.cases.verification import TaskStatus, VerifyTask
-from streams.contracts.topics import DISPATCH, UPDATES, VERIFY_TASKS
+from streams.contracts.topics import DISPATCH, TRANSITIONS, UPDATES, VERIFY_TASKS
 from streams.reference.categories import CategoryTable
 from streams.settings import Settings
 
@@ -30,27 +31,20 @@ def _rules(settings: Settings) -> dict[str, CategoryRule]:
     table = CategoryTable.load(
         settings.pipeline.categories_file, settings.pipeline.category_code_digits
     )
-    return {
-        c.key: CategoryRule(
-            c.key,
-            c.department,
-            float(c.deadline_value),
-            DeadlineUnit(c.deadline_unit),
-            c.urgency == "urgent",
-        )
-        for c in table.by_key.values()
-    }
+    return rules_by_key(table)
 
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     calendar = WorkCalendar.from_settings(settings)
     calendar.require_coverage(int(time.time() * 1000))
     rules = _rules(settings)
+    desks = tuple(sorted({r.department for r in rules.values()}))
     seed = settings.worker.department_seed
     raw_topic = {"key_serializer": "raw", "value_serializer": "raw"}
     orders = app.topic(settings.kafka.topic(DISPATCH), **raw_topic)
     tasks = app.topic(settings.kafka.topic(VERIFY_TASKS), **raw_topic)
     updates = app.topic(settings.kafka.topic(UPDATES), **raw_topic)
+    transitions = app.topic(settings.kafka.topic(TRANSITIONS), **raw_topic)
 
     async def send(case_id: int, answers: list[CaseUpdate]) -> None:
         for update in answers:
@@ -64,7 +58,8 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     async def departments(stream: Any) -> None:
         async for value in stream:
             order = DispatchOrder.from_dict(orjson.loads(value))
-            await send(order.case_id, simulate_department(order, calendar, seed=seed))
+            answers = simulate_department(order, calendar, seed=seed, departments=desks)
+            await send(order.case_id, answers)
 
     async def reworks(stream: Any) -> None:
         async for value in stream:
@@ -74,5 +69,18 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
             answers = simulate_rework(task, rules[task.category_key], calendar, seed=seed)
             await send(task.case_id, answers)
 
+    async def reopenings(stream: Any) -> None:
+        async for value in stream:
+            step = orjson.loads(value)
+            if step["action"] != "reopen":
+                continue
+            case_id = int(step["case_id"])
+            answers = simulate_reopen(
+                case_id, step["department"], int(step["ts_ms"]), int(step["seq"]), calendar,
+                seed=seed,
+            )  # fmt: skip
+            await send(case_id, answers)
+
     app.agent(orders, name="departments")(departments)
+    app.agent(transitions, name="department-reopenings")(reopenings)
     app.agent(tasks, name="department-reworks")(reworks)

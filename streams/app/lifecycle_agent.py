@@ -5,8 +5,15 @@ machine.
 and its state in one changelog-backed Faust table. Each transition goes to
 ``case.transitions`` and the case's new row to ``case.state``; a case reaching ``handled``
 gets a verify task on ``verify.tasks`` (settled there again when verified or voided).
-Illegal transitions, verifications by the wrong supervisor, updates for unknown cases and
-malformed updates go to the dead-letter topic with a reason; nothing else changes then.
+A return (退单) is re-dispatched here at once, by the centre: to the department the return
+names, else to the category's by rule (a rule pointing back to the returning department
+makes the return illegal); the new order goes to ``dispatch`` (keyed by department) and the
+case entry keeps the order in force (``"order"``), whose return window and facts the next
+return needs. An unsatisfied callback (回访) reopens the case here by the centre's rule
+(:func:`after_callback`). Illegal transitions, verifications by the wrong supervisor,
+returns after the limit or to unknown departments, callbacks of cases not from the hotline
+or not closed, updates for unknown cases and malformed updates go to the dead-letter topic
+with a reason; nothing else changes then.
 """
 
 from __future__ import annotations
@@ -20,20 +27,39 @@ import orjson
 
 from streams.app.metrics import Metrics
 from streams.cases.calendar import WorkCalendar
-from streams.cases.dispatch import DispatchOrder
+from streams.cases.dispatch import (
+    CategoryRule,
+    DispatchError,
+    DispatchLimits,
+    DispatchOrder,
+    make_redispatch,
+    rules_by_key,
+)
 from streams.cases.lifecycle import (
     CaseState,
     CaseUpdate,
     LifecycleError,
+    Transition,
+    after_callback,
     apply_dispatch,
+    apply_redispatch,
     apply_update,
     assign_verifier,
     open_case,
 )
 from streams.cases.records import case_state_record
 from streams.cases.verification import VerifyDesk, VerifyTask, settle_task
+from streams.contracts.fused import Source
 from streams.contracts.reasons import Reason
-from streams.contracts.topics import CASE_STATE, DEADLETTER, TRANSITIONS, UPDATES, VERIFY_TASKS
+from streams.contracts.topics import (
+    CASE_STATE,
+    DEADLETTER,
+    DISPATCH,
+    TRANSITIONS,
+    UPDATES,
+    VERIFY_TASKS,
+)
+from streams.reference.categories import CategoryTable
 from streams.settings import Settings
 
 __all__ = ["LifecycleStep", "Outcome", "register"]
@@ -51,14 +77,66 @@ class Outcome:
 
 class LifecycleStep:
     """Pure part of the agent: one ``case.updates`` value against the case's table entry
-    (``{"state", "facts", "task"}``: lifecycle state, opening facts, open verify task)."""
+    (``{"state", "facts", "task", "order"}``: lifecycle state, opening facts, open verify
+    task, dispatch order in force)."""
 
-    def __init__(self, calendar: WorkCalendar, desk: VerifyDesk) -> None:
-        self.calendar, self.desk = calendar, desk
+    def __init__(
+        self,
+        calendar: WorkCalendar,
+        desk: VerifyDesk,
+        rules: dict[str, CategoryRule],
+        limits: DispatchLimits,
+    ) -> None:
+        self.calendar, self.desk, self.rules, self.limits = calendar, desk, rules, limits
+        self.departments = frozenset(r.department for r in rules.values())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LifecycleStep:
-        return cls(WorkCalendar.from_settings(settings), VerifyDesk.from_settings(settings))
+        table = CategoryTable.load(
+            settings.pipeline.categories_file, settings.pipeline.category_code_digits
+        )
+        return cls(
+            WorkCalendar.from_settings(settings),
+            VerifyDesk.from_settings(settings),
+            rules_by_key(table),
+            DispatchLimits.from_settings(settings),
+        )
+
+    def redispatch(
+        self, state: CaseState, value: dict[str, Any], order: dict[str, Any] | None
+    ) -> tuple[CaseState, dict[str, Any], DispatchOrder]:
+        """The centre's re-dispatch of ``state``'s case just returned by ``value``:
+        ``(new state, its transition record, the new order)``."""
+        if order is None:
+            raise LifecycleError(
+                Reason.ILLEGAL_TRANSITION, f"case {state.case_id}: no dispatch order to return"
+            )
+        first = DispatchOrder.from_dict(order)
+        rule = self.rules[state.category_key]
+        named = str(value.get("to_department") or "")
+        target = named or rule.department
+        if target not in self.departments:
+            raise LifecycleError(
+                Reason.UNKNOWN_DEPARTMENT, f"case {state.case_id}: no department {target!r}"
+            )
+        if target == first.department:
+            raise LifecycleError(
+                Reason.ILLEGAL_TRANSITION,
+                f"case {state.case_id}: the return names no other department and the rule "
+                f"of {rule.key} points back to {target!r}",
+            )
+        returned_at = state.last_ts_ms
+        try:
+            new_order = make_redispatch(
+                first, rule, target, self.calendar, returned_at,
+                limits=self.limits, round_=state.return_count,
+            )  # fmt: skip
+        except DispatchError as exc:
+            raise LifecycleError(Reason.ILLEGAL_TRANSITION, str(exc)) from exc
+        note = f"returned by {first.department}: {value.get('note', '')}"
+        state, transition = apply_redispatch(state, new_order, note)
+        assert transition is not None  # a fresh return always leads to a fresh round
+        return state, transition.to_dict(), new_order
 
     def advance(
         self, state: CaseState | None, value: dict[str, Any]
@@ -73,6 +151,7 @@ class LifecycleStep:
                     int(case["opened_at_ms"]),
                     fixed_on_spot=bool(case["fixed_on_spot"]),
                     category_key=str(case["category_key"]),
+                    hotline=int(case["source"]) == Source.HOTLINE,
                 )
                 out.append(_opening(case))
             if value.get("order"):
@@ -82,7 +161,12 @@ class LifecycleStep:
             return state, out
         update = CaseUpdate.from_dict(value)
         state, transition = apply_update(state, update, calendar=self.calendar)
-        return state, [transition.to_dict()] if transition is not None else []
+        if transition is None:
+            return state, []
+        steps: list[Transition] = [transition]
+        state, reopened = after_callback(state, transition)  # the centre's rule
+        steps.extend([reopened] if reopened is not None else [])
+        return state, [t.to_dict() for t in steps]
 
     def apply(self, current: dict[str, Any] | None, value: Any) -> Outcome:
         """The outcome of one decoded message; raises LifecycleError for bad updates."""
@@ -92,9 +176,16 @@ class LifecycleStep:
         state = CaseState.from_dict(current["state"]) if current else None
         facts = current.get("facts") or (value.get("case") if value.get("kind") else None)
         task = VerifyTask.from_dict(current["task"]) if current.get("task") else None
+        order = current.get("order") or (value.get("order") if value.get("kind") else None)
         state, records = self.advance(state, value)
         if state is None or not records:
             return Outcome()
+        orders: list[tuple[str, dict[str, Any]]] = []
+        if records[-1]["action"] == "return":
+            state, record, new_order = self.redispatch(state, value, order)
+            records.append(record)
+            order = new_order.to_dict()
+            orders.append((DISPATCH, order))
         sends: list[tuple[str, dict[str, Any]]] = [(TRANSITIONS, r) for r in records]
         for record in records:
             settled = settle_task(task, record) if task is not None else None
@@ -106,8 +197,9 @@ class LifecycleStep:
                 state = assign_verifier(state, task.supervisor)
                 sends.append((VERIFY_TASKS, task.to_dict()))
         sends.insert(0, (CASE_STATE, case_state_record(state, facts)))
+        sends.extend(orders)
         open_task = None if task is None else task.to_dict()
-        entry = {"state": state.to_dict(), "facts": facts, "task": open_task}
+        entry = {"state": state.to_dict(), "facts": facts, "task": open_task, "order": order}
         return Outcome(entry=entry, sends=sends)
 
     def handle(self, current: dict[str, Any] | None, raw: bytes) -> Outcome:
@@ -161,7 +253,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     dead = app.topic(settings.kafka.topic(DEADLETTER), **raw_topic)
     outputs = {
         name: app.topic(settings.kafka.topic(name), **raw_topic)
-        for name in (CASE_STATE, TRANSITIONS, VERIFY_TASKS)
+        for name in (CASE_STATE, TRANSITIONS, VERIFY_TASKS, DISPATCH)
     }
     # value_type stays None (JSON as it is): Faust decodes a typed changelog value with
     # value_type.from_data, which plain dict lacks, and a restarted worker's table recovery
@@ -187,11 +279,15 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
             sent = []
             for name, record in outcome.sends:
                 value = orjson.dumps(record)
-                sent.append(await outputs[name].send(key=key.encode(), value=value, force=True))
+                # dispatch orders are keyed by department, like the dispatch agent's
+                out_key = record["department"] if name == DISPATCH else key
+                sent.append(await outputs[name].send(key=out_key.encode(), value=value, force=True))
                 if name == TRANSITIONS:
                     metrics.inc("citystream_transitions_total", action=str(record["action"]))
                 elif name == VERIFY_TASKS:
                     metrics.inc("citystream_verify_tasks_total", status=str(record["status"]))
+                else:
+                    metrics.inc("citystream_dispatches_total", department=record["department"])
             # The table must not record the update before its outputs are on the broker:
             # a restarted worker would take the redelivered update for a replay (no
             # transition) and the transition would be lost. The other way round, a crash

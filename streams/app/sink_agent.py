@@ -99,6 +99,7 @@ class RowMaker:
                 "update_id": t["update_id"],
                 "note": t["note"],
                 "deadline": t["deadline_ms"] or 0,
+                "result": t.get("result", ""),  # callbacks; absent in older records
             }
         ]
 

@@ -14,6 +14,7 @@ from streams.cases.lifecycle import (
     LifecycleError,
     Transition,
     apply_dispatch,
+    apply_redispatch,
     apply_update,
     assign_verifier,
     open_case,
@@ -49,7 +50,9 @@ class CaseBook:
         state = self._cases.get(order.case_id)
         if state is None:
             raise LifecycleError(Reason.UNKNOWN_CASE, f"dispatch of unknown case {order.case_id}")
-        self._cases[order.case_id], transition = apply_dispatch(state, order)
+        # a re-dispatch (round >= 1) follows a return (退单)
+        step = apply_redispatch if order.round else apply_dispatch
+        self._cases[order.case_id], transition = step(state, order)
         return transition
 
     def apply(self, update: CaseUpdate | Mapping[str, Any]) -> Transition | None:

@@ -6,11 +6,14 @@ Delays are measured the way the case's deadline is (working time, or clock time 
 and clock-hour categories), so a category's time limit sets how long its handling takes.
 The department stops at its feedback (处置反馈); verification is the supervisors' job
 (:mod:`streams.cases.supervisor_sim`), and a failed one comes back here as a rework
-(:func:`simulate_rework`).
+(:func:`simulate_rework`). A small share of first dispatches is returned (退单) as misrouted,
+to another department, within the order's return window; the re-dispatched order is then
+handled like any other (a re-dispatch is never returned again here).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from dataclasses import dataclass, fields
@@ -26,6 +29,7 @@ __all__ = [
     "case_rng",
     "simulate_department",
     "simulate_on_spot",
+    "simulate_reopen",
     "simulate_rework",
 ]
 
@@ -48,6 +52,9 @@ class DepartmentSimConfig:
     hold_hours: tuple[float, float] = (2.0, 48.0)  # clock
     void_share: float = 0.01
     void_minutes: tuple[float, float] = (10.0, 240.0)  # last step -> void, clock
+    return_share: float = 0.03  # first dispatches returned as misrouted (退单)
+    return_minutes: tuple[float, float] = (5.0, 90.0)  # dispatch -> return, clock
+    reopen_hours: tuple[float, float] = (1.0, 16.0)  # reopened -> new feedback, working
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -136,18 +143,48 @@ def _handle_at(
     return clock.advance(start, round(rng.uniform(*cfg.handle_fraction) * left))
 
 
+def _returned(
+    order: DispatchOrder,
+    script: _Script,
+    departments: tuple[str, ...],
+    cfg: DepartmentSimConfig,
+    seed: int,
+) -> bool:
+    """Whether the department returns ``order`` (then the return is in ``script``)."""
+    others = sorted(set(departments) - {order.department})
+    # its own RNG stage, so that the cases not returned are simulated as before returns
+    rng = case_rng(seed, order.case_id, "return")
+    draw, pick, delay = rng.random(), rng.randrange(max(len(others), 1)), rng.uniform(0, 1)
+    if order.round or not others or draw >= cfg.return_share:
+        return False
+    low, high = cfg.return_minutes
+    at = min(order.dispatched_at_ms + round((low + delay * (high - low)) * MINUTE_MS),
+             order.return_due_ms)  # fmt: skip
+    if at < order.dispatched_at_ms + MINUTE_MS:  # no window (an order from before returns)
+        return False
+    script.emit(Action.RETURN, at, script.staff, note="misrouted: not ours")
+    script.updates[-1] = dataclasses.replace(script.updates[-1], to_department=others[pick])
+    return True
+
+
 def simulate_department(
     order: DispatchOrder,
     calendar: WorkCalendar,
     *,
     seed: int,
     config: DepartmentSimConfig | None = None,
+    departments: tuple[str, ...] = (),
 ) -> list[CaseUpdate]:
-    """The timed updates the department sends for ``order``: its feedback, or a void."""
+    """The timed updates the department sends for ``order``: its feedback, a void, or a
+    return to one of ``departments``."""
     cfg = config or DepartmentSimConfig()
-    rng = case_rng(seed, order.case_id)
+    stage = f"round{order.round}" if order.round else ""
+    rng = case_rng(seed, order.case_id, stage)
     clock = _Clock(order.urgent, order.deadline_unit, calendar)
-    script = _Script(order.case_id, order.department, order.dispatched_at_ms, rng)
+    prefix = f"d{order.round}-u" if order.round else "u"
+    script = _Script(order.case_id, order.department, order.dispatched_at_ms, rng, prefix)
+    if _returned(order, script, departments, cfg, seed):
+        return script.updates
     voids = rng.random() < cfg.void_share
     void_stage = rng.randint(0, 1)  # 0: before signing, 1: after signing
     if voids and void_stage == 0:
@@ -200,6 +237,27 @@ def simulate_rework(
         script.emit(Action.SIGN, script.now + script.minutes(bounds), script.staff)
     redo = round(rng.uniform(*cfg.rework_fraction) * limit)
     script.emit(Action.HANDLE, clock.advance(script.now, redo), script.staff)
+    return script.updates
+
+
+def simulate_reopen(
+    case_id: int,
+    department: str,
+    reopened_at_ms: int,
+    seq: int,
+    calendar: WorkCalendar,
+    *,
+    seed: int,
+    config: DepartmentSimConfig | None = None,
+) -> list[CaseUpdate]:
+    """The department's answer to a case reopened after an unsatisfied callback (the
+    ``reopen`` transition number ``seq``): signing again, then new feedback."""
+    cfg = config or DepartmentSimConfig()
+    rng = case_rng(seed, case_id, f"reopen{seq}")
+    script = _Script(case_id, department, reopened_at_ms, rng, f"o{seq}-")
+    script.emit(Action.SIGN, script.now + script.minutes(cfg.sign_minutes), script.staff)
+    redo = round(rng.uniform(*cfg.reopen_hours) * 60 * MINUTE_MS)
+    script.emit(Action.HANDLE, calendar.add_work_ms(script.now, redo), script.staff)
     return script.updates
 
 

@@ -41,6 +41,27 @@ ACTION_RULES: Mapping[Action, tuple[str, str]] = MappingProxyType(
             "none; the handling deadline moves on by the time on hold",
         ),
         Action.VOID: ("the centre (作废)", "none; a voided case leaves every due count"),
+        Action.RETURN: (
+            "the case's department (退单), with the reason in `note` and optionally "
+            "`to_department`",
+            "from the (re-)dispatch: 2 working hours, clock when urgent "
+            "(`DISPATCH_RETURN_LIMIT_HOURS`)",
+        ),
+        Action.REDISPATCH: (
+            "the centre (lifecycle agent, at once): to the named department, else by the "
+            "category rule",
+            "at the return; the handling limit restarts from it",
+        ),
+        Action.CALLBACK: (
+            "the centre's callback desk (回访), hotline cases only, once per closure, with "
+            "`result` satisfied, basically_satisfied, unsatisfied or unreachable",
+            "none",
+        ),
+        Action.REOPEN: (
+            "the centre (lifecycle agent, at once) after an unsatisfied callback, once per "
+            "case; the department's next feedback is verified again",
+            "at the callback; the original handling deadline stays",
+        ),
     }
 )
 
@@ -57,6 +78,10 @@ _LABELS: Mapping[Action, str] = MappingProxyType(
         Action.HOLD: "centre, pauses the limit",
         Action.RESUME: "centre, deadline moved on",
         Action.VOID: "centre",
+        Action.RETURN: "department, ≤ 2 working h from dispatch",
+        Action.REDISPATCH: "centre, deadline restarts",
+        Action.CALLBACK: "callback desk, hotline cases",
+        Action.REOPEN: "centre, after an unsatisfied callback",
     }
 )
 

@@ -3,10 +3,18 @@
 The dispatch step itself has a clock-time limit counted from the opening of the case
 (urgent 10 min / normal 30 min in published city rules; ``dispatch_limit_*_s`` settings).
 The handling deadline is counted from the dispatch, on the working-hours calendar.
+
+A department may return (退单) a case within ``dispatch_return_limit_hours`` of its dispatch
+(working hours; clock hours for urgent cases, like their deadlines); the centre then
+re-dispatches it (:func:`make_redispatch`): a new order of the next ``round`` whose handling
+deadline restarts in full from the re-dispatch. The re-dispatch keeps the facts of the
+first dispatch step (opening, dispatch due time, dispatched on time), which the 及时派遣率
+is about: a return is counted against the department (退单率), not against the centre.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from streams.cases.calendar import DeadlineUnit, WorkCalendar
 
 if TYPE_CHECKING:
+    from streams.reference.categories import CategoryTable
     from streams.settings import Settings
 
 __all__ = [
@@ -23,6 +32,8 @@ __all__ = [
     "DispatchLimits",
     "DispatchOrder",
     "make_dispatch",
+    "make_redispatch",
+    "rules_by_key",
 ]
 
 URGENCY_VALUES = ("urgent", "normal")  # the ``urgency`` column of the category table
@@ -86,15 +97,30 @@ class CategoryRule:
         )
 
 
+def rules_by_key(table: CategoryTable) -> dict[str, CategoryRule]:
+    """The dispatch rule of every category of ``table``, by category key."""
+    return {
+        c.key: CategoryRule(
+            c.key,
+            c.department,
+            float(c.deadline_value),
+            DeadlineUnit(c.deadline_unit),
+            c.urgency == "urgent",
+        )
+        for c in table.by_key.values()
+    }
+
+
 @dataclass(frozen=True)
 class DispatchLimits:
     """Clock-time limits for opening + dispatching a case (values come from settings)."""
 
     urgent_ms: int
     normal_ms: int
+    return_hours: float = 2.0  # 退单 window after a dispatch (working hours, see module doc)
 
     def __post_init__(self) -> None:
-        if self.urgent_ms <= 0 or self.normal_ms <= 0:
+        if self.urgent_ms <= 0 or self.normal_ms <= 0 or not self.return_hours > 0:
             raise DispatchError(f"dispatch limits must be > 0: {self}")
 
     @classmethod
@@ -102,10 +128,17 @@ class DispatchLimits:
         return cls(
             urgent_ms=settings.dispatch.limit_urgent_s * 1000,
             normal_ms=settings.dispatch.limit_normal_s * 1000,
+            return_hours=settings.dispatch.return_limit_hours,
         )
 
     def limit_ms(self, urgent: bool) -> int:
         return self.urgent_ms if urgent else self.normal_ms
+
+    def return_due(self, calendar: WorkCalendar, dispatched_at_ms: int, urgent: bool) -> int:
+        """The last instant a department may return a case dispatched at ``dispatched_at_ms``."""
+        return calendar.deadline_for(
+            dispatched_at_ms, self.return_hours, DeadlineUnit.WORK_HOURS, urgent
+        )
 
 
 _INT_FIELDS = ("case_id", "opened_at_ms", "dispatched_at_ms", "dispatch_due_ms", "deadline_ms")
@@ -126,11 +159,14 @@ class DispatchOrder:
     deadline_value: float
     deadline_unit: DeadlineUnit
     deadline_ms: int  # handling deadline, counted from the dispatch
+    return_due_ms: int = 0  # the department may return the case until then (退单)
+    round: int = 0  # 0: the first dispatch, n: the re-dispatch after the n-th return
 
     @property
     def update_id(self) -> str:
         """Update id under which the lifecycle records this dispatch (replays are no-ops)."""
-        return f"dispatch:{self.case_id}"
+        suffix = f":r{self.round}" if self.round else ""
+        return f"dispatch:{self.case_id}{suffix}"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -155,6 +191,10 @@ class DispatchOrder:
                 deadline_value=float(data["deadline_value"]),
                 deadline_unit=DeadlineUnit(data["deadline_unit"]),
                 deadline_ms=data["deadline_ms"],
+                # Orders written before returns existed had no return window: a return
+                # against one is after the limit, which is what their departments knew.
+                return_due_ms=_optional_int(data, "return_due_ms", data["dispatched_at_ms"]),
+                round=_optional_int(data, "round", 0),
             )
         except KeyError as exc:
             raise DispatchError(f"dispatch order lacks {exc.args[0]!r}") from exc
@@ -162,6 +202,13 @@ class DispatchOrder:
             if isinstance(exc, DispatchError):
                 raise
             raise DispatchError(f"dispatch order: {exc}") from exc
+
+
+def _optional_int(data: Mapping[str, Any], name: str, default: int) -> int:
+    value = data.get(name, default)
+    if type(value) is not int or value < 0:
+        raise DispatchError(f"dispatch order: {name} must be a non-negative integer")
+    return value
 
 
 def make_dispatch(
@@ -198,4 +245,40 @@ def make_dispatch(
         deadline_ms=calendar.deadline_for(
             now_ms, rule.deadline_value, rule.deadline_unit, rule.urgent
         ),
+        return_due_ms=limits.return_due(calendar, now_ms, rule.urgent),
+    )
+
+
+def make_redispatch(
+    first: DispatchOrder,
+    rule: CategoryRule,
+    department: str,
+    calendar: WorkCalendar,
+    now_ms: int,
+    *,
+    limits: DispatchLimits,
+    round_: int,
+) -> DispatchOrder:
+    """Re-dispatch ``first``'s case to ``department`` at ``now_ms`` after its ``round_``-th
+    return: the handling deadline (``rule``'s time limit) and the return window restart
+    from ``now_ms``; the facts of the first dispatch step stay."""
+    if round_ < 1:
+        raise DispatchError(f"case {first.case_id}: a re-dispatch has round >= 1")
+    if not department:
+        raise DispatchError(f"case {first.case_id}: a re-dispatch needs a department")
+    if now_ms < first.dispatched_at_ms:
+        raise DispatchError(f"case {first.case_id}: re-dispatch before the dispatch")
+    return dataclasses.replace(
+        first,
+        category_key=rule.key,
+        department=department,
+        urgent=rule.urgent,
+        dispatched_at_ms=now_ms,
+        deadline_value=rule.deadline_value,
+        deadline_unit=rule.deadline_unit,
+        deadline_ms=calendar.deadline_for(
+            now_ms, rule.deadline_value, rule.deadline_unit, rule.urgent
+        ),
+        return_due_ms=limits.return_due(calendar, now_ms, rule.urgent),
+        round=round_,
     )

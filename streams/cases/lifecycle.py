@@ -11,6 +11,16 @@ Verification (核查) may only come from the supervisor the case's verify task w
 (:func:`assign_verifier`, see :mod:`streams.cases.verification`) or from the centre. A hold
 (缓办) pauses the handling deadline: while on hold no deadline is in force, and the resume
 moves it on by the time spent on hold (:meth:`WorkCalendar.resume_deadline`).
+
+A return (退单) comes from the department the case is with, before it reported handling and
+no later than the order's ``return_due_ms``, with the reason in ``note`` and optionally the
+department it belongs to (``to_department``). The case is then ``returned`` until the
+centre's re-dispatch (:func:`apply_redispatch`, the lifecycle agent does it at once), which
+restarts the handling deadline; see :mod:`streams.cases.dispatch`.
+
+A callback (回访) records the citizen's verdict on a closed hotline case, once per closure.
+An unsatisfied one reopens the case once (:func:`after_callback`: closed → rework, the
+department's next feedback is verified again); the deadline stays the original one.
 """
 
 from __future__ import annotations
@@ -31,17 +41,22 @@ if TYPE_CHECKING:
     from streams.cases.calendar import WorkCalendar
 
 __all__ = [
+    "CENTRE_ACTIONS",
     "CENTRE_ACTOR",
+    "MAX_REOPENS",
     "TERMINAL",
     "TRANSITIONS",
     "UPDATE_ACTIONS",
     "Action",
+    "CallbackResult",
     "CaseState",
     "CaseUpdate",
     "LifecycleError",
     "Status",
     "Transition",
+    "after_callback",
     "apply_dispatch",
+    "apply_redispatch",
     "apply_update",
     "assign_verifier",
     "open_case",
@@ -59,6 +74,7 @@ class Status(StrEnum):
     REWORK = "rework"  # 返工: verification failed, back to the department
     ON_HOLD = "on_hold"  # 缓办
     VOIDED = "voided"  # 作废
+    RETURNED = "returned"  # 退单: sent back by the department, waiting for the re-dispatch
 
 
 class Action(StrEnum):
@@ -71,9 +87,22 @@ class Action(StrEnum):
     RESUME = "resume"
     VOID = "void"
     CLOSE_ON_SPOT = "close_on_spot"  # patrol fixed it on the spot (needs fixed_on_spot)
+    RETURN = "return"  # 退单 by the department (needs a reason, within the return limit)
+    REDISPATCH = "redispatch"  # by the centre after a return, never on case.updates
+    CALLBACK = "callback"  # 回访 of a closed hotline case (needs a result)
+    REOPEN = "reopen"  # by the centre after an unsatisfied callback, never on case.updates
 
 
-UPDATE_ACTIONS = frozenset(Action) - {Action.DISPATCH}
+class CallbackResult(StrEnum):
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    UNSATISFIED = "unsatisfied"  # 不满意
+    UNREACHABLE = "unreachable"  # 联系不上
+
+
+MAX_REOPENS = 1  # unsatisfied callbacks that reopen a case; later ones are only recorded
+CENTRE_ACTIONS = frozenset({Action.DISPATCH, Action.REDISPATCH, Action.REOPEN})
+UPDATE_ACTIONS = frozenset(Action) - CENTRE_ACTIONS
 TERMINAL = frozenset({Status.CLOSED, Status.VOIDED})
 
 _S, _A = Status, Action
@@ -86,9 +115,15 @@ TRANSITIONS: Mapping[tuple[Status, Action], Status | None] = MappingProxyType(
         (_S.DISPATCHED, _A.SIGN): _S.SIGNED,
         (_S.DISPATCHED, _A.HOLD): _S.ON_HOLD,
         (_S.DISPATCHED, _A.VOID): _S.VOIDED,
+        (_S.DISPATCHED, _A.RETURN): _S.RETURNED,
         (_S.SIGNED, _A.HANDLE): _S.HANDLED,
         (_S.SIGNED, _A.HOLD): _S.ON_HOLD,
         (_S.SIGNED, _A.VOID): _S.VOIDED,
+        (_S.SIGNED, _A.RETURN): _S.RETURNED,
+        (_S.RETURNED, _A.REDISPATCH): _S.DISPATCHED,
+        (_S.RETURNED, _A.VOID): _S.VOIDED,
+        (_S.CLOSED, _A.CALLBACK): _S.CLOSED,
+        (_S.CLOSED, _A.REOPEN): _S.REWORK,
         (_S.HANDLED, _A.VERIFY_OK): _S.CLOSED,
         (_S.HANDLED, _A.VERIFY_FAIL): _S.REWORK,
         (_S.HANDLED, _A.VOID): _S.VOIDED,
@@ -153,10 +188,12 @@ class CaseUpdate:
     actor: str
     department: str
     ts_ms: int
-    note: str = ""
+    note: str = ""  # free text; for a return, its reason (required)
+    to_department: str = ""  # a return's answer to "whose case is it" ("": by the rule)
+    result: str = ""  # a callback's CallbackResult
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "update_id": self.update_id,
             "case_id": self.case_id,
             "action": self.action.value,
@@ -165,6 +202,11 @@ class CaseUpdate:
             "ts": self.ts_ms,
             "note": self.note,
         }
+        if self.to_department:
+            data["to_department"] = self.to_department
+        if self.result:
+            data["result"] = self.result
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseUpdate:
@@ -178,6 +220,13 @@ class CaseUpdate:
             raise LifecycleError(
                 Reason.ILLEGAL_TRANSITION, f"action must be {allowed}, got {action!r}"
             )
+        note = _text(data, "note", required=False)
+        if action == Action.RETURN and not note.strip():
+            raise LifecycleError(Reason.MISSING_FIELD, "a return needs its reason in 'note'")
+        result = _text(data, "result", required=action == Action.CALLBACK)
+        if action == Action.CALLBACK and result not in set(CallbackResult):
+            allowed = "|".join(r.value for r in CallbackResult)
+            raise LifecycleError(Reason.WRONG_TYPE, f"result must be {allowed}, got {result!r}")
         return cls(
             update_id=_text(data, "update_id"),
             case_id=_case_id(data["case_id"]),
@@ -185,7 +234,9 @@ class CaseUpdate:
             actor=_text(data, "actor"),
             department=_text(data, "department"),
             ts_ms=_to_ms(data["ts"]),
-            note=_text(data, "note", required=False),
+            note=note,
+            to_department=_text(data, "to_department", required=False),
+            result=result if action == Action.CALLBACK else "",
         )
 
 
@@ -205,6 +256,7 @@ class Transition:
     update_id: str
     note: str
     deadline_ms: int | None  # the handling deadline in force (None before dispatch, on hold)
+    result: str = ""  # a callback's result
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -242,6 +294,12 @@ class CaseState:
     rework_count: int = 0
     deadline_unit: str = ""  # of the time limit (DeadlineUnit), set by the dispatch
     verifier: str = ""  # supervisor of the open verify task ("" when none is open)
+    return_count: int = 0  # 退单 so far (each one led to a re-dispatch)
+    return_due_ms: int | None = None  # of the dispatch in force (None: no return allowed)
+    redispatched_at_ms: int | None = None  # of the last re-dispatch
+    hotline: bool = False  # reported on the hotline (12345): called back after closure
+    called_back_at_ms: int | None = None  # callback since the last closure
+    reopen_count: int = 0  # reopenings after unsatisfied callbacks
     applied: tuple[str, ...] = ()  # update ids already applied (idempotency)
 
     @property
@@ -279,7 +337,12 @@ class CaseState:
 
 
 def open_case(
-    case_id: int, opened_at_ms: int, *, fixed_on_spot: bool = False, category_key: str = ""
+    case_id: int,
+    opened_at_ms: int,
+    *,
+    fixed_on_spot: bool = False,
+    category_key: str = "",
+    hotline: bool = False,
 ) -> CaseState:
     """The state of a newly opened case (立案)."""
     return CaseState(
@@ -289,6 +352,7 @@ def open_case(
         last_ts_ms=opened_at_ms,
         fixed_on_spot=fixed_on_spot,
         category_key=category_key,
+        hotline=hotline,
     )
 
 
@@ -313,6 +377,12 @@ def _check(state: CaseState, update: CaseUpdate) -> Status:
         raise _illegal(
             state, f"update from {update.department!r}, case is with {state.department!r}"
         )
+    if update.action is Action.RETURN:
+        _check_return(state, update)
+    if update.action is Action.CALLBACK and not state.hotline:
+        raise _illegal(state, "callbacks are for hotline cases")
+    if update.action is Action.CALLBACK and state.called_back_at_ms is not None:
+        raise _illegal(state, f"already called back at {state.called_back_at_ms}")
     verifies = update.action in (Action.VERIFY_OK, Action.VERIFY_FAIL)
     if verifies and update.actor not in {CENTRE_ACTOR, state.verifier or CENTRE_ACTOR}:
         raise LifecycleError(
@@ -326,6 +396,17 @@ def _check(state: CaseState, update: CaseUpdate) -> Status:
             raise _illegal(state, "on hold without a status to resume")
         target = state.held_from
     return target
+
+
+def _check_return(state: CaseState, update: CaseUpdate) -> None:
+    if state.return_due_ms is None or update.ts_ms > state.return_due_ms:
+        raise LifecycleError(
+            Reason.RETURN_TOO_LATE,
+            f"case {state.case_id}: return at {update.ts_ms} is after the return limit "
+            f"({state.return_due_ms})",
+        )
+    if update.to_department == state.department:
+        raise _illegal(state, f"a return names the department it comes from ({state.department!r})")
 
 
 def _effects(state: CaseState, update: CaseUpdate, calendar: WorkCalendar | None) -> dict[str, Any]:
@@ -344,6 +425,19 @@ def _effects(state: CaseState, update: CaseUpdate, calendar: WorkCalendar | None
         return {"rework_count": state.rework_count + 1, "verifier": ""}
     if action is Action.HOLD:
         return {"held_from": state.status, "held_since_ms": ts}
+    if action is Action.CALLBACK:
+        return {"called_back_at_ms": ts}
+    if action is Action.REOPEN:
+        return {
+            "rework_count": state.rework_count + 1,
+            "reopen_count": state.reopen_count + 1,
+            "closed_at_ms": None,
+            "called_back_at_ms": None,
+            "verifier": "",
+        }
+    if action is Action.RETURN:
+        # the returning department no longer has the case; the re-dispatch names the next
+        return {"return_count": state.return_count + 1, "return_due_ms": None}
     changes: dict[str, Any] = {}
     if state.held_since_ms is not None:  # resume, or void while on hold
         changes = {
@@ -406,6 +500,7 @@ def _step(
         update_id=update.update_id,
         note=update.note,
         deadline_ms=new.deadline_in_force,
+        result=update.result,
     )
     return new, transition
 
@@ -419,9 +514,29 @@ def apply_update(
     """
     if state is None:
         raise LifecycleError(Reason.UNKNOWN_CASE, f"no open case {update.case_id}")
-    if update.action is Action.DISPATCH:
-        raise _illegal(state, "dispatch comes from the dispatch order, not from case.updates")
+    if update.action in CENTRE_ACTIONS:
+        raise _illegal(state, f"{update.action.value} comes from the centre, not from case.updates")
     return _step(state, update, {}, calendar)
+
+
+def after_callback(state: CaseState, callback: Transition) -> tuple[CaseState, Transition | None]:
+    """The centre's rule after ``callback``: an unsatisfied callback reopens the case (to
+    rework) unless it was reopened :data:`MAX_REOPENS` times already; ``(state, None)``
+    when nothing follows."""
+    if callback.action is not Action.CALLBACK or callback.result != CallbackResult.UNSATISFIED:
+        return state, None
+    if state.reopen_count >= MAX_REOPENS:
+        return state, None
+    update = CaseUpdate(
+        update_id=f"reopen:{callback.update_id}",
+        case_id=state.case_id,
+        action=Action.REOPEN,
+        actor=CENTRE_ACTOR,
+        department=state.department,
+        ts_ms=callback.ts_ms,
+        note="unsatisfied callback",
+    )
+    return _step(state, update, {})
 
 
 def assign_verifier(state: CaseState, supervisor: str) -> CaseState:
@@ -435,23 +550,53 @@ def assign_verifier(state: CaseState, supervisor: str) -> CaseState:
 
 def apply_dispatch(state: CaseState, order: DispatchOrder) -> tuple[CaseState, Transition | None]:
     """Record the dispatch of ``state``'s case; a replayed order is a no-op."""
+    if order.round:
+        raise _illegal(state, f"order round {order.round} is a re-dispatch (apply_redispatch)")
+    return _dispatch_step(state, order, Action.DISPATCH, "", {})
+
+
+def apply_redispatch(
+    state: CaseState, order: DispatchOrder, note: str = ""
+) -> tuple[CaseState, Transition | None]:
+    """Record the centre's re-dispatch of a returned case; a replayed order is a no-op.
+
+    ``dispatched_at_ms`` stays the first dispatch (the 及时派遣率 is about that step); the
+    handling deadline and the return window are the new order's."""
+    if order.round != state.return_count or not order.round:
+        raise _illegal(state, f"re-dispatch round {order.round} after {state.return_count} returns")
+    extra = {"redispatched_at_ms": order.dispatched_at_ms, "signed_at_ms": None}
+    return _dispatch_step(state, order, Action.REDISPATCH, note, extra)
+
+
+def _dispatch_step(
+    state: CaseState, order: DispatchOrder, action: Action, note: str, extra: dict[str, Any]
+) -> tuple[CaseState, Transition | None]:
     update = CaseUpdate(
         update_id=order.update_id,
         case_id=order.case_id,
-        action=Action.DISPATCH,
+        action=action,
         actor=CENTRE_ACTOR,
         department=order.department,
         ts_ms=order.dispatched_at_ms,
+        note=note,
     )
-    return _step(
-        state,
+    if update.update_id in state.applied:
+        return state, None
+    # the department check of _check is about updates from departments: the centre moves
+    # the case between them, so the step is checked as the case's own department's
+    checked = dataclasses.replace(state, department="")
+    new, transition = _step(
+        checked,
         update,
         {
             "department": order.department,
             "category_key": order.category_key,
             "urgent": order.urgent,
-            "dispatched_at_ms": order.dispatched_at_ms,
+            "dispatched_at_ms": state.dispatched_at_ms or order.dispatched_at_ms,
             "deadline_ms": order.deadline_ms,
             "deadline_unit": order.deadline_unit.value,
+            "return_due_ms": order.return_due_ms,
+            **extra,
         },
     )
+    return new, transition

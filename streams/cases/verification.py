@@ -107,6 +107,7 @@ class VerifyTask:
     status: TaskStatus = TaskStatus.OPEN
     settled_at_ms: int | None = None  # verification (or void) time
     note: str = ""
+    hotline: bool = False  # a hotline case: its closure is called back (回访)
 
     @property
     def version(self) -> int:
@@ -130,6 +131,8 @@ class VerifyTask:
             for name in _STR_FIELDS:
                 if not isinstance(data[name], str):
                     raise VerifyTaskError(f"verify task: {name} must be a string")
+            if type(data.get("hotline", False)) is not bool:
+                raise VerifyTaskError("verify task: hotline must be true or false")
             settled = data.get("settled_at_ms")
             if settled is not None and type(settled) is not int:
                 raise VerifyTaskError("verify task: settled_at_ms must be an integer or null")
@@ -188,6 +191,7 @@ class VerifyDesk:
             area=area,
             issued_at_ms=issued,
             due_at_ms=issued + self.limits.limit_ms(area),
+            hotline=state.hotline,
         )
 
 

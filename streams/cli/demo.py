@@ -69,7 +69,8 @@ def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
         "ORDER BY period_start, level = 'district', opened DESC"
     )
     lines = [
-        "citystream demo summary (KPI views kpi_intake, kpi_units and kpi_verification, by month)",
+        "citystream demo summary (KPI views kpi_intake, kpi_units, kpi_verification, "
+        "kpi_returns and kpi_satisfaction, by month)",
         f"  raw records in   {sum(produced.values()):>8}  "
         + ", ".join(f"{k} {v}" for k, v in sorted(produced.items())),
         f"  dead letters     {sum(n for _, n in dead):>8}  "
@@ -92,6 +93,7 @@ def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
             f"  {rate:>5.1f}%  {on_time_rate:>8.1f}%  {rec:>11}"
         )
     lines += _verification_lines(q)
+    lines += _return_callback_lines(q)
     return "\n".join(lines)
 
 
@@ -111,6 +113,30 @@ def _verification_lines(q: Any) -> list[str]:
         lines.append(
             f"           {month!s:<11} {name:<12} {due:>6} {verified:>9} {passed:>7} {failed:>7}"
             f" {on_time:>8}  {rate:>8.1f}%"
+        )
+    return lines
+
+
+def _return_callback_lines(q: Any) -> list[str]:
+    """Returns (退单率) and callbacks (满意度) per department, from kpi_returns and
+    kpi_satisfaction."""
+    rows = q(
+        "SELECT r.period_start, r.level, r.unit, r.dispatched, r.returned, r.return_rate, "
+        "s.callbacks, s.reached, s.satisfaction_rate FROM {db}.kpi_returns AS r "
+        "ANY LEFT JOIN (SELECT period, period_start, level, unit, callbacks, reached, "
+        "satisfaction_rate FROM {db}.kpi_satisfaction) AS s "
+        "USING (period, period_start, level, unit) "
+        "WHERE r.period = 'month' AND r.level IN ('department', 'district') "
+        "ORDER BY r.period_start, r.level = 'district', r.dispatched DESC"
+    )
+    lines = [
+        "  returns: month       unit       dispatched  returned  退单率  callbacks  reached  满意度"
+    ]
+    for month, level, unit, sent, returned, rate, calls, reached, content in rows:
+        name = "district" if level == "district" else unit
+        lines.append(
+            f"           {month!s:<11} {name:<12} {sent:>8} {returned:>9} {rate:>6.1f}%"
+            f" {calls:>10} {reached:>8} {content:>6.1f}%"
         )
     return lines
 

@@ -35,6 +35,10 @@ class Reason(str, Enum):  # noqa: UP042 - str() of members kept as other modules
     UNKNOWN_CASE = "unknown_case"
     # a verification from someone other than the case's assigned supervisor or the centre
     WRONG_ACTOR = "wrong_actor"
+    # a return (退单) after the limit counted from the case's dispatch
+    RETURN_TOO_LATE = "return_too_late"
+    # a return naming a department that does not exist
+    UNKNOWN_DEPARTMENT = "unknown_department"
     # A bug in an adapter met an input nobody foresaw: dead-lettered with the exception,
     # counted and alerted on, so that one poison record cannot stop the pipeline.
     INTERNAL_ERROR = "internal_error"

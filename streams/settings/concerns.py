@@ -288,10 +288,14 @@ class SinkSettings(Concern):
 class DispatchSettings(Concern):
     limit_urgent_s: int = setting(10 * 60, "DISPATCH_LIMIT_URGENT_S", INT)  # open + dispatch
     limit_normal_s: int = setting(30 * 60, "DISPATCH_LIMIT_NORMAL_S", INT)
+    # 退单: a department may return a case this long after its dispatch (working hours on
+    # the calendar; clock hours for urgent cases, as their deadlines)
+    return_limit_hours: float = setting(2.0, "DISPATCH_RETURN_LIMIT_HOURS", FLOAT)
 
     def check(self) -> None:
         for name in ("limit_urgent_s", "limit_normal_s"):
             self._require(getattr(self, name) >= 1, name, "must be >= 1")
+        self._require(self.return_limit_hours > 0, "return_limit_hours", "must be > 0")
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

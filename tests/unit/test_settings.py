@@ -96,6 +96,7 @@ EXAMPLES = {
     "TILE_SIZE_M": "1500",
     "CELL_SIZE_M": "50.5",
     "SINK_RETRY_MAX_S": "12.5",
+    "DISPATCH_RETURN_LIMIT_HOURS": "3.5",
     "CHANGELOG_PART_BYTES": "2097152",
     "WORKER_ROLES": "dedup, sink",
     "LOG_LEVEL": "debug",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+import orjson
 import pytest
 from app_cases import PATROL_CASE, SENSOR_CASE, case_rows
 
@@ -11,7 +13,9 @@ from streams.app.dispatch_agent import Dispatcher
 from streams.app.lifecycle_agent import LifecycleStep
 from streams.cases.lifecycle import LifecycleError, Status
 from streams.cases.records import case_state_record as case_row_of
+from streams.contracts.fused import Source
 from streams.contracts.reasons import Reason
+from streams.contracts.topics import CASE_STATE, DISPATCH, TRANSITIONS
 from streams.dedup.engine import DedupEngine
 from streams.settings import Settings
 
@@ -130,3 +134,175 @@ def test_table_values_survive_the_changelog_codec(tmp_path: Any) -> None:
         return app.serializers.loads_value(topic.value_type, raw, serializer=topic.value_serializer)
 
     assert asyncio.run(roundtrip()) == stored
+
+
+def _opened_entry(
+    step: LifecycleStep, message: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The table entry after the open message, and its dispatch order."""
+    outcome = step.handle(None, orjson.dumps(message))
+    assert outcome.entry is not None and outcome.entry["order"] == message["order"]
+    return outcome.entry, message["order"]
+
+
+def _return(case_id: int, order: dict[str, Any], minutes: int, **fields: Any) -> bytes:
+    ts = order["dispatched_at_ms"] + minutes * 60_000
+    data = _update(case_id, "return", ts, f"ret-{minutes}", order["department"]) | {
+        "note": "belongs to the roads people"
+    }
+    return orjson.dumps(data | fields)
+
+
+def test_a_return_is_redispatched_to_the_named_department(
+    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
+) -> None:
+    entry, order = _opened_entry(step, opened[SENSOR_CASE][0])
+    other = sorted(step.departments - {order["department"]})[0]
+    outcome = step.handle(entry, _return(SENSOR_CASE, order, 30, to_department=other))
+    assert outcome.rejected is None and outcome.entry is not None
+    topics = [name for name, _ in outcome.sends]
+    assert topics == [CASE_STATE, TRANSITIONS, TRANSITIONS, DISPATCH]
+    ret, redispatch = (r for name, r in outcome.sends if name == TRANSITIONS)
+    assert (ret["action"], ret["from_status"], ret["to_status"]) == (
+        "return", "dispatched", "returned",
+    )  # fmt: skip
+    assert ret["department"] == order["department"]
+    assert (redispatch["action"], redispatch["to_status"]) == ("redispatch", "dispatched")
+    assert redispatch["department"] == other and "roads people" in redispatch["note"]
+    new_order = outcome.sends[-1][1]
+    returned_at = ret["ts_ms"]
+    assert new_order["department"] == other and new_order["round"] == 1
+    assert new_order["dispatched_at_ms"] == redispatch["ts_ms"] == returned_at
+    # the deadline restarts from the re-dispatch, with the category's time limit
+    rule = step.rules[order["category_key"]]
+    restarted = step.calendar.deadline_for(
+        returned_at, rule.deadline_value, rule.deadline_unit, rule.urgent
+    )
+    assert new_order["deadline_ms"] == redispatch["deadline_ms"] == restarted
+    assert new_order["deadline_ms"] > order["deadline_ms"]
+    assert new_order["dispatch_due_ms"] == order["dispatch_due_ms"]  # first step's facts stay
+    assert outcome.entry["order"] == new_order
+    state = outcome.entry["state"]
+    assert (state["status"], state["department"], state["return_count"]) == (
+        "dispatched", other, 1,
+    )  # fmt: skip
+    case_row = outcome.sends[0][1]
+    assert case_row["department"] == other and case_row["status"] == "dispatched"
+    # the same return again (redelivery): nothing new
+    again = step.handle(outcome.entry, _return(SENSOR_CASE, order, 30, to_department=other))
+    assert again.entry is None and again.sends == [] and again.rejected is None
+
+
+def test_bad_returns_go_to_the_dead_letters_and_change_nothing(
+    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
+) -> None:
+    entry, order = _opened_entry(step, opened[SENSOR_CASE][0])
+    dept = order["department"]
+    limit_min = (order["return_due_ms"] - order["dispatched_at_ms"]) // 60_000
+    other = sorted(step.departments - {dept})[0]
+    cases = [
+        (_return(SENSOR_CASE, order, limit_min + 1, to_department=other), "return_too_late"),
+        (_return(SENSOR_CASE, order, 10, to_department="harbour"), "unknown_department"),
+        # no department named and the category's rule points back to the returning one
+        (_return(SENSOR_CASE, order, 10), "illegal_transition"),
+        (_return(SENSOR_CASE, order, 10, to_department=dept), "illegal_transition"),
+        (_return(SENSOR_CASE, order, 10, department=other), "illegal_transition"),
+        (_return(SENSOR_CASE, order, 10, note=""), "missing_field"),
+        (_return(SENSOR_CASE, order, 10, action="redispatch"), "illegal_transition"),
+        (_return(SENSOR_CASE, order, 10, ts="soon"), "bad_time"),
+    ]
+    for raw, reason in cases:
+        outcome = step.handle(entry, raw)
+        assert outcome.rejected is not None and outcome.rejected[0].value == reason, raw
+        assert outcome.entry is None and outcome.sends == []
+    unknown = step.handle(None, _return(SENSOR_CASE + 99, order, 10, to_department=other))
+    assert unknown.rejected is not None and unknown.rejected[0] is Reason.UNKNOWN_CASE
+
+
+def test_a_closed_case_cannot_be_returned(
+    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
+) -> None:
+    open_msg, close_msg = opened[PATROL_CASE]
+    entry = step.handle(None, orjson.dumps(open_msg)).entry
+    closed = step.handle(entry, orjson.dumps(close_msg)).entry
+    assert closed is not None and closed["state"]["status"] == "closed"
+    data = _update(PATROL_CASE, "return", close_msg["ts"] + 60_000, "r-1", close_msg["department"])
+    outcome = step.handle(closed, orjson.dumps(data | {"note": "not ours", "to_department": "x"}))
+    assert outcome.rejected is not None and outcome.rejected[0] is Reason.ILLEGAL_TRANSITION
+
+
+def _closed(step: LifecycleStep, message: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The table entry once the case of ``message`` is signed, handled and verified."""
+    entry, order = _opened_entry(step, message)
+    case_id, dept, ts = message["case"]["case_id"], order["department"], order["dispatched_at_ms"]
+    for i, action in enumerate(("sign", "handle"), 1):
+        outcome = step.handle(entry, orjson.dumps(_update(case_id, action, ts + i * 60_000,
+                                                          f"c-{i}", dept)))  # fmt: skip
+        assert outcome.entry is not None, outcome.rejected
+        entry = outcome.entry
+    task = entry["task"]
+    assert task["hotline"] is (message["case"]["source"] == Source.HOTLINE)
+    verify = _update(case_id, "verify_ok", ts + 3 * 60_000, "c-3", dept, task["supervisor"])
+    outcome = step.handle(entry, orjson.dumps(verify))
+    assert outcome.entry is not None and outcome.entry["state"]["status"] == "closed"
+    return outcome.entry, ts + 3 * 60_000
+
+
+def _callback(case_id: int, ts: int, dept: str, result: str | None, uid: str = "cb") -> bytes:
+    data = _update(case_id, "callback", ts, uid, dept, "callback-desk")
+    return orjson.dumps(data | ({} if result is None else {"result": result}))
+
+
+def test_an_unsatisfied_callback_reopens_a_hotline_case(
+    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
+) -> None:
+    message = copy.deepcopy(opened[SENSOR_CASE][0])
+    message["case"]["source"] = int(Source.HOTLINE)
+    entry, closed_at = _closed(step, message)
+    dept = message["order"]["department"]
+    outcome = step.handle(entry, _callback(SENSOR_CASE, closed_at + 3_600_000, dept, "unsatisfied"))
+    assert outcome.rejected is None and outcome.entry is not None
+    steps = [r for name, r in outcome.sends if name == TRANSITIONS]
+    assert [(r["action"], r["to_status"], r["result"]) for r in steps] == [
+        ("callback", "closed", "unsatisfied"), ("reopen", "rework", ""),
+    ]  # fmt: skip
+    state = outcome.entry["state"]
+    assert (state["status"], state["reopen_count"], state["closed_at_ms"]) == ("rework", 1, None)
+    assert outcome.sends[0] == (CASE_STATE, outcome.sends[0][1])
+    assert outcome.sends[0][1]["status"] == "rework"
+    # the department's next feedback gets a fresh verify task (round 1)
+    handle = _update(SENSOR_CASE, "handle", closed_at + 7_200_000, "c-9", dept)
+    again = step.handle(outcome.entry, orjson.dumps(handle))
+    assert again.entry is not None and again.entry["task"]["task_id"] == f"{SENSOR_CASE}:v1"
+
+
+def test_a_satisfied_callback_is_stored_and_bad_callbacks_are_dead_letters(
+    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
+) -> None:
+    message = copy.deepcopy(opened[SENSOR_CASE][0])
+    message["case"]["source"] = int(Source.HOTLINE)
+    entry, closed_at = _closed(step, message)
+    dept = message["order"]["department"]
+    at = closed_at + 3_600_000
+    good = step.handle(entry, _callback(SENSOR_CASE, at, dept, "basically_satisfied"))
+    assert good.entry is not None and good.entry["state"]["status"] == "closed"
+    assert [r["result"] for n, r in good.sends if n == TRANSITIONS] == ["basically_satisfied"]
+    sensor_entry, sensor_closed = _closed(step, opened[SENSOR_CASE][0])  # not a hotline case
+    opened_entry, _ = _opened_entry(step, message)
+    bad = [
+        (entry, _callback(SENSOR_CASE, at, dept, None), Reason.MISSING_FIELD),
+        (entry, _callback(SENSOR_CASE, at, dept, "meh"), Reason.WRONG_TYPE),
+        (entry, _callback(SENSOR_CASE, at, "harbour", "satisfied"), Reason.ILLEGAL_TRANSITION),
+        (entry, _callback(SENSOR_CASE, closed_at - 1, dept, "satisfied"),
+         Reason.ILLEGAL_TRANSITION),  # older than the closure
+        (good.entry, _callback(SENSOR_CASE, at + 1, dept, "satisfied", "cb2"),
+         Reason.ILLEGAL_TRANSITION),  # a second callback for the same closure
+        (opened_entry, _callback(SENSOR_CASE, at, dept, "satisfied"), Reason.ILLEGAL_TRANSITION),
+        (sensor_entry, _callback(SENSOR_CASE, sensor_closed + 1, dept, "satisfied"),
+         Reason.ILLEGAL_TRANSITION),
+        (None, _callback(SENSOR_CASE, at, dept, "satisfied"), Reason.UNKNOWN_CASE),
+    ]  # fmt: skip
+    for current, raw, reason in bad:
+        outcome = step.handle(current, raw)
+        assert outcome.rejected is not None and outcome.rejected[0] is reason, raw
+        assert outcome.entry is None and outcome.sends == []

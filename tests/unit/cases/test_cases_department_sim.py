@@ -256,3 +256,91 @@ def test_rework_redoes_the_work_with_fresh_update_ids(cal, limits, desk):
     assert updates == simulate_rework(failed, rule, cal, seed=4, config=config)
     with pytest.raises(ValueError, match="did not fail"):
         simulate_rework(task, rule, cal, seed=4)
+
+
+DESKS = ("municipal", "sanitation", "greening", "enforcement")
+
+
+def test_returns_go_elsewhere_in_the_window_and_the_redispatch_is_handled(cal, limits):
+    from streams.cases.dispatch import make_redispatch
+    from streams.cases.lifecycle import apply_dispatch, apply_redispatch, apply_update, open_case
+
+    config = dataclasses.replace(NO_VOIDS, return_share=0.5)
+    returned = 0
+    for order in orders(cal, limits, 120):
+        updates = simulate_department(order, cal, seed=9, config=config, departments=DESKS)
+        if updates[0].action is not Action.RETURN:
+            continue
+        returned += 1
+        ret = updates[0]
+        assert len(updates) == 1 and ret.note
+        assert ret.to_department in DESKS and ret.to_department != order.department
+        assert order.dispatched_at_ms < ret.ts_ms <= order.return_due_ms
+        state, _ = apply_dispatch(open_case(order.case_id, order.opened_at_ms), order)
+        state, _ = apply_update(state, ret, calendar=cal)
+        rule = RULES_BY_KEY[order.category_key]
+        again = make_redispatch(
+            order, rule, ret.to_department, cal, ret.ts_ms, limits=limits, round_=1
+        )
+        state, _ = apply_redispatch(state, again)
+        answers = simulate_department(again, cal, seed=9, config=config, departments=DESKS)
+        assert Action.RETURN not in {u.action for u in answers}  # a re-dispatch stays
+        assert all(u.update_id.startswith(f"{order.case_id}-d1-") for u in answers)
+        for update in answers:
+            state, _ = apply_update(state, update, calendar=cal)
+        assert state.status is Status.HANDLED and state.department == ret.to_department
+    assert 40 < returned < 80
+
+
+def test_default_return_share_is_small(cal, limits):
+    batch = orders(cal, limits, 1500)
+    answers = [simulate_department(o, cal, seed=2, departments=DESKS) for o in batch]
+    share = sum(a[0].action is Action.RETURN for a in answers) / len(batch)
+    assert 0.015 < share < 0.045
+    # without other departments to name there is nobody to return to
+    assert all(
+        u.action is not Action.RETURN
+        for o in batch[:200]
+        for u in simulate_department(o, cal, seed=2)
+    )
+
+
+def _passed_task(case_id: int, *, hotline: bool = True, status: str = "passed") -> VerifyTask:
+    return VerifyTask(
+        task_id=f"{case_id}:v0", case_id=case_id, rework_round=0, supervisor="s", basis="roster",
+        department="sanitation", category_key="E0102", grid_code=GRID, street=GRID[:9],
+        area="urban", issued_at_ms=T0, due_at_ms=T0 + 3_600_000,
+        status=TaskStatus(status), settled_at_ms=T0 + 600_000, hotline=hotline,
+    )  # fmt: skip
+
+
+def test_callbacks_follow_hotline_closures_with_realistic_shares():
+    from streams.cases.callback_sim import CallbackSimConfig, simulate_callback
+
+    calls = [simulate_callback(_passed_task(i), seed=3) for i in range(3000)]
+    assert all(c is not None for c in calls)
+    results = Counter(c.result for c in calls if c is not None)
+    for result, share in zip(
+        ("satisfied", "basically_satisfied", "unsatisfied", "unreachable"),
+        CallbackSimConfig().shares,
+        strict=True,
+    ):
+        assert abs(results[result] / len(calls) - share) < 0.025, result
+    for c in calls[:200]:
+        assert c is not None and c.action is Action.CALLBACK and c.department == "sanitation"
+        assert 2 * 3_600_000 <= c.ts_ms - (T0 + 600_000) <= 48 * 3_600_000
+    assert simulate_callback(_passed_task(1), seed=3) == calls[1]  # deterministic
+    assert simulate_callback(_passed_task(1, hotline=False), seed=3) is None
+    assert simulate_callback(_passed_task(1, status="failed"), seed=3) is None
+    with pytest.raises(ValueError, match="sum to 1"):
+        CallbackSimConfig(shares=(0.5, 0.5, 0.5, 0.0))
+
+
+def test_a_reopened_case_is_handled_again(cal):
+    from streams.cases.department_sim import simulate_reopen
+
+    answers = simulate_reopen(7, "sanitation", T0, 9, cal, seed=1)
+    assert [u.action for u in answers] == [Action.SIGN, Action.HANDLE]
+    assert [u.update_id for u in answers] == ["7-o9-1", "7-o9-2"]
+    assert T0 < answers[0].ts_ms < answers[1].ts_ms
+    assert answers == simulate_reopen(7, "sanitation", T0, 9, cal, seed=1)

@@ -23,7 +23,9 @@ from streams.cases.lifecycle import (
     LifecycleError,
     Status,
     Transition,
+    after_callback,
     apply_dispatch,
+    apply_redispatch,
     apply_update,
     assign_verifier,
     open_case,
@@ -56,6 +58,7 @@ def order(case_id: int = CASE, ts: int = T0 + 5 * MIN) -> DispatchOrder:
         deadline_value=4,
         deadline_unit=DeadlineUnit.WORK_HOURS,
         deadline_ms=T0 + 300 * MIN,
+        return_due_ms=ts + 120 * MIN,
     )
 
 
@@ -87,17 +90,40 @@ PATHS: dict[Status, list[Action]] = {
     Status.REWORK: [Action.DISPATCH, Action.SIGN, Action.HANDLE, Action.VERIFY_FAIL],
     Status.ON_HOLD: [Action.DISPATCH, Action.SIGN, Action.HOLD],
     Status.VOIDED: [Action.DISPATCH, Action.VOID],
+    Status.RETURNED: [Action.DISPATCH, Action.RETURN],
 }
 
 
 def step(state: CaseState, action: Action, ts: int) -> tuple[CaseState, Transition | None]:
     if action is Action.DISPATCH:
         return apply_dispatch(state, order(ts=ts))
-    return apply_update(state, upd(action, ts), calendar=CAL)
+    if action is Action.REDISPATCH:
+        again = dataclasses.replace(order(ts=ts), department="other", round=state.return_count)
+        return apply_redispatch(state, again)
+    update = upd(action, ts)
+    if action is Action.REOPEN:
+        callback = dataclasses.replace(update, action=Action.CALLBACK, result="unsatisfied")
+        reopened, transition = after_callback(state, _transition_of(callback))
+        assert transition is not None or state.status is not Status.CLOSED
+        if transition is None:
+            raise LifecycleError(Reason.ILLEGAL_TRANSITION, f"case {CASE}: no reopen")
+        return reopened, transition
+    if action is Action.RETURN:
+        update = dataclasses.replace(update, note="not ours")
+    if action is Action.CALLBACK:
+        update = dataclasses.replace(update, result="satisfied")
+    return apply_update(state, update, calendar=CAL)
+
+
+def _transition_of(update: CaseUpdate) -> Transition:
+    return Transition(
+        f"{CASE}:99", CASE, 99, update.action, Status.CLOSED, Status.CLOSED, update.ts_ms,
+        update.actor, update.department, update.update_id, "", None, update.result,
+    )  # fmt: skip
 
 
 def state_in(status: Status) -> CaseState:
-    state = open_case(CASE, T0, fixed_on_spot=True)
+    state = open_case(CASE, T0, fixed_on_spot=True, hotline=True)
     for i, action in enumerate(PATHS[status], 1):
         state, _ = step(state, action, T0 + i * 10 * MIN)
     assert state.status is status
@@ -119,6 +145,12 @@ EXPECTED_STEPS = {
     ("on_hold", "resume", None),
     *((s, "void", "voided") for s in ("opened", "dispatched", "signed", "handled", "rework")),
     ("on_hold", "void", "voided"),
+    ("dispatched", "return", "returned"),
+    ("signed", "return", "returned"),
+    ("returned", "redispatch", "dispatched"),
+    ("returned", "void", "voided"),
+    ("closed", "callback", "closed"),
+    ("closed", "reopen", "rework"),
 }
 
 
@@ -130,7 +162,9 @@ def test_transition_table_matches_the_spec():
 def test_the_table_reaches_every_status_and_terminal_states_have_no_exit():
     targets = {t for t in TRANSITIONS.values() if t is not None}
     assert targets | {Status.OPENED} == set(Status)
-    assert not [key for key in TRANSITIONS if key[0] in (Status.CLOSED, Status.VOIDED)]
+    assert not [key for key in TRANSITIONS if key[0] is Status.VOIDED]
+    # a closed case is left only by its callback (回访) and the reopening that may follow
+    assert {a for s, a in TRANSITIONS if s is Status.CLOSED} == {Action.CALLBACK, Action.REOPEN}
 
 
 @pytest.mark.parametrize(("status", "action"), list(itertools.product(Status, Action)))
@@ -271,8 +305,9 @@ def test_dispatch_cannot_come_from_case_updates():
     with pytest.raises(LifecycleError) as err:
         CaseUpdate.from_dict(data)
     assert err.value.reason is Reason.ILLEGAL_TRANSITION
-    with pytest.raises(LifecycleError, match="dispatch order"):
-        apply_update(open_case(CASE, T0), upd(Action.DISPATCH, T0))
+    for centre_only in (Action.DISPATCH, Action.REDISPATCH, Action.REOPEN):
+        with pytest.raises(LifecycleError, match="comes from the centre"):
+            apply_update(open_case(CASE, T0), upd(centre_only, T0))
 
 
 def test_update_record_round_trip_and_iso_time():
@@ -283,8 +318,76 @@ def test_update_record_round_trip_and_iso_time():
     parsed = CaseUpdate.from_dict(record)
     assert parsed.ts_ms == T0 and parsed.case_id == CASE and parsed.note == ""
     assert {a.value for a in UPDATE_ACTIONS} == {
-        "sign", "handle", "verify_ok", "verify_fail", "hold", "resume", "void", "close_on_spot"
+        "sign", "handle", "verify_ok", "verify_fail", "hold", "resume", "void", "close_on_spot",
+        "return", "callback",
     }  # fmt: skip
+
+
+def _return(ts: int, *, dept: str = DEPT, to: str = "", note: str = "not ours") -> CaseUpdate:
+    return dataclasses.replace(upd(Action.RETURN, ts, dept=dept), note=note, to_department=to)
+
+
+def test_return_within_the_limit_then_redispatch_restarts_the_deadline():
+    state = state_in(Status.SIGNED)  # dispatched at T0 + 10 min, signed at T0 + 20 min
+    first = order(ts=T0 + 10 * MIN)
+    assert state.return_due_ms == first.return_due_ms == T0 + 130 * MIN
+    returned, t = apply_update(state, _return(T0 + 130 * MIN, to="roads"), calendar=CAL)
+    assert returned.status is Status.RETURNED and returned.return_count == 1
+    assert t is not None and (t.from_status, t.to_status) == (Status.SIGNED, Status.RETURNED)
+    assert t.department == DEPT and t.note == "not ours"
+    again = dataclasses.replace(
+        first, department="roads", dispatched_at_ms=T0 + 130 * MIN, deadline_ms=T0 + 999 * MIN,
+        return_due_ms=T0 + 250 * MIN, round=1,
+    )  # fmt: skip
+    state, t = apply_redispatch(returned, again, "returned by x")
+    assert state.status is Status.DISPATCHED and state.department == "roads"
+    assert state.deadline_ms == T0 + 999 * MIN and state.return_due_ms == T0 + 250 * MIN
+    assert state.dispatched_at_ms == T0 + 10 * MIN  # the first dispatch stays
+    assert state.redispatched_at_ms == T0 + 130 * MIN and state.signed_at_ms is None
+    assert t is not None and t.action is Action.REDISPATCH and t.update_id.endswith(":r1")
+    assert apply_redispatch(state, again) == (state, None)  # replayed order
+    # the old department is no longer the case's; the new one may return it in its window
+    with pytest.raises(LifecycleError) as err:
+        apply_update(state, upd(Action.SIGN, T0 + 140 * MIN), calendar=CAL)
+    assert err.value.reason is Reason.ILLEGAL_TRANSITION
+    back, _ = apply_update(state, _return(T0 + 200 * MIN, dept="roads"), calendar=CAL)
+    assert back.return_count == 2
+    with pytest.raises(LifecycleError, match="round 1 after 2"):
+        apply_redispatch(back, again)
+
+
+@pytest.mark.parametrize(
+    ("status", "update", "reason"),
+    [
+        (Status.DISPATCHED, _return(T0 + 131 * MIN), Reason.RETURN_TOO_LATE),
+        (Status.DISPATCHED, _return(T0 + 20 * MIN, dept="roads"), Reason.ILLEGAL_TRANSITION),
+        (Status.DISPATCHED, _return(T0 + 20 * MIN, to=DEPT), Reason.ILLEGAL_TRANSITION),
+        (Status.HANDLED, _return(T0 + 40 * MIN), Reason.ILLEGAL_TRANSITION),
+        (Status.CLOSED, _return(T0 + 50 * MIN), Reason.ILLEGAL_TRANSITION),
+        (Status.ON_HOLD, _return(T0 + 40 * MIN), Reason.ILLEGAL_TRANSITION),
+    ],
+)
+def test_bad_returns_are_refused(status: Status, update: CaseUpdate, reason: Reason):
+    state = state_in(status)
+    with pytest.raises(LifecycleError) as err:
+        apply_update(state, update, calendar=CAL)
+    assert err.value.reason is reason
+
+
+def test_a_return_needs_a_reason_and_an_old_dispatch_has_no_window():
+    data = _return(T0).to_dict() | {"note": "  "}
+    with pytest.raises(LifecycleError) as err:
+        CaseUpdate.from_dict(data)
+    assert err.value.reason is Reason.MISSING_FIELD
+    assert CaseUpdate.from_dict(_return(T0, to="roads").to_dict()).to_department == "roads"
+    legacy = order().to_dict()
+    del legacy["return_due_ms"], legacy["round"]
+    old = DispatchOrder.from_dict(legacy)
+    assert (old.return_due_ms, old.round) == (old.dispatched_at_ms, 0)
+    state, _ = apply_dispatch(open_case(CASE, T0), old)
+    with pytest.raises(LifecycleError) as err:
+        apply_update(state, _return(old.dispatched_at_ms + MIN), calendar=CAL)
+    assert err.value.reason is Reason.RETURN_TOO_LATE
 
 
 @pytest.mark.parametrize(
@@ -422,3 +525,64 @@ def test_hold_of_an_urgent_case_pauses_clock_time():
     held, _ = apply_update(signed, upd(Action.HOLD, wall("2023-07-31 09:00")))
     resumed, _ = apply_update(held, upd(Action.RESUME, wall("2023-07-31 22:00")), calendar=CAL)
     assert resumed.deadline_ms == wall("2023-07-31 23:40")  # 13 clock hours later
+
+
+def _callback(ts: int, result: str, uid: str = "") -> CaseUpdate:
+    return dataclasses.replace(
+        upd(Action.CALLBACK, ts, uid=uid or None, actor="callback-desk"), result=result
+    )
+
+
+def test_unsatisfied_callback_reopens_once_then_is_only_recorded():
+    closed = state_in(Status.CLOSED)  # closed at T0 + 40 min
+    deadline = closed.deadline_ms
+    state, t = apply_update(closed, _callback(T0 + 50 * MIN, "unsatisfied"), calendar=CAL)
+    assert t is not None and t.result == "unsatisfied" and state.status is Status.CLOSED
+    assert t.to_dict()["result"] == "unsatisfied"
+    state, reopen = after_callback(state, t)
+    assert reopen is not None and reopen.action is Action.REOPEN and reopen.actor == CENTRE_ACTOR
+    assert (reopen.from_status, reopen.to_status) == (Status.CLOSED, Status.REWORK)
+    assert reopen.update_id == f"reopen:{t.update_id}" and reopen.ts_ms == t.ts_ms
+    assert state.closed_at_ms is None and state.called_back_at_ms is None
+    assert (state.rework_count, state.reopen_count, state.deadline_ms) == (1, 1, deadline)
+    for i, action in enumerate((Action.SIGN, Action.HANDLE, Action.VERIFY_OK), 1):
+        state, _ = step(state, action, T0 + (60 + i) * MIN)
+    assert state.status is Status.CLOSED and state.closed_at_ms == T0 + 63 * MIN
+    state, t = apply_update(state, _callback(T0 + 70 * MIN, "unsatisfied"), calendar=CAL)
+    assert t is not None
+    assert after_callback(state, t) == (state, None)  # MAX_REOPENS reached: recorded only
+
+
+@pytest.mark.parametrize("result", ["satisfied", "basically_satisfied", "unreachable"])
+def test_other_callbacks_are_recorded_and_change_nothing_else(result: str):
+    closed = state_in(Status.CLOSED)
+    state, t = apply_update(closed, _callback(T0 + 50 * MIN, result), calendar=CAL)
+    assert t is not None and t.result == result
+    assert after_callback(state, t) == (state, None)
+    assert state.called_back_at_ms == T0 + 50 * MIN and state.status is Status.CLOSED
+
+
+def test_bad_callbacks_are_refused():
+    closed = state_in(Status.CLOSED)
+    once, _ = apply_update(closed, _callback(T0 + 50 * MIN, "satisfied"), calendar=CAL)
+    bad = [
+        (once, _callback(T0 + 60 * MIN, "unsatisfied")),  # one callback per closure
+        (state_in(Status.HANDLED), _callback(T0 + 60 * MIN, "satisfied")),  # not closed
+        (dataclasses.replace(closed, hotline=False), _callback(T0 + 60 * MIN, "satisfied")),
+    ]
+    for state, update in bad:
+        with pytest.raises(LifecycleError) as err:
+            apply_update(state, update, calendar=CAL)
+        assert err.value.reason is Reason.ILLEGAL_TRANSITION
+    record = _callback(T0, "satisfied").to_dict()
+    for change, reason in [
+        ({"result": None}, Reason.MISSING_FIELD),
+        ({"result": "thrilled"}, Reason.WRONG_TYPE),
+        ({"result": 3}, Reason.WRONG_TYPE),
+    ]:
+        with pytest.raises(LifecycleError) as err:
+            CaseUpdate.from_dict(record | change)
+        assert err.value.reason is reason
+    assert CaseUpdate.from_dict(record).result == "satisfied"
+    # a result on another action is not kept
+    assert CaseUpdate.from_dict(upd(Action.SIGN, T0).to_dict() | {"result": "x"}).result == ""
