@@ -178,12 +178,12 @@ def test_compose_topology_accounts_for_every_record(
         orders_at_kill = _kill_and_restart(top, s, records)
         finished = wait_until(lambda: _accounted(s) >= total, TIMEOUT_S, 2.0, top.check_alive)
         assert finished, f"only {_accounted(s)} of {total} records accounted for\n{top.logs()}"
+        links = read_links(s)
+        assert links.conflicts == 0
+        assert links.case_of == case_of, "cases differ from the single-process (offline) run"
         _check_clickhouse(clickhouse, ch_database, s, set(case_of.values()), top)
     finally:
         top.stop()
-    links = read_links(s)
-    assert links.conflicts == 0
-    assert links.case_of == case_of, "cases differ from the single-process (offline) run"
     assert Counter(count_dead_letters(s)) == bad  # no department update lost its case
     assert "InconsistentGroupProtocol" not in top.logs()
     # the dedup replicas split the partitions between them
@@ -197,18 +197,25 @@ def test_compose_topology_accounts_for_every_record(
 def _check_clickhouse(client: Client, db: str, s: Settings, cases: set[int], top: Topology) -> None:
     """Every case, dispatch order and stage the topics hold is stored, once per id."""
 
+    def counts() -> dict[str, tuple[int, int]]:
+        """table -> (rows stored, ids the topics hold)"""
+        return {
+            "cases": (_count(client, db, "SELECT uniqExact(case_id) FROM {db}.cases"), len(cases)),
+            "dispatches": (
+                _count(client, db, "SELECT uniqExact(case_id) FROM {db}.dispatches"),
+                len(_distinct(s, DISPATCH, "case_id")),
+            ),
+            "case_stages": (
+                _count(client, db, "SELECT uniqExact(transition_id) FROM {db}.case_stages"),
+                len(_distinct(s, TRANSITIONS, "transition_id")),
+            ),
+        }
+
     def stored() -> bool:
         top.check_alive()
-        orders = _distinct(s, DISPATCH, "case_id")
-        stages = _distinct(s, TRANSITIONS, "transition_id")
-        return (
-            _count(client, db, "SELECT uniqExact(case_id) FROM {db}.cases") == len(cases)
-            and _count(client, db, "SELECT uniqExact(case_id) FROM {db}.dispatches") == len(orders)
-            and _count(client, db, "SELECT uniqExact(transition_id) FROM {db}.case_stages")
-            == len(stages)
-        )
+        return all(got == want for got, want in counts().values())
 
-    assert wait_until(stored, TIMEOUT_S, 2.0), top.logs()
+    assert wait_until(stored, TIMEOUT_S, 2.0), f"stored vs on the topics: {counts()}\n{top.logs()}"
     got = {r[0] for r in client.execute(f"SELECT DISTINCT case_id FROM {db}.cases")}
     assert got == cases
     opened = _count(client, db, "SELECT uniqExact(case_id) FROM {db}.case_stages WHERE seq = 0")
