@@ -95,7 +95,6 @@ def test_compose_file_has_the_expected_services() -> None:
         ("normalize",),
         ("dedup",),
         ("dispatch", "lifecycle"),
-        ("escalation",),
         ("sink",),
         ("departments", "supervisors"),
     }
