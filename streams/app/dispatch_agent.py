@@ -126,11 +126,17 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
             # first, or lifecycle meets an update for a case it does not know. Batches of
             # different topics are not delivered in the order they were sent.
             await asyncio.gather(*opened)
+            sent = []
             for order in to_send:
-                await orders.send(
-                    key=order["department"].encode(), value=orjson.dumps(order), force=True
+                sent.append(
+                    await orders.send(
+                        key=order["department"].encode(), value=orjson.dumps(order), force=True
+                    )
                 )
                 metrics.inc("citystream_dispatches_total", department=order["department"])
+            # on the broker before the input offset may commit: a crash after the commit
+            # would otherwise lose orders whose case is already open
+            await asyncio.gather(*sent)
             for year, lookups in dispatcher.calendar.take_uncovered().items():
                 metrics.inc(
                     "citystream_calendar_uncovered_total", lookups, stage="dispatch", year=str(year)

@@ -19,7 +19,7 @@ import orjson
 import pytest
 from clickhouse_driver import Client
 
-from streams.contracts.topics import DISPATCH, TRANSITIONS
+from streams.contracts.topics import CASE_STATE, DISPATCH, TRANSITIONS, UPDATES
 from streams.replay import RawInput, replay
 from streams.runner import (
     WorkerProcess,
@@ -194,6 +194,17 @@ def test_compose_topology_accounts_for_every_record(
     print(f"compose topology: {len(records)} records in {time.monotonic() - started:.0f}s")
 
 
+def _whereabouts(client: Client, db: str, s: Settings, cases: set[int]) -> str:
+    """Where the cases missing from the store got to: which topics carry them."""
+    stored = {r[0] for r in client.execute(f"SELECT DISTINCT case_id FROM {db}.cases")}
+    missing = cases - stored
+    on = {
+        topic: len(missing & _distinct(s, topic, "case_id"))
+        for topic in (CASE_STATE, TRANSITIONS, DISPATCH, UPDATES)
+    }
+    return f"{len(missing)} cases missing from the store; of them on the topics: {on}"
+
+
 def _check_clickhouse(client: Client, db: str, s: Settings, cases: set[int], top: Topology) -> None:
     """Every case, dispatch order and stage the topics hold is stored, once per id."""
 
@@ -215,7 +226,9 @@ def _check_clickhouse(client: Client, db: str, s: Settings, cases: set[int], top
         top.check_alive()
         return all(got == want for got, want in counts().values())
 
-    assert wait_until(stored, TIMEOUT_S, 2.0), f"stored vs on the topics: {counts()}\n{top.logs()}"
+    assert wait_until(stored, TIMEOUT_S, 2.0), (
+        f"stored vs on the topics: {counts()}; {_whereabouts(client, db, s, cases)}\n{top.logs()}"
+    )
     got = {r[0] for r in client.execute(f"SELECT DISTINCT case_id FROM {db}.cases")}
     assert got == cases
     opened = _count(client, db, "SELECT uniqExact(case_id) FROM {db}.case_stages WHERE seq = 0")
