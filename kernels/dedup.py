@@ -4,8 +4,9 @@ Rules (the reference in ``kernels.reference`` implements the same, by brute forc
 
 * An event of category ``c`` at time ``t`` is TOO LATE when ``t < max_t - lateness[c]``
   (``max_t``: latest event time seen by the state). It is not processed: its outputs are
-  ``case_id = 0`` (``REJECTED``), ``is_new = False``, and the caller dead-letters it. This
-  bound is what makes eviction invisible in the results.
+  ``case_id = 0`` (``REJECTED``), ``is_new = False``; the caller gives it a case of its own
+  outside the state (``streams.dedup.engine``, docs/lateness.md). This bound is what makes
+  eviction invisible in the results.
 * An event whose ``event_id`` already is a case id is a redelivery of that case's opening
   event: it gets the same outputs as the first time and changes nothing. Event ids must
   therefore identify records (the fused contract's blake2b of source and ref).

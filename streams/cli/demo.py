@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,19 +83,29 @@ def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
             f"           {month!s:<11} {channel:<8} {reports:>8} {new:>6} {dup:>7}"
             f"  {share:>8.1f}% {fixed:>6} {rec:>12}"
         )
-    lines.append(
+    lines += _unit_lines(
         "  cases:   month       unit          opened    due  closed  on time"
-        "  结案率  按期结案率  recurrences"
+        "  结案率  按期结案率  recurrences",
+        units,
+        lambda v: (
+            f"{v[0]:>7} {v[1]:>6} {v[2]:>7} {v[3]:>8}  {v[4]:>5.1f}%  {v[5]:>8.1f}%  {v[6]:>11}"
+        ),
     )
-    for month, level, unit, opened, due, closed, on_time, rate, on_time_rate, rec in units:
-        name = "district" if level == "district" else unit
-        lines.append(
-            f"           {month!s:<11} {name:<12} {opened:>7} {due:>6} {closed:>7} {on_time:>8}"
-            f"  {rate:>5.1f}%  {on_time_rate:>8.1f}%  {rec:>11}"
-        )
     lines += _verification_lines(q)
     lines += _return_callback_lines(q)
     return "\n".join(lines)
+
+
+def _unit_lines(
+    header: str, rows: list[tuple[Any, ...]], cells: Callable[[list[Any]], str]
+) -> list[str]:
+    """A monthly table of ``(month, level, unit, *values)`` rows from a ``kpi_*`` view: the
+    departments, then the district."""
+    lines = [header]
+    for month, level, unit, *values in rows:
+        name = "district" if level == "district" else unit
+        lines.append(f"           {month!s:<11} {name:<12} " + cells(values))
+    return lines
 
 
 def _verification_lines(q: Any) -> list[str]:
@@ -105,16 +116,11 @@ def _verification_lines(q: Any) -> list[str]:
         "WHERE period = 'month' AND level IN ('department', 'district') "
         "ORDER BY period_start, level = 'district', due DESC"
     )
-    lines = [
-        "  verify:  month       unit            due  verified  passed  failed  on time  按期核查率"
-    ]
-    for month, level, unit, due, verified, passed, failed, on_time, rate in rows:
-        name = "district" if level == "district" else unit
-        lines.append(
-            f"           {month!s:<11} {name:<12} {due:>6} {verified:>9} {passed:>7} {failed:>7}"
-            f" {on_time:>8}  {rate:>8.1f}%"
-        )
-    return lines
+    return _unit_lines(
+        "  verify:  month       unit            due  verified  passed  failed  on time  按期核查率",
+        rows,
+        lambda v: f"{v[0]:>6} {v[1]:>9} {v[2]:>7} {v[3]:>7} {v[4]:>8}  {v[5]:>8.1f}%",
+    )
 
 
 def _return_callback_lines(q: Any) -> list[str]:
@@ -129,16 +135,12 @@ def _return_callback_lines(q: Any) -> list[str]:
         "WHERE r.period = 'month' AND r.level IN ('department', 'district') "
         "ORDER BY r.period_start, r.level = 'district', r.dispatched DESC"
     )
-    lines = [
-        "  returns: month       unit       dispatched  returned  退单率  callbacks  reached  满意度"
-    ]
-    for month, level, unit, sent, returned, rate, calls, reached, content in rows:
-        name = "district" if level == "district" else unit
-        lines.append(
-            f"           {month!s:<11} {name:<12} {sent:>8} {returned:>9} {rate:>6.1f}%"
-            f" {calls:>10} {reached:>8} {content:>6.1f}%"
-        )
-    return lines
+    return _unit_lines(
+        "  returns: month       unit       dispatched  returned  退单率"
+        "  callbacks  reached  满意度",
+        rows,
+        lambda v: f"{v[0]:>8} {v[1]:>9} {v[2]:>6.1f}% {v[3]:>10} {v[4]:>8} {v[5]:>6.1f}%",
+    )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
