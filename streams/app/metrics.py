@@ -26,6 +26,19 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "counter",
         "late events beyond the dedup state's reach, given cases of their own",
     ),
+    "citystream_closures_sent_total": (
+        "counter",
+        "closure frames the lifecycle sent to dedup tiles (one per tile a case is held in)",
+    ),
+    "citystream_closures_received_total": ("counter", "case closures dedup received"),
+    "citystream_closures_late_total": (
+        "counter",
+        "closures dedup received after releasing events past their time (applied at once)",
+    ),
+    "citystream_cases_closed_in_state_total": (
+        "counter",
+        "closures that closed a case held in a dedup tile's state",
+    ),
     "citystream_dispatches_total": ("counter", "dispatch orders, by department"),
     "citystream_calendar_uncovered_total": (
         "counter",

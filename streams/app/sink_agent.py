@@ -26,6 +26,7 @@ from sinks.records import dead_letter_row, dispatch_row, verify_task_row
 from streams.app.metrics import Metrics
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.verification import VerifyTask
+from streams.contracts.closures import is_closure_frame
 from streams.contracts.columnar import decode_columns
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import FusedBatch, decode_batch
@@ -58,7 +59,7 @@ class RowMaker:
         self.grids = load_unit_grids(settings, engine.spec)
 
     def events(self, key: bytes, value: bytes) -> dict[str, Any] | None:
-        if is_watermark_frame(value):
+        if is_watermark_frame(value) or is_closure_frame(value):
             return None
         batch = decode_batch(value)
         ev = batch.events

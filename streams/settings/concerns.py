@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from streams.contracts.topics import MAX_MESSAGE_BYTES
 from streams.settings.codecs import (
+    BOOL,
     BREAK,
     CLOCK,
     DATE,
@@ -155,10 +156,16 @@ class PipelineSettings(Concern):
     # bit 1) in the events and links tables and the KPIs. Nothing is rejected for it.
     late_after_s: int = setting(6 * 3600, "LATE_AFTER_S", INT)
     recurrence_window_s: int = setting(7 * 86400, "RECURRENCE_WINDOW_S", INT)
-    # How long an open case (not closed by its department) keeps matching beyond its time
-    # window. 0 = the window alone decides: right wherever case closures do not reach the
-    # dedup state (offline replays of raw feeds).
+    # How long after its last report an open case keeps matching beyond its time window,
+    # for the categories whose table row leaves ``max_open_age_s`` empty (categories.csv
+    # sets it per category). Only where closures reach dedup: see ``dedup_closures``.
     max_open_age_s: int = setting(0, "MAX_OPEN_AGE_S", INT)
+    # The lifecycle sends each close and void back to the dedup tiles holding the case
+    # (closure frames on events.fused), so a report after a closure is a recurrence and an
+    # open case keeps attracting reports up to its category's open age. Off: no closure
+    # reaches dedup and the time window alone decides (open age 0), as in an offline replay
+    # of raw feeds, which knows no closures.
+    dedup_closures: bool = setting(True, "DEDUP_CLOSURES", BOOL)
     redelivery_horizon_s: int = setting(3600, "REDELIVERY_HORIZON_S", INT)
     # Dedup tile records above this go to the changelog in parts (a catch-up backlog can
     # make one tile's record larger than the topics' message limit).

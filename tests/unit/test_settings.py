@@ -108,6 +108,7 @@ EXAMPLES = {
     "HOLIDAY_FILES": "holidays_cn_2024.csv, /etc/extra.csv",
     "HOLIDAYS": "2024-10-01,2024-10-02",
     "WORKDAYS_EXTRA": "2024-10-12",
+    "DEDUP_CLOSURES": "false",
 }
 
 
