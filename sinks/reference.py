@@ -7,7 +7,7 @@ table columns as produced by :mod:`sinks.synthetic` (times in epoch ms).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -413,4 +413,34 @@ def satisfaction(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[Key, 
         row["reached"] = row["callbacks"] - row["unreachable"]
         content = row["satisfied"] + row["basically_satisfied"]
         row["satisfaction_rate"] = 100.0 * content / row["reached"] if row["reached"] else 0.0
+    return dict(out)
+
+
+RECURRENCE_COUNTS = ("closed", "recurred", "recurrences")  # the counts of kpi_recurrences
+
+
+def recurrences(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[Key, dict[str, float]]:
+    """What ``kpi_recurrences`` returns (复发率), keyed by (period, period_start, level,
+    unit): closed cases, on the local day of their closing, against the later cases that
+    name them as ``recurrence_of``."""
+    zone = ZoneInfo(tz)
+    cases = latest_cases(tables["cases"])
+    came_back = Counter(c["recurrence_of"] for c in cases if c["recurrence_of"])
+    out: dict[Key, dict[str, float]] = defaultdict(lambda: dict.fromkeys(RECURRENCE_COUNTS, 0.0))
+    for case in cases:
+        if case["status"] != "closed":
+            continue
+        n = came_back[case["case_id"]]
+        units = [("district", ""), ("department", case["department"])]
+        units.append(("category", case["category_key"]))
+        for period, start in period_starts(_local_date(case["closed_at"], zone)):
+            for level, unit in units:
+                if level != "district" and not unit:
+                    continue
+                row = out[(period, start, level, unit)]
+                row["closed"] += 1
+                row["recurred"] += int(n > 0)
+                row["recurrences"] += n
+    for row in out.values():
+        row["recurrence_rate"] = 100.0 * row["recurred"] / row["closed"] if row["closed"] else 0.0
     return dict(out)

@@ -26,6 +26,7 @@ BI_VIEWS: tuple[str, ...] = (
     "kpi_verification",
     "kpi_returns",
     "kpi_satisfaction",
+    "kpi_recurrences",
     "intake_minute",
     "deadletter_daily",
     "report_lateness",

@@ -164,3 +164,57 @@ def test_hand_made_satisfaction(
     assert (sanitation["callbacks"], sanitation["reached"]) == (4, 3)
     assert sanitation["satisfaction_rate"] == pytest.approx(200 / 3)
     assert got[("week", "district", "")]["satisfaction_rate"] == 75.0
+
+
+def _recurrences(ex: ChdbExecutor, db: str) -> dict[tuple, dict[str, Any]]:
+    rows = ex.query(f"SELECT * FROM {db}.kpi_recurrences")
+    return {(r["period"], r["period_start"], r["level"], r["unit"]): r for r in rows}
+
+
+def test_recurrences_equal_the_reference(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    insert(migrated_db, "cases", dataset.tables["cases"])
+    expected = reference.recurrences(dataset.tables, TZ)
+    got = _recurrences(chdb_executor, migrated_db)
+    assert set(got) == set(expected)
+    for key, want in expected.items():
+        for name, value in want.items():
+            assert got[key][name] == pytest.approx(value), (key, name)
+    months = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
+    assert sum(r["recurred"] for r in months) > 0 and sum(r["closed"] for r in months) > 20
+
+
+def test_hand_made_recurrences(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    """Case 1 (municipal) closed Mon 2023-07-31 10:00 Shanghai, came back twice (cases 2, 3);
+    case 4 (sanitation) closed the same day, never came back; case 5 is still open."""
+    mon10 = 1_690_768_800_000
+    names = list(dataset.tables["cases"])
+    rows = []
+    for case_id, dept, status, closed, rec in (
+        (1, "municipal", "closed", mon10, 0),
+        (2, "municipal", "dispatched", 0, 1),
+        (3, "municipal", "closed", mon10 + 3 * 86_400_000, 1),
+        (4, "sanitation", "closed", mon10, 0),
+        (5, "sanitation", "dispatched", 0, 0),
+    ):
+        row = {n: dataset.tables["cases"][n][0] for n in names}
+        row |= {"case_id": case_id, "version": 1, "department": dept, "status": status,
+                "closed_at": closed, "recurrence_of": rec, "category_key": "C0101"}  # fmt: skip
+        rows.append(row)
+    insert(migrated_db, "cases", {n: [r[n] for r in rows] for n in names})
+    got = _recurrences(chdb_executor, migrated_db)
+    mon = date(2023, 7, 31)
+    municipal = got[("day", mon, "department", "municipal")]
+    assert (municipal["closed"], municipal["recurred"], municipal["recurrences"]) == (1, 1, 2)
+    assert municipal["recurrence_rate"] == 100.0
+    assert got[("day", mon, "department", "sanitation")]["recurrence_rate"] == 0.0
+    district = got[("week", mon, "district", "")]
+    assert (district["closed"], district["recurred"], district["recurrence_rate"]) == (
+        3,
+        1,
+        100 / 3,
+    )
+    assert got[("day", date(2023, 8, 3), "department", "municipal")]["recurred"] == 0
