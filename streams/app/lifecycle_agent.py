@@ -37,9 +37,6 @@ from streams.cases.dispatch import (
 )
 from streams.cases.lifecycle import (
     CaseState,
-    CaseUpdate,
-    LifecycleError,
-    Transition,
     after_callback,
     apply_dispatch,
     apply_redispatch,
@@ -48,6 +45,7 @@ from streams.cases.lifecycle import (
     open_case,
 )
 from streams.cases.records import case_state_record
+from streams.cases.transitions import CaseUpdate, LifecycleError, Transition
 from streams.cases.verification import VerifyDesk, VerifyTask, settle_task
 from streams.contracts.fused import Source
 from streams.contracts.reasons import Reason

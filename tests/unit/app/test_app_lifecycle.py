@@ -11,8 +11,8 @@ from app_cases import PATROL_CASE, SENSOR_CASE, case_rows
 
 from streams.app.dispatch_agent import Dispatcher
 from streams.app.lifecycle_agent import LifecycleStep
-from streams.cases.lifecycle import LifecycleError, Status
 from streams.cases.records import case_state_record as case_row_of
+from streams.cases.transitions import LifecycleError, Status
 from streams.contracts.fused import Source
 from streams.contracts.reasons import Reason
 from streams.contracts.topics import CASE_STATE, DISPATCH, TRANSITIONS

@@ -16,8 +16,8 @@ from streams.cases.department_sim import (
     simulate_rework,
 )
 from streams.cases.dispatch import CategoryRule, DispatchOrder, make_dispatch
-from streams.cases.lifecycle import TERMINAL, Action, Status
 from streams.cases.supervisor_sim import FAIL_NOTE, SupervisorSimConfig, simulate_verification
+from streams.cases.transitions import TERMINAL, Action, Status
 from streams.cases.verification import (
     TaskStatus,
     VerifyDesk,
