@@ -81,7 +81,7 @@ def test_outage_kpis_and_replay(
     ch_database: str,
     tmp_path: Path,
 ) -> None:
-    from deploy.local import clickhouse as ch_service
+    from deploy.local.clickhouse import CLICKHOUSE
 
     s = settings.replace(
         topic_prefix=f"{topic_name}.",
@@ -103,11 +103,11 @@ def test_outage_kpis_and_replay(
     try:
         produce_records(s, feed[: len(feed) // 2])
         assert wait_until(lambda: _count(clickhouse, ch_database, "links") > 0, 180.0, 1.0)
-        ch_service.stop_clickhouse(settings)  # outage mid-stream
+        CLICKHOUSE.stop(settings)  # outage mid-stream
         produce_records(s, feed[len(feed) // 2 :])
         time.sleep(5)
-        ch_service.start_clickhouse(settings)
-        ch_service.wait_clickhouse(settings)
+        CLICKHOUSE.start(settings)
+        CLICKHOUSE.wait(settings)
         clickhouse.disconnect()
         total = sum(truth.values())
 

@@ -153,7 +153,7 @@ def test_sigkill_mid_stream_loses_nothing(
 def test_broker_restart_mid_stream_loses_nothing(
     settings: Settings, topic_name: str, feed: Feed, tmp_path: Path
 ) -> None:
-    from deploy.local import kafka
+    from deploy.local.kafka import KAFKA
 
     s = _settings(settings, topic_name, 2)
     ensure_topics(s)
@@ -162,10 +162,10 @@ def test_broker_restart_mid_stream_loses_nothing(
         half = len(feed.records) // 2
         _produce(s, feed.records[:half])
         assert wait_until(lambda: len(read_links(s).case_of) > 100, TIMEOUT_S, 1.0)
-        kafka.stop_kafka(settings)
+        KAFKA.stop(settings)
         time.sleep(2)
-        kafka.start_kafka(settings)
-        kafka.wait_kafka(settings)
+        KAFKA.start(settings)
+        KAFKA.wait(settings)
         _produce(s, feed.records[half:])
         _wait(s, feed, procs, tmp_path)
     finally:
