@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
-import socket
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -146,15 +144,3 @@ def test_missing_clickhouse_without_apt_get_is_a_clear_error(
     monkeypatch.setattr(clickhouse.shutil, "which", lambda _name: None)
     with pytest.raises(DeployError, match="no apt-get"):
         clickhouse.ensure_installed(s)
-
-
-def test_start_refuses_a_port_held_by_a_process_that_is_not_ours(tmp_path: Path) -> None:
-    def launch(_settings: object, _paths: object) -> int:
-        raise AssertionError("launched despite the taken port")
-
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        s = load_settings(env={}, home=tmp_path, kafka_port=listener.getsockname()[1])
-        with pytest.raises(DeployError, match=r"not ours.*CITYSTREAM_KAFKA_PORT"):
-            dataclasses.replace(kafka.KAFKA, launch=launch).start(s)
