@@ -24,6 +24,7 @@ from streams.contracts.topics import DISPATCH, UPDATES
 from streams.runner import WorkerProcess, free_port, produce_records, read_topic, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation
+from tests.kpi_rows import assert_rows_equal
 
 pytestmark = pytest.mark.integration
 
@@ -138,14 +139,7 @@ def _check_returns_kpi(s: Settings, client: Client, returned: int) -> None:
     }
     tables["case_stages"]["ts"] = _ms(tables["case_stages"]["ts"])
     want = reference.returns(tables, s.calendar.timezone)
-    got = {
-        (r["period"], r["period_start"], r["level"], r["unit"]): r
-        for r in DriverExecutor(client).query(f"SELECT * FROM {db}.kpi_returns")
-    }
-    assert set(got) == set(want)
-    for key, row in want.items():
-        for name, value in row.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    got = assert_rows_equal(DriverExecutor(client).query(f"SELECT * FROM {db}.kpi_returns"), want)
     month = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
     assert sum(r["returned"] for r in month) == returned
 
@@ -280,13 +274,5 @@ def _check_satisfaction_kpi(s: Settings, client: Client, stages: dict[str, list[
     """满意度 in ClickHouse (the server, not chdb) equals the Python reference."""
     stages = stages | {"ts": _ms(stages["ts"])}
     want = reference.satisfaction({"case_stages": stages}, s.calendar.timezone)
-    got = {
-        (r["period"], r["period_start"], r["level"], r["unit"]): r
-        for r in DriverExecutor(client).query(
-            f"SELECT * FROM {s.clickhouse.database}.kpi_satisfaction"
-        )
-    }
-    assert set(got) == set(want)
-    for key, row in want.items():
-        for name, value in row.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    rows = DriverExecutor(client).query(f"SELECT * FROM {s.clickhouse.database}.kpi_satisfaction")
+    assert_rows_equal(rows, want)

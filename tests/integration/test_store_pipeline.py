@@ -25,6 +25,7 @@ from streams.replay import RawInput, replay
 from streams.runner import WorkerProcess, free_port, produce_records, read_topic, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation
+from tests.kpi_rows import assert_rows_equal
 
 pytestmark = pytest.mark.integration
 
@@ -134,14 +135,7 @@ def test_outage_kpis_and_replay(
 
     tables = _python_tables(s)
     units = reference.case_unit_kpis(tables, s.calendar.timezone, int(time.time() * 1000))
-    got = {
-        (r["period"], r["period_start"], r["level"], r["unit"]): r
-        for r in ex.query(f"SELECT * FROM {ch_database}.kpi_units")
-    }
-    assert set(got) == set(units)
-    for key, want in units.items():
-        for name, value in want.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    assert_rows_equal(ex.query(f"SELECT * FROM {ch_database}.kpi_units"), units)
 
     before = _snapshot(ex, ch_database)
     # Replay every topic into the store: a sink-only worker in a new consumer group.

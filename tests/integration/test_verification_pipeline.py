@@ -23,6 +23,7 @@ from streams.contracts.topics import VERIFY_TASKS
 from streams.runner import WorkerProcess, free_port, produce_records, read_topic, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation
+from tests.kpi_rows import assert_rows_equal
 
 pytestmark = pytest.mark.integration
 
@@ -93,13 +94,6 @@ def test_verify_tasks_results_and_kpi_in_clickhouse(
     want = reference.verification(
         {"verify_tasks": columns}, s.calendar.timezone, int(time.time() * 1000)
     )
-    got = {
-        (r["period"], r["period_start"], r["level"], r["unit"]): r
-        for r in ex.query(f"SELECT * FROM {ch_database}.kpi_verification")
-    }
-    assert set(got) == set(want)
-    for key, row in want.items():
-        for name, value in row.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    got = assert_rows_equal(ex.query(f"SELECT * FROM {ch_database}.kpi_verification"), want)
     district = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
     assert 0 < sum(r["verified_on_time"] for r in district) < sum(r["verified"] for r in district)
