@@ -25,7 +25,8 @@ def assert_rows_equal(
     """The rows have exactly the keys of ``want``, and each value ``want`` names equal to
     within :func:`pytest.approx`. Returns the rows by key."""
     got = by_key(rows, key)
-    assert set(got) == set(want)
+    missing, extra = set(want) - set(got), set(got) - set(want)
+    assert not missing and not extra, (list(missing)[:5], list(extra)[:5])
     for k, want_row in want.items():
         for name, value in want_row.items():
             assert got[k][name] == pytest.approx(value), (k, name, got[k][name], value)
