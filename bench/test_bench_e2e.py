@@ -33,6 +33,7 @@ import orjson
 import pytest
 
 from bench.e2e.ch_kafka import (
+    IngestTiming,
     commit_group_at_start,
     kafka_engine_ddl,
     plain_alarms,
@@ -142,11 +143,21 @@ def _worker(stack: ExitStack, settings: Settings, roles: str, tmp: Path) -> Work
     return worker
 
 
-def _figures(t: Timing) -> str:
+def _figures(n: int, unit: str, rate_unit: str, seconds: float, produce_seconds: float) -> str:
+    """A report line: ``n`` things in ``seconds``, their rate, and the input's own time."""
     return (
-        f"{t.events:>9,} events  {t.seconds:7.2f} s  {t.events_per_s:>11,.0f} ev/s"
-        f"  (input sent in {t.produce_seconds:.2f} s)"
+        f"{n:>9,} {unit:<7} {seconds:7.2f} s  {n / seconds:>11,.0f} {rate_unit}"
+        f"  (input sent in {produce_seconds:.2f} s)"
     )
+
+
+def _pass_figures(t: Timing) -> str:
+    return _figures(t.events, "events", "ev/s", t.seconds, t.produce_seconds)
+
+
+def _ingest_figures(t: IngestTiming, n: int) -> str:
+    """``n``: the timed rows (the warm-up's are not)."""
+    return _figures(n, "rows", "rows/s", t.seconds, t.produce_seconds)
 
 
 # -- 1. the fused dedup path beside a per-event Faust agent ------------------------------
@@ -208,7 +219,7 @@ def test_dedup_fused_path_through_broker(
         seconds=round(best.seconds, 3),
         input_seconds=round(best.produce_seconds, 3),
     )
-    report.append(("e2e-dedup", "fused dedup role", _figures(best)))
+    report.append(("e2e-dedup", "fused dedup role", _pass_figures(best)))
 
 
 def _peer_messages(feed: FusedFeed, n: int) -> list[Message]:
@@ -279,7 +290,7 @@ def test_dedup_faust_per_event_peer(
         seconds=round(t.seconds, 3),
         input_seconds=round(t.produce_seconds, 3),
     )
-    report.append(("e2e-dedup", "peer: faust per-event", _figures(t)))
+    report.append(("e2e-dedup", "peer: faust per-event", _pass_figures(t)))
 
 
 # -- 2. arrival-to-dispatch latency at 10,000 records/s ----------------------------------
@@ -420,13 +431,6 @@ def _ingest_round(
         input_seconds=round(t.produce_seconds, 3),
     )
     return t
-
-
-def _ingest_figures(t: Any, n: int) -> str:
-    return (
-        f"{n:>9,} rows    {t.seconds:7.2f} s  {n / t.seconds:>11,.0f} rows/s"
-        f"  (input sent in {t.produce_seconds:.2f} s)"
-    )
 
 
 def test_ingest_normalize_and_sink(
