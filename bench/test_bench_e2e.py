@@ -133,6 +133,17 @@ class Rounds:
         self.stack = ExitStack()
 
 
+def _timed_rounds(
+    benchmark: Any, start: Callable[[ExitStack], Any], run: Callable[[Any], None], rounds: int = 1
+) -> None:
+    """Time ``rounds`` rounds of ``run``, each on fresh resources from ``start``."""
+    fresh = Rounds(start)
+    try:
+        benchmark.pedantic(run, setup=fresh.setup, rounds=rounds, iterations=1)
+    finally:
+        fresh.close()
+
+
 def _worker(stack: ExitStack, settings: Settings, roles: str, tmp: Path) -> WorkerProcess:
     stack.callback(_cleanup, settings)
     create_run_topics(settings)
@@ -206,12 +217,7 @@ def test_dedup_fused_path_through_broker(
 
     n_events = build_fused_feed(base, day).n_events
     record(benchmark, path="e2e-dedup", role=SUBJECT, events=n_events)
-    rounds = Rounds(start)
-    try:
-        smoke = load_knobs().smoke
-        benchmark.pedantic(run, setup=rounds.setup, rounds=1 if smoke else 2, iterations=1)
-    finally:
-        rounds.close()
+    _timed_rounds(benchmark, start, run, rounds=1 if load_knobs().smoke else 2)
     best = min(results, key=lambda t: t.seconds)
     assert best.events == n_events and best.rows == n_events  # one link or dead letter each
     benchmark.extra_info.update(
@@ -279,11 +285,7 @@ def test_dedup_faust_per_event_peer(
         )
 
     record(benchmark, path="e2e-dedup", role=peer("faust-per-event"), events=n)
-    rounds = Rounds(start)
-    try:
-        benchmark.pedantic(run, setup=rounds.setup, rounds=1, iterations=1)
-    finally:
-        rounds.close()
+    _timed_rounds(benchmark, start, run)
     t = results[0]
     benchmark.extra_info.update(
         events_per_s=round(t.events_per_s),
@@ -326,11 +328,7 @@ def test_latency_arrival_to_dispatch(
         )
 
     record(benchmark, path="e2e-latency", role=SUBJECT, events=n)
-    rounds = Rounds(start)
-    try:
-        benchmark.pedantic(run, setup=rounds.setup, rounds=1, iterations=1)
-    finally:
-        rounds.close()
+    _timed_rounds(benchmark, start, run)
     r = outcome["result"]
     assert len(r.latencies_ms) > 0, "no case was dispatched"
     p50, p99, worst = r.percentile(50), r.percentile(99), r.max_ms
@@ -419,11 +417,7 @@ def _ingest_round(
             )
         )
 
-    rounds = Rounds(start)
-    try:
-        benchmark.pedantic(run, setup=rounds.setup, rounds=1, iterations=1)
-    finally:
-        rounds.close()
+    _timed_rounds(benchmark, start, run)
     t = outcome[0]
     benchmark.extra_info.update(
         rows_per_s=round((t.rows - WARMUP_ALARMS) / t.seconds),
