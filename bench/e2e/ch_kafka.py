@@ -103,10 +103,6 @@ class IngestTiming:
     seconds: float  # first message sent -> the poll that saw every row
     produce_seconds: float
 
-    @property
-    def rows_per_s(self) -> float:
-        return self.rows / self.seconds
-
 
 def timed_ingest(
     settings: Settings,
