@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streams.cases.dispatch import DispatchOrder
-from streams.cases.lifecycle import Transition
+from streams.cases.transitions import Transition
 from streams.cases.verification import VerifyTask
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import STRING_COLUMNS, FusedBatch

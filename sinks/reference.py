@@ -39,14 +39,20 @@ def _rows(columns: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         }
 
 
+def _latest(columns: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    """One row per ``key``: the highest version, ties to the last written (what
+    ReplacingMergeTree keeps)."""
+    best: dict[Any, dict[str, Any]] = {}
+    for row in _rows(columns):
+        old = best.get(row[key])
+        if old is None or row["version"] >= old["version"]:
+            best[row[key]] = row
+    return list(best.values())
+
+
 def latest_cases(cases: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per case: the highest version (what ReplacingMergeTree keeps)."""
-    best: dict[int, dict[str, Any]] = {}
-    for row in _rows(cases):
-        old = best.get(row["case_id"])
-        if old is None or row["version"] >= old["version"]:
-            best[row["case_id"]] = row
-    return list(best.values())
+    return _latest(cases, "case_id")
 
 
 def _local_date(ms: int, tz: ZoneInfo) -> date:
@@ -310,16 +316,6 @@ def patrol_coverage(
     return out
 
 
-def _latest_tasks(tasks: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per task: the highest version (ties: the last written, like the cases)."""
-    best: dict[str, dict[str, Any]] = {}
-    for row in _rows(tasks):
-        old = best.get(row["task_id"])
-        if old is None or row["version"] >= old["version"]:
-            best[row["task_id"]] = row
-    return list(best.values())
-
-
 def verification(
     tables: Mapping[str, Mapping[str, Any]], tz: str, now_ms: int
 ) -> dict[Key, dict[str, float]]:
@@ -329,7 +325,7 @@ def verification(
     zone = ZoneInfo(tz)
     names = ("due", "verified", "verified_on_time", "passed", "failed")
     out: dict[Key, dict[str, float]] = defaultdict(lambda: dict.fromkeys(names, 0.0))
-    for t in _latest_tasks(tables["verify_tasks"]):
+    for t in _latest(tables["verify_tasks"], "task_id"):
         verified = t["status"] in ("passed", "failed")
         settled_s, due_s = _s(t["settled_at"]), _s(t["due_at"])
         if t["status"] == "voided":

@@ -38,9 +38,6 @@ from streams.cases.dispatch import (
 )
 from streams.cases.lifecycle import (
     CaseState,
-    CaseUpdate,
-    LifecycleError,
-    Transition,
     after_callback,
     apply_dispatch,
     apply_redispatch,
@@ -49,7 +46,7 @@ from streams.cases.lifecycle import (
     open_case,
 )
 from streams.cases.records import case_state_record
-from streams.cases.transitions import TERMINAL
+from streams.cases.transitions import TERMINAL, CaseUpdate, LifecycleError, Transition
 from streams.cases.verification import VerifyDesk, VerifyTask, settle_task
 from streams.contracts.closures import Closure, encode_closures
 from streams.contracts.fused import Source

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from streams.cli import add_simulation_arguments
 from streams.settings import Settings
 
 __all__ = ["add_arguments", "run"]
@@ -23,13 +24,7 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", default="typhoon", choices=("typhoon", "ordinary"))
-    parser.add_argument(
-        "--scale",
-        type=float,
-        default=0.25,
-        help="share of the full day's volume (1.0 = ~600k raw records)",
-    )
-    parser.add_argument("--seed", type=int, default=1)
+    add_simulation_arguments(parser, scale=0.25)  # 1.0: ~600k raw records
     parser.add_argument(
         "--days",
         type=int,

@@ -7,6 +7,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from streams.cli import add_simulation_arguments
 from streams.settings import Settings
 from streams.simulator.district import build_district
 from streams.simulator.district_files import write_district_files
@@ -20,8 +21,7 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="ordinary")
-    parser.add_argument("--seed", type=int, default=1, help="same seed, same bytes (default 1)")
-    parser.add_argument("--scale", type=float, default=1.0, help="incident volume factor")
+    add_simulation_arguments(parser, scale=1.0)
     parser.add_argument("--start", type=date.fromisoformat, help="first day (YYYY-MM-DD)")
     parser.add_argument("--days", type=int, help="number of days (scenario default)")
     parser.add_argument(

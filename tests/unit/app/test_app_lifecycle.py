@@ -11,8 +11,8 @@ from app_cases import PATROL_CASE, SENSOR_CASE, case_rows
 
 from streams.app.dispatch_agent import Dispatcher
 from streams.app.lifecycle_agent import LifecycleStep
-from streams.cases.lifecycle import LifecycleError, Status
 from streams.cases.records import case_state_record as case_row_of
+from streams.cases.transitions import LifecycleError, Status
 from streams.contracts.closures import Closure, decode_closures
 from streams.contracts.fused import Source
 from streams.contracts.reasons import Reason
@@ -254,11 +254,18 @@ def _callback(case_id: int, ts: int, dept: str, result: str | None, uid: str = "
     return orjson.dumps(data | ({} if result is None else {"result": result}))
 
 
-def test_an_unsatisfied_callback_reopens_a_hotline_case(
-    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
-) -> None:
+@pytest.fixture
+def hotline_message(opened: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The sensor case's opening message, made a hotline case (callbacks are for those)."""
     message = copy.deepcopy(opened[SENSOR_CASE][0])
     message["case"]["source"] = int(Source.HOTLINE)
+    return message
+
+
+def test_an_unsatisfied_callback_reopens_a_hotline_case(
+    hotline_message: dict[str, Any], step: LifecycleStep
+) -> None:
+    message = hotline_message
     entry, closed_at = _closed(step, message)
     dept = message["order"]["department"]
     outcome = step.handle(entry, _callback(SENSOR_CASE, closed_at + 3_600_000, dept, "unsatisfied"))
@@ -278,10 +285,9 @@ def test_an_unsatisfied_callback_reopens_a_hotline_case(
 
 
 def test_a_satisfied_callback_is_stored_and_bad_callbacks_are_dead_letters(
-    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
+    opened: dict[int, list[dict[str, Any]]], hotline_message: dict[str, Any], step: LifecycleStep
 ) -> None:
-    message = copy.deepcopy(opened[SENSOR_CASE][0])
-    message["case"]["source"] = int(Source.HOTLINE)
+    message = hotline_message
     entry, closed_at = _closed(step, message)
     dept = message["order"]["department"]
     at = closed_at + 3_600_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from intake_records import NOW_MS, T_EVENT_MS, drop, dumps, hotline_request
+from intake_records import NOW_MS, T_EVENT_MS, dead_letter_of, drop, dumps, hotline_request
 
 from streams.contracts.fused import Source
 from streams.contracts.reasons import Reason
@@ -65,10 +65,9 @@ def test_utc_time_with_z(normalizer: Normalizer) -> None:
     ],
 )
 def test_invalid_requests(normalizer: Normalizer, record: dict[str, Any], reason: Reason) -> None:
-    result = normalizer.normalize("hotline", [dumps(record)], NOW_MS)
-    assert len(result.batch) == 0
-    assert [d.reason for d in result.dead_letters] == [reason]
-    assert result.dead_letters[0].original == dumps(record)
+    letter = dead_letter_of(normalizer, "hotline", record)
+    assert letter.reason is reason
+    assert letter.original == dumps(record)
 
 
 def test_republished_request_is_a_duplicate(normalizer: Normalizer) -> None:

@@ -13,6 +13,7 @@ import pytest
 from sinks import reference
 from sinks.sql import ChdbExecutor
 from sinks.synthetic import Dataset, generate
+from tests.kpi_rows import assert_rows_equal, by_key
 
 TZ = "Asia/Shanghai"
 Insert = Callable[[str, str, Mapping[str, Any]], None]
@@ -62,9 +63,8 @@ def dataset() -> Dataset:
     return data
 
 
-def _returns(ex: ChdbExecutor, db: str) -> dict[tuple, dict[str, Any]]:
-    rows = ex.query(f"SELECT * FROM {db}.kpi_returns")
-    return {(r["period"], r["period_start"], r["level"], r["unit"]): r for r in rows}
+def _returns(ex: ChdbExecutor, db: str) -> dict[tuple[Any, ...], Mapping[str, Any]]:
+    return by_key(ex.query(f"SELECT * FROM {db}.kpi_returns"))
 
 
 def test_returns_equal_the_reference_and_replays_change_nothing(
@@ -72,12 +72,8 @@ def test_returns_equal_the_reference_and_replays_change_nothing(
 ) -> None:
     for table in ("cases", "case_stages"):
         insert(migrated_db, table, dataset.tables[table])
-    expected = reference.returns(dataset.tables, TZ)
-    got = _returns(chdb_executor, migrated_db)
-    assert set(got) == set(expected)
-    for key, want in expected.items():
-        for name, value in want.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    rows = chdb_executor.query(f"SELECT * FROM {migrated_db}.kpi_returns")
+    got = assert_rows_equal(rows, reference.returns(dataset.tables, TZ))
     months = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
     assert sum(r["returned"] for r in months) > 20
     assert {k[3] for k in got if k[2] == "department"} == set(DESKS)
@@ -123,13 +119,8 @@ def test_satisfaction_equals_the_reference(
     chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
 ) -> None:
     insert(migrated_db, "case_stages", dataset.tables["case_stages"])
-    expected = reference.satisfaction(dataset.tables, TZ)
     rows = chdb_executor.query(f"SELECT * FROM {migrated_db}.kpi_satisfaction")
-    got = {(r["period"], r["period_start"], r["level"], r["unit"]): r for r in rows}
-    assert set(got) == set(expected)
-    for key, want in expected.items():
-        for name, value in want.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    got = assert_rows_equal(rows, reference.satisfaction(dataset.tables, TZ))
     month = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
     assert all(sum(r[n] for r in month) > 10 for n in reference.CALLBACK_RESULTS)
     assert all(0 < r["satisfaction_rate"] < 100 for r in month)
