@@ -91,12 +91,8 @@ def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
         "fixed_on_spot, recurrences FROM {db}.kpi_intake WHERE period = 'month' "
         "ORDER BY period_start, source"
     )
-    units = q(
-        "SELECT period_start, level, unit, opened, due, closed, closed_on_time, closure_rate, "
-        "on_time_closure_rate, recurrences FROM {db}.kpi_units "
-        "WHERE period = 'month' AND level IN ('department', 'district') "
-        "ORDER BY period_start, level = 'district', opened DESC"
-    )
+    unit_columns = "opened, due, closed, closed_on_time, closure_rate, on_time_closure_rate"
+    units = q(_monthly_sql("kpi_units", unit_columns + ", recurrences", "opened"))
     lines = [
         "citystream demo summary (KPI views kpi_intake, kpi_units, kpi_verification, "
         "kpi_returns, kpi_satisfaction and kpi_recurrences, by month)",
@@ -137,17 +133,22 @@ def _unit_lines(
     return lines
 
 
+def _monthly_sql(view: str, columns: str, order: str) -> str:
+    """Month rows ``(period_start, level, unit, *columns)`` of a ``kpi_*`` view: the
+    departments, largest ``order`` first, then the district."""
+    return (
+        f"SELECT period_start, level, unit, {columns} FROM {{db}}.{view} "
+        "WHERE period = 'month' AND level IN ('department', 'district') "
+        f"ORDER BY period_start, level = 'district', {order} DESC"
+    )
+
+
 def _verification_lines(q: Any) -> list[str]:
     """Verify tasks due, passed, failed (返工) and 按期核查率, from kpi_verification."""
-    rows = q(
-        "SELECT period_start, level, unit, due, verified, passed, failed, verified_on_time, "
-        "on_time_verification_rate FROM {db}.kpi_verification "
-        "WHERE period = 'month' AND level IN ('department', 'district') "
-        "ORDER BY period_start, level = 'district', due DESC"
-    )
+    columns = "due, verified, passed, failed, verified_on_time, on_time_verification_rate"
     return _unit_lines(
         "  verify:  month       unit            due  verified  passed  failed  on time  按期核查率",
-        rows,
+        q(_monthly_sql("kpi_verification", columns, "due")),
         lambda v: f"{v[0]:>6} {v[1]:>9} {v[2]:>7} {v[3]:>7} {v[4]:>8}  {v[5]:>8.1f}%",
     )
 
@@ -175,15 +176,10 @@ def _return_callback_lines(q: Any) -> list[str]:
 def _recurrence_lines(q: Any) -> list[str]:
     """Closed cases that came back (复发率) per department of the closed case, from
     kpi_recurrences."""
-    rows = q(
-        "SELECT period_start, level, unit, closed, recurred, recurrences, recurrence_rate "
-        "FROM {db}.kpi_recurrences WHERE period = 'month' "
-        "AND level IN ('department', 'district') "
-        "ORDER BY period_start, level = 'district', closed DESC"
-    )
+    columns = "closed, recurred, recurrences, recurrence_rate"
     return _unit_lines(
         "  recur:   month       unit          closed  came back  recurrences  复发率",
-        rows,
+        q(_monthly_sql("kpi_recurrences", columns, "closed")),
         lambda v: f"{v[0]:>7} {v[1]:>10} {v[2]:>12}  {v[3]:>5.1f}%",
     )
 
