@@ -17,12 +17,14 @@ from streams.cases.transitions import Transition
 from streams.cases.verification import VerifyTask
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import STRING_COLUMNS, FusedBatch
+from streams.contracts.requests import RequestUpdate
 
 __all__ = [
     "dead_letter_id",
     "dead_letter_row",
     "dispatch_row",
     "event_columns",
+    "request_update_row",
     "transition_row",
     "verify_task_row",
 ]
@@ -113,6 +115,20 @@ def dead_letter_row(dl: DeadLetter, received_at_ms: int) -> dict[str, Any]:
         "partition": -1 if dl.partition is None else dl.partition,
         "offset": -1 if dl.offset is None else dl.offset,
         "received_at": received_at_ms,
+    }
+
+
+def request_update_row(update: RequestUpdate) -> dict[str, Any]:
+    """A ``request_updates`` row (times in ms, as the writer takes them)."""
+    return {
+        "update_id": update.update_id,
+        "event_id": update.event_id,
+        "request_id": update.request_id,
+        "status": update.status,
+        "status_notes": update.status_notes,
+        "description": update.description,
+        "updated_at": update.updated_at_ms,
+        "received_at": update.received_at_ms,
     }
 
 

@@ -39,6 +39,10 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "counter",
         "closures that closed a case held in a dedup tile's state",
     ),
+    "citystream_request_updates_total": (
+        "counter",
+        "hotline requests published again with an update (status, notes): hotline.updates",
+    ),
     "citystream_dispatches_total": ("counter", "dispatch orders, by department"),
     "citystream_calendar_uncovered_total": (
         "counter",

@@ -22,7 +22,7 @@ import orjson
 from kernels.unitgrid import UnitGridIndex
 from sinks.base import Sink, SinkBackpressure, StoreUnavailable
 from sinks.clickhouse import ClickHouseSink
-from sinks.records import dead_letter_row, dispatch_row, verify_task_row
+from sinks.records import dead_letter_row, dispatch_row, request_update_row, verify_task_row
 from streams.app.metrics import Metrics
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.verification import VerifyTask
@@ -30,12 +30,14 @@ from streams.contracts.closures import is_closure_frame
 from streams.contracts.columnar import decode_columns
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import FusedBatch, decode_batch
+from streams.contracts.requests import RequestUpdate
 from streams.contracts.topics import (
     CASE_STATE,
     DEADLETTER,
     DISPATCH,
     FUSED,
     LINKS,
+    REQUEST_UPDATES,
     TOPIC_TABLES,
     TRANSITIONS,
     VERIFY_TASKS,
@@ -118,6 +120,10 @@ class RowMaker:
     @staticmethod
     def verify_task(value: bytes) -> list[dict[str, Any]]:
         return [verify_task_row(VerifyTask.from_dict(orjson.loads(value)))]
+
+    @staticmethod
+    def request_update(value: bytes) -> list[dict[str, Any]]:
+        return [request_update_row(RequestUpdate.from_json(value))]
 
 
 @functools.cache
@@ -212,6 +218,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         DEADLETTER: lambda m: maker.dead_letter(m.value, round(m.timestamp * 1000)),
         CASE_STATE: lambda m: maker.case(m.value),
         VERIFY_TASKS: lambda m: maker.verify_task(m.value),
+        REQUEST_UPDATES: lambda m: maker.request_update(m.value),
     }
     if converters.keys() != TOPIC_TABLES.keys():  # a stored topic without a converter
         raise RuntimeError(f"sink converters {sorted(converters)} != {sorted(TOPIC_TABLES)}")

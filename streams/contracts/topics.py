@@ -15,6 +15,7 @@ __all__ = [
     "LINKS",
     "MAX_MESSAGE_BYTES",
     "RAW_TOPICS",
+    "REQUEST_UPDATES",
     "TOPIC_CONFIGS",
     "TOPIC_TABLES",
     "TRANSITIONS",
@@ -35,6 +36,7 @@ TRANSITIONS = "case.transitions"
 CASE_STATE = "case.state"  # the current row of each case after every transition
 VERIFY_TASKS = "verify.tasks"  # verifications (核查) to do, then settled; keyed by case id
 DEDUP_STATE = "dedup.state"  # compacted changelog of the dedup agent's per-tile state
+REQUEST_UPDATES = "hotline.updates"  # re-published hotline requests: status and notes
 
 ALL_TOPICS: tuple[str, ...] = (
     *RAW_TOPICS.values(),
@@ -48,6 +50,7 @@ ALL_TOPICS: tuple[str, ...] = (
     CASE_STATE,
     VERIFY_TASKS,
     DEDUP_STATE,
+    REQUEST_UPDATES,
 )
 
 # logical topic -> the ClickHouse table its records are stored in (docs/contracts.md).
@@ -61,6 +64,7 @@ TOPIC_TABLES: dict[str, str] = {
     DEADLETTER: "dead_letters",
     CASE_STATE: "cases",
     VERIFY_TASKS: "verify_tasks",
+    REQUEST_UPDATES: "request_updates",
 }
 
 # Simulated and replayed feeds carry historical timestamps; time-based retention would

@@ -23,7 +23,7 @@ from kernels.grid import GridSpec
 from kernels.params import DedupParams
 from kernels.state import DedupState, restore, snapshot
 from streams.contracts.closures import Closure
-from streams.contracts.fused import FLAG_BEYOND_STATE, FusedBatch
+from streams.contracts.fused import FLAG_BEYOND_STATE, FLAG_REQUEST_UPDATE, FusedBatch
 from streams.dedup.routing import TileRouter
 from streams.reference.categories import CategoryTable
 from streams.settings import Settings
@@ -315,7 +315,7 @@ class DedupEngine:
         arrival time is a redelivery (a restart replaying uncommitted input): it changes
         nothing. With another arrival time the source sent the record again; the
         normalizer dead-letters those it remembers, and these are the ones it forgot
-        across a restart.
+        across a restart (but for request updates, FLAG_REQUEST_UPDATE: not duplicates).
         """
         if len(batch) == 0:
             return batch, FusedBatch.empty()
@@ -335,7 +335,10 @@ class DedupEngine:
         first_arrival[order] = arrivals[order][np.flatnonzero(starts)][group]
         previous = np.where(known, known_arrival, first_arrival)
         again = known | repeat
-        resent = again & (previous != arrivals)
+        # A request re-published with an update after a normalizer restart (which forgot
+        # it had seen the request) is no duplicate: intake sent its update on already.
+        update = (batch.events["flags"] & FLAG_REQUEST_UPDATE) != 0
+        resent = again & (previous != arrivals) & ~update
         return batch.take(np.flatnonzero(~again)), batch.take(np.flatnonzero(resent))
 
     def _remember(self, tile: TileDedup, f: npt.NDArray[Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -19,6 +19,7 @@ from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import (
     EVENT_DTYPE,
     FLAG_LATE,
+    FLAG_REQUEST_UPDATE,
     STRING_COLUMNS,
     FusedBatch,
     Source,
@@ -26,6 +27,7 @@ from streams.contracts.fused import (
 )
 from streams.contracts.fused import event_id_for as _event_id_for
 from streams.contracts.reasons import Reason
+from streams.contracts.requests import RequestUpdate
 from streams.intake.adapters import hotline, patrol, sensor
 from streams.intake.adapters.common import ParseContext, Rows
 from streams.reference.categories import CategoryTable, SensorAlarmMap, ServiceCodeMap
@@ -115,6 +117,8 @@ def _origin_columns(
 class NormalizeResult:
     batch: FusedBatch
     dead_letters: list[DeadLetter]
+    # hotline requests published again with an update (streams/contracts/requests.py)
+    request_updates: list[RequestUpdate] = field(default_factory=list)
 
 
 class Normalizer:
@@ -198,10 +202,12 @@ class Normalizer:
         else:
             single = self.now_fn() if now_ms is None else now_ms
             now = np.full(len(rows), single, dtype=np.int64)
-        batch = self._finish(source, rows, now, dead, _origin_columns(origins, rows))
+        updates: list[RequestUpdate] = []
+        origin = _origin_columns(origins, rows)
+        batch = self._finish(source, rows, now, dead, origin, updates)
         self.accepted[source] += len(batch)
         self.reasons.update(d.reason for d in dead)
-        return NormalizeResult(batch, dead)
+        return NormalizeResult(batch, dead, updates)
 
     def _finish(
         self,
@@ -210,6 +216,7 @@ class Normalizer:
         now: np.ndarray,
         dead: list[DeadLetter],
         origin: tuple[np.ndarray, np.ndarray],
+        updates: list[RequestUpdate],
     ) -> FusedBatch:
         if not len(rows):
             return FusedBatch.empty()
@@ -223,6 +230,7 @@ class Normalizer:
             message = self._message(reason, float(lat[j]), float(lon[j]), int(t[j]), int(now[j]))
             dead.append(DeadLetter(source, reason, message, rows.original[j], index=rows.index[j]))
         keep, event_ids = self._unseen(source, rows, ok.tolist(), dead, origin)
+        updates += self._request_updates(source, rows, ok.tolist(), now)
         batch = self._build(source, rows, keep, event_ids, lat, lon, t, now)
         idx = np.array(keep, dtype=np.int64)
         batch.events["origin_partition"] = origin[0][idx]
@@ -282,20 +290,38 @@ class Normalizer:
             here = int(packed[j])
             before = seen.origin_of(eid)
             if before is not None and (here == 0 or before != here):
-                dead.append(
-                    DeadLetter(
-                        source,
-                        Reason.DUPLICATE_SOURCE_ID,
-                        f"{source} record {refs[j][:80]!r} was already accepted",
-                        rows.original[j],
-                        index=rows.index[j],
+                # A request published again with an update is not a new report, nor a
+                # duplicate: its update goes to hotline.updates (_request_updates).
+                if not rows.flags[j] & FLAG_REQUEST_UPDATE:
+                    dead.append(
+                        DeadLetter(
+                            source,
+                            Reason.DUPLICATE_SOURCE_ID,
+                            f"{source} record {refs[j][:80]!r} was already accepted",
+                            rows.original[j],
+                            index=rows.index[j],
+                        )
                     )
-                )
                 continue
             seen.add(eid, here)
             keep.append(j)
             event_ids.append(eid)
         return keep, event_ids
+
+    def _request_updates(
+        self, source: str, rows: Rows, ok: list[int], now: np.ndarray
+    ) -> list[RequestUpdate]:
+        """A request update for every valid record flagged as one, accepted as a report
+        (the platform's first publication we saw) or not (one we saw before)."""
+        out = []
+        for j in ok:
+            if not rows.flags[j] & FLAG_REQUEST_UPDATE:
+                continue
+            status, notes, description, updated = hotline.update_fields(rows.original[j], self.ctx)
+            ref = rows.source_ref[j]
+            eid = _event_id_for(source, ref)
+            out.append(RequestUpdate(eid, ref, status, notes, description, updated, int(now[j])))
+        return out
 
     def _build(
         self,
