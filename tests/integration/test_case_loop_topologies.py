@@ -3,9 +3,10 @@
 A simulated typhoon day goes through every role of the loop: normalize, dedup, dispatch,
 lifecycle, the department desks and the supervisors (who also call hotline callers back).
 It runs on 1 partition in 1 worker, on 8 partitions in 3 workers with every role, and on
-4 partitions with one process per role where each role in turn is SIGKILLed and restarted
-mid-stream. The three must give the same links, case rows, transitions and verify tasks,
-each exactly once per key: nothing lost, nothing doubled, nothing different.
+4 partitions with one process per role (the ClickHouse sink too) where each role in turn
+is SIGKILLed and restarted mid-stream. The three must give the same links, case rows,
+transitions and verify tasks, each exactly once per key, and the store must hold each
+once: nothing lost, nothing doubled, nothing different.
 
 Closures into dedup are off here (``dedup_closures``): when a closure reaches dedup relative
 to the events after its time depends on how fast the loop turns, which differs between
@@ -21,8 +22,11 @@ from typing import Any
 
 import orjson
 import pytest
+from clickhouse_driver import Client
 from pipeline_runs import ReplayedFeed, produce_feed, run_settings, start_workers, wait_accounted
 
+from sinks.migrate import migrate
+from sinks.sql import DriverExecutor
 from streams.app.kafka_admin import ensure_topics
 from streams.contracts.topics import CASE_STATE, TRANSITIONS, VERIFY_TASKS
 from streams.runner import WorkerProcess, free_port, read_links, read_topic, wait_until
@@ -85,7 +89,9 @@ def _wait_settled(s: Settings, at_least: int = 1) -> None:
         done, last[0] = n == last[0] and n >= at_least, n
         return done
 
-    assert wait_until(settled, TIMEOUT_S, 5.0), "the case loop did not settle"
+    assert wait_until(settled, TIMEOUT_S, 5.0), (
+        f"the case loop did not settle: {last[0]} transitions, {at_least} expected"
+    )
 
 
 def _run(
@@ -106,18 +112,19 @@ def _run(
 def _run_killing_each_role(
     s: Settings, feed: ReplayedFeed, tmp_path: Path, transitions: int
 ) -> LoopOutput:
-    """One process per role; the feed in as many slices as roles, and after each slice the
-    next role's process is SIGKILLed (no commit, no flush) and started again. Waits for
-    at least ``transitions`` transitions (the undisturbed run's)."""
+    """One process per role, the sink too; the feed in as many slices as roles, and after
+    each slice the next role's process is SIGKILLed (no commit, no flush) and started
+    again. Waits for at least ``transitions`` transitions (the undisturbed run's)."""
     ensure_topics(s)
+    roles = (*LOOP_ROLES, "sink")
     procs = {
         role: WorkerProcess(s, role, free_port(), tmp_path / f"worker-{role}.log").start()
-        for role in LOOP_ROLES
+        for role in roles
     }
     try:
         n = len(feed.records)
-        for i, role in enumerate(LOOP_ROLES):
-            produce_feed(s, feed.records[i * n // len(LOOP_ROLES) : (i + 1) * n // len(LOOP_ROLES)])
+        for i, role in enumerate(roles):
+            produce_feed(s, feed.records[i * n // len(roles) : (i + 1) * n // len(roles)])
             assert wait_until(lambda: len(read_links(s).case_of) > 0, TIMEOUT_S, 1.0)
             procs[role].kill()
             procs[role] = WorkerProcess(
@@ -131,8 +138,22 @@ def _run_killing_each_role(
     return _output(s)
 
 
+def _store_counts(client: Client, db: str) -> dict[str, int]:
+    tables = ("links", "cases", "case_stages", "verify_tasks")
+    return {t: int(client.execute(f"SELECT count() FROM {db}.{t} FINAL")[0][0]) for t in tables}
+
+
+def _topic_counts(out: LoopOutput) -> dict[str, int]:
+    return {
+        "links": len(out.links),
+        "cases": len({case_id for case_id, _ in out.cases}),
+        "case_stages": len(out.stages),
+        "verify_tasks": len({task_id for task_id, _ in out.tasks}),
+    }
+
+
 def test_the_loop_is_the_same_in_every_topology_and_after_killing_each_role(
-    settings: Settings, topic_name: str, tmp_path: Path
+    settings: Settings, topic_name: str, clickhouse: Client, ch_database: str, tmp_path: Path
 ) -> None:
     base = settings.replace(dedup_closures=False)
     records = list(Simulation("typhoon", seed=13, scale=0.01).records())
@@ -160,8 +181,10 @@ def test_the_loop_is_the_same_in_every_topology_and_after_killing_each_role(
     assert eight.stages == one.stages, "transitions differ between 1x1 and 8x3"
     assert eight.tasks == one.tasks, "verify tasks differ between 1x1 and 8x3"
 
+    stored = run_settings(base, f"{topic_name}-c", partitions=4, clickhouse_database=ch_database)
+    migrate(DriverExecutor(clickhouse), ch_database, stored.calendar.timezone)
     killed = _run_killing_each_role(
-        run_settings(base, f"{topic_name}-c", partitions=4),
+        stored,
         feed,
         tmp_path / "killed",
         transitions=len(one.stages),
@@ -171,3 +194,9 @@ def test_the_loop_is_the_same_in_every_topology_and_after_killing_each_role(
     assert killed.cases == one.cases, "case rows differ after the SIGKILLs"
     assert killed.stages == one.stages, "transitions differ after the SIGKILLs"
     assert killed.tasks == one.tasks, "verify tasks differ after the SIGKILLs"
+    # and the store holds each once: what the sink wrote, killed and restarted too
+    want = _topic_counts(one)
+    assert wait_until(lambda: _store_counts(clickhouse, ch_database) == want, 60.0, 2.0), (
+        _store_counts(clickhouse, ch_database),
+        want,
+    )
