@@ -20,7 +20,7 @@ first and after its last point).
 
 Crossing a street perpendicularly spans only the GPS noise along it and lasts the time it
 takes to cross the buffer (50 m at walking pace: under a minute): not a visit with the
-defaults of ``streams.settings`` (``WalkSettings``: 25 m buffer, 30 m, 180 s, 120 s gap).
+defaults of ``streams.settings.WalkSettings`` (docs/patrols.md).
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ import numpy as np
 import numpy.typing as npt
 
 from kernels._jit import inline, norc
+from kernels.dedup import MAX_EVENT_TIME_MS
 from kernels.segments import SegmentIndex
 
-__all__ = ["MAX_TIME_MS", "Matches", "WalkParams", "Walks", "match_points", "walk_tracks"]
+__all__ = ["Matches", "WalkParams", "Walks", "match_points", "walk_tracks"]
 
-MAX_TIME_MS = 1 << 52  # as dedup's bound: far from int64 overflow in time differences
 MAX_DURATION_S = 7 * 86400
 
 F8Array = npt.NDArray[np.float64]
@@ -200,17 +200,20 @@ def _floats(name: str, a: Any, n: int | None) -> F8Array:
     return arr
 
 
-def _ints(name: str, a: Any, n: int, lo: int, hi: int) -> I8Array:
+def _ints(name: str, a: Any, n: int, lo: int = -(1 << 63), hi: int = 1 << 63) -> I8Array:
+    """``a`` as int64 of shape (n,), each in [lo, hi) (checked before the cast, so a uint64
+    beyond int64 cannot wrap)."""
     arr = np.asarray(a)
     if arr.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
-    if n and arr.dtype.kind not in "iu":
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.dtype.kind not in "iu":
         raise ValueError(f"{name} must be integers, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.int64)
     bad = np.flatnonzero((arr < lo) | (arr >= hi))
     if bad.size:
         raise ValueError(f"{name}[{int(bad[0])}] = {int(arr[bad[0]])} is outside [{lo}, {hi})")
-    return arr
+    return np.ascontiguousarray(arr, dtype=np.int64)
 
 
 def _match(index: SegmentIndex, x: F8Array, y: F8Array) -> tuple[I8Array, F8Array]:
@@ -253,8 +256,8 @@ def walk_tracks(
     px = _floats("x", x, None)
     n = px.shape[0]
     py = _floats("y", y, n)
-    tr = _ints("track", track, n, -(1 << 62), 1 << 62)
-    t = _ints("t_ms", t_ms, n, 0, MAX_TIME_MS)
+    tr = _ints("track", track, n)
+    t = _ints("t_ms", t_ms, n, 0, MAX_EVENT_TIME_MS)
     _check_order(tr, t)
     seg, along = _match(index, px, py)
     visit = np.empty(n, dtype=np.int64)

@@ -180,8 +180,8 @@ def test_dwelling_on_a_street_is_a_visit(index: SegmentIndex) -> None:
     stay = walk_tracks(index, PARAMS, np.zeros(n, dtype=np.int64), t, xy[:, 0], xy[:, 1])
     assert stay.n_visits == 1 and stay.visit_metres[0] < 20.0
     assert stay.visit_t_end_ms[0] - stay.visit_t_start_ms[0] == 180_000
-    short = walk_tracks(index, PARAMS, np.zeros(n - 1, dtype=np.int64), t[:-1], xy[:-1, 0],
-                        xy[:-1, 1])  # fmt: skip
+    head = xy[:-1]  # 175 s
+    short = walk_tracks(index, PARAMS, np.zeros(n - 1, dtype=np.int64), t[:-1], *head.T)
     assert short.n_visits == 0
 
 
@@ -206,6 +206,7 @@ def test_a_short_segment_needs_only_part_of_its_length() -> None:
         (dict(x=[1.0, 2.0]), "shape"),
         (dict(track=[0.0, 0.0, 0.0]), "integers"),
         (dict(t_ms=[0, -1, 5]), r"t_ms\[1\] = -1"),
+        (dict(track=np.array([0, 0, 2**63], dtype=np.uint64)), r"track\[2\] = 9223372036854775808"),
         (dict(track=[1, 0, 1]), "sorted by track"),
         (dict(t_ms=[5, 4, 6]), "sorted by time"),
         (dict(y=[0.0, float("nan"), 1.0]), r"y\[1\] is not finite"),
