@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--write-district",
         action="store_true",
-        help="regenerate the committed gazetteer and unit-grid files and exit",
+        help="regenerate the committed gazetteer, unit-grid and street files and exit",
     )
 
 

@@ -2,7 +2,7 @@
 
 :class:`Settings` composes one frozen dataclass per concern (``settings.kafka``,
 ``.clickhouse``, ``.pipeline``, ``.calendar``, ``.worker``, ``.sink``, ``.dispatch``,
-``.verify``) plus
+``.verify``, ``.walk``) plus
 ``home`` (local state) and ``cache_dir`` (downloads). Each field declares its environment
 variable; the names are those of the flat settings object before it was split
 (``CITYSTREAM_KAFKA_PORT``, ``CITYSTREAM_PARTITIONS``, ``CITYSTREAM_WORKER_ROLES``, ...), so
@@ -27,6 +27,7 @@ from streams.settings.concerns import (
     PipelineSettings,
     SinkSettings,
     VerifySettings,
+    WalkSettings,
     WorkerRole,
     WorkerSettings,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "SettingsError",
     "SinkSettings",
     "VerifySettings",
+    "WalkSettings",
     "WorkerRole",
     "WorkerSettings",
     "env_names",

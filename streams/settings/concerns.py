@@ -45,6 +45,7 @@ __all__ = [
     "PipelineSettings",
     "SinkSettings",
     "VerifySettings",
+    "WalkSettings",
     "WorkerRole",
     "WorkerSettings",
 ]
@@ -308,3 +309,26 @@ class VerifySettings(Concern):
     def check(self) -> None:
         for name in ("limit_urban_s", "limit_rural_s"):
             self._require(getattr(self, name) >= 1, name, "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class WalkSettings(Concern):
+    """Streets walked from patrol tracks (铁脚板): the rules of ``kernels.walk``."""
+
+    # a track point belongs to the nearest street segment within this distance: GPS error
+    # in a street canyon plus half a street's width
+    buffer_m: float = setting(25.0, "WALK_BUFFER_M", FLOAT)
+    # a run of points on one segment is a visit when it spans min(this, min_share x the
+    # segment's length) along the segment, or lasts min_dwell_s; crossing does neither
+    min_along_m: float = setting(30.0, "WALK_MIN_ALONG_M", FLOAT)
+    min_share: float = setting(0.5, "WALK_MIN_SHARE", FLOAT)
+    min_dwell_s: int = setting(180, "WALK_MIN_DWELL_S", INT)
+    # a longer silence between two points of a track ends the run (a visit is continuous)
+    max_gap_s: int = setting(120, "WALK_MAX_GAP_S", INT)
+
+    def check(self) -> None:
+        self._require(0 < self.buffer_m <= 1000, "buffer_m", "must be in (0, 1000] metres")
+        self._require(0 < self.min_along_m <= 10_000, "min_along_m", "must be in (0, 10000]")
+        self._require(0 < self.min_share <= 1, "min_share", "must be in (0, 1]")
+        for name in ("min_dwell_s", "max_gap_s"):
+            self._require(1 <= getattr(self, name) <= 7 * 86400, name, "must be in [1, 604800]")

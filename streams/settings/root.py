@@ -33,6 +33,7 @@ from streams.settings.concerns import (
     PipelineSettings,
     SinkSettings,
     VerifySettings,
+    WalkSettings,
     WorkerSettings,
 )
 
@@ -90,6 +91,7 @@ class Settings(Concern):
     sink: SinkSettings = dataclasses.field(default_factory=SinkSettings)
     dispatch: DispatchSettings = dataclasses.field(default_factory=DispatchSettings)
     verify: VerifySettings = dataclasses.field(default_factory=VerifySettings)
+    walk: WalkSettings = dataclasses.field(default_factory=WalkSettings)
 
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with settings changed by their flat names.

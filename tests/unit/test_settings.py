@@ -109,6 +109,9 @@ EXAMPLES = {
     "HOLIDAYS": "2024-10-01,2024-10-02",
     "WORKDAYS_EXTRA": "2024-10-12",
     "DEDUP_CLOSURES": "false",
+    "WALK_BUFFER_M": "30",
+    "WALK_MIN_ALONG_M": "40.5",
+    "WALK_MIN_SHARE": "0.75",
 }
 
 
