@@ -138,6 +138,14 @@ def _run_killing_each_role(
     return _output(s)
 
 
+def _assert_same(run: LoopOutput, one: LoopOutput, when: str) -> None:
+    assert not run.doubled, (when, run.doubled[:5])
+    assert run.links == one.links, f"links differ {when}"
+    assert run.cases == one.cases, f"case rows differ {when}"
+    assert run.stages == one.stages, f"transitions differ {when}"
+    assert run.tasks == one.tasks, f"verify tasks differ {when}"
+
+
 def _store_counts(client: Client, db: str) -> dict[str, int]:
     tables = ("links", "cases", "case_stages", "verify_tasks")
     return {t: int(client.execute(f"SELECT count() FROM {db}.{t} FINAL")[0][0]) for t in tables}
@@ -175,11 +183,7 @@ def test_the_loop_is_the_same_in_every_topology_and_after_killing_each_role(
         tmp_path / "eight",
         at_least=len(one.stages),
     )
-    assert not eight.doubled, eight.doubled[:5]
-    assert eight.links == one.links
-    assert eight.cases == one.cases, "case rows differ between 1x1 and 8x3"
-    assert eight.stages == one.stages, "transitions differ between 1x1 and 8x3"
-    assert eight.tasks == one.tasks, "verify tasks differ between 1x1 and 8x3"
+    _assert_same(eight, one, "between 1x1 and 8x3")
 
     stored = run_settings(base, f"{topic_name}-c", partitions=4, clickhouse_database=ch_database)
     migrate(DriverExecutor(clickhouse), ch_database, stored.calendar.timezone)
@@ -189,11 +193,7 @@ def test_the_loop_is_the_same_in_every_topology_and_after_killing_each_role(
         tmp_path / "killed",
         transitions=len(one.stages),
     )
-    assert not killed.doubled, killed.doubled[:5]
-    assert killed.links == one.links
-    assert killed.cases == one.cases, "case rows differ after the SIGKILLs"
-    assert killed.stages == one.stages, "transitions differ after the SIGKILLs"
-    assert killed.tasks == one.tasks, "verify tasks differ after the SIGKILLs"
+    _assert_same(killed, one, "after the SIGKILLs")
     # and the store holds each once: what the sink wrote, killed and restarted too
     want = _topic_counts(one)
     assert wait_until(lambda: _store_counts(clickhouse, ch_database) == want, 60.0, 2.0), (
