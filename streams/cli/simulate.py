@@ -14,6 +14,7 @@ from streams.simulator.district_files import write_district_files
 from streams.simulator.engine import Simulation
 from streams.simulator.incidents import SCENARIOS, THEMES
 from streams.simulator.records import SOURCES
+from streams.simulator.roster_file import write_roster_file
 from streams.simulator.sinks import FileSink, KafkaSink, Progress, RateLimiter, write_side_files
 
 __all__ = ["add_arguments", "run"]
@@ -46,13 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--write-district",
         action="store_true",
-        help="regenerate the committed gazetteer and unit-grid files and exit",
+        help="regenerate the committed gazetteer, unit-grid and inspector roster files and exit",
     )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.write_district:
-        for path in write_district_files(build_district()):
+        district = build_district()
+        for path in [*write_district_files(district), write_roster_file(district)]:
             print(f"wrote {path}")
         return 0
     try:

@@ -15,10 +15,18 @@ from zoneinfo import ZoneInfo
 
 from streams.simulator.district import District, Inspector
 
-__all__ = ["HEAD_WEEKDAYS", "Leg", "Patrol", "schedule_day"]
+__all__ = ["HEAD_WEEKDAYS", "PLANNED", "SHIFTS", "Leg", "Patrol", "schedule_day"]
 
 HEAD_WEEKDAYS = (0, 2, 4)  # Mon, Wed, Fri: any 7 consecutive days hold all three
-HEAD_EXTRA_PROB = 0.2
+EVERY_DAY = (0, 1, 2, 3, 4, 5, 6)
+HEAD_EXTRA_PROB = 0.2  # a head also patrols on an unplanned day (on top of the roster)
+# The shift calendar per role, as the roster file says it (streams/simulator/roster_file.py):
+# (weekdays, shifts). Staff add the scenario's extra shifts (typhoon, campaign).
+PLANNED: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
+    "head": (HEAD_WEEKDAYS, ("morning",)),
+    "chief": (EVERY_DAY, ("afternoon",)),
+    "staff": (EVERY_DAY, ("morning", "afternoon")),
+}
 # (earliest start, latest start) as minutes after midnight, per shift
 SHIFTS = {
     "morning": (8 * 60, 9 * 60 + 30),
@@ -93,12 +101,15 @@ def _legs(
 
 
 def _shifts(who: Inspector, day: date, rng: random.Random, extra: tuple[str, ...]) -> list[str]:
+    days, planned = PLANNED[who.role]
+    shifts = list(planned)
     if who.role == "head":
-        go = day.weekday() in HEAD_WEEKDAYS or rng.random() < HEAD_EXTRA_PROB
-        return ["morning"] if go else []
+        go = day.weekday() in days or rng.random() < HEAD_EXTRA_PROB
+        return shifts if go else []
+    if day.weekday() not in days:
+        return []
     if who.role == "chief":
-        return ["afternoon"]
-    shifts = ["morning", "afternoon"]
+        return shifts
     return shifts + [s for s in extra if s not in shifts]
 
 
