@@ -17,7 +17,8 @@ A batch (streams/contracts/tracks.py) is checked in three passes:
    "previous" ping: the one after a jump is compared with the one before it.
 
 A dead letter of one ping carries as ``original`` a one-point batch of the same shape
-(the batch's fields and that point), so it can be read and replayed like any batch. Every
+(the batch's fields and that point), so it can be read and replayed like any batch, and
+its message starts with the ping's place in its batch (``points[3]: ...``). Every
 ping of every payload ends as exactly one accepted point or in exactly one dead letter
 (its own, or its payload's). Nothing raises out of :meth:`TrackIntake.parse`.
 """
@@ -252,11 +253,13 @@ class TrackIntake:
                 accuracy = _accuracy(point)
             except Reject as rej:
                 original = _one_point(head, point)
-                dead.append(DeadLetter(FEED, rej.reason, rej.message, original, index=i))
+                message = f"points[{k}]: {rej.message}"
+                dead.append(DeadLetter(FEED, rej.reason, message, original, index=i))
                 continue
             except Exception as exc:  # see Reason.INTERNAL_ERROR
                 original = _one_point(head, point)
-                dead.append(DeadLetter(FEED, Reason.INTERNAL_ERROR, repr(exc), original, index=i))
+                message = f"points[{k}]: {exc!r}"
+                dead.append(DeadLetter(FEED, Reason.INTERNAL_ERROR, message, original, index=i))
                 continue
             pings.index.append(i)
             pings.point.append(k)
@@ -355,6 +358,7 @@ class TrackIntake:
         self, pings: _Pings, j: int, reason: Reason, message: str, dead: list[DeadLetter]
     ) -> None:
         original = _one_point(pings.head[j], pings.obj[j])
+        message = f"points[{pings.point[j]}]: {message}"
         dead.append(DeadLetter(FEED, reason, message, original, index=pings.index[j]))
 
     # -- pass 3: per device, in time order -------------------------------------------------
