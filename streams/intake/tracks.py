@@ -46,15 +46,15 @@ from streams.intake.adapters.common import (
     req_str,
     time_ms,
 )
+from streams.intake.columns import VECTOR_REASONS, check_columns, position_message
 from streams.intake.normalize import wall_clock_ms
-from streams.reference.geo import CRS, District, bd09_to_wgs84, gcj02_to_wgs84
+from streams.reference.geo import CRS, District
 from streams.reference.inspectors import InspectorRoster
 from streams.settings import Settings
 
 __all__ = ["TrackConfig", "TrackIntake", "TrackResult"]
 
 _CRS_CODE = {name: i for i, name in enumerate(CRS)}
-_CONVERTERS = {CRS.index("gcj02"): gcj02_to_wgs84, CRS.index("bd09"): bd09_to_wgs84}
 _M_PER_DEG = 111_195.0  # metres per degree of latitude (mean Earth radius)
 K = TypeVar("K")
 V = TypeVar("V")
@@ -303,9 +303,12 @@ class TrackIntake:
         lon = np.array(pings.lon, dtype=np.float64)
         t = np.array(pings.t, dtype=np.int64)
         now = arrival[index]
-        reject = self._check_columns(np.array(pings.crs, dtype=np.int8), lat, lon, t, now)
+        crs, cfg = np.array(pings.crs, dtype=np.int8), self.config
+        reject = check_columns(
+            self.district, crs, lat, lon, t, now, cfg.max_age_ms, cfg.max_future_skew_ms
+        )
         for j in np.flatnonzero(reject).tolist():
-            reason = _VECTOR_REASONS[int(reject[j])]
+            reason = VECTOR_REASONS[int(reject[j])]
             message = self._message(reason, float(lat[j]), float(lon[j]), int(t[j]), int(now[j]))
             self._dead_ping(pings, j, reason, message, dead)
         keep = self._sequential(pings, np.flatnonzero(reject == 0), lat, lon, t, origin, dead)
@@ -320,35 +323,9 @@ class TrackIntake:
         inspectors = np.array([pings.inspector[j] for j in keep], dtype=np.str_)
         return TrackPoints(out, devices, inspectors)
 
-    def _check_columns(
-        self, crs: np.ndarray, lat: np.ndarray, lon: np.ndarray, t: np.ndarray, now: np.ndarray
-    ) -> np.ndarray:
-        """Per-ping code into _VECTOR_REASONS (0 = fine); converts lat/lon in place."""
-        cfg = self.config
-        with np.errstate(invalid="ignore"):
-            bad = ~(np.isfinite(lat) & np.isfinite(lon))
-            bad |= (np.abs(lat) > 90.0) | (np.abs(lon) > 180.0) | ((lat == 0.0) & (lon == 0.0))
-        for code, convert in _CONVERTERS.items():
-            mask = (crs == code) & ~bad
-            if mask.any():
-                lat[mask], lon[mask] = convert(lat[mask], lon[mask])
-        reject = np.zeros(len(lat), dtype=np.int8)
-        # Assigned from the weakest to the strongest reason: the strongest one wins.
-        reject[t < now - cfg.max_age_ms] = 4
-        reject[t > now + cfg.max_future_skew_ms] = 3
-        reject[~bad & ~self.district.contains(lat, lon)] = 2
-        reject[bad] = 1
-        return reject
-
     def _message(self, reason: Reason, lat: float, lon: float, t: int, now: int) -> str:
-        d = self.district
-        if reason is Reason.BAD_COORDINATES:
-            return f"lat={lat!r}, lon={lon!r} is not a position"
-        if reason is Reason.OUT_OF_DISTRICT:
-            return (
-                f"WGS84 ({lat:.6f}, {lon:.6f}) outside {d.name} "
-                f"[{d.lat_min}..{d.lat_max}] x [{d.lon_min}..{d.lon_max}]"
-            )
+        if reason in (Reason.BAD_COORDINATES, Reason.OUT_OF_DISTRICT):
+            return position_message(self.district, reason, lat, lon)
         stamp = datetime.fromtimestamp(t / 1000, UTC).isoformat()
         if reason is Reason.FUTURE_TIME:
             return f"ping time {stamp} is {(t - now) / 1000:.0f} s after its batch arrived"
@@ -422,12 +399,3 @@ class TrackIntake:
 
 def _known(accuracy: float) -> float:
     return 0.0 if math.isnan(accuracy) else accuracy
-
-
-# Codes of _check_columns' reject array.
-_VECTOR_REASONS: dict[int, Reason] = {
-    1: Reason.BAD_COORDINATES,
-    2: Reason.OUT_OF_DISTRICT,
-    3: Reason.FUTURE_TIME,
-    4: Reason.STALE_TIME,
-}
