@@ -2,10 +2,10 @@
 
 Every report arrives after its incident started, so once the incidents of day ``d`` are
 drafted, every draft arriving before midnight of ``d`` is final: a heap holds the rest and
-memory stays bounded to about one day of drafts whatever the number of days. So are the
-reports of day ``d``'s patrols (they pass only incidents started by then): :meth:`feed`
-then walks that day's patrols (streams/simulator/track_feed.py) and merges their terminal
-batches with the reports.
+memory stays bounded to about one day of drafts whatever the number of days. Likewise
+:meth:`feed` makes the terminal batches of day ``d``'s walked patrols at the end of day
+``d`` (streams/simulator/track_feed.py): each arrives after its pings, so none can arrive
+before midnight of the day before, and the two streams merge in arrival order.
 """
 
 from __future__ import annotations

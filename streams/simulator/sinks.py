@@ -256,7 +256,7 @@ def write_patrol_truth(
                 " ".join(street_names[leg.street] for leg in p.legs),
                 round(p.length_m),
             )
-            for p in planned
+            for p in sorted(planned, key=lambda p: p.patrol_id)  # PT<date>-<n>: by day
         ),
     )
 
