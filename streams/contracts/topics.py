@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams.contracts.sources import SOURCES
+from streams.contracts.tracks import FEED as TRACK_FEED
 
 __all__ = [
     "ALL_TOPICS",
@@ -14,6 +15,8 @@ __all__ = [
     "FUSED",
     "LINKS",
     "MAX_MESSAGE_BYTES",
+    "PATROL_TRACK",
+    "RAW_FEEDS",
     "RAW_TOPICS",
     "REQUEST_UPDATES",
     "TOPIC_CONFIGS",
@@ -26,6 +29,12 @@ __all__ = [
 
 # source name (as in the fused ``source`` column and dead letters) -> raw topic
 RAW_TOPICS: dict[str, str] = {source: f"raw.{source}" for source in SOURCES}
+# Raw feeds that are not report channels: no report source, never normalized into events,
+# and not waited for by dedup's watermarks. Feed name (as in dead letters' ``source``) ->
+# raw topic. The patrol terminals' position pings (streams/contracts/tracks.py) go to the
+# patrol stage, not to the normalizer.
+RAW_FEEDS: dict[str, str] = {TRACK_FEED: f"raw.{TRACK_FEED}"}
+PATROL_TRACK = RAW_FEEDS[TRACK_FEED]
 FUSED = "events.fused"
 DEADLETTER = "deadletter"
 CASES = "cases"
@@ -40,6 +49,7 @@ REQUEST_UPDATES = "hotline.updates"  # re-published hotline requests: status and
 
 ALL_TOPICS: tuple[str, ...] = (
     *RAW_TOPICS.values(),
+    *RAW_FEEDS.values(),
     FUSED,
     DEADLETTER,
     CASES,

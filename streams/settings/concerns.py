@@ -1,5 +1,5 @@
 """The settings of each concern: Kafka, ClickHouse, pipeline, calendar, worker, sink, dispatch,
-verification.
+verification, patrol (the foot patrol's roster and position pings).
 
 Each is a frozen dataclass whose fields name their environment variable (see
 :mod:`streams.settings.codecs`). Construction always validates: the field types first, then
@@ -42,6 +42,7 @@ __all__ = [
     "KafkaSettings",
     "LogFormat",
     "LogLevel",
+    "PatrolSettings",
     "PipelineSettings",
     "SinkSettings",
     "VerifySettings",
@@ -332,3 +333,30 @@ class WalkSettings(Concern):
         self._require(0 < self.min_share <= 1, "min_share", "must be in (0, 1]")
         for name in ("min_dwell_s", "max_gap_s"):
             self._require(1 <= getattr(self, name) <= 7 * 86400, name, "must be in [1, 604800]")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class PatrolSettings(Concern):
+    """Who patrols and how their terminals' position pings are checked (铁脚板)."""
+
+    # who patrols (streams/data/inspectors.csv format: streams/reference/inspectors.py);
+    # empty: the packaged roster of the simulated district
+    roster_file: str = setting("", "INSPECTOR_ROSTER", STR)
+    # A ping implying more than this from its device's previous ping is a GPS jump: faster
+    # than walking or cycling (e-bikes included). Checked net of both pings' accuracy.
+    track_max_speed_mps: float = setting(8.0, "TRACK_MAX_SPEED_MPS", FLOAT)
+    # Pings further apart than this are not compared: after a pause the terminal may have
+    # been carried in a car to the next street.
+    track_jump_window_s: int = setting(120, "TRACK_JUMP_WINDOW_S", INT)
+    # Clock skew: a ping this far after its batch arrived (future) ...
+    track_max_future_skew_s: int = setting(300, "TRACK_MAX_FUTURE_SKEW_S", INT)
+    # ... or this far before it (a clock reset, a terminal offline for days) is refused.
+    track_max_age_s: int = setting(3 * 86400, "TRACK_MAX_AGE_S", INT)
+    # bound of intake's memory of (device, time) pairs seen, for duplicate pings
+    track_seen_points: int = setting(1_000_000, "TRACK_SEEN_POINTS", INT)
+
+    def check(self) -> None:
+        self._require(self.track_max_speed_mps > 0, "track_max_speed_mps", "must be > 0")
+        for name in ("track_jump_window_s", "track_max_future_skew_s", "track_max_age_s"):
+            self._require(getattr(self, name) >= 0, name, "must be >= 0")
+        self._require(self.track_seen_points >= 2, "track_seen_points", "must be >= 2")

@@ -30,6 +30,7 @@ from streams.settings.concerns import (
     Concern,
     DispatchSettings,
     KafkaSettings,
+    PatrolSettings,
     PipelineSettings,
     SinkSettings,
     VerifySettings,
@@ -92,6 +93,7 @@ class Settings(Concern):
     dispatch: DispatchSettings = dataclasses.field(default_factory=DispatchSettings)
     verify: VerifySettings = dataclasses.field(default_factory=VerifySettings)
     walk: WalkSettings = dataclasses.field(default_factory=WalkSettings)
+    patrol: PatrolSettings = dataclasses.field(default_factory=PatrolSettings)
 
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with settings changed by their flat names.
