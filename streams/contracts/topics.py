@@ -15,7 +15,10 @@ __all__ = [
     "FUSED",
     "LINKS",
     "MAX_MESSAGE_BYTES",
+    "PATROL_SESSIONS",
+    "PATROL_STATE",
     "PATROL_TRACK",
+    "PATROL_VISITS",
     "RAW_FEEDS",
     "RAW_TOPICS",
     "REQUEST_UPDATES",
@@ -46,6 +49,9 @@ CASE_STATE = "case.state"  # the current row of each case after every transition
 VERIFY_TASKS = "verify.tasks"  # verifications (核查) to do, then settled; keyed by case id
 DEDUP_STATE = "dedup.state"  # compacted changelog of the dedup agent's per-tile state
 REQUEST_UPDATES = "hotline.updates"  # re-published hotline requests: status and notes
+PATROL_SESSIONS = "patrol.sessions"  # closed patrol sessions with their visits, by device
+PATROL_VISITS = "patrol.visits"  # one record per street segment visit, by device
+PATROL_STATE = "patrol.state"  # compacted changelog of the patrols stage's open sessions
 
 ALL_TOPICS: tuple[str, ...] = (
     *RAW_TOPICS.values(),
@@ -61,6 +67,9 @@ ALL_TOPICS: tuple[str, ...] = (
     VERIFY_TASKS,
     DEDUP_STATE,
     REQUEST_UPDATES,
+    PATROL_SESSIONS,
+    PATROL_VISITS,
+    PATROL_STATE,
 )
 
 # logical topic -> the ClickHouse table its records are stored in (docs/contracts.md).
@@ -75,6 +84,8 @@ TOPIC_TABLES: dict[str, str] = {
     CASE_STATE: "cases",
     VERIFY_TASKS: "verify_tasks",
     REQUEST_UPDATES: "request_updates",
+    PATROL_SESSIONS: "patrol_sessions",
+    PATROL_VISITS: "patrol_segment_visits",
 }
 
 # Simulated and replayed feeds carry historical timestamps; time-based retention would
@@ -84,6 +95,7 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 _DEFAULT_CONFIG = {"retention.ms": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)}
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     DEDUP_STATE: {**_DEFAULT_CONFIG, "cleanup.policy": "compact"},
+    PATROL_STATE: {**_DEFAULT_CONFIG, "cleanup.policy": "compact"},
 }
 
 

@@ -354,9 +354,13 @@ class PatrolSettings(Concern):
     track_max_age_s: int = setting(3 * 86400, "TRACK_MAX_AGE_S", INT)
     # bound of intake's memory of (device, time) pairs seen, for duplicate pings
     track_seen_points: int = setting(1_000_000, "TRACK_SEEN_POINTS", INT)
+    # A device silent for longer than this ends its patrol session (streams/patrols): longer
+    # than a walk between two streets, shorter than the break between two shifts.
+    session_gap_s: int = setting(1800, "PATROL_SESSION_GAP_S", INT)
 
     def check(self) -> None:
         self._require(self.track_max_speed_mps > 0, "track_max_speed_mps", "must be > 0")
         for name in ("track_jump_window_s", "track_max_future_skew_s", "track_max_age_s"):
             self._require(getattr(self, name) >= 0, name, "must be >= 0")
         self._require(self.track_seen_points >= 2, "track_seen_points", "must be >= 2")
+        self._require(self.session_gap_s >= 1, "session_gap_s", "must be >= 1")
