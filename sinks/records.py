@@ -24,6 +24,8 @@ __all__ = [
     "dead_letter_row",
     "dispatch_row",
     "event_columns",
+    "patrol_session_row",
+    "patrol_visit_row",
     "request_update_row",
     "transition_row",
     "verify_task_row",
@@ -152,3 +154,43 @@ def verify_task_row(task: VerifyTask) -> dict[str, Any]:
         "settled_at": _ms(task.settled_at_ms),
         "note": task.note,
     }
+
+
+def patrol_session_row(session: dict[str, Any]) -> dict[str, Any]:
+    """A ``patrol_sessions`` row of a ``patrol.sessions`` record (its visits go to
+    ``patrol.visits``)."""
+    return {
+        "session_id": session["session_id"],
+        "inspector_id": session["inspector_id"],
+        "level": session["level"],
+        "department": session["department"],
+        "device_id": session["device_id"],
+        "started_at": session["started_at_ms"],
+        "ended_at": session["ended_at_ms"],
+        "points": session["points"],
+        "matched_points": session["matched_points"],
+        "metres": session["metres"],
+        "segments": len({v["segment_id"] for v in session["visits"]}),
+    }
+
+
+def patrol_visit_row(visit: dict[str, Any]) -> dict[str, Any]:
+    """A ``patrol_segment_visits`` row of a ``patrol.visits`` record."""
+    row = {k: visit[k] for k in _VISIT_FIELDS}
+    row["started_at"], row["ended_at"] = visit["started_at_ms"], visit["ended_at_ms"]
+    return row
+
+
+_VISIT_FIELDS = (
+    "visit_id",
+    "session_id",
+    "inspector_id",
+    "level",
+    "department",
+    "segment_id",
+    "street_id",
+    "street_name",
+    "grid_code",
+    "metres",
+    "points",
+)

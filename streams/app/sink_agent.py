@@ -22,7 +22,15 @@ import orjson
 from kernels.unitgrid import UnitGridIndex
 from sinks.base import Sink, SinkBackpressure, StoreUnavailable
 from sinks.clickhouse import ClickHouseSink
-from sinks.records import dead_letter_row, dispatch_row, request_update_row, verify_task_row
+from sinks.records import (
+    dead_letter_row,
+    dispatch_row,
+    patrol_session_row,
+    patrol_visit_row,
+    request_update_row,
+    verify_task_row,
+)
+from sinks.streets import load_street_segments
 from streams.app.metrics import Metrics
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.verification import VerifyTask
@@ -37,6 +45,8 @@ from streams.contracts.topics import (
     DISPATCH,
     FUSED,
     LINKS,
+    PATROL_SESSIONS,
+    PATROL_VISITS,
     REQUEST_UPDATES,
     TOPIC_TABLES,
     TRANSITIONS,
@@ -124,6 +134,14 @@ class RowMaker:
     @staticmethod
     def request_update(value: bytes) -> list[dict[str, Any]]:
         return [request_update_row(RequestUpdate.from_json(value))]
+
+    @staticmethod
+    def patrol_session(value: bytes) -> list[dict[str, Any]]:
+        return [patrol_session_row(orjson.loads(value))]
+
+    @staticmethod
+    def patrol_visit(value: bytes) -> list[dict[str, Any]]:
+        return [patrol_visit_row(orjson.loads(value))]
 
 
 @functools.cache
@@ -219,8 +237,29 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         CASE_STATE: lambda m: maker.case(m.value),
         VERIFY_TASKS: lambda m: maker.verify_task(m.value),
         REQUEST_UPDATES: lambda m: maker.request_update(m.value),
+        PATROL_SESSIONS: lambda m: maker.patrol_session(m.value),
+        PATROL_VISITS: lambda m: maker.patrol_visit(m.value),
     }
     if converters.keys() != TOPIC_TABLES.keys():  # a stored topic without a converter
         raise RuntimeError(f"sink converters {sorted(converters)} != {sorted(TOPIC_TABLES)}")
     for topic_name, convert in converters.items():
         _add_agent(app, settings, metrics, topic_name, TOPIC_TABLES[topic_name], convert)
+    _add_street_loader(app, settings)
+
+
+def _add_street_loader(app: Any, settings: Settings) -> None:
+    """The district's street network into ``street_segments`` once the worker starts
+    (sinks/streets.py: a no-op when the table already holds the file)."""
+
+    async def load_streets() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                added = await loop.run_in_executor(None, load_street_segments, settings)
+                log.info("street_segments: %d rows written", added)
+                return
+            except StoreUnavailable as exc:
+                log.warning("ClickHouse unavailable for street_segments (%s); retrying", exc)
+                await asyncio.sleep(1.0)  # the table is small: no backoff worth having
+
+    app.task(load_streets)
