@@ -55,6 +55,13 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "simulated supervisors' verification results, by action",
     ),
     "citystream_rows_stored_total": ("counter", "rows written to ClickHouse, by table"),
+    "citystream_pings_total": ("counter", "patrol terminal pings accepted, by stage"),
+    "citystream_patrol_sessions_total": ("counter", "patrol sessions closed and sent"),
+    "citystream_patrol_visits_total": ("counter", "street segment visits sent"),
+    "citystream_patrol_open_points": (
+        "gauge",
+        "pings held in open patrol sessions, by raw partition",
+    ),
     "citystream_consumer_lag": ("gauge", "messages behind the high water mark, by topic"),
     "citystream_dedup_ratio": ("gauge", "share of deduplicated events that joined a case"),
     "citystream_buffered_events": ("gauge", "events waiting in the dedup reorder buffer"),
