@@ -16,8 +16,11 @@ import orjson
 import pytest
 from clickhouse_driver import Client
 
+from sinks.streets import load_street_segments
 from streams.app.kafka_admin import ensure_topics
 from streams.contracts.tracks import FEED
+from streams.reference.geo import District
+from streams.reference.streets import StreetNetwork
 from streams.runner import WorkerProcess, produce_records, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation, TrackRecord
@@ -70,6 +73,10 @@ def test_a_week_of_pings_becomes_sessions_once_through_a_kill(
     finally:
         for w in workers:
             w.stop()
+    # the sink loaded the street network when it started; loading it again writes nothing
+    streets = clickhouse.execute(f"SELECT count(), max(revision) FROM {db}.street_segments FINAL")
+    assert streets == [(len(StreetNetwork.for_district(District.load(s.pipeline.district))), 1)]
+    assert load_street_segments(s) == 0
     _check_pings(clickhouse, db, records)
     _check_sessions(clickhouse, db, sim.district.timezone, walked)
 
