@@ -64,10 +64,10 @@ FROM (
     FROM (
         SELECT inspector_id, level, department, day, in_area FROM {db}.patrol_session_facts
     ) AS s
-    ANY INNER JOIN (
+    ANY LEFT JOIN (
         SELECT level, per, min_patrols, own_area FROM {db}.patrol_level_rules FINAL
     ) AS r USING level
-    WHERE own_area = 0 OR in_area = 1
+    WHERE per != '' AND (own_area = 0 OR in_area = 1)
     GROUP BY inspector_id, level, department, per, min_patrols, unit_start
 )
 ARRAY JOIN
