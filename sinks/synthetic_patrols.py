@@ -51,17 +51,16 @@ def _network(revision: int) -> list[dict[str, Any]]:
 
 
 def _areas(revision: int) -> list[dict[str, Any]]:
+    def row(who: str, level: str, dept: str, street: str, grid: str, rev: int) -> dict:
+        return {"inspector_id": who, "level": level, "department": dept,
+                "street_id": street, "grid_code": grid, "revision": rev}  # fmt: skip
+
     rows = []
     for who, level, dept, streets, grids in ROSTER:
-        for i in streets:
-            rows.append({"inspector_id": who, "level": level, "department": dept,
-                         "street_id": _street_id(i), "grid_code": "", "revision": revision})  # fmt: skip
-        for g in grids:
-            rows.append({"inspector_id": who, "level": level, "department": dept,
-                         "street_id": "", "grid_code": g, "revision": revision})  # fmt: skip
+        rows += [row(who, level, dept, _street_id(i), "", revision) for i in streets]
+        rows += [row(who, level, dept, "", g, revision) for g in grids]
     # a home street of the previous roster, dropped since
-    rows.append({"inspector_id": "INS-004", "level": "staff", "department": "sanitation",
-                 "street_id": _street_id(5), "grid_code": "", "revision": revision - 1})  # fmt: skip
+    rows.append(row("INS-004", "staff", "sanitation", _street_id(5), "", revision - 1))
     return rows
 
 
@@ -77,7 +76,8 @@ def _visits(rng: random.Random, session: dict[str, Any], home: tuple[int, ...]) 
         rows.append({
             "visit_id": f"{session['session_id']}:{k}", "session_id": session["session_id"],
             "inspector_id": session["inspector_id"], "level": session["level"],
-            "department": session["department"], "segment_id": street * 1000 + rng.randrange(SEGMENTS),
+            "department": session["department"],
+            "segment_id": street * 1000 + rng.randrange(SEGMENTS),
             "street_id": _street_id(street), "street_name": f"路{street}",
             "grid_code": rng.choice(GRIDS), "started_at": t0,
             "ended_at": t0 + rng.randint(2, 20) * MIN_MS, "metres": rng.uniform(20.0, 100.0),

@@ -11,9 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sinks import reference_patrols as ref
+from sinks.kpi import queries
+from sinks.kpi.report import html_report
 from sinks.sql import ChdbExecutor
 from sinks.synthetic_patrols import STREETS, generate_patrols
 from sinks.tables import rows_to_columns
+from streams.cli import demo
 from tests.kpi_rows import assert_rows_equal, by_key
 
 TZ = "Asia/Shanghai"
@@ -68,7 +71,8 @@ def test_street_coverage_and_gaps_equal_the_reference(
     assert any(k[2] == "street" and r["coverage"] == 100.0 for k, r in got.items())
     today = _today()
     gaps = chdb_executor.query(
-        f"SELECT *, toUInt32(last_walked) AS last_walked_s FROM {migrated_db}.kpi_streets_not_walked"
+        f"SELECT *, toUInt32(last_walked) AS last_walked_s "
+        f"FROM {migrated_db}.kpi_streets_not_walked"
     )
     want = ref.streets_not_walked(full, TZ, today)
     gaps_by = assert_rows_equal(gaps, {(k,): v for k, v in want.items()}, ("street_id",))
@@ -133,7 +137,7 @@ def test_an_inspector_who_misses_the_rule_is_not_met(
     leader = [("LEAD", "principal_leader", days[i]) for i in (0, 2, 4)]
     insert(migrated_db, "patrol_sessions", _sessions(chief + staff + leader))
     walks = [("STAFF", t, "S2" if i == 2 else "S1") for i, t in enumerate(days)]
-    insert(migrated_db, "patrol_segment_visits", _visits(walks + [("CHIEF", chief[0][2], "S3")]))
+    insert(migrated_db, "patrol_segment_visits", _visits([*walks, ("CHIEF", chief[0][2], "S3")]))
     insert(migrated_db, "inspector_areas", _areas([
         ("CHIEF", "section_chief", "sanitation", "S3"), ("STAFF", "staff", "sanitation", "S1"),
         ("LAZY", "staff", "sanitation", "S1"), ("LEAD", "principal_leader", "sanitation", "S1"),
@@ -211,3 +215,55 @@ def test_the_share_fixed_on_the_spot(
         assert (row["findings"], row["fixed_on_spot"], row["fixed_share"]) == (25, 9, 36.0)
         assert (row["km_walked"], row["findings_per_km"]) == (1.0, 25.0)
     assert got[("day", date(2023, 7, 31), "street", "S1")]["name"] == "S1"
+
+
+class _Client:
+    """clickhouse-driver's ``execute`` (rows as tuples) over chdb, for the demo summary."""
+
+    def __init__(self, ex: ChdbExecutor) -> None:
+        self.ex = ex
+
+    def execute(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(r.values()) for r in self.ex.query(sql)]
+
+
+def test_demo_patrol_lines_read_the_views_and_survive_empty_tables(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, tables: dict
+) -> None:
+    q = lambda sql: _Client(chdb_executor).execute(sql.format(db=migrated_db))  # noqa: E731
+    empty = demo._patrol_lines(q)
+    assert [line.split()[0] for line in empty] == ["patrol:", "streets:", "found:"]
+    full = _load(chdb_executor, migrated_db, insert, tables)
+    lines = demo._patrol_lines(q)
+    rule = ref.patrol_rule(full, TZ)
+    for level in ("principal_leader", "section_chief", "staff"):
+        month = [r for k, r in rule.items() if k[:2] == ("month", date(2023, 8, 1))
+                 and k[3] == level and r["judged"]]  # fmt: skip
+        row = next(line for line in lines if f"2023-08-01  {level}" in line).split()
+        assert row[2:5] == [str(len(month)), str(sum(r["met"] for r in month)),
+                            str(sum(r["patrols"] for r in month))]  # fmt: skip
+    # 5 of the 6 streets walked, one never
+    assert [line.split()[2:5] for line in lines if "  district  " in line and "%" not in line] == [
+        ["5", "6", "1"],
+        ["5", "6", "1"],
+    ]
+    findings = ref.patrol_findings(tables, TZ)
+    month = [r for k, r in findings.items() if k[0] == "month" and k[2] == "district"]
+    found = [line for line in lines if "  district  " in line and "%" in line]
+    assert [line.split()[4] for line in found] == [f"{r['fixed_share']:.1f}%" for r in month]
+
+
+def test_report_patrol_section(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, tables: dict
+) -> None:
+    _load(chdb_executor, migrated_db, insert, tables)
+    week = date(2023, 7, 31)
+    patrols = queries.patrol_week(chdb_executor, migrated_db, TZ, week)
+    assert patrols["rule"] and patrols["streets"]
+    assert [g["street_id"] for g in patrols["gaps"]] == [f"410611-S{STREETS:03d}"]
+    assert patrols["rule"][0]["met"] == 0  # not met first
+    page = html_report(week=week, start=week, end=week, league=[], trend=[], hotspots=[],
+                       patrols=patrols)  # fmt: skip
+    assert "铁脚板" in page and "路1" in page and "#fcd5c9" in page
+    assert "none this week" in html_report(week=week, start=week, end=week, league=[],
+                                           trend=[], hotspots=[])  # fmt: skip
