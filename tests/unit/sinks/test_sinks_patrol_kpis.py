@@ -13,10 +13,12 @@ import pytest
 from sinks import reference_patrols as ref
 from sinks.kpi import queries
 from sinks.kpi.report import html_report
+from sinks.records import inspector_area_rows
 from sinks.sql import ChdbExecutor
 from sinks.synthetic_patrols import STREETS, generate_patrols
 from sinks.tables import rows_to_columns
 from streams.cli import demo
+from streams.reference.inspectors import InspectorRoster
 from tests.kpi_rows import assert_rows_equal, by_key
 
 TZ = "Asia/Shanghai"
@@ -267,3 +269,22 @@ def test_report_patrol_section(
     assert "铁脚板" in page and "路1" in page and "#fcd5c9" in page
     assert "none this week" in html_report(week=week, start=week, end=week, league=[],
                                            trend=[], hotspots=[])  # fmt: skip
+
+
+def test_inspector_area_rows_from_the_roster() -> None:
+    roster = InspectorRoster.load()
+    streets = {f"S{i}": name for i, name in enumerate(sorted({
+        s for who in roster for s in who.home_streets if s != "*"
+    }))}  # fmt: skip
+    rows = inspector_area_rows(roster, streets, revision=4)
+    rows_to_columns("inspector_areas", rows)  # every column of the table
+    leader = next(who for who in roster if who.whole_district)
+    assert {r["street_id"] for r in rows if r["inspector_id"] == leader.inspector_id} == set(
+        streets
+    )
+    staff = next(who for who in roster if who.level == "staff")
+    mine = [r for r in rows if r["inspector_id"] == staff.inspector_id]
+    assert sorted(streets[r["street_id"]] for r in mine) == sorted(staff.home_streets)
+    assert {(r["level"], r["revision"]) for r in mine} == {("staff", 4)}
+    with pytest.raises(ValueError, match="not in the network"):
+        inspector_area_rows([staff], {"S0": "nowhere"}, revision=1)
