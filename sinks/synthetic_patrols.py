@@ -105,7 +105,9 @@ def generate_patrols(*, seed: int, start_ms: int, days: int) -> dict[str, dict[s
     """Patrol tables from ``start_ms`` (a local midnight, best) over ``days`` days."""
     rng = random.Random(seed)
     people = [(w, lv, d, home) for w, lv, d, home, _ in ROSTER] + [(*UNROSTERED, ())]
-    sessions, visits, events = [], [], []
+    sessions: list[dict[str, Any]] = []
+    visits: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
     for day in range(days):
         for who, level, dept, home in people:
             for _ in range(rng.choice((0, 0, 1, 1, 1, 2))):
