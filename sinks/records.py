@@ -9,7 +9,7 @@ record replacing the open one) and dead letters by :func:`dead_letter_id`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from streams.cases.dispatch import DispatchOrder
@@ -18,12 +18,14 @@ from streams.cases.verification import VerifyTask
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import STRING_COLUMNS, FusedBatch
 from streams.contracts.requests import RequestUpdate
+from streams.reference.inspectors import Inspector
 
 __all__ = [
     "dead_letter_id",
     "dead_letter_row",
     "dispatch_row",
     "event_columns",
+    "inspector_area_rows",
     "patrol_session_row",
     "patrol_visit_row",
     "request_update_row",
@@ -194,3 +196,31 @@ _VISIT_FIELDS = (
     "metres",
     "points",
 )
+
+
+def inspector_area_rows(
+    inspectors: Iterable[Inspector], streets: Mapping[str, str], revision: int
+) -> list[dict[str, Any]]:
+    """``inspector_areas`` rows of a roster: one per home street (the roster names streets,
+    the table keeps their ``street_id``; the whole district is every street of ``streets``,
+    street_id -> name) and one per home grid, all of ``revision``."""
+    ids_by_name: dict[str, list[str]] = {}
+    for street_id, name in streets.items():
+        ids_by_name.setdefault(name, []).append(street_id)
+    rows = []
+    for who in inspectors:
+        if who.whole_district:
+            home = list(streets)
+        else:
+            missing = [n for n in who.home_streets if n not in ids_by_name]
+            if missing:
+                raise ValueError(f"{who.inspector_id}: home streets {missing} not in the network")
+            home = [sid for name in who.home_streets for sid in ids_by_name[name]]
+        places = [(sid, "") for sid in home] + [("", grid) for grid in who.home_grids]
+        rows += [
+            {"inspector_id": who.inspector_id, "level": who.level,
+             "department": who.department, "street_id": street_id, "grid_code": grid,
+             "revision": revision}
+            for street_id, grid in places
+        ]  # fmt: skip
+    return rows

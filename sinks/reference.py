@@ -20,10 +20,12 @@ __all__ = [
     "durations",
     "intake",
     "latest_cases",
+    "local_date",
     "patrol_coverage",
     "period_starts",
     "returns",
     "satisfaction",
+    "table_rows",
     "verification",
 ]
 
@@ -31,7 +33,7 @@ Key = tuple[str, date, str, str]  # period, period_start, level, unit
 RETURN_COUNTS = ("dispatched", "returned")  # the counts of kpi_returns
 
 
-def _rows(columns: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+def table_rows(columns: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     names = list(columns)
     for values in zip(*(columns[n] for n in names), strict=True):
         yield {
@@ -43,7 +45,7 @@ def _latest(columns: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
     """One row per ``key``: the highest version, ties to the last written (what
     ReplacingMergeTree keeps)."""
     best: dict[Any, dict[str, Any]] = {}
-    for row in _rows(columns):
+    for row in table_rows(columns):
         old = best.get(row[key])
         if old is None or row["version"] >= old["version"]:
             best[row[key]] = row
@@ -55,7 +57,7 @@ def latest_cases(cases: Mapping[str, Any]) -> list[dict[str, Any]]:
     return _latest(cases, "case_id")
 
 
-def _local_date(ms: int, tz: ZoneInfo) -> date:
+def local_date(ms: int, tz: ZoneInfo) -> date:
     return datetime.fromtimestamp(ms // 1000, UTC).astimezone(tz).date()
 
 
@@ -152,12 +154,12 @@ def case_unit_kpis(
 ) -> dict[Key, dict[str, float]]:
     """What ``kpi_units`` returns, keyed by (period, period_start, level, unit)."""
     zone = ZoneInfo(tz)
-    dispatch_ok = {r["case_id"]: r["dispatched_on_time"] for r in _rows(tables["dispatches"])}
+    dispatch_ok = {r["case_id"]: r["dispatched_on_time"] for r in table_rows(tables["dispatches"])}
     out: dict[Key, dict[str, float]] = defaultdict(lambda: dict.fromkeys(KPI_COUNTS, 0.0))
     for c in latest_cases(tables["cases"]):
         f = _facts(c, dispatch_ok, now_ms // 1000)
         for t_s, names in _milestones(c, f):
-            for period, start in period_starts(_local_date(t_s * 1000, zone)):
+            for period, start in period_starts(local_date(t_s * 1000, zone)):
                 for level, unit in _units(c):
                     row = out[(period, start, level, unit)]
                     for name in names:
@@ -206,8 +208,8 @@ def department_scores(units: Mapping[Key, Mapping[str, float]]) -> dict[Key, dic
 def intake(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[tuple, dict[str, float]]:
     """What ``kpi_intake`` returns, keyed by (period, period_start, source)."""
     zone = ZoneInfo(tz)
-    flags = {r["event_id"]: r["flags"] for r in _rows(tables["events"])}
-    links = {r["event_id"]: r for r in _rows(tables["links"])}
+    flags = {r["event_id"]: r["flags"] for r in table_rows(tables["events"])}
+    links = {r["event_id"]: r for r in table_rows(tables["links"])}
     acc: dict[tuple, dict[str, Any]] = defaultdict(
         lambda: {
             "reports": 0,
@@ -221,7 +223,7 @@ def intake(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[tuple, dict
     )
     for link in links.values():
         event_flags = flags.get(link["event_id"], 0)
-        for period, start in period_starts(_local_date(link["event_time"], zone)):
+        for period, start in period_starts(local_date(link["event_time"], zone)):
             a = acc[(period, start, link["source"])]
             a["reports"] += 1
             a["new_cases"] += link["is_new"]
@@ -267,7 +269,7 @@ def durations(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[tuple, d
             continue
         o, d = _s(c["opened_at"]), _s(c["dispatched_at"])
         s, h, cl = _s(c["signed_at"]), _s(c["handled_at"]), _s(c["closed_at"])
-        for period, start in period_starts(_local_date(c["opened_at"], zone)):
+        for period, start in period_starts(local_date(c["opened_at"], zone)):
             a = acc[(period, start, c["department"])]
             a["n"].append(1.0)
             if s and d:
@@ -293,12 +295,12 @@ def patrol_coverage(
     """What ``kpi_patrol_coverage`` returns, keyed by (week_start, inspector_id, role)."""
     zone = ZoneInfo(tz)
     unique = {
-        (r["inspector_id"], r["grid_code"], r["visited_at"] // 1000): r for r in _rows(visits)
+        (r["inspector_id"], r["grid_code"], r["visited_at"] // 1000): r for r in table_rows(visits)
     }
     acc: dict[tuple, dict[str, set]] = defaultdict(lambda: {"days": set(), "grids": set()})
     counts: dict[tuple, int] = defaultdict(int)
     for r in unique.values():
-        day = _local_date(r["visited_at"], zone)
+        day = local_date(r["visited_at"], zone)
         key = (day - timedelta(days=day.weekday()), r["inspector_id"], r["role"])
         acc[key]["days"].add(day)
         acc[key]["grids"].add(r["grid_code"])
@@ -340,7 +342,7 @@ def verification(
         units.append(("supervisor", t["supervisor"]))
         if t["department"]:
             units.append(("department", t["department"]))
-        for period, start in period_starts(_local_date(when * 1000, zone)):
+        for period, start in period_starts(local_date(when * 1000, zone)):
             for level, unit in units:
                 row = out[(period, start, level, unit)]
                 row["due"] += 1
@@ -357,7 +359,7 @@ def verification(
 
 def _latest_stages(stages: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per (case_id, seq), the last written (ReplacingMergeTree without a version)."""
-    return list({(r["case_id"], r["seq"]): r for r in _rows(stages)}.values())
+    return list({(r["case_id"], r["seq"]): r for r in table_rows(stages)}.values())
 
 
 def returns(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[Key, dict[str, float]]:
@@ -372,7 +374,7 @@ def returns(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[Key, dict[
         returned = t["action"] == "return"
         units = [("district", ""), ("department", t["department"])]
         units.append(("category", category.get(t["case_id"], "")))
-        for period, start in period_starts(_local_date(t["ts"], zone)):
+        for period, start in period_starts(local_date(t["ts"], zone)):
             for level, unit in units:
                 if level != "district" and not unit:
                     continue
@@ -399,7 +401,7 @@ def satisfaction(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[Key, 
         if t["action"] != "callback":
             continue
         units = [("district", "")] + ([("department", t["department"])] if t["department"] else [])
-        for period, start in period_starts(_local_date(t["ts"], zone)):
+        for period, start in period_starts(local_date(t["ts"], zone)):
             for level, unit in units:
                 row = out[(period, start, level, unit)]
                 row["callbacks"] += 1
@@ -429,7 +431,7 @@ def recurrences(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[Key, d
         n = came_back[case["case_id"]]
         units = [("district", ""), ("department", case["department"])]
         units.append(("category", case["category_key"]))
-        for period, start in period_starts(_local_date(case["closed_at"], zone)):
+        for period, start in period_starts(local_date(case["closed_at"], zone)):
             for level, unit in units:
                 if level != "district" and not unit:
                     continue

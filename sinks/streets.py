@@ -1,10 +1,11 @@
-"""The district's street network (its streets GeoJSON) as the ``street_segments`` table.
+"""The district's street network (its streets GeoJSON) as the ``street_segments`` table,
+and the inspector roster's home areas as ``inspector_areas``.
 
-The sink role loads it when its worker starts (streams/app/sink_agent.py). Idempotent:
-when the table's newest revision already holds exactly the file's segments nothing is
-written; otherwise every segment of the file is written with the next revision. A segment
-dropped from a newer file keeps its old row: the newest network is the rows of the
-highest revision.
+The sink role loads both when its worker starts (streams/app/sink_agent.py). Idempotent:
+when a table's newest revision already holds exactly the file's rows nothing is written;
+otherwise every row of the file is written with the next revision. A row dropped from a
+newer file keeps its old revision: the current file is the rows of the highest revision
+(the KPI views read only those).
 """
 
 from __future__ import annotations
@@ -15,40 +16,74 @@ from clickhouse_driver import errors as ch_errors
 
 from sinks.base import StoreUnavailable
 from sinks.clickhouse import make_client
+from sinks.records import inspector_area_rows
 from sinks.sql import check_identifier
 from streams.reference.geo import District
+from streams.reference.inspectors import InspectorRoster
 from streams.reference.streets import StreetNetwork
 from streams.settings import Settings
 
-__all__ = ["load_street_segments", "street_rows"]
+__all__ = ["load_inspector_areas", "load_reference_tables", "load_street_segments", "street_rows"]
 
 _COLUMNS = ("segment_id", "street_id", "street_name", "length_m")
+_AREA_COLUMNS = ("inspector_id", "level", "department", "street_id", "grid_code")
 
 
 def street_rows(network: StreetNetwork) -> set[tuple[int, str, str, float]]:
     return {(s.segment_id, s.street_id, s.street_name, s.length_m) for s in network.segments}
 
 
+def load_reference_tables(settings: Settings, database: str | None = None) -> dict[str, int]:
+    """Load the street network and the inspectors' home areas; rows written per table."""
+    return {
+        "street_segments": load_street_segments(settings, database),
+        "inspector_areas": load_inspector_areas(settings, database),
+    }
+
+
 def load_street_segments(settings: Settings, database: str | None = None) -> int:
     """Write the district's street network if the table does not hold it yet; the number
     of rows written. ClickHouse unreachable: :class:`StoreUnavailable`."""
+    network = StreetNetwork.for_district(District.load(settings.pipeline.district))
+    return _load_revision(settings, database, "street_segments", _COLUMNS, street_rows(network))
+
+
+def load_inspector_areas(settings: Settings, database: str | None = None) -> int:
+    """Write the roster's home areas (``inspector_areas``) if the table does not hold them
+    yet; the number of rows written."""
+    network = StreetNetwork.for_district(District.load(settings.pipeline.district))
+    roster = InspectorRoster.load(settings.patrol.roster_file)
+    names = {s.street_id: s.street_name for s in network.segments}
+    rows = inspector_area_rows(roster, names, revision=0)
+    wanted = {tuple(r[c] for c in _AREA_COLUMNS) for r in rows}
+    return _load_revision(settings, database, "inspector_areas", _AREA_COLUMNS, wanted)
+
+
+def _load_revision(
+    settings: Settings,
+    database: str | None,
+    table: str,
+    columns: tuple[str, ...],
+    wanted: set[tuple[Any, ...]],
+) -> int:
     db = check_identifier(database or settings.clickhouse.database)
-    wanted = street_rows(StreetNetwork.for_district(District.load(settings.pipeline.district)))
     client = make_client(settings, use_numpy=False)
+    names = ", ".join(columns)
     try:
-        stored: list[Any] = client.execute(
-            f"SELECT {', '.join(_COLUMNS)}, revision FROM {db}.street_segments FINAL"
-        )
-        revision = max((int(r[4]) for r in stored), default=0)
-        newest = {(int(r[0]), r[1], r[2], float(r[3])) for r in stored if int(r[4]) == revision}
-        if stored and newest == wanted:
+        stored: list[Any] = client.execute(f"SELECT {names}, revision FROM {db}.{table} FINAL")
+        revision = max((int(r[-1]) for r in stored), default=0)
+        newest = {_normal(r[:-1]) for r in stored if int(r[-1]) == revision}
+        if stored and newest == {_normal(w) for w in wanted}:
             return 0
         rows = [(*row, revision + 1) for row in sorted(wanted)]
-        client.execute(
-            f"INSERT INTO {db}.street_segments ({', '.join(_COLUMNS)}, revision) VALUES", rows
-        )
+        client.execute(f"INSERT INTO {db}.{table} ({names}, revision) VALUES", rows)
         return len(rows)
     except (ch_errors.NetworkError, ch_errors.SocketTimeoutError, EOFError, OSError) as exc:
         raise StoreUnavailable(f"ClickHouse is unreachable: {exc}") from exc
     finally:
         client.disconnect()
+
+
+def _normal(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row as read back and as built compare equal (ints, floats, strings)."""
+    return tuple(float(v) if isinstance(v, float) else v for v in row)

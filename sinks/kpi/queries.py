@@ -8,13 +8,21 @@ from typing import Any
 
 from sinks.sql import Executor, render
 
-__all__ = ["BI_VIEWS", "QUERY_DIR", "hotspots", "league_table", "load_query", "trend"]
+__all__ = [
+    "BI_VIEWS",
+    "QUERY_DIR",
+    "hotspots",
+    "league_table",
+    "load_query",
+    "patrol_week",
+    "trend",
+]
 
 QUERY_DIR = Path(__file__).resolve().parent
 
 # The views BI queries (docs/bi/kpis.md; each created by a migration in sinks/migrations).
-# 0002_kpi_views.sql also defines the building blocks case_facts and kpi_case_counts,
-# which are not part of the BI surface.
+# 0002_kpi_views.sql also defines the building blocks case_facts and kpi_case_counts, and
+# 0009_patrol_kpis.sql the patrol_* ones, which are not part of the BI surface.
 BI_VIEWS: tuple[str, ...] = (
     "kpi_units",
     "kpi_department_score",
@@ -23,6 +31,10 @@ BI_VIEWS: tuple[str, ...] = (
     "kpi_hotspots",
     "kpi_patrol_coverage",
     "kpi_patrol_grids",
+    "kpi_patrol_rule",
+    "kpi_street_coverage",
+    "kpi_streets_not_walked",
+    "kpi_patrol_findings",
     "kpi_verification",
     "kpi_returns",
     "kpi_satisfaction",
@@ -56,3 +68,19 @@ def trend(ex: Executor, database: str, tz: str, start: date, end: date) -> list[
 def hotspots(ex: Executor, database: str, tz: str, start: date, end: date) -> list[dict[str, Any]]:
     """Unit grids by cases opened from ``start`` to ``end``, busiest first."""
     return ex.query(load_query("hotspots", database=database, tz=tz, **{"from": start, "to": end}))
+
+
+def patrol_week(
+    ex: Executor, database: str, tz: str, week: date
+) -> dict[str, list[dict[str, Any]]]:
+    """The report's patrol section for the week starting Monday ``week``: ``rule`` (who met
+    the rule of their level), ``streets`` (streets walked, least covered first) and ``gaps``
+    (streets nobody walked)."""
+    return {
+        key: ex.query(load_query(name, database=database, tz=tz, week=week))
+        for key, name in (
+            ("rule", "patrol_rule"),
+            ("streets", "street_coverage"),
+            ("gaps", "street_gaps"),
+        )
+    }

@@ -2,7 +2,9 @@
 
 The HTML has inline SVG charts and inline CSS only (no script, no external file), so it
 can be mailed or opened offline: the daily trend of cases and on-time closure rate, the
-department league table, and a map of unit grids sized and coloured by cases.
+department league table, a map of unit grids sized and coloured by cases, and the foot
+patrol (铁脚板) section: who met the rule of their level, the streets walked and the streets
+nobody walked (tables: the store keeps no street geometry to draw).
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ from datetime import date
 from html import escape
 from typing import Any
 
-__all__ = ["GRADE_COLOURS", "LEAGUE_COLUMNS", "html_report", "league_text"]
+__all__ = [
+    "GRADE_COLOURS",
+    "LEAGUE_COLUMNS",
+    "PATROL_TABLES",
+    "html_report",
+    "league_text",
+    "patrol_html",
+]
 
 # (column, header, format)
 LEAGUE_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -143,6 +152,49 @@ def _map_svg(cells: Sequence[Mapping[str, Any]], size: int = 520) -> str:
     return "".join(parts)
 
 
+# the patrol section's tables: key of queries.patrol_week, heading, (column, header, format)
+PATROL_TABLES: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
+    ("rule", "Patrols against the rule (not met first)", (
+        ("inspector_id", "inspector", "{}"), ("level", "level", "{}"),
+        ("department", "department", "{}"), ("patrols", "patrols", "{}"),
+        ("patrol_days", "days", "{}"), ("own_area_patrols", "in own area", "{}"),
+        ("streets_walked", "streets", "{}"), ("metres", "metres", "{:.0f}"),
+        ("own_area_coverage", "own area %", "{:.1f}"), ("units_met", "units met", "{}"),
+        ("units", "units", "{}"), ("met", "met", "{}"),
+    )),
+    ("streets", "Streets walked (least covered first)", (
+        ("street_name", "street", "{}"), ("visits", "visits", "{}"),
+        ("inspectors", "inspectors", "{}"), ("metres", "metres", "{:.0f}"),
+        ("segments_walked", "segments walked", "{}"), ("segments", "segments", "{}"),
+        ("coverage", "coverage %", "{:.1f}"),
+    )),
+    ("gaps", "Streets nobody walked this week", (
+        ("street_name", "street", "{}"), ("segments", "segments", "{}"),
+        ("never_walked", "never walked", "{}"), ("days_since_walked", "days since walked", "{}"),
+    )),
+)  # fmt: skip
+
+
+def patrol_html(patrols: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """The patrol section's tables from :func:`sinks.kpi.queries.patrol_week`; a rule row
+    not met is marked red."""
+    parts = []
+    for key, heading, columns in PATROL_TABLES:
+        head = "".join(f"<th>{escape(h)}</th>" for _, h, _ in columns)
+        body = []
+        for r in patrols.get(key, ()):
+            style = ' style="background:#fcd5c9"' if key == "rule" and not r["met"] else ""
+            tds = "".join(f"<td>{escape(fmt.format(r[name]))}</td>" for name, _, fmt in columns)
+            body.append(f"<tr{style}>{tds}</tr>")
+        if not body:
+            body.append(f'<tr><td colspan="{len(columns)}">none this week</td></tr>')
+        parts.append(
+            f"<h3>{escape(heading)}</h3><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>"
+        )
+    return "".join(parts)
+
+
 _CSS = (
     "body{font-family:sans-serif;margin:24px;color:#222}"
     "table{border-collapse:collapse;font-size:13px}"
@@ -159,6 +211,7 @@ def html_report(
     league: Sequence[Mapping[str, Any]],
     trend: Sequence[Mapping[str, Any]],
     hotspots: Sequence[Mapping[str, Any]],
+    patrols: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     title: str = "citystream KPI report",
 ) -> str:
     """The whole report as one HTML document."""
@@ -179,5 +232,6 @@ def html_report(
         f"{_map_svg(hotspots)}"
         "<table><thead><tr><th>unit grid</th><th>cases</th><th>recurrences</th></tr></thead>"
         f"<tbody>{top_rows}</tbody></table>"
+        f"<h2>Foot patrols (铁脚板), week of {week.isoformat()}</h2>{patrol_html(patrols or {})}"
         "</body></html>"
     )

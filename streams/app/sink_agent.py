@@ -30,7 +30,7 @@ from sinks.records import (
     request_update_row,
     verify_task_row,
 )
-from sinks.streets import load_street_segments
+from sinks.streets import load_reference_tables
 from streams.app.metrics import Metrics
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.verification import VerifyTask
@@ -255,11 +255,11 @@ def _add_street_loader(app: Any, settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                added = await loop.run_in_executor(None, load_street_segments, settings)
-                log.info("street_segments: %d rows written", added)
+                added = await loop.run_in_executor(None, load_reference_tables, settings)
+                log.info("reference tables loaded: rows written %s", added)
                 return
             except StoreUnavailable as exc:
-                log.warning("ClickHouse unavailable for street_segments (%s); retrying", exc)
+                log.warning("ClickHouse unavailable for the reference tables (%s); retrying", exc)
                 await asyncio.sleep(1.0)  # the table is small: no backoff worth having
 
     app.task(load_streets)

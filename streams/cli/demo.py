@@ -95,7 +95,7 @@ def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
     units = q(_monthly_sql("kpi_units", unit_columns + ", recurrences", "opened"))
     lines = [
         "citystream demo summary (KPI views kpi_intake, kpi_units, kpi_verification, "
-        "kpi_returns, kpi_satisfaction and kpi_recurrences, by month)",
+        "kpi_returns, kpi_satisfaction, kpi_recurrences and the patrol ones, by month)",
         f"  raw records in   {sum(produced.values()):>8}  "
         + ", ".join(f"{k} {v}" for k, v in sorted(produced.items())),
         f"  dead letters     {sum(n for _, n in dead):>8}  "
@@ -118,6 +118,7 @@ def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
     lines += _verification_lines(q)
     lines += _return_callback_lines(q)
     lines += _recurrence_lines(q)
+    lines += _patrol_lines(q)
     return "\n".join(lines)
 
 
@@ -181,6 +182,41 @@ def _recurrence_lines(q: Any) -> list[str]:
         "  recur:   month       unit          closed  came back  recurrences  复发率",
         q(_monthly_sql("kpi_recurrences", columns, "closed")),
         lambda v: f"{v[0]:>7} {v[1]:>10} {v[2]:>12}  {v[3]:>5.1f}%",
+    )
+
+
+def _patrol_lines(q: Any) -> list[str]:
+    """Foot patrols (铁脚板): who met the rule of their level (kpi_patrol_rule), the streets
+    walked against the network (kpi_street_coverage, kpi_streets_not_walked) and the
+    problems found and fixed on the spot per km walked (kpi_patrol_findings)."""
+    rule = q(
+        "SELECT period_start, 'rule', level, count(), sum(met), "
+        "sum(patrols), sum(metres) / 1000. FROM {db}.kpi_patrol_rule "
+        "WHERE period = 'month' AND judged = 1 GROUP BY period_start, level "
+        "ORDER BY period_start, level"
+    )
+    streets = q(
+        "SELECT period_start, 'district', '', count(), "
+        "(SELECT count() FROM {db}.kpi_streets_not_walked), "
+        "(SELECT countIf(never_walked = 1) FROM {db}.kpi_streets_not_walked), "
+        "sum(metres) / 1000. FROM {db}.kpi_street_coverage "
+        "WHERE period = 'month' AND level = 'street' GROUP BY period_start ORDER BY period_start"
+    )
+    columns = "findings, fixed_on_spot, fixed_share, km_walked, findings_per_km"
+    lines = _unit_lines(
+        "  patrol:  month       level        judged    met  patrols       km",
+        rule,
+        lambda v: f"{v[0]:>6} {v[1]:>6} {v[2]:>8} {v[3]:>8.1f}",
+    )
+    lines += _unit_lines(
+        "  streets: month       unit         walked  of network  never walked       km",
+        streets,
+        lambda v: f"{v[0]:>6} {v[1]:>11} {v[2]:>13} {v[3]:>8.1f}",
+    )
+    return lines + _unit_lines(
+        "  found:   month       unit       findings  fixed  on the spot %      km  per km",
+        q(_monthly_sql("kpi_patrol_findings", columns, "findings")),
+        lambda v: f"{v[0]:>8} {v[1]:>6} {v[2]:>13.1f}% {v[3]:>7.1f} {v[4]:>7.2f}",
     )
 
 

@@ -93,6 +93,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 league=league,
                 trend=queries.trend(ex, database, tz, start, end),
                 hotspots=queries.hotspots(ex, database, tz, start, end),
+                patrols=queries.patrol_week(ex, database, tz, week),
             )
             args.out.write_text(page, encoding="utf-8")
             print(f"report written to {args.out}")

@@ -16,7 +16,10 @@ import orjson
 import pytest
 from clickhouse_driver import Client
 
+from sinks import reference_patrols as ref
+from sinks.sql import DriverExecutor
 from sinks.streets import load_street_segments
+from sinks.tables import TABLES, rows_to_columns
 from streams.app.kafka_admin import ensure_topics
 from streams.contracts.tracks import FEED
 from streams.reference.geo import District
@@ -25,6 +28,9 @@ from streams.runner import WorkerProcess, produce_records, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation, TrackRecord
 from tests.integration.pipeline_runs import start_workers
+from tests.kpi_rows import assert_rows_equal
+
+RULE_KEY = ("period", "period_start", "inspector_id", "level", "department")
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +85,41 @@ def test_a_week_of_pings_becomes_sessions_once_through_a_kill(
     assert load_street_segments(s) == 0
     _check_pings(clickhouse, db, records)
     _check_sessions(clickhouse, db, sim.district.timezone, walked)
+    skipped = frozenset(p.inspector.inspector_id for p in sim.planned if not p.walked)
+    _check_rule(clickhouse, db, sim.district.timezone, skipped)
+
+
+_KPI_TABLES = (
+    "patrol_sessions",
+    "patrol_segment_visits",
+    "street_segments",
+    "inspector_areas",
+    "patrol_level_rules",
+)
+
+
+def _table_columns(ch: Client, db: str, table: str) -> dict[str, list[object]]:
+    """A stored table as the Python reference takes it (times in ms)."""
+    names = [
+        f"toInt64(toUnixTimestamp({c.name})) * 1000 AS {c.name}"
+        if c.type.startswith("DateTime")
+        else c.name
+        for c in TABLES[table]
+    ]
+    return rows_to_columns(
+        table, DriverExecutor(ch).query(f"SELECT {', '.join(names)} FROM {db}.{table}")
+    )
+
+
+def _check_rule(ch: Client, db: str, tz: str, shirkers: frozenset[str]) -> None:
+    """kpi_patrol_rule equals the reference on what was stored, and each inspector who
+    skipped a planned patrol (a shirker of the simulator's that did shirk this week) misses
+    the rule in some judged week."""
+    tables = {t: _table_columns(ch, db, t) for t in _KPI_TABLES}
+    rows = DriverExecutor(ch).query(f"SELECT * FROM {db}.kpi_patrol_rule")
+    got = assert_rows_equal(rows, ref.patrol_rule(tables, tz), RULE_KEY)
+    missed = {k[2] for k, r in got.items() if k[0] == "week" and r["judged"] and not r["met"]}
+    assert shirkers and shirkers <= missed, (sorted(shirkers), sorted(missed))
 
 
 def _wait_sessions(
