@@ -31,6 +31,7 @@ from tests.integration.pipeline_runs import start_workers
 from tests.kpi_rows import assert_rows_equal
 
 RULE_KEY = ("period", "period_start", "inspector_id", "level", "department")
+STREET_KEY = ("period", "period_start", "level", "street_id", "segment_id")
 
 pytestmark = pytest.mark.integration
 
@@ -120,6 +121,11 @@ def _check_rule(ch: Client, db: str, tz: str, shirkers: frozenset[str]) -> None:
     got = assert_rows_equal(rows, ref.patrol_rule(tables, tz), RULE_KEY)
     missed = {k[2] for k, r in got.items() if k[0] == "week" and r["judged"] and not r["met"]}
     assert shirkers and shirkers <= missed, (sorted(shirkers), sorted(missed))
+    coverage = DriverExecutor(ch).query(
+        f"SELECT *, toUInt32(last_walked) AS last_walked_s FROM {db}.kpi_street_coverage"
+    )
+    streets = assert_rows_equal(coverage, ref.street_coverage(tables, tz), STREET_KEY)
+    assert any(k[2] == "street" and r["coverage"] > 50 for k, r in streets.items())
 
 
 def _wait_sessions(
