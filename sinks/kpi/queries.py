@@ -24,6 +24,7 @@ BI_VIEWS: tuple[str, ...] = (
     "kpi_patrol_coverage",
     "kpi_patrol_grids",
     "kpi_verification",
+    "kpi_escalations",
     "kpi_returns",
     "kpi_satisfaction",
     "intake_minute",

@@ -37,6 +37,10 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "counter",
         "simulated supervisors' verification results, by action",
     ),
+    "citystream_escalations_total": (
+        "counter",
+        "escalations raised (remind 催办, supervise 督办 and up the ladder), by level",
+    ),
     "citystream_rows_stored_total": ("counter", "rows written to ClickHouse, by table"),
     "citystream_consumer_lag": ("gauge", "messages behind the high water mark, by topic"),
     "citystream_dedup_ratio": ("gauge", "share of deduplicated events that joined a case"),

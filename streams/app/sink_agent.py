@@ -33,6 +33,7 @@ from streams.contracts.topics import (
     CASE_STATE,
     DEADLETTER,
     DISPATCH,
+    ESCALATIONS,
     FUSED,
     LINKS,
     TOPIC_TABLES,
@@ -113,6 +114,10 @@ class RowMaker:
     @staticmethod
     def case(value: bytes) -> list[dict[str, Any]]:
         return [orjson.loads(value)]
+
+    @staticmethod
+    def escalation(value: bytes) -> list[dict[str, Any]]:
+        return [orjson.loads(value)]  # the record has the table's columns (0006)
 
     @staticmethod
     def verify_task(value: bytes) -> list[dict[str, Any]]:
@@ -211,6 +216,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         DEADLETTER: lambda m: maker.dead_letter(m.value, round(m.timestamp * 1000)),
         CASE_STATE: lambda m: maker.case(m.value),
         VERIFY_TASKS: lambda m: maker.verify_task(m.value),
+        ESCALATIONS: lambda m: maker.escalation(m.value),
     }
     if converters.keys() != TOPIC_TABLES.keys():  # a stored topic without a converter
         raise RuntimeError(f"sink converters {sorted(converters)} != {sorted(TOPIC_TABLES)}")

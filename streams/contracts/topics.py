@@ -11,6 +11,7 @@ __all__ = [
     "DEADLETTER",
     "DEDUP_STATE",
     "DISPATCH",
+    "ESCALATIONS",
     "FUSED",
     "LINKS",
     "MAX_MESSAGE_BYTES",
@@ -34,6 +35,7 @@ UPDATES = "case.updates"
 TRANSITIONS = "case.transitions"
 CASE_STATE = "case.state"  # the current row of each case after every transition
 VERIFY_TASKS = "verify.tasks"  # verifications (核查) to do, then settled; keyed by case id
+ESCALATIONS = "case.escalations"  # 催办/督办 and up the ladder, once per case and level
 DEDUP_STATE = "dedup.state"  # compacted changelog of the dedup agent's per-tile state
 
 ALL_TOPICS: tuple[str, ...] = (
@@ -47,6 +49,7 @@ ALL_TOPICS: tuple[str, ...] = (
     TRANSITIONS,
     CASE_STATE,
     VERIFY_TASKS,
+    ESCALATIONS,
     DEDUP_STATE,
 )
 
@@ -61,6 +64,7 @@ TOPIC_TABLES: dict[str, str] = {
     DEADLETTER: "dead_letters",
     CASE_STATE: "cases",
     VERIFY_TASKS: "verify_tasks",
+    ESCALATIONS: "escalations",
 }
 
 # Simulated and replayed feeds carry historical timestamps; time-based retention would

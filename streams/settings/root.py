@@ -29,6 +29,7 @@ from streams.settings.concerns import (
     ClickHouseSettings,
     Concern,
     DispatchSettings,
+    EscalationSettings,
     KafkaSettings,
     PipelineSettings,
     SinkSettings,
@@ -90,6 +91,7 @@ class Settings(Concern):
     sink: SinkSettings = dataclasses.field(default_factory=SinkSettings)
     dispatch: DispatchSettings = dataclasses.field(default_factory=DispatchSettings)
     verify: VerifySettings = dataclasses.field(default_factory=VerifySettings)
+    escalation: EscalationSettings = dataclasses.field(default_factory=EscalationSettings)
 
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with settings changed by their flat names.

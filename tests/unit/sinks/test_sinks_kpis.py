@@ -129,6 +129,23 @@ def test_verification_equals_the_reference(
     assert sum(r["verified"] for r in district) < sum(r["due"] for r in district)
 
 
+def test_escalations_equal_the_reference(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    _load(insert, migrated_db, dataset)
+    expected = reference.escalations(dataset.tables, TZ)
+    rows = chdb_executor.query(f"SELECT * FROM {migrated_db}.kpi_escalations")
+    got = {(r["period"], r["period_start"], r["department"], r["level"]): r for r in rows}
+    assert set(got) == set(expected)
+    for key, want in expected.items():
+        assert got[key]["escalations"] == want["escalations"], key
+    # every level occurs, and re-sent escalations are counted once
+    month = [k for k in got if k[0] == "month" and k[2] == ""]
+    assert {k[3] for k in month} == {"remind", "supervise", "department_head", "district_leader"}
+    ids = dataset.tables["escalations"]["escalation_id"]
+    assert sum(got[k]["escalations"] for k in month) == len(set(ids)) < len(ids)
+
+
 def _all_views(ex: ChdbExecutor, db: str) -> dict[str, list]:
     views = [v for v in BI_VIEWS if v != "deadletter_daily"]
     return {
