@@ -25,13 +25,20 @@ a record moves its partition's clock (every case of the partition, against the c
 the escalations are a function of each partition's sequence of records, the same however
 fast it is read and wherever a worker restarted. In live operation new cases keep the clock
 within minutes of the wall clock by day; at night it waits for the next case.
-Pure functions on plain dicts (the agent keeps the entries in a changelog-backed table).
+
+A closed or voided case's entry is dropped once its last transition is older than the
+redelivery horizon (the entries a record is checked against stay those of cases still
+running). A case can come back after that: an unsatisfied callback (回访) reopens it, with
+its deadline long past. So the levels a dropped case had raised are *remembered* (its
+version and levels, nothing else) and a case that comes back starts from them: each level
+stays raised once per case, however late the case returns.
+Pure functions on plain dicts (the agent keeps the entries in changelog-backed tables).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -43,6 +50,7 @@ __all__ = [
     "Change",
     "Ladder",
     "Level",
+    "apply_changes",
     "entry_from_state",
     "escalation_id",
     "now_of",
@@ -51,6 +59,7 @@ __all__ = [
     "on_tick",
     "prunable",
     "record_time",
+    "remembered_of",
 ]
 
 
@@ -68,8 +77,15 @@ _TERMINAL = frozenset({Status.CLOSED, Status.VOIDED})
 _TIMES = ("opened_at", "dispatched_at", "signed_at", "handled_at", "closed_at", "voided_at")
 
 
-# (table key, new entry or None to drop it, escalation records to send first)
-Change = tuple[Any, dict[str, Any] | None, list[dict[str, Any]]]
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a record does to one case: its new entry (None: dropped), the escalations to
+    send first and, for a dropped case that had raised levels, what to remember of it."""
+
+    key: Any
+    entry: dict[str, Any] | None
+    sends: list[dict[str, Any]] = field(default_factory=list)
+    remembered: dict[str, Any] | None = None
 
 
 def escalation_id(case_id: int, level: Level) -> str:
@@ -161,18 +177,34 @@ def _with_raised(entry: dict[str, Any], records: list[dict[str, Any]]) -> dict[s
     return {**entry, "raised": sorted({*entry["raised"], *(r["level"] for r in records)})}
 
 
+def remembered_of(entry: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What is kept of a dropped entry: its version and levels, if it raised any."""
+    if not entry["raised"]:
+        return None
+    return {"version": int(entry["version"]), "raised": list(entry["raised"])}
+
+
 def on_state(
-    ladder: Ladder, entry: dict[str, Any] | None, record: Mapping[str, Any]
+    ladder: Ladder,
+    entry: dict[str, Any] | None,
+    record: Mapping[str, Any],
+    remembered: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """A ``case.state`` record against the case's entry: ``(new entry, escalations)``.
 
     The levels the case reached under its previous state before this transition are
     raised first (those its partition's clock had not yet passed). Older records
     (redelivered after a restart) change nothing. A closed or voided case keeps a small
-    entry (no thresholds) until pruned, so a redelivered older record cannot bring it back.
+    entry (no thresholds) until dropped, so a redelivered older record cannot bring it
+    back; after that, ``remembered`` (:func:`remembered_of`, for a case without entry)
+    keeps its levels, and its version turns older records away.
     """
     if entry is not None and int(record["version"]) < entry["version"]:
         return entry, []
+    if entry is None and remembered is not None:
+        if int(record["version"]) < int(remembered["version"]):
+            return None, []
+        return entry_from_state(record, remembered["raised"]), []
     raised: list[dict[str, Any]] = []
     if entry is not None:
         raised = _due(ladder, entry, record_time(record))
@@ -204,29 +236,51 @@ def on_record(
     key: Any,
     record: Mapping[str, Any],
     horizon_ms: int,
+    remembered: Mapping[Any, Mapping[str, Any]] | None = None,
 ) -> list[Change]:
-    """One ``case.state`` record of a partition against that partition's ``entries``.
+    """One ``case.state`` record of a partition against that partition's ``entries`` (and
+    what is remembered of its dropped cases, :func:`remembered_of`).
 
     The record's case first (:func:`on_state`); then, if the record moved the partition's
     clock, every case of the partition against it (:func:`on_tick`), and the closed cases
     past the horizon are dropped. A key appears once among the changes.
     """
     old = entries.get(key)
-    entry, raised = on_state(ladder, old, record)
+    kept = remembered.get(key) if remembered is not None and old is None else None
+    entry, raised = on_state(ladder, old, record, kept)
     if entry is None or entry is old:
         return []
     changes: dict[Any, Change] = {}
     if entry != old:
-        changes[key] = (key, entry, raised)
+        changes[key] = Change(key, entry, raised)
     current = {**entries, key: entry}
     now = now_of(current.values())
     if now <= now_of(entries.values()):
         return list(changes.values())
     for k, e in current.items():
         if prunable(e, now, horizon_ms):
-            changes[k] = (k, None, [])
+            changes[k] = Change(k, None, [], remembered_of(e))
             continue
         new, sends = on_tick(ladder, e, now)
         if sends:
-            changes[k] = (k, new, [*changes.get(k, (k, e, []))[2], *sends])
+            before = changes[k].sends if k in changes else []
+            changes[k] = Change(k, new, [*before, *sends])
     return list(changes.values())
+
+
+def apply_changes(
+    entries: MutableMapping[Any, dict[str, Any]],
+    remembered: MutableMapping[Any, dict[str, Any]],
+    changes: Iterable[Change],
+) -> list[dict[str, Any]]:
+    """Apply ``changes`` to plain dicts (the agent's tables, offline); the escalations."""
+    out: list[dict[str, Any]] = []
+    for change in changes:
+        if change.entry is None:
+            entries.pop(change.key, None)
+        else:
+            entries[change.key] = change.entry
+        if change.remembered is not None:
+            remembered[change.key] = change.remembered
+        out.extend(change.sends)
+    return out

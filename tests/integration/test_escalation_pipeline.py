@@ -19,7 +19,7 @@ from sinks import reference
 from sinks.migrate import migrate
 from sinks.sql import DriverExecutor
 from streams.app.kafka_admin import ensure_topics
-from streams.cases.escalation import Ladder, on_record
+from streams.cases.escalation import Ladder, apply_changes, on_record
 from streams.contracts.topics import CASE_STATE, ESCALATIONS
 from streams.runner import (
     WorkerProcess,
@@ -45,21 +45,19 @@ def _records(s: Settings, topic: str) -> list[dict[str, Any]]:
 
 def _expected(s: Settings) -> dict[str, dict[str, Any]]:
     """The escalations the case.state topic calls for: each partition's records through
-    the ladder in order, offline."""
+    the ladder in order, once, offline (each case and level at most once there too)."""
     ladder = Ladder.from_settings(s)
     horizon = s.pipeline.redelivery_horizon_s * 1000
     entries: dict[int, dict[bytes, dict[str, Any]]] = defaultdict(dict)
+    remembered: dict[int, dict[bytes, dict[str, Any]]] = defaultdict(dict)
     out: dict[str, dict[str, Any]] = {}
     for message in read_topic(s, s.kafka.topic(CASE_STATE), timeout_s=2.0):
-        part = entries[message.partition]
-        for key, entry, sends in on_record(
-            ladder, part, message.key, orjson.loads(message.value), horizon
-        ):
-            if entry is None:
-                del part[key]
-            else:
-                part[key] = entry
-            out.update((r["escalation_id"], r) for r in sends)
+        p = message.partition
+        value = orjson.loads(message.value)
+        changes = on_record(ladder, entries[p], message.key, value, horizon, remembered[p])
+        for r in apply_changes(entries[p], remembered[p], changes):
+            assert r["escalation_id"] not in out, r
+            out[r["escalation_id"]] = r
     return out
 
 
@@ -154,3 +152,63 @@ def test_escalations_once_per_level_across_a_crash(
     kpi = {(r["period"], r["period_start"], r["department"], r["level"]): r for r in view}
     assert set(kpi) == set(want)
     assert all(kpi[k]["escalations"] == w["escalations"] for k, w in want.items())
+
+
+def _case_state(case_id: int, dispatched_at: int, deadline: int) -> dict[str, Any]:
+    """A case.state row of a case just dispatched."""
+    return {
+        "case_id": case_id,
+        "version": 1 << 32,
+        "category_key": "E0102",
+        "department": "sanitation",
+        "grid_code": "410611001001001",
+        "street": "410611001",
+        "status": "dispatched",
+        "opened_at": dispatched_at - 3_600_000,
+        "dispatched_at": dispatched_at,
+        "deadline": deadline,
+        "signed_at": 0,
+        "handled_at": 0,
+        "closed_at": 0,
+        "voided_at": 0,
+        "hold_s": 0,
+    }
+
+
+def test_escalations_a_dead_worker_sent_are_not_sent_again(
+    settings: Settings, topic_name: str, tmp_path: Path
+) -> None:
+    """A worker that died after sending some escalations of a record, before its journal
+    said so: its successor reads them back from the topic and sends only the rest. Here
+    the dead worker's sends are produced by hand (two of the four levels a case dispatched
+    after its deadline reaches at once), with no journal and no committed offset."""
+    from kafka import KafkaProducer
+
+    s = settings.replace(topic_prefix=f"{topic_name}.", app_id=f"{topic_name}-app")
+    ensure_topics(s)
+    key, record = b"7", _case_state(7, 1_690_765_200_000, 1_690_765_200_000 - 3_600_000)
+    changes = on_record(Ladder.from_settings(s), {}, key, record, 3_600_000)
+    raised = apply_changes({}, {}, changes)
+    assert [r["level"] for r in raised] == list(LEVELS)
+    producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap_servers, acks="all")
+    try:
+        for r in raised[:2]:  # what the dead worker got onto the topic
+            producer.send(s.kafka.topic(ESCALATIONS), key=key, value=orjson.dumps(r), partition=0)
+        producer.send(s.kafka.topic(CASE_STATE), key=key, value=orjson.dumps(record), partition=0)
+        producer.flush(30)
+    finally:
+        producer.close(30)
+    worker = WorkerProcess(s, "escalation", free_port(), tmp_path / "escalation.log").start()
+    try:
+        assert wait_until(lambda: len(_records(s, ESCALATIONS)) >= len(LEVELS), TIMEOUT_S, 1.0), (
+            worker.log_path.read_text()[-3000:]
+        )
+        sent_here = sum(
+            scrape_metric(worker.web_port, "citystream_escalations_total", level=level)
+            for level in LEVELS
+        )
+    finally:
+        worker.stop()
+    ids = Counter(r["escalation_id"] for r in _records(s, ESCALATIONS))
+    assert ids == Counter(r["escalation_id"] for r in raised)  # each level once
+    assert sent_here == 2

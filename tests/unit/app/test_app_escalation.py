@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.app.escalation_agent import EscalationStep
+from streams.app.escalation_agent import EscalationStep, Journal, unsent
 from streams.app.factory import ROLES
-from streams.cases.escalation import Change
+from streams.cases.escalation import Change, apply_changes
 from streams.contracts.reasons import Reason
 from streams.settings import WORKER_ROLES, Settings
 
@@ -48,12 +48,7 @@ def test_the_role_is_registered_everywhere() -> None:
 
 
 def _apply(table: dict[bytes, Any], changes: list[Change]) -> list[str]:
-    for key, entry, _ in changes:
-        if entry is None:
-            del table[key]
-        else:
-            table[key] = entry
-    return [r["escalation_id"] for _, _, sends in changes for r in sends]
+    return [r["escalation_id"] for r in apply_changes(table, {}, changes)]
 
 
 def _feed(step: EscalationStep, table: dict[bytes, Any], key: bytes, raw: bytes) -> list[str]:
@@ -115,7 +110,8 @@ def test_partitions_keep_their_own_entries_and_clock(step: EscalationStep) -> No
         _state(2, opened_at=T0 + 50 * H, dispatched_at=T0 + 51 * H, deadline=T0 + 61 * H),
         1,
     )
-    assert [k for k, _, _ in changes] == [b"2"] and changes[0][1]["partition"] == 1
+    assert [c.key for c in changes] == [b"2"]
+    assert changes[0].entry is not None and changes[0].entry["partition"] == 1
     assert _apply(table, changes) == []
 
 
@@ -144,4 +140,29 @@ def test_the_worker_app_builds_with_the_role(tmp_path: Any) -> None:
 
     app = create_app(Settings(home=tmp_path, cache_dir=tmp_path), ["escalation"])
     assert set(app.agents) == {"escalation"}
-    assert app.tables["escalation-cases"].key_serializer == "raw"
+    tables = {"escalation-cases", "escalation-remembered", "escalation-journal"}
+    assert set(app.tables) == tables
+    assert all(app.tables[name].key_serializer == "raw" for name in tables)
+
+
+def test_the_journal_says_which_records_are_applied_and_round_trips(
+    step: EscalationStep,
+) -> None:
+    changes, _ = step.record({}, b"1", _state(1), 3)
+    dropped = Change(b"\xff7", None, [], {"version": 9 << 32, "raised": ["remind"]})
+    journal = Journal.after(41, [*changes, dropped], sent=17)
+    assert (journal.applied(40), journal.applied(41), journal.applied(42)) == (True, True, False)
+    assert all(c.sends == [] for c in journal.changes)  # escalations are on their topic
+    again = Journal.from_json(orjson.loads(orjson.dumps(journal.to_json())))
+    assert again == journal
+    assert again.changes[0].entry is not None and again.changes[0].entry["partition"] == 3
+    assert Journal.key(3) != Journal.key(13)
+
+
+def test_escalations_read_back_after_a_crash_are_not_sent_again() -> None:
+    a = {"escalation_id": "1:remind"}
+    b = {"escalation_id": "1:supervise"}
+    c = {"escalation_id": "2:remind"}
+    changes = [Change(b"1", {}, [a, b]), Change(b"2", {}, [c]), Change(b"3", None)]
+    assert unsent(changes, set()) == [(b"1", a), (b"1", b), (b"2", c)]
+    assert unsent(changes, {"1:remind", "2:remind"}) == [(b"1", b)]

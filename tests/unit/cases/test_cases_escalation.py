@@ -10,6 +10,7 @@ from sinks.tables import TABLES
 from streams.cases.escalation import (
     Ladder,
     Level,
+    apply_changes,
     entry_from_state,
     now_of,
     on_record,
@@ -179,14 +180,75 @@ def test_on_record_names_each_case_once() -> None:
     """A record that is late for its own case and moves the clock: one change, with the
     levels of both."""
     first = on_record(LADDER, {}, "a", _state(), horizon_ms=H)
-    assert [(k, sends) for k, _, sends in first] == [("a", [])]
-    entries = {"a": first[0][1]}
+    assert [(c.key, c.sends) for c in first] == [("a", [])]
+    assert first[0].entry is not None
+    entries = {"a": first[0].entry}
     # the case signs at T0 + 9 h in a record that also carries a new dispatch (rework-like
     # re-dispatch at T0 + 9 h moves the clock): remind by the catch-up, nothing twice
     moved = _state(
         "signed", seq=2, dispatched_at=T0 + 9 * H, deadline=T0 + 10 * H, signed_at=T0 + 9 * H
     )
     changes = on_record(LADDER, entries, "a", moved, horizon_ms=H)
-    assert [k for k, _, _ in changes] == ["a"]
-    assert [r["level"] for r in changes[0][2]] == ["remind"]
-    assert on_record(LADDER, {"a": changes[0][1]}, "a", moved, horizon_ms=H) == []
+    assert [c.key for c in changes] == ["a"]
+    assert [r["level"] for r in changes[0].sends] == ["remind"]
+    assert changes[0].entry is not None
+    assert on_record(LADDER, {"a": changes[0].entry}, "a", moved, horizon_ms=H) == []
+
+
+def _dispatched(case_id: int, at: int) -> dict[str, Any]:
+    """Another case, dispatched at ``at`` with 20 h to go: it moves the clock to ``at``."""
+    return _state(case_id=case_id, opened_at=at - H, dispatched_at=at, deadline=at + 20 * H)
+
+
+def _run(
+    records: list[tuple[str, dict[str, Any]]],
+    entries: dict[Any, dict[str, Any]],
+    remembered: dict[Any, dict[str, Any]],
+) -> list[str]:
+    out: list[str] = []
+    for key, record in records:
+        changes = on_record(LADDER, entries, key, record, horizon_ms=H, remembered=remembered)
+        out += [r["escalation_id"] for r in apply_changes(entries, remembered, changes)]
+    return out
+
+
+def test_a_dropped_case_that_comes_back_keeps_its_levels() -> None:
+    """A case escalated, closed and dropped, then reopened (an unsatisfied callback) with
+    its deadline long past: no level a second time, the rest of the ladder from there."""
+    entries: dict[Any, dict[str, Any]] = {}
+    remembered: dict[Any, dict[str, Any]] = {}
+    closed = _state("closed", seq=4, handled_at=T0 + 11 * H, closed_at=T0 + 12 * H)
+    history = [
+        ("a", _state()),
+        ("b", _dispatched(43, T0 + 11 * H)),  # moves the clock past case a's deadline
+        ("a", closed),
+        ("c", _dispatched(44, T0 + 23 * H)),
+    ]
+    assert _run(history, entries, remembered) == ["42:remind", "42:supervise"]
+    # case c moved the clock 11 h past case a's closing, beyond the 1 h horizon: dropped
+    assert "a" not in entries
+    assert remembered["a"] == {"version": 4 << 32, "raised": ["remind", "supervise"]}
+    # the closing record again (a redelivery): still only remembered, nothing raised
+    assert _run([("a", _state("dispatched", seq=2))], entries, remembered) == []
+    assert "a" not in entries
+    # reopened at T0 + 24 h: no remind or supervise again; the next clock move raises the
+    # levels it had not reached (50 % overdue at T0 + 15 h, 100 % at T0 + 20 h)
+    reopened = _state("rework", seq=6, handled_at=T0 + 11 * H)
+    assert _run([("a", reopened)], entries, remembered) == []
+    assert entries["a"]["raised"] == ["remind", "supervise"]
+    assert _run([("d", _dispatched(45, T0 + 25 * H))], entries, remembered) == [
+        "42:department_head",
+        "42:district_leader",
+    ]
+
+
+def test_a_dropped_case_without_levels_is_forgotten() -> None:
+    entries: dict[Any, dict[str, Any]] = {}
+    remembered: dict[Any, dict[str, Any]] = {}
+    history = [
+        ("a", _state()),
+        ("a", _state("closed", seq=3, handled_at=T0 + H, closed_at=T0 + 2 * H)),
+        ("b", _dispatched(43, T0 + 6 * H)),
+    ]
+    assert _run(history, entries, remembered) == []
+    assert set(entries) == {"b"} and remembered == {}
