@@ -146,6 +146,34 @@ def test_escalations_equal_the_reference(
     assert sum(got[k]["escalations"] for k in month) == len(set(ids)) < len(ids)
 
 
+def test_the_demo_summary_reads_escalations_from_kpi_escalations(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    """``citystream demo``'s escalation lines: per month and department, then the district,
+    the cases escalated at each level, as the Python KPI counts them."""
+    from streams.cli.demo import _escalation_lines
+
+    _load(insert, migrated_db, dataset)
+
+    def q(sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(r.values()) for r in chdb_executor.query(sql.format(db=migrated_db))]
+
+    lines = _escalation_lines(q)
+    want = reference.escalations(dataset.tables, TZ)
+    levels = ("remind", "supervise", "department_head", "district_leader")
+    expected = []
+    for month, unit in sorted({(k[1], k[2]) for k in want if k[0] == "month"}):
+        counts = [
+            int(want.get(("month", month, unit, lv), {}).get("escalations", 0)) for lv in levels
+        ]
+        expected.append((str(month), unit or "district", counts))
+    got = [
+        (line.split()[0], line.split()[1], [int(n) for n in line.split()[2:]]) for line in lines[1:]
+    ]
+    assert sorted(got) == sorted(expected)
+    assert got[-1][1] == "district" and len(got) > 2
+
+
 def _all_views(ex: ChdbExecutor, db: str) -> dict[str, list]:
     views = [v for v in BI_VIEWS if v != "deadletter_daily"]
     return {
