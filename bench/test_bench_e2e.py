@@ -33,6 +33,7 @@ import orjson
 import pytest
 
 from bench.e2e.ch_kafka import (
+    IngestTiming,
     commit_group_at_start,
     kafka_engine_ddl,
     plain_alarms,
@@ -132,6 +133,17 @@ class Rounds:
         self.stack = ExitStack()
 
 
+def _timed_rounds(
+    benchmark: Any, start: Callable[[ExitStack], Any], run: Callable[[Any], None], rounds: int = 1
+) -> None:
+    """Time ``rounds`` rounds of ``run``, each on fresh resources from ``start``."""
+    fresh = Rounds(start)
+    try:
+        benchmark.pedantic(run, setup=fresh.setup, rounds=rounds, iterations=1)
+    finally:
+        fresh.close()
+
+
 def _worker(stack: ExitStack, settings: Settings, roles: str, tmp: Path) -> WorkerProcess:
     stack.callback(_cleanup, settings)
     create_run_topics(settings)
@@ -142,11 +154,21 @@ def _worker(stack: ExitStack, settings: Settings, roles: str, tmp: Path) -> Work
     return worker
 
 
-def _figures(t: Timing) -> str:
+def _figures(n: int, unit: str, rate_unit: str, seconds: float, produce_seconds: float) -> str:
+    """A report line: ``n`` things in ``seconds``, their rate, and the input's own time."""
     return (
-        f"{t.events:>9,} events  {t.seconds:7.2f} s  {t.events_per_s:>11,.0f} ev/s"
-        f"  (input sent in {t.produce_seconds:.2f} s)"
+        f"{n:>9,} {unit:<7} {seconds:7.2f} s  {n / seconds:>11,.0f} {rate_unit}"
+        f"  (input sent in {produce_seconds:.2f} s)"
     )
+
+
+def _pass_figures(t: Timing) -> str:
+    return _figures(t.events, "events", "ev/s", t.seconds, t.produce_seconds)
+
+
+def _ingest_figures(t: IngestTiming, n: int) -> str:
+    """``n``: the timed rows (the warm-up's are not)."""
+    return _figures(n, "rows", "rows/s", t.seconds, t.produce_seconds)
 
 
 # -- 1. the fused dedup path beside a per-event Faust agent ------------------------------
@@ -195,12 +217,7 @@ def test_dedup_fused_path_through_broker(
 
     n_events = build_fused_feed(base, day).n_events
     record(benchmark, path="e2e-dedup", role=SUBJECT, events=n_events)
-    rounds = Rounds(start)
-    try:
-        smoke = load_knobs().smoke
-        benchmark.pedantic(run, setup=rounds.setup, rounds=1 if smoke else 2, iterations=1)
-    finally:
-        rounds.close()
+    _timed_rounds(benchmark, start, run, rounds=1 if load_knobs().smoke else 2)
     best = min(results, key=lambda t: t.seconds)
     assert best.events == n_events and best.rows == n_events  # one link or dead letter each
     benchmark.extra_info.update(
@@ -208,7 +225,7 @@ def test_dedup_fused_path_through_broker(
         seconds=round(best.seconds, 3),
         input_seconds=round(best.produce_seconds, 3),
     )
-    report.append(("e2e-dedup", "fused dedup role", _figures(best)))
+    report.append(("e2e-dedup", "fused dedup role", _pass_figures(best)))
 
 
 def _peer_messages(feed: FusedFeed, n: int) -> list[Message]:
@@ -268,18 +285,14 @@ def test_dedup_faust_per_event_peer(
         )
 
     record(benchmark, path="e2e-dedup", role=peer("faust-per-event"), events=n)
-    rounds = Rounds(start)
-    try:
-        benchmark.pedantic(run, setup=rounds.setup, rounds=1, iterations=1)
-    finally:
-        rounds.close()
+    _timed_rounds(benchmark, start, run)
     t = results[0]
     benchmark.extra_info.update(
         events_per_s=round(t.events_per_s),
         seconds=round(t.seconds, 3),
         input_seconds=round(t.produce_seconds, 3),
     )
-    report.append(("e2e-dedup", "peer: faust per-event", _figures(t)))
+    report.append(("e2e-dedup", "peer: faust per-event", _pass_figures(t)))
 
 
 # -- 2. arrival-to-dispatch latency at 10,000 records/s ----------------------------------
@@ -315,11 +328,7 @@ def test_latency_arrival_to_dispatch(
         )
 
     record(benchmark, path="e2e-latency", role=SUBJECT, events=n)
-    rounds = Rounds(start)
-    try:
-        benchmark.pedantic(run, setup=rounds.setup, rounds=1, iterations=1)
-    finally:
-        rounds.close()
+    _timed_rounds(benchmark, start, run)
     r = outcome["result"]
     assert len(r.latencies_ms) > 0, "no case was dispatched"
     p50, p99, worst = r.percentile(50), r.percentile(99), r.max_ms
@@ -408,11 +417,7 @@ def _ingest_round(
             )
         )
 
-    rounds = Rounds(start)
-    try:
-        benchmark.pedantic(run, setup=rounds.setup, rounds=1, iterations=1)
-    finally:
-        rounds.close()
+    _timed_rounds(benchmark, start, run)
     t = outcome[0]
     benchmark.extra_info.update(
         rows_per_s=round((t.rows - WARMUP_ALARMS) / t.seconds),
@@ -420,13 +425,6 @@ def _ingest_round(
         input_seconds=round(t.produce_seconds, 3),
     )
     return t
-
-
-def _ingest_figures(t: Any, n: int) -> str:
-    return (
-        f"{n:>9,} rows    {t.seconds:7.2f} s  {n / t.seconds:>11,.0f} rows/s"
-        f"  (input sent in {t.produce_seconds:.2f} s)"
-    )
 
 
 def test_ingest_normalize_and_sink(

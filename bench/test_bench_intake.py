@@ -78,9 +78,9 @@ def _make_feed(folder: Path, n_records: int) -> Feed:
     (folder / "gaz.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     spec = orjson.loads((default_data_dir() / "districts" / "qibin.json").read_bytes())
     spec["gazetteer"] = "gaz.csv"
-    # the unit grid file sits beside the real district file, not here, and normalization
-    # does not use it
-    del spec["unit_grids"]
+    # the unit grid and street files sit beside the real district file, not here, and
+    # normalization uses neither
+    del spec["unit_grids"], spec["streets"]
     (folder / "bench.json").write_bytes(orjson.dumps(spec))
     district = District.load(folder / "bench.json")
 

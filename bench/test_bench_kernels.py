@@ -159,17 +159,22 @@ def test_dedup_kernel(benchmark: Any, day: dict[str, np.ndarray]) -> None:
     assert 0.05 <= dup <= 0.30
 
 
+def _time_reference(benchmark: Any, spec: GridSpec, params: DedupParams, cols: list[Any]) -> None:
+    """One timed round of the brute-force reference over ``cols``; it must agree with the
+    kernel."""
+
+    def run() -> list[int]:
+        return ReferenceDedup(spec, params).dedup_batch(*cols)[0]
+
+    got = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert got == dedup_batch(DedupState(spec), params, *cols)[0].tolist()
+
+
 def test_dedup_reference(benchmark: Any, day: dict[str, np.ndarray]) -> None:
     params = city_params()
     n = 3000  # brute force is quadratic
-    sub = [day[c][:n] for c in COLS]
     record(benchmark, path="dedup", role=peer("reference"), events=n)
-
-    def run() -> list[int]:
-        return ReferenceDedup(SPEC, params).dedup_batch(*sub)[0]
-
-    got = benchmark.pedantic(run, rounds=1, iterations=1)
-    assert got == dedup_batch(DedupState(SPEC), params, *sub)[0].tolist()
+    _time_reference(benchmark, SPEC, params, [day[c][:n] for c in COLS])
 
 
 def test_dedup_ckdtree(benchmark: Any, day: dict[str, np.ndarray]) -> None:
@@ -288,14 +293,8 @@ def test_dedup_typhoon_kernel(benchmark: Any, typhoon: Any) -> None:
 def test_dedup_typhoon_reference(benchmark: Any, typhoon: Any) -> None:
     cols, spec, params = typhoon
     n = min(20_000, cols["event_id"].shape[0])  # brute force over every case: a prefix
-    sub = [cols[c][:n] for c in FUSED_COLS]
     record(benchmark, path="dedup-typhoon", role=peer("reference"), events=n)
-
-    def run() -> list[int]:
-        return ReferenceDedup(spec, params).dedup_batch(*sub)[0]
-
-    got = benchmark.pedantic(run, rounds=1, iterations=1)
-    assert got == dedup_batch(DedupState(spec), params, *sub)[0].tolist()
+    _time_reference(benchmark, spec, params, [cols[c][:n] for c in FUSED_COLS])
 
 
 def test_dedup_typhoon_ckdtree(benchmark: Any, typhoon: Any) -> None:

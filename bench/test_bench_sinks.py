@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -89,26 +90,51 @@ def _rounds(bench_scale: BenchScale, rounds: int = ROUNDS) -> dict[str, int]:
     }
 
 
-def _truncate(client: Any, database: str) -> Callable[[], None]:
-    return lambda: client.execute(f"TRUNCATE TABLE {database}.events")
+@dataclass(frozen=True)
+class InsertRun:
+    """What the two insert benchmarks share: the rows, an empty events table, a client."""
+
+    settings: Settings
+    database: str
+    events: dict[str, Any]
+    client: Any
+    scale: BenchScale
+
+    @property
+    def rows(self) -> int:
+        return len(self.events["event_id"])
+
+    def truncate(self) -> None:
+        self.client.execute(f"TRUNCATE TABLE {self.database}.events")
+
+    def stored(self) -> int:
+        return int(self.client.execute(f"SELECT count() FROM {self.database}.events")[0][0])
 
 
-def _bare_insert(client: Any, database: str, events: dict[str, Any]) -> Callable[[], None]:
+@pytest.fixture
+def insert_run(
+    bench_settings: Settings, database: str, insert_events: dict[str, Any], bench_scale: BenchScale
+) -> Iterator[InsertRun]:
+    client = make_client(bench_settings)
+    yield InsertRun(bench_settings, database, insert_events, client, bench_scale)
+    client.disconnect()
+
+
+def _bare_insert(run: InsertRun) -> Callable[[], None]:
     """The peer: one INSERT of the pre-coerced columns."""
-    arrays = coerce_columns("events", events)
-    sql = f"INSERT INTO {database}.events ({', '.join(c.name for c in TABLES['events'])}) VALUES"
-    return lambda: client.execute(sql, arrays, columnar=True)
+    arrays = coerce_columns("events", run.events)
+    columns = ", ".join(c.name for c in TABLES["events"])
+    sql = f"INSERT INTO {run.database}.events ({columns}) VALUES"
+    return lambda: run.client.execute(sql, arrays, columnar=True)
 
 
-def _sink_inserts(
-    settings: Settings, client: Any, database: str, events: dict[str, Any]
-) -> Callable[[], None]:
+def _sink_inserts(run: InsertRun) -> Callable[[], None]:
     """The subject: the rows as 4096-row messages through a fresh sink, then a flush."""
-    rows = len(events["event_id"])
-    one_batch = settings.replace(sink_batch_rows=rows)  # one insert, as the peer's
+    rows, events = run.rows, run.events
+    one_batch = run.settings.replace(sink_batch_rows=rows)  # one insert, as the peer's
 
     def through_sink() -> None:
-        sink = ClickHouseSink(one_batch, database=database, client=client)
+        sink = ClickHouseSink(one_batch, database=run.database, client=run.client)
         for offset, start in enumerate(range(0, rows, MESSAGE_ROWS)):
             chunk = {k: v[start : start + MESSAGE_ROWS] for k, v in events.items()}
             sink.add("events.fused", 0, offset, chunk)
@@ -136,41 +162,22 @@ def _paired_ratio(
     return min(times[bare]) / min(times[sink])
 
 
-def test_bare_driver_insert(
-    benchmark: Any,
-    bench_settings: Settings,
-    database: str,
-    insert_events: dict[str, Any],
-    bench_scale: BenchScale,
-) -> None:
-    rows = len(insert_events["event_id"])
-    record(benchmark, path="sink-insert", role=peer("clickhouse-driver"), events=rows)
-    client = make_client(bench_settings)
-    bare = _bare_insert(client, database, insert_events)
-    setup = _truncate(client, database)
-    benchmark.pedantic(bare, setup=setup, **_rounds(bench_scale, INSERT_ROUNDS))
-    assert client.execute(f"SELECT count() FROM {database}.events")[0][0] == rows
-    client.disconnect()
+def test_bare_driver_insert(benchmark: Any, insert_run: InsertRun) -> None:
+    run = insert_run
+    record(benchmark, path="sink-insert", role=peer("clickhouse-driver"), events=run.rows)
+    benchmark.pedantic(_bare_insert(run), setup=run.truncate, **_rounds(run.scale, INSERT_ROUNDS))
+    assert run.stored() == run.rows
 
 
-def test_sink_insert(
-    benchmark: Any,
-    bench_settings: Settings,
-    database: str,
-    insert_events: dict[str, Any],
-    bench_scale: BenchScale,
-) -> None:
-    rows = len(insert_events["event_id"])
-    record(benchmark, path="sink-insert", role=SUBJECT, events=rows)
-    client = make_client(bench_settings)
-    through_sink = _sink_inserts(bench_settings, client, database, insert_events)
-    reset = _truncate(client, database)
-    benchmark.pedantic(through_sink, setup=reset, **_rounds(bench_scale, INSERT_ROUNDS))
-    assert client.execute(f"SELECT count() FROM {database}.events")[0][0] == rows
-    if not bench_scale.smoke:
-        ratio = _paired_ratio(_bare_insert(client, database, insert_events), through_sink, reset)
+def test_sink_insert(benchmark: Any, insert_run: InsertRun) -> None:
+    run = insert_run
+    record(benchmark, path="sink-insert", role=SUBJECT, events=run.rows)
+    through_sink = _sink_inserts(run)
+    benchmark.pedantic(through_sink, setup=run.truncate, **_rounds(run.scale, INSERT_ROUNDS))
+    assert run.stored() == run.rows
+    if not run.scale.smoke:
+        ratio = _paired_ratio(_bare_insert(run), through_sink, run.truncate)
         benchmark.extra_info["paired_ratio"] = round(ratio, 4)  # the goal's figure
-    client.disconnect()
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Pure numba kernels: spatial bucketing, unit-grid lookup, spatio-temporal dedup.
+"""Pure numba kernels: spatial bucketing, unit-grid lookup, spatio-temporal dedup, streets
+walked from patrol tracks.
 
 Arrays and scalars in, arrays out; no I/O. Each kernel has a validating wrapper (the
 functions below) and a pure-Python twin in ``kernels.reference``.
@@ -23,8 +24,10 @@ from kernels.grid import (
     unpack_cells,
 )
 from kernels.params import DedupParams
+from kernels.segments import SegmentIndex
 from kernels.state import DedupState, restore, snapshot
 from kernels.unitgrid import UnitGridIndex
+from kernels.walk import Matches, WalkParams, Walks, match_points, walk_tracks
 from kernels.warmup import warmup
 
 __all__ = [
@@ -32,13 +35,18 @@ __all__ = [
     "DedupParams",
     "DedupState",
     "GridSpec",
+    "Matches",
+    "SegmentIndex",
     "StateFullError",
     "UnitGridIndex",
+    "WalkParams",
+    "Walks",
     "cell_ids",
     "cells_to_tiles",
     "close_cases",
     "dedup_batch",
     "evict",
+    "match_points",
     "neighbour_cells",
     "pack_cells",
     "project",
@@ -46,6 +54,7 @@ __all__ = [
     "snapshot",
     "tile_ids",
     "unpack_cells",
+    "walk_tracks",
     "warmup",
     "watermark",
 ]

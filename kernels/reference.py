@@ -14,16 +14,20 @@ from typing import Any
 
 from kernels.grid import CELL_OFFSET, GridSpec
 from kernels.params import DedupParams
+from kernels.segments import SegmentIndex
 from kernels.state import OPEN
+from kernels.walk import WalkParams
 
 __all__ = [
     "ReferenceDedup",
     "ref_cell_ids",
+    "ref_match_points",
     "ref_neighbour_cells",
     "ref_point_in_polygon",
     "ref_project",
     "ref_tile_ids",
     "ref_unit_grid_lookup",
+    "ref_walk_tracks",
 ]
 
 
@@ -192,3 +196,71 @@ class ReferenceDedup:
                 k.closed_t = max(int(when), k.opened_t)
             applied.append(ok)
         return applied
+
+
+def ref_match_points(
+    index: SegmentIndex, x: Sequence[float], y: Sequence[float]
+) -> list[tuple[int, float]]:
+    """(segment id or -1, position along it or NaN) per point, over every piece in order."""
+    buf2 = index.buffer_m * index.buffer_m
+    out = []
+    for px, py in zip(x, y, strict=True):
+        best: tuple[float, int, float] | None = None  # (d2, piece, t)
+        for p in range(index.n_pieces):
+            ax, ay = float(index.ax[p]), float(index.ay[p])
+            dx, dy = float(index.bx[p]) - ax, float(index.by[p]) - ay
+            t = min(max(((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy), 0.0), 1.0)
+            ex, ey = px - (ax + t * dx), py - (ay + t * dy)
+            d2 = ex * ex + ey * ey
+            if d2 <= buf2 and (best is None or d2 < best[0]):
+                best = (d2, p, t)
+        if best is None:
+            out.append((-1, math.nan))
+        else:
+            _, p, t = best
+            along = float(index.piece_off[p]) + t * float(index.piece_len[p])
+            out.append((int(index.segment_id[index.piece_seg[p]]), along))
+    return out
+
+
+def ref_walk_tracks(
+    index: SegmentIndex,
+    params: WalkParams,
+    track: Sequence[int],
+    t_ms: Sequence[int],
+    x: Sequence[float],
+    y: Sequence[float],
+) -> tuple[list[int], list[int], list[tuple[int, int, int, int, int, float]]]:
+    """(segment id per point, visit per point, visits as (track, segment id, t_start_ms,
+    t_end_ms, points, metres)): runs cut first, then each run judged."""
+    matches = ref_match_points(index, x, y)
+    seg = [m[0] for m in matches]
+    lengths = {int(i): float(n) for i, n in zip(index.segment_id, index.length_m, strict=True)}
+    runs: list[list[int]] = []
+    for i in range(len(seg)):
+        same = (
+            runs
+            and seg[i] >= 0
+            and track[i] == track[i - 1]
+            and seg[i] == seg[i - 1]
+            and t_ms[i] - t_ms[i - 1] <= params.max_gap_ms
+        )
+        if same:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    visit = [-1] * len(seg)
+    visits: list[tuple[int, int, int, int, int, float]] = []
+    for run in runs:
+        sid = seg[run[0]]
+        if sid < 0:
+            continue
+        span = max(matches[i][1] for i in run) - min(matches[i][1] for i in run)
+        need = min(params.min_along_m, params.min_share * lengths[sid])
+        if span >= need or t_ms[run[-1]] - t_ms[run[0]] >= params.min_dwell_ms:
+            for i in run:
+                visit[i] = len(visits)
+            visits.append(
+                (int(track[run[0]]), sid, int(t_ms[run[0]]), int(t_ms[run[-1]]), len(run), span)
+            )
+    return seg, visit, visits

@@ -11,8 +11,10 @@ import numpy as np
 from kernels.dedup import close_cases, dedup_batch, evict
 from kernels.grid import GridSpec, cell_ids, cells_to_tiles, project, tile_ids
 from kernels.params import DedupParams
+from kernels.segments import SegmentIndex
 from kernels.state import DedupState, restore, snapshot
 from kernels.unitgrid import UnitGridIndex
+from kernels.walk import WalkParams, walk_tracks
 
 __all__ = ["warmup"]
 
@@ -54,3 +56,7 @@ def warmup() -> None:
         spec,
     )
     grid.lookup(lat, lon)
+    streets = SegmentIndex.build(spec, [1], [0, 2], lat, lon, buffer_m=25.0)
+    x, y = project(lat, lon, spec)
+    walk = WalkParams.build(min_along_m=30.0, min_share=0.5, min_dwell_s=180.0, max_gap_s=120.0)
+    walk_tracks(streets, walk, np.array([0, 0]), np.array([0, 1000]), x, y)

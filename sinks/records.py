@@ -13,16 +13,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from streams.cases.dispatch import DispatchOrder
-from streams.cases.lifecycle import Transition
+from streams.cases.transitions import Transition
 from streams.cases.verification import VerifyTask
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import STRING_COLUMNS, FusedBatch
+from streams.contracts.requests import RequestUpdate
 
 __all__ = [
     "dead_letter_id",
     "dead_letter_row",
     "dispatch_row",
     "event_columns",
+    "patrol_session_row",
+    "patrol_visit_row",
+    "request_update_row",
     "transition_row",
     "verify_task_row",
 ]
@@ -116,6 +120,20 @@ def dead_letter_row(dl: DeadLetter, received_at_ms: int) -> dict[str, Any]:
     }
 
 
+def request_update_row(update: RequestUpdate) -> dict[str, Any]:
+    """A ``request_updates`` row (times in ms, as the writer takes them)."""
+    return {
+        "update_id": update.update_id,
+        "event_id": update.event_id,
+        "request_id": update.request_id,
+        "status": update.status,
+        "status_notes": update.status_notes,
+        "description": update.description,
+        "updated_at": update.updated_at_ms,
+        "received_at": update.received_at_ms,
+    }
+
+
 def verify_task_row(task: VerifyTask) -> dict[str, Any]:
     """A ``verify_tasks`` row (times in ms, as the writer takes them)."""
     return {
@@ -136,3 +154,43 @@ def verify_task_row(task: VerifyTask) -> dict[str, Any]:
         "settled_at": _ms(task.settled_at_ms),
         "note": task.note,
     }
+
+
+def patrol_session_row(session: dict[str, Any]) -> dict[str, Any]:
+    """A ``patrol_sessions`` row of a ``patrol.sessions`` record (its visits go to
+    ``patrol.visits``)."""
+    return {
+        "session_id": session["session_id"],
+        "inspector_id": session["inspector_id"],
+        "level": session["level"],
+        "department": session["department"],
+        "device_id": session["device_id"],
+        "started_at": session["started_at_ms"],
+        "ended_at": session["ended_at_ms"],
+        "points": session["points"],
+        "matched_points": session["matched_points"],
+        "metres": session["metres"],
+        "segments": len({v["segment_id"] for v in session["visits"]}),
+    }
+
+
+def patrol_visit_row(visit: dict[str, Any]) -> dict[str, Any]:
+    """A ``patrol_segment_visits`` row of a ``patrol.visits`` record."""
+    row = {k: visit[k] for k in _VISIT_FIELDS}
+    row["started_at"], row["ended_at"] = visit["started_at_ms"], visit["ended_at_ms"]
+    return row
+
+
+_VISIT_FIELDS = (
+    "visit_id",
+    "session_id",
+    "inspector_id",
+    "level",
+    "department",
+    "segment_id",
+    "street_id",
+    "street_name",
+    "grid_code",
+    "metres",
+    "points",
+)

@@ -7,7 +7,7 @@ table columns as produced by :mod:`sinks.synthetic` (times in epoch ms).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -40,14 +40,20 @@ def _rows(columns: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         }
 
 
+def _latest(columns: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    """One row per ``key``: the highest version, ties to the last written (what
+    ReplacingMergeTree keeps)."""
+    best: dict[Any, dict[str, Any]] = {}
+    for row in _rows(columns):
+        old = best.get(row[key])
+        if old is None or row["version"] >= old["version"]:
+            best[row[key]] = row
+    return list(best.values())
+
+
 def latest_cases(cases: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per case: the highest version (what ReplacingMergeTree keeps)."""
-    best: dict[int, dict[str, Any]] = {}
-    for row in _rows(cases):
-        old = best.get(row["case_id"])
-        if old is None or row["version"] >= old["version"]:
-            best[row["case_id"]] = row
-    return list(best.values())
+    return _latest(cases, "case_id")
 
 
 def _local_date(ms: int, tz: ZoneInfo) -> date:
@@ -311,16 +317,6 @@ def patrol_coverage(
     return out
 
 
-def _latest_tasks(tasks: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per task: the highest version (ties: the last written, like the cases)."""
-    best: dict[str, dict[str, Any]] = {}
-    for row in _rows(tasks):
-        old = best.get(row["task_id"])
-        if old is None or row["version"] >= old["version"]:
-            best[row["task_id"]] = row
-    return list(best.values())
-
-
 def verification(
     tables: Mapping[str, Mapping[str, Any]], tz: str, now_ms: int
 ) -> dict[Key, dict[str, float]]:
@@ -330,7 +326,7 @@ def verification(
     zone = ZoneInfo(tz)
     names = ("due", "verified", "verified_on_time", "passed", "failed")
     out: dict[Key, dict[str, float]] = defaultdict(lambda: dict.fromkeys(names, 0.0))
-    for t in _latest_tasks(tables["verify_tasks"]):
+    for t in _latest(tables["verify_tasks"], "task_id"):
         verified = t["status"] in ("passed", "failed")
         settled_s, due_s = _s(t["settled_at"]), _s(t["due_at"])
         if t["status"] == "voided":
@@ -428,4 +424,34 @@ def satisfaction(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[Key, 
         row["reached"] = row["callbacks"] - row["unreachable"]
         content = row["satisfied"] + row["basically_satisfied"]
         row["satisfaction_rate"] = 100.0 * content / row["reached"] if row["reached"] else 0.0
+    return dict(out)
+
+
+RECURRENCE_COUNTS = ("closed", "recurred", "recurrences")  # the counts of kpi_recurrences
+
+
+def recurrences(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[Key, dict[str, float]]:
+    """What ``kpi_recurrences`` returns (复发率), keyed by (period, period_start, level,
+    unit): closed cases, on the local day of their closing, against the later cases that
+    name them as ``recurrence_of``."""
+    zone = ZoneInfo(tz)
+    cases = latest_cases(tables["cases"])
+    came_back = Counter(c["recurrence_of"] for c in cases if c["recurrence_of"])
+    out: dict[Key, dict[str, float]] = defaultdict(lambda: dict.fromkeys(RECURRENCE_COUNTS, 0.0))
+    for case in cases:
+        if case["status"] != "closed":
+            continue
+        n = came_back[case["case_id"]]
+        units = [("district", ""), ("department", case["department"])]
+        units.append(("category", case["category_key"]))
+        for period, start in period_starts(_local_date(case["closed_at"], zone)):
+            for level, unit in units:
+                if level != "district" and not unit:
+                    continue
+                row = out[(period, start, level, unit)]
+                row["closed"] += 1
+                row["recurred"] += int(n > 0)
+                row["recurrences"] += n
+    for row in out.values():
+        row["recurrence_rate"] = 100.0 * row["recurred"] / row["closed"] if row["closed"] else 0.0
     return dict(out)

@@ -22,7 +22,7 @@ import orjson
 
 from streams.app.kafka_admin import read_to_end
 from streams.contracts.columnar import decode_columns
-from streams.contracts.topics import DEADLETTER, LINKS, RAW_TOPICS
+from streams.contracts.topics import DEADLETTER, LINKS, RAW_FEEDS, RAW_TOPICS
 from streams.settings import Settings
 
 __all__ = [
@@ -134,7 +134,8 @@ def scrape_metric(web_port: int, name: str, **labels: str) -> float:
 def produce_records(
     settings: Settings, records: Iterable[tuple[str, bytes | None, bytes, int]]
 ) -> int:
-    """Send ``(source, key, value, arrival_ms)`` records to the raw topics, in order."""
+    """Send ``(source, key, value, arrival_ms)`` records to the raw topics, in order; a
+    ``source`` is a report source or a raw feed (``patrol_track``: ``raw.patrol_track``)."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(
@@ -146,7 +147,7 @@ def produce_records(
     )
     n = 0
     try:
-        topics = {s: settings.kafka.topic(t) for s, t in RAW_TOPICS.items()}
+        topics = {s: settings.kafka.topic(t) for s, t in {**RAW_TOPICS, **RAW_FEEDS}.items()}
         for source, key, value, arrival_ms in records:
             producer.send(topics[source], key=key, value=value, timestamp_ms=arrival_ms)
             n += 1

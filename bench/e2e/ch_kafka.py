@@ -103,37 +103,6 @@ class IngestTiming:
     seconds: float  # first message sent -> the poll that saw every row
     produce_seconds: float
 
-    @property
-    def rows_per_s(self) -> float:
-        return self.rows / self.seconds
-
-
-async def _ingest(
-    settings: Settings,
-    topic: str,
-    messages: Sequence[Message],
-    count: Callable[[], int],
-    target: int,
-    timeout_s: float,
-    alive: Callable[[], bool],
-) -> IngestTiming:
-    loop = asyncio.get_running_loop()
-    started = time.perf_counter()
-    producing = asyncio.create_task(produce_async(settings, topic, messages))
-    rows = 0
-    try:
-        while rows < target:
-            if time.perf_counter() - started > timeout_s:
-                raise TimeoutError(f"{rows} of {target} rows stored after {timeout_s}s")
-            if not alive():
-                raise RuntimeError(f"the consumer died with {rows} of {target} rows stored")
-            await asyncio.sleep(0.1)
-            rows = await loop.run_in_executor(None, count)
-        seconds = time.perf_counter() - started
-    finally:
-        produce_s = await producing
-    return IngestTiming(rows, seconds, produce_s)
-
 
 def timed_ingest(
     settings: Settings,
@@ -146,7 +115,26 @@ def timed_ingest(
     alive: Callable[[], bool] = lambda: True,
 ) -> IngestTiming:
     """Send ``messages`` and poll ``count()`` (rows stored) every 0.1 s until ``target``."""
-    return asyncio.run(_ingest(settings, topic, messages, count, target, timeout_s, alive))
+
+    async def ingest() -> IngestTiming:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        producing = asyncio.create_task(produce_async(settings, topic, messages))
+        rows = 0
+        try:
+            while rows < target:
+                if time.perf_counter() - started > timeout_s:
+                    raise TimeoutError(f"{rows} of {target} rows stored after {timeout_s}s")
+                if not alive():
+                    raise RuntimeError(f"the consumer died with {rows} of {target} rows stored")
+                await asyncio.sleep(0.1)
+                rows = await loop.run_in_executor(None, count)
+            seconds = time.perf_counter() - started
+        finally:
+            produce_s = await producing
+        return IngestTiming(rows, seconds, produce_s)
+
+    return asyncio.run(ingest())
 
 
 def scalar(client: Any, sql: str) -> int:

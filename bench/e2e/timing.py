@@ -32,24 +32,6 @@ class Timing:
         return self.events / self.seconds
 
 
-async def _pass(
-    settings: Settings,
-    topic: str,
-    messages: Sequence[Message],
-    tail: OutputTail,
-    target: int,
-    timeout_s: float,
-    alive: Callable[[], bool],
-) -> tuple[float, float]:
-    start_ms = time.time() * 1000
-    producing = asyncio.create_task(produce_async(settings, topic, messages))
-    try:
-        await tail.run(target, timeout_s, alive)
-    finally:
-        produce_s = await producing
-    return start_ms, produce_s
-
-
 def timed_pass(
     settings: Settings,
     topic: str,
@@ -65,9 +47,17 @@ def timed_pass(
     """Send ``messages`` to ``topic`` and wait until the output topics (``counters``) hold
     ``rows_before + rows_expected`` rows; ``events`` is what the pass is credited with."""
     tail = OutputTail(settings, counters)
-    start_ms, produce_s = asyncio.run(
-        _pass(settings, topic, messages, tail, rows_before + rows_expected, timeout_s, alive)
-    )
+
+    async def run() -> tuple[float, float]:
+        start_ms = time.time() * 1000
+        producing = asyncio.create_task(produce_async(settings, topic, messages))
+        try:
+            await tail.run(rows_before + rows_expected, timeout_s, alive)
+        finally:
+            produce_s = await producing
+        return start_ms, produce_s
+
+    start_ms, produce_s = asyncio.run(run())
     if tail.last_ms is None:
         raise RuntimeError("no output record seen")
     rows = tail.total - rows_before

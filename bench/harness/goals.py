@@ -81,6 +81,7 @@ GOALS: tuple[Goal, ...] = (
     Goal("dedup", _RATE, ">=", 5e6, "synthetic stress day, harder than a real day"),
     Goal("dedup", "ratio:reference", ">=", 50),
     Goal("dedup", "ratio:ckdtree", ">=", 5),
+    Goal("street-match", "ratio:shapely-strtree", ">=", 10, "nearest segment within 25 m"),
     Goal("normalize", _RATE, ">=", 50e3),
     Goal("sink-insert", "figure:paired_ratio", ">=", 0.7, "sink ÷ bare insert, alternating"),
     Goal("e2e-dedup", _RATE, ">=", 300e3, "fused core path through the broker, 2 cores"),

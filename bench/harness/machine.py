@@ -16,6 +16,7 @@ LIBRARIES = (
     "scipy",
     "scikit-learn",
     "h3",
+    "shapely",
     "orjson",
     "clickhouse-driver",
     "faust-streaming",

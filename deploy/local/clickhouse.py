@@ -19,38 +19,28 @@ from xml.sax.saxutils import escape
 
 from deploy.local.process import (
     DeployError,
+    LocalService,
+    ServiceFiles,
     port_open,
-    read_live_pid,
     spawn_detached,
-    stop_service,
-    wait_started,
 )
 from streams.settings import Settings
 
 __all__ = [
     "APT_PACKAGES",
+    "CLICKHOUSE",
     "ClickHousePaths",
     "clickhouse_healthy",
     "clickhouse_paths",
-    "clickhouse_pid",
     "ensure_installed",
-    "start_clickhouse",
-    "stop_clickhouse",
-    "wait_clickhouse",
 ]
 
 APT_PACKAGES = ("clickhouse-server", "clickhouse-client")
-START_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
-class ClickHousePaths:
-    home: Path
-    config: Path
+class ClickHousePaths(ServiceFiles):
     users: Path
-    data: Path
-    pid_file: Path
-    log_file: Path
 
 
 def clickhouse_paths(settings: Settings) -> ClickHousePaths:
@@ -59,9 +49,6 @@ def clickhouse_paths(settings: Settings) -> ClickHousePaths:
         home=home,
         config=home / "config.xml",
         users=home / "users.xml",
-        data=home / "data",
-        pid_file=home / "clickhouse.pid",
-        log_file=home / "clickhouse.log",
     )
 
 
@@ -209,23 +196,7 @@ def _write_config(settings: Settings, paths: ClickHousePaths) -> None:
     os.replace(tmp, paths.users)
 
 
-def clickhouse_pid(settings: Settings) -> int | None:
-    paths = clickhouse_paths(settings)
-    return read_live_pid(paths.pid_file, str(paths.config))
-
-
-def start_clickhouse(settings: Settings) -> int:
-    """Start the server unless it already runs; returns its pid (does not wait for health)."""
-    paths = clickhouse_paths(settings)
-    pid = clickhouse_pid(settings)
-    if pid is not None:
-        return pid
-    for port in (settings.clickhouse.port, settings.clickhouse.http_port):
-        if port_open(settings.clickhouse.host, port):
-            raise DeployError(
-                f"port {settings.clickhouse.host}:{port} is taken by a process that is not ours "
-                f"({paths.pid_file}); stop it or change CITYSTREAM_CLICKHOUSE_(HTTP_)PORT"
-            )
+def _launch(settings: Settings, paths: ClickHousePaths) -> int:
     binary = ensure_installed(settings)
     _write_config(settings, paths)
     argv = [str(binary), f"--config-file={paths.config}"]
@@ -254,18 +225,21 @@ def clickhouse_healthy(settings: Settings, timeout_s: float = 5.0) -> bool:
         client.disconnect()
 
 
-def wait_clickhouse(settings: Settings, timeout_s: float = START_TIMEOUT_S) -> None:
-    paths = clickhouse_paths(settings)
-    wait_started(
-        paths.pid_file,
-        paths.log_file,
-        lambda: clickhouse_healthy(settings),
-        what=f"ClickHouse on {settings.clickhouse.host}:{settings.clickhouse.port}",
-        timeout=timeout_s,
-    )
-
-
-def stop_clickhouse(settings: Settings) -> bool:
-    """Stop our server; True if one was running."""
-    paths = clickhouse_paths(settings)
-    return stop_service(paths.pid_file, str(paths.config), paths.log_file, timeout=30.0)
+CLICKHOUSE = LocalService(
+    name="clickhouse",
+    title="ClickHouse",
+    paths=clickhouse_paths,
+    ports=lambda settings: [
+        (settings.clickhouse.host, settings.clickhouse.port),
+        (settings.clickhouse.host, settings.clickhouse.http_port),
+    ],
+    port_fix="stop it or change CITYSTREAM_CLICKHOUSE_(HTTP_)PORT",
+    launch=_launch,
+    healthy=clickhouse_healthy,
+    address=lambda settings: (
+        f"{settings.clickhouse.host}:{settings.clickhouse.port} "
+        f"(http {settings.clickhouse.http_port})"
+    ),
+    start_timeout_s=60.0,
+    stop_timeout_s=30.0,
+)

@@ -16,40 +16,24 @@ from pathlib import Path
 
 from deploy.local.process import (
     DeployError,
+    LocalService,
+    ServiceFiles,
     port_open,
-    read_live_pid,
     require_tool,
     spawn_detached,
-    stop_service,
-    wait_started,
 )
 from streams.settings import Settings
 
-__all__ = [
-    "KafkaPaths",
-    "ensure_artifacts",
-    "kafka_healthy",
-    "kafka_paths",
-    "kafka_pid",
-    "start_kafka",
-    "stop_kafka",
-    "wait_kafka",
-]
+__all__ = ["KAFKA", "KafkaPaths", "ensure_artifacts", "kafka_healthy", "kafka_paths"]
 
 POM = Path(__file__).resolve().parent.parent / "kafka" / "pom.xml"
-START_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
-class KafkaPaths:
+class KafkaPaths(ServiceFiles):
     libs: Path
-    home: Path
-    config: Path
     log4j: Path
-    data: Path
     cluster_id: Path
-    pid_file: Path
-    log_file: Path
 
 
 def kafka_paths(settings: Settings) -> KafkaPaths:
@@ -59,10 +43,7 @@ def kafka_paths(settings: Settings) -> KafkaPaths:
         home=home,
         config=home / "server.properties",
         log4j=home / "log4j2.properties",
-        data=home / "data",
         cluster_id=home / "cluster.id",
-        pid_file=home / "kafka.pid",
-        log_file=home / "kafka.log",
     )
 
 
@@ -175,23 +156,7 @@ def _format_storage(settings: Settings, paths: KafkaPaths) -> None:
         raise DeployError(f"kafka storage format failed:\n{result.stdout}{result.stderr}")
 
 
-def kafka_pid(settings: Settings) -> int | None:
-    """The pid of our broker if it runs."""
-    paths = kafka_paths(settings)
-    return read_live_pid(paths.pid_file, str(paths.config))
-
-
-def start_kafka(settings: Settings) -> int:
-    """Start the broker unless it already runs; returns its pid (does not wait for health)."""
-    paths = kafka_paths(settings)
-    pid = kafka_pid(settings)
-    if pid is not None:
-        return pid
-    if port_open(settings.kafka.host, settings.kafka.port):
-        raise DeployError(
-            f"port {settings.kafka.host}:{settings.kafka.port} is taken by a process that is not "
-            f"ours ({paths.pid_file}); stop it or set CITYSTREAM_KAFKA_PORT"
-        )
+def _launch(settings: Settings, paths: KafkaPaths) -> int:
     ensure_artifacts(settings)
     _write_config(settings, paths)
     _format_storage(settings, paths)
@@ -233,18 +198,15 @@ def _metadata_lists_brokers(settings: Settings, timeout_s: float) -> bool:
         admin.close()
 
 
-def wait_kafka(settings: Settings, timeout_s: float = START_TIMEOUT_S) -> None:
-    paths = kafka_paths(settings)
-    wait_started(
-        paths.pid_file,
-        paths.log_file,
-        lambda: kafka_healthy(settings),
-        what=f"Kafka on {settings.kafka.bootstrap_servers}",
-        timeout=timeout_s,
-    )
-
-
-def stop_kafka(settings: Settings) -> bool:
-    """Stop our broker (controlled shutdown on SIGTERM); True if one was running."""
-    paths = kafka_paths(settings)
-    return stop_service(paths.pid_file, str(paths.config), paths.log_file, timeout=60.0)
+KAFKA = LocalService(
+    name="kafka",
+    title="Kafka",
+    paths=kafka_paths,
+    ports=lambda settings: [(settings.kafka.host, settings.kafka.port)],
+    port_fix="stop it or set CITYSTREAM_KAFKA_PORT",
+    launch=_launch,
+    healthy=kafka_healthy,
+    address=lambda settings: settings.kafka.bootstrap_servers,
+    start_timeout_s=120.0,
+    stop_timeout_s=60.0,  # a controlled shutdown on SIGTERM takes its time
+)

@@ -15,10 +15,17 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 __all__ = [
     "DeployError",
+    "LocalService",
+    "ServiceFiles",
     "pid_running",
     "port_open",
     "read_live_pid",
@@ -196,27 +203,106 @@ def wait_until(
     raise DeployError(f"{what}: not healthy after {timeout:.0f}s{tail(log_file)}")
 
 
-def wait_started(
-    pid_file: Path, log_file: Path, healthy: Callable[[], bool], *, what: str, timeout: float
-) -> None:
-    """Wait for a service we just started to answer; fail early if its process exits."""
-    pid = read_pid(pid_file)
-    wait_until(
-        healthy,
-        timeout=timeout,
-        what=what,
-        # the pid we just started: no marker check, a start-up may be mid-exec
-        alive=lambda: pid is not None and pid_running(pid),
-        log_file=log_file,
-    )
+@dataclass(frozen=True)
+class ServiceFiles:
+    """Where one local service keeps its files: all under ``home`` (``<settings.home>/<name>``),
+    with ``<name>.pid``, ``<name>.log`` and ``data/`` there.
+
+    The config path is the marker that identifies the service's process (module docstring).
+    """
+
+    home: Path
+    config: Path
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / f"{self.home.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / f"{self.home.name}.log"
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    def live_pid(self) -> int | None:
+        """The pid of our service if it runs."""
+        return read_live_pid(self.pid_file, str(self.config))
+
+    def refuse_foreign_port(self, host: str, port: int, fix: str) -> None:
+        """A DeployError when some process that is not ours listens on the service's port."""
+        if port_open(host, port):
+            raise DeployError(
+                f"port {host}:{port} is taken by a process that is not ours "
+                f"({self.pid_file}); {fix}"
+            )
+
+    def wait_started(self, healthy: Callable[[], bool], *, what: str, timeout: float) -> None:
+        """Wait for the service we just started to answer; fail early if its process exits."""
+        pid = read_pid(self.pid_file)
+        wait_until(
+            healthy,
+            timeout=timeout,
+            what=what,
+            # the pid we just started: no marker check, a start-up may be mid-exec
+            alive=lambda: pid is not None and pid_running(pid),
+            log_file=self.log_file,
+        )
+
+    def stop(self, *, timeout: float) -> bool:
+        """:func:`stop_process`, with the service's log tail in the error."""
+        try:
+            return stop_process(self.pid_file, str(self.config), timeout=timeout)
+        except DeployError as exc:
+            raise DeployError(f"{exc}{tail(self.log_file)}") from exc
 
 
-def stop_service(pid_file: Path, marker: str, log_file: Path, *, timeout: float) -> bool:
-    """:func:`stop_process`, with the service's log tail in the error."""
-    try:
-        return stop_process(pid_file, marker, timeout=timeout)
-    except DeployError as exc:
-        raise DeployError(f"{exc}{tail(log_file)}") from exc
+P = TypeVar("P", bound=ServiceFiles)
+
+
+@dataclass(frozen=True)
+class LocalService(Generic[P]):
+    """One service ``citystream up``/``down``/``status`` runs: its module supplies the parts
+    that differ (files, ports, launch, health probe), the start-wait-stop cycle is this one.
+    """
+
+    name: str  # as `citystream status` prints it
+    title: str  # in messages
+    paths: Callable[[Settings], P]
+    ports: Callable[[Settings], Sequence[tuple[str, int]]]  # (host, port) it listens on
+    port_fix: str  # what to do when one of the ports is taken
+    launch: Callable[[Settings, P], int]  # write the config, spawn; returns the pid
+    healthy: Callable[[Settings], bool]
+    address: Callable[[Settings], str]
+    start_timeout_s: float
+    stop_timeout_s: float
+
+    def pid(self, settings: Settings) -> int | None:
+        """The pid of our service if it runs."""
+        return self.paths(settings).live_pid()
+
+    def start(self, settings: Settings) -> int:
+        """Start the service unless it already runs; returns its pid (does not wait)."""
+        paths = self.paths(settings)
+        pid = paths.live_pid()
+        if pid is not None:
+            return pid
+        for host, port in self.ports(settings):
+            paths.refuse_foreign_port(host, port, self.port_fix)
+        return self.launch(settings, paths)
+
+    def wait(self, settings: Settings) -> None:
+        """Wait until the service we just started answers its health probe."""
+        self.paths(settings).wait_started(
+            lambda: self.healthy(settings),
+            what=f"{self.title} on {self.address(settings)}",
+            timeout=self.start_timeout_s,
+        )
+
+    def stop(self, settings: Settings) -> bool:
+        """Stop our service; True if one was running."""
+        return self.paths(settings).stop(timeout=self.stop_timeout_s)
 
 
 def tail(log_file: Path | None, lines: int = 25) -> str:

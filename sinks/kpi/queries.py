@@ -27,6 +27,7 @@ BI_VIEWS: tuple[str, ...] = (
     "kpi_escalations",
     "kpi_returns",
     "kpi_satisfaction",
+    "kpi_recurrences",
     "intake_minute",
     "deadletter_daily",
     "report_lateness",

@@ -17,6 +17,7 @@ from typing import Any
 
 from streams.app.kafka_admin import read_to_end
 from streams.app.metrics import Metrics
+from streams.contracts.closures import decode_closures, is_closure_frame
 from streams.contracts.columnar import encode_chunks
 from streams.contracts.fused import decode_batch
 from streams.contracts.reasons import Reason
@@ -97,6 +98,9 @@ class DedupWorker:
                 state.tracker.update(decode_watermark(value))
                 continue
             tile = int(m.key)
+            if is_closure_frame(value):
+                self._closures(state, tile, value)
+                continue
             batch = decode_batch(value)
             if state.buffer(tile).add(batch):
                 state.dirty.add(tile)
@@ -106,14 +110,27 @@ class DedupWorker:
             "citystream_buffered_events", float(sum(s.buffered() for s in self.partitions.values()))
         )
 
+    def _closures(self, state: PartitionState, tile: int, value: bytes) -> None:
+        closures = decode_closures(value)
+        buffer = state.buffer(tile)
+        # Events after a closure's time may have been matched already: it applies at once.
+        late = sum(c.closed_ms < buffer.released_to for c in closures)
+        if buffer.add_closures(closures):
+            state.dirty.add(tile)
+        self.metrics.inc("citystream_closures_received_total", len(closures))
+        if late:
+            self.metrics.inc("citystream_closures_late_total", late)
+
     async def _release(self, state: PartitionState) -> None:
         mark = state.tracker.watermark()
         for tile in sorted(state.buffers):
-            released = state.buffers[tile].release(mark)
-            if len(released) == 0:
+            buffer = state.buffers[tile]
+            released = buffer.release(mark)
+            closures = buffer.due_closures(mark)
+            if len(released) == 0 and not closures:
                 continue
             state.dirty.add(tile)
-            out = self.engine.process(state.tile(self.engine, tile), released)
+            out = self.engine.process(state.tile(self.engine, tile), released, closures)
             await self._emit(tile, out)
         # The state written next marks these events as processed: a restarted worker drops
         # them as redeliveries. So every output they produced must be on the broker first;
@@ -141,6 +158,8 @@ class DedupWorker:
                 self.in_flight.append(await self.cases.send(key=key, value=value, force=True))
         if out.beyond_state:
             self.metrics.inc("citystream_events_beyond_state_total", out.beyond_state)
+        if out.closed:
+            self.metrics.inc("citystream_cases_closed_in_state_total", out.closed)
         await self._dead_letters(
             out.duplicates,
             Reason.DUPLICATE_SOURCE_ID,

@@ -18,7 +18,7 @@ from streams.app.metrics import Metrics
 from streams.cases.calendar import WorkCalendar
 from streams.cases.department_sim import simulate_department, simulate_reopen, simulate_rework
 from streams.cases.dispatch import CategoryRule, DispatchOrder, rules_by_key
-from streams.cases.lifecycle import CaseUpdate
+from streams.cases.transitions import CaseUpdate
 from streams.cases.verification import TaskStatus, VerifyTask
 from streams.contracts.topics import DISPATCH, TRANSITIONS, UPDATES, VERIFY_TASKS
 from streams.reference.categories import CategoryTable

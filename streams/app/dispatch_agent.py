@@ -67,6 +67,7 @@ class Dispatcher:
         opened = {
             "case_id": case_id,
             "opened_at_ms": int(case["opened_at_ms"]),
+            "ingest_time_ms": int(case["ingest_time_ms"]),  # when the opening report came
             "category_key": rule.key,
             "department": rule.department,
             "fixed_on_spot": on_spot,

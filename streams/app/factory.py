@@ -37,6 +37,7 @@ ROLES: dict[str, str] = {
     "departments": "streams.app.departments_agent",
     "supervisors": "streams.app.supervisors_agent",
     "escalation": "streams.app.escalation_agent",
+    "patrols": "streams.app.patrols_agent",
     "sink": "streams.app.sink_agent",
 }
 

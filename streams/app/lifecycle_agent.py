@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,9 +38,6 @@ from streams.cases.dispatch import (
 )
 from streams.cases.lifecycle import (
     CaseState,
-    CaseUpdate,
-    LifecycleError,
-    Transition,
     after_callback,
     apply_dispatch,
     apply_redispatch,
@@ -48,19 +46,26 @@ from streams.cases.lifecycle import (
     open_case,
 )
 from streams.cases.records import case_state_record
+from streams.cases.transitions import TERMINAL, CaseUpdate, LifecycleError, Transition
 from streams.cases.verification import VerifyDesk, VerifyTask, settle_task
+from streams.contracts.closures import Closure, encode_closures
 from streams.contracts.fused import Source
 from streams.contracts.reasons import Reason
 from streams.contracts.topics import (
     CASE_STATE,
     DEADLETTER,
     DISPATCH,
+    FUSED,
     TRANSITIONS,
     UPDATES,
     VERIFY_TASKS,
 )
+from streams.dedup.build import make_engine
 from streams.reference.categories import CategoryTable
 from streams.settings import Settings
+
+# the dedup tiles that hold a case, from its opening facts (lat, lon, category_key)
+CaseTiles = Callable[[dict[str, Any]], list[int]]
 
 __all__ = ["LifecycleStep", "Outcome", "register"]
 
@@ -73,6 +78,8 @@ class Outcome:
     entry: dict[str, Any] | None = None  # None: the table stays as it is
     sends: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     rejected: tuple[Reason, str] | None = None
+    # closure frames for ``events.fused``: (dedup tile, frame)
+    closures: list[tuple[int, bytes]] = field(default_factory=list)
 
 
 class LifecycleStep:
@@ -86,21 +93,54 @@ class LifecycleStep:
         desk: VerifyDesk,
         rules: dict[str, CategoryRule],
         limits: DispatchLimits,
+        case_tiles: CaseTiles | None = None,
     ) -> None:
         self.calendar, self.desk, self.rules, self.limits = calendar, desk, rules, limits
         self.departments = frozenset(r.department for r in rules.values())
+        self.case_tiles = case_tiles  # None: closures do not go back to dedup
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LifecycleStep:
         table = CategoryTable.load(
             settings.pipeline.categories_file, settings.pipeline.category_code_digits
         )
+        engine = make_engine(settings)
+
+        def case_tiles(facts: dict[str, Any]) -> list[int]:
+            category = table.id_of(str(facts["category_key"]))
+            return engine.case_tiles(float(facts["lat"]), float(facts["lon"]), category)
+
         return cls(
             WorkCalendar.from_settings(settings),
             VerifyDesk.from_settings(settings),
             rules_by_key(table),
             DispatchLimits.from_settings(settings),
+            case_tiles if settings.pipeline.dedup_closures else None,
         )
+
+    def closure_frames(
+        self, facts: dict[str, Any] | None, records: list[dict[str, Any]]
+    ) -> list[tuple[int, bytes]]:
+        """A frame per dedup tile holding the case for each close or void in ``records``.
+
+        A case reopened after a callback stays closed in dedup: a report after the close
+        is a recurrence of it, whatever the centre decides later.
+        """
+        if self.case_tiles is None or not facts:
+            return []
+        # Never before the opening report's arrival (a case fixed on the spot is closed at
+        # its event time): dedup places a closure among the events by its time, and every
+        # tile must have taken the opening event in before the closure comes due.
+        opened = int(facts.get("ingest_time_ms") or 0)
+        closures = [
+            Closure(max(int(r["ts_ms"]), opened), int(r["case_id"]), r["to_status"] == "voided")
+            for r in records
+            if r["to_status"] in TERMINAL
+        ]
+        if not closures:
+            return []
+        frame = encode_closures(closures)
+        return [(tile, frame) for tile in self.case_tiles(facts)]
 
     def redispatch(
         self, state: CaseState, value: dict[str, Any], order: dict[str, Any] | None
@@ -200,7 +240,7 @@ class LifecycleStep:
         sends.extend(orders)
         open_task = None if task is None else task.to_dict()
         entry = {"state": state.to_dict(), "facts": facts, "task": open_task, "order": order}
-        return Outcome(entry=entry, sends=sends)
+        return Outcome(entry=entry, sends=sends, closures=self.closure_frames(facts, records))
 
     def handle(self, current: dict[str, Any] | None, raw: bytes) -> Outcome:
         """:meth:`apply` on the raw message bytes; every bad message becomes a rejection."""
@@ -253,7 +293,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     dead = app.topic(settings.kafka.topic(DEADLETTER), **raw_topic)
     outputs = {
         name: app.topic(settings.kafka.topic(name), **raw_topic)
-        for name in (CASE_STATE, TRANSITIONS, VERIFY_TASKS, DISPATCH)
+        for name in (CASE_STATE, TRANSITIONS, VERIFY_TASKS, DISPATCH, FUSED)
     }
     # value_type stays None (JSON as it is): Faust decodes a typed changelog value with
     # value_type.from_data, which plain dict lacks, and a restarted worker's table recovery
@@ -288,6 +328,10 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
                     metrics.inc("citystream_verify_tasks_total", status=str(record["status"]))
                 else:
                     metrics.inc("citystream_dispatches_total", department=record["department"])
+            for tile, frame in outcome.closures:
+                fused = outputs[FUSED]
+                sent.append(await fused.send(key=str(tile).encode(), value=frame, force=True))
+                metrics.inc("citystream_closures_sent_total")
             # The table must not record the update before its outputs are on the broker:
             # a restarted worker would take the redelivered update for a replay (no
             # transition) and the transition would be lost. The other way round, a crash

@@ -26,6 +26,23 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "counter",
         "late events beyond the dedup state's reach, given cases of their own",
     ),
+    "citystream_closures_sent_total": (
+        "counter",
+        "closure frames the lifecycle sent to dedup tiles (one per tile a case is held in)",
+    ),
+    "citystream_closures_received_total": ("counter", "case closures dedup received"),
+    "citystream_closures_late_total": (
+        "counter",
+        "closures dedup received after releasing events past their time (applied at once)",
+    ),
+    "citystream_cases_closed_in_state_total": (
+        "counter",
+        "closures that closed a case held in a dedup tile's state",
+    ),
+    "citystream_request_updates_total": (
+        "counter",
+        "hotline requests published again with an update (status, notes): hotline.updates",
+    ),
     "citystream_dispatches_total": ("counter", "dispatch orders, by department"),
     "citystream_calendar_uncovered_total": (
         "counter",
@@ -42,6 +59,13 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "escalations raised (remind 催办, supervise 督办 and up the ladder), by level",
     ),
     "citystream_rows_stored_total": ("counter", "rows written to ClickHouse, by table"),
+    "citystream_pings_total": ("counter", "patrol terminal pings accepted, by stage"),
+    "citystream_patrol_sessions_total": ("counter", "patrol sessions closed and sent"),
+    "citystream_patrol_visits_total": ("counter", "street segment visits sent"),
+    "citystream_patrol_open_points": (
+        "gauge",
+        "pings held in open patrol sessions, by raw partition",
+    ),
     "citystream_consumer_lag": ("gauge", "messages behind the high water mark, by topic"),
     "citystream_dedup_ratio": ("gauge", "share of deduplicated events that joined a case"),
     "citystream_buffered_events": ("gauge", "events waiting in the dedup reorder buffer"),

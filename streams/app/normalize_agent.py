@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from streams.app.faust_internals import committed_offset, last_read_offset
 from streams.app.metrics import Metrics
 from streams.contracts.fused import FLAG_LATE, encode_batch
-from streams.contracts.topics import DEADLETTER, FUSED, RAW_TOPICS
+from streams.contracts.topics import DEADLETTER, FUSED, RAW_TOPICS, REQUEST_UPDATES
 from streams.contracts.watermarks import WatermarkFrame, encode_watermark
 from streams.dedup.build import make_engine
 from streams.dedup.engine import DedupEngine
@@ -32,13 +33,26 @@ class _Progress:
         self.last_seen[partition] = time.monotonic()
 
 
+@dataclass(frozen=True)
+class _Outputs:
+    """The normalizer's output topics."""
+
+    fused: Any
+    dead: Any
+    updates: Any  # hotline request updates
+
+
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     normalizer = Normalizer.from_settings(settings)
     # The dedup engine decides which tiles need an event (home and halos): one rule for
     # the normalizer that routes and the dedup stage that owns.
     engine = make_engine(settings)
-    fused = app.topic(settings.kafka.topic(FUSED), key_serializer="raw", value_serializer="raw")
-    dead = app.topic(settings.kafka.topic(DEADLETTER), key_serializer="raw", value_serializer="raw")
+    raw_topic = {"key_serializer": "raw", "value_serializer": "raw"}
+    out = _Outputs(
+        app.topic(settings.kafka.topic(FUSED), **raw_topic),
+        app.topic(settings.kafka.topic(DEADLETTER), **raw_topic),
+        app.topic(settings.kafka.topic(REQUEST_UPDATES), **raw_topic),
+    )
     for source, raw_name in RAW_TOPICS.items():
         topic_name = settings.kafka.topic(raw_name)
         raw = app.topic(topic_name, key_serializer="raw", value_serializer="raw", allow_empty=True)
@@ -52,11 +66,10 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
             source,
             topic_name,
             raw,
-            fused,
-            dead,
+            out,
             progress,
         )
-        _add_idle_timer(app, settings, topic_name, fused, progress)
+        _add_idle_timer(app, settings, topic_name, out.fused, progress)
 
 
 def _add_agent(
@@ -68,8 +81,7 @@ def _add_agent(
     source: str,
     topic_name: str,
     raw: Any,
-    fused: Any,
-    dead: Any,
+    out: _Outputs,
     progress: _Progress,
 ) -> None:
     async def normalize(stream: Any) -> None:
@@ -88,12 +100,16 @@ def _add_agent(
             for letter in result.dead_letters:
                 m = messages[letter.index]
                 letter.topic, letter.partition, letter.offset = m.topic, m.partition, m.offset
-                await dead.send(key=source.encode(), value=letter.to_json(), force=True)
+                await out.dead.send(key=source.encode(), value=letter.to_json(), force=True)
                 metrics.inc("citystream_deadletters_total", reason=letter.reason.value)
-            await _send_tiles(engine, result.batch, fused)
+            for update in result.request_updates:
+                key = str(update.event_id).encode()
+                await out.updates.send(key=key, value=update.to_json(), force=True)
+                metrics.inc("citystream_request_updates_total")
+            await _send_tiles(engine, result.batch, out.fused)
             for m, t in zip(messages, arrival, strict=True):
                 progress.saw(m.partition, t)
-            await _send_watermarks(settings, topic_name, fused, progress, idle=set())
+            await _send_watermarks(settings, topic_name, out.fused, progress, idle=set())
             metrics.inc("citystream_records_total", len(messages), stage="normalize", source=source)
             metrics.inc("citystream_events_total", len(result.batch), stage="normalize")
             late = int(np.count_nonzero(result.batch.events["flags"] & FLAG_LATE))

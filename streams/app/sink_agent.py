@@ -22,13 +22,23 @@ import orjson
 from kernels.unitgrid import UnitGridIndex
 from sinks.base import Sink, SinkBackpressure, StoreUnavailable
 from sinks.clickhouse import ClickHouseSink
-from sinks.records import dead_letter_row, dispatch_row, verify_task_row
+from sinks.records import (
+    dead_letter_row,
+    dispatch_row,
+    patrol_session_row,
+    patrol_visit_row,
+    request_update_row,
+    verify_task_row,
+)
+from sinks.streets import load_street_segments
 from streams.app.metrics import Metrics
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.verification import VerifyTask
+from streams.contracts.closures import is_closure_frame
 from streams.contracts.columnar import decode_columns
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import FusedBatch, decode_batch
+from streams.contracts.requests import RequestUpdate
 from streams.contracts.topics import (
     CASE_STATE,
     DEADLETTER,
@@ -36,6 +46,9 @@ from streams.contracts.topics import (
     ESCALATIONS,
     FUSED,
     LINKS,
+    PATROL_SESSIONS,
+    PATROL_VISITS,
+    REQUEST_UPDATES,
     TOPIC_TABLES,
     TRANSITIONS,
     VERIFY_TASKS,
@@ -59,7 +72,7 @@ class RowMaker:
         self.grids = load_unit_grids(settings, engine.spec)
 
     def events(self, key: bytes, value: bytes) -> dict[str, Any] | None:
-        if is_watermark_frame(value):
+        if is_watermark_frame(value) or is_closure_frame(value):
             return None
         batch = decode_batch(value)
         ev = batch.events
@@ -117,11 +130,23 @@ class RowMaker:
 
     @staticmethod
     def escalation(value: bytes) -> list[dict[str, Any]]:
-        return [orjson.loads(value)]  # the record has the table's columns (0006)
+        return [orjson.loads(value)]  # the record has the table's columns (0009)
 
     @staticmethod
     def verify_task(value: bytes) -> list[dict[str, Any]]:
         return [verify_task_row(VerifyTask.from_dict(orjson.loads(value)))]
+
+    @staticmethod
+    def request_update(value: bytes) -> list[dict[str, Any]]:
+        return [request_update_row(RequestUpdate.from_json(value))]
+
+    @staticmethod
+    def patrol_session(value: bytes) -> list[dict[str, Any]]:
+        return [patrol_session_row(orjson.loads(value))]
+
+    @staticmethod
+    def patrol_visit(value: bytes) -> list[dict[str, Any]]:
+        return [patrol_visit_row(orjson.loads(value))]
 
 
 @functools.cache
@@ -217,8 +242,30 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         CASE_STATE: lambda m: maker.case(m.value),
         VERIFY_TASKS: lambda m: maker.verify_task(m.value),
         ESCALATIONS: lambda m: maker.escalation(m.value),
+        REQUEST_UPDATES: lambda m: maker.request_update(m.value),
+        PATROL_SESSIONS: lambda m: maker.patrol_session(m.value),
+        PATROL_VISITS: lambda m: maker.patrol_visit(m.value),
     }
     if converters.keys() != TOPIC_TABLES.keys():  # a stored topic without a converter
         raise RuntimeError(f"sink converters {sorted(converters)} != {sorted(TOPIC_TABLES)}")
     for topic_name, convert in converters.items():
         _add_agent(app, settings, metrics, topic_name, TOPIC_TABLES[topic_name], convert)
+    _add_street_loader(app, settings)
+
+
+def _add_street_loader(app: Any, settings: Settings) -> None:
+    """The district's street network into ``street_segments`` once the worker starts
+    (sinks/streets.py: a no-op when the table already holds the file)."""
+
+    async def load_streets() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                added = await loop.run_in_executor(None, load_street_segments, settings)
+                log.info("street_segments: %d rows written", added)
+                return
+            except StoreUnavailable as exc:
+                log.warning("ClickHouse unavailable for street_segments (%s); retrying", exc)
+                await asyncio.sleep(1.0)  # the table is small: no backoff worth having
+
+    app.task(load_streets)

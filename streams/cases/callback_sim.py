@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streams.cases.department_sim import case_rng
-from streams.cases.lifecycle import Action, CallbackResult, CaseUpdate
+from streams.cases.transitions import Action, CallbackResult, CaseUpdate
 from streams.cases.verification import TaskStatus, VerifyTask
 
 __all__ = ["CALLBACK_ACTOR", "CallbackSimConfig", "simulate_callback"]

@@ -10,15 +10,13 @@ from streams.cases.calendar import WorkCalendar
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.lifecycle import (
     CaseState,
-    CaseUpdate,
-    LifecycleError,
-    Transition,
     apply_dispatch,
     apply_redispatch,
     apply_update,
     assign_verifier,
     open_case,
 )
+from streams.cases.transitions import CaseUpdate, LifecycleError, Transition
 from streams.contracts.reasons import Reason
 
 __all__ = ["CaseBook"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from streams.cases.calendar import DeadlineUnit, WorkCalendar
 from streams.cases.dispatch import CategoryRule, DispatchOrder
-from streams.cases.lifecycle import CENTRE_ACTOR, Action, CaseUpdate
+from streams.cases.transitions import CENTRE_ACTOR, Action, CaseUpdate
 from streams.cases.verification import TaskStatus, VerifyTask
 
 __all__ = [

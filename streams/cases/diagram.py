@@ -1,6 +1,6 @@
 """The case state machine as a Mermaid diagram and a table of who may do what, by when.
 
-Generated from :data:`~streams.cases.lifecycle.TRANSITIONS` and :data:`ACTION_RULES`;
+Generated from :data:`~streams.cases.transitions.TRANSITIONS` and :data:`ACTION_RULES`;
 ``docs/case-lifecycle.md`` holds the output and a unit test keeps the two equal, so the
 documentation cannot drift from the code.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from streams.cases.lifecycle import TRANSITIONS, Action, Status
+from streams.cases.transitions import TRANSITIONS, Action, Status
 
 __all__ = ["ACTION_RULES", "mermaid", "rules_table"]
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.cases.lifecycle import CaseState, Status
+from streams.cases.lifecycle import CaseState
+from streams.cases.transitions import Status
 
 __all__ = ["case_row", "case_state_record", "case_version"]
 

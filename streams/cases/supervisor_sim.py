@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streams.cases.department_sim import MINUTE_MS, case_rng
-from streams.cases.lifecycle import Action, CaseUpdate
+from streams.cases.transitions import Action, CaseUpdate
 from streams.cases.verification import TaskStatus, VerifyTask
 
 __all__ = ["FAIL_NOTE", "SupervisorSimConfig", "simulate_verification"]

@@ -15,7 +15,7 @@ from types import ModuleType
 
 from streams.settings import SettingsError, load_settings
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "add_simulation_arguments", "build_parser", "main"]
 
 # subcommand -> (module implementing it, one-line help)
 _DESCRIPTION = """\
@@ -47,6 +47,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quality": ("streams.cli.quality", "dedup precision/recall against simulator truth"),
     "bench": ("streams.cli.bench", "benchmark suites beside their peers; regression guard"),
 }
+
+
+def add_simulation_arguments(parser: argparse.ArgumentParser, *, scale: float) -> None:
+    """``--seed`` and ``--scale`` of the commands that run the simulator, alike in each."""
+    parser.add_argument("--seed", type=int, default=1, help="same seed, same records (default 1)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=scale,
+        help=f"incident volume factor, 1.0 = the scenario's full volume (default {scale})",
+    )
 
 
 def _version() -> str:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from streams.cli import add_simulation_arguments
 from streams.settings import Settings
 
 __all__ = ["add_arguments", "run"]
@@ -23,13 +24,13 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", default="typhoon", choices=("typhoon", "ordinary"))
+    add_simulation_arguments(parser, scale=0.25)  # 1.0: ~600k raw records
     parser.add_argument(
-        "--scale",
-        type=float,
-        default=0.25,
-        help="share of the full day's volume (1.0 = ~600k raw records)",
+        "--days",
+        type=int,
+        default=2,
+        help="simulated days, fed one after the other (problems recur across days)",
     )
-    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--timeout",
         type=float,
@@ -49,6 +50,33 @@ def _accounted(client: Any, db: str) -> int:
     return int(links) + int(dead)
 
 
+def _days(sim: Any) -> Iterator[list[Any]]:
+    """The simulation's records, one list per simulated day of arrival (the reports that
+    arrive after the last day go with it)."""
+    day_ms = 86_400_000
+    records: list[Any] = []
+    current = 0
+    for rec in sim.records():
+        day = min((rec.arrival_ms - sim.start_ms) // day_ms, sim.days - 1)
+        if day != current and records:
+            yield records
+            records = []
+        current = day
+        records.append(rec)
+    if records:
+        yield records
+
+
+def _feed_day(settings: Settings, records: list[Any], produced: dict[str, int]) -> int:
+    """Send one day's records; returns how many events and dead letters they make."""
+    from streams.runner import produce_records
+
+    for rec in records:
+        produced[rec.source] = produced.get(rec.source, 0) + 1
+    produce_records(settings, ((r.source, r.key, r.value, r.arrival_ms) for r in records))
+    return sum(len(r.truth) for r in records)
+
+
 def _stages(client: Any, db: str) -> int:
     return int(_query(client, f"SELECT count() FROM {db}.case_stages FINAL")[0][0])
 
@@ -63,15 +91,11 @@ def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
         "fixed_on_spot, recurrences FROM {db}.kpi_intake WHERE period = 'month' "
         "ORDER BY period_start, source"
     )
-    units = q(
-        "SELECT period_start, level, unit, opened, due, closed, closed_on_time, closure_rate, "
-        "on_time_closure_rate, recurrences FROM {db}.kpi_units "
-        "WHERE period = 'month' AND level IN ('department', 'district') "
-        "ORDER BY period_start, level = 'district', opened DESC"
-    )
+    unit_columns = "opened, due, closed, closed_on_time, closure_rate, on_time_closure_rate"
+    units = q(_monthly_sql("kpi_units", unit_columns + ", recurrences", "opened"))
     lines = [
         "citystream demo summary (KPI views kpi_intake, kpi_units, kpi_verification, "
-        "kpi_returns, kpi_satisfaction and kpi_escalations, by month)",
+        "kpi_returns, kpi_satisfaction, kpi_recurrences and kpi_escalations, by month)",
         f"  raw records in   {sum(produced.values()):>8}  "
         + ", ".join(f"{k} {v}" for k, v in sorted(produced.items())),
         f"  dead letters     {sum(n for _, n in dead):>8}  "
@@ -93,6 +117,7 @@ def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
     )
     lines += _verification_lines(q)
     lines += _return_callback_lines(q)
+    lines += _recurrence_lines(q)
     lines += _escalation_lines(q)
     return "\n".join(lines)
 
@@ -109,17 +134,22 @@ def _unit_lines(
     return lines
 
 
+def _monthly_sql(view: str, columns: str, order: str) -> str:
+    """Month rows ``(period_start, level, unit, *columns)`` of a ``kpi_*`` view: the
+    departments, largest ``order`` first, then the district."""
+    return (
+        f"SELECT period_start, level, unit, {columns} FROM {{db}}.{view} "
+        "WHERE period = 'month' AND level IN ('department', 'district') "
+        f"ORDER BY period_start, level = 'district', {order} DESC"
+    )
+
+
 def _verification_lines(q: Any) -> list[str]:
     """Verify tasks due, passed, failed (返工) and 按期核查率, from kpi_verification."""
-    rows = q(
-        "SELECT period_start, level, unit, due, verified, passed, failed, verified_on_time, "
-        "on_time_verification_rate FROM {db}.kpi_verification "
-        "WHERE period = 'month' AND level IN ('department', 'district') "
-        "ORDER BY period_start, level = 'district', due DESC"
-    )
+    columns = "due, verified, passed, failed, verified_on_time, on_time_verification_rate"
     return _unit_lines(
         "  verify:  month       unit            due  verified  passed  failed  on time  按期核查率",
-        rows,
+        q(_monthly_sql("kpi_verification", columns, "due")),
         lambda v: f"{v[0]:>6} {v[1]:>9} {v[2]:>7} {v[3]:>7} {v[4]:>8}  {v[5]:>8.1f}%",
     )
 
@@ -163,13 +193,24 @@ def _escalation_lines(q: Any) -> list[str]:
     )
 
 
+def _recurrence_lines(q: Any) -> list[str]:
+    """Closed cases that came back (复发率) per department of the closed case, from
+    kpi_recurrences."""
+    columns = "closed, recurred, recurrences, recurrence_rate"
+    return _unit_lines(
+        "  recur:   month       unit          closed  came back  recurrences  复发率",
+        q(_monthly_sql("kpi_recurrences", columns, "closed")),
+        lambda v: f"{v[0]:>7} {v[1]:>10} {v[2]:>12}  {v[3]:>5.1f}%",
+    )
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
     from deploy.local import ensure_up
     from sinks.clickhouse import make_client
     from sinks.migrate import migrate
     from sinks.sql import DriverExecutor
     from streams.app.kafka_admin import ensure_topics
-    from streams.runner import WorkerProcess, produce_records, wait_until
+    from streams.runner import WorkerProcess, wait_until
     from streams.simulator import Simulation
 
     print("citystream demo: starting Kafka and ClickHouse (installs what is missing)...")
@@ -190,43 +231,41 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     worker = WorkerProcess(run_settings, "all", run_settings.worker.web_port, log_path).start()
     print(
         f"citystream demo: worker started (log {log_path}); generating the "
-        f"{args.scenario} day at scale {args.scale}..."
+        f"{args.scenario} scenario, {args.days} day(s) at scale {args.scale}..."
     )
     try:
-        sim = Simulation(args.scenario, args.seed, args.scale)
+        sim = Simulation(args.scenario, args.seed, args.scale, days=args.days)
         produced: dict[str, int] = {}
-        expected = 0
-
-        def feed() -> Any:
-            nonlocal expected
-            for rec in sim.records():
-                produced[rec.source] = produced.get(rec.source, 0) + 1
-                expected += len(rec.truth)
-                yield rec.source, rec.key, rec.value, rec.arrival_ms
-
         started = time.monotonic()
-        n = produce_records(run_settings, feed())
-        print(
-            f"citystream demo: {n} raw records sent in {time.monotonic() - started:.1f}s; "
-            f"waiting for {expected} events and dead letters in ClickHouse..."
-        )
-
-        def progress() -> None:
-            if not worker.alive:
-                raise RuntimeError(f"the worker died; see {log_path}")
-            print(f"  accounted {_accounted(client, db)}/{expected}", file=sys.stderr)
-
-        if not wait_until(lambda: _accounted(client, db) >= expected, args.timeout, 5.0, progress):
+        expected = 0
+        for day, records in enumerate(_days(sim)):
+            expected += _feed_day(run_settings, records, produced)
             print(
-                f"citystream demo: only {_accounted(client, db)} of {expected} records "
-                f"accounted for after {args.timeout}s; see {log_path}",
-                file=sys.stderr,
+                f"citystream demo: day {day + 1} of {args.days} sent; waiting for "
+                f"{expected} events and dead letters in ClickHouse..."
             )
-            return 1
-        last = -1
-        while _stages(client, db) != last:  # let the departments finish answering
-            last = _stages(client, db)
-            time.sleep(5)
+
+            def progress(expected: int = expected) -> None:
+                if not worker.alive:
+                    raise RuntimeError(f"the worker died; see {log_path}")
+                print(f"  accounted {_accounted(client, db)}/{expected}", file=sys.stderr)
+
+            def through(expected: int = expected) -> bool:
+                return _accounted(client, db) >= expected
+
+            if not wait_until(through, args.timeout, 5.0, progress):
+                print(
+                    f"citystream demo: only {_accounted(client, db)} of {expected} records "
+                    f"accounted for after {args.timeout}s; see {log_path}",
+                    file=sys.stderr,
+                )
+                return 1
+            # The desks answer and the closures go back to dedup before the next day comes:
+            # a report after a close is then a recurrence, as in a centre working in real time.
+            last = -1
+            while _stages(client, db) != last:
+                last = _stages(client, db)
+                time.sleep(5)
         print(f"citystream demo: done in {time.monotonic() - started:.1f}s")
         print(_summary(client, db, produced))
         print(

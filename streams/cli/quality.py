@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from streams.cli import add_simulation_arguments
 from streams.contracts.fused import Source
 from streams.settings import Settings
 
@@ -88,8 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=sorted(SCENARIOS),
         help="scenario(s) to score (default: ordinary and typhoon)",
     )
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--scale", type=float, default=1.0)
+    add_simulation_arguments(parser, scale=1.0)
     parser.add_argument(
         "--min",
         type=float,

@@ -7,21 +7,29 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from streams.cli import add_simulation_arguments
 from streams.settings import Settings
 from streams.simulator.district import build_district
 from streams.simulator.district_files import write_district_files
 from streams.simulator.engine import Simulation
 from streams.simulator.incidents import SCENARIOS, THEMES
-from streams.simulator.records import SOURCES
-from streams.simulator.sinks import FileSink, KafkaSink, Progress, RateLimiter, write_side_files
+from streams.simulator.records import SOURCES, TRACK_FEED
+from streams.simulator.roster_file import write_roster_file
+from streams.simulator.sinks import (
+    FileSink,
+    KafkaSink,
+    Progress,
+    RateLimiter,
+    write_patrol_truth,
+    write_side_files,
+)
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="ordinary")
-    parser.add_argument("--seed", type=int, default=1, help="same seed, same bytes (default 1)")
-    parser.add_argument("--scale", type=float, default=1.0, help="incident volume factor")
+    add_simulation_arguments(parser, scale=1.0)
     parser.add_argument("--start", type=date.fromisoformat, help="first day (YYYY-MM-DD)")
     parser.add_argument("--days", type=int, help="number of days (scenario default)")
     parser.add_argument(
@@ -31,6 +39,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="campaign theme (campaign scenario)",
     )
     parser.add_argument("--bad-share", type=float, default=0.01, help="share of bad records")
+    parser.add_argument(
+        "--tracks",
+        action="store_true",
+        help="also the patrol terminals' position pings (raw.patrol_track) and their truth",
+    )
+    parser.add_argument(
+        "--shirkers",
+        type=float,
+        default=0.0,
+        help="share of inspectors per level who skip patrol days and miss their rule "
+        "(patrol_truth.csv names them; changes the patrol reports; default 0)",
+    )
     parser.add_argument(
         "--out", type=Path, help="output folder (default var/sim/<scenario>-<seed>)"
     )
@@ -46,13 +66,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--write-district",
         action="store_true",
-        help="regenerate the committed gazetteer and unit-grid files and exit",
+        help="regenerate the committed district files (gazetteer, unit grids, streets, "
+        "inspector roster) and exit",
     )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.write_district:
-        for path in write_district_files(build_district()):
+        district = build_district()
+        for path in [*write_district_files(district), write_roster_file(district)]:
             print(f"wrote {path}")
         return 0
     try:
@@ -65,12 +87,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             bad_share=args.bad_share,
             max_payload_bytes=settings.pipeline.max_payload_bytes,
             theme=args.theme,
+            shirkers=args.shirkers,
         )
     except ValueError as exc:
         print(f"citystream simulate: {exc}", file=sys.stderr)
         return 2
     out = args.out or settings.home / "sim" / f"{args.scenario}-seed{args.seed}"
-    sinks: list[FileSink | KafkaSink] = [FileSink(out, raw=not args.no_raw_files)]
+    sinks: list[FileSink | KafkaSink] = [
+        FileSink(out, raw=not args.no_raw_files, tracks=args.tracks)
+    ]
     if args.kafka:
         try:
             sinks.append(KafkaSink(settings))
@@ -82,31 +107,41 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-    counts = dict.fromkeys(SOURCES, 0)
+    counts = dict.fromkeys((*SOURCES, TRACK_FEED) if args.tracks else SOURCES, 0)
     progress = Progress(
         f"simulate {args.scenario}",
         sim.start_ms,
         sim.end_ms,
         sim.district.timezone,
         args.records_limit,
+        quiet=args.quiet,
     )
-    pace = RateLimiter(args.rate)
     try:
-        for rec in sim.records():
-            for sink in sinks:
-                sink.write(rec)
-            counts[rec.source] += 1
-            if not args.quiet:
-                progress.update(rec)
-            pace.tick()
-            if args.records_limit and pace.n >= args.records_limit:
-                break
+        _pump(sim, args, sinks, counts, progress)
     finally:
         for sink in sinks:
             sink.close()
     elapsed = progress.done()
     _finish(sim, out, args, counts, progress.bad, elapsed)
     return 0
+
+
+def _pump(
+    sim: Simulation,
+    args: argparse.Namespace,
+    sinks: list[FileSink | KafkaSink],
+    counts: dict[str, int],
+    progress: Progress,
+) -> None:
+    pace = RateLimiter(args.rate)
+    for rec in sim.feed() if args.tracks else sim.records():
+        for sink in sinks:
+            sink.write(rec)
+        counts[rec.source] += 1
+        progress.update(rec)
+        pace.tick()
+        if args.records_limit and pace.n >= args.records_limit:
+            break
 
 
 def _finish(
@@ -134,12 +169,16 @@ def _finish(
         "bad_records": bad,
         "incidents": len(sim.incidents),
         "patrols": len(sim.patrols),
+        "tracks": bool(args.tracks),
+        "shirker_share": args.shirkers,
+        "shirkers": sorted(sim.shirkers),
         "kafka": bool(args.kafka),
         "records_limit": args.records_limit,
     }
-    write_side_files(
-        out, sim.incidents, sim.patrols, grid_of, [s.name for s in district.streets], manifest
-    )
+    street_names = [s.name for s in district.streets]
+    write_side_files(out, sim.incidents, sim.patrols, grid_of, street_names, manifest)
+    if args.tracks:
+        write_patrol_truth(out, sim.planned, sim.shirkers, street_names)
     total = sum(counts.values())
     print(
         f"{total:,} records ({', '.join(f'{k} {v:,}' for k, v in counts.items())}), "

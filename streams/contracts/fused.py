@@ -24,6 +24,7 @@ __all__ = [
     "FLAG_BEYOND_STATE",
     "FLAG_FIXED_ON_SPOT",
     "FLAG_LATE",
+    "FLAG_REQUEST_UPDATE",
     "FORMAT_VERSION",
     "MAGIC",
     "STRING_COLUMNS",
@@ -48,6 +49,11 @@ FLAG_LATE = 2
 # newest event than the dedup state reaches (``allowed_lateness_s``), so it was not matched
 # and opened a case of its own (see docs/lateness.md).
 FLAG_BEYOND_STATE = 4
+# bit 3: a hotline request the platform published again with an update (its
+# ``updated_datetime`` after its ``requested_datetime``): its status and notes go to
+# ``hotline.updates`` (streams/contracts/requests.py); the event, where it was accepted
+# before, is not a duplicate of itself
+FLAG_REQUEST_UPDATE = 8
 
 
 _V1_NAMES = [

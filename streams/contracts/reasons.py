@@ -8,7 +8,7 @@ __all__ = ["Reason"]
 
 
 class Reason(str, Enum):  # noqa: UP042 - str() of members kept as other modules see it
-    """Why a raw record could not become a canonical event."""
+    """Why a raw record (or one position ping of a track batch) was not accepted."""
 
     EMPTY_PAYLOAD = "empty_payload"
     OVERSIZE = "oversize"
@@ -39,6 +39,13 @@ class Reason(str, Enum):  # noqa: UP042 - str() of members kept as other modules
     RETURN_TOO_LATE = "return_too_late"
     # a return naming a department that does not exist
     UNKNOWN_DEPARTMENT = "unknown_department"
+    # Position pings of patrol terminals (raw.patrol_track, streams/intake/tracks.py):
+    # a batch from an inspector id the roster does not hold
+    UNKNOWN_INSPECTOR = "unknown_inspector"
+    # a ping implying a speed above walking or cycling from the device's previous ping
+    SPEED_JUMP = "speed_jump"
+    # a ping of a device at a time the device already sent a ping for
+    DUPLICATE_POINT = "duplicate_point"
     # A bug in an adapter met an input nobody foresaw: dead-lettered with the exception,
     # counted and alerted on, so that one poison record cannot stop the pipeline.
     INTERNAL_ERROR = "internal_error"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams.contracts.sources import SOURCES
+from streams.contracts.tracks import FEED as TRACK_FEED
 
 __all__ = [
     "ALL_TOPICS",
@@ -15,7 +16,13 @@ __all__ = [
     "FUSED",
     "LINKS",
     "MAX_MESSAGE_BYTES",
+    "PATROL_SESSIONS",
+    "PATROL_STATE",
+    "PATROL_TRACK",
+    "PATROL_VISITS",
+    "RAW_FEEDS",
     "RAW_TOPICS",
+    "REQUEST_UPDATES",
     "TOPIC_CONFIGS",
     "TOPIC_TABLES",
     "TRANSITIONS",
@@ -26,6 +33,12 @@ __all__ = [
 
 # source name (as in the fused ``source`` column and dead letters) -> raw topic
 RAW_TOPICS: dict[str, str] = {source: f"raw.{source}" for source in SOURCES}
+# Raw feeds that are not report channels: no report source, never normalized into events,
+# and not waited for by dedup's watermarks. Feed name (as in dead letters' ``source``) ->
+# raw topic. The patrol terminals' position pings (streams/contracts/tracks.py) go to the
+# patrol stage, not to the normalizer.
+RAW_FEEDS: dict[str, str] = {TRACK_FEED: f"raw.{TRACK_FEED}"}
+PATROL_TRACK = RAW_FEEDS[TRACK_FEED]
 FUSED = "events.fused"
 DEADLETTER = "deadletter"
 CASES = "cases"
@@ -37,9 +50,14 @@ CASE_STATE = "case.state"  # the current row of each case after every transition
 VERIFY_TASKS = "verify.tasks"  # verifications (核查) to do, then settled; keyed by case id
 ESCALATIONS = "case.escalations"  # 催办/督办 and up the ladder, once per case and level
 DEDUP_STATE = "dedup.state"  # compacted changelog of the dedup agent's per-tile state
+REQUEST_UPDATES = "hotline.updates"  # re-published hotline requests: status and notes
+PATROL_SESSIONS = "patrol.sessions"  # closed patrol sessions with their visits, by device
+PATROL_VISITS = "patrol.visits"  # one record per street segment visit, by device
+PATROL_STATE = "patrol.state"  # compacted changelog of the patrols stage's open sessions
 
 ALL_TOPICS: tuple[str, ...] = (
     *RAW_TOPICS.values(),
+    *RAW_FEEDS.values(),
     FUSED,
     DEADLETTER,
     CASES,
@@ -51,6 +69,10 @@ ALL_TOPICS: tuple[str, ...] = (
     VERIFY_TASKS,
     ESCALATIONS,
     DEDUP_STATE,
+    REQUEST_UPDATES,
+    PATROL_SESSIONS,
+    PATROL_VISITS,
+    PATROL_STATE,
 )
 
 # logical topic -> the ClickHouse table its records are stored in (docs/contracts.md).
@@ -65,6 +87,9 @@ TOPIC_TABLES: dict[str, str] = {
     CASE_STATE: "cases",
     VERIFY_TASKS: "verify_tasks",
     ESCALATIONS: "escalations",
+    REQUEST_UPDATES: "request_updates",
+    PATROL_SESSIONS: "patrol_sessions",
+    PATROL_VISITS: "patrol_segment_visits",
 }
 
 # Simulated and replayed feeds carry historical timestamps; time-based retention would
@@ -74,6 +99,7 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 _DEFAULT_CONFIG = {"retention.ms": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)}
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     DEDUP_STATE: {**_DEFAULT_CONFIG, "cleanup.policy": "compact"},
+    PATROL_STATE: {**_DEFAULT_CONFIG, "cleanup.policy": "compact"},
 }
 
 

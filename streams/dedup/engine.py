@@ -12,17 +12,18 @@ its own, flagged ``FLAG_BEYOND_STATE`` (docs/lateness.md).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from kernels.dedup import REJECTED, dedup_batch, evict
+from kernels.dedup import REJECTED, close_cases, dedup_batch, evict
 from kernels.grid import GridSpec
 from kernels.params import DedupParams
 from kernels.state import DedupState, restore, snapshot
-from streams.contracts.fused import FLAG_BEYOND_STATE, FusedBatch
+from streams.contracts.closures import Closure
+from streams.contracts.fused import FLAG_BEYOND_STATE, FLAG_REQUEST_UPDATE, FusedBatch
 from streams.dedup.routing import TileRouter
 from streams.reference.categories import CategoryTable
 from streams.settings import Settings
@@ -55,8 +56,17 @@ def build_params(table: CategoryTable, settings: Settings) -> DedupParams:
         compat=compat,
         recurrence_window_s=settings.pipeline.recurrence_window_s,
         allowed_lateness_s=settings.pipeline.allowed_lateness_s,
-        max_open_age_s=settings.pipeline.max_open_age_s,
+        max_open_age_s=_open_ages(kp.max_open_age_s, settings),
     )
+
+
+def _open_ages(table_s: npt.NDArray[np.int64], settings: Settings) -> npt.NDArray[np.int64]:
+    """Per category, how long an open case keeps matching after its last report: the
+    table's value, else the setting's; 0 where no closure reaches dedup, since an open
+    age without closures would keep every fixed problem's case open to later reports."""
+    if not settings.pipeline.dedup_closures:
+        return np.zeros_like(table_s)
+    return np.where(table_s >= 0, table_s, settings.pipeline.max_open_age_s)
 
 
 class RecentIds:
@@ -167,10 +177,35 @@ class TileOutput:
     cases: dict[str, npt.NDArray[Any] | list[str]]
     duplicates: FusedBatch  # the source sent an accepted record again: dead-letter them
     beyond_state: int = 0  # home events beyond the state's reach: linked to cases of their own
+    closed: int = 0  # closures that closed a case held in this tile's state
 
     @property
     def n_links(self) -> int:
         return len(self.links["event_id"])
+
+    @classmethod
+    def concat(cls, parts: list[TileOutput]) -> TileOutput:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            links=_concat_columns([p.links for p in parts]),
+            cases=_concat_columns([p.cases for p in parts]),
+            duplicates=FusedBatch.concat([p.duplicates for p in parts]),
+            beyond_state=sum(p.beyond_state for p in parts),
+            closed=sum(p.closed for p in parts),
+        )
+
+
+def _concat_columns(
+    parts: list[dict[str, npt.NDArray[Any] | list[str]]],
+) -> dict[str, npt.NDArray[Any] | list[str]]:
+    out: dict[str, npt.NDArray[Any] | list[str]] = {}
+    for name, first in parts[0].items():
+        if isinstance(first, list):
+            out[name] = [v for p in parts for v in p[name]]
+        else:
+            out[name] = np.concatenate([np.asarray(p[name]) for p in parts])
+    return out
 
 
 class DedupEngine:
@@ -197,11 +232,41 @@ class DedupEngine:
         """``batch`` split into one batch per tile: home events and halo copies."""
         return self.router.split(batch, self.halo_m[batch.events["category"]])
 
+    def case_tiles(self, lat: float, lon: float, category: int) -> list[int]:
+        """The tiles whose state may hold the case opened at (lat, lon): those its opening
+        event went to (its home tile and the halos it falls in), where a closure must go."""
+        halo = self.halo_m[np.array([category], dtype=np.int64)]
+        _, tiles = self.router.route(np.array([lat]), np.array([lon]), halo)
+        return sorted(set(tiles.tolist()))
+
     def new_tile(self, tile: int) -> TileDedup:
         return TileDedup(tile, DedupState(self.spec))
 
-    def process(self, tile: TileDedup, batch: FusedBatch) -> TileOutput:
-        """Deduplicate a canonically ordered batch of the tile's home and halo events."""
+    def process(
+        self, tile: TileDedup, batch: FusedBatch, closures: list[Closure] | None = None
+    ) -> TileOutput:
+        """Deduplicate a canonically ordered batch of the tile's home and halo events,
+        closing the cases of ``closures`` (sorted) in their places among the events: a
+        closure at ``closed_ms`` comes after every event that arrived by then."""
+        if not closures:
+            return self._process_events(tile, batch)
+        arrivals = batch.events["ingest_time_ms"]
+        times = np.array([c.closed_ms for c in closures], dtype=np.int64)
+        cuts = np.searchsorted(arrivals, times, side="right")
+        parts: list[TileOutput] = []
+        closed = start = 0
+        for cut in np.unique(cuts).tolist():
+            if cut > start:
+                parts.append(self._process_events(tile, batch.take(np.arange(start, cut))))
+                start = cut
+            now = np.flatnonzero(cuts == cut)
+            ids = np.array([closures[i].case_id for i in now], dtype=np.uint64)
+            closed += int(close_cases(tile.state, self.params, ids, times[now]).sum())
+        if start < len(batch) or not parts:
+            parts.append(self._process_events(tile, batch.take(np.arange(start, len(batch)))))
+        return replace(TileOutput.concat(parts), closed=closed)
+
+    def _process_events(self, tile: TileDedup, batch: FusedBatch) -> TileOutput:
         fresh, resent = self._drop_processed(tile, batch)
         f = fresh.events
         case_id, is_new, rec = dedup_batch(
@@ -250,7 +315,7 @@ class DedupEngine:
         arrival time is a redelivery (a restart replaying uncommitted input): it changes
         nothing. With another arrival time the source sent the record again; the
         normalizer dead-letters those it remembers, and these are the ones it forgot
-        across a restart.
+        across a restart (but for request updates, FLAG_REQUEST_UPDATE: not duplicates).
         """
         if len(batch) == 0:
             return batch, FusedBatch.empty()
@@ -270,7 +335,10 @@ class DedupEngine:
         first_arrival[order] = arrivals[order][np.flatnonzero(starts)][group]
         previous = np.where(known, known_arrival, first_arrival)
         again = known | repeat
-        resent = again & (previous != arrivals)
+        # A request re-published with an update after a normalizer restart (which forgot
+        # it had seen the request) is no duplicate: intake sent its update on already.
+        update = (batch.events["flags"] & FLAG_REQUEST_UPDATE) != 0
+        resent = again & (previous != arrivals) & ~update
         return batch.take(np.flatnonzero(~again)), batch.take(np.flatnonzero(resent))
 
     def _remember(self, tile: TileDedup, f: npt.NDArray[Any]) -> None:

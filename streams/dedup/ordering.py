@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from streams.contracts.closures import Closure
 from streams.contracts.fused import FusedBatch
 from streams.contracts.watermarks import WatermarkFrame
 
@@ -83,12 +84,38 @@ class ReorderBuffer:
     long ago it came; a crash of the normalizer or of dedup redelivers whole records. The
     map is saved with the tile. Events of unknown origin (``origin_seq`` 0: file replays)
     fall back to the engine's recent ids, as does a redelivered event within a batch.
+
+    Closures (streams/contracts/closures.py) wait here too, until the watermark reaches
+    their time: a closure takes its place among the events at ``closed_ms`` (after the
+    events that arrived by then), wherever its frame came in the input.
     """
 
     def __init__(self, absorbed: dict[tuple[int, int], int] | None = None) -> None:
         self._pending: list[tuple[FusedBatch, int, int]] = []  # batch, min and max arrival
         # (source, raw partition) -> the highest origin_seq absorbed
         self.absorbed: dict[tuple[int, int], int] = absorbed or {}
+        # case id -> its pending closure (a redelivered frame changes nothing)
+        self.closures: dict[int, Closure] = {}
+        # the latest arrival released since this worker took the tile (for the late-closure
+        # metric only: a closure before it may come after events it would have split off)
+        self.released_to = NEVER
+
+    def add_closures(self, closures: list[Closure]) -> int:
+        """Keep closures until they are due; returns how many were new."""
+        added = 0
+        for closure in closures:
+            known = self.closures.get(closure.case_id)
+            if known is None or closure < known:
+                added += known is None
+                self.closures[closure.case_id] = closure
+        return added
+
+    def due_closures(self, watermark_ms: int) -> list[Closure]:
+        """Remove and return, in (time, case id) order, the closures at or before the mark."""
+        due = sorted(c for c in self.closures.values() if c.closed_ms <= watermark_ms)
+        for closure in due:
+            del self.closures[closure.case_id]
+        return due
 
     def __len__(self) -> int:
         return sum(len(b) for b, _, _ in self._pending)
@@ -141,6 +168,7 @@ class ReorderBuffer:
             return FusedBatch.empty()
         merged = due[0] if len(due) == 1 else FusedBatch.concat(due)
         ids, arrivals = merged.events["event_id"], merged.events["ingest_time_ms"]
+        self.released_to = max(self.released_to, int(arrivals.max()))
         order = np.lexsort((ids, arrivals))
         ids, arrivals = ids[order], arrivals[order]
         repeat = np.zeros(len(order), bool)
@@ -152,9 +180,13 @@ class ReorderBuffer:
 
     @classmethod
     def restore(
-        cls, batch: FusedBatch, absorbed: dict[tuple[int, int], int] | None = None
+        cls,
+        batch: FusedBatch,
+        absorbed: dict[tuple[int, int], int] | None = None,
+        closures: list[Closure] | None = None,
     ) -> ReorderBuffer:
         buf = cls()
         buf.add(batch)  # pending events are absorbed already: their maxima come next
         buf.absorbed = dict(absorbed or {})
+        buf.add_closures(closures or [])
         return buf

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from streams.contracts.closures import Closure
 from streams.contracts.fused import decode_batch, encode_batch
 from streams.dedup.engine import DedupEngine, TileDedup
 from streams.dedup.ordering import ReorderBuffer, WatermarkTracker
@@ -41,8 +42,9 @@ _PART_PREFIX = b"part:"
 _FRAME = struct.Struct("<QQ")  # bytes of the tile snapshot, bytes of the buffer
 _MANIFEST = struct.Struct("<8sQQQ16s")  # magic, generation, parts, total bytes, digest
 _MANIFEST_MAGIC = b"CSTPARTS"
-_ABSORBED_COUNT = struct.Struct("<I")
+_TRAILER_COUNT = struct.Struct("<I")  # rows in a trailer (absorbed origins, closures)
 _ABSORBED = struct.Struct("<BHq")  # source, raw partition, highest origin_seq absorbed
+_CLOSURE = struct.Struct("<Qq?")  # case id, closed at (ms), voided
 
 
 class ChangelogError(ValueError):
@@ -141,8 +143,12 @@ def encode_tile_record(tile: TileDedup, buffer: ReorderBuffer) -> bytes:
     snap = tile.to_bytes()
     pending = encode_batch(buffer.snapshot())
     absorbed = sorted(buffer.absorbed.items())
-    trailer = _ABSORBED_COUNT.pack(len(absorbed)) + b"".join(
+    trailer = _TRAILER_COUNT.pack(len(absorbed)) + b"".join(
         _ABSORBED.pack(source, partition, seq) for (source, partition), seq in absorbed
+    )
+    closures = sorted(buffer.closures.values())
+    trailer += _TRAILER_COUNT.pack(len(closures)) + b"".join(
+        _CLOSURE.pack(c.case_id, c.closed_ms, c.voided) for c in closures
     )
     return _FRAME.pack(len(snap), len(pending)) + snap + pending + trailer
 
@@ -157,25 +163,30 @@ def decode_tile_record(data: bytes) -> tuple[TileDedup, ReorderBuffer]:
     off = _FRAME.size
     tile = TileDedup.from_bytes(data[off : off + n_snap])
     pending = decode_batch(data[off + n_snap : end])
-    return tile, ReorderBuffer.restore(pending, _decode_absorbed(data, end))
+    absorbed, end = _decode_rows(data, end, _ABSORBED)
+    closures, end = _decode_rows(data, end, _CLOSURE)
+    if end != len(data):
+        raise ValueError("dedup state record length mismatch")
+    return tile, ReorderBuffer.restore(
+        pending,
+        {(source, partition): seq for source, partition, seq in absorbed},
+        [Closure(ms, case, bool(voided)) for case, ms, voided in closures],
+    )
 
 
-def _decode_absorbed(data: bytes, start: int) -> dict[tuple[int, int], int]:
-    """The absorbed-origin trailer; records written before it had none."""
+def _decode_rows(data: bytes, start: int, row: struct.Struct) -> tuple[list[tuple[int, ...]], int]:
+    """A counted trailer of fixed rows and where it ends; records written before the
+    trailer existed (absorbed origins 2026-11, closures 2026-12) end before it: no rows."""
     if len(data) == start:
-        return {}
-    if len(data) < start + _ABSORBED_COUNT.size:
+        return [], start
+    if len(data) < start + _TRAILER_COUNT.size:
         raise ValueError("dedup state record length mismatch")
-    (count,) = _ABSORBED_COUNT.unpack_from(data, start)
-    if len(data) != start + _ABSORBED_COUNT.size + count * _ABSORBED.size:
+    (count,) = _TRAILER_COUNT.unpack_from(data, start)
+    end = start + _TRAILER_COUNT.size + count * row.size
+    if len(data) < end:
         raise ValueError("dedup state record length mismatch")
-    out = {}
-    for i in range(count):
-        source, partition, seq = _ABSORBED.unpack_from(
-            data, start + _ABSORBED_COUNT.size + i * _ABSORBED.size
-        )
-        out[(source, partition)] = seq
-    return out
+    first = start + _TRAILER_COUNT.size
+    return [row.unpack_from(data, first + i * row.size) for i in range(count)], end
 
 
 def partition_from_changelog(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -19,6 +19,7 @@ from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import (
     EVENT_DTYPE,
     FLAG_LATE,
+    FLAG_REQUEST_UPDATE,
     STRING_COLUMNS,
     FusedBatch,
     Source,
@@ -26,17 +27,18 @@ from streams.contracts.fused import (
 )
 from streams.contracts.fused import event_id_for as _event_id_for
 from streams.contracts.reasons import Reason
+from streams.contracts.requests import RequestUpdate
 from streams.intake.adapters import hotline, patrol, sensor
 from streams.intake.adapters.common import ParseContext, Rows
+from streams.intake.columns import VECTOR_REASONS, check_columns, position_message
 from streams.reference.categories import CategoryTable, SensorAlarmMap, ServiceCodeMap
-from streams.reference.geo import CRS, District, bd09_to_wgs84, gcj02_to_wgs84
+from streams.reference.geo import District
 from streams.settings import Settings
 
 __all__ = ["NormalizeResult", "Normalizer", "NormalizerConfig", "SeenIds", "wall_clock_ms"]
 
 _PARSERS = {sensor.SOURCE: sensor.parse, hotline.SOURCE: hotline.parse, patrol.SOURCE: patrol.parse}
 _SOURCE_CODE = {name: int(Source[name.upper()]) for name in _PARSERS}
-_CONVERTERS = {CRS.index("gcj02"): gcj02_to_wgs84, CRS.index("bd09"): bd09_to_wgs84}
 
 
 def wall_clock_ms() -> int:
@@ -115,6 +117,8 @@ def _origin_columns(
 class NormalizeResult:
     batch: FusedBatch
     dead_letters: list[DeadLetter]
+    # hotline requests published again with an update (streams/contracts/requests.py)
+    request_updates: list[RequestUpdate] = field(default_factory=list)
 
 
 class Normalizer:
@@ -198,10 +202,12 @@ class Normalizer:
         else:
             single = self.now_fn() if now_ms is None else now_ms
             now = np.full(len(rows), single, dtype=np.int64)
-        batch = self._finish(source, rows, now, dead, _origin_columns(origins, rows))
+        updates: list[RequestUpdate] = []
+        origin = _origin_columns(origins, rows)
+        batch = self._finish(source, rows, now, dead, origin, updates)
         self.accepted[source] += len(batch)
         self.reasons.update(d.reason for d in dead)
-        return NormalizeResult(batch, dead)
+        return NormalizeResult(batch, dead, updates)
 
     def _finish(
         self,
@@ -210,6 +216,7 @@ class Normalizer:
         now: np.ndarray,
         dead: list[DeadLetter],
         origin: tuple[np.ndarray, np.ndarray],
+        updates: list[RequestUpdate],
     ) -> FusedBatch:
         if not len(rows):
             return FusedBatch.empty()
@@ -219,10 +226,11 @@ class Normalizer:
         reject = self._check_columns(rows, lat, lon, t, now)
         ok = np.flatnonzero(reject == 0)
         for j in np.flatnonzero(reject).tolist():
-            reason = _VECTOR_REASONS[int(reject[j])]
+            reason = VECTOR_REASONS[int(reject[j])]
             message = self._message(reason, float(lat[j]), float(lon[j]), int(t[j]), int(now[j]))
             dead.append(DeadLetter(source, reason, message, rows.original[j], index=rows.index[j]))
         keep, event_ids = self._unseen(source, rows, ok.tolist(), dead, origin)
+        updates += self._request_updates(source, rows, ok.tolist(), now)
         batch = self._build(source, rows, keep, event_ids, lat, lon, t, now)
         idx = np.array(keep, dtype=np.int64)
         batch.events["origin_partition"] = origin[0][idx]
@@ -232,33 +240,16 @@ class Normalizer:
     def _check_columns(
         self, rows: Rows, lat: np.ndarray, lon: np.ndarray, t: np.ndarray, now: np.ndarray
     ) -> np.ndarray:
-        """Per-row code into _VECTOR_REASONS (0 = fine); converts lat/lon in place."""
-        cfg = self.config
-        with np.errstate(invalid="ignore"):
-            bad = ~(np.isfinite(lat) & np.isfinite(lon))
-            bad |= (np.abs(lat) > 90.0) | (np.abs(lon) > 180.0) | ((lat == 0.0) & (lon == 0.0))
+        """Per-row code into VECTOR_REASONS (0 = fine); converts lat/lon in place."""
         crs = np.array(rows.crs, dtype=np.int8)
-        for code, convert in _CONVERTERS.items():
-            mask = (crs == code) & ~bad
-            if mask.any():
-                lat[mask], lon[mask] = convert(lat[mask], lon[mask])
-        reject = np.zeros(len(lat), dtype=np.int8)
-        # Assigned from the weakest to the strongest reason: the strongest one wins.
-        reject[t < now - cfg.max_event_age_ms] = 4
-        reject[t > now + cfg.max_future_skew_ms] = 3
-        reject[~bad & ~self.district.contains(lat, lon)] = 2
-        reject[bad] = 1
-        return reject
+        cfg = self.config
+        return check_columns(
+            self.district, crs, lat, lon, t, now, cfg.max_event_age_ms, cfg.max_future_skew_ms
+        )
 
     def _message(self, reason: Reason, lat: float, lon: float, t: int, now: int) -> str:
-        d = self.district
-        if reason is Reason.BAD_COORDINATES:
-            return f"lat={lat!r}, lon={lon!r} is not a position"
-        if reason is Reason.OUT_OF_DISTRICT:
-            return (
-                f"WGS84 ({lat:.6f}, {lon:.6f}) outside {d.name} "
-                f"[{d.lat_min}..{d.lat_max}] x [{d.lon_min}..{d.lon_max}]"
-            )
+        if reason in (Reason.BAD_COORDINATES, Reason.OUT_OF_DISTRICT):
+            return position_message(self.district, reason, lat, lon)
         stamp = datetime.fromtimestamp(t / 1000, UTC).isoformat()
         if reason is Reason.FUTURE_TIME:
             return f"event time {stamp} is {(t - now) / 1000:.0f} s ahead of now"
@@ -282,20 +273,38 @@ class Normalizer:
             here = int(packed[j])
             before = seen.origin_of(eid)
             if before is not None and (here == 0 or before != here):
-                dead.append(
-                    DeadLetter(
-                        source,
-                        Reason.DUPLICATE_SOURCE_ID,
-                        f"{source} record {refs[j][:80]!r} was already accepted",
-                        rows.original[j],
-                        index=rows.index[j],
+                # A request published again with an update is not a new report, nor a
+                # duplicate: its update goes to hotline.updates (_request_updates).
+                if not rows.flags[j] & FLAG_REQUEST_UPDATE:
+                    dead.append(
+                        DeadLetter(
+                            source,
+                            Reason.DUPLICATE_SOURCE_ID,
+                            f"{source} record {refs[j][:80]!r} was already accepted",
+                            rows.original[j],
+                            index=rows.index[j],
+                        )
                     )
-                )
                 continue
             seen.add(eid, here)
             keep.append(j)
             event_ids.append(eid)
         return keep, event_ids
+
+    def _request_updates(
+        self, source: str, rows: Rows, ok: list[int], now: np.ndarray
+    ) -> list[RequestUpdate]:
+        """A request update for every valid record flagged as one, accepted as a report
+        (the platform's first publication we saw) or not (one we saw before)."""
+        out = []
+        for j in ok:
+            if not rows.flags[j] & FLAG_REQUEST_UPDATE:
+                continue
+            status, notes, description, updated = hotline.update_fields(rows.original[j], self.ctx)
+            ref = rows.source_ref[j]
+            eid = _event_id_for(source, ref)
+            out.append(RequestUpdate(eid, ref, status, notes, description, updated, int(now[j])))
+        return out
 
     def _build(
         self,
@@ -341,12 +350,3 @@ class Normalizer:
         }
         strings["department"] = self._department[cats].tolist()
         return FusedBatch.from_fixed_array(ev, {name: strings[name] for name in STRING_COLUMNS})
-
-
-# Codes of _check_columns' reject array.
-_VECTOR_REASONS: dict[int, Reason] = {
-    1: Reason.BAD_COORDINATES,
-    2: Reason.OUT_OF_DISTRICT,
-    3: Reason.FUTURE_TIME,
-    4: Reason.STALE_TIME,
-}

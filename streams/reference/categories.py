@@ -62,6 +62,9 @@ _TABLE_COLUMNS = [
 ]
 
 
+_MAX_SPAN_S = 10 * 366 * 86400  # the longest window or open age a category may have
+
+
 class CategoryError(ValueError):
     """The category table or a mapping file is invalid."""
 
@@ -82,6 +85,9 @@ class Category:
     department: str
     radius_m: float
     window_s: int
+    # how long after its last report an open case still attracts reports (dedup's
+    # ``max_open_age_s``); None: the pipeline setting CITYSTREAM_MAX_OPEN_AGE_S
+    max_open_age_s: int | None
     deadline_value: int
     deadline_unit: str
     urgency: str
@@ -99,6 +105,7 @@ class KernelParams:
     radius_m: np.ndarray  # float64 (max_id + 1,)
     window_s: np.ndarray  # int64 (max_id + 1,)
     compat: np.ndarray  # bool (max_id + 1, max_id + 1)
+    max_open_age_s: np.ndarray  # int64 (max_id + 1,); -1 where the table leaves it open
 
 
 def _read_csv(path: Path, required: list[str]) -> list[dict[str, str]]:
@@ -146,7 +153,12 @@ def _parse_row(path: Path, line: int, row: dict[str, str], code_digits: int) -> 
         name_en=row["name_en"],
         department=row["department"],
         radius_m=radius,
-        window_s=_int(path, line, "window_s", row["window_s"], 0, 10 * 366 * 86400),
+        window_s=_int(path, line, "window_s", row["window_s"], 0, _MAX_SPAN_S),
+        max_open_age_s=(
+            _int(path, line, "max_open_age_s", age, 0, _MAX_SPAN_S)
+            if (age := row.get("max_open_age_s") or "")
+            else None
+        ),
         deadline_value=_int(path, line, "deadline_value", row["deadline_value"], 1, 10_000),
         deadline_unit=row["deadline_unit"],
         urgency=row["urgency"],
@@ -221,14 +233,16 @@ class CategoryTable:
         radius = np.zeros(size, dtype=np.float64)
         window = np.zeros(size, dtype=np.int64)
         compat = np.zeros((size, size), dtype=np.bool_)
+        open_age = np.full(size, -1, dtype=np.int64)
         for cat in self.by_id.values():
             radius[cat.id] = cat.radius_m
             window[cat.id] = cat.window_s
+            open_age[cat.id] = -1 if cat.max_open_age_s is None else cat.max_open_age_s
             compat[cat.id, cat.id] = True
         for key, others in self.compatible_keys().items():
             for other in others:
                 compat[self.by_key[key].id, self.by_key[other].id] = True
-        return KernelParams(radius, window, compat)
+        return KernelParams(radius, window, compat, open_age)
 
 
 class SensorAlarmMap:

@@ -144,6 +144,7 @@ class District:
     origin: tuple[float, float]  # (lat, lon) of the metric grid's origin
     gazetteer_path: Path | None
     unit_grids_path: Path | None  # GeoJSON of the 15-digit unit grids, if the district has one
+    streets_path: Path | None  # GeoJSON of the street segments (streams.reference.streets)
     gazetteer: dict[str, tuple[float, float]] = field(repr=False)
 
     @classmethod
@@ -164,6 +165,7 @@ class District:
             name = str(raw["name"])
             origin = (float(raw["origin"]["lat"]), float(raw["origin"]["lon"]))
             grids_name = raw.get("unit_grids")
+            streets_name = raw.get("streets")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise DistrictError(f"{path}: invalid district file: {exc!r}") from exc
         except ZoneInfoNotFoundError as exc:
@@ -176,6 +178,9 @@ class District:
         grids_path = path.parent / grids_name if grids_name else None
         if grids_path is not None and not grids_path.is_file():
             raise DistrictError(f"{path}: unit grid file {grids_path} does not exist")
+        streets_path = path.parent / streets_name if streets_name else None
+        if streets_path is not None and not streets_path.is_file():
+            raise DistrictError(f"{path}: street network file {streets_path} does not exist")
         return cls(
             name,
             admin_code,
@@ -187,6 +192,7 @@ class District:
             origin,
             gaz_path,
             grids_path,
+            streets_path,
             gazetteer,
         )
 

@@ -6,7 +6,7 @@ import heapq
 from collections.abc import Iterator
 from pathlib import Path
 
-from streams.contracts.topics import RAW_TOPICS
+from streams.contracts.topics import RAW_FEEDS, RAW_TOPICS
 from streams.replay.core import RawInput
 
 __all__ = ["InputError", "read_inputs"]
@@ -16,7 +16,15 @@ class InputError(ValueError):
     """An input file cannot be read as a replay input."""
 
 
+def _feed_of(path: Path) -> str | None:
+    """The raw feed that is no report source (e.g. patrol_track) a file holds, if any."""
+    return next((f for f, topic in RAW_FEEDS.items() if path.name.startswith(topic + ".")), None)
+
+
 def _source_of(path: Path, declared: str | None) -> str:
+    feed = _feed_of(path)
+    if feed is not None:
+        raise InputError(f"{path.name} holds {feed} records, not reports: the replay reads reports")
     if declared:
         if declared not in RAW_TOPICS:
             raise InputError(f"--source must be one of {', '.join(RAW_TOPICS)}, got {declared!r}")
@@ -74,7 +82,8 @@ def _expand(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            found = sorted(p.glob("raw.*.rec"))
+            # a simulator folder may hold feeds that are no reports (raw.patrol_track.rec)
+            found = sorted(f for f in p.glob("raw.*.rec") if _feed_of(f) is None)
             if not found:
                 raise InputError(f"{p} holds no raw.<source>.rec files")
             out.extend(found)

@@ -2,7 +2,7 @@
 
 :class:`Settings` composes one frozen dataclass per concern (``settings.kafka``,
 ``.clickhouse``, ``.pipeline``, ``.calendar``, ``.worker``, ``.sink``, ``.dispatch``,
-``.verify``) plus
+``.verify``, ``.walk``, ``.patrol``) plus
 ``home`` (local state) and ``cache_dir`` (downloads). Each field declares its environment
 variable; the names are those of the flat settings object before it was split
 (``CITYSTREAM_KAFKA_PORT``, ``CITYSTREAM_PARTITIONS``, ``CITYSTREAM_WORKER_ROLES``, ...), so
@@ -25,9 +25,11 @@ from streams.settings.concerns import (
     KafkaSettings,
     LogFormat,
     LogLevel,
+    PatrolSettings,
     PipelineSettings,
     SinkSettings,
     VerifySettings,
+    WalkSettings,
     WorkerRole,
     WorkerSettings,
 )
@@ -54,11 +56,13 @@ __all__ = [
     "KafkaSettings",
     "LogFormat",
     "LogLevel",
+    "PatrolSettings",
     "PipelineSettings",
     "Settings",
     "SettingsError",
     "SinkSettings",
     "VerifySettings",
+    "WalkSettings",
     "WorkerRole",
     "WorkerSettings",
     "env_names",

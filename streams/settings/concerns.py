@@ -1,5 +1,5 @@
 """The settings of each concern: Kafka, ClickHouse, pipeline, calendar, worker, sink, dispatch,
-verification, escalation.
+verification, escalation, patrol (the foot patrol's roster and position pings).
 
 Each is a frozen dataclass whose fields name their environment variable (see
 :mod:`streams.settings.codecs`). Construction always validates: the field types first, then
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from streams.contracts.topics import MAX_MESSAGE_BYTES
 from streams.settings.codecs import (
+    BOOL,
     BREAK,
     CLOCK,
     DATE,
@@ -42,9 +43,11 @@ __all__ = [
     "KafkaSettings",
     "LogFormat",
     "LogLevel",
+    "PatrolSettings",
     "PipelineSettings",
     "SinkSettings",
     "VerifySettings",
+    "WalkSettings",
     "WorkerRole",
     "WorkerSettings",
 ]
@@ -57,6 +60,7 @@ WorkerRole = Literal[
     "departments",
     "supervisors",
     "escalation",
+    "patrols",
     "sink",
 ]
 WORKER_ROLES: tuple[WorkerRole, ...] = get_args(WorkerRole)
@@ -163,10 +167,16 @@ class PipelineSettings(Concern):
     # bit 1) in the events and links tables and the KPIs. Nothing is rejected for it.
     late_after_s: int = setting(6 * 3600, "LATE_AFTER_S", INT)
     recurrence_window_s: int = setting(7 * 86400, "RECURRENCE_WINDOW_S", INT)
-    # How long an open case (not closed by its department) keeps matching beyond its time
-    # window. 0 = the window alone decides: right wherever case closures do not reach the
-    # dedup state (offline replays of raw feeds).
+    # How long after its last report an open case keeps matching beyond its time window,
+    # for the categories whose table row leaves ``max_open_age_s`` empty (categories.csv
+    # sets it per category). Only where closures reach dedup: see ``dedup_closures``.
     max_open_age_s: int = setting(0, "MAX_OPEN_AGE_S", INT)
+    # The lifecycle sends each close and void back to the dedup tiles holding the case
+    # (closure frames on events.fused), so a report after a closure is a recurrence and an
+    # open case keeps attracting reports up to its category's open age. Off: no closure
+    # reaches dedup and the time window alone decides (open age 0), as in an offline replay
+    # of raw feeds, which knows no closures.
+    dedup_closures: bool = setting(True, "DEDUP_CLOSURES", BOOL)
     redelivery_horizon_s: int = setting(3600, "REDELIVERY_HORIZON_S", INT)
     # Dedup tile records above this go to the changelog in parts (a catch-up backlog can
     # make one tile's record larger than the topics' message limit).
@@ -326,3 +336,57 @@ class EscalationSettings(Concern):
             "district_leader_overdue",
             "must be above CITYSTREAM_ESCALATION_DEPARTMENT_HEAD_OVERDUE",
         )
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class WalkSettings(Concern):
+    """Streets walked from patrol tracks (铁脚板): the rules of ``kernels.walk``."""
+
+    # a track point belongs to the nearest street segment within this distance: GPS error
+    # in a street canyon plus half a street's width
+    buffer_m: float = setting(25.0, "WALK_BUFFER_M", FLOAT)
+    # a run of points on one segment is a visit when it spans min(this, min_share x the
+    # segment's length) along the segment, or lasts min_dwell_s; crossing does neither
+    min_along_m: float = setting(30.0, "WALK_MIN_ALONG_M", FLOAT)
+    min_share: float = setting(0.5, "WALK_MIN_SHARE", FLOAT)
+    min_dwell_s: int = setting(180, "WALK_MIN_DWELL_S", INT)
+    # a longer silence between two points of a track ends the run (a visit is continuous)
+    max_gap_s: int = setting(120, "WALK_MAX_GAP_S", INT)
+
+    def check(self) -> None:
+        self._require(0 < self.buffer_m <= 1000, "buffer_m", "must be in (0, 1000] metres")
+        self._require(0 < self.min_along_m <= 10_000, "min_along_m", "must be in (0, 10000]")
+        self._require(0 < self.min_share <= 1, "min_share", "must be in (0, 1]")
+        for name in ("min_dwell_s", "max_gap_s"):
+            self._require(1 <= getattr(self, name) <= 7 * 86400, name, "must be in [1, 604800]")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class PatrolSettings(Concern):
+    """Who patrols and how their terminals' position pings are checked (铁脚板)."""
+
+    # who patrols (streams/data/inspectors.csv format: streams/reference/inspectors.py);
+    # empty: the packaged roster of the simulated district
+    roster_file: str = setting("", "INSPECTOR_ROSTER", STR)
+    # A ping implying more than this from its device's previous ping is a GPS jump: faster
+    # than walking or cycling (e-bikes included). Checked net of both pings' accuracy.
+    track_max_speed_mps: float = setting(8.0, "TRACK_MAX_SPEED_MPS", FLOAT)
+    # Pings further apart than this are not compared: after a pause the terminal may have
+    # been carried in a car to the next street.
+    track_jump_window_s: int = setting(120, "TRACK_JUMP_WINDOW_S", INT)
+    # Clock skew: a ping this far after its batch arrived (future) ...
+    track_max_future_skew_s: int = setting(300, "TRACK_MAX_FUTURE_SKEW_S", INT)
+    # ... or this far before it (a clock reset, a terminal offline for days) is refused.
+    track_max_age_s: int = setting(3 * 86400, "TRACK_MAX_AGE_S", INT)
+    # bound of intake's memory of (device, time) pairs seen, for duplicate pings
+    track_seen_points: int = setting(1_000_000, "TRACK_SEEN_POINTS", INT)
+    # A device silent for longer than this ends its patrol session (streams/patrols): longer
+    # than a walk between two streets, shorter than the break between two shifts.
+    session_gap_s: int = setting(1800, "PATROL_SESSION_GAP_S", INT)
+
+    def check(self) -> None:
+        self._require(self.track_max_speed_mps > 0, "track_max_speed_mps", "must be > 0")
+        for name in ("track_jump_window_s", "track_max_future_skew_s", "track_max_age_s"):
+            self._require(getattr(self, name) >= 0, name, "must be >= 0")
+        self._require(self.track_seen_points >= 2, "track_seen_points", "must be >= 2")
+        self._require(self.session_gap_s >= 1, "session_gap_s", "must be >= 1")

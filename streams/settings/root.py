@@ -31,9 +31,11 @@ from streams.settings.concerns import (
     DispatchSettings,
     EscalationSettings,
     KafkaSettings,
+    PatrolSettings,
     PipelineSettings,
     SinkSettings,
     VerifySettings,
+    WalkSettings,
     WorkerSettings,
 )
 
@@ -92,6 +94,8 @@ class Settings(Concern):
     dispatch: DispatchSettings = dataclasses.field(default_factory=DispatchSettings)
     verify: VerifySettings = dataclasses.field(default_factory=VerifySettings)
     escalation: EscalationSettings = dataclasses.field(default_factory=EscalationSettings)
+    walk: WalkSettings = dataclasses.field(default_factory=WalkSettings)
+    patrol: PatrolSettings = dataclasses.field(default_factory=PatrolSettings)
 
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with settings changed by their flat names.

@@ -17,7 +17,14 @@ from streams.contracts.reasons import Reason
 from streams.simulator.geo import to_declared_crs
 from streams.simulator.names import GAZETTEER_MISSES
 
-__all__ = ["COMMON_KINDS", "SOURCE_KINDS", "corrupt", "kinds_for"]
+__all__ = [
+    "COMMON_KINDS",
+    "ELSEWHERE",
+    "SOURCE_KINDS",
+    "UNPARSEABLE_TIMES",
+    "corrupt",
+    "kinds_for",
+]
 
 COMMON_KINDS: tuple[Reason, ...] = (
     Reason.EMPTY_PAYLOAD,
@@ -53,6 +60,7 @@ REQUIRED = {
 # Real places outside the district: Zhengzhou, Anyang, Xinxiang, Hebi Shancheng district.
 ELSEWHERE = ((34.7466, 113.6254), (36.0976, 114.3926), (35.3030, 113.9268), (35.8970, 114.1840))
 FUTURE_MS, STALE_MS = 4_070_908_800_000, 978_307_200_000  # 2099-01-01, 2001-01-01 (UTC)
+UNPARSEABLE_TIMES = ("31/07/2023 08:15", "2023年07月31日 08时15分", "2023-07-31T25:61:00+08:00")
 UNKNOWN_CODES = {"sensor": "unknown_alarm_77", "hotline": "XX-NOPE", "patrol": "E9999"}
 
 
@@ -140,8 +148,7 @@ def _damage_time(reason: Reason, source: str, obj: dict[str, Any], rng: random.R
     if reason is Reason.STALE_TIME:
         obj[name] = _iso_or_ms(source, STALE_MS + rng.randrange(86_400_000))
         return f"{name} in 2001"
-    unparseable = ("31/07/2023 08:15", "2023年07月31日 08时15分", "2023-07-31T25:61:00+08:00")
-    obj[name] = rng.choice(unparseable)
+    obj[name] = rng.choice(UNPARSEABLE_TIMES)
     return f"{name} unparseable"
 
 

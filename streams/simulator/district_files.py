@@ -1,6 +1,6 @@
-"""The district's committed data files: the gazetteer CSV and the unit-grid GeoJSON.
+"""The district's committed data files: the gazetteer CSV, the unit-grid and street GeoJSON.
 
-Both are *generated* from :func:`build_district` at :data:`DISTRICT_SEED` and committed next
+All are *generated* from :func:`build_district` at :data:`DISTRICT_SEED` and committed next
 to the district description, so the intake can resolve addresses and grids without running
 the simulator. ``citystream simulate --write-district`` regenerates them; a unit test checks
 the committed copies are what the code produces.
@@ -10,12 +10,28 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import math
 from pathlib import Path
 
-from streams.simulator.district import DISTRICTS_DIR, GRID_SIZE_M, District
+from streams.simulator.district import DISTRICTS_DIR, GRID_SIZE_M, District, Street
 
-__all__ = ["gazetteer_csv", "unit_grids_geojson", "write_district_files"]
+__all__ = [
+    "SEGMENT_MAX_M",
+    "gazetteer_csv",
+    "street_segments",
+    "streets_geojson",
+    "unit_grids_geojson",
+    "write_district_files",
+]
+
+# The segment rule (docs/patrols.md): a street of length L is cut by arc length into
+# n = ceil(L / SEGMENT_MAX_M) pieces of equal length L / n; piece k of street i (from its
+# first vertex, k = 0..n-1) is segment (i + 1) * SEGMENT_ID_BASE + k, so ids stay the same
+# as long as the street and its length do.
+SEGMENT_MAX_M = 100.0
+SEGMENT_ID_BASE = 1000
 
 
 def gazetteer_csv(district: District) -> str:
@@ -51,10 +67,57 @@ def unit_grids_geojson(district: District) -> str:
     return head + ",\n".join(lines) + "\n]}\n"
 
 
+def street_segments(street: Street) -> list[tuple[float, float, list[tuple[float, float]]]]:
+    """(start, end, vertices in the metric plane) of each segment of ``street``, in order.
+
+    The vertices are the cut points and the street's own vertices strictly between them.
+    """
+    n = max(1, math.ceil(street.length / SEGMENT_MAX_M - 1e-9))
+    if n >= SEGMENT_ID_BASE:
+        raise ValueError(f"street {street.name} needs {n} segments, ids allow {SEGMENT_ID_BASE}")
+    cuts = [street.length * k / n for k in range(n + 1)]
+    out = []
+    for s0, s1 in itertools.pairwise(cuts):
+        inner = [
+            (x, y) for x, y, c in zip(street.xs, street.ys, street.cum, strict=True) if s0 < c < s1
+        ]
+        out.append((s0, s1, [street.point_at(s0), *inner, street.point_at(s1)]))
+    return out
+
+
+def streets_geojson(district: District) -> str:
+    """A FeatureCollection of street segments (one feature per line, by segment id)."""
+    lines = []
+    for street in district.streets:
+        street_id = f"{district.admin_code}-S{street.index + 1:03d}"
+        for k, (s0, s1, pts) in enumerate(street_segments(street)):
+            coords = []
+            for x, y in pts:
+                lat, lon = district.lat_lon(x, y)
+                coords.append([round(lon, 7), round(lat, 7)])
+            feature = {
+                "type": "Feature",
+                "properties": {
+                    "segment_id": (street.index + 1) * SEGMENT_ID_BASE + k,
+                    "street_id": street_id,
+                    "street_name": street.name,
+                    "length_m": round(s1 - s0, 2),
+                },
+                "geometry": {"type": "LineString", "coordinates": coords},
+            }
+            lines.append(json.dumps(feature, ensure_ascii=False, separators=(",", ":")))
+    head = f'{{"type":"FeatureCollection","name":"{district.name}_streets","features":[\n'
+    return head + ",\n".join(lines) + "\n]}\n"
+
+
 def write_district_files(district: District, directory: Path = DISTRICTS_DIR) -> list[Path]:
-    """Write ``<name>_gazetteer.csv`` and ``<name>_unit_grids.geojson``; return their paths."""
-    gazetteer = directory / f"{district.name}_gazetteer.csv"
-    grids = directory / f"{district.name}_unit_grids.geojson"
-    gazetteer.write_text(gazetteer_csv(district), encoding="utf-8")
-    grids.write_text(unit_grids_geojson(district), encoding="utf-8")
-    return [gazetteer, grids]
+    """Write ``<name>_gazetteer.csv``, ``<name>_unit_grids.geojson`` and
+    ``<name>_streets.geojson``; return their paths."""
+    files = {
+        directory / f"{district.name}_gazetteer.csv": gazetteer_csv(district),
+        directory / f"{district.name}_unit_grids.geojson": unit_grids_geojson(district),
+        directory / f"{district.name}_streets.geojson": streets_geojson(district),
+    }
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+    return list(files)

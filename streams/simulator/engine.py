@@ -2,7 +2,10 @@
 
 Every report arrives after its incident started, so once the incidents of day ``d`` are
 drafted, every draft arriving before midnight of ``d`` is final: a heap holds the rest and
-memory stays bounded to about one day of drafts whatever the number of days.
+memory stays bounded to about one day of drafts whatever the number of days. Likewise
+:meth:`feed` makes the terminal batches of day ``d``'s walked patrols at the end of day
+``d`` (streams/simulator/track_feed.py): each arrives after its pings, so none can arrive
+before midnight of the day before, and the two streams merge in arrival order.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import heapq
 import random
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from streams.reference.categories import CategoryTable
@@ -25,9 +29,10 @@ from streams.simulator.incidents import (
     start_incidents,
 )
 from streams.simulator.occupancy import Occupancy
-from streams.simulator.patrols import Leg, Patrol, schedule_day
-from streams.simulator.records import SimRecord
+from streams.simulator.patrols import Leg, Patrol, Shirking, schedule_day
+from streams.simulator.records import SimRecord, TrackRecord
 from streams.simulator.reports import Draft, Reporter
+from streams.simulator.track_feed import TrackFeed
 
 __all__ = ["DEFAULT_MAX_PAYLOAD", "Simulation", "generate"]
 
@@ -36,8 +41,14 @@ LOOKAHEAD_DAYS = 3  # patrols of this many days after an incident's day may stil
 
 
 class Simulation:
-    """One scenario run. Iterate :meth:`records`; afterwards ``incidents`` and ``patrols``
-    hold the ground truth of the whole run (incidents that started within it)."""
+    """One scenario run. Iterate :meth:`records` (the reports) or :meth:`feed` (the reports
+    and the patrol terminals' position pings; the reports are the same). Afterwards
+    ``incidents``, ``patrols`` and ``planned`` hold the ground truth of the whole run:
+    incidents that started within it, patrols walked in it, and every patrol planned in it.
+
+    ``shirkers``: the share of each role's inspectors who skip a day's patrols now and then
+    and so miss their patrol rule (``shirkers`` names them; their skipped patrols are in
+    ``planned`` with ``walked=False``). 0, the default, keeps everyone to the rules."""
 
     def __init__(
         self,
@@ -50,6 +61,7 @@ class Simulation:
         bad_share: float = 0.01,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
         theme: str = "street_vending",
+        shirkers: float = 0.0,
         district: District | None = None,
         catalog: Catalog | None = None,
     ) -> None:
@@ -75,6 +87,14 @@ class Simulation:
         self.incidents: list[Incident] = []
         self.patrols: list[Patrol] = []
         self._schedules: dict[date, dict[int, list[tuple[Leg, Inspector]]]] = {}
+        self.planned: list[Patrol] = []  # every patrol planned in the run, walked or not
+        self._day_patrols: dict[date, list[Patrol]] = {}
+        self.shirking = Shirking.pick(self.district, seed, shirkers)
+
+    @property
+    def shirkers(self) -> frozenset[str]:
+        """The inspectors made to skip patrol days, so to miss their patrol rule."""
+        return self.shirking.inspectors
 
     @property
     def start_ms(self) -> int:
@@ -89,11 +109,17 @@ class Simulation:
 
     def _legs_of(self, day: date) -> dict[int, list[tuple[Leg, Inspector]]]:
         if day not in self._schedules:
-            patrols = schedule_day(self.district, self.seed, day, self.scenario.extra_shifts)
+            patrols = schedule_day(
+                self.district, self.seed, day, self.scenario.extra_shifts, self.shirking
+            )
             if self.start <= day < self.start + timedelta(days=self.days):
-                self.patrols.extend(patrols)
+                self.planned.extend(patrols)
+                self.patrols.extend(p for p in patrols if p.walked)
+            self._day_patrols[day] = patrols
             by_street: dict[int, list[tuple[Leg, Inspector]]] = {}
             for p in patrols:
+                if not p.walked:
+                    continue
                 for leg in p.legs:
                     by_street.setdefault(leg.street, []).append((leg, p.inspector))
             self._schedules[day] = by_street
@@ -133,7 +159,15 @@ class Simulation:
         )
 
     def records(self) -> Iterator[SimRecord]:
-        """Every raw record of the run, ordered by arrival time (deterministic by seed)."""
+        """Every raw report of the run, ordered by arrival time (deterministic by seed)."""
+        return cast(Iterator[SimRecord], self._run(None))
+
+    def feed(self) -> Iterator[SimRecord | TrackRecord]:
+        """The reports of :meth:`records` (the same ones) and the patrol terminals' batches
+        of position pings (``raw.patrol_track``), merged in arrival order."""
+        return self._run(TrackFeed(self.district, self.seed, self.bad_share))
+
+    def _run(self, tracks: TrackFeed | None) -> Iterator[SimRecord | TrackRecord]:
         reporter = Reporter(self.seed, self.district, self.catalog, self.scenario)
         encoder = Encoder(self.district, self.catalog, self.seed, self.bad_share, self.max_payload)
         index = DeviceIndex(self.district)
@@ -176,8 +210,28 @@ class Simulation:
                         heapq.heappush(todays, (again.start_ms, again.incident_id, again))
                     else:
                         pending.append(again)
-            yield from encoder.emit(_pop_until(heap, midnight))
-        yield from encoder.emit(_pop_until(heap, None))
+            reports = encoder.emit(_pop_until(heap, midnight))
+            if tracks is None:
+                yield from reports
+                continue
+            self._legs_of(day)  # a day no incident asked about is still patrolled
+            tracks.walk_day(p for p in self._day_patrols[day] if p.walked)
+            yield from _merged(reports, tracks.pop_until(midnight))
+        reports = encoder.emit(_pop_until(heap, None))
+        yield from reports if tracks is None else _merged(reports, tracks.pop_until(None))
+
+
+def _arrival(record: SimRecord | TrackRecord) -> int:
+    return record.arrival_ms
+
+
+def _merged(
+    reports: Iterator[SimRecord], batches: Iterator[TrackRecord]
+) -> Iterator[SimRecord | TrackRecord]:
+    """Both in arrival order; a report before a batch arriving at the same millisecond."""
+    first: Iterator[SimRecord | TrackRecord] = reports
+    second: Iterator[SimRecord | TrackRecord] = batches
+    return heapq.merge(first, second, key=_arrival)
 
 
 def _pop_until(heap: list[tuple[int, int, int, Draft]], limit: int | None) -> list[Draft]:

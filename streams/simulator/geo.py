@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 __all__ = [
     "CRS_NAMES",
     "Plane",
@@ -40,6 +42,12 @@ class Plane:
         """Metres east/north of the origin -> (lat, lon) in degrees."""
         lat = self.lat0 + math.degrees(y / EARTH_RADIUS_M)
         lon = self.lon0 + math.degrees(x / (EARTH_RADIUS_M * math.cos(math.radians(self.lat0))))
+        return lat, lon
+
+    def to_wgs84_arrays(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`to_wgs84` of whole columns."""
+        lat = self.lat0 + np.degrees(y / EARTH_RADIUS_M)
+        lon = self.lon0 + np.degrees(x / (EARTH_RADIUS_M * math.cos(math.radians(self.lat0))))
         return lat, lon
 
     def from_wgs84(self, lat: float, lon: float) -> tuple[float, float]:

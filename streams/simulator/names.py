@@ -6,9 +6,11 @@ __all__ = [
     "COMMUNITY_NAMES",
     "EW_STREETS",
     "GAZETTEER_MISSES",
+    "GIVEN_NAMES",
     "NS_STREETS",
     "RIVER_STREETS",
     "SUBDISTRICT_NAMES",
+    "SURNAMES",
 ]
 
 # East-west streets, south to north.
@@ -88,3 +90,14 @@ COMMUNITY_NAMES = (
 
 # Plausible addresses that are NOT in the gazetteer (for unknown-address bad records).
 GAZETTEER_MISSES = ("幸福大街88号", "人民路3号", "解放北路116号", "建设路9号", "中山路2001号")
+
+# Inspectors' names: a surname and a given name, drawn per inspector id (roster_file.py).
+SURNAMES = (
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴",
+    "徐", "孙", "胡", "朱", "高", "林", "何", "郭", "马", "罗",
+)  # fmt: skip
+GIVEN_NAMES = (
+    "建军", "海燕", "志强", "丽娟", "伟", "磊", "敏", "静", "秀英", "国庆",
+    "红梅", "文博", "晓东", "雪", "鹏", "立新", "春梅", "宏伟", "思远", "佳",
+    "国强", "桂兰", "明", "俊杰", "淑珍", "浩", "玉兰", "建华", "晨", "亚楠",
+)  # fmt: skip

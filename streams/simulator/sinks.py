@@ -1,7 +1,8 @@
 """Where simulated records go: ``.rec`` files plus truth CSVs, and/or the Kafka raw topics.
 
-The side files (``truth.csv``, ``incidents.csv``, ``patrols.csv``, ``manifest.json``) are
-for the quality checks and never reach the pipeline.
+The side files (``truth.csv``, ``track_truth.csv``, ``incidents.csv``, ``patrols.csv``,
+``patrol_truth.csv``, ``manifest.json``) are for the quality checks and never reach the
+pipeline.
 """
 
 from __future__ import annotations
@@ -16,13 +17,29 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 from zoneinfo import ZoneInfo
 
+from streams.contracts.topics import RAW_FEEDS, RAW_TOPICS
 from streams.settings import Settings
 from streams.simulator.framing import MAGIC, write_framed
 from streams.simulator.incidents import Incident
 from streams.simulator.patrols import Patrol
-from streams.simulator.records import SOURCES, TRUTH_COLUMNS, SimRecord
+from streams.simulator.records import (
+    PING_TRUTH_COLUMNS,
+    SOURCES,
+    TRACK_FEED,
+    TRUTH_COLUMNS,
+    SimRecord,
+    TrackRecord,
+)
+from streams.simulator.roster_file import LEVEL_OF_ROLE
 
-__all__ = ["FileSink", "KafkaSink", "Progress", "RateLimiter", "write_side_files"]
+__all__ = [
+    "FileSink",
+    "KafkaSink",
+    "Progress",
+    "RateLimiter",
+    "write_patrol_truth",
+    "write_side_files",
+]
 
 INCIDENT_COLUMNS = (
     "incident_id",
@@ -49,34 +66,65 @@ PATROL_COLUMNS = (
     "streets",
     "length_m",
 )
+PATROL_TRUTH_COLUMNS = (
+    "patrol_id",
+    "inspector_id",
+    "level",
+    "department",
+    "date",
+    "shift",
+    "walked",
+    "shirker",
+    "start_ms",
+    "end_ms",
+    "streets",
+    "length_m",
+)
 
 
 class FileSink:
-    """``raw.<source>.rec`` per source (unless ``raw=False``) and ``truth.csv``."""
+    """``raw.<source>.rec`` per source (unless ``raw=False``) and ``truth.csv``; with
+    ``tracks``, also ``raw.patrol_track.rec`` and ``track_truth.csv`` (one row per ping)."""
 
-    def __init__(self, out: Path, raw: bool = True) -> None:
+    def __init__(self, out: Path, raw: bool = True, tracks: bool = False) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.out = out
         self.files: dict[str, IO[bytes]] = {}
         if raw:
-            for source in SOURCES:
+            for source in (*SOURCES, TRACK_FEED) if tracks else SOURCES:
                 fh = open(out / f"raw.{source}.rec", "wb")  # noqa: SIM115 - closed in close()
                 fh.write(MAGIC)
                 self.files[source] = fh
-        self.truth_fh = open(out / "truth.csv", "w", encoding="utf-8", newline="")  # noqa: SIM115
-        self.truth = csv.writer(self.truth_fh, lineterminator="\n")
-        self.truth.writerow(TRUTH_COLUMNS)
+        self.truth_fh, self.truth = _truth_file(out / "truth.csv", TRUTH_COLUMNS)
+        self.ping_fh: TextIO | None = None
+        self.pings: Any = None
+        if tracks:
+            self.ping_fh, self.pings = _truth_file(out / "track_truth.csv", PING_TRUTH_COLUMNS)
 
-    def write(self, rec: SimRecord) -> None:
+    def write(self, rec: SimRecord | TrackRecord) -> None:
         fh = self.files.get(rec.source)
         if fh is not None:
             write_framed(fh, rec.key, rec.value, rec.arrival_ms)
-        self.truth.writerows(t.as_row() for t in rec.truth)
+        if isinstance(rec, SimRecord):
+            self.truth.writerows(t.as_row() for t in rec.truth)
+        elif self.pings is not None:
+            self.pings.writerows(t.as_row() for t in rec.truth)
+        else:
+            raise ValueError("a track batch for a FileSink made without tracks=True")
 
     def close(self) -> None:
         for fh in self.files.values():
             fh.close()
         self.truth_fh.close()
+        if self.ping_fh is not None:
+            self.ping_fh.close()
+
+
+def _truth_file(path: Path, columns: tuple[str, ...]) -> tuple[TextIO, Any]:
+    fh = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - the sink closes it
+    writer = csv.writer(fh, lineterminator="\n")
+    writer.writerow(columns)
+    return fh, writer
 
 
 class KafkaSink:
@@ -89,7 +137,7 @@ class KafkaSink:
     def __init__(self, settings: Settings, linger_ms: int = 20) -> None:
         from kafka import KafkaProducer  # imported here: only this sink needs the client
 
-        self.topics = {s: settings.kafka.topic(f"raw.{s}") for s in SOURCES}
+        self.topics = {s: settings.kafka.topic(t) for s, t in {**RAW_TOPICS, **RAW_FEEDS}.items()}
         self.producer = KafkaProducer(
             bootstrap_servers=settings.kafka.bootstrap_servers,
             acks="all",
@@ -99,7 +147,7 @@ class KafkaSink:
             client_id="citystream-simulator",
         )
 
-    def write(self, rec: SimRecord) -> None:
+    def write(self, rec: SimRecord | TrackRecord) -> None:
         self.producer.send(
             self.topics[rec.source], key=rec.key, value=rec.value, timestamp_ms=rec.arrival_ms
         )
@@ -136,17 +184,21 @@ class Progress:
         limit: int | None = None,
         stream: TextIO = sys.stderr,
         every_s: float = 0.5,
+        quiet: bool = False,
     ) -> None:
         self.label, self.start_ms, self.span = label, start_ms, max(1, end_ms - start_ms)
         self.tz, self.limit, self.stream = ZoneInfo(tz), limit, stream
-        self.tty = stream.isatty()
+        self.quiet = quiet  # count, but show nothing
+        self.tty = stream.isatty() and not quiet
         self.every = every_s if self.tty else 5.0
         self.t0 = self.last = time.monotonic()
         self.n = self.bad = 0
 
-    def update(self, rec: SimRecord) -> None:
+    def update(self, rec: SimRecord | TrackRecord) -> None:
         self.n += 1
-        self.bad += rec.truth[0].expected_reason != ""
+        self.bad += any(t.expected_reason for t in rec.truth)
+        if self.quiet:
+            return
         now = time.monotonic()
         if now - self.last >= self.every:
             self.last = now
@@ -181,6 +233,34 @@ def _csv(path: Path, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) 
         writer.writerows(rows)
 
 
+def write_patrol_truth(
+    out: Path, planned: list[Patrol], shirkers: frozenset[str], street_names: list[str]
+) -> None:
+    """``patrol_truth.csv``: every planned patrol, walked or skipped, and whether its
+    inspector is one the simulator made miss the patrol rule."""
+    _csv(
+        out / "patrol_truth.csv",
+        PATROL_TRUTH_COLUMNS,
+        (
+            (
+                p.patrol_id,
+                p.inspector.inspector_id,
+                LEVEL_OF_ROLE[p.inspector.role],
+                p.inspector.department,
+                p.day.isoformat(),
+                p.shift,
+                int(p.walked),
+                int(p.inspector.inspector_id in shirkers),
+                p.start_ms,
+                p.end_ms,
+                " ".join(street_names[leg.street] for leg in p.legs),
+                round(p.length_m),
+            )
+            for p in sorted(planned, key=lambda p: p.patrol_id)  # PT<date>-<n>: by day
+        ),
+    )
+
+
 def write_side_files(
     out: Path,
     incidents: list[Incident],
@@ -189,7 +269,7 @@ def write_side_files(
     street_names: list[str],
     manifest: dict[str, Any],
 ) -> None:
-    """``incidents.csv``, ``patrols.csv`` and ``manifest.json`` of a run."""
+    """``incidents.csv``, ``patrols.csv`` (the patrols walked) and ``manifest.json``."""
     _csv(
         out / "incidents.csv",
         INCIDENT_COLUMNS,

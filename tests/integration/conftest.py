@@ -17,8 +17,11 @@ from clickhouse_driver import Client
 from bench.harness.services import unavailable
 from deploy.local.clickhouse import clickhouse_healthy
 from deploy.local.kafka import kafka_healthy
+from sinks.migrate import migrate
+from sinks.sql import DriverExecutor
 from streams.runner import remove_faust_dirs
 from streams.settings import Settings, load_settings
+from tests.integration.pipeline_runs import run_settings
 
 
 def _unavailable(what: str) -> None:
@@ -97,6 +100,18 @@ def topic_name(request: pytest.FixtureRequest, kafka_bootstrap: str) -> Iterator
     yield name
     _delete_topics(kafka_bootstrap, prefix=name)
     remove_faust_dirs(load_settings(), name)  # app ids are derived from the name too
+
+
+@pytest.fixture
+def pipeline_settings(
+    settings: Settings, topic_name: str, clickhouse: Client, ch_database: str
+) -> Settings:
+    """The settings of a run into ClickHouse: the test's own topics and consumer groups
+    (not created yet: a test may change the partitions first) and its own database,
+    migrated."""
+    s = run_settings(settings, topic_name, clickhouse_database=ch_database)
+    migrate(DriverExecutor(clickhouse), ch_database, s.calendar.timezone)
+    return s
 
 
 def _delete_topics(bootstrap: str, prefix: str) -> None:

@@ -21,12 +21,10 @@ import pytest
 from clickhouse_driver import Client
 
 from streams.contracts.topics import CASE_STATE, DISPATCH, TRANSITIONS, UPDATES
-from streams.replay import RawInput, replay
 from streams.runner import (
     WorkerProcess,
     count_dead_letters,
     free_port,
-    produce_records,
     read_links,
     read_topic,
     wait_until,
@@ -34,6 +32,7 @@ from streams.runner import (
 from streams.settings import ENV_PREFIX, Settings
 from streams.simulator import SimRecord, Simulation
 from tests.integration.compose_topology import ComposeProcess, pipeline_services, worker_healthy
+from tests.integration.pipeline_runs import ReplayedFeed, accounted, produce_feed
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +52,9 @@ def _dot_env(settings: Settings, prefix: str, database: str) -> dict[str, str]:
         ENV_PREFIX + "CLICKHOUSE_DATABASE": database,
         ENV_PREFIX + "TOPIC_PREFIX": f"{prefix}.",
         ENV_PREFIX + "APP_ID": f"{prefix}-app",
+        # The links are compared with the raw-feed replay, which knows no closures; closures
+        # into dedup have their own test (test_closures_pipeline.py).
+        ENV_PREFIX + "DEDUP_CLOSURES": "false",
     }
 
 
@@ -129,10 +131,6 @@ def _count(client: Client, db: str, sql: str) -> int:
     return int(client.execute(sql.format(db=db))[0][0])
 
 
-def _accounted(s: Settings) -> int:
-    return len(read_links(s).case_of) + sum(count_dead_letters(s).values())
-
-
 def _distinct(s: Settings, topic: str, key: str) -> set[object]:
     return {orjson.loads(r.value)[key] for r in read_topic(s, s.kafka.topic(topic))}
 
@@ -141,13 +139,13 @@ def _kill_and_restart(top: Topology, s: Settings, feed: list[SimRecord]) -> int:
     """Feed half, SIGKILL the killed role once its output shows, feed the rest, restart.
     Returns the dispatch orders there were at the kill."""
     half = len(feed) // 2
-    produce_records(s, ((r.source, r.key, r.value, r.arrival_ms) for r in feed[:half]))
+    produce_feed(s, feed[:half])
     assert wait_until(lambda: len(_distinct(s, DISPATCH, "case_id")) > 0, TIMEOUT_S, 1.0), (
         top.logs()
     )
     top.workers[KILLED][0].kill()  # no commit, no flush, the lifecycle table's state lost
     orders_at_kill = len(_distinct(s, DISPATCH, "case_id"))
-    produce_records(s, ((r.source, r.key, r.value, r.arrival_ms) for r in feed[half:]))
+    produce_feed(s, feed[half:])
     top.workers[KILLED][0] = top.process(KILLED, 0, "-restarted").start()
     return orders_at_kill
 
@@ -187,20 +185,19 @@ def _run_topology(
     s = settings.replace(
         topic_prefix=f"{topic_name}.",
         partitions=int(top.services["normalize"]["environment"][ENV_PREFIX + "PARTITIONS"]),
+        dedup_closures=False,
     )
     records = list(Simulation("typhoon", seed=11, scale=0.01).records())
-    expected = replay([RawInput(r.source, r.value, r.arrival_ms) for r in records], s)
-    case_of = {link["event_id"]: link["case_id"] for link in expected.links}
-    bad = Counter(t.expected_reason for r in records for t in r.truth if t.expected_reason)
-    total = len(case_of) + sum(bad.values())
+    expected = ReplayedFeed.of(records, s)
+    case_of, bad, total = expected.case_of, expected.bad, expected.expected_total
 
     top.run_one_shots()
     top.start_workers()
     try:
         assert wait_until(top.healthy, TIMEOUT_S, 1.0), top.logs()
         orders_at_kill = _kill_and_restart(top, s, records)
-        finished = wait_until(lambda: _accounted(s) >= total, TIMEOUT_S, 2.0, top.check_alive)
-        assert finished, f"only {_accounted(s)} of {total} records accounted for\n{top.logs()}"
+        finished = wait_until(lambda: accounted(s) >= total, TIMEOUT_S, 2.0, top.check_alive)
+        assert finished, f"only {accounted(s)} of {total} records accounted for\n{top.logs()}"
         links = read_links(s)
         assert links.conflicts == 0
         assert links.case_of == case_of, "cases differ from the single-process (offline) run"

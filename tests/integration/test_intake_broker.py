@@ -17,9 +17,10 @@ from streams.app.kafka_admin import ensure_topics
 from streams.contracts.fused import decode_batch, event_id_for
 from streams.contracts.topics import DEADLETTER, FUSED, RAW_TOPICS
 from streams.contracts.watermarks import is_watermark_frame
-from streams.runner import WorkerProcess, free_port, produce_records, read_topic, wait_until
+from streams.runner import WorkerProcess, free_port, read_topic, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation
+from tests.integration.pipeline_runs import produce_feed, run_settings
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ def _dead(settings: Settings) -> dict[tuple[str, int], list[str]]:
 def test_mixed_feed_reconciles_record_by_record(
     settings: Settings, topic_name: str, tmp_path: Path
 ) -> None:
-    s = settings.replace(topic_prefix=f"{topic_name}.", app_id=f"{topic_name}-app", partitions=1)
+    s = run_settings(settings, topic_name, partitions=1)
     records = list(Simulation("typhoon", seed=11, scale=0.02, bad_share=0.02).records())
     truth = [t for r in records for t in r.truth]
     bad = [t for t in truth if t.expected_reason]
@@ -60,7 +61,7 @@ def test_mixed_feed_reconciles_record_by_record(
     ensure_topics(s)
     worker = WorkerProcess(s, "normalize", free_port(), tmp_path / "worker.log").start()
     try:
-        produce_records(s, ((r.source, r.key, r.value, r.arrival_ms) for r in records))
+        produce_feed(s, records)
 
         def reconciled() -> bool:
             assert worker.alive, worker.log_path.read_text()[-3000:]

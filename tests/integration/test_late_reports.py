@@ -12,30 +12,17 @@ gives it, flagged as the replay flags it, and nothing is dead-lettered for being
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from clickhouse_driver import Client
 
-from sinks.migrate import migrate
-from sinks.sql import DriverExecutor
-from streams.app.kafka_admin import ensure_topics
 from streams.contracts.fused import FLAG_BEYOND_STATE, FLAG_LATE, Source
-from streams.replay import RawInput, replay
-from streams.runner import (
-    LinkSet,
-    WorkerProcess,
-    count_dead_letters,
-    free_port,
-    produce_records,
-    read_links,
-    wait_until,
-)
+from streams.runner import LinkSet
 from streams.settings import Settings
-from streams.simulator import SimRecord, Simulation
+from streams.simulator import Simulation
+from tests.integration.pipeline_runs import ReplayedFeed, run_feed, run_settings
 
 pytestmark = pytest.mark.integration
 
@@ -43,56 +30,22 @@ LATENESS_S = 12 * 3600
 TIMEOUT_S = 240.0
 
 
-@dataclass(frozen=True)
-class LateFeed:
-    records: list[SimRecord]
-    case_of: dict[int, int]  # the replay's event -> case
-    flags: dict[int, int]  # the replay's event -> flags of its link
-    bad: Counter[str]  # expected dead letters by reason
-
-    @property
-    def expected_total(self) -> int:
-        return len(self.case_of) + sum(self.bad.values())
-
-    def count(self, bit: int) -> int:
-        return sum(1 for f in self.flags.values() if f & bit)
-
-
-def _settings(base: Settings, prefix: str, partitions: int) -> Settings:
-    return base.replace(
-        topic_prefix=f"{prefix}.",
-        app_id=f"{prefix}-app",
-        partitions=partitions,
-        allowed_lateness_s=LATENESS_S,
-    )
-
-
 @pytest.fixture(scope="module")
-def late_feed(settings: Settings) -> LateFeed:
+def late_feed(settings: Settings) -> ReplayedFeed:
     records = list(Simulation("late", seed=4, scale=0.05).records())
-    result = replay(
-        [RawInput(r.source, r.value, r.arrival_ms) for r in records],
-        settings.replace(allowed_lateness_s=LATENESS_S),
-    )
+    feed = ReplayedFeed.of(records, settings.replace(allowed_lateness_s=LATENESS_S))
     truth = [t for r in records for t in r.truth]
-    assert len(result.links) == sum(1 for t in truth if not t.expected_reason)
-    bad = Counter(t.expected_reason for t in truth if t.expected_reason)
-    assert "too_late" not in bad and sum(bad.values()) >= 15
-    feed = LateFeed(
-        records,
-        {link["event_id"]: link["case_id"] for link in result.links},
-        {link["event_id"]: link["flags"] for link in result.links},
-        bad,
-    )
-    beyond = [link for link in result.links if link["flags"] & FLAG_BEYOND_STATE]
+    assert len(feed.links) == sum(1 for t in truth if not t.expected_reason)
+    assert "too_late" not in feed.bad and sum(feed.bad.values()) >= 15
+    beyond = [link for link in feed.links if link["flags"] & FLAG_BEYOND_STATE]
     matched_late = [
         link
-        for link in result.links
+        for link in feed.links
         if link["flags"] & FLAG_LATE and not link["flags"] & FLAG_BEYOND_STATE
     ]
     buffered = [
         link
-        for link in result.links
+        for link in feed.links
         if link["source"] == Source.SENSOR
         and link["ingest_time_ms"] - link["event_time_ms"] > 30 * 60_000
     ]
@@ -103,43 +56,19 @@ def late_feed(settings: Settings) -> LateFeed:
     return feed
 
 
-def _done(s: Settings, feed: LateFeed) -> bool:
-    return len(read_links(s).case_of) + sum(count_dead_letters(s).values()) >= feed.expected_total
-
-
 def _run(
     s: Settings,
-    feed: LateFeed,
+    feed: ReplayedFeed,
     roles: str,
     workers: int,
     tmp_path: Path,
     stored: Callable[[], bool] = lambda: True,
 ) -> LinkSet:
-    """Feed the day; wait until every record is linked or dead-lettered and ``stored``."""
-    ensure_topics(s)
-    procs = [
-        WorkerProcess(s, roles, free_port(), tmp_path / f"worker{i}.log").start()
-        for i in range(workers)
-    ]
-
-    def check_alive() -> None:
-        dead = [w.log_path for w in procs if not w.alive]
-        assert not dead, f"worker died: {dead[0].read_text()[-3000:]}"
-
-    try:
-        produce_records(s, ((r.source, r.key, r.value, r.arrival_ms) for r in feed.records))
-        finished = wait_until(lambda: _done(s, feed) and stored(), TIMEOUT_S, 2.0, check_alive)
-        logs = "\n".join(p.read_text()[-2000:] for p in tmp_path.glob("worker*.log"))
-        assert finished, f"pipeline did not account for every record in time\n{logs}"
-    finally:
-        for w in procs:
-            w.stop()
-    links = read_links(s)
-    assert links.conflicts == 0
-    assert links.case_of == feed.case_of, "cases differ from the offline replay"
-    assert links.flags == feed.flags, "late / beyond-state flags differ from the replay"
-    assert Counter(count_dead_letters(s)) == feed.bad  # nothing dead-lettered for lateness
-    return links
+    """Feed the day; every record is linked or dead-lettered (and ``stored``); the links
+    and their flags are the replay's, nothing is dead-lettered for lateness."""
+    return run_feed(
+        s, feed, roles, workers, tmp_path, timeout_s=TIMEOUT_S, stored=stored, flags=True
+    )
 
 
 def _count(client: Client, db: str, sql: str) -> int:
@@ -147,15 +76,13 @@ def _count(client: Client, db: str, sql: str) -> int:
 
 
 def test_late_day_one_worker_into_clickhouse(
-    settings: Settings,
-    topic_name: str,
+    pipeline_settings: Settings,
     clickhouse: Client,
     ch_database: str,
-    late_feed: LateFeed,
+    late_feed: ReplayedFeed,
     tmp_path: Path,
 ) -> None:
-    s = _settings(settings, topic_name, 1).replace(clickhouse_database=ch_database)
-    migrate(DriverExecutor(clickhouse), ch_database, s.calendar.timezone)
+    s = pipeline_settings.replace(partitions=1, allowed_lateness_s=LATENESS_S)
     n = len(late_feed.case_of)
 
     def stored() -> bool:
@@ -184,6 +111,7 @@ def test_late_day_one_worker_into_clickhouse(
 
 
 def test_late_day_eight_partitions_three_workers_match_the_replay(
-    settings: Settings, topic_name: str, late_feed: LateFeed, tmp_path: Path
+    settings: Settings, topic_name: str, late_feed: ReplayedFeed, tmp_path: Path
 ) -> None:
-    _run(_settings(settings, topic_name, 8), late_feed, "normalize,dedup", 3, tmp_path)
+    s = run_settings(settings, topic_name, partitions=8, allowed_lateness_s=LATENESS_S)
+    _run(s, late_feed, "normalize,dedup", 3, tmp_path)

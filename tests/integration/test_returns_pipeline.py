@@ -15,15 +15,16 @@ import pytest
 from clickhouse_driver import Client
 
 from sinks import reference
-from sinks.migrate import migrate
 from sinks.sql import DriverExecutor
 from streams.app.kafka_admin import ensure_topics
 from streams.cases.calendar import WorkCalendar
 from streams.contracts.fused import Source
 from streams.contracts.topics import DISPATCH, UPDATES
-from streams.runner import WorkerProcess, free_port, produce_records, read_topic, wait_until
+from streams.runner import WorkerProcess, free_port, read_topic, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation
+from tests.integration.pipeline_runs import produce_feed
+from tests.kpi_rows import assert_rows_equal
 
 pytestmark = pytest.mark.integration
 
@@ -138,31 +139,20 @@ def _check_returns_kpi(s: Settings, client: Client, returned: int) -> None:
     }
     tables["case_stages"]["ts"] = _ms(tables["case_stages"]["ts"])
     want = reference.returns(tables, s.calendar.timezone)
-    got = {
-        (r["period"], r["period_start"], r["level"], r["unit"]): r
-        for r in DriverExecutor(client).query(f"SELECT * FROM {db}.kpi_returns")
-    }
-    assert set(got) == set(want)
-    for key, row in want.items():
-        for name, value in row.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    got = assert_rows_equal(DriverExecutor(client).query(f"SELECT * FROM {db}.kpi_returns"), want)
     month = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
     assert sum(r["returned"] for r in month) == returned
 
 
 def test_returns_redispatches_dead_letters_and_kpi_in_clickhouse(
-    settings: Settings, topic_name: str, clickhouse: Client, ch_database: str, tmp_path: Path
+    pipeline_settings: Settings, clickhouse: Client, tmp_path: Path
 ) -> None:
-    s = settings.replace(
-        topic_prefix=f"{topic_name}.", app_id=f"{topic_name}-app", clickhouse_database=ch_database
-    )
-    db = ch_database
-    migrate(DriverExecutor(clickhouse), db, s.calendar.timezone)
+    s, db = pipeline_settings, pipeline_settings.clickhouse.database
     ensure_topics(s)
     records = Simulation("ordinary", seed=7, scale=0.02).records()
     worker = WorkerProcess(s, ROLES, free_port(), tmp_path / "worker.log").start()
     try:
-        produce_records(s, [(r.source, r.key, r.value, r.arrival_ms) for r in records])
+        produce_feed(s, records)
         count = f"SELECT count() FROM {db}.case_stages WHERE action = 'dispatch'"
         check, seen = _stable(lambda: clickhouse.execute(count)[0][0])
         assert wait_until(check, 240.0, 2.0), (seen[-3:], worker.log_path.read_text()[-3000:])
@@ -214,17 +204,13 @@ FULL_ROLES = "normalize,dedup,dispatch,lifecycle,departments,supervisors,sink"
 
 
 def test_simulated_desks_return_call_back_and_reopen(
-    settings: Settings, topic_name: str, clickhouse: Client, ch_database: str, tmp_path: Path
+    pipeline_settings: Settings, clickhouse: Client, tmp_path: Path
 ) -> None:
     """The demo's desks end to end: departments return some cases (re-dispatched and
     handled by the next department), the callback desk calls back every closed hotline
     case, unsatisfied callbacks reopen cases that are handled and verified again; every
     answer is legal and 满意度 in ClickHouse equals the reference."""
-    s = settings.replace(
-        topic_prefix=f"{topic_name}.", app_id=f"{topic_name}-app", clickhouse_database=ch_database
-    )
-    db = ch_database
-    migrate(DriverExecutor(clickhouse), db, s.calendar.timezone)
+    s, db = pipeline_settings, pipeline_settings.clickhouse.database
     ensure_topics(s)
     records = Simulation("ordinary", seed=11, scale=0.05).records()
     worker = WorkerProcess(s, FULL_ROLES, free_port(), tmp_path / "worker.log").start()
@@ -233,7 +219,7 @@ def test_simulated_desks_return_call_back_and_reopen(
         f"countIf(action = 'redispatch'), count() FROM {db}.case_stages FINAL"
     )
     try:
-        produce_records(s, [(r.source, r.key, r.value, r.arrival_ms) for r in records])
+        produce_feed(s, records)
         check, seen = _stable(lambda: clickhouse.execute(probe)[0], polls=5)
         assert wait_until(check, 300.0, 2.0), (seen[-3:], worker.log_path.read_text()[-3000:])
         assert worker.alive, worker.log_path.read_text()[-3000:]
@@ -280,13 +266,5 @@ def _check_satisfaction_kpi(s: Settings, client: Client, stages: dict[str, list[
     """满意度 in ClickHouse (the server, not chdb) equals the Python reference."""
     stages = stages | {"ts": _ms(stages["ts"])}
     want = reference.satisfaction({"case_stages": stages}, s.calendar.timezone)
-    got = {
-        (r["period"], r["period_start"], r["level"], r["unit"]): r
-        for r in DriverExecutor(client).query(
-            f"SELECT * FROM {s.clickhouse.database}.kpi_satisfaction"
-        )
-    }
-    assert set(got) == set(want)
-    for key, row in want.items():
-        for name, value in row.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    rows = DriverExecutor(client).query(f"SELECT * FROM {s.clickhouse.database}.kpi_satisfaction")
+    assert_rows_equal(rows, want)

@@ -15,16 +15,16 @@ from clickhouse_driver import Client
 
 from sinks import reference
 from sinks.kpi.queries import BI_VIEWS
-from sinks.migrate import migrate
 from sinks.records import dispatch_row
 from sinks.sql import DriverExecutor
 from streams.app.kafka_admin import ensure_topics
 from streams.cases.dispatch import DispatchOrder
 from streams.contracts.topics import CASE_STATE, DISPATCH
-from streams.replay import RawInput, replay
-from streams.runner import WorkerProcess, free_port, produce_records, read_topic, wait_until
+from streams.runner import WorkerProcess, free_port, read_topic, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation
+from tests.integration.pipeline_runs import ReplayedFeed, produce_feed
+from tests.kpi_rows import assert_rows_equal
 
 pytestmark = pytest.mark.integration
 
@@ -75,39 +75,26 @@ def _settled(client: Client, db: str) -> bool:
 
 
 def test_outage_kpis_and_replay(
-    settings: Settings,
-    topic_name: str,
-    clickhouse: Client,
-    ch_database: str,
-    tmp_path: Path,
+    pipeline_settings: Settings, clickhouse: Client, ch_database: str, tmp_path: Path
 ) -> None:
-    from deploy.local import clickhouse as ch_service
+    from deploy.local.clickhouse import CLICKHOUSE
 
-    s = settings.replace(
-        topic_prefix=f"{topic_name}.",
-        app_id=f"{topic_name}-app",
-        partitions=2,
-        clickhouse_database=ch_database,
-    )
+    # the links are compared with the raw-feed replay, which knows no closures
+    s = pipeline_settings.replace(partitions=2, dedup_closures=False)
     ex = DriverExecutor(clickhouse)
-    migrate(ex, ch_database, s.calendar.timezone)
     ensure_topics(s)
     records = list(Simulation("ordinary", seed=5, scale=0.03).records())
     truth = Counter(t.expected_reason for r in records for t in r.truth)
-    expected_links = {
-        link["event_id"]: link["case_id"]
-        for link in replay([RawInput(r.source, r.value, r.arrival_ms) for r in records], s).links
-    }
-    feed = [(r.source, r.key, r.value, r.arrival_ms) for r in records]
+    expected_links = ReplayedFeed.of(records, s).case_of
     worker = WorkerProcess(s, ROLES, free_port(), tmp_path / "worker.log").start()
     try:
-        produce_records(s, feed[: len(feed) // 2])
+        produce_feed(s, records[: len(records) // 2])
         assert wait_until(lambda: _count(clickhouse, ch_database, "links") > 0, 180.0, 1.0)
-        ch_service.stop_clickhouse(settings)  # outage mid-stream
-        produce_records(s, feed[len(feed) // 2 :])
+        CLICKHOUSE.stop(s)  # outage mid-stream
+        produce_feed(s, records[len(records) // 2 :])
         time.sleep(5)
-        ch_service.start_clickhouse(settings)
-        ch_service.wait_clickhouse(settings)
+        CLICKHOUSE.start(s)
+        CLICKHOUSE.wait(s)
         clickhouse.disconnect()
         total = sum(truth.values())
 
@@ -134,20 +121,13 @@ def test_outage_kpis_and_replay(
 
     tables = _python_tables(s)
     units = reference.case_unit_kpis(tables, s.calendar.timezone, int(time.time() * 1000))
-    got = {
-        (r["period"], r["period_start"], r["level"], r["unit"]): r
-        for r in ex.query(f"SELECT * FROM {ch_database}.kpi_units")
-    }
-    assert set(got) == set(units)
-    for key, want in units.items():
-        for name, value in want.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    assert_rows_equal(ex.query(f"SELECT * FROM {ch_database}.kpi_units"), units)
 
     before = _snapshot(ex, ch_database)
     # Replay every topic into the store: a sink-only worker in a new consumer group.
     replay_port = free_port()
     again = WorkerProcess(
-        s.replace(app_id=f"{topic_name}-replay"), "sink", replay_port, tmp_path / "replay.log"
+        s.replace(app_id=f"{s.worker.app_id}-replay"), "sink", replay_port, tmp_path / "replay.log"
     ).start()
     try:
         # every link row written a second time (all of them duplicates of stored rows)

@@ -14,15 +14,16 @@ import pytest
 from clickhouse_driver import Client
 
 from sinks import reference
-from sinks.migrate import migrate
 from sinks.records import verify_task_row
 from sinks.sql import DriverExecutor
 from streams.app.kafka_admin import ensure_topics
 from streams.cases.verification import VerifyTask
 from streams.contracts.topics import VERIFY_TASKS
-from streams.runner import WorkerProcess, free_port, produce_records, read_topic, wait_until
+from streams.runner import WorkerProcess, free_port, read_topic, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation
+from tests.integration.pipeline_runs import produce_feed
+from tests.kpi_rows import assert_rows_equal
 
 pytestmark = pytest.mark.integration
 
@@ -37,16 +38,12 @@ def _tasks_settled(client: Client, db: str) -> tuple[int, int]:
 
 
 def test_verify_tasks_results_and_kpi_in_clickhouse(
-    settings: Settings, topic_name: str, clickhouse: Client, ch_database: str, tmp_path: Path
+    pipeline_settings: Settings, clickhouse: Client, ch_database: str, tmp_path: Path
 ) -> None:
-    s = settings.replace(
-        topic_prefix=f"{topic_name}.", app_id=f"{topic_name}-app", clickhouse_database=ch_database
-    )
+    s = pipeline_settings
     ex = DriverExecutor(clickhouse)
-    migrate(ex, ch_database, s.calendar.timezone)
     ensure_topics(s)
     records = Simulation("ordinary", seed=7, scale=0.03).records()
-    feed = [(r.source, r.key, r.value, r.arrival_ms) for r in records]
     worker = WorkerProcess(s, ROLES, free_port(), tmp_path / "worker.log").start()
     last: list[tuple[int, int]] = []
 
@@ -58,7 +55,7 @@ def test_verify_tasks_results_and_kpi_in_clickhouse(
         return now[1] > 0 and now[0] == 0 and last[-4:] == [now] * 4
 
     try:
-        produce_records(s, feed)
+        produce_feed(s, records)
         assert wait_until(done, 300.0, 2.0), (last[-3:], worker.log_path.read_text()[-3000:])
     finally:
         worker.stop()
@@ -93,13 +90,6 @@ def test_verify_tasks_results_and_kpi_in_clickhouse(
     want = reference.verification(
         {"verify_tasks": columns}, s.calendar.timezone, int(time.time() * 1000)
     )
-    got = {
-        (r["period"], r["period_start"], r["level"], r["unit"]): r
-        for r in ex.query(f"SELECT * FROM {ch_database}.kpi_verification")
-    }
-    assert set(got) == set(want)
-    for key, row in want.items():
-        for name, value in row.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    got = assert_rows_equal(ex.query(f"SELECT * FROM {ch_database}.kpi_verification"), want)
     district = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
     assert 0 < sum(r["verified_on_time"] for r in district) < sum(r["verified"] for r in district)

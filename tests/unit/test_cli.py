@@ -5,7 +5,6 @@ No services are needed: the settings point at a temporary home and at free ports
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 from pathlib import Path
@@ -13,20 +12,6 @@ from pathlib import Path
 import pytest
 
 from streams.cli import COMMANDS, build_parser, main
-from streams.runner import free_port
-
-
-@pytest.fixture
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Settings for a home, a cache and ports on which nothing runs."""
-    for key in list(os.environ):
-        if key.startswith("CITYSTREAM_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("CITYSTREAM_HOME", str(tmp_path / "var"))
-    monkeypatch.setenv("CITYSTREAM_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "CLICKHOUSE_PORT", "CLICKHOUSE_HTTP_PORT"):
-        monkeypatch.setenv(f"CITYSTREAM_{name}", str(free_port()))
-    return tmp_path
 
 
 @pytest.mark.parametrize("name", ["up", "down", "status"])
@@ -70,14 +55,21 @@ def test_down_when_nothing_runs_is_harmless(
     assert capsys.readouterr().out.count("was not running") == 4
 
 
+def _up_with_empty_path(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> str:
+    """``citystream up`` where neither mvn nor java can be found: it fails; its stderr."""
+    empty_bin = home / "empty-bin"
+    empty_bin.mkdir()
+    monkeypatch.setenv("PATH", str(empty_bin))
+    assert main(["up"]) == 1
+    return capsys.readouterr().err
+
+
 def test_up_without_maven_fails_with_a_clear_message(
     isolated_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    empty_bin = isolated_env / "empty-bin"
-    empty_bin.mkdir()
-    monkeypatch.setenv("PATH", str(empty_bin))  # neither mvn nor java can be found
-    assert main(["up"]) == 1
-    err = capsys.readouterr().err
+    err = _up_with_empty_path(isolated_env, monkeypatch, capsys)
     assert "mvn" in err and "apt-get install -y maven" in err
 
 
@@ -99,11 +91,7 @@ def test_up_without_java_fails_with_a_clear_message(
     libs.mkdir(parents=True)
     (libs / f"kafka_2.13-{s.kafka.version}.jar").write_bytes(b"")
     (libs / ".complete").write_text("cached\n")  # the jars count as resolved: no mvn needed
-    empty_bin = isolated_env / "empty-bin"
-    empty_bin.mkdir()
-    monkeypatch.setenv("PATH", str(empty_bin))
-    assert main(["up"]) == 1
-    err = capsys.readouterr().err
+    err = _up_with_empty_path(isolated_env, monkeypatch, capsys)
     assert "`java` is not on PATH" in err and "openjdk" in err
 
 

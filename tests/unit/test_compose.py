@@ -96,6 +96,7 @@ def test_compose_file_has_the_expected_services() -> None:
         ("dedup",),
         ("dispatch", "lifecycle"),
         ("escalation",),
+        ("patrols",),
         ("sink",),
         ("departments", "supervisors"),
     }

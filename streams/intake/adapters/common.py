@@ -27,6 +27,7 @@ __all__ = [
     "RecordAt",
     "Reject",
     "Rows",
+    "as_bytes",
     "decode_envelope",
     "opt_str",
     "record_parser",
@@ -254,14 +255,15 @@ def run_records(
             obj = decode_envelope(payload, max_bytes)
             handle(obj, RecordAt(i, payload, ctx, rows, dead))
         except Reject as rej:
-            dead.append(DeadLetter(source, rej.reason, rej.message, _as_bytes(payload), index=i))
+            dead.append(DeadLetter(source, rej.reason, rej.message, as_bytes(payload), index=i))
         except Exception as exc:  # see Reason.INTERNAL_ERROR
             dead.append(
-                DeadLetter(source, Reason.INTERNAL_ERROR, repr(exc), _as_bytes(payload), index=i)
+                DeadLetter(source, Reason.INTERNAL_ERROR, repr(exc), as_bytes(payload), index=i)
             )
 
 
-def _as_bytes(payload: Any) -> bytes:
+def as_bytes(payload: Any) -> bytes:
+    """A payload as a dead letter's original: its bytes, or its repr if it is not bytes."""
     if isinstance(payload, bytes | bytearray | memoryview):
         return bytes(payload)
     return repr(payload).encode()

@@ -2,15 +2,20 @@
 
 Field names are the spec's. A request is located by ``lat`` + ``long`` (WGS84 per the
 spec) or, failing those, by ``address`` through the district gazetteer. The category comes
-from ``service_code`` through ``open311_service_map.csv``. A re-published request (same
-``service_request_id``, e.g. a status update) is a duplicate source id for intake: the
-case lifecycle, not intake, follows status changes.
+from ``service_code`` through ``open311_service_map.csv``. A request published again with
+an update (``updated_datetime`` after ``requested_datetime``: a new status or notes) is
+flagged ``FLAG_REQUEST_UPDATE``; the normalizer turns it into a request update
+(``hotline.updates``) rather than a duplicate. The same request sent again unchanged is
+still a duplicate source id.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
+from streams.contracts.fused import FLAG_REQUEST_UPDATE
 from streams.contracts.reasons import Reason
 from streams.contracts.sources import Source
 from streams.intake.adapters.common import (
@@ -23,7 +28,7 @@ from streams.intake.adapters.common import (
     time_ms,
 )
 
-__all__ = ["SOURCE", "STATUSES", "parse"]
+__all__ = ["SOURCE", "STATUSES", "parse", "update_fields"]
 
 SOURCE = Source.HOTLINE.label
 STATUSES = ("open", "closed")
@@ -71,11 +76,22 @@ def _request(r: dict[str, Any], at: RecordAt) -> None:
     if requested is None:
         raise Reject(Reason.MISSING_FIELD, "missing field 'requested_datetime'")
     t = time_ms(requested, "requested_datetime", ctx.tz)
+    updated = r.get("updated_datetime")
+    update = updated is not None and time_ms(updated, "updated_datetime", ctx.tz) > t
     address = opt_str(r, "address")
     lat, lon = _position(r, address, ctx)
     text = opt_str(r, "description")
     agency = opt_str(r, "agency_responsible")
-    rows.add(index, payload, ref, category, 0, lat, lon, 0, t, "", agency, text, address)
+    flags = FLAG_REQUEST_UPDATE if update else 0
+    rows.add(index, payload, ref, category, flags, lat, lon, 0, t, "", agency, text, address)
 
 
 parse = record_parser(SOURCE, _request)
+
+
+def update_fields(payload: bytes, ctx: ParseContext) -> tuple[str, str, str, int]:
+    """``(status, status_notes, description, updated_at_ms)`` of a record :func:`parse`
+    accepted and flagged ``FLAG_REQUEST_UPDATE`` (so these fields are valid)."""
+    r = orjson.loads(payload)
+    updated = time_ms(r["updated_datetime"], "updated_datetime", ctx.tz)
+    return opt_str(r, "status"), opt_str(r, "status_notes"), opt_str(r, "description"), updated

@@ -43,10 +43,7 @@ def _report(r: dict[str, Any], at: RecordAt) -> None:
         raise Reject(Reason.UNKNOWN_CRS, f"crs {crs_name[:20]!r} is not one of {CRS}")
     lat = req_num(r, "lat")
     lon = req_num(r, "lon")
-    ts = r.get("ts")
-    if ts is None:
-        raise Reject(Reason.MISSING_FIELD, "missing field 'ts'")
-    t = time_ms(ts, "ts", ctx.tz)
+    t = time_ms(r.get("ts"), "ts", ctx.tz)
     fixed = r.get("fixed_on_spot", False)
     if fixed.__class__ is not bool:
         raise Reject(Reason.WRONG_TYPE, f"'fixed_on_spot' is {type(fixed).__name__}, not bool")

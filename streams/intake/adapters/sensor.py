@@ -95,10 +95,7 @@ def _alarm(
             )
     lat = req_num(a, "lat")
     lon = req_num(a, "lon")
-    ts = a.get("ts")
-    if ts is None:
-        raise Reject(Reason.MISSING_FIELD, "missing field 'ts'")
-    t = time_ms(ts, "ts", ctx.tz)
+    t = time_ms(a.get("ts"), "ts", ctx.tz)
     readings = a.get("readings")
     if readings is None:
         text = alarm_type

@@ -20,6 +20,7 @@ from sinks.sql import DriverExecutor
 from sinks.synthetic import Dataset, generate
 from sinks.tables import TABLES
 from streams.settings import Settings
+from tests.kpi_rows import assert_rows_equal
 
 pytestmark = pytest.mark.integration
 
@@ -69,14 +70,7 @@ def test_kpis_equal_python_values_and_survive_a_full_replay(
     _write(settings, ch_database, data)
     tz = settings.calendar.timezone
     units = reference.case_unit_kpis(data.tables, tz, int(time.time() * 1000))
-    got = {
-        (r["period"], r["period_start"], r["level"], r["unit"]): r
-        for r in store.query(f"SELECT * FROM {ch_database}.kpi_units")
-    }
-    assert set(got) == set(units)
-    for key, want in units.items():
-        for name, value in want.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    assert_rows_equal(store.query(f"SELECT * FROM {ch_database}.kpi_units"), units)
     scores = reference.department_scores(units)
     rows = store.query(f"SELECT * FROM {ch_database}.kpi_department_score")
     assert len(rows) == len(scores)

@@ -10,7 +10,7 @@ import pytest
 from app_events import T0_MS, latlon_at, make_batch
 
 from kernels.grid import pack_cells
-from streams.contracts.fused import FLAG_BEYOND_STATE, FLAG_LATE, FusedBatch
+from streams.contracts.fused import FLAG_BEYOND_STATE, FLAG_LATE, FLAG_REQUEST_UPDATE, FusedBatch
 from streams.dedup.build import make_engine
 from streams.dedup.engine import (
     DedupEngine,
@@ -150,6 +150,20 @@ def test_source_duplicate_comes_back_as_duplicate(engine: DedupEngine) -> None:
     assert len(out.cases["case_id"]) == 0
     assert out.duplicates.events["event_id"].tolist() == [1002]  # 2001 is not home here
     assert out.duplicates.column("source_ref") == ["ref-1002"]
+
+
+def test_a_request_update_sent_again_is_no_duplicate(engine: DedupEngine) -> None:
+    """A hotline request re-published with an update reaches dedup after a normalizer
+    restart forgot the request: intake sent the update on, and dedup drops the event."""
+    batch = _scenario(engine)
+    tile = engine.new_tile(HOME)
+    engine.process(tile, batch)
+    resent = batch.take([2, 3])
+    resent.events["ingest_time_ms"] += 5 * MIN
+    resent.events["flags"][0] |= FLAG_REQUEST_UPDATE
+    out = engine.process(tile, resent)
+    assert out.n_links == 0
+    assert out.duplicates.events["event_id"].tolist() == [1003]  # 1002 was the update
 
 
 def test_repeats_within_one_batch(engine: DedupEngine) -> None:

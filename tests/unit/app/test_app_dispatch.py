@@ -12,7 +12,7 @@ from streams.app import departments_agent, dispatch_agent
 from streams.app.dispatch_agent import Dispatcher
 from streams.app.metrics import Metrics
 from streams.cases.calendar import CalendarError
-from streams.cases.lifecycle import Action, CaseUpdate
+from streams.cases.transitions import Action, CaseUpdate
 from streams.dedup.engine import DedupEngine
 from streams.reference.categories import CategoryTable
 from streams.settings import Settings

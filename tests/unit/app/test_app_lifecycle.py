@@ -11,8 +11,9 @@ from app_cases import PATROL_CASE, SENSOR_CASE, case_rows
 
 from streams.app.dispatch_agent import Dispatcher
 from streams.app.lifecycle_agent import LifecycleStep
-from streams.cases.lifecycle import LifecycleError, Status
 from streams.cases.records import case_state_record as case_row_of
+from streams.cases.transitions import LifecycleError, Status
+from streams.contracts.closures import Closure, decode_closures
 from streams.contracts.fused import Source
 from streams.contracts.reasons import Reason
 from streams.contracts.topics import CASE_STATE, DISPATCH, TRANSITIONS
@@ -253,11 +254,18 @@ def _callback(case_id: int, ts: int, dept: str, result: str | None, uid: str = "
     return orjson.dumps(data | ({} if result is None else {"result": result}))
 
 
-def test_an_unsatisfied_callback_reopens_a_hotline_case(
-    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
-) -> None:
+@pytest.fixture
+def hotline_message(opened: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The sensor case's opening message, made a hotline case (callbacks are for those)."""
     message = copy.deepcopy(opened[SENSOR_CASE][0])
     message["case"]["source"] = int(Source.HOTLINE)
+    return message
+
+
+def test_an_unsatisfied_callback_reopens_a_hotline_case(
+    hotline_message: dict[str, Any], step: LifecycleStep
+) -> None:
+    message = hotline_message
     entry, closed_at = _closed(step, message)
     dept = message["order"]["department"]
     outcome = step.handle(entry, _callback(SENSOR_CASE, closed_at + 3_600_000, dept, "unsatisfied"))
@@ -277,10 +285,9 @@ def test_an_unsatisfied_callback_reopens_a_hotline_case(
 
 
 def test_a_satisfied_callback_is_stored_and_bad_callbacks_are_dead_letters(
-    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep
+    opened: dict[int, list[dict[str, Any]]], hotline_message: dict[str, Any], step: LifecycleStep
 ) -> None:
-    message = copy.deepcopy(opened[SENSOR_CASE][0])
-    message["case"]["source"] = int(Source.HOTLINE)
+    message = hotline_message
     entry, closed_at = _closed(step, message)
     dept = message["order"]["department"]
     at = closed_at + 3_600_000
@@ -306,3 +313,42 @@ def test_a_satisfied_callback_is_stored_and_bad_callbacks_are_dead_letters(
         outcome = step.handle(current, raw)
         assert outcome.rejected is not None and outcome.rejected[0] is reason, raw
         assert outcome.entry is None and outcome.sends == []
+
+
+def test_closes_and_voids_go_back_to_every_tile_holding_the_case(
+    opened: dict[int, list[dict[str, Any]]], step: LifecycleStep, engine: DedupEngine
+) -> None:
+    open_msg, close_msg = opened[PATROL_CASE]
+    opening = step.handle(None, orjson.dumps(open_msg))
+    assert opening.closures == []  # opening sends nothing to dedup
+    on_spot = step.handle(opening.entry, orjson.dumps(close_msg))
+    facts = open_msg["case"]
+    tiles = engine.case_tiles(facts["lat"], facts["lon"], engine.table.id_of(facts["category_key"]))
+    assert [tile for tile, _ in on_spot.closures] == tiles
+    frames = {decode_closures(frame)[0] for _, frame in on_spot.closures}
+    # closed on the spot at the event time, placed at the report's arrival in dedup
+    assert close_msg["ts"] == facts["opened_at_ms"] < facts["ingest_time_ms"]
+    assert frames == {Closure(facts["ingest_time_ms"], PATROL_CASE)}
+
+    message = opened[SENSOR_CASE][0]
+    case_id, dept = message["case"]["case_id"], message["order"]["department"]
+    at = message["order"]["dispatched_at_ms"] + 60_000
+    fresh = step.handle(None, orjson.dumps(message))
+    signed = step.handle(fresh.entry, orjson.dumps(_update(case_id, "sign", at, "s-1", dept)))
+    assert signed.rejected is None and signed.closures == []  # no close, no frame
+    voided = step.handle(fresh.entry, orjson.dumps(_update(case_id, "void", at, "v-1", dept)))
+    assert voided.rejected is None, voided.rejected
+    assert {decode_closures(f)[0] for _, f in voided.closures} == {
+        Closure(at, case_id, voided=True)
+    }
+
+
+def test_no_closures_leave_a_lifecycle_without_dedup_feedback(
+    opened: dict[int, list[dict[str, Any]]], settings: Settings
+) -> None:
+    step = LifecycleStep.from_settings(settings.replace(dedup_closures=False))
+    open_msg, close_msg = opened[PATROL_CASE]
+    entry = step.handle(None, orjson.dumps(open_msg)).entry
+    closed = step.handle(entry, orjson.dumps(close_msg))
+    assert closed.entry is not None and closed.entry["state"]["status"] == "closed"
+    assert closed.closures == []

@@ -12,7 +12,8 @@ from app_cases import SENSOR_CASE
 
 from streams.app.dispatch_agent import Dispatcher
 from streams.app.lifecycle_agent import LifecycleStep, Outcome
-from streams.cases.lifecycle import CENTRE_ACTOR, CaseState, Status
+from streams.cases.lifecycle import CaseState
+from streams.cases.transitions import CENTRE_ACTOR, Status
 from streams.cases.verification import TaskStatus, VerifyTask
 from streams.contracts.reasons import Reason
 from streams.contracts.topics import CASE_STATE, TRANSITIONS, VERIFY_TASKS

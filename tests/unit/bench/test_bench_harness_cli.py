@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +11,6 @@ import pytest
 from bench.harness import runner
 from bench.harness.knobs import load_knobs
 from streams.cli import COMMANDS, main
-
-
-@pytest.fixture
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for key in list(os.environ):
-        if key.startswith("CITYSTREAM_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("CITYSTREAM_HOME", str(tmp_path / "var"))
-    return tmp_path
 
 
 def _raw(subject_s: float) -> dict[str, Any]:
@@ -44,9 +34,9 @@ def test_bench_is_a_subcommand() -> None:
 
 
 def test_cli_updates_then_guards_a_baseline(
-    clean_env: Path, capsys: pytest.CaptureFixture[str]
+    isolated_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fast, slow, baseline = (clean_env / n for n in ("fast.json", "slow.json", "base.json"))
+    fast, slow, baseline = (isolated_env / n for n in ("fast.json", "slow.json", "base.json"))
     fast.write_text(json.dumps(_raw(0.05)))
     slow.write_text(json.dumps(_raw(0.10)))  # the kernel 2x slower
     common = ["bench", "--baseline", str(baseline)]
@@ -55,17 +45,17 @@ def test_cli_updates_then_guards_a_baseline(
     assert main([*common, "--from-json", str(fast)]) == 0
     assert main([*common, "--from-json", str(slow)]) == 1
     assert "bucketing vs h3" in capsys.readouterr().out
-    results = clean_env / "var" / "bench" / "results.json"  # <home>/bench by default
+    results = isolated_env / "var" / "bench" / "results.json"  # <home>/bench by default
     assert json.loads(results.read_text())["groups"]["bucketing"]["ratios"]["h3"] == pytest.approx(
         (10_000_000 / 0.10) / (200_000 / 0.25)
     )
-    assert (clean_env / "var" / "bench" / "results.md").read_text().startswith("| path |")
+    assert (isolated_env / "var" / "bench" / "results.md").read_text().startswith("| path |")
     # a tolerance that would let a 2x slowdown pass is a usage error
     assert main([*common, "--from-json", str(fast), "--tolerance", "0.5"]) == 2
 
 
 def test_cli_passes_smoke_suites_and_pytest_args(
-    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {}
 
@@ -82,7 +72,7 @@ def test_cli_passes_smoke_suites_and_pytest_args(
     assert load_knobs(seen["env"]).smoke
 
 
-def test_unknown_suite_is_a_usage_error(clean_env: Path) -> None:
+def test_unknown_suite_is_a_usage_error(isolated_env: Path) -> None:
     assert main(["bench", "--suites", "kernels,nope"]) == 2
 
 

@@ -16,8 +16,8 @@ from streams.cases.department_sim import (
     simulate_rework,
 )
 from streams.cases.dispatch import CategoryRule, DispatchOrder, make_dispatch
-from streams.cases.lifecycle import TERMINAL, Action, Status
 from streams.cases.supervisor_sim import FAIL_NOTE, SupervisorSimConfig, simulate_verification
+from streams.cases.transitions import TERMINAL, Action, Status
 from streams.cases.verification import (
     TaskStatus,
     VerifyDesk,
@@ -30,7 +30,6 @@ from streams.reference.supervisors import SupervisorRoster
 T0 = 1_690_762_500_000  # 2023-07-31 08:15 +08:00
 MIN = 60_000
 TZ = "Asia/Shanghai"
-NO_FAILS = SupervisorSimConfig(fail_share=0.0)
 NO_VOIDS = DepartmentSimConfig(hold_share=0.0, void_share=0.0)
 RULES = [
     CategoryRule("E0102", "sanitation", 4, "work_hours", False),  # type: ignore[arg-type]
@@ -65,9 +64,11 @@ def play(
     seed: int,
     config: DepartmentSimConfig,
     desk: VerifyDesk,
-    supervisors: SupervisorSimConfig | None = None,
+    fail_share: float = 0.0,
 ) -> tuple[CaseBook, list[VerifyTask]]:
-    """Department, supervisors and reworks against the state machine, as the agents do."""
+    """Department, supervisors (failing ``fail_share`` of the verifications) and reworks
+    against the state machine, as the agents do."""
+    supervisors = SupervisorSimConfig(fail_share=fail_share)
     book, tasks = CaseBook(cal), []
     for order in batch:
         book.open(order.case_id, order.opened_at_ms)
@@ -107,14 +108,7 @@ def test_deterministic_and_independent_of_order(cal, limits):
 def test_every_sequence_is_legal_and_ends(cal, limits, desk):
     config = DepartmentSimConfig(hold_share=0.2, void_share=0.1)
     batch = orders(cal, limits, 400)
-    book, tasks = play(
-        cal,
-        batch,
-        seed=11,
-        config=config,
-        desk=desk,
-        supervisors=SupervisorSimConfig(fail_share=0.3),
-    )
+    book, tasks = play(cal, batch, seed=11, config=config, desk=desk, fail_share=0.3)
     statuses = Counter(book.get(o.case_id).status for o in batch)  # type: ignore[union-attr]
     assert set(statuses) <= TERMINAL and statuses[Status.CLOSED] > 300
     assert {t.status for t in tasks} == {TaskStatus.PASSED, TaskStatus.FAILED}
@@ -126,14 +120,7 @@ def test_every_sequence_is_legal_and_ends(cal, limits, desk):
 def test_shares_roughly_as_configured(cal, limits, desk):
     config = DepartmentSimConfig(overdue_share=0.2, hold_share=0.05, void_share=0.04)
     batch = orders(cal, limits, 1600)
-    book, tasks = play(
-        cal,
-        batch,
-        seed=5,
-        config=config,
-        desk=desk,
-        supervisors=SupervisorSimConfig(fail_share=0.1),
-    )
+    book, tasks = play(cal, batch, seed=5, config=config, desk=desk, fail_share=0.1)
     states = [book.get(o.case_id) for o in batch]
     n = len(states)
     voided = sum(s.status is Status.VOIDED for s in states) / n  # type: ignore[union-attr]
@@ -162,7 +149,7 @@ def test_overdue_share_per_category(cal, limits, desk):
         void_share=0.0,
     )
     batch = orders(cal, limits, 200, rules=RULES[:2])
-    book, _ = play(cal, batch, seed=9, config=config, desk=desk, supervisors=NO_FAILS)
+    book, _ = play(cal, batch, seed=9, config=config, desk=desk)
     for order in batch:
         state = book.get(order.case_id)
         assert state is not None and state.status is Status.CLOSED
@@ -173,7 +160,7 @@ def test_overdue_share_per_category(cal, limits, desk):
 def test_handling_time_follows_the_category_limit(cal, limits, desk):
     config = DepartmentSimConfig(overdue_share=0.0, hold_share=0.0, void_share=0)
     batch = orders(cal, limits, 120, rules=[RULES[0], RULES[2]])
-    book, _ = play(cal, batch, seed=2, config=config, desk=desk, supervisors=NO_FAILS)
+    book, _ = play(cal, batch, seed=2, config=config, desk=desk)
     took: dict[str, list[int]] = {"E0102": [], "C0405": []}
     for order in batch:
         state = book.get(order.case_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from streams.cases.diagram import ACTION_RULES, mermaid, rules_table
-from streams.cases.lifecycle import TRANSITIONS, Action, Status
+from streams.cases.transitions import TRANSITIONS, Action, Status
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "case-lifecycle.md"
 

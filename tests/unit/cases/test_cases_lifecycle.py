@@ -14,21 +14,23 @@ from streams.cases.calendar import DeadlineUnit, WorkCalendar
 from streams.cases.casebook import CaseBook
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.lifecycle import (
-    CENTRE_ACTOR,
-    TRANSITIONS,
-    UPDATE_ACTIONS,
-    Action,
     CaseState,
-    CaseUpdate,
-    LifecycleError,
-    Status,
-    Transition,
     after_callback,
     apply_dispatch,
     apply_redispatch,
     apply_update,
     assign_verifier,
     open_case,
+)
+from streams.cases.transitions import (
+    CENTRE_ACTOR,
+    TRANSITIONS,
+    UPDATE_ACTIONS,
+    Action,
+    CaseUpdate,
+    LifecycleError,
+    Status,
+    Transition,
 )
 from streams.contracts.reasons import Reason
 from streams.settings import load_settings

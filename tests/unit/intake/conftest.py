@@ -27,6 +27,7 @@ def district_with_gazetteer(tmp_path_factory: pytest.TempPathFactory) -> Distric
     spec = orjson.loads((default_data_dir() / "districts" / "qibin.json").read_bytes())
     spec["gazetteer"] = "gaz.csv"
     spec.pop("unit_grids")  # this test district has no unit-grid layer
+    spec.pop("streets")  # nor a street network
     (folder / "qibin_test.json").write_bytes(orjson.dumps(spec))
     (folder / "gaz.csv").write_text(
         "address,lat,lon\n淇河路12号,35.7402,114.2911\n华夏南路 3 号,35.7120,114.3050\n",

@@ -1,10 +1,14 @@
-"""Record builders for the intake tests (valid raw records with one field changed)."""
+"""Record builders for the intake tests (valid raw records with one field changed), and
+the dead letter a bad one becomes."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
+
+from streams.contracts.deadletter import DeadLetter
+from streams.intake.normalize import Normalizer
 
 # 2023-07-31T09:00:00+08:00: the Doksuri typhoon week; tests run "now" at this instant.
 NOW_MS = 1_690_765_200_000
@@ -68,3 +72,11 @@ def drop(record: dict[str, Any], *names: str) -> dict[str, Any]:
 
 def dumps(record: Any) -> bytes:
     return orjson.dumps(record)
+
+
+def dead_letter_of(normalizer: Normalizer, source: str, record: Any) -> DeadLetter:
+    """The one dead letter a single bad ``record`` of ``source`` becomes; it yields no row."""
+    result = normalizer.normalize(source, [dumps(record)], NOW_MS)
+    assert len(result.batch) == 0
+    assert len(result.dead_letters) == 1, result.dead_letters
+    return result.dead_letters[0]

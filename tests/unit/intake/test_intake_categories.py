@@ -146,10 +146,31 @@ def test_code_width_is_configurable(tmp_path: Path) -> None:
     path = tmp_path / "gbt.csv"
     header = _TABLE.read_text(encoding="utf-8").splitlines()[0]
     path.write_text(
-        header + "\n1,C01001,component,01001,井盖,cover,municipal,25,3600,2,clock_hours,urgent,\n",
+        header + "\n1,C01001,component,01001,井盖,cover,municipal,25,3600,,2,clock_hours,urgent,\n",
         encoding="utf-8",
     )
     assert CategoryTable.load(path, code_digits=5).get("C01001").id == 1
+
+
+def test_max_open_age_is_optional_per_category(tmp_path: Path, table: CategoryTable) -> None:
+    assert table.get("C0101").max_open_age_s == 14 * 86400
+    events = [c for c in table.by_key.values() if c.kind == "event"]
+    assert events and all(c.max_open_age_s is None for c in events)
+    ages = table.kernel_params().max_open_age_s
+    assert ages[table.id_of("C0101")] == 14 * 86400 and ages[events[0].id] == -1
+    # a table from before the column loads, every category taking the setting's value
+    lines = _TABLE.read_text(encoding="utf-8").splitlines()
+    at = lines[0].split(",").index("max_open_age_s")
+    old = tmp_path / "old.csv"
+    old.write_text(
+        "\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != at) for line in lines),
+        encoding="utf-8",
+    )
+    assert all(c.max_open_age_s is None for c in CategoryTable.load(old).by_key.values())
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([lines[0], lines[1].replace(",1209600,", ",-5,")]), encoding="utf-8")
+    with pytest.raises(CategoryError, match="max_open_age_s=-5"):
+        CategoryTable.load(bad)
 
 
 def test_mapping_files_are_validated(tmp_path: Path, table: CategoryTable) -> None:

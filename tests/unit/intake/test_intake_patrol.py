@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from intake_records import NOW_MS, drop, dumps, patrol_report
+from intake_records import NOW_MS, dead_letter_of, drop, dumps, patrol_report
 
 from streams.contracts.fused import FLAG_FIXED_ON_SPOT, Source
 from streams.contracts.reasons import Reason
@@ -56,6 +56,7 @@ def test_mixed_crs_batch_converts_each_row_once(normalizer: Normalizer) -> None:
     [
         (drop(patrol_report(), "report_id"), Reason.MISSING_FIELD),
         (drop(patrol_report(), "crs"), Reason.MISSING_FIELD),
+        (drop(patrol_report(), "ts"), Reason.MISSING_FIELD),
         (patrol_report(inspector_id=""), Reason.MISSING_FIELD),
         (patrol_report(fixed_on_spot="yes"), Reason.WRONG_TYPE),
         (patrol_report(department=3), Reason.WRONG_TYPE),
@@ -69,6 +70,4 @@ def test_mixed_crs_batch_converts_each_row_once(normalizer: Normalizer) -> None:
     ],
 )
 def test_invalid_reports(normalizer: Normalizer, record: dict[str, Any], reason: Reason) -> None:
-    result = normalizer.normalize("patrol", [dumps(record)], NOW_MS)
-    assert len(result.batch) == 0
-    assert [d.reason for d in result.dead_letters] == [reason]
+    assert dead_letter_of(normalizer, "patrol", record).reason is reason

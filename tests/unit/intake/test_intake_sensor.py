@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
-from intake_records import NOW_MS, T_EVENT_MS, drop, dumps, sensor_alarm
+from intake_records import NOW_MS, T_EVENT_MS, dead_letter_of, drop, dumps, sensor_alarm
 
 from streams.contracts.fused import Source, device_hash, event_id_for
 from streams.contracts.reasons import Reason
@@ -86,8 +86,7 @@ def test_gateway_batch_dead_letters_only_the_bad_alarm(normalizer: Normalizer) -
     ],
 )
 def test_invalid_alarms(normalizer: Normalizer, record: dict[str, Any], reason: Reason) -> None:
-    result = normalizer.normalize("sensor", [dumps(record)], NOW_MS)
-    assert len(result.batch) == 0
-    assert [d.reason for d in result.dead_letters] == [reason]
-    assert result.dead_letters[0].message
+    letter = dead_letter_of(normalizer, "sensor", record)
+    assert letter.reason is reason
+    assert letter.message
     assert normalizer.reasons[reason] == 1

@@ -17,6 +17,7 @@ from streams.reference.geo import District
 from streams.replay import RawInput, replay
 from streams.replay.inputs import InputError, read_inputs
 from streams.settings import Settings
+from streams.simulator.framing import MAGIC, write_framed
 from streams.simulator.sinks import FileSink
 from tests.unit.nyc_district import NYC_DISTRICT
 
@@ -50,6 +51,20 @@ def test_simulator_folder_is_read_back_in_arrival_order(
     a, b = replay(got, settings), replay(feed.inputs, settings)
     assert (a.links, a.cases) == (b.links, b.cases)
     assert sorted(d.original for d in a.dead_letters) == sorted(d.original for d in b.dead_letters)
+
+
+def test_position_pings_in_a_simulator_folder_are_not_read_as_reports(
+    feed: Feed, tmp_path: Path
+) -> None:
+    folder = write_sim_folder(feed, tmp_path / "sim")
+    pings = folder / "raw.patrol_track.rec"  # what `citystream simulate --tracks` adds
+    with open(pings, "wb") as fh:
+        fh.write(MAGIC)
+        write_framed(fh, b"CGT-0017", b'{"device_id": "CGT-0017"}', 1)
+    assert Counter(read_inputs([folder])) == Counter(feed.inputs)
+    for source in (None, "patrol"):
+        with pytest.raises(InputError, match="patrol_track records, not reports"):
+            list(read_inputs([pings], source=source))
 
 
 def _good_hotline_values(feed: Feed) -> list[bytes]:

@@ -2,12 +2,18 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections import Counter
 from datetime import date, timedelta
 
 from streams.simulator.district import DISTRICTS_DIR, District, build_district
-from streams.simulator.district_files import gazetteer_csv, unit_grids_geojson
+from streams.simulator.district_files import (
+    SEGMENT_MAX_M,
+    gazetteer_csv,
+    streets_geojson,
+    unit_grids_geojson,
+)
 from streams.simulator.patrols import schedule_day
 
 
@@ -15,8 +21,33 @@ def test_committed_district_files_are_what_the_code_generates(district: District
     # If this fails, run: citystream simulate --write-district (and commit the files).
     gaz = (DISTRICTS_DIR / "qibin_gazetteer.csv").read_text(encoding="utf-8")
     grids = (DISTRICTS_DIR / "qibin_unit_grids.geojson").read_text(encoding="utf-8")
+    streets = (DISTRICTS_DIR / "qibin_streets.geojson").read_text(encoding="utf-8")
     assert gaz == gazetteer_csv(district)
     assert grids == unit_grids_geojson(district)
+    assert streets == streets_geojson(district)
+
+
+def test_street_segments_cut_each_street_into_equal_pieces_of_at_most_100_m(
+    district: District,
+) -> None:
+    features = json.loads(streets_geojson(district))["features"]
+    ids = [f["properties"]["segment_id"] for f in features]
+    assert len(set(ids)) == len(ids)
+    by_street: dict[str, list[dict]] = {}
+    for f in features:
+        by_street.setdefault(f["properties"]["street_name"], []).append(f)
+    assert set(by_street) == {s.name for s in district.streets}
+    for street in district.streets:
+        segs = by_street[street.name]
+        lengths = [f["properties"]["length_m"] for f in segs]
+        assert max(lengths) <= SEGMENT_MAX_M
+        assert max(lengths) - min(lengths) <= 0.01  # equal pieces (rounded to cm)
+        assert len(segs) == -(-street.length // SEGMENT_MAX_M)  # ceil(L / 100 m)
+        assert abs(sum(lengths) - street.length) < 0.01 * len(segs)
+        for a, b in itertools.pairwise(segs):  # consecutive pieces meet
+            assert a["geometry"]["coordinates"][-1] == b["geometry"]["coordinates"][0]
+            assert b["properties"]["segment_id"] == a["properties"]["segment_id"] + 1
+        assert len({f["properties"]["street_id"] for f in segs}) == 1
 
 
 def test_same_seed_same_district_other_seed_other_streets(district: District) -> None:

@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import orjson
 import pytest
 
 from streams.cli import simulate as command
@@ -44,8 +45,8 @@ def _args(tmp_path: Path, **extra: object) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
     argv = ["--scale", "0.02", "--seed", "4", "--out", str(tmp_path), "--quiet"]
-    for k, v in extra.items():
-        argv += [f"--{k.replace('_', '-')}", str(v)]
+    for k, v in extra.items():  # a value "" is a flag without a value
+        argv += [f"--{k.replace('_', '-')}", str(v)] if v != "" else [f"--{k}"]
     return parser.parse_args(argv)
 
 
@@ -81,3 +82,35 @@ def test_simulate_refuses_bad_options(tmp_path: Path, capsys: pytest.CaptureFixt
     settings = load_settings(env={})
     assert command.run(settings, _args(tmp_path, days=0)) == 2
     assert "days" in capsys.readouterr().err
+    assert command.run(settings, _args(tmp_path, shirkers=1.5)) == 2
+    assert "shirker share" in capsys.readouterr().err
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+
+
+def test_simulate_tracks_writes_the_ping_feed_and_its_truth(tmp_path: Path) -> None:
+    settings = load_settings(env={})
+    assert command.run(settings, _args(tmp_path / "plain", days=1)) == 0
+    assert command.run(settings, _args(tmp_path / "t", days=1, tracks="", shirkers=0.1)) == 0
+    out = tmp_path / "t"
+    batches = list(read_framed(out / "raw.patrol_track.rec"))
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["records"]["patrol_track"] == len(batches) > 100
+    assert manifest["tracks"] and len(manifest["shirkers"]) == 6
+    pings = _csv_rows(out / "track_truth.csv")
+    sent = sum(len(orjson.loads(b.value).get("points", ())) for b in batches[:50])
+    assert sum(1 for p in pings if int(p["source_seq"]) < 50) >= sent > 0
+    assert {p["device_id"] for p in pings} == {b.key.decode() for b in batches}
+    planned = _csv_rows(out / "patrol_truth.csv")
+    skipped = [p for p in planned if p["walked"] == "0"]
+    assert skipped and all(p["shirker"] == "1" for p in skipped)
+    assert {p["patrol_id"] for p in pings} == {p["patrol_id"] for p in planned} - {
+        p["patrol_id"] for p in skipped
+    }
+    # no shirkers: the same reports as without the track feed
+    assert command.run(settings, _args(tmp_path / "t0", days=1, tracks="")) == 0
+    for f in ("raw.sensor.rec", "raw.hotline.rec", "raw.patrol.rec", "truth.csv"):
+        assert (tmp_path / "plain" / f).read_bytes() == (tmp_path / "t0" / f).read_bytes(), f
+    assert not (tmp_path / "plain" / "raw.patrol_track.rec").exists()

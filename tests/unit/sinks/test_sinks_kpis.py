@@ -13,6 +13,7 @@ from sinks import reference
 from sinks.kpi.queries import BI_VIEWS
 from sinks.sql import ChdbExecutor
 from sinks.synthetic import Dataset, generate
+from tests.kpi_rows import assert_rows_equal, by_key
 
 TZ = "Asia/Shanghai"
 Insert = Callable[[str, str, Mapping[str, Any]], None]
@@ -36,9 +37,8 @@ def dataset() -> Dataset:
     return generate(240, seed=20230731)
 
 
-def _units(ex: ChdbExecutor, db: str) -> dict[tuple, dict[str, Any]]:
-    rows = ex.query(f"SELECT * FROM {db}.kpi_units")
-    return {(r["period"], r["period_start"], r["level"], r["unit"]): r for r in rows}
+def _units(ex: ChdbExecutor, db: str) -> dict[tuple[Any, ...], Mapping[str, Any]]:
+    return by_key(ex.query(f"SELECT * FROM {db}.kpi_units"))
 
 
 def test_case_kpis_equal_the_reference(
@@ -78,24 +78,16 @@ def test_intake_durations_and_patrol_equal_the_reference(
 ) -> None:
     _load(insert, migrated_db, dataset)
     ex, db = chdb_executor, migrated_db
-    intake = {
-        (r["period"], r["period_start"], r["source"]): r
-        for r in ex.query(f"SELECT * FROM {db}.kpi_intake")
-    }
-    want_intake = reference.intake(dataset.tables, TZ)
-    assert set(intake) == set(want_intake)
-    for key, want in want_intake.items():
-        for name, value in want.items():
-            assert intake[key][name] == pytest.approx(value), (key, name)
-    durations = {
-        (r["period"], r["period_start"], r["department"]): r
-        for r in ex.query(f"SELECT * FROM {db}.kpi_durations")
-    }
-    want_durations = reference.durations(dataset.tables, TZ)
-    assert set(durations) == set(want_durations)
-    for key, want in want_durations.items():
-        for name, value in want.items():
-            assert durations[key][name] == pytest.approx(value), (key, name)
+    assert_rows_equal(
+        ex.query(f"SELECT * FROM {db}.kpi_intake"),
+        reference.intake(dataset.tables, TZ),
+        key=("period", "period_start", "source"),
+    )
+    assert_rows_equal(
+        ex.query(f"SELECT * FROM {db}.kpi_durations"),
+        reference.durations(dataset.tables, TZ),
+        key=("period", "period_start", "department"),
+    )
     rules = {
         r["role"]: r["min_days_per_week"]
         for r in ex.query(f"SELECT role, min_days_per_week FROM {db}.patrol_rules FINAL")
@@ -117,11 +109,7 @@ def test_verification_equals_the_reference(
     _load(insert, migrated_db, dataset)
     expected = reference.verification(dataset.tables, TZ, int(time.time() * 1000))
     rows = chdb_executor.query(f"SELECT * FROM {migrated_db}.kpi_verification")
-    got = {(r["period"], r["period_start"], r["level"], r["unit"]): r for r in rows}
-    assert set(got) == set(expected)
-    for key, want in expected.items():
-        for name, value in want.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    got = assert_rows_equal(rows, expected)
     district = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
     # the synthetic data has every kind of task: passed, failed, late and open past due
     assert sum(r["passed"] for r in district) and sum(r["failed"] for r in district)

@@ -13,6 +13,7 @@ import pytest
 from sinks import reference
 from sinks.sql import ChdbExecutor
 from sinks.synthetic import Dataset, generate
+from tests.kpi_rows import assert_rows_equal, by_key
 
 TZ = "Asia/Shanghai"
 Insert = Callable[[str, str, Mapping[str, Any]], None]
@@ -62,9 +63,8 @@ def dataset() -> Dataset:
     return data
 
 
-def _returns(ex: ChdbExecutor, db: str) -> dict[tuple, dict[str, Any]]:
-    rows = ex.query(f"SELECT * FROM {db}.kpi_returns")
-    return {(r["period"], r["period_start"], r["level"], r["unit"]): r for r in rows}
+def _returns(ex: ChdbExecutor, db: str) -> dict[tuple[Any, ...], Mapping[str, Any]]:
+    return by_key(ex.query(f"SELECT * FROM {db}.kpi_returns"))
 
 
 def test_returns_equal_the_reference_and_replays_change_nothing(
@@ -72,12 +72,8 @@ def test_returns_equal_the_reference_and_replays_change_nothing(
 ) -> None:
     for table in ("cases", "case_stages"):
         insert(migrated_db, table, dataset.tables[table])
-    expected = reference.returns(dataset.tables, TZ)
-    got = _returns(chdb_executor, migrated_db)
-    assert set(got) == set(expected)
-    for key, want in expected.items():
-        for name, value in want.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    rows = chdb_executor.query(f"SELECT * FROM {migrated_db}.kpi_returns")
+    got = assert_rows_equal(rows, reference.returns(dataset.tables, TZ))
     months = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
     assert sum(r["returned"] for r in months) > 20
     assert {k[3] for k in got if k[2] == "department"} == set(DESKS)
@@ -123,13 +119,8 @@ def test_satisfaction_equals_the_reference(
     chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
 ) -> None:
     insert(migrated_db, "case_stages", dataset.tables["case_stages"])
-    expected = reference.satisfaction(dataset.tables, TZ)
     rows = chdb_executor.query(f"SELECT * FROM {migrated_db}.kpi_satisfaction")
-    got = {(r["period"], r["period_start"], r["level"], r["unit"]): r for r in rows}
-    assert set(got) == set(expected)
-    for key, want in expected.items():
-        for name, value in want.items():
-            assert got[key][name] == pytest.approx(value), (key, name)
+    got = assert_rows_equal(rows, reference.satisfaction(dataset.tables, TZ))
     month = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
     assert all(sum(r[n] for r in month) > 10 for n in reference.CALLBACK_RESULTS)
     assert all(0 < r["satisfaction_rate"] < 100 for r in month)
@@ -164,3 +155,57 @@ def test_hand_made_satisfaction(
     assert (sanitation["callbacks"], sanitation["reached"]) == (4, 3)
     assert sanitation["satisfaction_rate"] == pytest.approx(200 / 3)
     assert got[("week", "district", "")]["satisfaction_rate"] == 75.0
+
+
+def _recurrences(ex: ChdbExecutor, db: str) -> dict[tuple, dict[str, Any]]:
+    rows = ex.query(f"SELECT * FROM {db}.kpi_recurrences")
+    return {(r["period"], r["period_start"], r["level"], r["unit"]): r for r in rows}
+
+
+def test_recurrences_equal_the_reference(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    insert(migrated_db, "cases", dataset.tables["cases"])
+    expected = reference.recurrences(dataset.tables, TZ)
+    got = _recurrences(chdb_executor, migrated_db)
+    assert set(got) == set(expected)
+    for key, want in expected.items():
+        for name, value in want.items():
+            assert got[key][name] == pytest.approx(value), (key, name)
+    months = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
+    assert sum(r["recurred"] for r in months) > 0 and sum(r["closed"] for r in months) > 20
+
+
+def test_hand_made_recurrences(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    """Case 1 (municipal) closed Mon 2023-07-31 10:00 Shanghai, came back twice (cases 2, 3);
+    case 4 (sanitation) closed the same day, never came back; case 5 is still open."""
+    mon10 = 1_690_768_800_000
+    names = list(dataset.tables["cases"])
+    rows = []
+    for case_id, dept, status, closed, rec in (
+        (1, "municipal", "closed", mon10, 0),
+        (2, "municipal", "dispatched", 0, 1),
+        (3, "municipal", "closed", mon10 + 3 * 86_400_000, 1),
+        (4, "sanitation", "closed", mon10, 0),
+        (5, "sanitation", "dispatched", 0, 0),
+    ):
+        row = {n: dataset.tables["cases"][n][0] for n in names}
+        row |= {"case_id": case_id, "version": 1, "department": dept, "status": status,
+                "closed_at": closed, "recurrence_of": rec, "category_key": "C0101"}  # fmt: skip
+        rows.append(row)
+    insert(migrated_db, "cases", {n: [r[n] for r in rows] for n in names})
+    got = _recurrences(chdb_executor, migrated_db)
+    mon = date(2023, 7, 31)
+    municipal = got[("day", mon, "department", "municipal")]
+    assert (municipal["closed"], municipal["recurred"], municipal["recurrences"]) == (1, 1, 2)
+    assert municipal["recurrence_rate"] == 100.0
+    assert got[("day", mon, "department", "sanitation")]["recurrence_rate"] == 0.0
+    district = got[("week", mon, "district", "")]
+    assert (district["closed"], district["recurred"], district["recurrence_rate"]) == (
+        3,
+        1,
+        100 / 3,
+    )
+    assert got[("day", date(2023, 8, 3), "department", "municipal")]["recurred"] == 0
