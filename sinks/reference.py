@@ -18,6 +18,7 @@ __all__ = [
     "case_unit_kpis",
     "department_scores",
     "durations",
+    "escalations",
     "intake",
     "latest_cases",
     "local_date",
@@ -354,6 +355,20 @@ def verification(
         due, done = row["due"], row["verified"]
         row["on_time_verification_rate"] = 100.0 * row["verified_on_time"] / due if due else 0.0
         row["fail_rate"] = 100.0 * row["failed"] / done if done else 0.0
+    return dict(out)
+
+
+def escalations(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[tuple, dict[str, float]]:
+    """What ``kpi_escalations`` returns, keyed by (period, period_start, department, level):
+    escalations (one per escalation id) by the local day of their threshold, for their
+    department and for the district (department '')."""
+    zone = ZoneInfo(tz)
+    out: dict[tuple, dict[str, float]] = defaultdict(lambda: {"escalations": 0.0})
+    latest = {row["escalation_id"]: row for row in table_rows(tables["escalations"])}
+    for e in latest.values():
+        for period, start in period_starts(local_date(_s(e["escalated_at"]) * 1000, zone)):
+            for department in (e["department"], ""):
+                out[(period, start, department, e["level"])]["escalations"] += 1
     return dict(out)
 
 

@@ -1,5 +1,5 @@
 """A seeded synthetic store: cases with varied lifecycles, their events, links, dispatches,
-verify tasks and patrol visits, as table columns ready for
+verify tasks, escalations and patrol visits, as table columns ready for
 :class:`~sinks.clickhouse.ClickHouseSink`.
 
 Used by the KPI tests (beside :mod:`sinks.reference`) and the sink benchmarks. Vectorised
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from sinks.tables import TABLES
+from streams.cases.escalation import Ladder
 from streams.cases.records import case_version
 from streams.contracts.fused import FLAG_BEYOND_STATE, FLAG_LATE
 from streams.reference.categories import DEPARTMENTS
@@ -274,6 +275,33 @@ def _verify_tasks(rng: np.random.Generator, c: dict[str, Any]) -> dict[str, Any]
     return {col.name: [r[col.name] for r in rows] for col in TABLES["verify_tasks"]}
 
 
+def _escalations(rng: np.random.Generator, c: dict[str, Any], end_ms: int) -> dict[str, Any]:
+    """The ladder's levels each dispatched case reached while with its department (until
+    it was handled, else ``end_ms``); some re-sent, as after a worker crash."""
+    ladder = Ladder()
+    rows: list[dict[str, Any]] = []
+    for i in np.flatnonzero(c["dispatched"]):
+        entry = {k: c[k][i] for k in ("dispatched_at", "deadline", "hold_s")}
+        until = int(c["handled_at"][i]) or end_ms
+        for level, at in ladder.thresholds({**entry, "status": "dispatched"}):
+            if at > until:
+                continue
+            row = {
+                "escalation_id": f"{int(c['case_id'][i])}:{level.value}",
+                "case_id": int(c["case_id"][i]),
+                "level": level.value,
+                "department": str(c["department"][i]),
+                "category_key": str(c["category_key"][i]),
+                "grid_code": str(c["grid_code"][i]),
+                "street": str(c["street"][i]),
+                "dispatched_at": int(entry["dispatched_at"]),
+                "deadline": int(entry["deadline"]),
+                "escalated_at": at,
+            }
+            rows += [row, row] if rng.random() < 0.1 else [row]
+    return {col.name: [r[col.name] for r in rows] for col in TABLES["escalations"]}
+
+
 def _visits(rng: np.random.Generator, n: int, start_ms: int, days: int) -> dict[str, Any]:
     inspectors = [f"INS-{i:03d}" for i in range(12)]
     who = rng.integers(0, len(inspectors), n)
@@ -305,6 +333,9 @@ def generate(
         "links": links,
         "dispatches": _dispatches(c),
         "verify_tasks": _verify_tasks(rng, c),
+        "escalations": _escalations(
+            np.random.default_rng([seed, 2]), c, start_ms + days * 86_400_000
+        ),
         "patrol_visits": _visits(rng, max(10, n_cases // 2), start_ms, days),
     }
     return Dataset(tables)

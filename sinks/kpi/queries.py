@@ -36,6 +36,7 @@ BI_VIEWS: tuple[str, ...] = (
     "kpi_streets_not_walked",
     "kpi_patrol_findings",
     "kpi_verification",
+    "kpi_escalations",
     "kpi_returns",
     "kpi_satisfaction",
     "kpi_recurrences",

@@ -36,6 +36,7 @@ ROLES: dict[str, str] = {
     "lifecycle": "streams.app.lifecycle_agent",
     "departments": "streams.app.departments_agent",
     "supervisors": "streams.app.supervisors_agent",
+    "escalation": "streams.app.escalation_agent",
     "patrols": "streams.app.patrols_agent",
     "sink": "streams.app.sink_agent",
 }

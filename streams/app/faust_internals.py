@@ -2,7 +2,11 @@
 
 - the app's transport (``App._new_transport``), with a cheaper per-message hand-off;
 - the consumer's read and committed offsets (``Consumer._read_offset`` and
-  ``_committed_offset``), for lag and for knowing a raw partition is caught up.
+  ``_committed_offset``), for lag and for knowing a raw partition is caught up;
+- no stream records while the group rebalances, and a seek for partitions without a
+  committed offset (``Consumer._getmany``, ``seek_to_committed``): see below;
+- a table write whose changelog record can be awaited (``Table.send_changelog`` and
+  ``Table.data``, :func:`write_through`).
 
 The fast path counts its hits (:data:`HANDOFFS`, exported as a worker metric); the
 streaming integration test fails when a run takes no inline hand-off, which is what a
@@ -18,12 +22,28 @@ event on a channel queue. :class:`Consumer` runs the callback to its first suspe
 inline; only a callback that does suspend (a full queue, flow control, the producer
 buffer) goes the original way, resumed from where it stopped, so back-pressure and
 rebalances behave exactly as in Faust. Everything else is Faust's aiokafka driver.
+
+Records lost at a rebalance, why: at the end of a rebalance Faust's recovery resumes the
+stream partitions, seeks them to their committed offsets, and only then resumes its flow
+control, which *clears every stream's queue* (``FlowControlEvent.resume``). Records fetched
+in between (a restarted worker with a backlog fetches them at once) reach an agent or sit
+in its queue and are dropped, and nothing fetches them again: the seek was before. The
+agent stops there (its later records cannot commit past the gap) or, after the next
+restart, continues without them. Seen as escalation workers that stopped after a dozen
+records of a backlog of hundreds. So while the app is rebalancing :class:`Consumer` fetches
+only the tables' changelogs (the recovery), and stream records are fetched from the
+committed offsets once the rebalance has ended. Faust also relies on that seek to fetch
+again what an earlier generation fetched and the clearing dropped, but aiokafka's
+``seek_to_committed`` skips partitions whose committed offset is missing or 0: those go
+back to their beginning, as the consumer's ``earliest`` reset would.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import Coroutine, Generator
+import logging
+from collections.abc import Coroutine, Generator, Mapping
 from typing import Any
 
 import faust
@@ -40,7 +60,14 @@ __all__ = [
     "committed_offset",
     "last_read_offset",
     "run_until_suspended",
+    "write_through",
 ]
+
+log = logging.getLogger(__name__)
+
+# how long the fetcher waits before asking again while only stream records are to fetch
+# and the rebalance has not ended
+_REBALANCE_POLL_S = 0.05
 
 
 class Handoffs:
@@ -96,6 +123,8 @@ class Resumed:
 
 
 class Consumer(faust_aiokafka.Consumer):
+    _held_in: int | None = None  # the rebalance whose held-back stream partitions were logged
+
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
         first = coros[0] if coros else None
         if (
@@ -120,6 +149,32 @@ class Consumer(faust_aiokafka.Consumer):
         HANDOFFS.task += 1
         return await super().wait_first(Resumed(first, value), suspended)
 
+    async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
+        if active_partitions and self.app.rebalancing:
+            # the recovery's changelogs only: see the module docstring
+            held = {tp for tp in active_partitions if not self._is_changelog_tp(tp)}
+            if held and self.app.rebalancing_count != self._held_in:
+                self._held_in = self.app.rebalancing_count
+                log.info("stream partitions held back until the rebalance ends: %d", len(held))
+            active_partitions = set(active_partitions) - held
+            if not active_partitions:
+                await asyncio.sleep(min(timeout, _REBALANCE_POLL_S))
+                return {}
+        return await super()._getmany(active_partitions, timeout)
+
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        committed = await super().seek_to_committed()
+        unseeked = [
+            tp
+            for tp, offset in committed.items()
+            if not offset
+            and not self._is_changelog_tp(tp)
+            and self.app.topics.acks_enabled_for(tp.topic)
+        ]
+        if unseeked:
+            await self._thread.seek_to_beginning(*unseeked)
+        return committed
+
 
 def _close(awaitable: Any) -> None:
     """Close a coroutine that will never be awaited (no "never awaited" warning)."""
@@ -136,6 +191,23 @@ class App(faust.App):
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
+
+
+def write_through(table: Any, partition: int, key: Any, value: Any) -> asyncio.Future:
+    """Set ``key`` of a Faust table to ``value`` (delete it for None) and return the future
+    of its changelog record, acknowledged once the broker has it.
+
+    ``table[key] = value`` sends the same record but drops the future, so nothing can
+    wait for it: a record processed after the input offset commits could be missing from
+    the changelog a restarted worker recovers. ``partition``: the changelog partition, the
+    one of the input record being processed (as Faust's own writes)."""
+    if value is None:
+        future = table.send_changelog(partition, key, None, value_serializer="raw")
+        table.data.pop(key, None)
+    else:
+        future = table.send_changelog(partition, key, value)
+        table.data[key] = value
+    return future
 
 
 def last_read_offset(consumer: Any, tp: Any) -> int | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from streams.contracts.topics import ALL_TOPICS, topic_config
@@ -76,10 +76,15 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
 
 
 def read_to_end(
-    settings: Settings, topic: str, partitions: list[int] | None = None, idle_s: float = 5.0
+    settings: Settings,
+    topic: str,
+    partitions: list[int] | None = None,
+    idle_s: float = 5.0,
+    start: Mapping[int, int] | None = None,
 ) -> Iterator[Any]:
-    """Every record of ``topic`` (or of some of its partitions) from the beginning to the
-    end it had when the call started. Stops early only after ``idle_s`` without data.
+    """Every record of ``topic`` (or of some of its partitions) from the beginning, or from
+    the offsets in ``start`` (partition -> offset), to the end it had when the call started.
+    Stops early only after ``idle_s`` without data.
 
     Blocking (kafka-python): from async code run it in an executor.
     """
@@ -100,6 +105,9 @@ def read_to_end(
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
+        for tp in tps:
+            if start and start.get(tp.partition):
+                consumer.seek(tp, start[tp.partition])
         ends = consumer.end_offsets(tps)
         deadline = time.monotonic() + idle_s
         while any(consumer.position(tp) < ends[tp] for tp in tps):

@@ -54,6 +54,10 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "counter",
         "simulated supervisors' verification results, by action",
     ),
+    "citystream_escalations_total": (
+        "counter",
+        "escalations raised (remind 催办, supervise 督办 and up the ladder), by level",
+    ),
     "citystream_rows_stored_total": ("counter", "rows written to ClickHouse, by table"),
     "citystream_pings_total": ("counter", "patrol terminal pings accepted, by stage"),
     "citystream_patrol_sessions_total": ("counter", "patrol sessions closed and sent"),

@@ -43,6 +43,7 @@ from streams.contracts.topics import (
     CASE_STATE,
     DEADLETTER,
     DISPATCH,
+    ESCALATIONS,
     FUSED,
     LINKS,
     PATROL_SESSIONS,
@@ -126,6 +127,10 @@ class RowMaker:
     @staticmethod
     def case(value: bytes) -> list[dict[str, Any]]:
         return [orjson.loads(value)]
+
+    @staticmethod
+    def escalation(value: bytes) -> list[dict[str, Any]]:
+        return [orjson.loads(value)]  # the record has the table's columns (0010)
 
     @staticmethod
     def verify_task(value: bytes) -> list[dict[str, Any]]:
@@ -236,6 +241,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         DEADLETTER: lambda m: maker.dead_letter(m.value, round(m.timestamp * 1000)),
         CASE_STATE: lambda m: maker.case(m.value),
         VERIFY_TASKS: lambda m: maker.verify_task(m.value),
+        ESCALATIONS: lambda m: maker.escalation(m.value),
         REQUEST_UPDATES: lambda m: maker.request_update(m.value),
         PATROL_SESSIONS: lambda m: maker.patrol_session(m.value),
         PATROL_VISITS: lambda m: maker.patrol_visit(m.value),

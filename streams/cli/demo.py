@@ -101,7 +101,8 @@ def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
     units = q(_monthly_sql("kpi_units", unit_columns + ", recurrences", "opened"))
     lines = [
         "citystream demo summary (KPI views kpi_intake, kpi_units, kpi_verification, "
-        "kpi_returns, kpi_satisfaction, kpi_recurrences and the patrol ones, by month)",
+        "kpi_returns, kpi_satisfaction, kpi_recurrences, kpi_escalations and the patrol "
+        "ones, by month)",
         f"  raw records in   {sum(produced.values()):>8}  "
         + ", ".join(f"{k} {v}" for k, v in sorted(produced.items())),
         f"  dead letters     {sum(n for _, n in dead):>8}  "
@@ -124,6 +125,7 @@ def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
     lines += _verification_lines(q)
     lines += _return_callback_lines(q)
     lines += _recurrence_lines(q)
+    lines += _escalation_lines(q)
     lines += _patrol_lines(q)
     return "\n".join(lines)
 
@@ -177,6 +179,25 @@ def _return_callback_lines(q: Any) -> list[str]:
         "  callbacks  reached  满意度",
         rows,
         lambda v: f"{v[0]:>8} {v[1]:>9} {v[2]:>6.1f}% {v[3]:>10} {v[4]:>8} {v[5]:>6.1f}%",
+    )
+
+
+def _escalation_lines(q: Any) -> list[str]:
+    """Escalations per department and level (催办, 督办, department head, district
+    leader), from kpi_escalations: cases escalated at each level, by the month of its
+    threshold."""
+    levels = ("remind", "supervise", "department_head", "district_leader")
+    counts = ", ".join(f"sumIf(escalations, level = '{level}')" for level in levels)
+    rows = q(
+        "SELECT period_start, if(department = '', 'district', 'department') AS scope, "
+        f"department, {counts} FROM {{db}}.kpi_escalations WHERE period = 'month' "
+        "GROUP BY period_start, department "
+        "ORDER BY period_start, department = '', sum(escalations) DESC, department"
+    )
+    return _unit_lines(
+        "  ladder:  month       unit           催办    督办  dept head  district leader",
+        rows,
+        lambda v: f"{v[0]:>6} {v[1]:>7} {v[2]:>10} {v[3]:>16}",
     )
 
 

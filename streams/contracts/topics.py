@@ -12,6 +12,7 @@ __all__ = [
     "DEADLETTER",
     "DEDUP_STATE",
     "DISPATCH",
+    "ESCALATIONS",
     "FUSED",
     "LINKS",
     "MAX_MESSAGE_BYTES",
@@ -47,6 +48,7 @@ UPDATES = "case.updates"
 TRANSITIONS = "case.transitions"
 CASE_STATE = "case.state"  # the current row of each case after every transition
 VERIFY_TASKS = "verify.tasks"  # verifications (核查) to do, then settled; keyed by case id
+ESCALATIONS = "case.escalations"  # 催办/督办 and up the ladder, once per case and level
 DEDUP_STATE = "dedup.state"  # compacted changelog of the dedup agent's per-tile state
 REQUEST_UPDATES = "hotline.updates"  # re-published hotline requests: status and notes
 PATROL_SESSIONS = "patrol.sessions"  # closed patrol sessions with their visits, by device
@@ -65,6 +67,7 @@ ALL_TOPICS: tuple[str, ...] = (
     TRANSITIONS,
     CASE_STATE,
     VERIFY_TASKS,
+    ESCALATIONS,
     DEDUP_STATE,
     REQUEST_UPDATES,
     PATROL_SESSIONS,
@@ -83,6 +86,7 @@ TOPIC_TABLES: dict[str, str] = {
     DEADLETTER: "dead_letters",
     CASE_STATE: "cases",
     VERIFY_TASKS: "verify_tasks",
+    ESCALATIONS: "escalations",
     REQUEST_UPDATES: "request_updates",
     PATROL_SESSIONS: "patrol_sessions",
     PATROL_VISITS: "patrol_segment_visits",

@@ -1,5 +1,5 @@
 """The settings of each concern: Kafka, ClickHouse, pipeline, calendar, worker, sink, dispatch,
-verification, patrol (the foot patrol's roster and position pings).
+verification, escalation, patrol (the foot patrol's roster and position pings).
 
 Each is a frozen dataclass whose fields name their environment variable (see
 :mod:`streams.settings.codecs`). Construction always validates: the field types first, then
@@ -39,6 +39,7 @@ __all__ = [
     "ClickHouseSettings",
     "Concern",
     "DispatchSettings",
+    "EscalationSettings",
     "KafkaSettings",
     "LogFormat",
     "LogLevel",
@@ -52,7 +53,15 @@ __all__ = [
 ]
 
 WorkerRole = Literal[
-    "normalize", "dedup", "dispatch", "lifecycle", "departments", "supervisors", "sink"
+    "normalize",
+    "dedup",
+    "dispatch",
+    "lifecycle",
+    "departments",
+    "supervisors",
+    "escalation",
+    "patrols",
+    "sink",
 ]
 WORKER_ROLES: tuple[WorkerRole, ...] = get_args(WorkerRole)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -310,6 +319,23 @@ class VerifySettings(Concern):
     def check(self) -> None:
         for name in ("limit_urban_s", "limit_rural_s"):
             self._require(getattr(self, name) >= 1, name, "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class EscalationSettings(Concern):
+    # the escalation ladder (streams/cases/escalation.py), as shares of a case's time limit
+    remind_share: float = setting(0.8, "ESCALATION_REMIND_SHARE", FLOAT)  # 催办
+    department_head_overdue: float = setting(0.5, "ESCALATION_DEPARTMENT_HEAD_OVERDUE", FLOAT)
+    district_leader_overdue: float = setting(1.0, "ESCALATION_DISTRICT_LEADER_OVERDUE", FLOAT)
+
+    def check(self) -> None:
+        self._require(0 < self.remind_share <= 1, "remind_share", "not in (0, 1]")
+        self._require(self.department_head_overdue > 0, "department_head_overdue", "must be > 0")
+        self._require(
+            self.district_leader_overdue > self.department_head_overdue,
+            "district_leader_overdue",
+            "must be above CITYSTREAM_ESCALATION_DEPARTMENT_HEAD_OVERDUE",
+        )
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -29,6 +29,7 @@ from streams.settings.concerns import (
     ClickHouseSettings,
     Concern,
     DispatchSettings,
+    EscalationSettings,
     KafkaSettings,
     PatrolSettings,
     PipelineSettings,
@@ -92,6 +93,7 @@ class Settings(Concern):
     sink: SinkSettings = dataclasses.field(default_factory=SinkSettings)
     dispatch: DispatchSettings = dataclasses.field(default_factory=DispatchSettings)
     verify: VerifySettings = dataclasses.field(default_factory=VerifySettings)
+    escalation: EscalationSettings = dataclasses.field(default_factory=EscalationSettings)
     walk: WalkSettings = dataclasses.field(default_factory=WalkSettings)
     patrol: PatrolSettings = dataclasses.field(default_factory=PatrolSettings)
 

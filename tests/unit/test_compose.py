@@ -95,6 +95,7 @@ def test_compose_file_has_the_expected_services() -> None:
         ("normalize",),
         ("dedup",),
         ("dispatch", "lifecycle"),
+        ("escalation",),
         ("patrols",),
         ("sink",),
         ("departments", "supervisors"),

@@ -109,3 +109,84 @@ def test_the_app_consumer_hands_messages_over_inline(tmp_path: Any) -> None:
         return trace
 
     assert asyncio.run(main()) == ["quick", "slow 7"]
+
+
+def test_no_stream_records_are_fetched_while_the_group_rebalances(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Faust's recovery clears the stream queues when it resumes its flow, after its seek
+    to the committed offsets: a stream record fetched before the rebalance has ended would
+    be lost. While rebalancing only the tables' changelogs are fetched (the fetch from the
+    broker is replaced by a recorder; nothing is contacted)."""
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+    from faust.types import TP
+
+    from streams.app.factory import create_app
+    from streams.settings import Settings
+
+    asked: list[set[TP]] = []
+
+    async def fetch(self: Any, active_partitions: set[TP], timeout: float) -> dict:
+        asked.append(set(active_partitions))
+        return {"fetched": True}
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_getmany", fetch)
+
+    async def main() -> list[Any]:
+        app = create_app(Settings(home=tmp_path).replace(app_id="gate-test"), ["escalation"])
+        consumer = app.consumer
+        changelog = TP(app.tables["escalation-cases"].changelog_topic.get_topic_name(), 0)
+        stream = TP("case.state", 0)
+        app.rebalancing = True
+        during = await consumer._getmany({changelog, stream}, 1.0)
+        held = await consumer._getmany({stream}, 1.0)
+        app.rebalancing = False
+        after = await consumer._getmany({changelog, stream}, 1.0)
+        return [during, held, after]
+
+    assert asyncio.run(main()) == [{"fetched": True}, {}, {"fetched": True}]
+    # the stream partition waits for the end of the rebalance
+    assert [sorted(tp.topic.endswith("changelog") for tp in a) for a in asked] == [
+        [True],
+        [False, True],
+    ]
+
+
+def test_partitions_without_a_committed_offset_are_sought_to_their_beginning(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiokafka's seek to the committed offsets leaves alone a partition whose offset is
+    missing or 0, so what an earlier generation fetched and the flow's resume cleared
+    would never come again: those stream partitions go back to their beginning (not the
+    changelogs, which the recovery positions)."""
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+    from faust.types import TP
+
+    from streams.app.factory import create_app
+    from streams.settings import Settings
+
+    never, zero, done = TP("case.state", 0), TP("case.state", 1), TP("case.state", 2)
+    committed = {never: None, zero: 0, done: 5}
+
+    async def seek_to_committed(self: Any) -> dict:
+        return dict(committed)
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "seek_to_committed", seek_to_committed)
+
+    async def main() -> tuple[Any, list[TP]]:
+        app = create_app(Settings(home=tmp_path).replace(app_id="seek-test"), ["escalation"])
+        changelog = TP(app.tables["escalation-cases"].changelog_topic.get_topic_name(), 0)
+        committed[changelog] = None
+        consumer = app.consumer
+        sought: list[TP] = []
+
+        async def seek_to_beginning(*tps: TP) -> None:
+            sought.extend(tps)
+
+        monkeypatch.setattr(consumer._thread, "seek_to_beginning", seek_to_beginning)
+        monkeypatch.setattr(app.topics, "acks_enabled_for", lambda topic: topic == "case.state")
+        return await consumer.seek_to_committed(), sought
+
+    result, sought = asyncio.run(main())
+    assert result[done] == 5
+    assert sought == [never, zero]

@@ -117,6 +117,51 @@ def test_verification_equals_the_reference(
     assert sum(r["verified"] for r in district) < sum(r["due"] for r in district)
 
 
+def test_escalations_equal_the_reference(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    _load(insert, migrated_db, dataset)
+    expected = reference.escalations(dataset.tables, TZ)
+    rows = chdb_executor.query(f"SELECT * FROM {migrated_db}.kpi_escalations")
+    got = {(r["period"], r["period_start"], r["department"], r["level"]): r for r in rows}
+    assert set(got) == set(expected)
+    for key, want in expected.items():
+        assert got[key]["escalations"] == want["escalations"], key
+    # every level occurs, and re-sent escalations are counted once
+    month = [k for k in got if k[0] == "month" and k[2] == ""]
+    assert {k[3] for k in month} == {"remind", "supervise", "department_head", "district_leader"}
+    ids = dataset.tables["escalations"]["escalation_id"]
+    assert sum(got[k]["escalations"] for k in month) == len(set(ids)) < len(ids)
+
+
+def test_the_demo_summary_reads_escalations_from_kpi_escalations(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    """``citystream demo``'s escalation lines: per month and department, then the district,
+    the cases escalated at each level, as the Python KPI counts them."""
+    from streams.cli.demo import _escalation_lines
+
+    _load(insert, migrated_db, dataset)
+
+    def q(sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(r.values()) for r in chdb_executor.query(sql.format(db=migrated_db))]
+
+    lines = _escalation_lines(q)
+    want = reference.escalations(dataset.tables, TZ)
+    levels = ("remind", "supervise", "department_head", "district_leader")
+    expected = []
+    for month, unit in sorted({(k[1], k[2]) for k in want if k[0] == "month"}):
+        counts = [
+            int(want.get(("month", month, unit, lv), {}).get("escalations", 0)) for lv in levels
+        ]
+        expected.append((str(month), unit or "district", counts))
+    got = [
+        (line.split()[0], line.split()[1], [int(n) for n in line.split()[2:]]) for line in lines[1:]
+    ]
+    assert sorted(got) == sorted(expected)
+    assert got[-1][1] == "district" and len(got) > 2
+
+
 def _all_views(ex: ChdbExecutor, db: str) -> dict[str, list]:
     views = [v for v in BI_VIEWS if v != "deadletter_daily"]
     return {

@@ -1,0 +1,168 @@
+"""The escalation agent's pure step: case.state messages against a partition's entries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.app.escalation_agent import EscalationStep, Journal, unsent
+from streams.app.factory import ROLES
+from streams.cases.escalation import Change, apply_changes
+from streams.contracts.reasons import Reason
+from streams.settings import WORKER_ROLES, Settings
+
+H = 3_600_000
+T0 = 1_690_765_200_000
+
+
+def _state(case_id: int, status: str = "dispatched", seq: int = 1, **fields: Any) -> bytes:
+    row = {
+        "case_id": case_id,
+        "version": seq << 32,
+        "category_key": "E0102",
+        "department": "sanitation",
+        "grid_code": "410611001001001",
+        "street": "410611001",
+        "status": status,
+        "opened_at": T0 - H,
+        "dispatched_at": T0,
+        "deadline": T0 + 10 * H,
+        "signed_at": 0,
+        "handled_at": 0,
+        "closed_at": 0,
+        "voided_at": 0,
+        "hold_s": 0,
+    }
+    return orjson.dumps({**row, **fields})
+
+
+@pytest.fixture
+def step() -> EscalationStep:
+    return EscalationStep.from_settings(Settings().replace(redelivery_horizon_s=3600))
+
+
+def test_the_role_is_registered_everywhere() -> None:
+    assert "escalation" in ROLES and set(ROLES) == set(WORKER_ROLES)
+
+
+def _apply(table: dict[bytes, Any], changes: list[Change]) -> list[str]:
+    return [r["escalation_id"] for r in apply_changes(table, {}, changes)]
+
+
+def _feed(step: EscalationStep, table: dict[bytes, Any], key: bytes, raw: bytes) -> list[str]:
+    changes, rejected = step.record(dict(table), key, raw, 0)
+    assert rejected is None
+    return _apply(table, changes)
+
+
+def test_records_move_the_clock_and_raise_the_partitions_levels(step: EscalationStep) -> None:
+    table: dict[bytes, Any] = {}
+    assert _feed(step, table, b"1", _state(1)) == []
+    closed = _state(2, "closed", seq=5, handled_at=T0 + H, closed_at=T0 + 2 * H)
+    assert _feed(step, table, b"2", closed) == []
+    assert table[b"1"]["partition"] == 0
+    # a desk's report dated ahead does not move the clock: nothing raised yet
+    assert _feed(step, table, b"1", _state(1, "signed", 2, signed_at=T0 + 7 * H)) == []
+    # another case is dispatched at T0 + 9 h: case 1 has used 90 % of its time; case 2
+    # closed 7 h ago, beyond the redelivery horizon (1 h), goes
+    later = _state(3, opened_at=T0 + 8 * H, dispatched_at=T0 + 9 * H)
+    assert _feed(step, table, b"3", later) == ["1:remind"]
+    assert set(table) == {b"1", b"3"}
+    assert _feed(step, table, b"3", later) == []  # redelivered: nothing twice
+    assert table[b"1"]["raised"] == ["remind"]
+
+
+def test_the_same_records_give_the_same_escalations_from_any_restart_point(
+    step: EscalationStep,
+) -> None:
+    history = [
+        (b"1", _state(1)),
+        (b"2", _state(2, opened_at=T0 + 2 * H, dispatched_at=T0 + 3 * H, deadline=T0 + 13 * H)),
+        (b"1", _state(1, "signed", seq=2, signed_at=T0 + H)),
+        (b"3", _state(3, opened_at=T0 + 11 * H, dispatched_at=T0 + 12 * H, deadline=T0 + 22 * H)),
+        (b"1", _state(1, "handled", seq=3, signed_at=T0 + H, handled_at=T0 + 16 * H)),
+        (b"2", _state(2, "closed", 4, dispatched_at=T0 + 3 * H, closed_at=T0 + 12 * H)),
+    ]
+    table: dict[bytes, Any] = {}
+    once = [i for key, raw in history for i in _feed(step, table, key, raw)]
+    # case 3's dispatch moves the clock to T0 + 12 h: case 1 is overdue, case 2 at 90 %
+    # (its closing record comes later); case 1's handling at T0 + 16 h: 50 % overdue
+    assert once == ["1:remind", "1:supervise", "2:remind", "1:department_head"]
+    # a crash: the table survived up to record k, the records from j <= k come again
+    for j in range(len(history)):
+        for k in range(j, len(history)):
+            table = {}
+            first = [i for key, raw in history[:k] for i in _feed(step, table, key, raw)]
+            again = [i for key, raw in history[j:] for i in _feed(step, table, key, raw)]
+            assert sorted(first + again) == sorted(once), (j, k)
+
+
+def test_partitions_keep_their_own_entries_and_clock(step: EscalationStep) -> None:
+    table: dict[bytes, Any] = {}
+    changes, _ = step.record({}, b"1", _state(1), 0)
+    _apply(table, changes)
+    # a case far ahead in partition 1 does not move partition 0's clock
+    changes, _ = step.record(
+        {},
+        b"2",
+        _state(2, opened_at=T0 + 50 * H, dispatched_at=T0 + 51 * H, deadline=T0 + 61 * H),
+        1,
+    )
+    assert [c.key for c in changes] == [b"2"]
+    assert changes[0].entry is not None and changes[0].entry["partition"] == 1
+    assert _apply(table, changes) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", Reason.MALFORMED_JSON),
+        (b"[1, 2]", Reason.NOT_AN_OBJECT),
+        (b'{"case_id": 1}', Reason.MISSING_FIELD),
+        (_state(1, "nonsense"), Reason.WRONG_TYPE),
+    ],
+)
+def test_bad_records_are_rejected_and_change_nothing(
+    step: EscalationStep, raw: bytes, reason: Reason
+) -> None:
+    table: dict[bytes, Any] = {}
+    _feed(step, table, b"1", _state(1))
+    changes, rejected = step.record(dict(table), b"1", raw, 0)
+    assert changes == []
+    assert rejected is not None and rejected[0] is reason
+
+
+def test_the_worker_app_builds_with_the_role(tmp_path: Any) -> None:
+    """Registration declares the agent and its table (nothing connects before start)."""
+    from streams.app.factory import create_app
+
+    app = create_app(Settings(home=tmp_path, cache_dir=tmp_path), ["escalation"])
+    assert set(app.agents) == {"escalation"}
+    tables = {"escalation-cases", "escalation-remembered", "escalation-journal"}
+    assert set(app.tables) == tables
+    assert all(app.tables[name].key_serializer == "raw" for name in tables)
+
+
+def test_the_journal_says_which_records_are_applied_and_round_trips(
+    step: EscalationStep,
+) -> None:
+    changes, _ = step.record({}, b"1", _state(1), 3)
+    dropped = Change(b"\xff7", None, [], {"version": 9 << 32, "raised": ["remind"]})
+    journal = Journal.after(41, [*changes, dropped], sent=17)
+    assert (journal.applied(40), journal.applied(41), journal.applied(42)) == (True, True, False)
+    assert all(c.sends == [] for c in journal.changes)  # escalations are on their topic
+    again = Journal.from_json(orjson.loads(orjson.dumps(journal.to_json())))
+    assert again == journal
+    assert again.changes[0].entry is not None and again.changes[0].entry["partition"] == 3
+    assert Journal.key(3) != Journal.key(13)
+
+
+def test_escalations_read_back_after_a_crash_are_not_sent_again() -> None:
+    a = {"escalation_id": "1:remind"}
+    b = {"escalation_id": "1:supervise"}
+    c = {"escalation_id": "2:remind"}
+    changes = [Change(b"1", {}, [a, b]), Change(b"2", {}, [c]), Change(b"3", None)]
+    assert unsent(changes, set()) == [(b"1", a), (b"1", b), (b"2", c)]
+    assert unsent(changes, {"1:remind", "2:remind"}) == [(b"1", b)]
