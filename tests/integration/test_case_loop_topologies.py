@@ -1,12 +1,11 @@
 """The whole case loop on the real broker and Faust workers, in three topologies (issue 13).
 
 A simulated typhoon day goes through every role of the loop: normalize, dedup, dispatch,
-lifecycle, the department desks, the supervisors (who also call hotline callers back) and
-the escalation ladder.
+lifecycle, the department desks and the supervisors (who also call hotline callers back).
 It runs on 1 partition in 1 worker, on 8 partitions in 3 workers with every role, and on
 4 partitions with one process per role (the ClickHouse sink too) where each role in turn
 is SIGKILLed and restarted mid-stream. The three must give the same links, case rows,
-transitions, verify tasks and escalations, each exactly once per key, and the store must hold each
+transitions and verify tasks, each exactly once per key, and the store must hold each
 once: nothing lost, nothing doubled, nothing different.
 
 Closures into dedup are off here (``dedup_closures``): when a closure reaches dedup relative
@@ -29,22 +28,14 @@ from pipeline_runs import ReplayedFeed, produce_feed, run_settings, start_worker
 from sinks.migrate import migrate
 from sinks.sql import DriverExecutor
 from streams.app.kafka_admin import ensure_topics
-from streams.contracts.topics import CASE_STATE, ESCALATIONS, TRANSITIONS, VERIFY_TASKS
+from streams.contracts.topics import CASE_STATE, TRANSITIONS, VERIFY_TASKS
 from streams.runner import WorkerProcess, free_port, read_links, read_topic, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation
 
 pytestmark = pytest.mark.integration
 
-LOOP_ROLES = (
-    "normalize",
-    "dedup",
-    "dispatch",
-    "lifecycle",
-    "departments",
-    "supervisors",
-    "escalation",
-)
+LOOP_ROLES = ("normalize", "dedup", "dispatch", "lifecycle", "departments", "supervisors")
 TIMEOUT_S = 300.0
 
 
@@ -57,7 +48,6 @@ class LoopOutput:
     cases: dict[tuple[int, int], dict[str, Any]]  # (case id, version) -> case.state record
     stages: dict[str, dict[str, Any]]  # transition id -> case.transitions record
     tasks: dict[tuple[str, str], dict[str, Any]]  # (task id, status) -> verify.tasks record
-    escalations: dict[str, dict[str, Any]]  # escalation id -> case.escalations record
     doubled: list[str]
 
 
@@ -84,7 +74,6 @@ def _output(s: Settings) -> LoopOutput:
         _keyed(values(CASE_STATE), lambda r: (r["case_id"], r["version"]), doubled, "case"),
         _keyed(values(TRANSITIONS), lambda r: r["transition_id"], doubled, "transition"),
         _keyed(values(VERIFY_TASKS), lambda r: (r["task_id"], r["status"]), doubled, "task"),
-        _keyed(values(ESCALATIONS), lambda r: r["escalation_id"], doubled, "escalation"),
         doubled,
     )
 
@@ -155,11 +144,10 @@ def _assert_same(run: LoopOutput, one: LoopOutput, when: str) -> None:
     assert run.cases == one.cases, f"case rows differ {when}"
     assert run.stages == one.stages, f"transitions differ {when}"
     assert run.tasks == one.tasks, f"verify tasks differ {when}"
-    assert run.escalations == one.escalations, f"escalations differ {when}"
 
 
 def _store_counts(client: Client, db: str) -> dict[str, int]:
-    tables = ("links", "cases", "case_stages", "verify_tasks", "escalations")
+    tables = ("links", "cases", "case_stages", "verify_tasks")
     return {t: int(client.execute(f"SELECT count() FROM {db}.{t} FINAL")[0][0]) for t in tables}
 
 
@@ -169,7 +157,6 @@ def _topic_counts(out: LoopOutput) -> dict[str, int]:
         "cases": len({case_id for case_id, _ in out.cases}),
         "case_stages": len(out.stages),
         "verify_tasks": len({task_id for task_id, _ in out.tasks}),
-        "escalations": len(out.escalations),
     }
 
 
@@ -187,7 +174,6 @@ def test_the_loop_is_the_same_in_every_topology_and_after_killing_each_role(
     assert one.links == feed.case_of
     assert len(one.tasks) > 20 and any(k[1] == "failed" for k in one.tasks)
     assert {r["action"] for r in one.stages.values()} >= {"dispatch", "handle", "verify_ok"}
-    assert len({r["level"] for r in one.escalations.values()}) >= 2
 
     eight = _run(
         run_settings(base, f"{topic_name}-b", partitions=8),
