@@ -31,6 +31,7 @@ from streams.reference.data import DATA_DIR, read_csv_rows
 __all__ = [
     "LEVELS",
     "LIST_SEP",
+    "ROSTER_COLUMNS",
     "SHIFTS",
     "WEEKDAYS",
     "WHOLE_DISTRICT",
@@ -50,7 +51,7 @@ SHIFTS: dict[str, tuple[str, str]] = {
 }
 WHOLE_DISTRICT = "*"
 LIST_SEP = ";"
-_COLUMNS = (
+ROSTER_COLUMNS = (  # the roster file's header, in order
     "inspector_id",
     "name",
     "department",
@@ -175,7 +176,7 @@ class InspectorRoster:
         are not in it.
         """
         roster_path = Path(path) if path else default_inspector_roster_path()
-        rows = read_csv_rows(roster_path, _COLUMNS, InspectorRosterError)
+        rows = read_csv_rows(roster_path, ROSTER_COLUMNS, InspectorRosterError)
         inspectors: dict[str, Inspector] = {}
         for line, row in enumerate(rows, 2):
             reader = _RowReader(roster_path, line, streets)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from streams.reference.inspectors import (
     LIST_SEP,
+    ROSTER_COLUMNS,
     WEEKDAYS,
     WHOLE_DISTRICT,
     default_inspector_roster_path,
@@ -28,16 +29,6 @@ __all__ = ["LEVEL_OF_ROLE", "inspector_names", "roster_csv", "write_roster_file"
 
 # the simulator's roles -> the roster's levels (streams/reference/inspectors.py)
 LEVEL_OF_ROLE = {"head": "principal_leader", "chief": "section_chief", "staff": "staff"}
-COLUMNS = (
-    "inspector_id",
-    "name",
-    "department",
-    "level",
-    "home_streets",
-    "home_grids",
-    "weekdays",
-    "shifts",
-)
 
 
 def inspector_names(inspectors: list[Inspector]) -> dict[str, str]:
@@ -66,7 +57,7 @@ def roster_csv(district: District) -> str:
     """The roster file's text: one row per inspector, in id order."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(ROSTER_COLUMNS)
     names = inspector_names(district.inspectors)
     for who in district.inspectors:
         days, shifts = PLANNED[who.role]

@@ -12,30 +12,11 @@ from streams.app.factory import ROLES
 from streams.cases.escalation import Change, apply_changes
 from streams.contracts.reasons import Reason
 from streams.settings import WORKER_ROLES, Settings
-
-H = 3_600_000
-T0 = 1_690_765_200_000
+from tests.case_states import T0, H, case_state
 
 
 def _state(case_id: int, status: str = "dispatched", seq: int = 1, **fields: Any) -> bytes:
-    row = {
-        "case_id": case_id,
-        "version": seq << 32,
-        "category_key": "E0102",
-        "department": "sanitation",
-        "grid_code": "410611001001001",
-        "street": "410611001",
-        "status": status,
-        "opened_at": T0 - H,
-        "dispatched_at": T0,
-        "deadline": T0 + 10 * H,
-        "signed_at": 0,
-        "handled_at": 0,
-        "closed_at": 0,
-        "voided_at": 0,
-        "hold_s": 0,
-    }
-    return orjson.dumps({**row, **fields})
+    return orjson.dumps(case_state(case_id, status, seq, **fields))
 
 
 @pytest.fixture

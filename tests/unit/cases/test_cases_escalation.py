@@ -19,32 +19,13 @@ from streams.cases.escalation import (
     prunable,
 )
 from streams.settings import Settings, SettingsError
+from tests.case_states import T0, H, case_state
 
-H = 3_600_000
-T0 = 1_690_765_200_000  # 2023-07-31 09:00 +08
 LADDER = Ladder()
 
 
 def _state(status: str = "dispatched", seq: int = 1, **fields: Any) -> dict[str, Any]:
-    """A case.state record: dispatched at T0 with 10 h to go unless told otherwise."""
-    row = {
-        "case_id": 42,
-        "version": seq << 32,
-        "category_key": "E0102",
-        "department": "sanitation",
-        "grid_code": "410611001001001",
-        "street": "410611001",
-        "status": status,
-        "opened_at": T0 - H,
-        "dispatched_at": T0,
-        "deadline": T0 + 10 * H,
-        "signed_at": 0,
-        "handled_at": 0,
-        "closed_at": 0,
-        "voided_at": 0,
-        "hold_s": 0,
-    }
-    return {**row, **fields}
+    return case_state(fields.pop("case_id", 42), status, seq, **fields)
 
 
 def _levels(records: list[dict[str, Any]]) -> list[str]:
