@@ -75,13 +75,14 @@ def patrol_week(
     ex: Executor, database: str, tz: str, week: date
 ) -> dict[str, list[dict[str, Any]]]:
     """The report's patrol section for the week starting Monday ``week``: ``rule`` (who met
-    the rule of their level), ``streets`` (streets walked, least covered first) and ``gaps``
-    (streets nobody walked)."""
+    the rule of their level), ``streets`` (streets walked, least covered first), ``gaps``
+    (streets nobody walked) and ``segments`` (the segments walked, for the map)."""
     return {
         key: ex.query(load_query(name, database=database, tz=tz, week=week))
         for key, name in (
             ("rule", "patrol_rule"),
             ("streets", "street_coverage"),
             ("gaps", "street_gaps"),
+            ("segments", "walked_segments"),
         )
     }

@@ -14,6 +14,8 @@ from datetime import date
 from html import escape
 from typing import Any
 
+from streams.reference.streets import StreetNetwork
+
 __all__ = [
     "GRADE_COLOURS",
     "LEAGUE_COLUMNS",
@@ -175,10 +177,51 @@ PATROL_TABLES: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
 )  # fmt: skip
 
 
-def patrol_html(patrols: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+def streets_svg(
+    network: StreetNetwork, walked: Sequence[Mapping[str, Any]], size: int = 520
+) -> str:
+    """The district's street segments, those walked in the week (``walked``: rows with
+    ``segment_id`` and ``visits``) in green, darker with more visits, the rest grey."""
+    visits = {int(r["segment_id"]): int(r["visits"]) for r in walked}
+    lons = [lon for seg in network.segments for lon, _ in seg.coords]
+    lats = [lat for seg in network.segments for _, lat in seg.coords]
+    if not lons:
+        return "<p>No street network.</p>"
+    span = max(max(lats) - min(lats), max(lons) - min(lons), 1e-6)
+    top = max(visits.values(), default=1)
+    pad = 20
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
+        'role="img" aria-label="street segments walked">'
+        f'<rect width="{size}" height="{size}" fill="#f7f7f7"/>'
+    ]
+    for seg in network.segments:
+        points = " ".join(
+            f"{pad + (lon - min(lons)) / span * (size - 2 * pad):.1f},"
+            f"{size - pad - (lat - min(lats)) / span * (size - 2 * pad):.1f}"
+            for lon, lat in seg.coords
+        )
+        n = visits.get(seg.segment_id, 0)
+        colour = f"rgb(0,{200 - int(120 * n / top)},60)" if n else "#bbb"
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="3">'
+            f"<title>{escape(seg.street_name)} #{seg.segment_id}: {n} visits</title></polyline>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def patrol_html(
+    patrols: Mapping[str, Sequence[Mapping[str, Any]]], network: StreetNetwork | None = None
+) -> str:
     """The patrol section's tables from :func:`sinks.kpi.queries.patrol_week`; a rule row
-    not met is marked red."""
+    not met is marked red. With the district's ``network``, a map of the segments walked."""
     parts = []
+    if network is not None:
+        parts.append(
+            "<h3>Street segments walked (green) and not (grey)</h3>"
+            + streets_svg(network, patrols.get("segments", ()))
+        )
     for key, heading, columns in PATROL_TABLES:
         head = "".join(f"<th>{escape(h)}</th>" for _, h, _ in columns)
         body = []
@@ -212,6 +255,7 @@ def html_report(
     trend: Sequence[Mapping[str, Any]],
     hotspots: Sequence[Mapping[str, Any]],
     patrols: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    streets: StreetNetwork | None = None,
     title: str = "citystream KPI report",
 ) -> str:
     """The whole report as one HTML document."""
@@ -232,6 +276,7 @@ def html_report(
         f"{_map_svg(hotspots)}"
         "<table><thead><tr><th>unit grid</th><th>cases</th><th>recurrences</th></tr></thead>"
         f"<tbody>{top_rows}</tbody></table>"
-        f"<h2>Foot patrols (铁脚板), week of {week.isoformat()}</h2>{patrol_html(patrols or {})}"
+        f"<h2>Foot patrols (铁脚板), week of {week.isoformat()}</h2>"
+        f"{patrol_html(patrols or {}, streets)}"
         "</body></html>"
     )

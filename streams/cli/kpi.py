@@ -17,6 +17,8 @@ from sinks.clickhouse import run_command
 from sinks.kpi import queries
 from sinks.kpi.report import html_report, league_text
 from sinks.sql import DriverExecutor, Executor, SqlError
+from streams.reference.geo import District
+from streams.reference.streets import StreetNetwork
 from streams.settings import Settings
 
 __all__ = ["add_arguments", "resolve_range", "run"]
@@ -94,6 +96,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 trend=queries.trend(ex, database, tz, start, end),
                 hotspots=queries.hotspots(ex, database, tz, start, end),
                 patrols=queries.patrol_week(ex, database, tz, week),
+                streets=StreetNetwork.for_district(District.load(settings.pipeline.district)),
             )
             args.out.write_text(page, encoding="utf-8")
             print(f"report written to {args.out}")

@@ -18,7 +18,9 @@ from sinks.sql import ChdbExecutor
 from sinks.synthetic_patrols import STREETS, generate_patrols
 from sinks.tables import rows_to_columns
 from streams.cli import demo
+from streams.reference.geo import District
 from streams.reference.inspectors import InspectorRoster
+from streams.reference.streets import StreetNetwork
 from tests.kpi_rows import assert_rows_equal, by_key
 
 TZ = "Asia/Shanghai"
@@ -269,6 +271,14 @@ def test_report_patrol_section(
     assert "铁脚板" in page and "路1" in page and "#fcd5c9" in page
     assert "none this week" in html_report(week=week, start=week, end=week, league=[],
                                            trend=[], hotspots=[])  # fmt: skip
+    # the street map: every segment of the network, the ones walked this week in green
+    network = StreetNetwork.for_district(District.load("qibin"))
+    walked = {int(r["segment_id"]) for r in patrols["segments"]}
+    assert walked and walked <= {s.segment_id for s in network.segments}
+    page = html_report(week=week, start=week, end=week, league=[], trend=[], hotspots=[],
+                       patrols=patrols, streets=network)  # fmt: skip
+    assert page.count("<polyline") == len(network.segments)
+    assert page.count('stroke="#bbb"') == len(network.segments) - len(walked)
 
 
 def test_inspector_area_rows_from_the_roster() -> None:
