@@ -35,23 +35,29 @@ def street_rows(network: StreetNetwork) -> set[tuple[int, str, str, float]]:
 
 def load_reference_tables(settings: Settings, database: str | None = None) -> dict[str, int]:
     """Load the street network and the inspectors' home areas; rows written per table."""
+    network = StreetNetwork.for_district(District.load(settings.pipeline.district))
     return {
-        "street_segments": load_street_segments(settings, database),
-        "inspector_areas": load_inspector_areas(settings, database),
+        "street_segments": load_street_segments(settings, database, network),
+        "inspector_areas": load_inspector_areas(settings, database, network),
     }
 
 
-def load_street_segments(settings: Settings, database: str | None = None) -> int:
-    """Write the district's street network if the table does not hold it yet; the number
-    of rows written. ClickHouse unreachable: :class:`StoreUnavailable`."""
-    network = StreetNetwork.for_district(District.load(settings.pipeline.district))
+def load_street_segments(
+    settings: Settings, database: str | None = None, network: StreetNetwork | None = None
+) -> int:
+    """Write the district's street network (``network``, else the district's file) if the
+    table does not hold it yet; the number of rows written. ClickHouse unreachable:
+    :class:`StoreUnavailable`."""
+    network = network or StreetNetwork.for_district(District.load(settings.pipeline.district))
     return _load_revision(settings, database, "street_segments", _COLUMNS, street_rows(network))
 
 
-def load_inspector_areas(settings: Settings, database: str | None = None) -> int:
+def load_inspector_areas(
+    settings: Settings, database: str | None = None, network: StreetNetwork | None = None
+) -> int:
     """Write the roster's home areas (``inspector_areas``) if the table does not hold them
     yet; the number of rows written."""
-    network = StreetNetwork.for_district(District.load(settings.pipeline.district))
+    network = network or StreetNetwork.for_district(District.load(settings.pipeline.district))
     roster = InspectorRoster.load(settings.patrol.roster_file)
     names = {s.street_id: s.street_name for s in network.segments}
     rows = inspector_area_rows(roster, names, revision=0)
@@ -72,8 +78,9 @@ def _load_revision(
     try:
         stored: list[Any] = client.execute(f"SELECT {names}, revision FROM {db}.{table} FINAL")
         revision = max((int(r[-1]) for r in stored), default=0)
-        newest = {_normal(r[:-1]) for r in stored if int(r[-1]) == revision}
-        if stored and newest == {_normal(w) for w in wanted}:
+        # the driver gives back the Python types the rows were built with
+        newest = {tuple(r[:-1]) for r in stored if int(r[-1]) == revision}
+        if stored and newest == wanted:
             return 0
         rows = [(*row, revision + 1) for row in sorted(wanted)]
         client.execute(f"INSERT INTO {db}.{table} ({names}, revision) VALUES", rows)
@@ -82,8 +89,3 @@ def _load_revision(
         raise StoreUnavailable(f"ClickHouse is unreachable: {exc}") from exc
     finally:
         client.disconnect()
-
-
-def _normal(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A row as read back and as built compare equal (ints, floats, strings)."""
-    return tuple(float(v) if isinstance(v, float) else v for v in row)

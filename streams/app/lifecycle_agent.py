@@ -61,7 +61,6 @@ from streams.contracts.topics import (
     VERIFY_TASKS,
 )
 from streams.dedup.build import make_engine
-from streams.reference.categories import CategoryTable
 from streams.settings import Settings
 
 # the dedup tiles that hold a case, from its opening facts (lat, lon, category_key)
@@ -101,10 +100,8 @@ class LifecycleStep:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LifecycleStep:
-        table = CategoryTable.load(
-            settings.pipeline.categories_file, settings.pipeline.category_code_digits
-        )
-        engine = make_engine(settings)
+        engine = make_engine(settings)  # its category table and tile routing, loaded once
+        table = engine.table
 
         def case_tiles(facts: dict[str, Any]) -> list[int]:
             category = table.id_of(str(facts["category_key"]))

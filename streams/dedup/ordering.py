@@ -112,6 +112,8 @@ class ReorderBuffer:
 
     def due_closures(self, watermark_ms: int) -> list[Closure]:
         """Remove and return, in (time, case id) order, the closures at or before the mark."""
+        if not self.closures:  # nearly always: called for every tile at every release
+            return []
         due = sorted(c for c in self.closures.values() if c.closed_ms <= watermark_ms)
         for closure in due:
             del self.closures[closure.case_id]

@@ -296,10 +296,11 @@ class Normalizer:
     ) -> list[RequestUpdate]:
         """A request update for every valid record flagged as one, accepted as a report
         (the platform's first publication we saw) or not (one we saw before)."""
+        if source != hotline.SOURCE or not ok:  # only the hotline adapter flags updates
+            return []
+        flagged = np.asarray(rows.flags, dtype=np.int64)[ok] & FLAG_REQUEST_UPDATE
         out = []
-        for j in ok:
-            if not rows.flags[j] & FLAG_REQUEST_UPDATE:
-                continue
+        for j in np.asarray(ok)[flagged != 0].tolist():
             status, notes, description, updated = hotline.update_fields(rows.original[j], self.ctx)
             ref = rows.source_ref[j]
             eid = _event_id_for(source, ref)
