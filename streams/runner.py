@@ -21,8 +21,9 @@ from typing import Any
 import orjson
 
 from streams.app.kafka_admin import read_to_end
+from streams.contracts.clock import CLOCK_KEY, tick_value
 from streams.contracts.columnar import decode_columns
-from streams.contracts.topics import DEADLETTER, LINKS, RAW_FEEDS, RAW_TOPICS
+from streams.contracts.topics import CASE_STATE, DEADLETTER, LINKS, RAW_FEEDS, RAW_TOPICS
 from streams.settings import Settings
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "read_topic",
     "remove_faust_dirs",
     "scrape_metric",
+    "tick_clock",
     "wait_until",
 ]
 
@@ -155,6 +157,23 @@ def produce_records(
     finally:
         producer.close(30)
     return n
+
+
+def tick_clock(settings: Settings, at_ms: int) -> None:
+    """Tick the centre's clock at ``at_ms`` on every partition of ``case.state``
+    (``CITYSTREAM_ESCALATION_CLOCK=feed``; streams/contracts/clock.py). Call it once the
+    loop has answered everything fed up to that time."""
+    from kafka import KafkaProducer
+
+    value = tick_value(at_ms)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
+    try:
+        topic = settings.kafka.topic(CASE_STATE)
+        for partition in range(settings.kafka.partitions):
+            producer.send(topic, key=CLOCK_KEY, value=value, partition=partition)
+        producer.flush(60)
+    finally:
+        producer.close(30)
 
 
 def read_topic(settings: Settings, topic: str, timeout_s: float = 5.0) -> Iterator[Any]:

@@ -3,10 +3,13 @@
 ``case.state`` (keyed by case id) feeds changelog-backed Faust tables of the cases this
 worker's partitions hold: status, dispatch time, deadline, hold and the levels already
 raised, and what is remembered of dropped cases (:mod:`streams.cases.escalation`). Each
-record raises what its case reached before the transition and, when it moves its
-partition's clock, what the partition's open cases reached by then; no timer, so the
-escalations follow from the records alone. Each goes to ``case.escalations``, keyed by
-case id, into the partition of the ``case.state`` record that raised it.
+case record raises what its case reached before the transition; each clock tick in the
+partition (:mod:`streams.contracts.clock`) what the partition's open cases reached by its
+time. So the escalations follow from the partition's records alone. With the wall clock
+(``CITYSTREAM_ESCALATION_CLOCK=wall``) the workers write the ticks themselves, to every
+partition, every ``CITYSTREAM_ESCALATION_TICK_S``; a tick comes back through the stream
+like any record. Each escalation goes to ``case.escalations``, keyed by case id, into the
+partition of the ``case.state`` record that raised it.
 
 Each record is applied once, whatever the restarts. Faust redelivers the records after the
 last committed input offset, while the tables a restarted worker recovers may already hold
@@ -31,6 +34,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +46,7 @@ from streams.app.kafka_admin import read_to_end
 from streams.app.metrics import Metrics
 from streams.cases import escalation as ladder_core
 from streams.cases.escalation import Change, Ladder
+from streams.contracts.clock import CLOCK_KEY, is_tick, tick_time, tick_value
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.reasons import Reason
 from streams.contracts.topics import CASE_STATE, DEADLETTER, ESCALATIONS
@@ -76,17 +81,20 @@ class EscalationStep:
         partition: int,
         remembered: Mapping[bytes, Entry] | None = None,
     ) -> tuple[list[Change], tuple[Reason, str] | None]:
-        """``(changes, None)``, or ``([], (reason, message))`` for a record that is not a
-        case row (it goes to the dead letters; the tables stay as they are). ``entries``:
-        those of ``partition``; the entries made here carry it. ``remembered``: what is
-        kept of the dropped cases (looked up for the record's own case only)."""
+        """``(changes, None)``, or ``([], (reason, message))`` for a record that is neither
+        a case row nor a clock tick (it goes to the dead letters; the tables stay as they
+        are). ``entries``: those of ``partition``; the entries made here carry it.
+        ``remembered``: what is kept of the dropped cases (looked up for the record's own
+        case only)."""
         try:
+            if is_tick(key):
+                now = tick_time(raw)
+                changes = ladder_core.on_clock(self.ladder, entries, now, self.horizon_ms)
+                return [_in_partition(c, partition) for c in changes], None
             value = orjson.loads(raw)
             if not isinstance(value, dict):
                 return [], (Reason.NOT_AN_OBJECT, "case.state value is not an object")
-            changes = ladder_core.on_record(
-                self.ladder, entries, key, value, self.horizon_ms, remembered
-            )
+            changes = ladder_core.on_record(self.ladder, entries, key, value, remembered)
         except orjson.JSONDecodeError as exc:
             return [], (Reason.MALFORMED_JSON, str(exc))
         except KeyError as exc:
@@ -216,8 +224,9 @@ class _Agent:
         )
 
     async def apply(self, partition: int, offset: int, changes: list[Change]) -> None:
-        # the first changing record after a resume is the one that may have been sending
-        records = unsent(changes, self.known.pop(partition, set()))
+        # what was read back at the resume is on the topic already: an escalation id is
+        # raised once per case, so it is never to be sent again (kept until reassignment)
+        records = unsent(changes, self.known.get(partition, set()))
         pending = [
             await self.out.send(key=key, value=orjson.dumps(r), partition=partition, force=True)
             for key, r in records
@@ -273,3 +282,17 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
 
     states = app.topic(settings.kafka.topic(CASE_STATE), **raw_topic)
     app.agent(states, name="escalation")(escalation)
+    if settings.escalation.clock == "wall":
+        _add_wall_clock(app, settings, states)
+
+
+def _add_wall_clock(app: Any, settings: Settings, states: Any) -> None:
+    """Every worker ticks every partition: a tick older than one seen raises nothing, so
+    replicas ticking side by side only repeat the time."""
+
+    async def tick() -> None:
+        value = tick_value(time.time_ns() // 1_000_000)
+        for partition in range(settings.kafka.partitions):
+            await states.send(key=CLOCK_KEY, value=value, partition=partition, force=True)
+
+    app.timer(interval=settings.escalation.tick_s, name="escalation-clock")(tick)

@@ -34,6 +34,7 @@ from sinks.streets import load_reference_tables
 from streams.app.metrics import Metrics
 from streams.cases.dispatch import DispatchOrder
 from streams.cases.verification import VerifyTask
+from streams.contracts.clock import is_tick
 from streams.contracts.closures import is_closure_frame
 from streams.contracts.columnar import decode_columns
 from streams.contracts.deadletter import DeadLetter
@@ -125,8 +126,8 @@ class RowMaker:
         return [dead_letter_row(DeadLetter.from_json(value), received_at_ms)]
 
     @staticmethod
-    def case(value: bytes) -> list[dict[str, Any]]:
-        return [orjson.loads(value)]
+    def case(key: bytes | None, value: bytes) -> list[dict[str, Any]]:
+        return [] if is_tick(key) else [orjson.loads(value)]  # ticks: the escalation clock
 
     @staticmethod
     def escalation(value: bytes) -> list[dict[str, Any]]:
@@ -239,7 +240,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         TRANSITIONS: lambda m: maker.stage(m.value),
         DISPATCH: lambda m: maker.dispatch(m.value),
         DEADLETTER: lambda m: maker.dead_letter(m.value, round(m.timestamp * 1000)),
-        CASE_STATE: lambda m: maker.case(m.value),
+        CASE_STATE: lambda m: maker.case(m.key, m.value),
         VERIFY_TASKS: lambda m: maker.verify_task(m.value),
         ESCALATIONS: lambda m: maker.escalation(m.value),
         REQUEST_UPDATES: lambda m: maker.request_update(m.value),

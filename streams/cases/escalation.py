@@ -14,17 +14,15 @@ Each level is raised once per case: its escalation id is ``"{case_id}:{level}"``
 entry remembers the levels raised. Every escalation is dated by the moment its threshold
 was crossed, not by when the pipeline noticed.
 
-"Now" is the pipeline's own clock, per partition of ``case.state``: the latest opening or
-dispatch among the partition's cases (see :func:`now_of`). The demo and the tests replay
-historical days at high speed, where the wall clock means nothing. Not the latest of all
-transition times: the department desks report a case's handling as soon as it is
-dispatched, dated hours ahead, and that clock would overtake cases whose reports are still
-in flight. Levels are raised at records, never on a timer (:func:`on_record`): when a case's
-own record arrives (the levels its previous state reached before this transition), and when
-a record moves its partition's clock (every case of the partition, against the clock). So
-the escalations are a function of each partition's sequence of records, the same however
-fast it is read and wherever a worker restarted. In live operation new cases keep the clock
-within minutes of the wall clock by day; at night it waits for the next case.
+"Now" is the centre's clock as ticks in ``case.state`` (:mod:`streams.contracts.clock`):
+a record raises the levels its case reached under its previous state before this
+transition (:func:`on_record`), a tick raises what every case of its partition reached
+by the tick's time (:func:`on_clock`). Nothing else moves the clock: a clock read from the
+records (the latest opening seen) ran ahead of department answers still in flight, so
+whether a level was raised depended on partitioning and speed. With ticks, the
+escalations are a function of each partition's records and ticks, and a tick is written
+behind what the centre knew at its time: the same however the topics are partitioned,
+however fast they are read and wherever a worker restarted.
 
 A closed or voided case's entry is dropped once its last transition is older than the
 redelivery horizon (the entries a record is checked against stay those of cases still
@@ -53,7 +51,7 @@ __all__ = [
     "apply_changes",
     "entry_from_state",
     "escalation_id",
-    "now_of",
+    "on_clock",
     "on_record",
     "on_state",
     "on_tick",
@@ -132,11 +130,6 @@ def record_time(record: Mapping[str, Any]) -> int:
     return max(int(record.get(name) or 0) for name in _TIMES)
 
 
-def now_of(entries: Iterable[Mapping[str, Any]]) -> int:
-    """The pipeline clock: the latest opening or dispatch among the entries (0: none)."""
-    return max((int(e["intake"]) for e in entries), default=0)
-
-
 def entry_from_state(record: Mapping[str, Any], raised: Iterable[str] = ()) -> dict[str, Any]:
     """A table entry from a ``case.state`` record and the levels already raised."""
     keep = ("department", "category_key", "grid_code", "street")
@@ -146,7 +139,6 @@ def entry_from_state(record: Mapping[str, Any], raised: Iterable[str] = ()) -> d
     for k in ("version", "dispatched_at", "deadline", "hold_s"):
         entry[k] = int(record[k])
     entry["ts"] = record_time(record)  # the last transition: entries are pruned by it
-    entry["intake"] = max(int(record["opened_at"]), entry["dispatched_at"])
     entry["raised"] = sorted(set(raised))
     return entry
 
@@ -193,7 +185,7 @@ def on_state(
     """A ``case.state`` record against the case's entry: ``(new entry, escalations)``.
 
     The levels the case reached under its previous state before this transition are
-    raised first (those its partition's clock had not yet passed). Older records
+    raised first (those no tick had raised yet). Older records
     (redelivered after a restart) change nothing. A closed or voided case keeps a small
     entry (no thresholds) until dropped, so a redelivered older record cannot bring it
     back; after that, ``remembered`` (:func:`remembered_of`, for a case without entry)
@@ -224,10 +216,8 @@ def on_tick(
 
 def prunable(entry: Mapping[str, Any], now: int, horizon_ms: int) -> bool:
     """Whether a closed or voided case's entry may go: its last transition is more than
-    ``horizon_ms`` behind the clock, beyond any redelivery of its older records (and it
-    does not hold the clock itself, which must not run back)."""
-    terminal = Status(entry["status"]) in _TERMINAL
-    return terminal and now - int(entry["ts"]) > horizon_ms and int(entry["intake"]) < now
+    ``horizon_ms`` behind the clock, beyond any redelivery of its older records."""
+    return Status(entry["status"]) in _TERMINAL and now - int(entry["ts"]) > horizon_ms
 
 
 def on_record(
@@ -235,37 +225,34 @@ def on_record(
     entries: Mapping[Any, dict[str, Any]],
     key: Any,
     record: Mapping[str, Any],
-    horizon_ms: int,
     remembered: Mapping[Any, Mapping[str, Any]] | None = None,
 ) -> list[Change]:
-    """One ``case.state`` record of a partition against that partition's ``entries`` (and
-    what is remembered of its dropped cases, :func:`remembered_of`).
-
-    The record's case first (:func:`on_state`); then, if the record moved the partition's
-    clock, every case of the partition against it (:func:`on_tick`), and the closed cases
-    past the horizon are dropped. A key appears once among the changes.
-    """
+    """One ``case.state`` record against its partition's ``entries`` (and what is
+    remembered of the partition's dropped cases, :func:`remembered_of`): the change to
+    its own case, if any (:func:`on_state`)."""
     old = entries.get(key)
     kept = remembered.get(key) if remembered is not None and old is None else None
     entry, raised = on_state(ladder, old, record, kept)
-    if entry is None or entry is old:
+    if entry is None or entry is old or entry == old:
         return []
-    changes: dict[Any, Change] = {}
-    if entry != old:
-        changes[key] = Change(key, entry, raised)
-    current = {**entries, key: entry}
-    now = now_of(current.values())
-    if now <= now_of(entries.values()):
-        return list(changes.values())
-    for k, e in current.items():
-        if prunable(e, now, horizon_ms):
-            changes[k] = Change(k, None, [], remembered_of(e))
+    return [Change(key, entry, raised)]
+
+
+def on_clock(
+    ladder: Ladder, entries: Mapping[Any, dict[str, Any]], now: int, horizon_ms: int
+) -> list[Change]:
+    """A clock tick at ``now`` against its partition's ``entries``: every case's levels
+    reached by then (:func:`on_tick`), and the closed cases past the horizon dropped. An
+    older tick than one seen before raises nothing new (each level is raised once)."""
+    changes: list[Change] = []
+    for key, entry in entries.items():
+        if prunable(entry, now, horizon_ms):
+            changes.append(Change(key, None, [], remembered_of(entry)))
             continue
-        new, sends = on_tick(ladder, e, now)
+        new, sends = on_tick(ladder, entry, now)
         if sends:
-            before = changes[k].sends if k in changes else []
-            changes[k] = Change(k, new, [*before, *sends])
-    return list(changes.values())
+            changes.append(Change(key, new, sends))
+    return changes
 
 
 def apply_changes(

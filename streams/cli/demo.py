@@ -83,8 +83,16 @@ def _feed_day(settings: Settings, records: list[Any], produced: dict[str, int]) 
     return sum(len(r.truth) for r in records if r.source in SOURCES)
 
 
-def _stages(client: Any, db: str) -> int:
-    return int(_query(client, f"SELECT count() FROM {db}.case_stages FINAL")[0][0])
+def _count(client: Any, db: str, table: str) -> int:
+    return int(_query(client, f"SELECT count() FROM {db}.{table} FINAL")[0][0])
+
+
+def _settle(count: Callable[[], int], poll_s: float = 5.0) -> None:
+    """Until ``count`` stops growing between two polls."""
+    last = -1
+    while (now := count()) != last:
+        last = now
+        time.sleep(poll_s)
 
 
 def _summary(client: Any, db: str, produced: dict[str, int]) -> str:
@@ -253,7 +261,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from sinks.migrate import migrate
     from sinks.sql import DriverExecutor
     from streams.app.kafka_admin import ensure_topics
-    from streams.runner import WorkerProcess, wait_until
+    from streams.runner import WorkerProcess, tick_clock, wait_until
     from streams.simulator import Simulation
 
     print("citystream demo: starting Kafka and ClickHouse (installs what is missing)...")
@@ -263,6 +271,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         topic_prefix=f"demo{stamp}.",
         app_id=f"citystream-demo{stamp}",
         clickhouse_database=f"{settings.clickhouse.database}_demo",
+        escalation_clock="feed",  # history replayed at speed: the demo ticks the clock
     )
     db = run_settings.clickhouse.database
     client = make_client(run_settings, use_numpy=False)
@@ -306,10 +315,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 return 1
             # The desks answer and the closures go back to dedup before the next day comes:
             # a report after a close is then a recurrence, as in a centre working in real time.
-            last = -1
-            while _stages(client, db) != last:
-                last = _stages(client, db)
-                time.sleep(5)
+            _settle(lambda: _count(client, db, "case_stages"))
+            # the centre's clock (CITYSTREAM_ESCALATION_CLOCK=feed) reaches the day's last
+            # arrival once the loop has answered it: the cases it leaves late escalate
+            tick_clock(run_settings, max(r.arrival_ms for r in records))
+            _settle(lambda: _count(client, db, "escalations"))
         print(f"citystream demo: done in {time.monotonic() - started:.1f}s")
         print(_summary(client, db, produced))
         print(

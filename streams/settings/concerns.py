@@ -39,6 +39,7 @@ __all__ = [
     "ClickHouseSettings",
     "Concern",
     "DispatchSettings",
+    "EscalationClock",
     "EscalationSettings",
     "KafkaSettings",
     "LogFormat",
@@ -67,6 +68,7 @@ WORKER_ROLES: tuple[WorkerRole, ...] = get_args(WorkerRole)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
 LogFormat = Literal["json", "text"]
+EscalationClock = Literal["wall", "feed"]
 _JAVA_SIZE = re.compile(r"[1-9][0-9]*[kKmMgG]?")
 
 
@@ -327,9 +329,14 @@ class EscalationSettings(Concern):
     remind_share: float = setting(0.8, "ESCALATION_REMIND_SHARE", FLOAT)  # 催办
     department_head_overdue: float = setting(0.5, "ESCALATION_DEPARTMENT_HEAD_OVERDUE", FLOAT)
     district_leader_overdue: float = setting(1.0, "ESCALATION_DISTRICT_LEADER_OVERDUE", FLOAT)
+    # who ticks the centre's clock (streams/contracts/clock.py): the escalation workers with
+    # the wall clock (live), or whoever replays history once the loop has answered (feed)
+    clock: EscalationClock = setting("wall", "ESCALATION_CLOCK", choice(*get_args(EscalationClock)))
+    tick_s: float = setting(60.0, "ESCALATION_TICK_S", FLOAT)  # wall clock: between ticks
 
     def check(self) -> None:
         self._require(0 < self.remind_share <= 1, "remind_share", "not in (0, 1]")
+        self._require(self.tick_s >= 1, "tick_s", "must be >= 1")
         self._require(self.department_head_overdue > 0, "department_head_overdue", "must be > 0")
         self._require(
             self.district_leader_overdue > self.department_head_overdue,

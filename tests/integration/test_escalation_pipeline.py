@@ -18,8 +18,10 @@ from clickhouse_driver import Client
 from sinks import reference
 from sinks.migrate import migrate
 from sinks.sql import DriverExecutor
+from streams.app.escalation_agent import EscalationStep
 from streams.app.kafka_admin import ensure_topics
-from streams.cases.escalation import Ladder, apply_changes, on_record
+from streams.cases.escalation import Ladder, apply_changes, on_clock, on_record
+from streams.contracts.clock import CLOCK_KEY, tick_value
 from streams.contracts.topics import CASE_STATE, ESCALATIONS
 from streams.runner import (
     WorkerProcess,
@@ -27,6 +29,7 @@ from streams.runner import (
     produce_records,
     read_topic,
     scrape_metric,
+    tick_clock,
     wait_until,
 )
 from streams.settings import Settings
@@ -44,17 +47,17 @@ def _records(s: Settings, topic: str) -> list[dict[str, Any]]:
 
 
 def _expected(s: Settings) -> dict[str, dict[str, Any]]:
-    """The escalations the case.state topic calls for: each partition's records through
-    the ladder in order, once, offline (each case and level at most once there too)."""
-    ladder = Ladder.from_settings(s)
-    horizon = s.pipeline.redelivery_horizon_s * 1000
+    """The escalations the case.state topic calls for: each partition's records and clock
+    ticks through the ladder in order, once, offline (each case and level at most once
+    there too)."""
+    step = EscalationStep.from_settings(s)
     entries: dict[int, dict[bytes, dict[str, Any]]] = defaultdict(dict)
     remembered: dict[int, dict[bytes, dict[str, Any]]] = defaultdict(dict)
     out: dict[str, dict[str, Any]] = {}
     for message in read_topic(s, s.kafka.topic(CASE_STATE), timeout_s=2.0):
         p = message.partition
-        value = orjson.loads(message.value)
-        changes = on_record(ladder, entries[p], message.key, value, horizon, remembered[p])
+        changes, rejected = step.record(entries[p], message.key, message.value, p, remembered[p])
+        assert rejected is None, rejected
         for r in apply_changes(entries[p], remembered[p], changes):
             assert r["escalation_id"] not in out, r
             out[r["escalation_id"]] = r
@@ -68,6 +71,7 @@ def test_escalations_once_per_level_across_a_crash(
         topic_prefix=f"{topic_name}.",
         app_id=f"{topic_name}-app",
         clickhouse_database=ch_database,
+        escalation_clock="feed",
     )
     ex = DriverExecutor(clickhouse)
     migrate(ex, ch_database, s.calendar.timezone)
@@ -101,6 +105,10 @@ def test_escalations_once_per_level_across_a_crash(
     try:
         half = len(feed) // 2
         produce_records(s, feed[:half])
+        # the clock ticks at the half's last arrival while the loop is still answering
+        # (ticks mid-stream: levels of cases whose feedback is not in yet)
+        assert wait_until(lambda: len(_records(s, CASE_STATE)) > 0, TIMEOUT_S, 1.0, alive)
+        tick_clock(s, max(r[3] for r in feed[:half]))
         assert wait_until(lambda: len(_records(s, ESCALATIONS)) > 0, TIMEOUT_S, 1.0, alive), (
             escalation.log_path.read_text()[-3000:]
         )
@@ -109,6 +117,7 @@ def test_escalations_once_per_level_across_a_crash(
         produce_records(s, feed[half:])
         escalation = WorkerProcess(s, "escalation", free_port(), tmp_path / "restarted.log")
         escalation.start()
+        tick_clock(s, max(r[3] for r in feed))
         assert wait_until(settled, TIMEOUT_S, 2.0), (
             progress[-3:],
             escalation.log_path.read_text()[-3000:],
@@ -181,20 +190,27 @@ def test_escalations_a_dead_worker_sent_are_not_sent_again(
     """A worker that died after sending some escalations of a record, before its journal
     said so: its successor reads them back from the topic and sends only the rest. Here
     the dead worker's sends are produced by hand (two of the four levels a case dispatched
-    after its deadline reaches at once), with no journal and no committed offset."""
+    after its deadline reaches at the clock's next tick), with no journal and no committed
+    offset."""
     from kafka import KafkaProducer
 
-    s = settings.replace(topic_prefix=f"{topic_name}.", app_id=f"{topic_name}-app")
+    s = settings.replace(
+        topic_prefix=f"{topic_name}.", app_id=f"{topic_name}-app", escalation_clock="feed"
+    )
     ensure_topics(s)
     key, record = b"7", _case_state(7, 1_690_765_200_000, 1_690_765_200_000 - 3_600_000)
-    changes = on_record(Ladder.from_settings(s), {}, key, record, 3_600_000)
-    raised = apply_changes({}, {}, changes)
+    ladder, entries = Ladder.from_settings(s), {}
+    apply_changes(entries, {}, on_record(ladder, {}, key, record))
+    now = record["dispatched_at"]
+    raised = apply_changes(entries, {}, on_clock(ladder, entries, now, 3_600_000))
     assert [r["level"] for r in raised] == list(LEVELS)
     producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap_servers, acks="all")
     try:
         for r in raised[:2]:  # what the dead worker got onto the topic
             producer.send(s.kafka.topic(ESCALATIONS), key=key, value=orjson.dumps(r), partition=0)
-        producer.send(s.kafka.topic(CASE_STATE), key=key, value=orjson.dumps(record), partition=0)
+        states = s.kafka.topic(CASE_STATE)
+        producer.send(states, key=key, value=orjson.dumps(record), partition=0)
+        producer.send(states, key=CLOCK_KEY, value=tick_value(now), partition=0)
         producer.flush(30)
     finally:
         producer.close(30)

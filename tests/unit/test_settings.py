@@ -101,6 +101,8 @@ EXAMPLES = {
     "CHANGELOG_PART_BYTES": "2097152",
     "WORKER_ROLES": "dedup, sink",
     "LOG_LEVEL": "debug",
+    "ESCALATION_CLOCK": "feed",
+    "ESCALATION_TICK_S": "30.5",
     "LOG_FORMAT": "text",
     "TIMEZONE": "UTC",
     "WORK_DAY_START": "09:00",

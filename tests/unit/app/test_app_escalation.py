@@ -10,6 +10,7 @@ import pytest
 from streams.app.escalation_agent import EscalationStep, Journal, unsent
 from streams.app.factory import ROLES
 from streams.cases.escalation import Change, apply_changes
+from streams.contracts.clock import CLOCK_KEY, is_tick, tick_time, tick_value
 from streams.contracts.reasons import Reason
 from streams.settings import WORKER_ROLES, Settings
 from tests.case_states import T0, H, case_state
@@ -38,20 +39,25 @@ def _feed(step: EscalationStep, table: dict[bytes, Any], key: bytes, raw: bytes)
     return _apply(table, changes)
 
 
-def test_records_move_the_clock_and_raise_the_partitions_levels(step: EscalationStep) -> None:
+def _tick(at: int) -> tuple[bytes, bytes]:
+    return CLOCK_KEY, tick_value(at)
+
+
+def test_ticks_move_the_clock_and_raise_the_partitions_levels(step: EscalationStep) -> None:
     table: dict[bytes, Any] = {}
     assert _feed(step, table, b"1", _state(1)) == []
     closed = _state(2, "closed", seq=5, handled_at=T0 + H, closed_at=T0 + 2 * H)
     assert _feed(step, table, b"2", closed) == []
     assert table[b"1"]["partition"] == 0
-    # a desk's report dated ahead does not move the clock: nothing raised yet
+    # neither a desk's report dated ahead nor a newer case moves the clock
     assert _feed(step, table, b"1", _state(1, "signed", 2, signed_at=T0 + 7 * H)) == []
-    # another case is dispatched at T0 + 9 h: case 1 has used 90 % of its time; case 2
-    # closed 7 h ago, beyond the redelivery horizon (1 h), goes
     later = _state(3, opened_at=T0 + 8 * H, dispatched_at=T0 + 9 * H)
-    assert _feed(step, table, b"3", later) == ["1:remind"]
+    assert _feed(step, table, b"3", later) == []
+    # the clock ticks T0 + 9 h: case 1 has used 90 % of its time; case 2, closed 7 h
+    # before, beyond the redelivery horizon (1 h), goes
+    assert _feed(step, table, *_tick(T0 + 9 * H)) == ["1:remind"]
     assert set(table) == {b"1", b"3"}
-    assert _feed(step, table, b"3", later) == []  # redelivered: nothing twice
+    assert _feed(step, table, *_tick(T0 + 9 * H)) == []  # redelivered: nothing twice
     assert table[b"1"]["raised"] == ["remind"]
 
 
@@ -63,13 +69,14 @@ def test_the_same_records_give_the_same_escalations_from_any_restart_point(
         (b"2", _state(2, opened_at=T0 + 2 * H, dispatched_at=T0 + 3 * H, deadline=T0 + 13 * H)),
         (b"1", _state(1, "signed", seq=2, signed_at=T0 + H)),
         (b"3", _state(3, opened_at=T0 + 11 * H, dispatched_at=T0 + 12 * H, deadline=T0 + 22 * H)),
+        _tick(T0 + 12 * H),
         (b"1", _state(1, "handled", seq=3, signed_at=T0 + H, handled_at=T0 + 16 * H)),
         (b"2", _state(2, "closed", 4, dispatched_at=T0 + 3 * H, closed_at=T0 + 12 * H)),
     ]
     table: dict[bytes, Any] = {}
     once = [i for key, raw in history for i in _feed(step, table, key, raw)]
-    # case 3's dispatch moves the clock to T0 + 12 h: case 1 is overdue, case 2 at 90 %
-    # (its closing record comes later); case 1's handling at T0 + 16 h: 50 % overdue
+    # the tick at T0 + 12 h: case 1 is overdue, case 2 at 90 % (its closing record comes
+    # later); case 1's handling at T0 + 16 h: 50 % overdue
     assert once == ["1:remind", "1:supervise", "2:remind", "1:department_head"]
     # a crash: the table survived up to record k, the records from j <= k come again
     for j in range(len(history)):
@@ -80,20 +87,18 @@ def test_the_same_records_give_the_same_escalations_from_any_restart_point(
             assert sorted(first + again) == sorted(once), (j, k)
 
 
-def test_partitions_keep_their_own_entries_and_clock(step: EscalationStep) -> None:
+def test_partitions_keep_their_own_entries(step: EscalationStep) -> None:
     table: dict[bytes, Any] = {}
     changes, _ = step.record({}, b"1", _state(1), 0)
     _apply(table, changes)
-    # a case far ahead in partition 1 does not move partition 0's clock
-    changes, _ = step.record(
-        {},
-        b"2",
-        _state(2, opened_at=T0 + 50 * H, dispatched_at=T0 + 51 * H, deadline=T0 + 61 * H),
-        1,
-    )
+    changes, _ = step.record({}, b"2", _state(2), 1)
     assert [c.key for c in changes] == [b"2"]
     assert changes[0].entry is not None and changes[0].entry["partition"] == 1
     assert _apply(table, changes) == []
+    # a tick on partition 1 raises partition 1's cases only (the agent passes its entries)
+    entries = {k: e for k, e in table.items() if e["partition"] == 1}
+    changes, _ = step.record(entries, *_tick(T0 + 9 * H), 1)
+    assert [(c.key, [r["level"] for r in c.sends]) for c in changes] == [(b"2", ["remind"])]
 
 
 @pytest.mark.parametrize(
@@ -111,6 +116,25 @@ def test_bad_records_are_rejected_and_change_nothing(
     table: dict[bytes, Any] = {}
     _feed(step, table, b"1", _state(1))
     changes, rejected = step.record(dict(table), b"1", raw, 0)
+    assert changes == []
+    assert rejected is not None and rejected[0] is reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"clock_ms": -1}', Reason.WRONG_TYPE),
+        (b'{"clock_ms": "soon"}', Reason.WRONG_TYPE),
+        (b"[]", Reason.WRONG_TYPE),
+        (b"{no", Reason.MALFORMED_JSON),
+    ],
+)
+def test_bad_ticks_are_rejected_and_change_nothing(
+    step: EscalationStep, raw: bytes, reason: Reason
+) -> None:
+    table: dict[bytes, Any] = {}
+    _feed(step, table, b"1", _state(1))
+    changes, rejected = step.record(dict(table), CLOCK_KEY, raw, 0)
     assert changes == []
     assert rejected is not None and rejected[0] is reason
 
@@ -147,3 +171,18 @@ def test_escalations_read_back_after_a_crash_are_not_sent_again() -> None:
     changes = [Change(b"1", {}, [a, b]), Change(b"2", {}, [c]), Change(b"3", None)]
     assert unsent(changes, set()) == [(b"1", a), (b"1", b), (b"2", c)]
     assert unsent(changes, {"1:remind", "2:remind"}) == [(b"1", b)]
+
+
+def test_a_tick_is_its_key_and_a_time() -> None:
+    assert is_tick(CLOCK_KEY) and not is_tick(b"42") and not is_tick(None)
+    assert tick_time(tick_value(T0)) == T0
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="epoch ms"):
+            tick_value(bad)  # type: ignore[arg-type]
+
+
+def test_the_sink_stores_case_rows_and_skips_ticks() -> None:
+    from streams.app.sink_agent import RowMaker
+
+    assert RowMaker.case(CLOCK_KEY, tick_value(T0)) == []
+    assert RowMaker.case(b"1", _state(1)) == [orjson.loads(_state(1))]

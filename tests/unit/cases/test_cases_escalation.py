@@ -12,7 +12,7 @@ from streams.cases.escalation import (
     Level,
     apply_changes,
     entry_from_state,
-    now_of,
+    on_clock,
     on_record,
     on_state,
     on_tick,
@@ -136,14 +136,18 @@ def test_closed_cases_stop_and_older_records_change_nothing() -> None:
     assert not prunable(open_entry, T0 + 100 * H, horizon_ms=H)
 
 
-def test_the_clock_is_the_latest_opening_or_dispatch() -> None:
-    a = entry_from_state(_state())
-    # reports dated ahead (a desk's handling) do not move the clock; a dispatch does
-    b = entry_from_state(_state("handled", signed_at=T0 + 3 * H, handled_at=T0 + 30 * H))
-    c = entry_from_state(_state(opened_at=T0 + H, dispatched_at=T0 + 2 * H))
-    assert now_of([a, b]) == T0
-    assert now_of([a, b, c]) == T0 + 2 * H
-    assert now_of([]) == 0
+def test_only_ticks_move_the_clock() -> None:
+    """A record raises its own case's levels up to its transition, never another case's:
+    a newer case's opening says nothing about answers still in flight."""
+    entries: dict[Any, dict[str, Any]] = {}
+    remembered: dict[Any, dict[str, Any]] = {}
+    late = _dispatched(43, T0 + 30 * H)
+    assert _run([("a", _state()), ("b", late)], entries, remembered) == []
+    assert _tick(T0 + 8 * H, entries, remembered) == ["42:remind"]
+    # the same tick again, or an older one: nothing twice
+    assert _tick(T0 + 8 * H, entries, remembered) == []
+    assert _tick(T0 + 5 * H, entries, remembered) == []
+    assert _tick(T0 + 10 * H + 1, entries, remembered) == ["42:supervise"]
 
 
 def test_ladder_and_settings_refuse_a_ladder_out_of_order() -> None:
@@ -157,28 +161,32 @@ def test_ladder_and_settings_refuse_a_ladder_out_of_order() -> None:
     assert Ladder.from_settings(settings).remind_share == 0.5
 
 
-def test_on_record_names_each_case_once() -> None:
-    """A record that is late for its own case and moves the clock: one change, with the
-    levels of both."""
-    first = on_record(LADDER, {}, "a", _state(), horizon_ms=H)
+def test_a_record_raises_its_case_levels_before_its_transition() -> None:
+    """A record dated after thresholds its previous state reached raises them, once."""
+    first = on_record(LADDER, {}, "a", _state())
     assert [(c.key, c.sends) for c in first] == [("a", [])]
     assert first[0].entry is not None
     entries = {"a": first[0].entry}
-    # the case signs at T0 + 9 h in a record that also carries a new dispatch (rework-like
-    # re-dispatch at T0 + 9 h moves the clock): remind by the catch-up, nothing twice
     moved = _state(
         "signed", seq=2, dispatched_at=T0 + 9 * H, deadline=T0 + 10 * H, signed_at=T0 + 9 * H
     )
-    changes = on_record(LADDER, entries, "a", moved, horizon_ms=H)
+    changes = on_record(LADDER, entries, "a", moved)
     assert [c.key for c in changes] == ["a"]
     assert [r["level"] for r in changes[0].sends] == ["remind"]
     assert changes[0].entry is not None
-    assert on_record(LADDER, {"a": changes[0].entry}, "a", moved, horizon_ms=H) == []
+    assert on_record(LADDER, {"a": changes[0].entry}, "a", moved) == []
 
 
 def _dispatched(case_id: int, at: int) -> dict[str, Any]:
-    """Another case, dispatched at ``at`` with 20 h to go: it moves the clock to ``at``."""
+    """Another case, dispatched at ``at`` with 20 h to go."""
     return _state(case_id=case_id, opened_at=at - H, dispatched_at=at, deadline=at + 20 * H)
+
+
+def _tick(
+    now: int, entries: dict[Any, dict[str, Any]], remembered: dict[Any, dict[str, Any]]
+) -> list[str]:
+    changes = on_clock(LADDER, entries, now, horizon_ms=H)
+    return [r["escalation_id"] for r in apply_changes(entries, remembered, changes)]
 
 
 def _run(
@@ -188,7 +196,7 @@ def _run(
 ) -> list[str]:
     out: list[str] = []
     for key, record in records:
-        changes = on_record(LADDER, entries, key, record, horizon_ms=H, remembered=remembered)
+        changes = on_record(LADDER, entries, key, record, remembered=remembered)
         out += [r["escalation_id"] for r in apply_changes(entries, remembered, changes)]
     return out
 
@@ -199,25 +207,22 @@ def test_a_dropped_case_that_comes_back_keeps_its_levels() -> None:
     entries: dict[Any, dict[str, Any]] = {}
     remembered: dict[Any, dict[str, Any]] = {}
     closed = _state("closed", seq=4, handled_at=T0 + 11 * H, closed_at=T0 + 12 * H)
-    history = [
-        ("a", _state()),
-        ("b", _dispatched(43, T0 + 11 * H)),  # moves the clock past case a's deadline
-        ("a", closed),
-        ("c", _dispatched(44, T0 + 23 * H)),
-    ]
-    assert _run(history, entries, remembered) == ["42:remind", "42:supervise"]
-    # case c moved the clock 11 h past case a's closing, beyond the 1 h horizon: dropped
+    assert _run([("a", _state())], entries, remembered) == []
+    assert _tick(T0 + 11 * H, entries, remembered) == ["42:remind", "42:supervise"]
+    assert _run([("a", closed)], entries, remembered) == []
+    assert _tick(T0 + 23 * H, entries, remembered) == []
+    # the tick came 11 h after case a's closing, beyond the 1 h horizon: dropped
     assert "a" not in entries
     assert remembered["a"] == {"version": 4 << 32, "raised": ["remind", "supervise"]}
     # the closing record again (a redelivery): still only remembered, nothing raised
     assert _run([("a", _state("dispatched", seq=2))], entries, remembered) == []
     assert "a" not in entries
-    # reopened at T0 + 24 h: no remind or supervise again; the next clock move raises the
+    # reopened at T0 + 24 h: no remind or supervise again; the next tick raises the
     # levels it had not reached (50 % overdue at T0 + 15 h, 100 % at T0 + 20 h)
     reopened = _state("rework", seq=6, handled_at=T0 + 11 * H)
     assert _run([("a", reopened)], entries, remembered) == []
     assert entries["a"]["raised"] == ["remind", "supervise"]
-    assert _run([("d", _dispatched(45, T0 + 25 * H))], entries, remembered) == [
+    assert _tick(T0 + 25 * H, entries, remembered) == [
         "42:department_head",
         "42:district_leader",
     ]
@@ -232,4 +237,5 @@ def test_a_dropped_case_without_levels_is_forgotten() -> None:
         ("b", _dispatched(43, T0 + 6 * H)),
     ]
     assert _run(history, entries, remembered) == []
+    assert _tick(T0 + 6 * H, entries, remembered) == []
     assert set(entries) == {"b"} and remembered == {}
