@@ -228,3 +228,37 @@ def test_escalations_a_dead_worker_sent_are_not_sent_again(
     ids = Counter(r["escalation_id"] for r in _records(s, ESCALATIONS))
     assert ids == Counter(r["escalation_id"] for r in raised)  # each level once
     assert sent_here == 2
+
+
+def test_with_the_wall_clock_the_workers_tick_it(
+    settings: Settings, topic_name: str, tmp_path: Path
+) -> None:
+    """Live operation: the escalation worker ticks the wall clock into every partition of
+    case.state, and an overdue case nobody touches climbs the whole ladder."""
+    from kafka import KafkaProducer
+
+    s = settings.replace(
+        topic_prefix=f"{topic_name}.",
+        app_id=f"{topic_name}-app",
+        partitions=2,
+        escalation_clock="wall",
+        escalation_tick_s=1.0,
+    )
+    ensure_topics(s)
+    key, record = b"8", _case_state(8, 1_690_765_200_000, 1_690_765_200_000 + 3_600_000)
+    producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap_servers, acks="all")
+    try:
+        producer.send(s.kafka.topic(CASE_STATE), key=key, value=orjson.dumps(record), partition=1)
+        producer.flush(30)
+    finally:
+        producer.close(30)
+    worker = WorkerProcess(s, "escalation", free_port(), tmp_path / "escalation.log").start()
+    try:
+        assert wait_until(lambda: len(_records(s, ESCALATIONS)) >= len(LEVELS), TIMEOUT_S, 1.0), (
+            worker.log_path.read_text()[-3000:]
+        )
+    finally:
+        worker.stop()
+    assert sorted(r["level"] for r in _records(s, ESCALATIONS)) == sorted(LEVELS)
+    ticks = [m for m in read_topic(s, s.kafka.topic(CASE_STATE)) if m.key == CLOCK_KEY]
+    assert {m.partition for m in ticks} == {0, 1}
