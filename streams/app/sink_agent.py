@@ -75,9 +75,14 @@ class RowMaker:
     def events(self, key: bytes, value: bytes) -> dict[str, Any] | None:
         if is_watermark_frame(value) or is_closure_frame(value):
             return None
-        batch = decode_batch(value)
+        try:
+            batch, tile = decode_batch(value), int(key)
+        except ValueError as exc:
+            # the dedup agent dead-letters the frame (one letter per frame, not one per reader)
+            log.warning("events.fused frame not stored, it does not decode: %s", exc)
+            return None
         ev = batch.events
-        home = self.router.home_tiles(ev["lat"], ev["lon"]) == int(key)
+        home = self.router.home_tiles(ev["lat"], ev["lon"]) == tile
         if not home.all():  # halo copies are stored once, by their home tile
             batch = batch.take(np.flatnonzero(home))
         return event_columns_with_grid(batch, self.grids)
