@@ -72,8 +72,16 @@ class KeyRing:
     def load(cls, path: str | Path) -> KeyRing:
         path = Path(path)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise KeyError_(f"keys file {path}: {exc}") from exc
+        return cls.from_text(text, str(path))
+
+    @classmethod
+    def from_text(cls, text: str, path: str = "(text)") -> KeyRing:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
             raise KeyError_(f"keys file {path}: {exc}") from exc
         entries = data.get("keys", [])
         if not isinstance(entries, list):
@@ -88,7 +96,7 @@ class KeyRing:
         return {s for k in self.by_hash.values() for s in k.scopes}
 
 
-def _entry(path: Path, n: int, entry: object) -> tuple[str, ApiKey]:
+def _entry(path: str, n: int, entry: object) -> tuple[str, ApiKey]:
     where = f"keys file {path}, key #{n}"
     if not isinstance(entry, dict):
         raise KeyError_(f"{where}: not a table")

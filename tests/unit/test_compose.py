@@ -98,6 +98,7 @@ def test_compose_file_has_the_expected_services() -> None:
         ("escalation",),
         ("patrols",),
         ("sink",),
+        ("api",),
         ("departments", "supervisors"),
     }
     # every worker role of the app runs somewhere in the compose file
