@@ -78,7 +78,7 @@ class Catalog:
                 "description": f"{category.name_en} ({category.name_zh})",
                 "metadata": False,
                 "type": "realtime",
-                "keywords": [category.key, category.kind],
+                "keywords": f"{category.key}, {category.kind}",  # the spec: comma-separated
                 "group": category.department,
             }
             department[code] = category.department
