@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from streams.api.board import BoardRenderer
 from streams.api.keys import KeyRing
 from streams.api.limits import IdempotencyMemory, TokenBuckets
 from streams.api.open311 import Catalog, RequestCheck
@@ -15,6 +16,7 @@ from streams.cases.dispatch import DispatchLimits
 from streams.intake.normalize import Normalizer, NormalizerConfig
 from streams.reference.categories import CategoryTable
 from streams.reference.geo import District
+from streams.reference.streets import StreetNetwork
 from streams.settings import Settings
 
 __all__ = ["build_api", "load_keys"]
@@ -37,6 +39,11 @@ def load_keys(settings: Settings, departments: frozenset[str]) -> KeyRing:
     return ring
 
 
+def _streets(district: District) -> StreetNetwork | None:
+    # the district config may name no street network: the board's map then shows cases only
+    return StreetNetwork.for_district(district) if district.streets_path is not None else None
+
+
 def build_api(settings: Settings, writer: Writer, reads: Reads | None = None) -> Api:
     table = CategoryTable.load(
         settings.pipeline.categories_file, settings.pipeline.category_code_digits
@@ -45,7 +52,8 @@ def build_api(settings: Settings, writer: Writer, reads: Reads | None = None) ->
     # its own normalizer, remembering next to no ids: each api record is checked once,
     # under a fresh random id, so there is no duplicate to catch
     config = dataclasses.replace(NormalizerConfig.from_settings(settings), seen_capacity=2)
-    normalizer = Normalizer(config, table, District.load(settings.pipeline.district))
+    district = District.load(settings.pipeline.district)
+    normalizer = Normalizer(config, table, district)
     catalog = Catalog.load(table)
     calendar = WorkCalendar.from_settings(settings)
     limits = DispatchLimits.from_settings(settings)
@@ -63,4 +71,5 @@ def build_api(settings: Settings, writer: Writer, reads: Reads | None = None) ->
         return_due=return_due,
         buckets=TokenBuckets(settings.api.rate_per_s, settings.api.rate_burst),
         idempotency=IdempotencyMemory(settings.api.idempotency_keys),
+        board=BoardRenderer(district, _streets(district)),
     )

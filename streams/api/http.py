@@ -18,6 +18,7 @@ __all__ = [
     "Request",
     "Response",
     "error_response",
+    "html_response",
     "json_response",
     "xml_object",
     "xml_response",
@@ -25,6 +26,7 @@ __all__ = [
 
 JSON = "application/json; charset=utf-8"
 XML = "text/xml; charset=utf-8"
+HTML = "text/html; charset=utf-8"
 
 
 class ApiError(Exception):
@@ -69,6 +71,10 @@ def json_response(
     value: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(status, orjson.dumps(value), JSON, dict(headers or {}))
+
+
+def html_response(page: str, status: int = 200) -> Response:
+    return Response(status, page.encode("utf-8"), HTML)
 
 
 def _text(value: Any) -> str:

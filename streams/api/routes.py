@@ -13,6 +13,7 @@ from streams.api.http import (
     ApiError,
     Request,
     Response,
+    html_response,
     json_response,
     xml_object,
     xml_response,
@@ -83,7 +84,7 @@ async def _views(api: Api, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         case_id = links.get(event_id)
         case = cases.get(case_id) if case_id is not None else None
         note = notes.get(case_id, "") if case_id is not None else ""
-        department = api.catalog.department[record["service_code"]]
+        department = api.catalog.department.get(record["service_code"], "")
         views.append(request_view(record, case, note, department))
     return views
 
@@ -124,8 +125,7 @@ async def department_cases(api: Api, request: Request, params: dict[str, str]) -
     escalations = await api.read(api.reads.escalations, [c["case_id"] for c in cases])
     now = api.now_ms()
     views = [desk.case_view(c, escalations.get(int(c["case_id"]), []), now) for c in cases]
-    # overdue and escalated first, then by the time left
-    views.sort(key=lambda v: (not v["overdue"], not v["escalations"], v["time_left_s"] or 0))
+    views.sort(key=_board_order)
     return json_response({"department": department, "cases": views, "as_of_ms": now})
 
 
@@ -241,6 +241,41 @@ async def supervisor_verdict(api: Api, request: Request, params: dict[str, str])
     return await api.idempotent(request, key, run)
 
 
+async def board(api: Api, request: Request, params: dict[str, str]) -> Response:
+    api.authorize(request, "board:read")
+    cases = await api.read(api.reads.open_cases)
+    escalations = await api.read(api.reads.escalations, [c["case_id"] for c in cases])
+    now = api.now_ms()
+    views = [
+        {
+            **desk.case_view(c, escalations.get(int(c["case_id"]), []), now),
+            "department": c["department"],
+        }
+        for c in cases
+    ]
+    views.sort(key=_board_order)
+    return html_response(api.board.board(views, now))
+
+
+def _board_order(view: dict[str, Any]) -> tuple[bool, bool, int]:
+    """Overdue first, then escalated, then by the time left (paused holds last)."""
+    left = view["time_left_s"]
+    return not view["overdue"], not view["escalations"], 2**62 if left is None else left
+
+
+async def board_case(api: Api, request: Request, params: dict[str, str]) -> Response:
+    api.authorize(request, "board:read")
+    case_id = _case_id(params)
+    case = (await api.read(api.reads.cases, [case_id])).get(case_id)
+    if case is None:
+        raise ApiError(404, f"no case {case_id}")
+    events = await api.read(api.reads.case_events, case_id)
+    stages = await api.read(api.reads.case_stages, case_id)
+    requests = [e["source_ref"] for e in events if int(e["source"]) == Source.HOTLINE]
+    audit = await api.read(api.reads.case_audit, case_id, requests)
+    return html_response(api.board.case(case, events, stages, audit))
+
+
 async def health(api: Api, request: Request, params: dict[str, str]) -> Response:
     return json_response({"status": "ok"})
 
@@ -248,6 +283,8 @@ async def health(api: Api, request: Request, params: dict[str, str]) -> Response
 _FMT = r"\.(?P<fmt>json|xml)"
 ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     (re.compile(r"/health"), {"GET": health}),
+    (re.compile(r"/board"), {"GET": board}),
+    (re.compile(r"/board/cases/(?P<case_id>[^/]+)"), {"GET": board_case}),
     (re.compile(rf"/open311/v2/services{_FMT}"), {"GET": services}),
     (
         re.compile(rf"/open311/v2/services/(?P<code>[^/]{{1,80}}){_FMT}"),

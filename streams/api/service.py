@@ -9,6 +9,8 @@ once the broker acknowledged both. Nothing is written for a refused request.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 import re
 import time
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 
 from streams.api import routes
 from streams.api.audit import audit_record
+from streams.api.board import BoardRenderer
 from streams.api.http import ApiError, Request, Response, error_response
 from streams.api.keys import ApiKey, KeyRing
 from streams.api.limits import IN_FLIGHT, IdempotencyMemory, TokenBuckets
@@ -50,6 +53,7 @@ class Api:
     return_due: Callable[[int, bool], int]  # (dispatched_at_ms, urgent) -> last return ms
     buckets: TokenBuckets
     idempotency: IdempotencyMemory
+    board: BoardRenderer
     clock: Callable[[], float] = time.time
 
     def now_ms(self) -> int:
@@ -150,15 +154,22 @@ class Api:
         return response
 
 
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="citystream"'}
+# Basic for browsers (the board): the key is the password, the user name is ignored
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="citystream", Basic realm="citystream"'}
 
 
 def _presented_key(request: Request) -> str:
-    """The key from ``X-Api-Key``, ``Authorization: Bearer`` or the ``api_key`` parameter."""
+    """The key from ``X-Api-Key``, ``Authorization: Bearer`` (or ``Basic``, the key as the
+    password) or the ``api_key`` parameter."""
     header = request.headers.get("x-api-key", "")
     if header:
         return header.strip()
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
+    if scheme.lower() == "basic" and token.strip():
+        try:
+            return base64.b64decode(token.strip(), validate=True).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
     return request.query.get("api_key", "")

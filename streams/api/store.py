@@ -46,6 +46,10 @@ class Reads(Protocol):
 
     def cases(self, case_ids: Sequence[int]) -> dict[int, dict[str, Any]]: ...
     def department_cases(self, department: str) -> list[dict[str, Any]]: ...
+    def open_cases(self) -> list[dict[str, Any]]: ...
+    def case_events(self, case_id: int) -> list[dict[str, Any]]: ...
+    def case_stages(self, case_id: int) -> list[dict[str, Any]]: ...
+    def case_audit(self, case_id: int, request_ids: Sequence[str]) -> list[dict[str, Any]]: ...
     def escalations(self, case_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]: ...
     def links(self, event_ids: Sequence[int]) -> dict[int, int]: ...
     def handle_notes(self, case_ids: Sequence[int]) -> dict[int, str]: ...
@@ -95,6 +99,42 @@ class ClickHouseReads:
             "WHERE department = %(d)s AND dispatched_at > 0 AND status NOT IN %(done)s "
             "ORDER BY deadline, case_id",
             {"d": department, "done": _TERMINAL},
+        )
+
+    def open_cases(self) -> list[dict[str, Any]]:
+        """Every case from dispatch until closed or voided (the board)."""
+        return self._query(
+            f"SELECT {_CASE_COLUMNS} FROM {{db}}.cases FINAL "
+            "WHERE dispatched_at > 0 AND status NOT IN %(done)s ORDER BY deadline, case_id",
+            {"done": _TERMINAL},
+        )
+
+    def case_events(self, case_id: int) -> list[dict[str, Any]]:
+        """The reports linked to a case, from every channel, in time order."""
+        return self._query(
+            "SELECT event_id, source, source_ref, toUInt32(event_time) AS event_time, "
+            "reporter, text, address, device_id FROM {db}.events FINAL WHERE event_id IN "
+            "(SELECT event_id FROM {db}.links FINAL WHERE case_id = %(c)s) "
+            "ORDER BY event_time, event_id",
+            {"c": int(case_id)},
+        )
+
+    def case_stages(self, case_id: int) -> list[dict[str, Any]]:
+        return self._query(
+            "SELECT seq, action, from_status, to_status, toUInt32(ts) AS ts, actor, "
+            "department, note, result FROM {db}.case_stages FINAL WHERE case_id = %(c)s "
+            "ORDER BY seq",
+            {"c": int(case_id)},
+        )
+
+    def case_audit(self, case_id: int, request_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The api's writes about a case: its desk actions, and the Open311 requests among
+        its reports (their photos)."""
+        return self._query(
+            "SELECT audit_id, key_id, action, media_urls, record, "
+            "toUInt32(accepted_at) AS accepted_at FROM {db}.api_audit FINAL "
+            "WHERE case_id = %(c)s OR audit_id IN %(ids)s ORDER BY accepted_at",
+            {"c": int(case_id), "ids": tuple(f"open311:{r}" for r in request_ids) or ("",)},
         )
 
     def escalations(self, case_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:

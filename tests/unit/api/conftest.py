@@ -22,6 +22,7 @@ KEYS = {
     "municipal": ("demo-municipal", ["desk:municipal"]),
     "sanitation": ("demo-sanitation", ["desk:sanitation"]),
     "sup": ("demo-sup", ["verify:SUP-001-01"]),
+    "operators": ("demo-operators", ["board:read"]),
 }
 
 
@@ -36,6 +37,21 @@ class FakeReads:
         self.orders: dict[int, dict[str, Any]] = {}
         self.audit: list[dict[str, Any]] = []
         self.escalation_rows: dict[int, list[dict[str, Any]]] = {}
+        self.events: dict[int, list[dict[str, Any]]] = {}
+        self.stages: dict[int, list[dict[str, Any]]] = {}
+
+    def open_cases(self) -> list[dict[str, Any]]:
+        return [c for c in self.case_rows.values() if c["status"] not in ("closed", "voided")]
+
+    def case_events(self, case_id: int) -> list[dict[str, Any]]:
+        return self.events.get(case_id, [])
+
+    def case_stages(self, case_id: int) -> list[dict[str, Any]]:
+        return self.stages.get(case_id, [])
+
+    def case_audit(self, case_id: int, request_ids: Sequence[str]) -> list[dict[str, Any]]:
+        ids = {f"open311:{r}" for r in request_ids}
+        return [a for a in self.audit if a["case_id"] == case_id or a["audit_id"] in ids]
 
     def cases(self, case_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         return {c: self.case_rows[c] for c in case_ids if c in self.case_rows}
