@@ -5,6 +5,7 @@ district's streets (inline SVG) with the open cases on it; a case's whole histor
 from __future__ import annotations
 
 import html
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -52,9 +53,12 @@ def _table(headers: Sequence[str], rows: Iterable[tuple[str, Sequence[str]]]) ->
 
 
 def _left(seconds: int | None) -> str:
+    """Time left as h:mm, in days and hours beyond two days; negative when overdue."""
     if seconds is None:
         return '<span class="muted">paused</span>'
     sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    if seconds >= 2 * 86400:
+        return f"{sign}{seconds // 86400}d {seconds % 86400 // 3600}h"
     return f"{sign}{seconds // 3600}:{seconds % 3600 // 60:02d}"
 
 
@@ -62,31 +66,40 @@ def _kind(view: Mapping[str, Any]) -> str:
     return "overdue" if view["overdue"] else "escalated" if view["escalations"] else "open"
 
 
+class _Frame:
+    """A lat/lon box drawn _WIDTH wide, north up, a metre as long both ways."""
+
+    def __init__(self, points: Sequence[tuple[float, float]]) -> None:
+        lats, lons = [p[0] for p in points], [p[1] for p in points]
+        pad_lat = max(1e-3, (max(lats) - min(lats)) * 0.05)
+        pad_lon = max(1e-3, (max(lons) - min(lons)) * 0.05)
+        self.lat_max, self.lon_min = max(lats) + pad_lat, min(lons) - pad_lon
+        span_lon = max(lons) + pad_lon - self.lon_min
+        self.kx = _WIDTH / span_lon
+        self.ky = self.kx / math.cos(math.radians(sum(lats) / len(lats)))
+        self.height = (self.lat_max - (min(lats) - pad_lat)) * self.ky
+
+    def xy(self, lat: float, lon: float) -> str:
+        return f"{(lon - self.lon_min) * self.kx:.1f} {(self.lat_max - lat) * self.ky:.1f}"
+
+
+def _path(frame: _Frame, lines: Sequence[Sequence[tuple[float, float]]]) -> str:
+    return " ".join("M" + " L".join(frame.xy(*p) for p in line) for line in lines)
+
+
 class BoardRenderer:
-    """Renders the board pages; the street map is projected once."""
+    """Renders the board pages."""
 
     def __init__(self, district: District, streets: StreetNetwork | None) -> None:
         """``streets``: None for a district without a street network file (cases only)."""
         self.district, self.zone = district, district.timezone
-        d = district
-        self.scale = _WIDTH / (d.lon_max - d.lon_min)
-        self.height = (d.lat_max - d.lat_min) * self.scale * 1.22  # ~1/cos(35.7°)
-        paths: dict[str, list[str]] = {}
+        self.lines: dict[str, list[tuple[tuple[float, float], ...]]] = {}  # (lat, lon)s
         for seg in streets.segments if streets is not None else ():
-            points = " L".join(
-                f"{x:.1f} {y:.1f}" for x, y in (self.xy(la, lo) for lo, la in seg.coords)
+            self.lines.setdefault(seg.street_id, []).append(
+                tuple((lat, lon) for lon, lat in seg.coords)
             )
-            paths.setdefault(seg.street_id, []).append(f"M{points}")
-        names = streets.streets() if streets is not None else {}
-        self.streets_svg = "".join(
-            f'<path class="streets" d="{" ".join(p)}"><title>{_e(names[s])}</title></path>'
-            for s, p in paths.items()
-        )
-
-    def xy(self, lat: float, lon: float) -> tuple[float, float]:
-        d = self.district
-        y = (d.lat_max - lat) / (d.lat_max - d.lat_min) * self.height
-        return (lon - d.lon_min) * self.scale, y
+        self.names = streets.streets() if streets is not None else {}
+        self.street_points = [p for lines in self.lines.values() for line in lines for p in line]
 
     def local(self, ms: int | None) -> str:
         if not ms:
@@ -99,38 +112,22 @@ class BoardRenderer:
         per_dept: Counter[tuple[str, str]] = Counter()
         per_street: Counter[tuple[str, str, str]] = Counter()
         for v in views:
-            per_dept[(v["department"], _kind(v))] += 1
-            per_street[(v["department"], v["street"], _kind(v))] += 1
+            kinds = ["open"] + ["overdue"] * v["overdue"] + ["escalated"] * bool(v["escalations"])
+            for mark in kinds:
+                per_dept[(v["department"], mark)] += 1
+                per_street[(v["department"], v["street"] or "—", mark)] += 1
         departments = sorted({v["department"] for v in views})
+        marks = ("open", "overdue", "escalated")  # a case may be overdue and escalated
         summary = _table(
-            ["department", "open", "overdue", "escalated"],
-            (
-                (
-                    "",
-                    [
-                        _e(d),
-                        str(sum(n for (dd, _), n in per_dept.items() if dd == d)),
-                        str(per_dept[(d, "overdue")]),
-                        str(per_dept[(d, "escalated")]),
-                    ],
-                )
-                for d in departments
-            ),
+            ["department", *marks],
+            (("", [_e(d), *(str(per_dept[(d, m)]) for m in marks)]) for d in departments),
         )
-        streets = sorted({(v["department"], v["street"]) for v in views})
+        streets = sorted({(d, st) for d, st, _ in per_street})
         by_street = _table(
-            ["department", "street", "open", "overdue"],
+            ["department", "street", *marks],
             (
-                (
-                    "",
-                    [
-                        _e(d),
-                        _e(s),
-                        str(sum(per_street[(d, s, k)] for k in ("overdue", "escalated", "open"))),
-                        str(per_street[(d, s, "overdue")]),
-                    ],
-                )
-                for d, s in streets
+                ("", [_e(d), _e(st), *(str(per_street[(d, st, m)]) for m in marks)])
+                for d, st in streets
             ),
         )
         body = (
@@ -143,18 +140,29 @@ class BoardRenderer:
         return _page("Case board", body)
 
     def map(self, views: Sequence[Mapping[str, Any]]) -> str:
+        """The streets and the open cases, framed to show both."""
+        cases = [(float(v["lat"]), float(v["lon"])) for v in views]
+        d = self.district
+        frame = _Frame(
+            self.street_points + cases or [(d.lat_min, d.lon_min), (d.lat_max, d.lon_max)]
+        )
+        streets = "".join(
+            f'<path class="streets" d="{_path(frame, lines)}">'
+            f"<title>{_e(self.names[street])}</title></path>"
+            for street, lines in self.lines.items()
+        )
         dots = []
-        for v in views:
-            x, y = self.xy(float(v["lat"]), float(v["lon"]))
+        for v, (lat, lon) in zip(views, cases, strict=True):
+            x, y = frame.xy(lat, lon).split()
             dots.append(
                 f'<a href="/board/cases/{v["case_id"]}"><circle class="case c-{_kind(v)}" '
-                f'cx="{x:.1f}" cy="{y:.1f}" r="6"><title>case {v["case_id"]} '
+                f'cx="{x}" cy="{y}" r="6"><title>case {v["case_id"]} '
                 f"{_e(v['category_key'])} {_e(v['status'])}</title></circle></a>"
             )
         return (
             f'<svg class="map" xmlns="http://www.w3.org/2000/svg" width="{_WIDTH:.0f}" '
-            f'height="{self.height:.0f}" viewBox="0 0 {_WIDTH:.0f} {self.height:.0f}">'
-            f"{self.streets_svg}{''.join(dots)}</svg>"
+            f'height="{frame.height:.0f}" viewBox="0 0 {_WIDTH:.0f} {frame.height:.0f}">'
+            f"{streets}{''.join(dots)}</svg>"
         )
 
     def cases_table(self, views: Sequence[Mapping[str, Any]]) -> str:

@@ -154,8 +154,9 @@ class Api:
         return response
 
 
-# Basic for browsers (the board): the key is the password, the user name is ignored
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="citystream", Basic realm="citystream"'}
+# Basic for browsers (the board): the key is the password, the user name is ignored.
+# Basic comes first: Chromium answers only the first challenge of the header.
+_CHALLENGE = {"WWW-Authenticate": 'Basic realm="citystream", Bearer realm="citystream"'}
 
 
 def _presented_key(request: Request) -> str:

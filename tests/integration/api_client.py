@@ -30,6 +30,7 @@ def demo_keys() -> dict[str, tuple[str, list[str]]]:
         "hotline": ("it-hotline-key", ["open311:write", "open311:read"]),
         "reader": ("it-reader-key", ["open311:read"]),
         "supervisors": ("it-supervisors-key", [f"verify:{s}" for s in _supervisors()]),
+        "operators": ("it-operators-key", ["board:read"]),
     }
     for d in DEPARTMENTS:
         keys[d] = (f"it-{d}-key", [f"desk:{d}"])
