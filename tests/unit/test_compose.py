@@ -251,6 +251,16 @@ def test_worker_healthchecks_probe_the_configured_web_port() -> None:
         assert f"127.0.0.1:{port}/health" in probe, name
 
 
+def test_the_api_is_published_and_its_healthcheck_probes_it() -> None:
+    api = _pipeline_services()["api"]
+    port = api["environment"]["CITYSTREAM_API_PORT"]
+    assert api["environment"]["CITYSTREAM_API_BIND"] == "0.0.0.0"
+    assert f"127.0.0.1:{port}:{port}" in api["ports"]
+    assert f"127.0.0.1:{port}/health" in " ".join(api["healthcheck"]["test"])
+    keys = api["environment"]["CITYSTREAM_API_KEYS_FILE"]
+    assert any(v.endswith(f":{keys}:ro") for v in api["volumes"])
+
+
 def test_worker_services_run_disjoint_role_sets() -> None:
     # each service is one consumer group (its role set); two services sharing a role would
     # both consume its topics, and the second to start refuses to (citystream worker)
