@@ -1,12 +1,14 @@
 """``citystream apikey``: a new API key and the keys-file entry that admits it.
 
-The key is printed once, for the client; the entry holds only its SHA-256. Paste the
-entry into the file CITYSTREAM_API_KEYS_FILE names (deploy/api_keys.example.toml).
+The key goes to stderr, once, for the client; the entry, which holds only its SHA-256,
+goes to stdout, so ``citystream apikey ... >> api_keys.toml`` never writes the key to the
+file CITYSTREAM_API_KEYS_FILE names (deploy/api_keys.example.toml).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from streams.settings import Settings
 
@@ -32,6 +34,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     entry = f'[[keys]]\nid = "{args.id}"\nsha256 = "{hash_key(key)}"\n'
     entry += "scopes = [" + ", ".join(f'"{s}"' for s in args.scope) + "]\n"
     KeyRing.from_text(entry)  # refuse to print an entry the api would refuse
-    print(f"# key for {args.id} (give it to the client; it is not stored anywhere): {key}")
+    print(
+        f"key for {args.id} (give it to the client; it is stored nowhere): {key}", file=sys.stderr
+    )
     print(entry, end="")
     return 0

@@ -109,3 +109,17 @@ async def test_web_adapter_limits_bodies_and_keeps_headers(tmp_path: Path) -> No
         health = await http.get("/health")
         assert (await health.json()) == {"status": "ok"}
     assert writer.sent == []
+
+
+def test_apikey_command_prints_the_key_apart_from_the_entry(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from streams.cli import main
+
+    assert main(["apikey", "--id", "sanitation-desk", "--scope", "desk:sanitation"]) == 0
+    out, err = capsys.readouterr()
+    key = err.strip().rsplit(" ", 1)[1]
+    assert key not in out
+    ring = KeyRing.from_text(out)
+    found = ring.authenticate(key)
+    assert found is not None and found.id == "sanitation-desk" and found.allows("desk:sanitation")
