@@ -64,6 +64,7 @@ WorkerRole = Literal[
     "escalation",
     "patrols",
     "sink",
+    "api",
 ]
 WORKER_ROLES: tuple[WorkerRole, ...] = get_args(WorkerRole)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
