@@ -60,8 +60,12 @@ class Api:
         return int(self.clock() * 1000)
 
     async def read(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """A blocking read, off the event loop."""
-        return await asyncio.to_thread(fn, *args)
+        """A blocking read, off the event loop; 503 while the store does not answer."""
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except Exception as exc:  # the driver's errors have no common base beyond this
+            log.warning("api: read %s failed: %r", getattr(fn, "__name__", fn), exc)
+            raise ApiError(503, "the case store is unavailable: retry later", _RETRY) from exc
 
     async def write(
         self,
@@ -77,8 +81,17 @@ class Api:
         audit = audit_record(
             key_id, action, topic, record_key, record, self.now_ms(), case_id, media
         )
-        await self.writer.send(topic, record_key.encode(), record)
-        await self.writer.send(*audit)
+        try:
+            await self.writer.send(topic, record_key.encode(), record)
+            await self.writer.send(*audit)
+        except Exception as exc:  # Kafka's errors, timeouts: the write may or may not be in
+            log.warning("api: write to %s failed: %r", topic, exc)
+            raise ApiError(
+                503,
+                "the write was not acknowledged: retry (a desk action with the same "
+                "Idempotency-Key is applied once)",
+                _RETRY,
+            ) from exc
 
     def authenticate(self, request: Request, form_key: str = "") -> ApiKey:
         secret = _presented_key(request) or form_key
@@ -156,6 +169,7 @@ class Api:
 
 # Basic for browsers (the board): the key is the password, the user name is ignored.
 # Basic comes first: Chromium answers only the first challenge of the header.
+_RETRY = {"Retry-After": "5"}
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="citystream", Bearer realm="citystream"'}
 
 

@@ -233,3 +233,26 @@ async def test_supervisor_sees_and_settles_only_its_tasks(
         "still open",
     )
     assert update.department == "municipal"
+
+
+async def test_an_unavailable_store_or_broker_is_a_503_and_no_replay(
+    client: Client, reads: FakeReads, writer: RecordingWriter
+) -> None:
+    def down(*args: object) -> None:
+        raise OSError("Connection refused")
+
+    reads.case_rows[30] = case_row(30, "dispatched")
+    reads.department_cases = down  # type: ignore[method-assign]
+    listing = await client.call("GET", "/desk/v1/departments/municipal/cases", key="municipal")
+    assert listing.status == 503 and listing.headers["Retry-After"] == "5"
+
+    async def refused(topic: str, key: bytes, value: bytes) -> None:
+        raise TimeoutError("no ack")
+
+    send, writer.send = writer.send, refused  # type: ignore[method-assign]
+    failed = await _act(client, 30, {"action": "sign"}, idem="k-503")
+    assert failed.status == 503 and "retry" in failed.json()[0]["description"]
+    writer.send = send  # type: ignore[method-assign]
+    retried = await _act(client, 30, {"action": "sign"}, idem="k-503")
+    assert retried.status == 202 and "Idempotent-Replayed" not in retried.headers
+    assert len(writer.on(UPDATES)) == 1
