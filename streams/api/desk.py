@@ -7,14 +7,13 @@ the lifecycle checks again on its own state and dead-letters what slipped throug
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from streams.api.http import ApiError
+from streams.api.http import MEDIA_URL, ApiError
 from streams.cases.transitions import TRANSITIONS, Action, Status
 
 __all__ = [
@@ -35,7 +34,6 @@ DEPARTMENT_ACTIONS: Mapping[str, Action] = {
 VERDICTS: Mapping[str, Action] = {"pass": Action.VERIFY_OK, "fail": Action.VERIFY_FAIL}
 MAX_MEDIA = 10
 MAX_NOTE = 2000
-_URL = re.compile(r"https?://[^\s]{1,2000}")
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,7 @@ def _media(data: Mapping[str, Any]) -> tuple[str, ...]:
         raise ApiError(400, "media_urls must be a list of URLs")
     if len(value) > MAX_MEDIA:
         raise ApiError(400, f"at most {MAX_MEDIA} media_urls")
-    bad = [u[:80] for u in value if not _URL.fullmatch(u)]
+    bad = [u[:80] for u in value if not MEDIA_URL.fullmatch(u)]
     if bad:
         raise ApiError(400, f"media_urls must be http(s) URLs: {bad}")
     return tuple(value)

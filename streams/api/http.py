@@ -6,6 +6,7 @@ description}`` (``<errors><error>`` in XML), ``code`` being the HTTP status.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "MEDIA_URL",
     "ApiError",
     "Request",
     "Response",
@@ -24,6 +26,8 @@ __all__ = [
     "xml_response",
 ]
 
+# a photo or media link as the api takes it: http(s) only (the board shows them as links)
+MEDIA_URL = re.compile(r"https?://[^\s]{1,400}")
 JSON = "application/json; charset=utf-8"
 XML = "text/xml; charset=utf-8"
 HTML = "text/html; charset=utf-8"

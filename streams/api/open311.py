@@ -7,7 +7,6 @@ same time checks) before anything is written: what the api accepts, the intake a
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,16 +16,22 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from streams.api.http import ApiError, Request
+from streams.api.http import MEDIA_URL, ApiError, Request
 from streams.contracts.reasons import Reason
 from streams.intake.normalize import Normalizer
 from streams.reference.categories import CategoryTable, ServiceCodeMap
 
-__all__ = ["Catalog", "RequestCheck", "new_request_id", "parse_fields", "request_view"]
+__all__ = [
+    "Catalog",
+    "RequestCheck",
+    "new_request_id",
+    "parse_date",
+    "parse_fields",
+    "request_view",
+]
 
 MAX_DESCRIPTION = 4000  # the spec's limit on description
 MAX_TEXT = 400  # names, email, phone, address, media_url
-_URL = re.compile(r"https?://[^\s]{1,2000}")
 _TEXT_FIELDS = (
     "service_code",
     "address_string",
@@ -161,7 +166,7 @@ class RequestCheck:
             detail = " (address_id is not supported)" if fields.get("address_id") else ""
             raise ApiError(400, f"a location is required: lat and long, or address_string{detail}")
         media = _text(fields, "media_url")
-        if media and not _URL.fullmatch(media):
+        if media and not MEDIA_URL.fullmatch(media):
             raise ApiError(400, "media_url must be an http(s) URL")
         record: dict[str, Any] = {
             "service_request_id": request_id,
