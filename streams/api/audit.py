@@ -1,5 +1,5 @@
 """The ``api.audit`` record of an accepted write: the row of the ``api_audit`` table
-(sinks/migrations/0011_api_audit.sql). It names the key by id and holds the record written,
+(sinks/migrations/*_api_audit.sql). It names the key by id and holds the record written,
 never the request (an Open311 body carries the api_key)."""
 
 from __future__ import annotations
