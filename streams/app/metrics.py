@@ -49,6 +49,7 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "deadline lookups on dates of years no holiday table covers, by stage and year",
     ),
     "citystream_transitions_total": ("counter", "case transitions, by action"),
+    "citystream_api_requests_total": ("counter", "api requests answered, by HTTP status"),
     "citystream_verify_tasks_total": ("counter", "verify task records, by status"),
     "citystream_verifications_total": (
         "counter",

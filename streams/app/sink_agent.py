@@ -41,6 +41,7 @@ from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import FusedBatch, decode_batch
 from streams.contracts.requests import RequestUpdate
 from streams.contracts.topics import (
+    API_AUDIT,
     CASE_STATE,
     DEADLETTER,
     DISPATCH,
@@ -137,6 +138,10 @@ class RowMaker:
     @staticmethod
     def escalation(value: bytes) -> list[dict[str, Any]]:
         return [orjson.loads(value)]  # the record has the table's columns (0010)
+
+    @staticmethod
+    def audit(value: bytes) -> list[dict[str, Any]]:
+        return [orjson.loads(value)]  # the record has the table's columns (streams/api/audit.py)
 
     @staticmethod
     def verify_task(value: bytes) -> list[dict[str, Any]]:
@@ -251,6 +256,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         REQUEST_UPDATES: lambda m: maker.request_update(m.value),
         PATROL_SESSIONS: lambda m: maker.patrol_session(m.value),
         PATROL_VISITS: lambda m: maker.patrol_visit(m.value),
+        API_AUDIT: lambda m: maker.audit(m.value),
     }
     if converters.keys() != TOPIC_TABLES.keys():  # a stored topic without a converter
         raise RuntimeError(f"sink converters {sorted(converters)} != {sorted(TOPIC_TABLES)}")

@@ -39,6 +39,7 @@ REPLICAS = {"dedup": 2}
 KILLED = "dispatch"  # dispatch + lifecycle: the restart must recover the lifecycle table
 SKIPPED = {"simulator"}  # the test feeds its own slice (a simulator run is not a slice)
 TIMEOUT_S = 240.0
+API_KEYS = Path(__file__).resolve().parents[2] / "deploy" / "api_keys.example.toml"
 
 
 def _dot_env(settings: Settings, prefix: str, database: str) -> dict[str, str]:
@@ -69,6 +70,14 @@ def _container_env(settings: Settings, env: dict[str, str], home: Path) -> dict[
         ENV_PREFIX + "WEB_PORT": str(free_port()),
         # a shared test host, not a container: keep the web servers off the network
         ENV_PREFIX + "WEB_BIND": "127.0.0.1",
+        ENV_PREFIX + "API_PORT": str(free_port()),
+        ENV_PREFIX + "API_BIND": "127.0.0.1",
+        # the api service's volume (./api_keys.toml), as the example file
+        **(
+            {ENV_PREFIX + "API_KEYS_FILE": str(API_KEYS)}
+            if ENV_PREFIX + "API_KEYS_FILE" in env
+            else {}
+        ),
     }
 
 
