@@ -11,7 +11,6 @@ goes to the store as the unit grids of its streets and sub-districts or communit
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 from kernels import GridSpec
@@ -23,8 +22,6 @@ from streams.reference.streets import StreetNetwork
 from streams.settings import Settings
 
 __all__ = [
-    "CAMPAIGN_COLUMNS",
-    "SCOPE_COLUMNS",
     "campaign_rows",
     "grid_resolver",
     "load_campaign_table",
@@ -32,56 +29,47 @@ __all__ = [
     "wanted_rows",
 ]
 
-CAMPAIGN_COLUMNS = (
-    "campaign_id",
-    "theme",
-    "name_zh",
-    "name_en",
-    "categories",
-    "streets",
-    "areas",
-    "whole_district",
-    "start_date",
-    "end_date",
-    "target_metric",
-    "target_value",
-)
-SCOPE_COLUMNS = ("campaign_id", "category_key", "grid_code")
-
-CampaignRow = tuple[str, str, str, str, str, str, str, int, date, date, str, float]
+Row = dict[str, Any]
 
 
 def _joined(values: tuple[str, ...]) -> str:
     return ";".join(values)
 
 
-def campaign_rows(table: CampaignTable) -> set[CampaignRow]:
-    """The ``campaigns`` rows (without revision), in :data:`CAMPAIGN_COLUMNS` order."""
-    return {
-        (
-            c.campaign_id,
-            c.theme,
-            c.name_zh,
-            c.name_en,
-            _joined(c.categories),
-            _joined(c.streets),
-            _joined(c.areas),
-            int(c.whole_district),
-            c.start,
-            c.end,
-            c.target_metric,
-            c.target_value,
-        )
+def campaign_rows(table: CampaignTable) -> list[Row]:
+    """The ``campaigns`` rows, without their revision."""
+    return [
+        {
+            "campaign_id": c.campaign_id,
+            "theme": c.theme,
+            "name_zh": c.name_zh,
+            "name_en": c.name_en,
+            "categories": _joined(c.categories),
+            "streets": _joined(c.streets),
+            "areas": _joined(c.areas),
+            "whole_district": int(c.whole_district),
+            "start_date": c.start,
+            "end_date": c.end,
+            "target_metric": c.target_metric,
+            "target_value": c.target_value,
+        }
         for c in table
-    }
+    ]
 
 
-def scope_rows(
-    table: CampaignTable, grids_of: Callable[[Campaign], frozenset[str]]
-) -> set[tuple[str, str, str]]:
-    """The ``campaign_scope`` rows (without revision): a row per category, one per grid."""
-    rows = {(c.campaign_id, key, "") for c in table for key in c.categories}
-    rows.update((c.campaign_id, "", grid) for c in table for grid in grids_of(c))
+def scope_rows(table: CampaignTable, grids_of: Callable[[Campaign], frozenset[str]]) -> list[Row]:
+    """The ``campaign_scope`` rows, without their revision: a row per category of a
+    campaign, and one per unit grid of its area."""
+    rows = [
+        {"campaign_id": c.campaign_id, "category_key": key, "grid_code": ""}
+        for c in table
+        for key in c.categories
+    ]
+    for c in table:
+        rows.extend(
+            {"campaign_id": c.campaign_id, "category_key": "", "grid_code": grid}
+            for grid in sorted(grids_of(c))
+        )
     return rows
 
 
@@ -118,11 +106,10 @@ def grid_resolver(
 
 def wanted_rows(
     settings: Settings, district: District, network: StreetNetwork
-) -> dict[str, tuple[tuple[str, ...], set[Any]]]:
-    """table -> (columns, rows) the calendar asks the store to hold."""
+) -> dict[str, list[Row]]:
+    """table -> the rows (without revision) the calendar asks the store to hold."""
     table = load_campaign_table(settings, network)
-    grids_of = grid_resolver(district, network)
     return {
-        "campaigns": (CAMPAIGN_COLUMNS, set(campaign_rows(table))),
-        "campaign_scope": (SCOPE_COLUMNS, set(scope_rows(table, grids_of))),
+        "campaigns": campaign_rows(table),
+        "campaign_scope": scope_rows(table, grid_resolver(district, network)),
     }

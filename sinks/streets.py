@@ -20,6 +20,7 @@ from sinks.campaigns import wanted_rows
 from sinks.clickhouse import make_client
 from sinks.records import inspector_area_rows
 from sinks.sql import check_identifier
+from sinks.tables import TABLES
 from streams.reference.geo import District
 from streams.reference.inspectors import InspectorRoster
 from streams.reference.streets import StreetNetwork
@@ -86,10 +87,12 @@ def load_campaigns(
     hold it yet; the number of rows written per table."""
     district = district or District.load(settings.pipeline.district)
     network = network or StreetNetwork.for_district(district)
-    return {
-        table: _load_revision(settings, database, table, columns, rows)
-        for table, (columns, rows) in wanted_rows(settings, district, network).items()
-    }
+    written = {}
+    for table, rows in wanted_rows(settings, district, network).items():
+        columns = tuple(c.name for c in TABLES[table] if c.name != "revision")
+        wanted = {tuple(row[c] for c in columns) for row in rows}
+        written[table] = _load_revision(settings, database, table, columns, wanted)
+    return written
 
 
 def _load_revision(
