@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "KPI_COUNTS",
+    "case_facts",
     "case_unit_kpis",
+    "current_rows",
     "department_scores",
     "durations",
     "escalations",
@@ -53,6 +55,18 @@ def _latest(columns: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
     return list(best.values())
 
 
+def current_rows(columns: Mapping[str, Any], key: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Revisioned reference rows: the highest revision per ``key``, then only the rows of
+    the highest revision loaded (the latest file)."""
+    best: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in table_rows(columns):
+        k = tuple(row[n] for n in key)
+        if k not in best or row["revision"] >= best[k]["revision"]:
+            best[k] = row
+    top = max((r["revision"] for r in best.values()), default=0)
+    return [r for r in best.values() if r["revision"] == top]
+
+
 def latest_cases(cases: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per case: the highest version (what ReplacingMergeTree keeps)."""
     return _latest(cases, "case_id")
@@ -74,7 +88,8 @@ def _s(ms: int) -> int:
     return ms // 1000  # the store keeps whole seconds
 
 
-def _facts(c: dict[str, Any], dispatch_ok: Mapping[int, int], now_s: int) -> dict[str, Any]:
+def case_facts(c: dict[str, Any], dispatch_ok: Mapping[int, int], now_s: int) -> dict[str, Any]:
+    """The flags of the view ``case_facts`` for one case (``due_s``: its due milestone)."""
     voided = c["status"] == "voided"
     on_spot = c["closed_at"] > 0 and c["dispatched_at"] == 0
     handled_s = _s(c["closed_at"] if on_spot else c["handled_at"])
@@ -158,7 +173,7 @@ def case_unit_kpis(
     dispatch_ok = {r["case_id"]: r["dispatched_on_time"] for r in table_rows(tables["dispatches"])}
     out: dict[Key, dict[str, float]] = defaultdict(lambda: dict.fromkeys(KPI_COUNTS, 0.0))
     for c in latest_cases(tables["cases"]):
-        f = _facts(c, dispatch_ok, now_ms // 1000)
+        f = case_facts(c, dispatch_ok, now_ms // 1000)
         for t_s, names in _milestones(c, f):
             for period, start in period_starts(local_date(t_s * 1000, zone)):
                 for level, unit in _units(c):

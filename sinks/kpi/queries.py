@@ -11,6 +11,7 @@ from sinks.sql import Executor, render
 __all__ = [
     "BI_VIEWS",
     "QUERY_DIR",
+    "campaign_results",
     "hotspots",
     "league_table",
     "load_query",
@@ -22,7 +23,8 @@ QUERY_DIR = Path(__file__).resolve().parent
 
 # The views BI queries (docs/bi/kpis.md; each created by a migration in sinks/migrations).
 # 0002_kpi_views.sql also defines the building blocks case_facts and kpi_case_counts, and
-# 0009_patrol_kpis.sql the patrol_* ones, which are not part of the BI surface.
+# 0009_patrol_kpis.sql the patrol_* ones and 0012_campaigns.sql campaign_case_facts,
+# which are not part of the BI surface.
 BI_VIEWS: tuple[str, ...] = (
     "kpi_units",
     "kpi_department_score",
@@ -40,6 +42,8 @@ BI_VIEWS: tuple[str, ...] = (
     "kpi_returns",
     "kpi_satisfaction",
     "kpi_recurrences",
+    "kpi_campaigns",
+    "kpi_campaign_recurrence",
     "intake_minute",
     "deadletter_daily",
     "report_lateness",
@@ -86,3 +90,18 @@ def patrol_week(
             ("segments", "walked_segments"),
         )
     }
+
+
+def campaign_results(
+    ex: Executor, database: str, tz: str, start: date, end: date
+) -> list[dict[str, Any]]:
+    """The campaigns running at some time from ``start`` to ``end`` (inclusive), earliest
+    first: each a row of ``kpi_campaigns`` (found and fixed during it, closure and on-time
+    closure rates, its target) with ``recurrence``, its rows of ``kpi_campaign_recurrence``
+    (30, 60 and 90 days after it against as many before it)."""
+    period = {"from": start, "to": end}
+    campaigns = ex.query(load_query("campaigns", database=database, tz=tz, **period))
+    windows: dict[str, list[dict[str, Any]]] = {}
+    for row in ex.query(load_query("campaign_recurrence", database=database, tz=tz, **period)):
+        windows.setdefault(row["campaign_id"], []).append(row)
+    return [{**c, "recurrence": windows.get(c["campaign_id"], [])} for c in campaigns]

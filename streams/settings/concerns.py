@@ -161,6 +161,8 @@ class ClickHouseSettings(Concern):
 class PipelineSettings(Concern):
     district: str = setting("qibin", "DISTRICT", STR)
     categories_file: str = setting("", "CATEGORIES_FILE", STR)  # empty: the packaged table
+    # the campaign calendar (streams/data/campaigns.csv format: streams/reference/campaigns.py)
+    campaigns_file: str = setting("", "CAMPAIGNS_FILE", STR)  # empty: the packaged calendar
     tile_size_m: float = setting(2000.0, "TILE_SIZE_M", FLOAT)
     cell_size_m: float = setting(100.0, "CELL_SIZE_M", FLOAT)
     # How far behind its tile's newest event an event is still matched against the tile's
