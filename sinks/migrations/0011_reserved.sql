@@ -1,3 +1,0 @@
--- Placeholder for version 11, which the meeting reports' migration (issue 15) takes: the
--- migration versions run 1..n without gaps and the campaigns are 0012. Delete this file
--- when that migration is merged.
