@@ -154,7 +154,7 @@ def _map_svg(cells: Sequence[Mapping[str, Any]], size: int = 520) -> str:
     return "".join(parts)
 
 
-# the patrol section's tables: key of queries.patrol_week, heading, (column, header, format)
+# the patrol section's tables: key of queries.patrol_section, heading, (column, header, format)
 PATROL_TABLES: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
     ("rule", "Patrols against the rule (not met first)", (
         ("inspector_id", "inspector", "{}"), ("level", "level", "{}"),
@@ -214,7 +214,7 @@ def streets_svg(
 def patrol_html(
     patrols: Mapping[str, Sequence[Mapping[str, Any]]], network: StreetNetwork | None = None
 ) -> str:
-    """The patrol section's tables from :func:`sinks.kpi.queries.patrol_week`; a rule row
+    """The patrol section's tables from :func:`sinks.kpi.queries.patrol_section`; a rule row
     not met is marked red. With the district's ``network``, a map of the segments walked."""
     parts = []
     if network is not None:

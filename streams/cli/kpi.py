@@ -85,7 +85,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         latest = _latest_case_day(ex, database, tz) if args.week == "latest" else None
         today = datetime.now(ZoneInfo(tz)).date()
         week, start, end = resolve_range(args.week, args.start, args.end, today, latest)
-        league = queries.league_table(ex, database, tz, week)
+        league = queries.league_table(ex, database, tz, "week", week)
         print(league_text(league, week))
         if args.out is not None:
             page = html_report(
@@ -95,7 +95,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 league=league,
                 trend=queries.trend(ex, database, tz, start, end),
                 hotspots=queries.hotspots(ex, database, tz, start, end),
-                patrols=queries.patrol_week(ex, database, tz, week),
+                patrols=queries.patrol_section(ex, database, tz, "week", week),
                 streets=StreetNetwork.for_district(District.load(settings.pipeline.district)),
             )
             args.out.write_text(page, encoding="utf-8")

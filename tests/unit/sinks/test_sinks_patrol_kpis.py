@@ -262,7 +262,7 @@ def test_report_patrol_section(
 ) -> None:
     _load(chdb_executor, migrated_db, insert, tables)
     week = date(2023, 7, 31)
-    patrols = queries.patrol_week(chdb_executor, migrated_db, TZ, week)
+    patrols = queries.patrol_section(chdb_executor, migrated_db, TZ, "week", week)
     assert patrols["rule"] and patrols["streets"]
     assert [g["street_id"] for g in patrols["gaps"]] == [f"410611-S{STREETS:03d}"]
     assert patrols["rule"][0]["met"] == 0  # not met first
