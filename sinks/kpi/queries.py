@@ -11,10 +11,10 @@ from sinks.sql import Executor, SqlError, check_identifier, render
 __all__ = [
     "BI_VIEWS",
     "QUERY_DIR",
+    "VIEW_PERIODS",
     "hotspots",
     "league_table",
     "load_query",
-    "VIEW_PERIODS",
     "patrol_section",
     "trend",
 ]
