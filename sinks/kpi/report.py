@@ -21,8 +21,11 @@ __all__ = [
     "LEAGUE_COLUMNS",
     "PATROL_TABLES",
     "html_report",
+    "league_html",
     "league_text",
     "patrol_html",
+    "streets_svg",
+    "trend_svg",
 ]
 
 # (column, header, format)
@@ -70,7 +73,7 @@ def league_text(rows: Sequence[Mapping[str, Any]], week: date) -> str:
     return "\n".join(lines)
 
 
-def _trend_svg(rows: Sequence[Mapping[str, Any]], width: int = 760, height: int = 240) -> str:
+def trend_svg(rows: Sequence[Mapping[str, Any]], width: int = 760, height: int = 240) -> str:
     if not rows:
         return "<p>No cases in this range.</p>"
     left, right, top, bottom = 44, 44, 14, 30
@@ -112,7 +115,7 @@ def _trend_svg(rows: Sequence[Mapping[str, Any]], width: int = 760, height: int 
     return "".join(parts)
 
 
-def _league_html(rows: Sequence[Mapping[str, Any]]) -> str:
+def league_html(rows: Sequence[Mapping[str, Any]]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for _, h, _ in LEAGUE_COLUMNS)
     body = []
     for r in rows:
@@ -259,21 +262,25 @@ def html_report(
     title: str = "citystream KPI report",
 ) -> str:
     """The whole report as one HTML document."""
-    top = hotspots[:10]
+    # cases no unit grid contains are not a place: counted apart, not ranked or mapped
+    gridded = [c for c in hotspots if c["grid_code"]]
+    no_grid = sum(int(c["cases"]) for c in hotspots if not c["grid_code"])
     top_rows = "".join(
         f"<tr><td>{escape(str(c['grid_code']))}</td><td>{c['cases']}</td>"
         f"<td>{c['recurrences']}</td></tr>"
-        for c in top
+        for c in gridded[:10]
     )
+    if no_grid:
+        top_rows += f"<tr><td>(no grid code 无网格)</td><td>{no_grid}</td><td></td></tr>"
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{escape(title)}</h1>"
-        f"<h2>Department league table, week of {week.isoformat()}</h2>{_league_html(league)}"
+        f"<h2>Department league table, week of {week.isoformat()}</h2>{league_html(league)}"
         f"<h2>Cases opened per day (bars) and on-time closure rate (line), "
-        f"{start.isoformat()} to {end.isoformat()}</h2>{_trend_svg(trend)}"
+        f"{start.isoformat()} to {end.isoformat()}</h2>{trend_svg(trend)}"
         f"<h2>Hotspots: cases per unit grid, {start.isoformat()} to {end.isoformat()}</h2>"
-        f"{_map_svg(hotspots)}"
+        f"{_map_svg(gridded)}"
         "<table><thead><tr><th>unit grid</th><th>cases</th><th>recurrences</th></tr></thead>"
         f"<tbody>{top_rows}</tbody></table>"
         f"<h2>Foot patrols (铁脚板), week of {week.isoformat()}</h2>"
