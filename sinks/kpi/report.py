@@ -1,10 +1,7 @@
-"""The KPI report: a plain-text league table and a self-contained HTML page.
-
-The HTML has inline SVG charts and inline CSS only (no script, no external file), so it
-can be mailed or opened offline: the daily trend of cases and on-time closure rate, the
-department league table, a map of unit grids sized and coloured by cases, and the foot
-patrol (铁脚板) section: who met the rule of their level, the streets walked and the streets
-nobody walked (tables: the store keeps no street geometry to draw).
+"""Pieces of the KPI reports: the plain-text league table (``citystream kpi``), the daily
+trend chart, and the foot patrol (铁脚板) section: who met the rule of their level, the
+streets walked and the streets nobody walked, with a map of the segments walked. The
+meeting reports (:mod:`sinks.kpi.meeting_html`) are made of these and their own sections.
 """
 
 from __future__ import annotations
@@ -20,8 +17,6 @@ __all__ = [
     "GRADE_COLOURS",
     "LEAGUE_COLUMNS",
     "PATROL_TABLES",
-    "html_report",
-    "league_html",
     "league_text",
     "patrol_html",
     "streets_svg",
@@ -115,48 +110,6 @@ def trend_svg(rows: Sequence[Mapping[str, Any]], width: int = 760, height: int =
     return "".join(parts)
 
 
-def league_html(rows: Sequence[Mapping[str, Any]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for _, h, _ in LEAGUE_COLUMNS)
-    body = []
-    for r in rows:
-        cells = _cells(r)
-        colour = GRADE_COLOURS.get(str(r["grade"]), "#ccc")
-        tds = "".join(f"<td>{escape(c)}</td>" for c in cells[:-1])
-        tds += f'<td style="background:{colour};font-weight:bold">{escape(cells[-1])}</td>'
-        body.append(f"<tr>{tds}</tr>")
-    if not body:
-        body.append(f'<tr><td colspan="{len(LEAGUE_COLUMNS)}">no data for this week</td></tr>')
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def _map_svg(cells: Sequence[Mapping[str, Any]], size: int = 520) -> str:
-    if not cells:
-        return "<p>No cases in this range.</p>"
-    lats = [float(c["mean_lat"]) for c in cells]
-    lons = [float(c["mean_lon"]) for c in cells]
-    span = max(max(lats) - min(lats), max(lons) - min(lons), 1e-6)
-    top_cases = max(int(c["cases"]) for c in cells)
-    pad = 30
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
-        'role="img" aria-label="cases per unit grid">'
-        f'<rect width="{size}" height="{size}" fill="#f7f7f7"/>'
-    ]
-    for c, lat, lon in zip(cells, lats, lons, strict=True):
-        share = int(c["cases"]) / top_cases
-        x = pad + (lon - min(lons)) / span * (size - 2 * pad)
-        y = size - pad - (lat - min(lats)) / span * (size - 2 * pad)
-        red = int(255 * share)
-        parts.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{4 + 16 * share**0.5:.1f}" '
-            f'fill="rgb({red},{int(120 * (1 - share))},{255 - red})" fill-opacity="0.75">'
-            f"<title>{escape(str(c['grid_code']))}: {c['cases']} cases, "
-            f"{c['recurrences']} recurrences</title></circle>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 # the patrol section's tables: key of queries.patrol_section, heading, (column, header, format)
 PATROL_TABLES: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
     ("rule", "Patrols against the rule (not met first)", (
@@ -239,51 +192,3 @@ def patrol_html(
             f"<tbody>{''.join(body)}</tbody></table>"
         )
     return "".join(parts)
-
-
-_CSS = (
-    "body{font-family:sans-serif;margin:24px;color:#222}"
-    "table{border-collapse:collapse;font-size:13px}"
-    "th,td{border:1px solid #bbb;padding:4px 8px;text-align:right}"
-    "th{background:#eee}td:first-child{text-align:left}"
-)
-
-
-def html_report(
-    *,
-    week: date,
-    start: date,
-    end: date,
-    league: Sequence[Mapping[str, Any]],
-    trend: Sequence[Mapping[str, Any]],
-    hotspots: Sequence[Mapping[str, Any]],
-    patrols: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-    streets: StreetNetwork | None = None,
-    title: str = "citystream KPI report",
-) -> str:
-    """The whole report as one HTML document."""
-    # cases no unit grid contains are not a place: counted apart, not ranked or mapped
-    gridded = [c for c in hotspots if c["grid_code"]]
-    no_grid = sum(int(c["cases"]) for c in hotspots if not c["grid_code"])
-    top_rows = "".join(
-        f"<tr><td>{escape(str(c['grid_code']))}</td><td>{c['cases']}</td>"
-        f"<td>{c['recurrences']}</td></tr>"
-        for c in gridded[:10]
-    )
-    if no_grid:
-        top_rows += f"<tr><td>(no grid code 无网格)</td><td>{no_grid}</td><td></td></tr>"
-    return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{escape(title)}</h1>"
-        f"<h2>Department league table, week of {week.isoformat()}</h2>{league_html(league)}"
-        f"<h2>Cases opened per day (bars) and on-time closure rate (line), "
-        f"{start.isoformat()} to {end.isoformat()}</h2>{trend_svg(trend)}"
-        f"<h2>Hotspots: cases per unit grid, {start.isoformat()} to {end.isoformat()}</h2>"
-        f"{_map_svg(gridded)}"
-        "<table><thead><tr><th>unit grid</th><th>cases</th><th>recurrences</th></tr></thead>"
-        f"<tbody>{top_rows}</tbody></table>"
-        f"<h2>Foot patrols (铁脚板), week of {week.isoformat()}</h2>"
-        f"{patrol_html(patrols or {}, streets)}"
-        "</body></html>"
-    )

@@ -22,10 +22,10 @@ from streams.reference.geo import District
 from streams.reference.streets import StreetNetwork
 from streams.settings import Settings
 
-__all__ = ["add_arguments", "resolve_period", "run", "write_report"]
+__all__ = ["add_arguments", "parse_date", "resolve_period", "run", "write_report"]
 
 
-def _date(text: str) -> date:
+def parse_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--meeting", required=True, choices=sorted(MEETINGS))
     parser.add_argument(
         "--period",
-        type=_date,
+        type=parse_date,
         default=None,
         help="any date in the period to report (default: the latest period with data)",
     )
