@@ -146,8 +146,10 @@ def _trend(rows: Rows, data: ReportData, _net: StreetNetwork | None) -> str:
 
 
 def _streets(rows: Rows, data: ReportData, _net: StreetNetwork | None) -> str:
-    streets = [r for r in rows if r["level"] == "street"]
-    communities = [r for r in rows if r["level"] == "community"]
+    # cases outside every unit grid have no street or community code
+    named = [{**r, "unit": r["unit"] or "无编码 no code"} for r in rows]
+    streets = [r for r in named if r["level"] == "street"]
+    communities = [r for r in named if r["level"] == "community"]
     bars = bars_svg([(r["unit"], float(r["opened"])) for r in streets], "cases per street")
     return (
         f"<h3>街道 streets</h3>{table_html(streets, UNITS)}"

@@ -11,70 +11,26 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
-import numpy as np
 import pytest
 
 from sinks.kpi.meeting_html import meeting_html
 from sinks.kpi.meetings import MEETINGS, SECTIONS, period_of
 from sinks.kpi.queries import load_query
 from sinks.kpi.sections import latest_case_day, report_data
-from sinks.records import dead_letter_row
 from sinks.sql import ChdbExecutor, SqlError
-from sinks.synthetic import generate
 from streams.cli.report import add_arguments
-from streams.contracts.deadletter import DeadLetter
-from streams.contracts.reasons import Reason
 from streams.reference.geo import District
 from streams.reference.streets import StreetNetwork
 from tests.report_figures import assert_report_matches
+from tests.report_store import BURST, report_tables
 
 TZ = "Asia/Shanghai"
-H = 3_600_000
-BURST = 1_689_732_000_000  # 2023-07-19 10:00 +08:00: the surge hour
 Insert = Callable[[str, str, Mapping[str, Any]], None]
-
-
-def _extra_case(case_id: int, opened: int, closed: int, grid: str) -> dict[str, Any]:
-    return {
-        "case_id": case_id, "version": 9 << 32, "category_key": "E0102",
-        "department": "sanitation", "grid_code": grid, "community": grid[:12],
-        "street": grid[:9], "lat": 35.71, "lon": 114.27, "opened_at": opened,
-        "dispatched_at": opened + H // 6, "deadline": opened + 4 * H,
-        "signed_at": opened + H // 3, "handled_at": closed - H // 2 if closed else 0,
-        "closed_at": closed, "voided_at": 0, "status": "closed" if closed else "signed",
-        "rework_count": 0, "recurrence_of": 0, "n_events": 1, "urgent": 0,
-        "fixed_on_spot": 0, "hold_s": 0,
-    }  # fmt: skip
-
-
-def _extra_cases() -> list[dict[str, Any]]:
-    # 40 cases in one hour (a surge), closed over the next day; 3 without a grid code
-    burst = [
-        _extra_case(900_000 + i, BURST + i * 60_000, BURST + (2 + i // 2) * H, "410611002001001")
-        for i in range(40)
-    ]
-    no_grid = [_extra_case(900_100 + i, BURST - 30 * H + i * H, 0, "") for i in range(3)]
-    return burst + no_grid
-
-
-def _dead_letters() -> dict[str, list[Any]]:
-    rows = [
-        dead_letter_row(
-            DeadLetter("hotline", Reason(r.value), "bad", b"{", "raw.hotline", 0, i),
-            received_at_ms=BURST + i * H,
-        )
-        for i, r in enumerate(list(Reason)[:3])
-    ]
-    return {k: [r[k] for r in rows] for k in rows[0]}
 
 
 @pytest.fixture(scope="module")
 def tables() -> dict[str, dict[str, Any]]:
-    data = generate(300, seed=20230719).tables
-    extra = _extra_cases()
-    cases = {k: list(np.asarray(v).tolist()) + [c[k] for c in extra] for k, v in
-             data["cases"].items()}  # fmt: skip
-    return {**data, "cases": cases, "dead_letters": _dead_letters()}
+    return report_tables()
 
 
 @pytest.fixture
