@@ -250,13 +250,20 @@ def _patrol_lines(q: Any) -> list[str]:
     )
 
 
-def _weekly_report(settings: Settings, ex: Executor, folder: Path) -> Path:
-    """The weekly meeting's report of the demo's data (the newest case's week)."""
+def _report(settings: Settings, ex: Executor, folder: Path) -> None:
+    """Write the weekly meeting's report of the demo's data (the newest case's week), say
+    where, and how to query the rest."""
     from streams.cli.report import resolve_period, write_report
 
     db, tz = settings.clickhouse.database, settings.calendar.timezone
     period = resolve_period(ex, db, tz, "weekly", None)
-    return write_report(ex, settings, db, period, folder / "report-weekly.html")
+    path = write_report(ex, settings, db, period, folder / "report-weekly.html")
+    print(f"citystream demo: the weekly dispatch meeting's report ({period.label}): {path}")
+    print(
+        f"BI: query database {db} (views kpi_*), or run "
+        f"`CITYSTREAM_CLICKHOUSE_DATABASE={db} citystream report --meeting monthly "
+        "--out monthly.html`"
+    )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -324,13 +331,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 time.sleep(5)
         print(f"citystream demo: done in {time.monotonic() - started:.1f}s")
         print(_summary(client, db, produced))
-        report = _weekly_report(run_settings, DriverExecutor(client), log_path.parent / stamp)
-        print(f"citystream demo: the weekly dispatch meeting's report: {report}")
-        print(
-            f"BI: query database {db} (views kpi_*), or run "
-            f"`CITYSTREAM_CLICKHOUSE_DATABASE={db} citystream report --meeting monthly "
-            "--out monthly.html`"
-        )
+        _report(run_settings, DriverExecutor(client), log_path.parent / stamp)
         return 0
     finally:
         worker.stop()
