@@ -84,7 +84,8 @@ def overdue(
 
 def chronic(tables: Tables, from_s: int, to_s: int) -> dict[tuple[str, str], dict[str, Any]]:
     """Recurrences opened in the period per (grid_code, category_key): how many, of how
-    many closed problems, and whether the place is chronic (顽疾)."""
+    many closed problems, and whether the place is chronic (顽疾; cases without a grid
+    code are no place, so never)."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for c in _live(tables):
         if c["recurrence_of"] and from_s <= _s(c["opened_at"]) < to_s:
@@ -93,7 +94,7 @@ def chronic(tables: Tables, from_s: int, to_s: int) -> dict[tuple[str, str], dic
         key: {
             "recurrences": len(of),
             "problems": len(set(of)),
-            "chronic": int(len(of) >= CHRONIC_FROM),
+            "chronic": int(len(of) >= CHRONIC_FROM and key[0] != ""),
         }
         for key, of in groups.items()
     }

@@ -108,6 +108,7 @@ HOTSPOTS: Columns = (
     ("cases", "案件 cases", "{}"),
     ("recurrences", "复发 recurrences", "{}"),
 )
+MAP_HOTSPOTS = 30  # grids drawn on the map: more hide the streets under them
 LEVEL_NAMES = {"remind": "催办 remind", "supervise": "督办 supervise",
                "department_head": "部门负责人 department head",
                "district_leader": "区领导 district leader", "": "—"}  # fmt: skip
@@ -188,15 +189,16 @@ def _overdue(section: Mapping[str, Rows], data: ReportData, tz: str) -> str:
 
 
 def _chronic(section: Mapping[str, Rows], data: ReportData, _n: StreetNetwork | None) -> str:
-    places = [
-        {**r, "grid_code": r["grid_code"] or "无网格 no grid code",
-         "label": "顽疾 chronic" if r["chronic"] else ""}
-        for r in section["places"]
-    ]  # fmt: skip
+    places = section["places"]
+    chronic = [{**r, "label": "顽疾 chronic"} for r in places if r["chronic"]]
+    once = sum(1 for r in places if r["grid_code"] and not r["chronic"])
+    no_grid = sum(int(r["recurrences"]) for r in places if not r["grid_code"])
     rates = [{**r, "unit": r["unit"] or "全区 district"} for r in section["rates"]]
     return (
-        f"<h3>复发地点 places with recurrences</h3>"
-        f"{table_html(places, CHRONIC, row_class='chronic')}"
+        "<h3>顽疾：同一网格同类问题反复复发 places where the same problem came back "
+        f"repeatedly</h3>{table_html(chronic, CHRONIC, empty='无顽疾 none')}"
+        f'<p class="note">另有 {once} 处复发一次 {once} more places (grid and category) '
+        f"recurred once; {no_grid} 次复发无网格编码 recurrences without a unit grid code</p>"
         f"<h3>复发率 recurrence rate</h3>{table_html(rates, RATES)}"
     )
 
@@ -211,7 +213,8 @@ def _hotspots(rows: Rows, data: ReportData, network: StreetNetwork | None) -> st
         else ""
     )
     return (
-        f"{district_map_svg(network, gridded)}{note}"
+        f'<p class="note">前 {MAP_HOTSPOTS} 个热点网格 the {MAP_HOTSPOTS} busiest unit grids</p>'
+        f"{district_map_svg(network, gridded[:MAP_HOTSPOTS])}{note}"
         f"<h3>热点网格 top unit grids</h3>{table_html(gridded[:15], HOTSPOTS)}"
     )
 

@@ -112,23 +112,25 @@ def trend_svg(rows: Sequence[Mapping[str, Any]], width: int = 760, height: int =
 
 # the patrol section's tables: key of queries.patrol_section, heading, (column, header, format)
 PATROL_TABLES: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
-    ("rule", "Patrols against the rule (not met first)", (
-        ("inspector_id", "inspector", "{}"), ("level", "level", "{}"),
-        ("department", "department", "{}"), ("patrols", "patrols", "{}"),
-        ("patrol_days", "days", "{}"), ("own_area_patrols", "in own area", "{}"),
-        ("streets_walked", "streets", "{}"), ("metres", "metres", "{:.0f}"),
-        ("own_area_coverage", "own area %", "{:.1f}"), ("units_met", "units met", "{}"),
-        ("units", "units", "{}"), ("met", "met", "{}"),
+    ("rule", "按规则巡查（未达标在前） patrols against the rule (not met first)", (
+        ("inspector_id", "人员 inspector", "{}"), ("level", "层级 level", "{}"),
+        ("department", "部门 department", "{}"), ("patrols", "巡查 patrols", "{}"),
+        ("patrol_days", "天数 days", "{}"), ("own_area_patrols", "责任区 in own area", "{}"),
+        ("streets_walked", "街道 streets", "{}"), ("metres", "米 metres", "{:.0f}"),
+        ("own_area_coverage", "责任区覆盖 own area %", "{:.1f}"),
+        ("units_met", "达标 units met", "{}"), ("units", "考核 units", "{}"),
+        ("met", "达标 met", "{}"),
     )),
-    ("streets", "Streets walked (least covered first)", (
-        ("street_name", "street", "{}"), ("visits", "visits", "{}"),
-        ("inspectors", "inspectors", "{}"), ("metres", "metres", "{:.0f}"),
-        ("segments_walked", "segments walked", "{}"), ("segments", "segments", "{}"),
-        ("coverage", "coverage %", "{:.1f}"),
+    ("streets", "已巡街道（覆盖最少在前） streets walked (least covered first)", (
+        ("street_name", "街道 street", "{}"), ("visits", "次数 visits", "{}"),
+        ("inspectors", "人员 inspectors", "{}"), ("metres", "米 metres", "{:.0f}"),
+        ("segments_walked", "已巡路段 segments walked", "{}"),
+        ("segments", "路段 segments", "{}"), ("coverage", "覆盖率 coverage %", "{:.1f}"),
     )),
-    ("gaps", "Streets nobody walked this week", (
-        ("street_name", "street", "{}"), ("segments", "segments", "{}"),
-        ("never_walked", "never walked", "{}"), ("days_since_walked", "days since walked", "{}"),
+    ("gaps", "本期无人巡查的街道 streets nobody walked in the period", (
+        ("street_name", "街道 street", "{}"), ("segments", "路段 segments", "{}"),
+        ("never_walked", "从未巡查 never walked", "{}"),
+        ("days_since_walked", "未巡天数 days since walked", "{}"),
     )),
 )  # fmt: skip
 
@@ -175,7 +177,7 @@ def patrol_html(
     parts = []
     if network is not None:
         parts.append(
-            "<h3>Street segments walked (green) and not (grey)</h3>"
+            "<h3>街道路段：已巡（绿）未巡（灰） street segments walked (green) and not (grey)</h3>"
             + streets_svg(network, patrols.get("segments", ()))
         )
     for key, heading, columns in PATROL_TABLES:
@@ -186,7 +188,7 @@ def patrol_html(
             tds = "".join(f"<td>{escape(fmt.format(r[name]))}</td>" for name, _, fmt in columns)
             body.append(f"<tr{style}>{tds}</tr>")
         if not body:
-            body.append(f'<tr><td colspan="{len(columns)}">none this week</td></tr>')
+            body.append(f'<tr><td colspan="{len(columns)}">无 none</td></tr>')
         parts.append(
             f"<h3>{escape(heading)}</h3><table><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>"

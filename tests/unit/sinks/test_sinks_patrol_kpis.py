@@ -268,7 +268,7 @@ def test_report_patrol_section(
     assert patrols["rule"][0]["met"] == 0  # not met first
     page = patrol_html(patrols)
     assert "路1" in page and "#fcd5c9" in page
-    assert "none this week" in patrol_html({})
+    assert "无 none" in patrol_html({})
     # the street map: every segment of the network, the ones walked this week in green
     network = StreetNetwork.for_district(District.load("qibin"))
     walked = {int(r["segment_id"]) for r in patrols["segments"]}
