@@ -114,13 +114,26 @@ LEVEL_NAMES = {"remind": "催办 remind", "supervise": "督办 supervise",
                "district_leader": "区领导 district leader", "": "—"}  # fmt: skip
 
 
-def table_html(rows: Rows, columns: Columns, *, empty: str = "无 none", row_class: str = "") -> str:
-    """A table of ``rows``; ``row_class`` names a column whose true value marks the row."""
+def table_html(
+    rows: Rows,
+    columns: Columns,
+    *,
+    empty: str = "无 none",
+    row_class: str = "",
+    cell_style: Mapping[str, Callable[[Any], str]] | None = None,
+) -> str:
+    """A table of ``rows``; ``row_class`` names a column whose true value marks the row,
+    ``cell_style`` gives a column's cells a style from their value."""
     head = "".join(f"<th>{escape(h)}</th>" for _, h, _ in columns)
+    styles = cell_style or {}
     body = []
     for r in rows:
         cls = ' class="late"' if row_class and r.get(row_class) else ""
-        tds = "".join(f"<td>{escape(fmt.format(r[name]))}</td>" for name, _, fmt in columns)
+        tds = "".join(
+            (f'<td style="{styles[name](r[name])}">' if name in styles else "<td>")
+            + f"{escape(fmt.format(r[name]))}</td>"
+            for name, _, fmt in columns
+        )
         body.append(f"<tr{cls}>{tds}</tr>")
     if not body:
         body.append(f'<tr><td colspan="{len(columns)}">{escape(empty)}</td></tr>')
@@ -128,10 +141,12 @@ def table_html(rows: Rows, columns: Columns, *, empty: str = "无 none", row_cla
 
 
 def _league(rows: Rows, data: ReportData, _net: StreetNetwork | None) -> str:
-    table = table_html(rows, LEAGUE, empty="本期无应结案或立案 no case due or opened")
-    for grade, colour in GRADE_COLOURS.items():  # the grade cell in its colour
-        table = table.replace(f"<td>{grade}</td></tr>", f'<td style="background:{colour}">'
-                              f"<b>{grade}</b></td></tr>")  # fmt: skip
+    table = table_html(
+        rows,
+        LEAGUE,
+        empty="本期无应结案或立案 no case due or opened",
+        cell_style={"grade": lambda g: f"background:{GRADE_COLOURS[g]}"},
+    )
     bars = bars_svg([(r["department"], round(float(r["composite"]), 1)) for r in rows],
                     "composite per department")  # fmt: skip
     return f"{table}<h3>综合指标值 composite per department</h3>{bars}"

@@ -111,6 +111,7 @@ def test_report_page_is_self_contained_and_bilingual(
         shown = re.findall(r'<section id="sec-([a-z]+)">', page)
         assert shown == [k for k, _, _ in SECTIONS if k in meeting.sections], name
         assert "立案 opened" in page and "综合指标值 composite" in page
+        assert re.search(r'<td style="background:#[0-9a-f]{6}">[A-E]</td>', page)  # grades
         assert "无网格编码" in page  # the cases without a grid code, apart from the ranking
     # a week without a surge has no surge section
     quiet = report_data(
