@@ -51,11 +51,17 @@ def _handled_s(c: Mapping[str, Any]) -> tuple[bool, int]:
 
 
 def overdue(
-    tables: Tables, from_s: int, to_s: int, asof_s: int, levels: Sequence[str]
+    tables: Tables,
+    from_s: int,
+    to_s: int,
+    asof_s: int,
+    levels: Sequence[str],
+    least: str = "",
 ) -> dict[int, dict[str, Any]]:
     """The overdue and escalated cases of the period, by case id: deadline in the period
     and not handled by it (handled late, or unhandled at ``asof_s``), or escalated in the
-    period; with the hours late and the highest level reached by ``asof_s``."""
+    period; with the hours late and the highest level reached by ``asof_s``. With
+    ``least``, only the cases whose highest level is ``least`` or above."""
     escalations = list({e["escalation_id"]: e for e in table_rows(tables["escalations"])}.values())
     escalated = {e["case_id"] for e in escalations if from_s <= _s(e["escalated_at"]) < to_s}
     top: dict[int, int] = defaultdict(int)
@@ -73,6 +79,8 @@ def overdue(
         if not ((from_s <= deadline_s < to_s and late) or c["case_id"] in escalated):
             continue
         rank = top.get(c["case_id"], 0)
+        if least and rank < levels.index(least) + 1:
+            continue
         out[c["case_id"]] = {
             "late_h": ((handled_s or asof_s) - deadline_s) / 3600.0,
             "top_level": levels[rank - 1] if rank else "",

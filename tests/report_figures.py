@@ -80,7 +80,8 @@ def _intake(data: ReportData, tables: Tables, tz: str) -> None:
 
 def _overdue(data: ReportData, tables: Tables, tz: str) -> None:
     from_s, to_s = data.period.bounds_s(tz)
-    want = ref.overdue(tables, from_s, to_s, data.asof_s, ESCALATION_LEVELS)
+    least = data.period.meeting.overdue_from_level
+    want = ref.overdue(tables, from_s, to_s, data.asof_s, ESCALATION_LEVELS, least)
     want_rows = {(case_id,): row for case_id, row in want.items()}
     assert_rows_equal(data.sections["overdue"]["cases"], want_rows, ("case_id",))
     p = data.period

@@ -196,8 +196,10 @@ def _overdue(section: Mapping[str, Rows], data: ReportData, tz: str) -> str:
     counts = [{**r, "department": r["department"] or "全区 district",
                "level": LEVEL_NAMES.get(str(r["level"]), str(r["level"]))}
               for r in section["counts"]]  # fmt: skip
+    least = data.period.meeting.overdue_from_level
+    scope = f"督办级别 ≥ {LEVEL_NAMES[least]} escalation level at least {least}; " if least else ""
     return (
-        f'<p class="note">{len(cases)} 件 cases; 截至 as of {_local(data.asof_s, tz)}</p>'
+        f'<p class="note">{scope}{len(cases)} 件 cases; 截至 as of {_local(data.asof_s, tz)}</p>'
         f"{table_html(cases, OVERDUE, empty='无超期或督办案件 none overdue or escalated')}"
         f"<h3>督办次数 escalations per department and level</h3>{table_html(counts, ESCALATIONS)}"
     )

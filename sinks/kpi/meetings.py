@@ -40,6 +40,8 @@ class Meeting:
     view_period: str  # the `period` of the KPI views this meeting reads
     sections: tuple[str, ...]  # keys of SECTIONS; surge only appears after a surge
     trend_days: int  # days of the daily trend, ending with the period's last day
+    # the overdue list shows cases escalated at least to this level ('' every overdue case)
+    overdue_from_level: str = ""
 
     def period(self, start: date) -> Period:
         return Period(self, start, _period_end(self.view_period, start))
@@ -83,7 +85,7 @@ MEETINGS: dict[str, Meeting] = {
     "monthly": Meeting(
         "monthly", "月碰头会", "monthly meeting", "month",
         ("league", "trend", "streets", "chronic", "hotspots", "overdue", "patrol", "campaign",
-         "surge"), 92,
+         "surge"), 92, "department_head",
     ),
 }  # fmt: skip
 

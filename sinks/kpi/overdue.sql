@@ -4,7 +4,8 @@
 -- unhandled; top_level: the highest escalation level reached by {asof_s} ('' none).
 -- Placeholders: {db}, {from_s} and {to_s} (epoch seconds of the local midnights that
 -- open and close the period), {asof_s} (the period's end, or now if earlier), {levels}
--- (the escalation levels, lowest first).
+-- (the escalation levels, lowest first), {min_rank} (list only cases whose highest level
+-- is at least this one: its 1-based place in {levels}; 0 lists every case).
 SELECT
     case_id, category_key, department, street, grid_code,
     toUInt32(deadline) AS deadline_s,
@@ -33,4 +34,5 @@ ANY LEFT JOIN (
     WHERE escalated_at < toDateTime({asof_s})
     GROUP BY case_id
 ) AS e USING case_id
+WHERE level_rank >= {min_rank}
 ORDER BY level_rank DESC, late_h DESC, case_id

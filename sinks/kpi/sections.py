@@ -79,7 +79,9 @@ def _section_queries(
         return lambda: _query(ex, database, tz, name, **values)
 
     def overdue() -> dict[str, Rows]:
-        levels = {"asof_s": asof_s, "levels": ESCALATION_LEVELS}
+        least = period.meeting.overdue_from_level
+        min_rank = ESCALATION_LEVELS.index(least) + 1 if least else 0
+        levels = {"asof_s": asof_s, "levels": ESCALATION_LEVELS, "min_rank": min_rank}
         return {
             "cases": _query(ex, database, tz, "overdue", **window, **levels),
             "counts": _query(ex, database, tz, "escalation_counts", **view),
