@@ -3,7 +3,8 @@ worker processes and the ClickHouse server. The simulator's typhoon scenario for
 days goes through normalize, dedup, dispatch, the desks, lifecycle, escalation and the
 sink; then every section of the weekly, half-monthly and monthly reports (the default
 period, which holds the newest case, and the period of the typhoon's first day) equals the
-Python reference computed from the stored rows, and each report is written as HTML."""
+Python reference computed from the stored rows, and ``citystream report`` writes each
+meeting's page for the newest case's period."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from sinks.kpi.meetings import MEETINGS, SECTIONS, period_of
 from sinks.kpi.sections import latest_case_day, report_data
 from sinks.sql import DriverExecutor
 from streams.app.kafka_admin import ensure_topics
-from streams.cli.report import write_report
+from streams.cli import main
 from streams.runner import wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation
@@ -104,11 +105,14 @@ def test_typhoon_week_reports_equal_the_reference(
             checked = assert_report_matches(data, tables, tz, now_s * 1000)
             assert {"league", "overdue", "hotspots", "surge"} <= set(checked), meeting.name
             assert data.sections["league"] and data.sections["hotspots"], (meeting.name, day)
-        page = write_report(
-            ex, s, db, period_of(meeting, latest), tmp_path / f"{meeting.name}.html"
-        )
-        shown = re.findall(r'<section id="sec-([a-z]+)">', page.read_text(encoding="utf-8"))
+        # the command, for the default period (the newest case's)
+        page = tmp_path / f"{meeting.name}.html"
+        argv = ["report", "--meeting", meeting.name, "--database", db, "--out", str(page)]
+        assert main(argv) == 0
+        text = page.read_text(encoding="utf-8")
+        shown = re.findall(r'<section id="sec-([a-z]+)">', text)
         assert set(shown) >= {k for k, _, _ in SECTIONS if k in meeting.sections} - {"surge"}
+        assert period_of(meeting, latest).label in text
     # the typhoon's afternoon rain peak on its first day is a surge in its week's report
     weekly = report_data(ex, db, tz, period_of(MEETINGS["weekly"], TYPHOON_DAY), now_s)
     assert weekly.surge_happened
