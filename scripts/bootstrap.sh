@@ -45,6 +45,10 @@ system_packages() {
     [ -x /usr/sbin/clickhouse-server ] || missing+=(clickhouse-server)
     command -v clickhouse-client >/dev/null 2>&1 || missing+=(clickhouse-client)
     command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+    # the report's browser test (tests/browser): headless Chromium, and a CJK font so the
+    # Chinese labels render as text in its screenshot rather than as empty boxes
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
     if [ "${#missing[@]}" -gt 0 ]; then
         apt_install "${missing[@]}"
     fi

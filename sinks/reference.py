@@ -15,12 +15,15 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "KPI_COUNTS",
+    "MEETING_PERIODS",
+    "PERIODS",
     "case_facts",
     "case_unit_kpis",
     "current_rows",
     "department_scores",
     "durations",
     "escalations",
+    "half_month_start",
     "intake",
     "latest_cases",
     "local_date",
@@ -76,12 +79,26 @@ def local_date(ms: int, tz: ZoneInfo) -> date:
     return datetime.fromtimestamp(ms // 1000, UTC).astimezone(tz).date()
 
 
-def period_starts(day: date) -> list[tuple[str, date]]:
-    return [
-        ("day", day),
-        ("week", day - timedelta(days=day.weekday())),
-        ("month", day.replace(day=1)),
-    ]
+PERIODS = ("day", "week", "month")
+# The views a meeting report reads also have the half-monthly meeting's period (migration
+# 0013_meeting_periods.sql): kpi_units, kpi_department_score, kpi_intake, kpi_hotspots,
+# kpi_recurrences, kpi_escalations.
+MEETING_PERIODS = ("day", "week", "half_month", "month")
+
+
+def half_month_start(day: date) -> date:
+    """The 1st or the 16th: the start of the half month holding ``day``."""
+    return day.replace(day=1 if day.day <= 15 else 16)
+
+
+def period_starts(day: date, periods: tuple[str, ...] = PERIODS) -> list[tuple[str, date]]:
+    starts = {
+        "day": day,
+        "week": day - timedelta(days=day.weekday()),
+        "half_month": half_month_start(day),
+        "month": day.replace(day=1),
+    }
+    return [(p, starts[p]) for p in periods]
 
 
 def _s(ms: int) -> int:
@@ -175,7 +192,7 @@ def case_unit_kpis(
     for c in latest_cases(tables["cases"]):
         f = case_facts(c, dispatch_ok, now_ms // 1000)
         for t_s, names in _milestones(c, f):
-            for period, start in period_starts(local_date(t_s * 1000, zone)):
+            for period, start in period_starts(local_date(t_s * 1000, zone), MEETING_PERIODS):
                 for level, unit in _units(c):
                     row = out[(period, start, level, unit)]
                     for name in names:
@@ -239,7 +256,7 @@ def intake(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[tuple, dict
     )
     for link in links.values():
         event_flags = flags.get(link["event_id"], 0)
-        for period, start in period_starts(local_date(link["event_time"], zone)):
+        for period, start in period_starts(local_date(link["event_time"], zone), MEETING_PERIODS):
             a = acc[(period, start, link["source"])]
             a["reports"] += 1
             a["new_cases"] += link["is_new"]
@@ -381,7 +398,8 @@ def escalations(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[tuple,
     out: dict[tuple, dict[str, float]] = defaultdict(lambda: {"escalations": 0.0})
     latest = {row["escalation_id"]: row for row in table_rows(tables["escalations"])}
     for e in latest.values():
-        for period, start in period_starts(local_date(_s(e["escalated_at"]) * 1000, zone)):
+        day = local_date(_s(e["escalated_at"]) * 1000, zone)
+        for period, start in period_starts(day, MEETING_PERIODS):
             for department in (e["department"], ""):
                 out[(period, start, department, e["level"])]["escalations"] += 1
     return dict(out)
@@ -461,7 +479,7 @@ def recurrences(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[Key, d
         n = came_back[case["case_id"]]
         units = [("district", ""), ("department", case["department"])]
         units.append(("category", case["category_key"]))
-        for period, start in period_starts(local_date(case["closed_at"], zone)):
+        for period, start in period_starts(local_date(case["closed_at"], zone), MEETING_PERIODS):
             for level, unit in units:
                 if level != "district" and not unit:
                     continue
