@@ -33,7 +33,16 @@ from tests.report_figures import assert_report_matches
 pytestmark = pytest.mark.integration
 
 ROLES = "normalize,dedup,dispatch,lifecycle,departments,supervisors,escalation,sink"
-TABLES = ("cases", "dispatches", "links", "events", "escalations", "dead_letters")
+TABLES = (
+    "cases",
+    "dispatches",
+    "links",
+    "events",
+    "escalations",
+    "dead_letters",
+    "campaigns",  # the seed calendar, loaded by the sink at its start
+    "campaign_scope",
+)
 TYPHOON_DAY = date(2023, 7, 31)  # the scenario's first day (a Monday)
 TIMEOUT_S = 900.0
 
