@@ -47,11 +47,11 @@ _NETWORK_ERRORS = (
 
 def make_client(settings: Settings, *, port: int | None = None, use_numpy: bool = True) -> Client:
     """A clickhouse-driver client for the pipeline user (numpy mode for inserts)."""
+    options = settings.clickhouse.client_options()
+    if port is not None:
+        options["port"] = port
     return Client(
-        host=settings.clickhouse.host,
-        port=settings.clickhouse.port if port is None else port,
-        user=settings.clickhouse.user,
-        password=settings.clickhouse.password,
+        **options,
         connect_timeout=3,
         send_receive_timeout=60,
         settings={"use_numpy": use_numpy},

@@ -141,7 +141,7 @@ def produce_records(
     from kafka import KafkaProducer
 
     producer = KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **settings.kafka.client_options(),
         linger_ms=20,
         batch_size=512 * 1024,
         max_request_size=8 * 1024 * 1024,
@@ -166,7 +166,7 @@ def tick_clock(settings: Settings, at_ms: int) -> None:
     from kafka import KafkaProducer
 
     value = tick_value(at_ms)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**settings.kafka.client_options(), acks="all")
     try:
         topic = settings.kafka.topic(CASE_STATE)
         for partition in range(settings.kafka.partitions):

@@ -128,6 +128,22 @@ def faust_data_dir(settings: Settings, roles: Iterable[str]) -> Path:
     return faust_home(settings) / group_id(settings, roles)
 
 
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """Faust's form of the broker's TLS and SASL settings (None: plaintext)."""
+    import ssl
+
+    k = settings.kafka
+    context = ssl.create_default_context(cafile=k.ssl_cafile or None) if k.tls else None
+    if k.sasl:
+        return faust.SASLCredentials(
+            username=k.sasl_username,
+            password=k.sasl_password,
+            mechanism=k.sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context) if context is not None else None
+
+
 def create_app(settings: Settings, roles: Iterable[str]) -> App:
     import importlib
 
@@ -138,6 +154,7 @@ def create_app(settings: Settings, roles: Iterable[str]) -> App:
     app = App(
         group,
         broker=f"kafka://{settings.kafka.bootstrap_servers}",
+        broker_credentials=broker_credentials(settings),
         store="memory://",
         datadir=str(datadir),
         topic_partitions=settings.kafka.partitions,

@@ -32,9 +32,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
 
     names = [settings.kafka.topic(t) for t in ALL_TOPICS]
     deadline = time.monotonic() + timeout_s
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap_servers, client_id="citystream"
-    )
+    admin = KafkaAdminClient(**settings.kafka.client_options(), client_id="citystream")
     try:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]
@@ -91,7 +89,7 @@ def read_to_end(
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
+        **settings.kafka.client_options(),
         enable_auto_commit=False,
         group_id=None,
         max_partition_fetch_bytes=64 * 1024 * 1024,
@@ -130,9 +128,7 @@ def consumer_groups(settings: Settings, prefix: str) -> dict[str, bool]:
     """
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka.bootstrap_servers, client_id="citystream"
-    )
+    admin = KafkaAdminClient(**settings.kafka.client_options(), client_id="citystream")
     try:
         return {
             g["group_id"]: g["group_state"] not in _MEMBERLESS

@@ -72,6 +72,8 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
 LogFormat = Literal["json", "text"]
 EscalationClock = Literal["wall", "feed"]
+KafkaSecurity = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 _JAVA_SIZE = re.compile(r"[1-9][0-9]*[kKmMgG]?")
 
 
@@ -125,15 +127,53 @@ class KafkaSettings(Concern):
     heap: str = setting("768m", "KAFKA_HEAP", STR)  # the broker JVM's -Xmx/-Xms
     topic_prefix: str = setting("", "TOPIC_PREFIX", STR)
     partitions: int = setting(1, "PARTITIONS", INT)
+    # How clients reach a broker that requires TLS and/or SASL (docs/security.md); the
+    # local broker of `citystream up` is plaintext on loopback.
+    security_protocol: KafkaSecurity = setting(
+        "PLAINTEXT", "KAFKA_SECURITY_PROTOCOL", choice(*get_args(KafkaSecurity), upper=True)
+    )
+    sasl_mechanism: SaslMechanism = setting(
+        "SCRAM-SHA-512", "KAFKA_SASL_MECHANISM", choice(*get_args(SaslMechanism), upper=True)
+    )
+    sasl_username: str = setting("", "KAFKA_SASL_USERNAME", STR)
+    sasl_password: str = setting("", "KAFKA_SASL_PASSWORD", STR, secret=True)
+    ssl_cafile: str = setting("", "KAFKA_SSL_CAFILE", STR)  # empty: the system's CAs
 
     def check(self) -> None:
         self._require_port("port", "controller_port")
         self._require(self.partitions >= 1, "partitions", "must be >= 1")
         self._require(bool(_JAVA_SIZE.fullmatch(self.heap)), "heap", "expected e.g. 768m or 2g")
+        if self.sasl:
+            rule = f"needed with CITYSTREAM_KAFKA_SECURITY_PROTOCOL={self.security_protocol}"
+            self._require(bool(self.sasl_username), "sasl_username", rule)
+            self._require(bool(self.sasl_password), "sasl_password", rule)
 
     @property
     def bootstrap_servers(self) -> str:
         return self.bootstrap or f"{self.host}:{self.port}"
+
+    @property
+    def sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def client_options(self) -> dict[str, Any]:
+        """kafka-python's connection keywords (bootstrap servers, TLS, SASL): every client
+        the pipeline makes outside Faust takes them."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.tls and self.ssl_cafile:
+            options["ssl_cafile"] = self.ssl_cafile
+        if self.sasl:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password
+        return options
 
     def topic(self, name: str) -> str:
         """The full topic name for a logical topic such as ``raw.sensor``."""
@@ -152,9 +192,28 @@ class ClickHouseSettings(Concern):
     bi_password: str = setting("bi-readonly", "CLICKHOUSE_BI_PASSWORD", STR, secret=True)
     # the Debian package's server, run by `citystream up`
     binary: str = setting("/usr/sbin/clickhouse-server", "CLICKHOUSE_BINARY", STR)
+    # the native protocol over TLS (the server's tcp_port_secure; docs/security.md)
+    secure: bool = setting(False, "CLICKHOUSE_SECURE", BOOL)
+    ca_certs: str = setting("", "CLICKHOUSE_CA_CERTS", STR)  # empty: the system's CAs
 
     def check(self) -> None:
         self._require_port("port", "http_port")
+        if self.ca_certs:
+            self._require(self.secure, "ca_certs", "only with CITYSTREAM_CLICKHOUSE_SECURE=true")
+
+    def client_options(self) -> dict[str, Any]:
+        """clickhouse-driver's connection keywords for the pipeline user (TLS if secure)."""
+        options: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+        }
+        if self.secure:
+            options.update(secure=True, verify=True)
+            if self.ca_certs:
+                options["ca_certs"] = self.ca_certs
+        return options
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -139,7 +139,7 @@ class KafkaSink:
 
         self.topics = {s: settings.kafka.topic(t) for s, t in {**RAW_TOPICS, **RAW_FEEDS}.items()}
         self.producer = KafkaProducer(
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            **settings.kafka.client_options(),
             acks="all",
             linger_ms=linger_ms,
             batch_size=512 * 1024,

@@ -102,6 +102,9 @@ EXAMPLES = {
     "WORKER_ROLES": "dedup, sink",
     "LOG_LEVEL": "debug",
     "ESCALATION_CLOCK": "feed",
+    "KAFKA_SECURITY_PROTOCOL": "SSL",
+    "KAFKA_SASL_MECHANISM": "PLAIN",
+    "CLICKHOUSE_SECURE": "true",
     "ESCALATION_TICK_S": "30.5",
     "LOG_FORMAT": "text",
     "TIMEZONE": "UTC",
@@ -390,3 +393,40 @@ def test_env_names_are_the_one_table() -> None:
     names = env_names()
     assert len(names) == len(set(names)) and all(n.startswith(ENV_PREFIX) for n in names)
     assert set(Settings().as_env()) == set(names)
+
+
+def test_kafka_tls_and_sasl_reach_every_client() -> None:
+    plain = Settings().kafka
+    assert plain.client_options() == {
+        "bootstrap_servers": plain.bootstrap_servers,
+        "security_protocol": "PLAINTEXT",
+    }
+    secured = Settings().replace(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username="pipeline",
+        kafka_sasl_password="s3cret",
+        kafka_ssl_cafile="/etc/citystream/ca.pem",
+    )
+    options = secured.kafka.client_options()
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["ssl_cafile"] == "/etc/citystream/ca.pem"
+    assert (options["sasl_mechanism"], options["sasl_plain_username"]) == (
+        "SCRAM-SHA-512",
+        "pipeline",
+    )
+    assert "s3cret" not in repr(secured)  # a secret never shows
+    with pytest.raises(SettingsError, match="CITYSTREAM_KAFKA_SASL_USERNAME"):
+        Settings().replace(kafka_security_protocol="SASL_PLAINTEXT")
+
+
+def test_clickhouse_tls_options() -> None:
+    assert "secure" not in Settings().clickhouse.client_options()
+    secured = Settings().replace(clickhouse_secure=True, clickhouse_ca_certs="/etc/ca.pem")
+    options = secured.clickhouse.client_options()
+    assert (options["secure"], options["verify"], options["ca_certs"]) == (
+        True,
+        True,
+        "/etc/ca.pem",
+    )
+    with pytest.raises(SettingsError, match="CITYSTREAM_CLICKHOUSE_CA_CERTS"):
+        Settings().replace(clickhouse_ca_certs="/etc/ca.pem")
