@@ -45,6 +45,8 @@ system_packages() {
     [ -x /usr/sbin/clickhouse-server ] || missing+=(clickhouse-server)
     command -v clickhouse-client >/dev/null 2>&1 || missing+=(clickhouse-client)
     command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+    # promtool checks deploy/monitoring's config and alert rules (tests/unit/test_monitoring.py)
+    command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
     if [ "${#missing[@]}" -gt 0 ]; then
         apt_install "${missing[@]}"
     fi
