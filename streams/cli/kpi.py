@@ -17,6 +17,7 @@ from sinks.clickhouse import run_command
 from sinks.kpi import queries
 from sinks.kpi.report import html_report, league_text
 from sinks.sql import DriverExecutor, Executor, SqlError
+from streams.cli.output import add_json_flag, emit_json, say
 from streams.reference.geo import District
 from streams.reference.streets import StreetNetwork
 from streams.settings import Settings
@@ -42,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", dest="end", type=_date, default=None, help="trend end")
     parser.add_argument("--out", type=Path, default=None, help="write the HTML report here")
     parser.add_argument("--database", default=None, help="default: CITYSTREAM_CLICKHOUSE_DATABASE")
+    add_json_flag(parser)
 
 
 def _monday(day: date) -> date:
@@ -86,7 +88,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         today = datetime.now(ZoneInfo(tz)).date()
         week, start, end = resolve_range(args.week, args.start, args.end, today, latest)
         league = queries.league_table(ex, database, tz, week)
-        print(league_text(league, week))
+        if args.json:
+            emit_json({"week": week, "from": start, "to": end, "departments": league})
+        else:
+            print(league_text(league, week))
         if args.out is not None:
             page = html_report(
                 week=week,
@@ -99,7 +104,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 streets=StreetNetwork.for_district(District.load(settings.pipeline.district)),
             )
             args.out.write_text(page, encoding="utf-8")
-            print(f"report written to {args.out}")
+            say("kpi", f"report written to {args.out}")
         return 0
 
     return run_command(settings, "kpi", database, body, (SqlError, argparse.ArgumentTypeError))

@@ -44,6 +44,7 @@ def _profile() -> str:
 
 def test_every_statement_parses_on_a_current_clickhouse() -> None:
     import chdb  # a test dependency: missing, the test fails
+
     for sql in _statements():
         ast = str(chdb.query("EXPLAIN AST " + sql, "CSV"))
         assert "Query" in ast, (sql, ast)
