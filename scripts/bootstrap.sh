@@ -73,13 +73,15 @@ python_env() {
         log "creating .venv with $py"
         "$py" -m venv .venv
     fi
-    # reinstall only when the dependency list changed since the last install
+    # reinstall only when the dependency list or the pins changed since the last install;
+    # constraints.txt pins every package to the version the tests ran with (the Docker
+    # image installs with it too): scripts/freeze_constraints.py regenerates it
     local stamp=.venv/.citystream-deps digest
-    digest="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    digest="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ] || [ ! -x .venv/bin/citystream ]; then
-        log "pip install -e .[test,bench]"
+        log "pip install -c constraints.txt -e .[test,bench]"
         .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e '.[test,bench]'
+        .venv/bin/python -m pip install -q -c constraints.txt -e '.[test,bench]'
         echo "$digest" >"$stamp"
     fi
 }
