@@ -25,7 +25,7 @@ from clickhouse_driver import errors as ch_errors
 from sinks.migrate import migrate
 from sinks.sql import DriverExecutor
 from streams.settings import Settings
-from tests.unit.test_bi_profile import TOOL_SETTINGS
+from tests.bi_tools import TOOL_SETTINGS
 
 pytestmark = pytest.mark.integration
 

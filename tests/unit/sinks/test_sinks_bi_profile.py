@@ -10,18 +10,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from sinks.sql import ChdbExecutor
+from tests.bi_tools import TOOL_SETTINGS
+
+ROOT = Path(__file__).resolve().parents[3]
 INITDB = ROOT / "deploy" / "clickhouse" / "initdb" / "01-bi-user.sh"
-# What the tools put on their queries: Grafana's plugin max_execution_time (clickhouse-go,
-# from the data source's query timeout); Metabase's and Superset's drivers result limits
-# and overflow modes. The integration test sends exactly these as the BI user.
-TOOL_SETTINGS = {
-    "max_execution_time": "60",
-    "max_result_rows": "100000",
-    "result_overflow_mode": "throw",
-    "max_result_bytes": "100000000",
-    "timeout_overflow_mode": "throw",
-}
 ENV = {
     "CITYSTREAM_CLICKHOUSE_DATABASE": "citystream",
     "CITYSTREAM_CLICKHOUSE_BI_USER": "bi",
@@ -42,14 +35,12 @@ def _profile() -> str:
     return profile
 
 
-def test_every_statement_parses_on_a_current_clickhouse() -> None:
-    import chdb  # a test dependency: missing, the test fails
-
+def test_every_statement_parses_on_a_current_clickhouse(chdb_executor: ChdbExecutor) -> None:
     for sql in _statements():
-        ast = str(chdb.query("EXPLAIN AST " + sql, "CSV"))
-        assert "Query" in ast, (sql, ast)
+        (row,) = chdb_executor.query("EXPLAIN AST " + sql)[:1]
+        assert "Query" in str(row["explain"]), (sql, row)
     with pytest.raises(Exception, match="Syntax error"):
-        chdb.query("EXPLAIN AST " + _profile().replace("SETTINGS", "SETTING", 1), "CSV")
+        chdb_executor.query("EXPLAIN AST " + _profile().replace("SETTINGS", "SETTING", 1))
 
 
 def test_profile_is_readonly_and_lets_the_tools_settings_change() -> None:
