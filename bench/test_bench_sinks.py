@@ -201,7 +201,7 @@ def kpi_store(bench_settings: Settings, bench_scale: BenchScale) -> Iterator[str
 
 
 KPI_QUERIES: dict[str, Callable[[DriverExecutor, str, str], Any]] = {
-    "league-table": lambda ex, db, tz: queries.league_table(ex, db, tz, _day("2023-07-10")),
+    "league-table": lambda ex, db, tz: queries.league_table(ex, db, tz, "week", _day("2023-07-10")),
     "trend-90-days": lambda ex, db, tz: queries.trend(
         ex, db, tz, _day("2023-07-01"), _day("2023-09-30")
     ),

@@ -47,6 +47,10 @@ system_packages() {
     command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
     # promtool checks deploy/monitoring's config and alert rules (tests/unit/test_monitoring.py)
     command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+    # the report's browser test (tests/browser): headless Chromium, and a CJK font so the
+    # Chinese labels render as text in its screenshot rather than as empty boxes
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
     if [ "${#missing[@]}" -gt 0 ]; then
         apt_install "${missing[@]}"
     fi

@@ -15,10 +15,15 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "KPI_COUNTS",
+    "MEETING_PERIODS",
+    "PERIODS",
+    "case_facts",
     "case_unit_kpis",
+    "current_rows",
     "department_scores",
     "durations",
     "escalations",
+    "half_month_start",
     "intake",
     "latest_cases",
     "local_date",
@@ -53,6 +58,18 @@ def _latest(columns: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
     return list(best.values())
 
 
+def current_rows(columns: Mapping[str, Any], key: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Revisioned reference rows: the highest revision per ``key``, then only the rows of
+    the highest revision loaded (the latest file)."""
+    best: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in table_rows(columns):
+        k = tuple(row[n] for n in key)
+        if k not in best or row["revision"] >= best[k]["revision"]:
+            best[k] = row
+    top = max((r["revision"] for r in best.values()), default=0)
+    return [r for r in best.values() if r["revision"] == top]
+
+
 def latest_cases(cases: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per case: the highest version (what ReplacingMergeTree keeps)."""
     return _latest(cases, "case_id")
@@ -62,19 +79,34 @@ def local_date(ms: int, tz: ZoneInfo) -> date:
     return datetime.fromtimestamp(ms // 1000, UTC).astimezone(tz).date()
 
 
-def period_starts(day: date) -> list[tuple[str, date]]:
-    return [
-        ("day", day),
-        ("week", day - timedelta(days=day.weekday())),
-        ("month", day.replace(day=1)),
-    ]
+PERIODS = ("day", "week", "month")
+# The views a meeting report reads also have the half-monthly meeting's period (migration
+# 0013_meeting_periods.sql): kpi_units, kpi_department_score, kpi_intake, kpi_hotspots,
+# kpi_recurrences, kpi_escalations.
+MEETING_PERIODS = ("day", "week", "half_month", "month")
+
+
+def half_month_start(day: date) -> date:
+    """The 1st or the 16th: the start of the half month holding ``day``."""
+    return day.replace(day=1 if day.day <= 15 else 16)
+
+
+def period_starts(day: date, periods: tuple[str, ...] = PERIODS) -> list[tuple[str, date]]:
+    starts = {
+        "day": day,
+        "week": day - timedelta(days=day.weekday()),
+        "half_month": half_month_start(day),
+        "month": day.replace(day=1),
+    }
+    return [(p, starts[p]) for p in periods]
 
 
 def _s(ms: int) -> int:
     return ms // 1000  # the store keeps whole seconds
 
 
-def _facts(c: dict[str, Any], dispatch_ok: Mapping[int, int], now_s: int) -> dict[str, Any]:
+def case_facts(c: dict[str, Any], dispatch_ok: Mapping[int, int], now_s: int) -> dict[str, Any]:
+    """The flags of the view ``case_facts`` for one case (``due_s``: its due milestone)."""
     voided = c["status"] == "voided"
     on_spot = c["closed_at"] > 0 and c["dispatched_at"] == 0
     handled_s = _s(c["closed_at"] if on_spot else c["handled_at"])
@@ -158,9 +190,9 @@ def case_unit_kpis(
     dispatch_ok = {r["case_id"]: r["dispatched_on_time"] for r in table_rows(tables["dispatches"])}
     out: dict[Key, dict[str, float]] = defaultdict(lambda: dict.fromkeys(KPI_COUNTS, 0.0))
     for c in latest_cases(tables["cases"]):
-        f = _facts(c, dispatch_ok, now_ms // 1000)
+        f = case_facts(c, dispatch_ok, now_ms // 1000)
         for t_s, names in _milestones(c, f):
-            for period, start in period_starts(local_date(t_s * 1000, zone)):
+            for period, start in period_starts(local_date(t_s * 1000, zone), MEETING_PERIODS):
                 for level, unit in _units(c):
                     row = out[(period, start, level, unit)]
                     for name in names:
@@ -224,7 +256,7 @@ def intake(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[tuple, dict
     )
     for link in links.values():
         event_flags = flags.get(link["event_id"], 0)
-        for period, start in period_starts(local_date(link["event_time"], zone)):
+        for period, start in period_starts(local_date(link["event_time"], zone), MEETING_PERIODS):
             a = acc[(period, start, link["source"])]
             a["reports"] += 1
             a["new_cases"] += link["is_new"]
@@ -366,7 +398,8 @@ def escalations(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[tuple,
     out: dict[tuple, dict[str, float]] = defaultdict(lambda: {"escalations": 0.0})
     latest = {row["escalation_id"]: row for row in table_rows(tables["escalations"])}
     for e in latest.values():
-        for period, start in period_starts(local_date(_s(e["escalated_at"]) * 1000, zone)):
+        day = local_date(_s(e["escalated_at"]) * 1000, zone)
+        for period, start in period_starts(day, MEETING_PERIODS):
             for department in (e["department"], ""):
                 out[(period, start, department, e["level"])]["escalations"] += 1
     return dict(out)
@@ -446,7 +479,7 @@ def recurrences(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[Key, d
         n = came_back[case["case_id"]]
         units = [("district", ""), ("department", case["department"])]
         units.append(("category", case["category_key"]))
-        for period, start in period_starts(local_date(case["closed_at"], zone)):
+        for period, start in period_starts(local_date(case["closed_at"], zone), MEETING_PERIODS):
             for level, unit in units:
                 if level != "district" and not unit:
                     continue

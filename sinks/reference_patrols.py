@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sinks.reference import local_date, period_starts, table_rows
+from sinks.reference import current_rows, local_date, period_starts, table_rows
 
 __all__ = [
     "FINDING_WINDOW_S",
@@ -31,18 +31,6 @@ FINDING_WINDOW_S = 300  # a report up to 5 min before or after a session is made
 def _last(columns: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
     """One row per ``key``, the last written (ReplacingMergeTree without a version)."""
     return list({r[key]: r for r in table_rows(columns)}.values())
-
-
-def _current(columns: Mapping[str, Any], key: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Revisioned reference rows: the highest revision per ``key``, then only the rows of
-    the highest revision loaded (the latest file)."""
-    best: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in table_rows(columns):
-        k = tuple(row[n] for n in key)
-        if k not in best or row["revision"] >= best[k]["revision"]:
-            best[k] = row
-    top = max((r["revision"] for r in best.values()), default=0)
-    return [r for r in best.values() if r["revision"] == top]
 
 
 def _s(ms: int) -> int:
@@ -62,7 +50,7 @@ class _Areas:
     """The roster's home areas (inspector_areas, latest revision)."""
 
     def __init__(self, tables: Tables) -> None:
-        rows = _current(tables["inspector_areas"], ("inspector_id", "street_id", "grid_code"))
+        rows = current_rows(tables["inspector_areas"], ("inspector_id", "street_id", "grid_code"))
         self.streets: dict[str, set[str]] = defaultdict(set)
         self.grids: dict[str, set[str]] = defaultdict(set)
         self.roster: dict[tuple[str, str, str], set[str]] = defaultdict(set)
@@ -197,7 +185,7 @@ def patrol_rule(tables: Tables, tz: str) -> dict[tuple[Any, ...], dict[str, Any]
 
 
 def _network(tables: Tables) -> list[dict[str, Any]]:
-    return _current(tables["street_segments"], ("segment_id",))
+    return current_rows(tables["street_segments"], ("segment_id",))
 
 
 def street_coverage(tables: Tables, tz: str) -> dict[tuple[Any, ...], dict[str, Any]]:

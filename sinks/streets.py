@@ -1,5 +1,6 @@
 """The district's street network (its streets GeoJSON) as the ``street_segments`` table,
-and the inspector roster's home areas as ``inspector_areas``.
+the inspector roster's home areas as ``inspector_areas``, and the campaign calendar as
+``campaigns`` and ``campaign_scope`` (sinks/campaigns.py).
 
 The sink role loads both when its worker starts (streams/app/sink_agent.py). Idempotent:
 when a table's newest revision already holds exactly the file's rows nothing is written;
@@ -15,15 +16,23 @@ from typing import Any
 from clickhouse_driver import errors as ch_errors
 
 from sinks.base import StoreUnavailable
+from sinks.campaigns import wanted_rows
 from sinks.clickhouse import make_client
 from sinks.records import inspector_area_rows
 from sinks.sql import check_identifier
+from sinks.tables import TABLES
 from streams.reference.geo import District
 from streams.reference.inspectors import InspectorRoster
 from streams.reference.streets import StreetNetwork
 from streams.settings import Settings
 
-__all__ = ["load_inspector_areas", "load_reference_tables", "load_street_segments", "street_rows"]
+__all__ = [
+    "load_campaigns",
+    "load_inspector_areas",
+    "load_reference_tables",
+    "load_street_segments",
+    "street_rows",
+]
 
 _COLUMNS = ("segment_id", "street_id", "street_name", "length_m")
 _AREA_COLUMNS = ("inspector_id", "level", "department", "street_id", "grid_code")
@@ -34,11 +43,14 @@ def street_rows(network: StreetNetwork) -> set[tuple[int, str, str, float]]:
 
 
 def load_reference_tables(settings: Settings, database: str | None = None) -> dict[str, int]:
-    """Load the street network and the inspectors' home areas; rows written per table."""
-    network = StreetNetwork.for_district(District.load(settings.pipeline.district))
+    """Load the street network, the inspectors' home areas and the campaign calendar; rows
+    written per table."""
+    district = District.load(settings.pipeline.district)
+    network = StreetNetwork.for_district(district)
     return {
         "street_segments": load_street_segments(settings, database, network),
         "inspector_areas": load_inspector_areas(settings, database, network),
+        **load_campaigns(settings, database, district, network),
     }
 
 
@@ -63,6 +75,24 @@ def load_inspector_areas(
     rows = inspector_area_rows(roster, names, revision=0)
     wanted = {tuple(r[c] for c in _AREA_COLUMNS) for r in rows}
     return _load_revision(settings, database, "inspector_areas", _AREA_COLUMNS, wanted)
+
+
+def load_campaigns(
+    settings: Settings,
+    database: str | None = None,
+    district: District | None = None,
+    network: StreetNetwork | None = None,
+) -> dict[str, int]:
+    """Write the campaign calendar (``campaigns``, ``campaign_scope``) where a table does not
+    hold it yet; the number of rows written per table."""
+    district = district or District.load(settings.pipeline.district)
+    network = network or StreetNetwork.for_district(district)
+    written = {}
+    for table, rows in wanted_rows(settings, district, network).items():
+        columns = tuple(c.name for c in TABLES[table] if c.name != "revision")
+        wanted = {tuple(row[c] for c in columns) for row in rows}
+        written[table] = _load_revision(settings, database, table, columns, wanted)
+    return written
 
 
 def _load_revision(

@@ -3,7 +3,8 @@
 The migrations (``sinks/migrations``) create the tables and are the one definition of
 their columns; :data:`TABLES` reads them (in order, for the columnar inserts).
 Time columns (``DateTime``) are given as epoch **milliseconds** like everywhere else in the
-pipeline (``None`` or 0 = not yet) and stored as seconds.
+pipeline (``None`` or 0 = not yet) and stored as seconds; ``Date`` columns as dates (or
+days since 1970-01-01).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from types import MappingProxyType
 from typing import Any
 
@@ -39,6 +41,7 @@ _DTYPES: Mapping[str, np.dtype[Any]] = MappingProxyType(
         "Float64": np.dtype(np.float64),
         "String": np.dtype(object),
         "DateTime": np.dtype(np.uint32),
+        "Date": np.dtype(np.uint16),  # days since 1970-01-01
     }
 )
 
@@ -147,6 +150,13 @@ def _coerce_one(table: str, column: Column, values: Any) -> np.ndarray:
         array = np.empty(len(values), dtype=object)
         array[:] = ["" if v is None else v for v in values]
         return array
+    if column.type == "Date":
+        epoch = date(1970, 1, 1)
+        days = [(v - epoch).days if isinstance(v, date) else v for v in values]
+        try:
+            return np.asarray(days, dtype=column.dtype)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ColumnsError(f"{table}.{column.name}: not dates: {exc}") from exc
     if column.type == "DateTime":
         if isinstance(values, list | tuple):
             values = [0 if v is None else v for v in values]

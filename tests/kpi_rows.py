@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-__all__ = ["UNIT_KEY", "assert_rows_equal", "by_key"]
+from sinks.sql import Executor
+from sinks.tables import TABLES, rows_to_columns
+
+__all__ = ["UNIT_KEY", "assert_rows_equal", "by_key", "stored_columns"]
 
 Row = Mapping[str, Any]
 UNIT_KEY = ("period", "period_start", "level", "unit")  # the per-unit KPI views
@@ -31,3 +34,14 @@ def assert_rows_equal(
         for name, value in want_row.items():
             assert got[k][name] == pytest.approx(value), (k, name, got[k][name], value)
     return got
+
+
+def stored_columns(ex: Executor, db: str, table: str) -> dict[str, list[Any]]:
+    """A stored table as the Python references take it (times in ms, dates as dates)."""
+    names = [
+        f"toInt64(toUnixTimestamp({c.name})) * 1000 AS {c.name}"
+        if c.type.startswith("DateTime")
+        else c.name
+        for c in TABLES[table]
+    ]
+    return rows_to_columns(table, ex.query(f"SELECT {', '.join(names)} FROM {db}.{table}"))

@@ -33,6 +33,7 @@ SUITES: dict[str, tuple[str, ...]] = {
     "intake": ("test_bench_intake.py",),
     "sinks": ("test_bench_sinks.py",),
     "e2e": ("test_bench_e2e.py",),
+    "api": ("test_bench_api.py",),
 }
 
 

@@ -10,4 +10,4 @@ WHERE voided = 0
     AND toDate(opened_at, '{tz}') >= toDate('{from}')
     AND toDate(opened_at, '{tz}') <= toDate('{to}')
 GROUP BY grid_code
-ORDER BY cases DESC, grid_code
+ORDER BY grid_code = '', cases DESC, grid_code

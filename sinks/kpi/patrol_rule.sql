@@ -1,8 +1,8 @@
--- Patrols of the week starting Monday {week} against the rule of each level, those who
--- missed it first. Placeholders: {db}, {tz}, {week}.
+-- Patrols of the period ({period}) starting {start} against the rule of each level, those who
+-- missed it first. Placeholders: {db}, {period}, {start}.
 SELECT
     inspector_id, level, department, patrols, patrol_days, own_area_patrols, metres,
     streets_walked, own_area_coverage, rule_per, min_patrols, units, units_met, met
 FROM {db}.kpi_patrol_rule
-WHERE period = 'week' AND period_start = toDate('{week}') AND judged = 1
+WHERE period = '{period}' AND period_start = toDate('{start}') AND judged = 1
 ORDER BY met, level, department, inspector_id

@@ -6,15 +6,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sinks.sql import Executor, render
+from sinks.sql import Executor, SqlError, check_identifier, render
 
 __all__ = [
     "BI_VIEWS",
     "QUERY_DIR",
+    "VIEW_PERIODS",
+    "campaign_results",
     "hotspots",
     "league_table",
     "load_query",
-    "patrol_week",
+    "patrol_section",
     "trend",
 ]
 
@@ -22,7 +24,8 @@ QUERY_DIR = Path(__file__).resolve().parent
 
 # The views BI queries (docs/bi/kpis.md; each created by a migration in sinks/migrations).
 # 0002_kpi_views.sql also defines the building blocks case_facts and kpi_case_counts, and
-# 0009_patrol_kpis.sql the patrol_* ones, which are not part of the BI surface.
+# 0009_patrol_kpis.sql the patrol_* ones and 0012_campaigns.sql campaign_case_facts,
+# which are not part of the BI surface.
 BI_VIEWS: tuple[str, ...] = (
     "kpi_units",
     "kpi_department_score",
@@ -40,25 +43,52 @@ BI_VIEWS: tuple[str, ...] = (
     "kpi_returns",
     "kpi_satisfaction",
     "kpi_recurrences",
+    "kpi_campaigns",
+    "kpi_campaign_recurrence",
     "intake_minute",
     "deadletter_daily",
     "report_lateness",
 )
 
 
-def load_query(name: str, *, database: str, tz: str, **dates: date) -> str:
-    """``sinks/kpi/<name>.sql`` with ``{db}``, ``{tz}`` and date placeholders filled in."""
+# the values a {period} placeholder may take: the periods of the KPI views
+VIEW_PERIODS = frozenset({"day", "week", "half_month", "month"})
+
+
+def _literal(key: str, value: object) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool) or not isinstance(value, int | str | tuple):
+        raise TypeError(f"{key} must be a date, an int, a period or a tuple of names")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if value not in VIEW_PERIODS:
+            raise SqlError(f"{key}: {value!r} is not one of {sorted(VIEW_PERIODS)}")
+        return value
+    names = [check_identifier(str(v), key) for v in value]
+    return "[" + ", ".join(f"'{n}'" for n in names) + "]"
+
+
+def load_query(name: str, *, database: str, tz: str, **values: object) -> str:
+    """``sinks/kpi/<name>.sql`` with ``{db}``, ``{tz}`` and the other placeholders filled
+    in: dates, integers (epoch seconds), a view period, or a tuple of identifiers (an
+    array of strings). Every value is validated, so no text reaches the SQL unchecked."""
     sql = render((QUERY_DIR / f"{name}.sql").read_text(encoding="utf-8"), database=database, tz=tz)
-    for key, value in dates.items():
-        if not isinstance(value, date):
-            raise TypeError(f"{key} must be a date, got {value!r}")
-        sql = sql.replace("{" + key + "}", value.isoformat())
+    for key, value in values.items():
+        sql = sql.replace("{" + key + "}", _literal(key, value))
+    if "{" in sql.replace("{db}", ""):
+        left = sql[sql.index("{") : sql.index("{") + 20]
+        raise SqlError(f"{name}.sql: placeholder left unfilled near {left!r}")
     return sql
 
 
-def league_table(ex: Executor, database: str, tz: str, week: date) -> list[dict[str, Any]]:
-    """Department scores of the week starting Monday ``week``, best first."""
-    return ex.query(load_query("league", database=database, tz=tz, week=week))
+def league_table(
+    ex: Executor, database: str, tz: str, period: str, start: date
+) -> list[dict[str, Any]]:
+    """Department scores of the ``period`` ('week', 'half_month', 'month') starting
+    ``start``, best first."""
+    return ex.query(load_query("league", database=database, tz=tz, period=period, start=start))
 
 
 def trend(ex: Executor, database: str, tz: str, start: date, end: date) -> list[dict[str, Any]]:
@@ -67,18 +97,19 @@ def trend(ex: Executor, database: str, tz: str, start: date, end: date) -> list[
 
 
 def hotspots(ex: Executor, database: str, tz: str, start: date, end: date) -> list[dict[str, Any]]:
-    """Unit grids by cases opened from ``start`` to ``end``, busiest first."""
+    """Unit grids by cases opened from ``start`` to ``end``, busiest first (cases without
+    a grid code last, as grid '')."""
     return ex.query(load_query("hotspots", database=database, tz=tz, **{"from": start, "to": end}))
 
 
-def patrol_week(
-    ex: Executor, database: str, tz: str, week: date
+def patrol_section(
+    ex: Executor, database: str, tz: str, period: str, start: date
 ) -> dict[str, list[dict[str, Any]]]:
-    """The report's patrol section for the week starting Monday ``week``: ``rule`` (who met
-    the rule of their level), ``streets`` (streets walked, least covered first), ``gaps``
-    (streets nobody walked) and ``segments`` (the segments walked, for the map)."""
+    """The report's patrol section for the ``period`` starting ``start``: ``rule`` (who
+    met the rule of their level), ``streets`` (streets walked, least covered first),
+    ``gaps`` (streets nobody walked) and ``segments`` (the segments walked, for the map)."""
     return {
-        key: ex.query(load_query(name, database=database, tz=tz, week=week))
+        key: ex.query(load_query(name, database=database, tz=tz, period=period, start=start))
         for key, name in (
             ("rule", "patrol_rule"),
             ("streets", "street_coverage"),
@@ -86,3 +117,18 @@ def patrol_week(
             ("segments", "walked_segments"),
         )
     }
+
+
+def campaign_results(
+    ex: Executor, database: str, tz: str, start: date, end: date
+) -> list[dict[str, Any]]:
+    """The campaigns running at some time from ``start`` to ``end`` (inclusive), earliest
+    first: each a row of ``kpi_campaigns`` (found and fixed during it, closure and on-time
+    closure rates, its target) with ``recurrence``, its rows of ``kpi_campaign_recurrence``
+    (30, 60 and 90 days after it against as many before it)."""
+    period = {"from": start, "to": end}
+    campaigns = ex.query(load_query("campaigns", database=database, tz=tz, **period))
+    windows: dict[str, list[dict[str, Any]]] = {}
+    for row in ex.query(load_query("campaign_recurrence", database=database, tz=tz, **period)):
+        windows.setdefault(row["campaign_id"], []).append(row)
+    return [{**c, "recurrence": windows.get(c["campaign_id"], [])} for c in campaigns]

@@ -1,10 +1,7 @@
-"""The KPI report: a plain-text league table and a self-contained HTML page.
-
-The HTML has inline SVG charts and inline CSS only (no script, no external file), so it
-can be mailed or opened offline: the daily trend of cases and on-time closure rate, the
-department league table, a map of unit grids sized and coloured by cases, and the foot
-patrol (铁脚板) section: who met the rule of their level, the streets walked and the streets
-nobody walked (tables: the store keeps no street geometry to draw).
+"""Pieces of the KPI reports: the plain-text league table (``citystream kpi``), the daily
+trend chart, and the foot patrol (铁脚板) section: who met the rule of their level, the
+streets walked and the streets nobody walked, with a map of the segments walked. The
+meeting reports (:mod:`sinks.kpi.meeting_html`) are made of these and their own sections.
 """
 
 from __future__ import annotations
@@ -20,9 +17,10 @@ __all__ = [
     "GRADE_COLOURS",
     "LEAGUE_COLUMNS",
     "PATROL_TABLES",
-    "html_report",
     "league_text",
     "patrol_html",
+    "streets_svg",
+    "trend_svg",
 ]
 
 # (column, header, format)
@@ -70,7 +68,7 @@ def league_text(rows: Sequence[Mapping[str, Any]], week: date) -> str:
     return "\n".join(lines)
 
 
-def _trend_svg(rows: Sequence[Mapping[str, Any]], width: int = 760, height: int = 240) -> str:
+def trend_svg(rows: Sequence[Mapping[str, Any]], width: int = 760, height: int = 240) -> str:
     if not rows:
         return "<p>No cases in this range.</p>"
     left, right, top, bottom = 44, 44, 14, 30
@@ -112,67 +110,27 @@ def _trend_svg(rows: Sequence[Mapping[str, Any]], width: int = 760, height: int 
     return "".join(parts)
 
 
-def _league_html(rows: Sequence[Mapping[str, Any]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for _, h, _ in LEAGUE_COLUMNS)
-    body = []
-    for r in rows:
-        cells = _cells(r)
-        colour = GRADE_COLOURS.get(str(r["grade"]), "#ccc")
-        tds = "".join(f"<td>{escape(c)}</td>" for c in cells[:-1])
-        tds += f'<td style="background:{colour};font-weight:bold">{escape(cells[-1])}</td>'
-        body.append(f"<tr>{tds}</tr>")
-    if not body:
-        body.append(f'<tr><td colspan="{len(LEAGUE_COLUMNS)}">no data for this week</td></tr>')
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def _map_svg(cells: Sequence[Mapping[str, Any]], size: int = 520) -> str:
-    if not cells:
-        return "<p>No cases in this range.</p>"
-    lats = [float(c["mean_lat"]) for c in cells]
-    lons = [float(c["mean_lon"]) for c in cells]
-    span = max(max(lats) - min(lats), max(lons) - min(lons), 1e-6)
-    top_cases = max(int(c["cases"]) for c in cells)
-    pad = 30
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
-        'role="img" aria-label="cases per unit grid">'
-        f'<rect width="{size}" height="{size}" fill="#f7f7f7"/>'
-    ]
-    for c, lat, lon in zip(cells, lats, lons, strict=True):
-        share = int(c["cases"]) / top_cases
-        x = pad + (lon - min(lons)) / span * (size - 2 * pad)
-        y = size - pad - (lat - min(lats)) / span * (size - 2 * pad)
-        red = int(255 * share)
-        parts.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{4 + 16 * share**0.5:.1f}" '
-            f'fill="rgb({red},{int(120 * (1 - share))},{255 - red})" fill-opacity="0.75">'
-            f"<title>{escape(str(c['grid_code']))}: {c['cases']} cases, "
-            f"{c['recurrences']} recurrences</title></circle>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-# the patrol section's tables: key of queries.patrol_week, heading, (column, header, format)
+# the patrol section's tables: key of queries.patrol_section, heading, (column, header, format)
 PATROL_TABLES: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = (
-    ("rule", "Patrols against the rule (not met first)", (
-        ("inspector_id", "inspector", "{}"), ("level", "level", "{}"),
-        ("department", "department", "{}"), ("patrols", "patrols", "{}"),
-        ("patrol_days", "days", "{}"), ("own_area_patrols", "in own area", "{}"),
-        ("streets_walked", "streets", "{}"), ("metres", "metres", "{:.0f}"),
-        ("own_area_coverage", "own area %", "{:.1f}"), ("units_met", "units met", "{}"),
-        ("units", "units", "{}"), ("met", "met", "{}"),
+    ("rule", "按规则巡查（未达标在前） patrols against the rule (not met first)", (
+        ("inspector_id", "人员 inspector", "{}"), ("level", "层级 level", "{}"),
+        ("department", "部门 department", "{}"), ("patrols", "巡查 patrols", "{}"),
+        ("patrol_days", "天数 days", "{}"), ("own_area_patrols", "责任区 in own area", "{}"),
+        ("streets_walked", "街道 streets", "{}"), ("metres", "米 metres", "{:.0f}"),
+        ("own_area_coverage", "责任区覆盖 own area %", "{:.1f}"),
+        ("units_met", "达标 units met", "{}"), ("units", "考核 units", "{}"),
+        ("met", "达标 met", "{}"),
     )),
-    ("streets", "Streets walked (least covered first)", (
-        ("street_name", "street", "{}"), ("visits", "visits", "{}"),
-        ("inspectors", "inspectors", "{}"), ("metres", "metres", "{:.0f}"),
-        ("segments_walked", "segments walked", "{}"), ("segments", "segments", "{}"),
-        ("coverage", "coverage %", "{:.1f}"),
+    ("streets", "已巡街道（覆盖最少在前） streets walked (least covered first)", (
+        ("street_name", "街道 street", "{}"), ("visits", "次数 visits", "{}"),
+        ("inspectors", "人员 inspectors", "{}"), ("metres", "米 metres", "{:.0f}"),
+        ("segments_walked", "已巡路段 segments walked", "{}"),
+        ("segments", "路段 segments", "{}"), ("coverage", "覆盖率 coverage %", "{:.1f}"),
     )),
-    ("gaps", "Streets nobody walked this week", (
-        ("street_name", "street", "{}"), ("segments", "segments", "{}"),
-        ("never_walked", "never walked", "{}"), ("days_since_walked", "days since walked", "{}"),
+    ("gaps", "本期无人巡查的街道 streets nobody walked in the period", (
+        ("street_name", "街道 street", "{}"), ("segments", "路段 segments", "{}"),
+        ("never_walked", "从未巡查 never walked", "{}"),
+        ("days_since_walked", "未巡天数 days since walked", "{}"),
     )),
 )  # fmt: skip
 
@@ -214,12 +172,12 @@ def streets_svg(
 def patrol_html(
     patrols: Mapping[str, Sequence[Mapping[str, Any]]], network: StreetNetwork | None = None
 ) -> str:
-    """The patrol section's tables from :func:`sinks.kpi.queries.patrol_week`; a rule row
+    """The patrol section's tables from :func:`sinks.kpi.queries.patrol_section`; a rule row
     not met is marked red. With the district's ``network``, a map of the segments walked."""
     parts = []
     if network is not None:
         parts.append(
-            "<h3>Street segments walked (green) and not (grey)</h3>"
+            "<h3>街道路段：已巡（绿）未巡（灰） street segments walked (green) and not (grey)</h3>"
             + streets_svg(network, patrols.get("segments", ()))
         )
     for key, heading, columns in PATROL_TABLES:
@@ -230,53 +188,9 @@ def patrol_html(
             tds = "".join(f"<td>{escape(fmt.format(r[name]))}</td>" for name, _, fmt in columns)
             body.append(f"<tr{style}>{tds}</tr>")
         if not body:
-            body.append(f'<tr><td colspan="{len(columns)}">none this week</td></tr>')
+            body.append(f'<tr><td colspan="{len(columns)}">无 none</td></tr>')
         parts.append(
             f"<h3>{escape(heading)}</h3><table><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>"
         )
     return "".join(parts)
-
-
-_CSS = (
-    "body{font-family:sans-serif;margin:24px;color:#222}"
-    "table{border-collapse:collapse;font-size:13px}"
-    "th,td{border:1px solid #bbb;padding:4px 8px;text-align:right}"
-    "th{background:#eee}td:first-child{text-align:left}"
-)
-
-
-def html_report(
-    *,
-    week: date,
-    start: date,
-    end: date,
-    league: Sequence[Mapping[str, Any]],
-    trend: Sequence[Mapping[str, Any]],
-    hotspots: Sequence[Mapping[str, Any]],
-    patrols: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-    streets: StreetNetwork | None = None,
-    title: str = "citystream KPI report",
-) -> str:
-    """The whole report as one HTML document."""
-    top = hotspots[:10]
-    top_rows = "".join(
-        f"<tr><td>{escape(str(c['grid_code']))}</td><td>{c['cases']}</td>"
-        f"<td>{c['recurrences']}</td></tr>"
-        for c in top
-    )
-    return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{escape(title)}</h1>"
-        f"<h2>Department league table, week of {week.isoformat()}</h2>{_league_html(league)}"
-        f"<h2>Cases opened per day (bars) and on-time closure rate (line), "
-        f"{start.isoformat()} to {end.isoformat()}</h2>{_trend_svg(trend)}"
-        f"<h2>Hotspots: cases per unit grid, {start.isoformat()} to {end.isoformat()}</h2>"
-        f"{_map_svg(hotspots)}"
-        "<table><thead><tr><th>unit grid</th><th>cases</th><th>recurrences</th></tr></thead>"
-        f"<tbody>{top_rows}</tbody></table>"
-        f"<h2>Foot patrols (铁脚板), week of {week.isoformat()}</h2>"
-        f"{patrol_html(patrols or {}, streets)}"
-        "</body></html>"
-    )

@@ -210,6 +210,38 @@ ALTER TABLE {db}.escalations
     COMMENT COLUMN deadline 'handling deadline (UTC)',
     COMMENT COLUMN escalated_at 'when the threshold was crossed (UTC)';
 
+ALTER TABLE {db}.api_audit
+    COMMENT COLUMN audit_id 'open311:<service_request_id> or desk:<key id>:<Idempotency-Key>',
+    COMMENT COLUMN key_id 'the api key that wrote it',
+    COMMENT COLUMN action 'what the api did (an Open311 request, a desk action)',
+    COMMENT COLUMN topic 'Kafka topic the record was written to',
+    COMMENT COLUMN record_key 'Kafka key of the record',
+    COMMENT COLUMN case_id 'the case acted on, 0 for a new report',
+    COMMENT COLUMN accepted_at 'when the api accepted the write (UTC)',
+    COMMENT COLUMN media_urls 'media links sent with the request',
+    COMMENT COLUMN record 'the JSON written to topic (never the request body)';
+
+ALTER TABLE {db}.campaigns
+    COMMENT COLUMN campaign_id 'campaign id of the campaign calendar',
+    COMMENT COLUMN theme 'theme of the campaign (每月一主题)',
+    COMMENT COLUMN name_zh 'name in Chinese',
+    COMMENT COLUMN name_en 'name in English',
+    COMMENT COLUMN categories 'categories covered, the calendar file list (for display)',
+    COMMENT COLUMN streets 'streets covered, the calendar file list (for display)',
+    COMMENT COLUMN areas 'areas covered, the calendar file list (for display)',
+    COMMENT COLUMN whole_district '1 when the campaign covers the whole district',
+    COMMENT COLUMN start_date 'first day, local, inclusive',
+    COMMENT COLUMN end_date 'last day, local, inclusive',
+    COMMENT COLUMN target_metric 'closure_rate, on_time_closure_rate or empty for no target',
+    COMMENT COLUMN target_value 'the target, a percentage',
+    COMMENT COLUMN revision 'load number: the highest revision per campaign is in force';
+
+ALTER TABLE {db}.campaign_scope
+    COMMENT COLUMN campaign_id 'the campaign',
+    COMMENT COLUMN category_key 'a category covered, empty on a grid row',
+    COMMENT COLUMN grid_code 'a unit grid covered, empty on a category row',
+    COMMENT COLUMN revision 'load number: the highest revision is in force';
+
 ALTER TABLE {db}.schema_migrations
     COMMENT COLUMN version 'migration number (sinks/migrations/NNNN_name.sql)',
     COMMENT COLUMN name 'migration file name',

@@ -19,6 +19,7 @@ from streams.app.kafka_admin import read_to_end
 from streams.app.metrics import Metrics
 from streams.contracts.closures import decode_closures, is_closure_frame
 from streams.contracts.columnar import encode_chunks
+from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import decode_batch
 from streams.contracts.reasons import Reason
 from streams.contracts.topics import CASES, DEADLETTER, DEDUP_STATE, FUSED, LINKS, RAW_TOPICS
@@ -93,22 +94,45 @@ class DedupWorker:
             m = event.message
             state = await self.partition(m.partition)
             touched.add(m.partition)
-            value = m.value or b""
-            if is_watermark_frame(value):
-                state.tracker.update(decode_watermark(value))
-                continue
-            tile = int(m.key)
-            if is_closure_frame(value):
-                self._closures(state, tile, value)
-                continue
-            batch = decode_batch(value)
-            if state.buffer(tile).add(batch):
-                state.dirty.add(tile)
+            try:
+                self._take(state, m.key, m.value or b"")
+            except ValueError as exc:  # FusedFormatError, a bad closure or watermark frame
+                await self._malformed(m, exc)
         for p in sorted(touched):
             await self._release(self.partitions[p])
         self.metrics.set(
             "citystream_buffered_events", float(sum(s.buffered() for s in self.partitions.values()))
         )
+
+    def _take(self, state: PartitionState, key: bytes | None, value: bytes) -> None:
+        """One frame of events.fused into the partition's state; ValueError, before any
+        change, for a frame that does not decode."""
+        if is_watermark_frame(value):
+            state.tracker.update(decode_watermark(value))
+            return
+        tile = int(key or b"")  # ValueError: not a tile key
+        if is_closure_frame(value):
+            self._closures(state, tile, value)
+            return
+        batch = decode_batch(value)
+        if state.buffer(tile).add(batch):
+            state.dirty.add(tile)
+
+    async def _malformed(self, m: Any, exc: ValueError) -> None:
+        letter = DeadLetter(
+            "dedup",
+            Reason.MALFORMED_FRAME,
+            str(exc),
+            m.value or b"",
+            m.topic,
+            m.partition,
+            m.offset,
+        )
+        self.in_flight.append(
+            await self.dead.send(key=b"dedup", value=letter.to_json(), force=True)
+        )
+        self.metrics.inc("citystream_deadletters_total", reason=Reason.MALFORMED_FRAME.value)
+        log.error("events.fused %d@%d dead-lettered: %s", m.partition, m.offset, exc)
 
     def _closures(self, state: PartitionState, tile: int, value: bytes) -> None:
         closures = decode_closures(value)

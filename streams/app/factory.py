@@ -40,6 +40,7 @@ ROLES: dict[str, str] = {
     "escalation": "streams.app.escalation_agent",
     "patrols": "streams.app.patrols_agent",
     "sink": "streams.app.sink_agent",
+    "api": "streams.app.api_agent",
 }
 
 

@@ -77,6 +77,7 @@ SPECS: dict[str, Spec] = {
         "deadline lookups on dates of years no holiday table covers", "stage", "year"
     ),
     "citystream_transitions_total": _counter("case transitions", "action"),
+    "citystream_api_requests_total": _counter("api requests answered", "status"),
     "citystream_verify_tasks_total": _counter("verify task records", "status"),
     "citystream_verifications_total": _counter(
         "simulated supervisors' verification results", "action"

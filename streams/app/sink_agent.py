@@ -41,6 +41,7 @@ from streams.contracts.deadletter import DeadLetter
 from streams.contracts.fused import FusedBatch, decode_batch
 from streams.contracts.requests import RequestUpdate
 from streams.contracts.topics import (
+    API_AUDIT,
     CASE_STATE,
     DEADLETTER,
     DISPATCH,
@@ -75,9 +76,14 @@ class RowMaker:
     def events(self, key: bytes, value: bytes) -> dict[str, Any] | None:
         if is_watermark_frame(value) or is_closure_frame(value):
             return None
-        batch = decode_batch(value)
+        try:
+            batch, tile = decode_batch(value), int(key)
+        except ValueError as exc:
+            # the dedup agent dead-letters the frame (one letter per frame, not one per reader)
+            log.warning("events.fused frame not stored, it does not decode: %s", exc)
+            return None
         ev = batch.events
-        home = self.router.home_tiles(ev["lat"], ev["lon"]) == int(key)
+        home = self.router.home_tiles(ev["lat"], ev["lon"]) == tile
         if not home.all():  # halo copies are stored once, by their home tile
             batch = batch.take(np.flatnonzero(home))
         return event_columns_with_grid(batch, self.grids)
@@ -132,6 +138,10 @@ class RowMaker:
     @staticmethod
     def escalation(value: bytes) -> list[dict[str, Any]]:
         return [orjson.loads(value)]  # the record has the table's columns (0010)
+
+    @staticmethod
+    def audit(value: bytes) -> list[dict[str, Any]]:
+        return [orjson.loads(value)]  # the record has the table's columns (streams/api/audit.py)
 
     @staticmethod
     def verify_task(value: bytes) -> list[dict[str, Any]]:
@@ -250,6 +260,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         REQUEST_UPDATES: lambda m: maker.request_update(m.value),
         PATROL_SESSIONS: lambda m: maker.patrol_session(m.value),
         PATROL_VISITS: lambda m: maker.patrol_visit(m.value),
+        API_AUDIT: lambda m: maker.audit(m.value),
     }
     if converters.keys() != TOPIC_TABLES.keys():  # a stored topic without a converter
         raise RuntimeError(f"sink converters {sorted(converters)} != {sorted(TOPIC_TABLES)}")

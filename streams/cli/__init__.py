@@ -28,7 +28,9 @@ getting started:
   citystream up                      start the local Kafka and ClickHouse
   citystream demo                    the typhoon-day demo, end to end
   citystream worker --roles all      a pipeline worker (one process per role in production)
-  citystream kpi --out report.html   the weekly dispatch-meeting table
+  citystream kpi                     the weekly dispatch-meeting table, as text
+  citystream report --meeting weekly --out weekly.html
+                                     the weekly dispatch meeting's report (HTML)
 
 Every setting is an environment variable CITYSTREAM_<NAME> (README.md lists them).
 `citystream COMMAND --help` explains a command.
@@ -44,8 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("streams.cli.demo", "run the whole loop on the typhoon-day scenario"),
     "db": ("streams.cli.db", "ClickHouse schema: migrate / status"),
     "kpi": ("streams.cli.kpi", "print the weekly dispatch-meeting table and an HTML report"),
+    "report": ("streams.cli.report", "write a meeting's report (weekly, half-monthly, monthly)"),
     "quality": ("streams.cli.quality", "dedup precision/recall against simulator truth"),
     "bench": ("streams.cli.bench", "benchmark suites beside their peers; regression guard"),
+    "apikey": ("streams.cli.apikey", "make an API key and its keys-file entry (hash only)"),
     "settings": ("streams.cli.settings", "print the effective settings (secrets masked)"),
 }
 

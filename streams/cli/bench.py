@@ -20,7 +20,7 @@ __all__ = ["add_arguments", "load_harness", "run"]
 
 # one source of truth for suite names is bench.harness.convention.SUITES; the CLI help
 # names them without importing the harness (argparse validates in the runner)
-_SUITES_HELP = "comma-separated suites: kernels, intake, sinks, e2e (default: all)"
+_SUITES_HELP = "comma-separated suites: kernels, intake, sinks, e2e, api (default: all)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

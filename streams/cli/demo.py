@@ -14,11 +14,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.cli import add_simulation_arguments
 from streams.contracts.sources import SOURCES
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from sinks.sql import Executor
 
 __all__ = ["add_arguments", "run"]
 
@@ -260,6 +263,22 @@ def _patrol_lines(q: Any) -> list[str]:
     )
 
 
+def _report(settings: Settings, ex: Executor, folder: Path) -> None:
+    """Write the weekly meeting's report of the demo's data (the newest case's week), say
+    where, and how to query the rest."""
+    from streams.cli.report import resolve_period, write_report
+
+    db, tz = settings.clickhouse.database, settings.calendar.timezone
+    period = resolve_period(ex, db, tz, "weekly", None)
+    path = write_report(ex, settings, db, period, folder / "report-weekly.html")
+    print(f"citystream demo: the weekly dispatch meeting's report ({period.label}): {path}")
+    print(
+        f"BI: query database {db} (views kpi_*), or run "
+        f"`CITYSTREAM_CLICKHOUSE_DATABASE={db} citystream report --meeting monthly "
+        "--out monthly.html`"
+    )
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
     from deploy.local import ensure_up
     from sinks.clickhouse import make_client
@@ -327,10 +346,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             _settle(lambda: _count(client, db, "escalations"))
         print(f"citystream demo: done in {time.monotonic() - started:.1f}s")
         print(_summary(client, db, produced))
-        print(
-            f"BI: query database {db} (views kpi_*), or run "
-            f"`CITYSTREAM_CLICKHOUSE_DATABASE={db} citystream kpi --out report.html`"
-        )
+        _report(run_settings, DriverExecutor(client), log_path.parent / stamp)
         return 0
     finally:
         worker.stop()

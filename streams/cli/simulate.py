@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from streams.cli import add_simulation_arguments
+from streams.reference.campaigns import CampaignTable
 from streams.settings import Settings
 from streams.simulator.district import build_district
 from streams.simulator.district_files import write_district_files
 from streams.simulator.engine import Simulation
-from streams.simulator.incidents import SCENARIOS, THEMES
+from streams.simulator.incidents import SCENARIOS
 from streams.simulator.records import SOURCES, TRACK_FEED
 from streams.simulator.roster_file import write_roster_file
 from streams.simulator.sinks import (
@@ -39,9 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, help="number of days (scenario default)")
     parser.add_argument(
         "--theme",
-        choices=sorted(THEMES),
-        default="street_vending",
-        help="campaign theme (campaign scenario)",
+        help="campaign scenario: boost this theme of the campaign calendar every day "
+        "(default: each day the themes of the campaigns running that day)",
     )
     parser.add_argument("--bad-share", type=float, default=0.01, help="share of bad records")
     parser.add_argument(
@@ -93,6 +93,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             max_payload_bytes=settings.pipeline.max_payload_bytes,
             theme=args.theme,
             shirkers=args.shirkers,
+            campaigns=CampaignTable.load(settings.pipeline.campaigns_file),
         )
     except ValueError as exc:
         print(f"citystream simulate: {exc}", file=sys.stderr)
@@ -149,6 +150,10 @@ def _pump(
             break
 
 
+def _days(sim: Simulation) -> list[date]:
+    return [sim.start + timedelta(days=k) for k in range(sim.days)]
+
+
 def _finish(
     sim: Simulation,
     out: Path,
@@ -170,6 +175,11 @@ def _finish(
         "days": sim.days,
         "bad_share": args.bad_share,
         "theme": args.theme if args.scenario == "campaign" else None,
+        "campaigns": sorted(
+            {c.campaign_id for day in _days(sim) for c in sim.campaigns.running_on(day)}
+        )
+        if args.scenario == "campaign" and args.theme is None
+        else [],
         "records": counts,
         "bad_records": bad,
         "incidents": len(sim.incidents),

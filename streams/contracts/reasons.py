@@ -46,6 +46,9 @@ class Reason(str, Enum):  # noqa: UP042 - str() of members kept as other modules
     SPEED_JUMP = "speed_jump"
     # a ping of a device at a time the device already sent a ping for
     DUPLICATE_POINT = "duplicate_point"
+    # a frame on an internal topic (events.fused) that does not decode: written by a foreign
+    # producer or a newer version; dead-lettered whole so the partition goes on
+    MALFORMED_FRAME = "malformed_frame"
     # A bug in an adapter met an input nobody foresaw: dead-lettered with the exception,
     # counted and alerted on, so that one poison record cannot stop the pipeline.
     INTERNAL_ERROR = "internal_error"

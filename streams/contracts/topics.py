@@ -7,6 +7,7 @@ from streams.contracts.tracks import FEED as TRACK_FEED
 
 __all__ = [
     "ALL_TOPICS",
+    "API_AUDIT",
     "CASES",
     "CASE_STATE",
     "DEADLETTER",
@@ -54,6 +55,7 @@ REQUEST_UPDATES = "hotline.updates"  # re-published hotline requests: status and
 PATROL_SESSIONS = "patrol.sessions"  # closed patrol sessions with their visits, by device
 PATROL_VISITS = "patrol.visits"  # one record per street segment visit, by device
 PATROL_STATE = "patrol.state"  # compacted changelog of the patrols stage's open sessions
+API_AUDIT = "api.audit"  # every write the api role accepted, with the key id that made it
 
 ALL_TOPICS: tuple[str, ...] = (
     *RAW_TOPICS.values(),
@@ -73,6 +75,7 @@ ALL_TOPICS: tuple[str, ...] = (
     PATROL_SESSIONS,
     PATROL_VISITS,
     PATROL_STATE,
+    API_AUDIT,
 )
 
 # logical topic -> the ClickHouse table its records are stored in (docs/contracts.md).
@@ -90,6 +93,7 @@ TOPIC_TABLES: dict[str, str] = {
     REQUEST_UPDATES: "request_updates",
     PATROL_SESSIONS: "patrol_sessions",
     PATROL_VISITS: "patrol_segment_visits",
+    API_AUDIT: "api_audit",
 }
 
 # Simulated and replayed feeds carry historical timestamps; time-based retention would

@@ -2,7 +2,7 @@
 
 :class:`Settings` composes one frozen dataclass per concern (``settings.kafka``,
 ``.clickhouse``, ``.pipeline``, ``.calendar``, ``.worker``, ``.sink``, ``.dispatch``,
-``.verify``, ``.walk``, ``.patrol``) plus
+``.verify``, ``.walk``, ``.patrol``, ``.api``) plus
 ``home`` (local state) and ``cache_dir`` (downloads). Each field declares its environment
 variable; the names are those of the flat settings object before it was split
 (``CITYSTREAM_KAFKA_PORT``, ``CITYSTREAM_PARTITIONS``, ``CITYSTREAM_WORKER_ROLES``, ...), so
@@ -18,6 +18,7 @@ Makefile set it to the checkout's ``var/``. Nothing here runs at import time.
 from streams.settings.codecs import BENCH_ENV_PREFIX, ENV_PREFIX, SettingsError
 from streams.settings.concerns import (
     WORKER_ROLES,
+    ApiSettings,
     CalendarSettings,
     ClickHouseSettings,
     DispatchSettings,
@@ -49,6 +50,7 @@ __all__ = [
     "PROJECT_ROOT",
     "SETTINGS_FILE_VARIABLE",
     "WORKER_ROLES",
+    "ApiSettings",
     "CalendarSettings",
     "ClickHouseSettings",
     "DispatchSettings",

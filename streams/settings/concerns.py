@@ -1,5 +1,6 @@
 """The settings of each concern: Kafka, ClickHouse, pipeline, calendar, worker, sink, dispatch,
-verification, escalation, patrol (the foot patrol's roster and position pings).
+verification, escalation, patrol (the foot patrol's roster and position pings), api (the
+centre's HTTP doors: Open311 and the desks).
 
 Each is a frozen dataclass whose fields name their environment variable (see
 :mod:`streams.settings.codecs`). Construction always validates: the field types first, then
@@ -36,6 +37,7 @@ from streams.settings.codecs import (
 __all__ = [
     "LOG_LEVELS",
     "WORKER_ROLES",
+    "ApiSettings",
     "CalendarSettings",
     "ClickHouseSettings",
     "Concern",
@@ -64,6 +66,7 @@ WorkerRole = Literal[
     "escalation",
     "patrols",
     "sink",
+    "api",
 ]
 WORKER_ROLES: tuple[WorkerRole, ...] = get_args(WorkerRole)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -159,6 +162,8 @@ class ClickHouseSettings(Concern):
 class PipelineSettings(Concern):
     district: str = setting("qibin", "DISTRICT", STR)
     categories_file: str = setting("", "CATEGORIES_FILE", STR)  # empty: the packaged table
+    # the campaign calendar (streams/data/campaigns.csv format: streams/reference/campaigns.py)
+    campaigns_file: str = setting("", "CAMPAIGNS_FILE", STR)  # empty: the packaged calendar
     tile_size_m: float = setting(2000.0, "TILE_SIZE_M", FLOAT)
     cell_size_m: float = setting(100.0, "CELL_SIZE_M", FLOAT)
     # How far behind its tile's newest event an event is still matched against the tile's
@@ -398,3 +403,34 @@ class PatrolSettings(Concern):
             self._require(getattr(self, name) >= 0, name, "must be >= 0")
         self._require(self.track_seen_points >= 2, "track_seen_points", "must be >= 2")
         self._require(self.session_gap_s >= 1, "session_gap_s", "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class ApiSettings(Concern):
+    """The ``api`` role's HTTP server (streams/api, docs/api.md)."""
+
+    port: int = setting(18080, "API_PORT", INT)
+    bind: str = setting("127.0.0.1", "API_BIND", STR)
+    # the clients' keys, hashed, with their scopes (deploy/api_keys.example.toml); empty:
+    # no key is known and every request that needs one is refused (401)
+    keys_file: str = setting("", "API_KEYS_FILE", STR)
+    # A request body above this is refused (413) before it is parsed: an Open311 request
+    # or a desk action is a few hundred bytes, photos travel as URLs.
+    max_body_bytes: int = setting(64 * 1024, "API_MAX_BODY_BYTES", INT)
+    # per key: a token bucket refilled at rate_per_s, holding at most burst requests
+    rate_per_s: float = setting(20.0, "API_RATE_PER_S", FLOAT)
+    rate_burst: int = setting(40, "API_RATE_BURST", INT)
+    # how many desk idempotency keys a process remembers (the lifecycle's own update ids
+    # make a retry that reaches another process or a restarted one a no-op all the same)
+    idempotency_keys: int = setting(100_000, "API_IDEMPOTENCY_KEYS", INT)
+
+    def check(self) -> None:
+        self._require_port("port")
+        self._require(
+            1024 <= self.max_body_bytes <= MAX_MESSAGE_BYTES // 4,
+            "max_body_bytes",
+            f"must be in [1024, {MAX_MESSAGE_BYTES // 4}]",
+        )
+        self._require(self.rate_per_s > 0, "rate_per_s", "must be > 0")
+        self._require(self.rate_burst >= 1, "rate_burst", "must be >= 1")
+        self._require(self.idempotency_keys >= 1, "idempotency_keys", "must be >= 1")

@@ -26,6 +26,7 @@ from streams.settings.codecs import (
     setting,
 )
 from streams.settings.concerns import (
+    ApiSettings,
     CalendarSettings,
     ClickHouseSettings,
     Concern,
@@ -97,6 +98,7 @@ class Settings(Concern):
     escalation: EscalationSettings = dataclasses.field(default_factory=EscalationSettings)
     walk: WalkSettings = dataclasses.field(default_factory=WalkSettings)
     patrol: PatrolSettings = dataclasses.field(default_factory=PatrolSettings)
+    api: ApiSettings = dataclasses.field(default_factory=ApiSettings)
 
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with settings changed by their flat names.

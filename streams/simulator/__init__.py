@@ -11,14 +11,13 @@ a damaged record must get) travels beside it in :class:`TruthRow`, never inside 
 from streams.simulator.district import DISTRICT_SEED, District, build_district
 from streams.simulator.engine import Simulation, generate
 from streams.simulator.framing import RawRecord, read_framed, read_records, write_framed
-from streams.simulator.incidents import SCENARIOS, THEMES, Incident
+from streams.simulator.incidents import SCENARIOS, Incident
 from streams.simulator.records import SOURCES, PingTruth, SimRecord, TrackRecord, TruthRow
 
 __all__ = [
     "DISTRICT_SEED",
     "SCENARIOS",
     "SOURCES",
-    "THEMES",
     "District",
     "Incident",
     "PingTruth",

@@ -17,13 +17,13 @@ from datetime import date, datetime, time, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
 
+from streams.reference.campaigns import CampaignTable
 from streams.reference.categories import CategoryTable
 from streams.simulator.catalog import Catalog, load_catalog
 from streams.simulator.district import District, Inspector, build_district
 from streams.simulator.encode import Encoder
 from streams.simulator.incidents import (
     SCENARIOS,
-    THEMES,
     DeviceIndex,
     Incident,
     start_incidents,
@@ -48,7 +48,12 @@ class Simulation:
 
     ``shirkers``: the share of each role's inspectors who skip a day's patrols now and then
     and so miss their patrol rule (``shirkers`` names them; their skipped patrols are in
-    ``planned`` with ``walked=False``). 0, the default, keeps everyone to the rules."""
+    ``planned`` with ``walked=False``). 0, the default, keeps everyone to the rules.
+
+    The campaign scenario boosts, each day, the categories of the campaigns of the calendar
+    (``campaigns``, default streams/data/campaigns.csv) running that day, district-wide (a
+    campaign's streets or areas are not simulated); ``theme`` (a theme of the calendar)
+    boosts that theme's categories every day of the run instead."""
 
     def __init__(
         self,
@@ -60,15 +65,18 @@ class Simulation:
         days: int | None = None,
         bad_share: float = 0.01,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
-        theme: str = "street_vending",
+        theme: str | None = None,
         shirkers: float = 0.0,
         district: District | None = None,
         catalog: Catalog | None = None,
+        campaigns: CampaignTable | None = None,
     ) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; choose from {sorted(SCENARIOS)}")
-        if theme not in THEMES:
-            raise ValueError(f"unknown campaign theme {theme!r}; choose from {sorted(THEMES)}")
+        self.campaigns = campaigns or CampaignTable.load()
+        themes = self.campaigns.themes()
+        if theme is not None and theme not in themes:
+            raise ValueError(f"unknown campaign theme {theme!r}; choose from {sorted(themes)}")
         if scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
         if not 0.0 <= bad_share <= 1.0:
@@ -79,7 +87,7 @@ class Simulation:
         self.days = self.scenario.default_days if days is None else days
         if self.days < 1:
             raise ValueError(f"days must be >= 1, got {self.days}")
-        self.theme = THEMES[theme] if scenario == "campaign" else ()
+        self.theme = themes[theme] if theme is not None else None
         self.district = district or build_district()
         self.catalog = catalog or load_catalog()
         self.tz = ZoneInfo(self.district.timezone)
@@ -103,6 +111,14 @@ class Simulation:
     @property
     def end_ms(self) -> int:
         return self._midnight_ms(self.start + timedelta(days=self.days))
+
+    def boosted(self, day: date) -> tuple[str, ...]:
+        """The categories the scenario boosts on ``day`` (its campaigns' or the theme's)."""
+        if self.scenario.name != "campaign":
+            return ()
+        if self.theme is not None:
+            return self.theme
+        return tuple(sorted({k for c in self.campaigns.running_on(day) for k in c.categories}))
 
     def _midnight_ms(self, day: date) -> int:
         return int(datetime.combine(day, time(0, 0), tzinfo=self.tz).timestamp() * 1000)
@@ -183,7 +199,7 @@ class Simulation:
                 day,
                 self.scenario,
                 self.scale,
-                self.theme,
+                self.boosted(day),
                 self.district,
                 index,
                 self.catalog,

@@ -20,7 +20,6 @@ from streams.simulator.district import Device, District
 
 __all__ = [
     "SCENARIOS",
-    "THEMES",
     "DeviceIndex",
     "Incident",
     "Scenario",
@@ -28,11 +27,6 @@ __all__ = [
     "start_incidents",
 ]
 
-# Campaign themes -> the categories a month's campaign targets.
-THEMES: dict[str, tuple[str, ...]] = {
-    "small_ads": ("E0201",),
-    "street_vending": ("E0501", "E0504", "E0510"),
-}
 # How far (m, along the street) a device of each type notices a problem near it.
 SENSE_RADIUS_M = {
     "camera": 40.0,
@@ -55,6 +49,7 @@ class Scenario:
     call_factor: float
     alarm_speedup: float  # sensors report this much more often (storm mode)
     extra_shifts: tuple[str, ...] = ()
+    # the rate factor of the categories a campaign targets (streams/data/campaigns.csv)
     theme_boost: float = 1.0
     # Late delivery (docs/lateness.md): this share of hotline calls is forwarded by the
     # 12345 platform 6 h to 3 days after the call, and some gateways lose power for
@@ -83,6 +78,7 @@ SCENARIOS: dict[str, Scenario] = {
     "typhoon": Scenario(
         "typhoon", date(2023, 7, 31), 1, "typhoon", 1.0, 1.5, 2.0, extra_shifts=("evening",)
     ),
+    # the month of the calendar's first campaign (street vending, August 2023)
     "campaign": Scenario(
         "campaign",
         date(2023, 8, 1),

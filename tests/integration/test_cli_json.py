@@ -35,4 +35,4 @@ def test_db_status_and_kpi_json(
     kpi = orjson.loads(printed.out)
     assert kpi["week"] == "2026-03-02"  # the Monday of that week
     assert kpi["departments"] == []  # an empty store
-    assert kpi["from"] <= kpi["week"] <= kpi["to"]
+    assert kpi["to"] == "2026-03-08"  # its Sunday

@@ -163,6 +163,25 @@ def test_escalations_once_per_level_across_a_crash(
     assert all(kpi[k]["escalations"] == w["escalations"] for k, w in want.items())
 
 
+def _produce(s: Settings, *records: tuple[str, bytes, bytes, int]) -> None:
+    """``(topic, key, value, partition)`` records, in order, acknowledged."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap_servers, acks="all")
+    try:
+        for topic, key, value, partition in records:
+            producer.send(s.kafka.topic(topic), key=key, value=value, partition=partition)
+        producer.flush(30)
+    finally:
+        producer.close(30)
+
+
+def _wait_for_every_level(s: Settings, worker: WorkerProcess) -> None:
+    assert wait_until(lambda: len(_records(s, ESCALATIONS)) >= len(LEVELS), TIMEOUT_S, 1.0), (
+        worker.log_path.read_text()[-3000:]
+    )
+
+
 def _case_state(case_id: int, dispatched_at: int, deadline: int) -> dict[str, Any]:
     """A case.state row of a case just dispatched."""
     return {
@@ -192,8 +211,6 @@ def test_escalations_a_dead_worker_sent_are_not_sent_again(
     the dead worker's sends are produced by hand (two of the four levels a case dispatched
     after its deadline reaches at the clock's next tick), with no journal and no committed
     offset."""
-    from kafka import KafkaProducer
-
     s = settings.replace(
         topic_prefix=f"{topic_name}.", app_id=f"{topic_name}-app", escalation_clock="feed"
     )
@@ -204,21 +221,15 @@ def test_escalations_a_dead_worker_sent_are_not_sent_again(
     now = record["dispatched_at"]
     raised = apply_changes(entries, {}, on_clock(ladder, entries, now, 3_600_000))
     assert [r["level"] for r in raised] == list(LEVELS)
-    producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap_servers, acks="all")
-    try:
-        for r in raised[:2]:  # what the dead worker got onto the topic
-            producer.send(s.kafka.topic(ESCALATIONS), key=key, value=orjson.dumps(r), partition=0)
-        states = s.kafka.topic(CASE_STATE)
-        producer.send(states, key=key, value=orjson.dumps(record), partition=0)
-        producer.send(states, key=CLOCK_KEY, value=tick_value(now), partition=0)
-        producer.flush(30)
-    finally:
-        producer.close(30)
+    _produce(
+        s,
+        *((ESCALATIONS, key, orjson.dumps(r), 0) for r in raised[:2]),  # the dead worker's
+        (CASE_STATE, key, orjson.dumps(record), 0),
+        (CASE_STATE, CLOCK_KEY, tick_value(now), 0),
+    )
     worker = WorkerProcess(s, "escalation", free_port(), tmp_path / "escalation.log").start()
     try:
-        assert wait_until(lambda: len(_records(s, ESCALATIONS)) >= len(LEVELS), TIMEOUT_S, 1.0), (
-            worker.log_path.read_text()[-3000:]
-        )
+        _wait_for_every_level(s, worker)
         sent_here = sum(
             scrape_metric(worker.web_port, "citystream_escalations_total", level=level)
             for level in LEVELS
@@ -235,8 +246,6 @@ def test_with_the_wall_clock_the_workers_tick_it(
 ) -> None:
     """Live operation: the escalation worker ticks the wall clock into every partition of
     case.state, and an overdue case nobody touches climbs the whole ladder."""
-    from kafka import KafkaProducer
-
     s = settings.replace(
         topic_prefix=f"{topic_name}.",
         app_id=f"{topic_name}-app",
@@ -245,18 +254,11 @@ def test_with_the_wall_clock_the_workers_tick_it(
         escalation_tick_s=1.0,
     )
     ensure_topics(s)
-    key, record = b"8", _case_state(8, 1_690_765_200_000, 1_690_765_200_000 + 3_600_000)
-    producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap_servers, acks="all")
-    try:
-        producer.send(s.kafka.topic(CASE_STATE), key=key, value=orjson.dumps(record), partition=1)
-        producer.flush(30)
-    finally:
-        producer.close(30)
+    record = _case_state(8, 1_690_765_200_000, 1_690_765_200_000 + 3_600_000)
+    _produce(s, (CASE_STATE, b"8", orjson.dumps(record), 1))
     worker = WorkerProcess(s, "escalation", free_port(), tmp_path / "escalation.log").start()
     try:
-        assert wait_until(lambda: len(_records(s, ESCALATIONS)) >= len(LEVELS), TIMEOUT_S, 1.0), (
-            worker.log_path.read_text()[-3000:]
-        )
+        _wait_for_every_level(s, worker)
     finally:
         worker.stop()
     assert sorted(r["level"] for r in _records(s, ESCALATIONS)) == sorted(LEVELS)

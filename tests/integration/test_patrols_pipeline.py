@@ -22,7 +22,6 @@ from clickhouse_driver import Client
 from sinks import reference_patrols as ref
 from sinks.sql import DriverExecutor
 from sinks.streets import load_street_segments
-from sinks.tables import TABLES, rows_to_columns
 from streams.app.kafka_admin import ensure_topics
 from streams.contracts.fused import event_id_for
 from streams.contracts.tracks import FEED
@@ -32,7 +31,7 @@ from streams.runner import WorkerProcess, produce_records, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation, TrackRecord
 from tests.integration.pipeline_runs import start_workers
-from tests.kpi_rows import assert_rows_equal
+from tests.kpi_rows import assert_rows_equal, stored_columns
 
 ROLES = "normalize,dedup,patrols,sink"
 RULE_KEY = ("period", "period_start", "inspector_id", "level", "department")
@@ -129,7 +128,7 @@ def _missing_reports(ch: Client, db: str, feed: list[Any]) -> str:
 def _check_findings(ch: Client, db: str, tz: str) -> None:
     """The patrol reports of the week, made in the sessions the stage built, give the
     findings the reference gives (per department and street, fixed on the spot)."""
-    tables = {t: _table_columns(ch, db, t) for t in (*_KPI_TABLES, "events")}
+    tables = {t: stored_columns(DriverExecutor(ch), db, t) for t in (*_KPI_TABLES, "events")}
     rows = DriverExecutor(ch).query(f"SELECT * FROM {db}.kpi_patrol_findings")
     got = assert_rows_equal(rows, ref.patrol_findings(tables, tz))
     assert sum(r["findings"] for k, r in got.items() if k[0] == "week") > 0
@@ -144,24 +143,11 @@ _KPI_TABLES = (
 )
 
 
-def _table_columns(ch: Client, db: str, table: str) -> dict[str, list[object]]:
-    """A stored table as the Python reference takes it (times in ms)."""
-    names = [
-        f"toInt64(toUnixTimestamp({c.name})) * 1000 AS {c.name}"
-        if c.type.startswith("DateTime")
-        else c.name
-        for c in TABLES[table]
-    ]
-    return rows_to_columns(
-        table, DriverExecutor(ch).query(f"SELECT {', '.join(names)} FROM {db}.{table}")
-    )
-
-
 def _check_rule(ch: Client, db: str, tz: str, shirkers: frozenset[str]) -> None:
     """kpi_patrol_rule equals the reference on what was stored, and each inspector who
     skipped a planned patrol (a shirker of the simulator's that did shirk this week) misses
     the rule in some judged week."""
-    tables = {t: _table_columns(ch, db, t) for t in _KPI_TABLES}
+    tables = {t: stored_columns(DriverExecutor(ch), db, t) for t in _KPI_TABLES}
     rows = DriverExecutor(ch).query(f"SELECT * FROM {db}.kpi_patrol_rule")
     got = assert_rows_equal(rows, ref.patrol_rule(tables, tz), RULE_KEY)
     missed = {k[2] for k, r in got.items() if k[0] == "week" and r["judged"] and not r["met"]}

@@ -11,7 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from clickhouse_driver import Client
 
+from sinks.migrate import migrate
+from sinks.sql import DriverExecutor
 from streams.app.kafka_admin import ensure_topics
 from streams.runner import LinkSet, WorkerProcess, read_links, scrape_metric, wait_until
 from streams.settings import PipelineSettings, Settings
@@ -120,3 +123,53 @@ def test_broker_restart_mid_stream_loses_nothing(
         for w in procs:
             w.stop()
     check_against_replay(s, feed)
+
+
+def test_malformed_fused_frames_are_dead_lettered_and_the_rest_goes_on(
+    settings: Settings,
+    topic_name: str,
+    feed: ReplayedFeed,
+    clickhouse: Client,
+    ch_database: str,
+    tmp_path: Path,
+) -> None:
+    """A foreign producer writes garbage into events.fused (a frame of another format, a
+    key that is not a tile, a cut closure frame): each is dead-lettered ``malformed_frame``
+    by dedup, the sink skips it, and every valid report is still linked as the replay does."""
+    from kafka import KafkaProducer
+
+    from streams.contracts.closures import Closure, encode_closures
+    from streams.contracts.topics import FUSED
+    from streams.runner import count_dead_letters
+
+    s = run_settings(settings, topic_name, partitions=2, clickhouse_database=ch_database)
+    migrate(DriverExecutor(clickhouse), ch_database, s.calendar.timezone)
+    ensure_topics(s)
+    producer = KafkaProducer(bootstrap_servers=s.kafka.bootstrap_servers, acks="all")
+    cut = encode_closures([Closure(1_700_000_000_000, 1)])[:-3]
+    try:
+        for key, value in ((b"7", b"not a frame"), (b"tile?", b"CSFB"), (b"7", cut)):
+            producer.send(s.kafka.topic(FUSED), key=key, value=value, partition=0)
+        producer.flush(30)
+    finally:
+        producer.close(30)
+    workers = start_workers(s, f"{ROLES},sink", 1, tmp_path)
+    try:
+        produce_feed(s, feed.records)
+        total = feed.expected_total + 3
+        events = f"SELECT count() FROM {ch_database}.events FINAL"
+        wait_accounted(
+            s,
+            total,
+            workers,
+            tmp_path,
+            TIMEOUT_S,
+            stored=lambda: clickhouse.execute(events) == [(len(feed.case_of),)],
+        )
+    finally:
+        for w in workers:
+            w.stop()
+    dead = count_dead_letters(s)
+    assert dead.pop("malformed_frame") == 3
+    assert read_links(s).case_of == feed.case_of
+    assert dead == dict(feed.bad)

@@ -99,6 +99,7 @@ def test_compose_file_has_the_expected_services() -> None:
         ("escalation",),
         ("patrols",),
         ("sink",),
+        ("api",),
         ("departments", "supervisors"),
     }
     # every worker role of the app runs somewhere in the compose file
@@ -249,6 +250,16 @@ def test_worker_healthchecks_probe_the_configured_web_port() -> None:
         port = svc["environment"]["CITYSTREAM_WEB_PORT"]
         probe = " ".join(svc["healthcheck"]["test"])
         assert f"127.0.0.1:{port}/health" in probe, name
+
+
+def test_the_api_is_published_and_its_healthcheck_probes_it() -> None:
+    api = _pipeline_services()["api"]
+    port = api["environment"]["CITYSTREAM_API_PORT"]
+    assert api["environment"]["CITYSTREAM_API_BIND"] == "0.0.0.0"
+    assert f"127.0.0.1:{port}:{port}" in api["ports"]
+    assert f"127.0.0.1:{port}/health" in " ".join(api["healthcheck"]["test"])
+    keys = api["environment"]["CITYSTREAM_API_KEYS_FILE"]
+    assert any(v.endswith(f":{keys}:ro") for v in api["volumes"])
 
 
 def test_worker_services_run_disjoint_role_sets() -> None:

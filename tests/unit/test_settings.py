@@ -118,6 +118,7 @@ EXAMPLES = {
     "WALK_BUFFER_M": "30",
     "WALK_MIN_ALONG_M": "40.5",
     "WALK_MIN_SHARE": "0.75",
+    "API_RATE_PER_S": "7.5",
 }
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 
 import orjson
 import pytest
@@ -176,6 +176,28 @@ def test_campaign_spans_days_and_recurs(district: District) -> None:
     vending = sum(1 for i in sim.incidents if i.key == "E0501")
     parking = sum(1 for i in sim.incidents if i.key == "E0505")
     assert vending * 2 > parking  # the theme is boosted 3x over its ordinary 600 vs 1600
+
+
+def test_the_campaign_scenario_follows_the_campaign_calendar(district: District) -> None:
+    """Its boost starts with the calendar's street-vending month, not with the run; a theme
+    boosts every day."""
+    sim = Simulation(
+        "campaign", seed=3, scale=0.1, start=date(2023, 7, 29), days=6, district=district
+    )
+    assert sim.boosted(date(2023, 7, 31)) == ()
+    assert sim.boosted(date(2023, 8, 1)) == ("E0501", "E0504", "E0510")
+    assert sim.boosted(date(2023, 9, 30)) == ("E0201",)
+    assert Simulation("ordinary", district=district).boosted(date(2023, 8, 1)) == ()
+    themed = Simulation("campaign", theme="small_ads", district=district)
+    assert themed.boosted(date(2023, 7, 1)) == ("E0201",)
+    list(sim.records())
+    vending = Counter(
+        datetime.fromtimestamp(i.start_ms / 1000, sim.tz).date() >= date(2023, 8, 1)
+        for i in sim.incidents
+        if i.key in ("E0501", "E0504", "E0510") and not i.recurrence_of
+    )
+    # three days each side, the campaign's three times the rate
+    assert vending[True] > 2 * vending[False] > 0, vending
 
 
 def test_bad_arguments_are_refused() -> None:

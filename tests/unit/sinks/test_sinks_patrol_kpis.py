@@ -12,7 +12,7 @@ import pytest
 
 from sinks import reference_patrols as ref
 from sinks.kpi import queries
-from sinks.kpi.report import html_report
+from sinks.kpi.report import patrol_html
 from sinks.records import inspector_area_rows
 from sinks.sql import ChdbExecutor
 from sinks.synthetic_patrols import STREETS, generate_patrols
@@ -262,21 +262,18 @@ def test_report_patrol_section(
 ) -> None:
     _load(chdb_executor, migrated_db, insert, tables)
     week = date(2023, 7, 31)
-    patrols = queries.patrol_week(chdb_executor, migrated_db, TZ, week)
+    patrols = queries.patrol_section(chdb_executor, migrated_db, TZ, "week", week)
     assert patrols["rule"] and patrols["streets"]
     assert [g["street_id"] for g in patrols["gaps"]] == [f"410611-S{STREETS:03d}"]
     assert patrols["rule"][0]["met"] == 0  # not met first
-    page = html_report(week=week, start=week, end=week, league=[], trend=[], hotspots=[],
-                       patrols=patrols)  # fmt: skip
-    assert "铁脚板" in page and "路1" in page and "#fcd5c9" in page
-    assert "none this week" in html_report(week=week, start=week, end=week, league=[],
-                                           trend=[], hotspots=[])  # fmt: skip
+    page = patrol_html(patrols)
+    assert "路1" in page and "#fcd5c9" in page
+    assert "无 none" in patrol_html({})
     # the street map: every segment of the network, the ones walked this week in green
     network = StreetNetwork.for_district(District.load("qibin"))
     walked = {int(r["segment_id"]) for r in patrols["segments"]}
     assert walked and walked <= {s.segment_id for s in network.segments}
-    page = html_report(week=week, start=week, end=week, league=[], trend=[], hotspots=[],
-                       patrols=patrols, streets=network)  # fmt: skip
+    page = patrol_html(patrols, network)
     assert page.count("<polyline") == len(network.segments)
     assert page.count('stroke="#bbb"') == len(network.segments) - len(walked)
 

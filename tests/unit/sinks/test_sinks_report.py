@@ -1,20 +1,18 @@
-"""The KPI report, the range logic of ``citystream kpi`` and the record converters."""
+"""The KPI report's text table and queries, ``citystream kpi``'s options and the record
+converters."""
 
 from __future__ import annotations
 
-import argparse
-import re
 from datetime import date
 
 import pytest
 
 from sinks.kpi.queries import load_query
-from sinks.kpi.report import html_report, league_text
+from sinks.kpi.report import league_text
 from sinks.records import dead_letter_id, dead_letter_row
 from sinks.sql import ChdbExecutor
 from sinks.tables import coerce_columns, rows_to_columns
 from streams.cases.records import case_version
-from streams.cli.kpi import add_arguments, resolve_range
 from streams.contracts.deadletter import DeadLetter
 from streams.contracts.reasons import Reason
 
@@ -22,26 +20,6 @@ ROW = {"department": "sanitation", "opened": 4, "due": 3, "closed": 2, "closed_o
        "closure_rate": 66.666, "on_time_closure_rate": 33.3, "on_time_dispatch_rate": 75.0,
        "on_time_handling_rate": 33.3, "rework_rate": 50.0, "volume_score": 100.0,
        "composite": 55.0, "grade": "D"}  # fmt: skip
-
-
-def test_resolve_range_defaults_to_the_last_full_week_and_eight_weeks_of_trend() -> None:
-    week, start, end = resolve_range(None, None, None, today=date(2023, 8, 9), latest=None)
-    assert (week, end) == (date(2023, 7, 31), date(2023, 8, 6))
-    assert (end - start).days == 55
-    week, start, end = resolve_range("2023-07-05", date(2023, 7, 1), None, date(2024, 1, 1), None)
-    assert (week, start, end) == (date(2023, 7, 3), date(2023, 7, 1), date(2023, 7, 9))
-    assert resolve_range("latest", None, None, date(2024, 1, 1), date(2023, 7, 30))[0] == date(
-        2023, 7, 24
-    )
-
-
-def test_command_parses_its_options() -> None:
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args(["--week", "latest", "--from", "2023-07-01", "--out", "r.html"])
-    assert (args.week, args.start, str(args.out)) == ("latest", date(2023, 7, 1), "r.html")
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--from", "July"])
 
 
 def test_league_text_lists_departments_in_order() -> None:
@@ -54,29 +32,16 @@ def test_league_text_lists_departments_in_order() -> None:
     assert "no department" in league_text([], date(2023, 7, 31))
 
 
-def test_html_report_is_self_contained() -> None:
-    trend = [{"day": date(2023, 7, d), "opened": d, "on_time_closure_rate": 50.0}
-             for d in range(1, 8)]  # fmt: skip
-    cells = [{"grid_code": "410611001001001", "cases": 9, "recurrences": 1,
-              "mean_lat": 35.7, "mean_lon": 114.3},
-             {"grid_code": "410611001001002", "cases": 2, "recurrences": 0,
-              "mean_lat": 35.71, "mean_lon": 114.31}]  # fmt: skip
-    page = html_report(week=date(2023, 7, 3), start=date(2023, 7, 1), end=date(2023, 7, 7),
-                       league=[ROW], trend=trend, hotspots=cells)  # fmt: skip
-    assert page.startswith("<!DOCTYPE html>")
-    assert page.count("<svg") == 2 and page.count("<circle") == 2 and page.count("<rect") >= 8
-    assert "<script" not in page and not re.search(r'(src|href)="(http|//)', page)
-    assert "sanitation" in page and "410611001001001" in page
-
-
 def test_report_queries_run_on_a_current_release(
     chdb_executor: ChdbExecutor, migrated_db: str
 ) -> None:
-    days = {"week": date(2023, 7, 3), "from": date(2023, 7, 1), "to": date(2023, 7, 31)}
-    for name in ("league", "trend", "hotspots"):
+    days = {"from": date(2023, 7, 1), "to": date(2023, 7, 31)}
+    for name in ("trend", "hotspots"):
         sql = load_query(name, database=migrated_db, tz="Asia/Shanghai", **days)
         assert "{" not in sql
         assert chdb_executor.query(sql) == []
+    week = {"period": "week", "start": date(2023, 7, 3)}
+    assert chdb_executor.query(load_query("league", database=migrated_db, tz="UTC", **week)) == []
 
 
 def test_case_version_orders_lifecycle_steps_before_event_counts() -> None:

@@ -1,0 +1,128 @@
+"""The figures of a meeting report, section by section, each from its SQL file.
+
+:func:`report_data` runs the queries of the sections the meeting has (``Meeting.sections``)
+and returns their rows as the views give them; :mod:`sinks.kpi.meeting_html` draws them.
+No figure is computed here: the formulas live in the views and ``sinks/kpi/*.sql``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sinks.kpi import queries
+from sinks.kpi.meetings import Period
+from sinks.sql import Executor, SqlError
+from streams.cases.escalation import Level
+
+__all__ = [
+    "ESCALATION_LEVELS",
+    "ReportData",
+    "campaign_section",
+    "latest_case_day",
+    "report_data",
+]
+
+Rows = list[dict[str, Any]]
+ESCALATION_LEVELS: tuple[str, ...] = tuple(level.value for level in Level)  # lowest first
+
+
+@dataclass
+class ReportData:
+    """The rows of each section of one meeting's report."""
+
+    period: Period
+    asof_s: int  # overdue and unhandled are judged at this time (epoch s)
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def surge_happened(self) -> bool:
+        surge = self.sections.get("surge")
+        return bool(surge and surge["surge_hours"])
+
+
+def latest_case_day(ex: Executor, database: str, tz: str) -> date:
+    """The local day of the newest case opened: the default report period holds it."""
+    rows = ex.query(
+        f"SELECT toDate(max(opened_at), '{tz}') AS day, count() AS n FROM {database}.cases"
+    )
+    if not rows or not int(rows[0]["n"]):
+        raise SqlError(f"{database}.cases is empty: no period has data to report")
+    day: date = rows[0]["day"]
+    return day
+
+
+def campaign_section(ex: Executor, database: str, tz: str, period: Period) -> Rows:
+    """The campaign section (专项行动): the campaigns running in ``period``, each a row of
+    ``kpi_campaigns`` with its 30/60/90-day after-shares (``kpi_campaign_recurrence``)
+    as columns ``after_share_30`` ... for the table."""
+    rows = queries.campaign_results(ex, database, tz, period.start, period.end)
+    out: Rows = []
+    for row in rows:
+        flat = {k: v for k, v in row.items() if k != "recurrence"}
+        for window in row["recurrence"]:
+            days = int(window["days"])
+            flat[f"after_share_{days}"] = float(window["after_share"])
+            flat[f"after_complete_{days}"] = int(window["complete"])
+        out.append(flat)
+    return out
+
+
+def _query(ex: Executor, database: str, tz: str, name: str, **values: object) -> Rows:
+    return ex.query(queries.load_query(name, database=database, tz=tz, **values))
+
+
+def _section_queries(
+    ex: Executor, database: str, tz: str, period: Period, asof_s: int
+) -> dict[str, Callable[[], Any]]:
+    view = {"period": period.meeting.view_period, "start": period.start}
+    from_s, to_s = period.bounds_s(tz)
+    window = {"from_s": from_s, "to_s": to_s}
+
+    def q(name: str, **values: object) -> Callable[[], Rows]:
+        return lambda: _query(ex, database, tz, name, **values)
+
+    def overdue() -> dict[str, Rows]:
+        least = period.meeting.overdue_from_level
+        min_rank = ESCALATION_LEVELS.index(least) + 1 if least else 0
+        levels = {"asof_s": asof_s, "levels": ESCALATION_LEVELS, "min_rank": min_rank}
+        return {
+            "cases": _query(ex, database, tz, "overdue", **window, **levels),
+            "counts": _query(ex, database, tz, "escalation_counts", **view),
+        }
+
+    return {
+        "league": q("league", **view),
+        "trend": lambda: queries.trend(ex, database, tz, period.trend_start, period.end),
+        "streets": q("units", **view),
+        "intake": lambda: {
+            "channels": _query(ex, database, tz, "intake", **view),
+            "dead_letters": _query(
+                ex, database, tz, "dead_letters", start=period.start, end=period.end
+            ),
+        },
+        "overdue": overdue,
+        "chronic": lambda: {
+            "places": _query(ex, database, tz, "chronic", **window),
+            "rates": _query(ex, database, tz, "recurrence_rates", **view),
+        },
+        "hotspots": q("period_hotspots", **view),
+        "patrol": lambda: queries.patrol_section(
+            ex, database, tz, period.meeting.view_period, period.start
+        ),
+        "campaign": lambda: campaign_section(ex, database, tz, period),
+        "surge": lambda: _query(ex, database, tz, "surge", **window)[0],
+    }
+
+
+def report_data(ex: Executor, database: str, tz: str, period: Period, now_s: int) -> ReportData:
+    """The figures of every section of ``period.meeting``'s report. Overdue cases are
+    judged at the period's end, or at ``now_s`` while the period is still running."""
+    asof_s = min(now_s, period.bounds_s(tz)[1])
+    runs = _section_queries(ex, database, tz, period, asof_s)
+    data = ReportData(period, asof_s)
+    for key in period.meeting.sections:
+        data.sections[key] = runs[key]()
+    return data

@@ -1,0 +1,46 @@
+"""The meeting reports' SQL on the ClickHouse server (18.16): a synthetic month written by
+the sink, each meeting's report equal to the Python reference."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import pytest
+from clickhouse_driver import Client
+
+from sinks.clickhouse import ClickHouseSink
+from sinks.kpi.meetings import MEETINGS, period_of
+from sinks.kpi.sections import latest_case_day, report_data
+from sinks.migrate import migrate
+from sinks.sql import DriverExecutor
+from sinks.synthetic import generate
+from streams.settings import Settings
+from tests.report_figures import assert_report_matches
+
+pytestmark = pytest.mark.integration
+
+
+def test_meeting_reports_on_the_server_equal_the_reference(
+    settings: Settings, clickhouse: Client, ch_database: str
+) -> None:
+    tz = settings.calendar.timezone
+    ex = DriverExecutor(clickhouse)
+    migrate(ex, ch_database, tz)
+    data = generate(300, seed=20230719)
+    sink = ClickHouseSink(settings, database=ch_database)
+    try:
+        for offset, (table, columns) in enumerate(data.tables.items()):
+            sink.add(table, 0, offset, columns)
+        sink.drain(timeout_s=60)
+    finally:
+        sink.close()
+    tables = {**data.tables, "dead_letters": {"dl_id": [], "source": [], "reason": [],
+                                               "received_at": []}}  # fmt: skip
+    now_s = int(time.time())
+    latest = latest_case_day(ex, ch_database, tz)
+    for meeting in MEETINGS.values():
+        for day in (latest, date(2023, 7, 10)):
+            report = report_data(ex, ch_database, tz, period_of(meeting, day), now_s)
+            checked = assert_report_matches(report, tables, tz, now_s * 1000)
+            assert report.sections["league"] and "overdue" in checked, meeting.name

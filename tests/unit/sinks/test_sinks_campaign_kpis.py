@@ -1,0 +1,195 @@
+"""The campaign views (0012) on chdb: a hand-made district whose figures are known, and a
+synthetic one, each equal to the Python reference (sinks/reference_campaigns.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sinks import reference_campaigns as ref
+from sinks.campaigns import campaign_rows, scope_rows
+from sinks.kpi.queries import campaign_results
+from sinks.sql import ChdbExecutor
+from sinks.synthetic import GRID_CODES, generate
+from sinks.tables import TABLES, rows_to_columns
+from streams.reference.campaigns import RECURRENCE_DAYS
+from tests.campaign_cases import G1, G2, TZ, check_hand_made, hand_calendar, hand_cases
+from tests.kpi_rows import assert_rows_equal
+
+Insert = Callable[[str, str, Mapping[str, Any]], None]
+CAMPAIGN_KEY = ("campaign_id",)
+RECURRENCE_KEY = ("campaign_id", "days")
+
+
+def _hand_made(folder: Path) -> dict[str, dict[str, list[Any]]]:
+    table = hand_calendar(folder)
+    area = scope_rows(table, lambda c: frozenset() if c.whole_district else frozenset({G1}))
+    return _tables(hand_cases(), campaign_rows(table), area)
+
+
+def _row(table: str, *values: Any) -> dict[str, Any]:
+    """A row of ``table`` from its values in column order, the revision left out."""
+    names = [c.name for c in TABLES[table] if c.name != "revision"]
+    return dict(zip(names, values, strict=True))
+
+
+def _tables(
+    cases: list[dict[str, Any]],
+    campaigns: list[dict[str, Any]],
+    scope: list[dict[str, Any]],
+    revision: int = 1,
+) -> dict[str, dict[str, list[Any]]]:
+    return {
+        "cases": rows_to_columns("cases", cases),
+        "dispatches": rows_to_columns("dispatches", []),
+        "campaigns": rows_to_columns("campaigns", [{**r, "revision": revision} for r in campaigns]),
+        "campaign_scope": rows_to_columns(
+            "campaign_scope", [{**r, "revision": revision} for r in scope]
+        ),
+    }
+
+
+def _load(insert: Insert, db: str, tables: Mapping[str, Mapping[str, Any]]) -> None:
+    for table, columns in tables.items():
+        insert(db, table, columns)
+
+
+def _views(ex: ChdbExecutor, db: str, tables: Any) -> tuple[dict, dict]:
+    now_ms = int(time.time() * 1000)
+    results = assert_rows_equal(
+        ex.query(f"SELECT * FROM {db}.kpi_campaigns"),
+        ref.campaign_results(tables, TZ, now_ms),
+        CAMPAIGN_KEY,
+    )
+    recurrence = assert_rows_equal(
+        ex.query(f"SELECT * FROM {db}.kpi_campaign_recurrence"),
+        ref.campaign_recurrence(tables, TZ, now_ms),
+        RECURRENCE_KEY,
+    )
+    return results, recurrence
+
+
+def test_the_hand_made_campaigns_give_the_figures_worked_out_by_hand(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, tmp_path: Path
+) -> None:
+    tables = _hand_made(tmp_path)
+    _load(insert, migrated_db, tables)
+    results, recurrence = _views(chdb_executor, migrated_db, tables)
+    check_hand_made(results, recurrence)
+    report = campaign_results(chdb_executor, migrated_db, TZ, date(2023, 8, 1), date(2023, 8, 31))
+    assert [r["campaign_id"] for r in report] == ["A", "B"]
+    assert [r["days"] for r in report[0]["recurrence"]] == list(RECURRENCE_DAYS)
+    assert report[0]["recurrence"][0]["campaign_recurrences"] == 1
+    assert (
+        campaign_results(chdb_executor, migrated_db, TZ, date(2023, 9, 1), date(2023, 9, 30)) == []
+    )
+
+
+def test_a_newer_calendar_replaces_the_older_one(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, tmp_path: Path
+) -> None:
+    """A reload writes the whole file with the next revision: a campaign dropped from the
+    file, and a grid dropped from an area, drop out of the views."""
+    tables = _hand_made(tmp_path)
+    _load(insert, migrated_db, tables)
+    b = ("B", "stalls", "乙", "b", "E0501;E0504", "", "", 0, date(2023, 8, 5), date(2023, 8, 6))
+    newer = _tables(
+        [],
+        [_row("campaigns", *b, "", 0.0)],
+        [_row("campaign_scope", "B", k, g) for k, g in (("E0501", ""), ("E0504", ""), ("", G2))],
+        revision=2,
+    )
+    for table in ("campaigns", "campaign_scope"):
+        insert(migrated_db, table, newer[table])
+    merged = {
+        **tables,
+        **{t: _concat(tables[t], newer[t]) for t in ("campaigns", "campaign_scope")},
+    }
+    results, _ = _views(chdb_executor, migrated_db, merged)
+    assert list(results) == [("B",)]
+    assert results[("B",)]["found"] == 0  # case 3 (G1) is no longer in its area
+    assert results[("B",)]["target_judged"] == 0
+
+
+def _concat(a: Mapping[str, list[Any]], b: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+    return {k: list(a[k]) + list(b[k]) for k in a}
+
+
+@pytest.mark.parametrize("seed", [20230801, 7])
+def test_synthetic_cases_equal_the_reference(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, seed: int
+) -> None:
+    data = generate(400, seed=seed, days=40)
+    campaigns = [
+        (
+            "S1",
+            "t1",
+            "一",
+            "one",
+            "C0101;E0102",
+            "",
+            "",
+            1,
+            date(2023, 7, 12),
+            date(2023, 7, 18),
+            "on_time_closure_rate",
+            60.0,
+        ),
+        (
+            "S2",
+            "t2",
+            "二",
+            "two",
+            "E0505",
+            "",
+            "410611002",
+            0,
+            date(2023, 7, 5),
+            date(2023, 7, 25),
+            "after_share_60",
+            100.0,
+        ),
+        (
+            "S3",
+            "t3",
+            "三",
+            "three",
+            "E0111;E0505",
+            "x",
+            "",
+            0,
+            date(2023, 7, 16),
+            date(2023, 7, 24),
+            "",
+            0.0,
+        ),
+    ]
+    scope = [
+        *[("S1", k, "") for k in ("C0101", "E0102")],
+        ("S2", "E0505", ""),
+        *[("S2", "", g) for g in GRID_CODES if g.startswith("410611002")],
+        *[("S3", k, "") for k in ("E0111", "E0505")],
+        ("S3", "", GRID_CODES[0]),
+        ("S3", "", GRID_CODES[1]),
+    ]
+    tables = {
+        **data.tables,
+        **{
+            k: v
+            for k, v in _tables(
+                [],
+                [_row("campaigns", *c) for c in campaigns],
+                [_row("campaign_scope", *r) for r in scope],
+            ).items()
+            if k.startswith("campaign")
+        },
+    }
+    _load(insert, migrated_db, tables)
+    results, recurrence = _views(chdb_executor, migrated_db, tables)
+    assert all(r["found"] > 0 and r["due"] > 0 for r in results.values())
+    assert any(r["after_recurrences"] > 0 for r in recurrence.values())
