@@ -45,6 +45,8 @@ system_packages() {
     [ -x /usr/sbin/clickhouse-server ] || missing+=(clickhouse-server)
     command -v clickhouse-client >/dev/null 2>&1 || missing+=(clickhouse-client)
     command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+    # promtool checks deploy/monitoring's config and alert rules (tests/unit/test_monitoring.py)
+    command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
     # the report's browser test (tests/browser): headless Chromium, and a CJK font so the
     # Chinese labels render as text in its screenshot rather than as empty boxes
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
@@ -75,13 +77,15 @@ python_env() {
         log "creating .venv with $py"
         "$py" -m venv .venv
     fi
-    # reinstall only when the dependency list changed since the last install
+    # reinstall only when the dependency list or the pins changed since the last install;
+    # constraints.txt pins every package to the version the tests ran with (the Docker
+    # image installs with it too): scripts/freeze_constraints.py regenerates it
     local stamp=.venv/.citystream-deps digest
-    digest="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    digest="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ] || [ ! -x .venv/bin/citystream ]; then
-        log "pip install -e .[test,bench]"
+        log "pip install -c constraints.txt -e .[test,bench]"
         .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e '.[test,bench]'
+        .venv/bin/python -m pip install -q -c constraints.txt -e '.[test,bench]'
         echo "$digest" >"$stamp"
     fi
 }

@@ -119,17 +119,18 @@ class WorkerProcess(ChildProcess):
 
 
 def scrape_metric(web_port: int, name: str, **labels: str) -> float:
-    """One sample of a running worker's ``/metrics`` (0 when the series is absent)."""
+    """One sample of a running worker's ``/metrics`` (0 when the series is absent), read
+    with the client library's parser as Prometheus would read it."""
     import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
 
     with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=10) as r:
         text = r.read().decode()
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    series = f"{name}{{{want}}}" if want else name
-    for line in text.splitlines():
-        key, _, value = line.rpartition(" ")
-        if key == series:
-            return float(value)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
     return 0.0
 
 

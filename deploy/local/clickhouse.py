@@ -3,7 +3,13 @@
 It runs as a plain background process with a generated config under ``<home>/clickhouse``
 (never the system service, never the system ports 9000/8123). The config uses the 18.16
 syntax (``<yandex>`` root). Users: ``default`` (localhost only), the pipeline user (may
-create databases and write) and the BI user (``readonly=1``: SELECT only).
+create databases and write) and the BI user (profile ``bi_readonly``: SELECT only).
+
+The BI profile is ``readonly=2``: reads only, but a query may carry settings, as Grafana's
+ClickHouse plugin, Metabase and Tableau do (``max_execution_time`` and the like), which
+``readonly=1`` refuses. 18.16 has no settings constraints (19.14 and later), so the
+compose deployment's ClickHouse gets ``readonly=1`` with the tools' settings
+``CHANGEABLE_IN_READONLY`` instead (deploy/clickhouse/initdb/01-bi-user.sh).
 """
 
 from __future__ import annotations
@@ -154,9 +160,11 @@ def _users_xml(settings: Settings) -> str:
             <max_memory_usage>4000000000</max_memory_usage>
             <load_balancing>random</load_balancing>
         </default>
-        <readonly>
-            <readonly>1</readonly>
-        </readonly>
+        <bi_readonly>
+            <readonly>2</readonly>
+            <max_execution_time>300</max_execution_time>
+            <max_memory_usage>4000000000</max_memory_usage>
+        </bi_readonly>
     </profiles>
     <users>
         <default>
@@ -166,7 +174,7 @@ def _users_xml(settings: Settings) -> str:
             <quota>default</quota>
         </default>
 {_user_xml(settings.clickhouse.user, settings.clickhouse.password, "default")}\
-{_user_xml(settings.clickhouse.bi_user, settings.clickhouse.bi_password, "readonly")}\
+{_user_xml(settings.clickhouse.bi_user, settings.clickhouse.bi_password, "bi_readonly")}\
     </users>
     <quotas>
         <default>

@@ -229,7 +229,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
             started = time.perf_counter()
             await worker.handle(events)
             metrics.observe(
-                "citystream_batch_seconds", time.perf_counter() - started, stage="dedup"
+                "citystream_batch_duration_seconds", time.perf_counter() - started, stage="dedup"
             )
 
     app.agent(fused, name="dedup")(dedup)

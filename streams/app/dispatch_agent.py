@@ -146,7 +146,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
                     "citystream_calendar_uncovered_total", lookups, stage="dispatch", year=str(year)
                 )
             metrics.observe(
-                "citystream_batch_seconds", time.perf_counter() - started, stage="dispatch"
+                "citystream_batch_duration_seconds", time.perf_counter() - started, stage="dispatch"
             )
 
     app.agent(cases, name="dispatch")(dispatch)

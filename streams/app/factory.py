@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import faust
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from streams.app import faust_internals
 from streams.app.metrics import Metrics
@@ -182,6 +183,8 @@ def create_app(settings: Settings, roles: Iterable[str]) -> App:
     )
     app.citystream_settings = settings
     app.metrics = Metrics()
+    app.metrics.set("citystream_worker_info", 1.0, group=group)
+    app.metrics.add_collector(lambda: _faust_sensors(app))
     _register_web(app)
     _register_lag(app)
     for role in roles:
@@ -207,7 +210,7 @@ def _register_lag(app: App) -> None:
                 0, highwater - (read + 1 if read is not None else 0)
             )
         for topic, value in lag.items():
-            app.metrics.set("citystream_consumer_lag", value, topic=topic)
+            app.metrics.set("citystream_consumer_lag_records", value, topic=topic)
 
     app.timer(5.0, name="consumer-lag")(measure_lag)
 
@@ -221,6 +224,38 @@ def _register_web(app: App) -> None:
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         handoffs = faust_internals.HANDOFFS
-        app.metrics.set("citystream_faust_handoffs", handoffs.inline, path="inline")
-        app.metrics.set("citystream_faust_handoffs", handoffs.task, path="task")
-        return web.text(app.metrics.render(), content_type="text/plain; version=0.0.4")
+        app.metrics.advance("citystream_faust_handoffs_total", handoffs.inline, path="inline")
+        app.metrics.advance("citystream_faust_handoffs_total", handoffs.task, path="task")
+        body, content_type = app.metrics.render(request.headers.get("Accept", ""))
+        # a header, not content_type=: aiohttp refuses a content type with a charset in it
+        return web.bytes(body, headers={"Content-Type": content_type})
+
+
+def _faust_sensors(app: App) -> list[Metric]:
+    """Faust's own monitor (a sensor every app has) as metric families at scrape time."""
+    monitor = app.monitor
+    received = CounterMetricFamily(
+        "faust_messages_received", "messages the consumer received", labels=["topic"]
+    )
+    for tp, n in monitor.messages_received_by_topic.items():
+        received.add_metric([str(tp)], float(n))
+    sent = CounterMetricFamily("faust_messages_sent", "messages produced", labels=["topic"])
+    for tp, n in monitor.messages_sent_by_topic.items():
+        sent.add_metric([str(tp)], float(n))
+    scalars = [
+        ("faust_send_errors", "produce requests that failed", monitor.send_errors),
+        (
+            "faust_rebalances",
+            "consumer group rebalances this worker went through",
+            monitor.rebalances,
+        ),
+        (
+            "faust_assignments_failed",
+            "partition assignments that failed",
+            monitor.assignments_failed,
+        ),
+    ]
+    families: list[Metric] = [received, sent]
+    for name, help_text, value in scalars:
+        families.append(CounterMetricFamily(name, help_text, value=float(value)))
+    return families

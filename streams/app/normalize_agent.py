@@ -116,7 +116,9 @@ def _add_agent(
             if late:
                 metrics.inc("citystream_events_late_total", late, source=source)
             metrics.observe(
-                "citystream_batch_seconds", time.perf_counter() - started, stage="normalize"
+                "citystream_batch_duration_seconds",
+                time.perf_counter() - started,
+                stage="normalize",
             )
 
     app.agent(raw, name=f"normalize-{source}")(normalize)

@@ -174,7 +174,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
             await worker.handle(events)
             metrics.inc("citystream_records_total", len(events), stage="patrols", source=FEED)
             metrics.observe(
-                "citystream_batch_seconds", time.perf_counter() - started, stage="patrols"
+                "citystream_batch_duration_seconds", time.perf_counter() - started, stage="patrols"
             )
 
     app.agent(raw, name="patrols")(patrols)

@@ -190,6 +190,8 @@ async def write_all(sink: Sink, metrics: Metrics, table: str) -> None:
             return
         except (SinkBackpressure, StoreUnavailable) as exc:
             delay = max(0.2, getattr(exc, "retry_after_s", 0.0) or sink.retry_after_s())
+            error = "unavailable" if isinstance(exc, StoreUnavailable) else "backpressure"
+            metrics.inc("citystream_clickhouse_insert_failures_total", table=table, error=error)
             log.warning(
                 "ClickHouse unavailable for %s, holding offsets; retry in %.1fs", table, delay
             )
@@ -227,7 +229,9 @@ def _add_agent(
             await write_all(sink, metrics, table)
             metrics.inc("citystream_rows_stored_total", rows, table=table)
             metrics.observe(
-                "citystream_batch_seconds", time.perf_counter() - started, stage=f"sink-{table}"
+                "citystream_batch_duration_seconds",
+                time.perf_counter() - started,
+                stage=f"sink-{table}",
             )
 
     app.agent(topic, name=f"sink-{table}")(store)

@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quality": ("streams.cli.quality", "dedup precision/recall against simulator truth"),
     "bench": ("streams.cli.bench", "benchmark suites beside their peers; regression guard"),
     "apikey": ("streams.cli.apikey", "make an API key and its keys-file entry (hash only)"),
+    "settings": ("streams.cli.settings", "print the effective settings (secrets masked)"),
 }
 
 

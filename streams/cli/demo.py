@@ -27,7 +27,12 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenario", default="typhoon", choices=("typhoon", "ordinary"))
+    parser.add_argument(
+        "--scenario",
+        default="typhoon",
+        choices=("typhoon", "ordinary"),
+        help="the day to simulate (default typhoon)",
+    )
     add_simulation_arguments(parser, scale=0.25)  # 1.0: ~600k raw records
     parser.add_argument(
         "--days",

@@ -14,6 +14,7 @@ from sinks.clickhouse import run_command
 from sinks.kpi import queries
 from sinks.kpi.report import league_text
 from sinks.sql import Executor, SqlError
+from streams.cli.output import add_json_flag, emit_json, say
 from streams.cli.report import parse_date, resolve_period, write_report
 from streams.settings import Settings
 
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", type=Path, default=None, help="write the weekly report here")
     parser.add_argument("--database", default=None, help="default: CITYSTREAM_CLICKHOUSE_DATABASE")
+    add_json_flag(parser)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -38,9 +40,14 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         day = None if args.week in (None, "latest") else parse_date(args.week)
         period = resolve_period(ex, database, tz, "weekly", day)
         league = queries.league_table(ex, database, tz, "week", period.start)
-        print(league_text(league, period.start))
+        if args.json:
+            emit_json({"week": period.start, "to": period.end, "departments": league})
+        else:
+            print(league_text(league, period.start))
         if args.out is not None:
-            print(f"report written to {write_report(ex, settings, database, period, args.out)}")
+            say(
+                "kpi", f"report written to {write_report(ex, settings, database, period, args.out)}"
+            )
         return 0
 
     return run_command(settings, "kpi", database, body, (SqlError, argparse.ArgumentTypeError))

@@ -9,13 +9,14 @@ pairs. Counted from the case-by-incident contingency table, never pair by pair.
 from __future__ import annotations
 
 import argparse
-import sys
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from streams.cli import add_simulation_arguments
+from streams.cli.output import add_json_flag, counted, emit_json, say
 from streams.contracts.fused import Source
 from streams.settings import Settings
 
@@ -62,11 +63,13 @@ def score_scenario(settings: Settings, scenario: str, seed: int, scale: float) -
     sim = Simulation(scenario, seed, scale, bad_share=0.0)
     truth: dict[tuple[str, str], str] = {}
     records = []
-    for rec in sim.records():
+    say("quality", f"{scenario}: simulating (seed {seed}, scale {scale})")
+    for rec in counted(sim.records(), "quality", f"{scenario} records simulated"):
         records.append(RawInput(rec.source, rec.value, rec.arrival_ms))
         for row in rec.truth:
             if not row.expected_reason:
                 truth[(row.source, row.source_ref)] = row.incident_id
+    say("quality", f"{scenario}: deduplicating {len(records):,} records")
     result = replay(records, settings)
     predicted, actual = [], []
     for link in result.links:
@@ -97,15 +100,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="minimum",
         help="exit 1 when precision or recall is below this (default 0.98)",
     )
+    add_json_flag(parser)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     worst = 1.0
+    scores = []
     for scenario in args.scenario or ["ordinary", "typhoon"]:
         score = score_scenario(settings, scenario, args.seed, args.scale)
-        print(score.line())
+        if not args.json:
+            print(score.line())
+        scores.append(score)
         worst = min(worst, score.precision, score.recall)
+    if args.json:
+        emit_json({"minimum": args.minimum, "scores": [dataclasses.asdict(s) for s in scores]})
     if worst < args.minimum:
-        print(f"citystream quality: below the {args.minimum} target", file=sys.stderr)
+        say("quality", f"below the {args.minimum} target")
         return 1
     return 0

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from streams.cli.output import counted, say
 from streams.contracts.sources import SOURCES
 from streams.settings import Settings
 
@@ -32,7 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("var/replay"), help="output folder (default var/replay)"
     )
-    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    parser.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        default="jsonl",
+        help="format of the cases, links and dead-letter files (default jsonl)",
+    )
 
 
 def _write(path: Path, rows: list[dict[str, Any]], fmt: str) -> None:
@@ -54,9 +59,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.replay.inputs import InputError, read_inputs
 
     try:
-        result = replay(read_inputs(args.inputs, args.source, args.csv_mapping), settings)
+        # normalizing consumes the records as they are read: progress follows the reading
+        records = counted(
+            read_inputs(args.inputs, args.source, args.csv_mapping), "replay", "records read"
+        )
+        result = replay(records, settings)
     except (InputError, OSError) as exc:
-        print(f"citystream replay: {exc}", file=sys.stderr)
+        say("replay", str(exc))
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     ext = args.format
@@ -69,6 +78,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     )
     summary = result.summary()
     (args.out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    # the summary is the result (stdout, pipeable to jq); where the files went is talk
     print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
-    print(f"wrote {args.out}/cases.{ext}, links.{ext}, dead_letters.{ext}, summary.json")
+    say("replay", f"wrote {args.out}/cases.{ext}, links.{ext}, dead_letters.{ext}, summary.json")
     return 0

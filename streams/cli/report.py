@@ -33,7 +33,12 @@ def parse_date(text: str) -> date:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--meeting", required=True, choices=sorted(MEETINGS))
+    parser.add_argument(
+        "--meeting",
+        required=True,
+        choices=sorted(MEETINGS),
+        help="which meeting's report: its period and sections",
+    )
     parser.add_argument(
         "--period",
         type=parse_date,

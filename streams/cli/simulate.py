@@ -29,7 +29,12 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="ordinary")
+    parser.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        default="ordinary",
+        help="what kind of days to simulate (default ordinary)",
+    )
     add_simulation_arguments(parser, scale=1.0)
     parser.add_argument("--start", type=date.fromisoformat, help="first day (YYYY-MM-DD)")
     parser.add_argument("--days", type=int, help="number of days (scenario default)")

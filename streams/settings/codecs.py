@@ -26,6 +26,7 @@ __all__ = [
     "ENV_PREFIX",
     "FLOAT",
     "INT",
+    "MASK",
     "PATH",
     "SPEC",
     "STR",
@@ -42,6 +43,7 @@ ENV_PREFIX = "CITYSTREAM_"
 # not to the settings: load_settings leaves them alone instead of calling them unknown.
 BENCH_ENV_PREFIX = ENV_PREFIX + "BENCH_"
 SPEC = "citystream.spec"  # dataclass metadata key of a field's Spec
+MASK = "***"  # what a secret shows in place of its value (repr, errors, citystream settings)
 
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
 

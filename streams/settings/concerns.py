@@ -23,6 +23,7 @@ from streams.settings.codecs import (
     DATE,
     FLOAT,
     INT,
+    MASK,
     SPEC,
     STR,
     SettingsError,
@@ -89,7 +90,7 @@ class Concern:
                     raise SettingsError(f"{f.name} must be a {f.default_factory}, got {value!r}")
                 continue
             if not spec.codec.accepts(value):
-                shown = "***" if spec.secret else repr(value)
+                shown = MASK if spec.secret else repr(value)
                 raise SettingsError(f"{spec.variable}={shown} is not {spec.codec.kind}")
             object.__setattr__(self, f.name, spec.codec.normalize(value))
         self.check()
@@ -101,7 +102,7 @@ class Concern:
         parts = []
         for f in dataclasses.fields(cast(Any, self)):
             spec: Spec | None = f.metadata.get(SPEC)
-            shown = "***" if spec is not None and spec.secret else repr(getattr(self, f.name))
+            shown = MASK if spec is not None and spec.secret else repr(getattr(self, f.name))
             parts.append(f"{f.name}={shown}")
         return f"{type(self).__name__}({', '.join(parts)})"
 

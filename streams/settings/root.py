@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from streams.settings.codecs import (
     BENCH_ENV_PREFIX,
     ENV_PREFIX,
+    MASK,
     PATH,
     SPEC,
     SettingsError,
@@ -127,9 +128,27 @@ class Settings(Concern):
             top[concern] = dataclasses.replace(top.get(concern, getattr(self, concern)), **attrs)
         return dataclasses.replace(self, **top)
 
+    def effective(self) -> list[EffectiveSetting]:
+        """Every setting as its variable and rendered value, secrets masked, and whether it
+        differs from the default (``citystream settings``)."""
+        defaults = Settings()
+        rows = []
+        for e in _table().values():
+            value = e.spec.codec.render(e.get(self))
+            changed = value != e.spec.codec.render(e.get(defaults))
+            shown = MASK if e.spec.secret else value
+            rows.append(EffectiveSetting(e.spec.variable, shown, changed))
+        return rows
+
     def as_env(self) -> dict[str, str]:
         """Every setting as its environment variable, for child processes (secrets too)."""
         return {e.spec.variable: e.spec.codec.render(e.get(self)) for e in _table().values()}
+
+
+class EffectiveSetting(NamedTuple):
+    variable: str
+    shown: str  # the value as its variable would hold it; MASK for a secret
+    changed: bool  # differs from the default
 
 
 class _Entry(NamedTuple):
@@ -189,7 +208,7 @@ def _parse(spec: Spec, raw: str) -> Any:
     try:
         return spec.codec.parse(raw)
     except ValueError as exc:
-        shown = "***" if spec.secret else repr(raw)
+        shown = MASK if spec.secret else repr(raw)
         raise SettingsError(f"{spec.variable}={shown} is not {spec.codec.kind}") from exc
 
 

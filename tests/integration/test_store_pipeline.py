@@ -4,7 +4,6 @@ against Python, and a full replay of every topic that leaves every KPI unchanged
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from sinks.sql import DriverExecutor
 from streams.app.kafka_admin import ensure_topics
 from streams.cases.dispatch import DispatchOrder
 from streams.contracts.topics import CASE_STATE, DISPATCH
-from streams.runner import WorkerProcess, free_port, read_topic, wait_until
+from streams.runner import WorkerProcess, free_port, read_topic, scrape_metric, wait_until
 from streams.settings import Settings
 from streams.simulator import Simulation
 from tests.integration.pipeline_runs import ReplayedFeed, produce_feed
@@ -60,12 +59,9 @@ def _python_tables(s: Settings) -> dict[str, dict[str, list[Any]]]:
 def _stored_rows(port: int, table: str) -> float:
     """A worker's own count of rows it wrote to ``table`` (its Prometheus metrics)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
-    except OSError:
+        return scrape_metric(port, "citystream_rows_stored_total", table=table)
+    except OSError:  # the worker's web server is not up yet
         return 0.0
-    prefix = f'citystream_rows_stored_total{{table="{table}"}} '
-    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
 
 
 def _settled(client: Client, db: str) -> bool:

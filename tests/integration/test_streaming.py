@@ -52,7 +52,8 @@ def _run(s: Settings, feed: ReplayedFeed, workers: int, tmp_path: Path) -> LinkS
         # Faust's fetcher must still take our inline hand-off (streams/app/faust_internals.py):
         # a Faust whose wait_first changed shape would quietly fall back to the slow path.
         inline = sum(
-            scrape_metric(w.web_port, "citystream_faust_handoffs", path="inline") for w in procs
+            scrape_metric(w.web_port, "citystream_faust_handoffs_total", path="inline")
+            for w in procs
         )
         assert inline >= len(feed.records) // 2, f"only {inline} inline hand-offs"
 

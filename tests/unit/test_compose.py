@@ -32,6 +32,7 @@ EXPANSION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 REQUIRED_ENV = {
     "CITYSTREAM_CLICKHOUSE_PASSWORD": "pw-test",
     "CITYSTREAM_CLICKHOUSE_BI_PASSWORD": "bi-pw-test",
+    "GRAFANA_ADMIN_PASSWORD": "grafana-pw-test",
 }
 
 

@@ -120,9 +120,10 @@ def test_clickhouse_users_readonly_bi_and_local_default(tmp_path: Path) -> None:
     s = load_settings(env={}, home=tmp_path, clickhouse_bi_user="analyst",
                       clickhouse_bi_password="s3cret")  # fmt: skip
     root = ET.fromstring(clickhouse._users_xml(s).encode())
-    assert root.findtext("profiles/readonly/readonly") == "1"
+    # 2: reads only, but queries may carry settings (BI tools send max_execution_time)
+    assert root.findtext("profiles/bi_readonly/readonly") == "2"
     bi = root.find("users/analyst")
-    assert bi is not None and bi.findtext("profile") == "readonly"
+    assert bi is not None and bi.findtext("profile") == "bi_readonly"
     assert bi.findtext("password_sha256_hex") == hashlib.sha256(b"s3cret").hexdigest()
     pipeline = root.find(f"users/{s.clickhouse.user}")
     assert pipeline is not None and pipeline.findtext("profile") == "default"

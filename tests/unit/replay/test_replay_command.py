@@ -41,7 +41,9 @@ def test_replay_writes_cases_links_dead_letters_and_summary(
         "summary.json",
     ]
     summary = orjson.loads((out / "summary.json").read_bytes())
-    assert '"records_total"' in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert orjson.loads(printed.out) == summary  # stdout is the JSON alone: pipeable to jq
+    assert "records read" in printed.err and f"wrote {out}/cases.jsonl" in printed.err
     cases, links = _jsonl(out / "cases.jsonl"), _jsonl(out / "links.jsonl")
     letters = _jsonl(out / "dead_letters.jsonl")
     assert summary["records_total"] == len(feed.records)
