@@ -25,6 +25,7 @@ __all__ = [
     "CRS",
     "District",
     "DistrictError",
+    "Placeholder",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
     "gcj02_to_bd09",
@@ -44,8 +45,23 @@ _INVERSE_MAX_ITER = 20
 _SPACE_NEAR_CJK = re.compile(r" ?([^\x00-\x7f]) ?")
 
 
+_M_PER_DEG = 111_320.0  # metres per degree of latitude (and of longitude at the equator)
+PLACEHOLDER_TOLERANCE_M = 2.0  # a placeholder is written as the same digits, give or take
+
+
 class DistrictError(ValueError):
     """A district file or its gazetteer is invalid."""
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A position a source writes when it does not know one (e.g. a geocoder's city centre):
+    a report there says nothing about where the problem is (docs/onboarding.md)."""
+
+    lat: float
+    lon: float
+    tolerance_m: float
+    note: str
 
 
 def _out_of_china(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -146,6 +162,8 @@ class District:
     unit_grids_path: Path | None  # GeoJSON of the 15-digit unit grids, if the district has one
     streets_path: Path | None  # GeoJSON of the street segments (streams.reference.streets)
     gazetteer: dict[str, tuple[float, float]] = field(repr=False)
+    # positions a source writes when it has none (a geocoder's city-centre default)
+    placeholders: tuple[Placeholder, ...] = ()
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> District:
@@ -166,6 +184,15 @@ class District:
             origin = (float(raw["origin"]["lat"]), float(raw["origin"]["lon"]))
             grids_name = raw.get("unit_grids")
             streets_name = raw.get("streets")
+            placeholders = tuple(
+                Placeholder(
+                    float(p["lat"]),
+                    float(p["lon"]),
+                    float(p.get("tolerance_m", PLACEHOLDER_TOLERANCE_M)),
+                    str(p.get("note", "")),
+                )
+                for p in raw.get("placeholder_positions", ())
+            )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise DistrictError(f"{path}: invalid district file: {exc!r}") from exc
         except ZoneInfoNotFoundError as exc:
@@ -194,6 +221,7 @@ class District:
             grids_path,
             streets_path,
             gazetteer,
+            placeholders,
         )
 
     def contains(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -204,6 +232,16 @@ class District:
             & (lon >= self.lon_min)
             & (lon <= self.lon_max)
         )
+
+    def placeholder_at(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Per position: the index of the declared placeholder it sits on, or -1."""
+        found = np.full(len(lat), -1, dtype=np.int64)
+        for i, p in enumerate(self.placeholders):
+            dy = (lat - p.lat) * _M_PER_DEG
+            dx = (lon - p.lon) * _M_PER_DEG * math.cos(math.radians(p.lat))
+            with np.errstate(invalid="ignore"):
+                found[(found < 0) & (dx * dx + dy * dy <= p.tolerance_m**2)] = i
+        return found
 
     def lookup_address(self, address: str) -> tuple[float, float] | None:
         """WGS84 (lat, lon) of a gazetteer address, or None if unknown."""
