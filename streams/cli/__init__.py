@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kpi": ("streams.cli.kpi", "print the weekly dispatch-meeting table and an HTML report"),
     "quality": ("streams.cli.quality", "dedup precision/recall against simulator truth"),
     "bench": ("streams.cli.bench", "benchmark suites beside their peers; regression guard"),
+    "district": ("streams.cli.district", "onboard a district from its GIS files"),
 }
 
 

@@ -19,7 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import orjson
 
+from kernels import GridSpec, UnitGridIndex
 from streams.reference.data import DISTRICTS_DIR
+from streams.reference.polygons import PolygonError, read_shapes, rings_for_index
 
 __all__ = [
     "CRS",
@@ -164,12 +166,19 @@ class District:
     gazetteer: dict[str, tuple[float, float]] = field(repr=False)
     # positions a source writes when it has none (a geocoder's city-centre default)
     placeholders: tuple[Placeholder, ...] = ()
+    # GeoJSON of the district's boundary polygon(s): containment is tested against it,
+    # not only against the bounding box (docs/onboarding.md)
+    boundary_path: Path | None = None
+    boundary: UnitGridIndex | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> District:
-        """``qibin`` reads streams/data/districts/qibin.json; a path reads that file."""
+        """``qibin`` reads streams/data/districts/qibin.json; a path reads that file, a folder
+        its ``district.json`` (what ``citystream district init`` writes)."""
         path = Path(name_or_path)
-        if path.suffix != ".json":
+        if path.is_dir():
+            path = path / "district.json"
+        elif path.suffix != ".json":
             path = DISTRICTS_DIR / f"{path}.json"
         if not path.is_file():
             raise DistrictError(f"district file {path} does not exist")
@@ -184,6 +193,7 @@ class District:
             origin = (float(raw["origin"]["lat"]), float(raw["origin"]["lon"]))
             grids_name = raw.get("unit_grids")
             streets_name = raw.get("streets")
+            boundary_name = raw.get("boundary")
             placeholders = tuple(
                 Placeholder(
                     float(p["lat"]),
@@ -208,6 +218,7 @@ class District:
         streets_path = path.parent / streets_name if streets_name else None
         if streets_path is not None and not streets_path.is_file():
             raise DistrictError(f"{path}: street network file {streets_path} does not exist")
+        boundary_path = path.parent / boundary_name if boundary_name else None
         return cls(
             name,
             admin_code,
@@ -222,16 +233,23 @@ class District:
             streets_path,
             gazetteer,
             placeholders,
+            boundary_path,
+            _boundary_index(path, boundary_path, origin) if boundary_path else None,
         )
 
     def contains(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """Boolean mask: inside the district's bounding box."""
-        return (
+        """Boolean mask: inside the district's bounding box and, when it declares one, its
+        boundary polygon (NaN positions are outside)."""
+        inside = (
             (lat >= self.lat_min)
             & (lat <= self.lat_max)
             & (lon >= self.lon_min)
             & (lon <= self.lon_max)
         )
+        if self.boundary is not None and inside.any():
+            which = np.flatnonzero(inside)
+            inside[which] = self.boundary.lookup(lat[which], lon[which]) != 0
+        return inside
 
     def placeholder_at(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         """Per position: the index of the declared placeholder it sits on, or -1."""
@@ -252,6 +270,18 @@ class District:
         if self.gazetteer:
             return f"not in the gazetteer ({len(self.gazetteer)} addresses)"
         return f"no gazetteer loaded (file {self.gazetteer_path} missing)"
+
+
+def _boundary_index(path: Path, boundary_path: Path, origin: tuple[float, float]) -> UnitGridIndex:
+    errors: list[str] = []
+    try:
+        shapes = read_shapes(boundary_path, None, errors)
+    except PolygonError as exc:
+        errors.append(str(exc))
+    if errors:
+        raise DistrictError(f"{path}: boundary {boundary_path.name}: {'; '.join(errors)}")
+    # one polygon for the whole district: the cell size only bounds the index's box
+    return UnitGridIndex.from_polygons(rings_for_index(shapes, 1), GridSpec(*origin, 1000.0))
 
 
 def _read_gazetteer(path: Path) -> dict[str, tuple[float, float]]:

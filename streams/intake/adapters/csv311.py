@@ -86,6 +86,7 @@ class Csv311Mapping:
     # Open311 field -> every column name that may feed it (see header_key)
     alternatives: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     path: Path | None = None
+    absent: tuple[str, ...] = ()  # optional fields whose column an export lacks (resolve)
 
     @staticmethod
     def path_of(name_or_path: str | Path | None) -> Path:
@@ -134,27 +135,31 @@ class Csv311Mapping:
         return mapping
 
     def resolve(self, header: Sequence[str], source: str | Path) -> Csv311Mapping:
-        """This mapping with each field's column as the export's ``header`` spells it."""
+        """This mapping with each field's column as the export's ``header`` spells it.
+
+        A required field's column must be there; an optional one may be missing (a web
+        download of chosen columns): it is left out, and named in ``absent``."""
         by_key: dict[str, str] = {}
         for name in header:
             other = by_key.setdefault(header_key(name), name)
             if other != name:
                 raise Csv311Error(f"{source}: columns {other!r} and {name!r} read alike")
         columns: dict[str, str] = {}
-        missing: list[str] = []
+        absent: list[str] = []
         for field, names in (
             self.alternatives or {k: (v,) for k, v in self.columns.items()}
         ).items():
             found = next((by_key[k] for k in map(header_key, names) if k in by_key), None)
-            if found is None:
-                missing.append(" | ".join(names))
-            else:
+            if found is not None:
                 columns[field] = found
+            else:
+                absent.append(f"{field} ({' | '.join(names)})")
+        missing = [a for a in absent if a.split(" ", 1)[0] in _REQUIRED]
         if missing:
             raise Csv311Error(
-                f"{source}: CSV lacks mapped column(s) {sorted(missing)} of mapping {self.name}"
+                f"{source}: CSV lacks mapped column(s) {missing} of mapping {self.name}"
             )
-        return dataclasses.replace(self, columns=columns)
+        return dataclasses.replace(self, columns=columns, absent=tuple(absent))
 
     def local_time(self, value: str) -> datetime | None:
         """A local export time as an aware datetime, or None if no declared format fits."""

@@ -148,3 +148,22 @@ def test_placeholder_positions_are_dead_lettered(nyc_district: Path) -> None:
     assert "null island" in dead[3].message
     mask = district.placeholder_at(np.array([CITY_HALL[0], 40.8]), np.array([CITY_HALL[1], -74]))
     assert mask.tolist() == [0, -1]
+
+
+def test_optional_columns_may_be_missing_and_are_named(tmp_path: Path) -> None:
+    """A web download of chosen columns: what it lacks is left out of every record, and the
+    resolved mapping says which fields could not be read."""
+    path = tmp_path / "chosen.csv"
+    path.write_text(
+        "Unique Key,Created Date,Complaint Type,Latitude,Longitude\n"
+        "1,04/02/2024 01:05:00 AM,Sewer,40.7,-74.0\n",
+        encoding="utf-8",
+    )
+    mapping = Csv311Mapping.load("nyc")
+    resolved = mapping.resolve(path.read_text().splitlines()[0].split(","), path)
+    assert "status (status)" in resolved.absent
+    assert "zipcode (incident_zip)" in resolved.absent
+    assert not any(a.startswith(("service_code", "lat ")) for a in resolved.absent)
+    record = orjson.loads(next(read_csv311(path, mapping)).value)
+    assert sorted(record) == ["lat", "long", "requested_datetime", "service_code",
+                              "service_name", "service_request_id"]  # fmt: skip
