@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quality": ("streams.cli.quality", "dedup precision/recall against simulator truth"),
     "bench": ("streams.cli.bench", "benchmark suites beside their peers; regression guard"),
     "district": ("streams.cli.district", "onboard a district from its GIS files"),
+    "import": ("streams.cli.imports", "backfill 311 exports through the raw topics"),
 }
 
 

@@ -44,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--holidays", type=Path, action="append", default=[], help="CSV date,kind,name (repeat)"
     )
     parser.add_argument(
+        "--inspectors", type=Path, help="the foot patrol's roster CSV (docs/patrols.md)"
+    )
+    parser.add_argument("--supervisors", type=Path, help="the verifying supervisors' roster CSV")
+    parser.add_argument(
         "--categories", help="a packaged city (nyc, chicago...) or a folder of category files"
     )
     parser.add_argument(
@@ -75,6 +79,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         streets=args.streets,
         gazetteer=args.gazetteer,
         holidays=tuple(args.holidays),
+        inspectors=args.inspectors,
+        supervisors=args.supervisors,
         categories=args.categories,
         grid_code_pattern=args.grid_code_pattern,
         placeholders=tuple(args.placeholder),

@@ -27,6 +27,7 @@ from streams.onboarding.layers import check_codes, check_coverage
 from streams.reference.categories import CategoryError, CategoryTable, ServiceCodeMap
 from streams.reference.data import CITIES_DIR
 from streams.reference.geo import District, DistrictError
+from streams.reference.inspectors import InspectorRoster, InspectorRosterError
 from streams.reference.polygons import (
     PolygonError,
     Shape,
@@ -35,6 +36,7 @@ from streams.reference.polygons import (
     rings_for_index,
 )
 from streams.reference.streets import StreetNetwork, StreetsError, approx_length_m
+from streams.reference.supervisors import RosterError, SupervisorRoster
 
 __all__ = ["DistrictSources", "OnboardingError", "build_district"]
 
@@ -60,6 +62,8 @@ class DistrictSources:
     streets: Path | None = None
     gazetteer: Path | None = None
     holidays: tuple[Path, ...] = ()
+    inspectors: Path | None = None  # the foot patrol's roster (required with streets)
+    supervisors: Path | None = None  # who verifies where (default: the packaged desk roster)
     categories: str | None = None  # a packaged city (streams/data/cities) or a folder
     grid_code_pattern: str | None = None
     placeholders: tuple[tuple[float, float, str], ...] = ()
@@ -162,7 +166,8 @@ def _check_basics(src: DistrictSources, errors: list[str]) -> None:
             re.compile(src.grid_code_pattern)
         except re.error as exc:
             errors.append(f"--grid-code-pattern: not a regular expression: {exc}")
-    for path in (src.boundary, src.unit_grids, src.streets, src.gazetteer, *src.holidays):
+    files = (src.boundary, src.unit_grids, src.streets, src.gazetteer, src.inspectors)
+    for path in (*files, src.supervisors, *src.holidays):
         if path is not None and not path.is_file():
             errors.append(f"{path}: no such file")
     for path in src.holidays:
@@ -174,6 +179,25 @@ def _check_basics(src: DistrictSources, errors: list[str]) -> None:
                 continue
             if not off | on:
                 errors.append(f"{path.name}: lists no dates, so covers no year")
+
+
+def _check_rosters(src: DistrictSources, streets: list[dict[str, Any]], errors: list[str]) -> None:
+    if src.streets and not src.inspectors:
+        errors.append(
+            "--inspectors: a district with streets needs its foot patrol's roster (the "
+            "packaged one names another district's streets)"
+        )
+    if src.inspectors and src.inspectors.is_file():
+        names = {f["properties"]["street_name"] for f in streets}
+        try:
+            InspectorRoster.load(src.inspectors, streets=names if streets else None)
+        except InspectorRosterError as exc:
+            errors.append(str(exc))
+    if src.supervisors and src.supervisors.is_file():
+        try:
+            SupervisorRoster.load(src.supervisors)
+        except RosterError as exc:
+            errors.append(str(exc))
 
 
 def _categories_dir(name: str, errors: list[str]) -> Path | None:
@@ -257,6 +281,7 @@ def build_district(src: DistrictSources, out: Path, *, force: bool = False) -> D
         origin, _ = _origin_and_bounds(boundary)
         index = UnitGridIndex.from_polygons(rings_for_index(boundary, 1), GridSpec(*origin, 1000.0))
         _check_gazetteer(src.gazetteer, index, errors)
+    _check_rosters(src, streets, errors)
     categories = _categories_dir(src.categories, errors) if src.categories else None
     if errors:
         raise OnboardingError(errors)
@@ -287,6 +312,8 @@ def _write(
     copies += zip(src.holidays, holidays, strict=True)
     if categories is not None:
         copies += [(categories / name, name) for name in _CITY_FILES]
+    copies += [(p, n) for p, n in ((src.inspectors, "inspectors.csv"),
+                                   (src.supervisors, "supervisors.csv")) if p]  # fmt: skip
     for path, name in copies:
         shutil.copyfile(path, out / name)
     if src.streets:
@@ -296,4 +323,8 @@ def _write(
     spec = _spec(src, boundary, names)
     (out / DISTRICT_FILE).write_bytes(orjson.dumps(spec, option=orjson.OPT_INDENT_2))
     env = _env(out.resolve(), src, holidays, categories is not None)
+    if src.inspectors:
+        env += f"CITYSTREAM_INSPECTOR_ROSTER={out.resolve() / 'inspectors.csv'}\n"
+    if src.supervisors:
+        env += f"CITYSTREAM_SUPERVISOR_ROSTER={out.resolve() / 'supervisors.csv'}\n"
     (out / "district.env").write_text(env, encoding="utf-8")

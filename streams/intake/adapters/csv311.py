@@ -55,7 +55,7 @@ OPEN311_FIELDS: tuple[str, ...] = (
 )
 _REQUIRED = ("service_request_id", "service_code", "requested_datetime")
 _TIME_FIELDS = ("requested_datetime", "updated_datetime")
-_NOT_KEY = re.compile(r"[^0-9a-z]+")
+_NOT_KEY = re.compile(r"[\W_]+")  # any script: 工单编号 is a name too
 _SLASHED_DATE = re.compile(r"^(\d{4})/(\d{2})/(\d{2})")
 DEFAULT_CITY = "nyc"
 

@@ -30,6 +30,8 @@ def _args(out: Path, **files: Path) -> list[str]:
         "streets": FIXTURES / "streets.geojson",
         "gazetteer": FIXTURES / "gazetteer.csv",
         "holidays": FIXTURES / "holidays.csv",
+        "inspectors": FIXTURES / "inspectors.csv",
+        "supervisors": FIXTURES / "supervisors.csv",
         **{k.replace("_", "-"): v for k, v in files.items()},
     }
     argv = ["district", "init", str(out), "--name", "蓝溪区", "--admin-code", "419901"]
@@ -67,6 +69,8 @@ def test_the_fictional_city_is_onboarded(
     assert env["CITYSTREAM_TIMEZONE"] == "Asia/Shanghai"
     assert Path(env["CITYSTREAM_CATEGORIES_FILE"]).is_file()
     assert Path(env["CITYSTREAM_HOLIDAY_FILES"]).read_text().startswith("date,kind,name")
+    assert Path(env["CITYSTREAM_INSPECTOR_ROSTER"]).is_file()
+    assert Path(env["CITYSTREAM_SUPERVISOR_ROSTER"]).is_file()
     assert main(_args(out)) == 2  # an existing district is not overwritten silently
     assert "already holds a district" in capsys.readouterr().err
 
@@ -89,6 +93,7 @@ def _problems(tmp_path: Path, **files: Path) -> str:
         files.get("streets", FIXTURES / "streets.geojson"),
         files.get("gazetteer", FIXTURES / "gazetteer.csv"),
         (FIXTURES / "holidays.csv",),
+        FIXTURES / "inspectors.csv",
     )
     with pytest.raises(OnboardingError) as err:
         build_district(src, tmp_path / "out")
@@ -170,6 +175,8 @@ def test_codes_streets_and_addresses_are_checked(tmp_path: Path) -> None:
         "streets.geojson: feature 1: no street name (property 'name')",
         "gazetteer.csv:5: '蓝溪路99号' at (34.50135, 113.80275) lies outside the district boundary",
         "gazetteer.csv:6: lat/lon of '蓝溪路100号' not numbers",
+        # the unnamed line was 石桥街, a patrol's home street
+        f"{FIXTURES / 'inspectors.csv'}:3: home street(s) ['石桥街'] not in the street network",
     ]
 
 

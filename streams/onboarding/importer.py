@@ -1,0 +1,246 @@
+"""A 311 export through the live pipeline: its rows as Open311 requests on ``raw.hotline``
+(``citystream import``; docs/onboarding.md).
+
+Times: a row's ``requested_datetime`` is its event time and, as the Kafka timestamp, its
+arrival time too: the 311 platform received the request when it was made, so the
+normalizer judges staleness and lateness against the export's own times, never today's.
+A row whose time does not read arrives at the import's clock (the time of the row before
+it in arrival order) and is dead-lettered ``bad_time`` by the normalizer, as any bad row
+is dead-lettered with its reason: the import itself drops nothing.
+
+Order: rows are produced sorted by arrival (then file, then row), the order dedup's
+watermarks expect, so a backfill into an idle pipeline gives the cases
+``citystream replay`` gives for the same files.
+
+Resuming: each record carries a header ``citystream-import: <import id>:<seq>``; after
+every chunk the producer is flushed and a checkpoint (records acknowledged, the topic's end
+offsets) written. A restarted import with the same files, mapping and topic reads the
+topic from the checkpoint's offsets, skips every record of its own it finds there, and
+sends the rest: no record is sent twice, however the first run was stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streams.contracts.topics import RAW_TOPICS
+from streams.intake.adapters.csv311 import Csv311Mapping, read_csv311
+from streams.settings import Settings
+
+__all__ = ["HEADER", "ImportPlan", "Importer", "plan_import"]
+
+HEADER = "citystream-import"
+SOURCE = "hotline"
+_CHUNK = 20_000  # records per flush + checkpoint
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """Every row of the export, in the order it is produced."""
+
+    import_id: str
+    keys: list[bytes | None]
+    values: list[bytes]
+    arrival_ms: list[int]
+    unread_times: int  # rows whose time did not read (they arrive at the import's clock)
+    absent: tuple[str, ...]  # optional fields the export has no column for
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def span_ms(self) -> tuple[int, int]:
+        return (min(self.arrival_ms), max(self.arrival_ms)) if self.arrival_ms else (0, 0)
+
+
+def _fingerprint(paths: list[Path], mapping: Csv311Mapping, topic: str) -> str:
+    digest = hashlib.sha256(topic.encode())
+    digest.update(mapping.path.read_bytes() if mapping.path else mapping.name.encode())
+    for path in paths:
+        digest.update(path.name.encode())
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:20]
+
+
+def plan_import(paths: list[Path], mapping: Csv311Mapping, topic: str) -> ImportPlan:
+    """Read every file (a bad header raises ``Csv311Error`` before anything is sent)."""
+    rows: list[tuple[int, int, int, bytes | None, bytes]] = []
+    unread: list[int] = []  # positions in rows whose time did not read
+    absent: set[str] = set()
+    for f, path in enumerate(paths):
+        header = _header(path)
+        absent |= set(mapping.resolve(header, path).absent)
+        clock: int | None = None
+        for r, rec in enumerate(read_csv311(path, mapping)):
+            if rec.event_ms is None:
+                unread.append(len(rows))
+                rows.append((clock if clock is not None else -1, f, r, _key(rec.ref), rec.value))
+                continue
+            clock = rec.event_ms if clock is None else max(clock, rec.event_ms)
+            rows.append((rec.event_ms, f, r, _key(rec.ref), rec.value))
+    known = [t for t, *_ in rows if t >= 0]
+    first = min(known) if known else 0  # no time read at all: every row is a bad_time
+    for i in unread:
+        if rows[i][0] < 0:
+            rows[i] = (first, *rows[i][1:])
+    rows.sort(key=lambda row: row[:3])
+    return ImportPlan(
+        _fingerprint(paths, mapping, topic),
+        [row[3] for row in rows],
+        [row[4] for row in rows],
+        [row[0] for row in rows],
+        len(unread),
+        tuple(sorted(absent)),
+    )
+
+
+def _header(path: Path) -> list[str]:
+    import csv
+
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return next(csv.reader(fh), [])
+
+
+def _key(ref: str) -> bytes | None:
+    # raw.hotline is keyed by service_request_id (docs/contracts.md)
+    return ref.encode() if ref else None
+
+
+class Importer:
+    """Produces a plan to ``raw.hotline``, resumably (see the module docstring)."""
+
+    def __init__(self, settings: Settings, plan: ImportPlan, state_dir: Path) -> None:
+        self.settings = settings
+        self.plan = plan
+        self.topic = settings.kafka.topic(RAW_TOPICS[SOURCE])
+        self.checkpoint = state_dir / f"{plan.import_id}.json"
+        self.skipped = 0  # records found in the topic from an earlier, interrupted run
+
+    def _load_checkpoint(self) -> tuple[int, dict[int, int]]:
+        if not self.checkpoint.is_file():
+            return 0, {}
+        state = orjson.loads(self.checkpoint.read_bytes())
+        return int(state["acked"]), {int(p): int(o) for p, o in state["offsets"].items()}
+
+    def _save_checkpoint(self, acked: int, offsets: dict[int, int]) -> None:
+        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        state = {"import_id": self.plan.import_id, "topic": self.topic, "total": len(self.plan),
+                 "acked": acked, "offsets": {str(p): o for p, o in offsets.items()}}  # fmt: skip
+        tmp = self.checkpoint.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps(state))
+        os.replace(tmp, self.checkpoint)  # a crash leaves the old checkpoint or the new one
+
+    def _already_sent(self, acked: int, offsets: dict[int, int]) -> set[int]:
+        """Sequence numbers >= ``acked`` of this import already in the topic."""
+        from streams.app.kafka_admin import read_to_end
+
+        mine = f"{self.plan.import_id}:".encode()
+        found: set[int] = set()
+        for record in read_to_end(self.settings, self.topic, start=offsets, idle_s=5.0):
+            for name, value in record.headers or ():
+                if name == HEADER and value.startswith(mine):
+                    seq = int(value[len(mine) :])
+                    if seq >= acked:
+                        found.add(seq)
+        return found
+
+    def _end_offsets(self, consumer: Any) -> dict[int, int]:
+        from kafka import TopicPartition
+
+        parts = consumer.partitions_for_topic(self.topic) or set()
+        ends = consumer.end_offsets([TopicPartition(self.topic, p) for p in parts])
+        return {tp.partition: off for tp, off in ends.items()}
+
+    def run(self, on_progress: Callable[[int], None] = lambda _n: None) -> int:
+        """Send what the topic does not hold yet; returns the number of records sent."""
+        from kafka import KafkaConsumer
+
+        consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap_servers)
+        try:
+            if not self.checkpoint.is_file():
+                # before the first send: a run stopped before its first chunk is flushed
+                # must still know where to look for what it sent
+                self._save_checkpoint(0, self._end_offsets(consumer))
+            acked, offsets = self._load_checkpoint()
+            done = self._already_sent(acked, offsets)
+            self.skipped = acked + len(done)
+            return self._send_all(consumer, acked, done, on_progress)
+        finally:
+            consumer.close()
+
+    def _send_all(
+        self, consumer: Any, acked: int, done: set[int], on_progress: Callable[[int], None]
+    ) -> int:
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(
+            bootstrap_servers=self.settings.kafka.bootstrap_servers,
+            acks="all",
+            linger_ms=50,
+            batch_size=1024 * 1024,
+            max_request_size=max(2 * 1024 * 1024, 4 * self.settings.pipeline.max_payload_bytes),
+            client_id="citystream-import",
+        )
+        sent = 0
+        try:
+            for start, stop in _chunks(acked, len(self.plan)):
+                sent += self._send(producer, start, stop, done)
+                producer.flush()
+                self._save_checkpoint(stop, self._end_offsets(consumer))
+                on_progress(stop)
+        finally:
+            producer.close()
+        return sent
+
+    def _send(self, producer: Any, start: int, stop: int, done: set[int]) -> int:
+        plan, topic, prefix = self.plan, self.topic, f"{self.plan.import_id}:"
+        sent = 0
+        for seq in range(start, stop):
+            if seq in done:
+                continue
+            producer.send(
+                topic,
+                key=plan.keys[seq],
+                value=plan.values[seq],
+                timestamp_ms=plan.arrival_ms[seq],
+                headers=[(HEADER, f"{prefix}{seq}".encode())],
+            )
+            sent += 1
+        return sent
+
+
+def _chunks(start: int, total: int) -> Iterator[tuple[int, int]]:
+    for lo in range(start, total, _CHUNK):
+        yield lo, min(total, lo + _CHUNK)
+
+
+class Progress:
+    """A progress bar with records/s on stderr (a line every few seconds when not a tty)."""
+
+    def __init__(self, total: int, stream: Any, every_s: float = 0.5) -> None:
+        self.total, self.stream = max(1, total), stream
+        self.tty = stream.isatty()
+        self.every = every_s if self.tty else 5.0
+        self.t0 = self.last = time.monotonic()
+
+    def __call__(self, done: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < self.every:
+            return
+        self.last = now
+        share = min(1.0, done / self.total)
+        bar = "#" * round(share * 30)
+        rate = done / max(now - self.t0, 1e-9)
+        line = f"import [{bar:<30}] {done:,}/{self.total:,} rec  {rate:,.0f} rec/s"
+        end = "\r" if self.tty and not force else "\n"
+        self.stream.write(line + end)
+        self.stream.flush()
