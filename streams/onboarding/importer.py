@@ -164,6 +164,9 @@ class Importer:
         """Send what the topic does not hold yet; returns the number of records sent."""
         from kafka import KafkaConsumer
 
+        from streams.app.kafka_admin import ensure_topics
+
+        ensure_topics(self.settings)  # as a worker does at its start: whichever comes first
         consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap_servers)
         try:
             if not self.checkpoint.is_file():
