@@ -89,6 +89,8 @@ class Csv311Mapping:
     alternatives: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     path: Path | None = None
     absent: tuple[str, ...] = ()  # optional fields whose column an export lacks (resolve)
+    # how the export marks duplicates, as the file gives it (streams/onboarding/labels.py)
+    labels: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @staticmethod
     def path_of(name_or_path: str | Path | None) -> Path:
@@ -118,6 +120,7 @@ class Csv311Mapping:
                 {str(k): str(v) for k, v in raw.get("status_map", {}).items()},
                 alternatives,
                 map_path,
+                labels=dict(raw.get("labels") or {}),
             )
         except FileNotFoundError:
             raise Csv311Error(f"{map_path}: no such 311 mapping file") from None
