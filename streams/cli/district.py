@@ -86,6 +86,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         placeholders=tuple(args.placeholder),
         tolerance_m2=args.tolerance_m2,
         street_name_key=args.street_name_property,
+        code_digits=settings.pipeline.category_code_digits,
     )
     try:
         district = build_district(src, args.out, force=args.force)

@@ -69,6 +69,7 @@ class DistrictSources:
     placeholders: tuple[tuple[float, float, str], ...] = ()
     tolerance_m2: float = 50.0
     street_name_key: str = "name"
+    code_digits: int = 4  # of the category codes (CITYSTREAM_CATEGORY_CODE_DIGITS)
     notes: list[str] = field(default_factory=list)  # what the build measured, for the user
 
 
@@ -188,7 +189,7 @@ def _check_rosters(src: DistrictSources, streets: list[dict[str, Any]], errors: 
             "packaged one names another district's streets)"
         )
     if src.inspectors and src.inspectors.is_file():
-        names = {f["properties"]["street_name"] for f in streets}
+        names = {str(f.get("properties", {}).get("street_name")) for f in streets}
         try:
             InspectorRoster.load(src.inspectors, streets=names if streets else None)
         except InspectorRosterError as exc:
@@ -200,10 +201,10 @@ def _check_rosters(src: DistrictSources, streets: list[dict[str, Any]], errors: 
             errors.append(str(exc))
 
 
-def _categories_dir(name: str, errors: list[str]) -> Path | None:
+def _categories_dir(name: str, digits: int, errors: list[str]) -> Path | None:
     folder = Path(name) if Path(name).is_dir() else CITIES_DIR / name
     try:
-        ServiceCodeMap.load(CategoryTable.load(folder / "categories.csv"))
+        ServiceCodeMap.load(CategoryTable.load(folder / "categories.csv", digits))
     except CategoryError as exc:
         errors.append(f"--categories {name}: {exc}")
         return None
@@ -282,7 +283,9 @@ def build_district(src: DistrictSources, out: Path, *, force: bool = False) -> D
         index = UnitGridIndex.from_polygons(rings_for_index(boundary, 1), GridSpec(*origin, 1000.0))
         _check_gazetteer(src.gazetteer, index, errors)
     _check_rosters(src, streets, errors)
-    categories = _categories_dir(src.categories, errors) if src.categories else None
+    categories = (
+        _categories_dir(src.categories, src.code_digits, errors) if src.categories else None
+    )
     if errors:
         raise OnboardingError(errors)
     _write(src, out, boundary, streets, categories)
