@@ -83,24 +83,42 @@ def test_a_new_city_onboarded_and_backfilled_as_the_doc_says(
     assert main(["db", "migrate"]) == 0
     workers = start_workers(s, ROLES, 1, tmp_path)
     try:
-        argv = ["import", str(FIXTURES / "export_2019.csv"), "--mapping",
-                str(FIXTURES / "city" / "csv311_mapping.json"),
-                "--state-dir", str(tmp_path / "import"), "--wait", str(TIMEOUT_S)]  # fmt: skip
-        assert main(argv) == 0, "\n".join(p.read_text()[-3000:] for p in tmp_path.glob("*.log"))
+        mapping = str(FIXTURES / "city" / "csv311_mapping.json")
+        argv = ["import", str(FIXTURES / "export_2019.csv"), "--mapping", mapping]
+        argv += ["--wait", str(TIMEOUT_S)]
+        first = [*argv, "--state-dir", str(tmp_path / "import")]
+        assert main(first) == 0, "\n".join(p.read_text()[-3000:] for p in tmp_path.glob("*.log"))
         said = capsys.readouterr().out
         assert "linked: 6 events into 4 cases (2 reports merged" in said
         assert "'噪音扰民' x1" in said  # the unmapped complaint type, said before sending
-
-        def stored() -> bool:
-            rows = _count(clickhouse, f"SELECT count() FROM {ch_database}.links FINAL")
-            dead = _count(clickhouse, f"SELECT count() FROM {ch_database}.dead_letters FINAL")
-            return rows == [(6,)] and dead == [(4,)]
-
-        assert wait_until(stored, TIMEOUT_S, 2.0)
+        assert wait_until(lambda: _stored(clickhouse, ch_database) == (6, 4), TIMEOUT_S, 2.0)
+        _check_store(clickhouse, ch_database)
+        # the same export sent again without the checkpoint (another --state-dir): the
+        # pipeline knows every request id, so no case or link doubles; each row comes back
+        # as a dead letter, the accepted ones as duplicate_source_id (docs/onboarding.md)
+        assert main([*argv, "--state-dir", str(tmp_path / "elsewhere")]) == 0
+        assert wait_until(lambda: _stored(clickhouse, ch_database) == (6, 14), TIMEOUT_S, 2.0)
     finally:
         for w in workers:
             w.stop()
-    db = ch_database
+    cases = _count(clickhouse, f"SELECT count(DISTINCT case_id) FROM {ch_database}.links FINAL")
+    assert cases == [(4,)]
+    again = _count(
+        clickhouse,
+        f"SELECT count() FROM {ch_database}.dead_letters FINAL "
+        "WHERE reason = 'duplicate_source_id'",
+    )
+    assert again == [(6,)]
+
+
+def _stored(clickhouse: Client, db: str) -> tuple[int, int]:
+    """(links, dead letters) in ClickHouse."""
+    links = _count(clickhouse, f"SELECT count() FROM {db}.links FINAL")[0][0]
+    dead = _count(clickhouse, f"SELECT count() FROM {db}.dead_letters FINAL")[0][0]
+    return int(links), int(dead)  # type: ignore[call-overload]
+
+
+def _check_store(clickhouse: Client, db: str) -> None:
     reasons = _count(
         clickhouse, f"SELECT reason, count() FROM {db}.dead_letters FINAL GROUP BY reason"
     )
@@ -115,14 +133,8 @@ def test_a_new_city_onboarded_and_backfilled_as_the_doc_says(
         f"SELECT source_ref, grid_code, toYear(event_time), ingest_time = event_time "
         f"FROM {db}.events FINAL ORDER BY source_ref",
     )
-    assert [e[0] for e in events] == [
-        "LX-0001",
-        "LX-0002",
-        "LX-0003",
-        "LX-0004",
-        "LX-0009",
-        "LX-0010",
-    ]
+    refs = ["LX-0001", "LX-0002", "LX-0003", "LX-0004", "LX-0009", "LX-0010"]
+    assert [e[0] for e in events] == refs
     assert {e[2] for e in events} == {2019} and all(e[3] for e in events)
     assert [e[1] for e in events][:4] == ["419901001001001"] * 2 + ["419901001002005"] * 2
     cases = _count(clickhouse, f"SELECT count(DISTINCT case_id) FROM {db}.links FINAL")
