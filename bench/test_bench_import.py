@@ -10,7 +10,8 @@ Needs Kafka (``citystream up``): skipped when it is down, FAILED under ``CI=true
 * peer ``csv-module``: ``csv.reader`` over the same file, every cell touched and nothing
   else: the floor any CSV import stands on.
 
-Each subject round gets its own topic prefix and checkpoint folder, deleted afterwards.
+Each subject round gets its own topic prefix (its topics created before the clock starts,
+as a running pipeline has them) and checkpoint folder, deleted afterwards.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from bench.e2e.kafka_io import delete_topics
 from bench.harness import SUBJECT, BenchScale, peer, record
 from bench.harness.services import unavailable
 from deploy.local.kafka import kafka_healthy
+from streams.app.kafka_admin import ensure_topics
 from streams.intake.adapters.csv311 import Csv311Mapping
 from streams.onboarding.importer import Importer, plan_import
 from streams.settings import Settings, load_settings
@@ -101,7 +103,9 @@ def test_import_to_kafka(
     def setup() -> tuple[tuple[Settings, Path], dict[str, object]]:
         prefix = f"bench-import-{uuid.uuid4().hex[:8]}."
         prefixes.append(prefix)
-        return (kafka.replace(topic_prefix=prefix, partitions=2), tmp_path / prefix), {}
+        s = kafka.replace(topic_prefix=prefix, partitions=2)
+        ensure_topics(s)  # a pipeline's topics exist when its history is imported
+        return (s, tmp_path / prefix), {}
 
     def run(s: Settings, state: Path) -> int:
         plan = plan_import([export], mapping, s.kafka.topic("raw.hotline"))

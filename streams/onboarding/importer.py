@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka.partitioner import murmur2
 
 from streams.contracts.topics import RAW_TOPICS
 from streams.intake.adapters.csv311 import Csv311Mapping, read_csv311
@@ -230,28 +231,22 @@ class _Batches:
         self.futures: list[Any] = []
 
     def _partition(self, key: bytes | None, seq: int) -> int:
-        from aiokafka.partitioner import murmur2
-
         parts = self.partitions
         if key is None:
             return parts[seq % len(parts)]
         return parts[(murmur2(key) & 0x7FFFFFFF) % len(parts)]
 
     async def add(self, seq: int, plan: ImportPlan, mark: str) -> None:
-        part = self._partition(plan.keys[seq], seq)
-        record = {
-            "key": plan.keys[seq],
-            "value": plan.values[seq],
-            "timestamp": plan.arrival_ms[seq],
-            "headers": [(HEADER, mark.encode())],
-        }
+        key, value, ts = plan.keys[seq], plan.values[seq], plan.arrival_ms[seq]
+        headers = [(HEADER, mark.encode())]
+        part = self._partition(key, seq)
         batch = self.open.get(part)
         if batch is None:
             batch = self.open[part] = self.producer.create_batch()
-        if batch.append(**record) is None:  # full
+        if batch.append(key=key, value=value, timestamp=ts, headers=headers) is None:  # full
             await self._send(part, batch)
             batch = self.open[part] = self.producer.create_batch()
-            if batch.append(**record) is None:
+            if batch.append(key=key, value=value, timestamp=ts, headers=headers) is None:
                 raise ValueError(f"record {seq} is larger than a batch may be")
 
     async def _send(self, part: int, batch: Any) -> None:
