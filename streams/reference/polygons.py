@@ -45,10 +45,6 @@ class Shape:
     properties: dict[str, Any]
     polygons: tuple[tuple[Ring, ...], ...]
 
-    def where(self, path: Path) -> str:
-        label = f" ({self.label})" if self.label else ""
-        return f"{path.name}: feature {self.feature}{label}"
-
 
 def read_features(path: Path) -> list[Any]:
     """The features of a GeoJSON FeatureCollection, a single Feature or a bare geometry."""
