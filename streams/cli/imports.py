@@ -131,6 +131,9 @@ def _follow(settings: Settings, plan: Any, wait_s: float) -> int:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError as AioKafkaError
+    from kafka.errors import KafkaError
+
     from streams.intake.adapters.csv311 import Csv311Error, Csv311Mapping
     from streams.onboarding.importer import Importer, Progress, plan_import
 
@@ -148,7 +151,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     importer = Importer(settings, plan, args.state_dir)
     progress = Progress(len(plan), sys.stderr)
     t0 = time.monotonic()
-    sent = importer.run(progress)
+    try:
+        sent = importer.run(progress)
+    except (KafkaError, AioKafkaError) as exc:  # unreachable: rerun later, it resumes
+        print(f"citystream import: Kafka: {exc!r}; run it again to resume", file=sys.stderr)
+        return 1
     progress(len(plan), force=True)
     took = time.monotonic() - t0
     print(
