@@ -24,6 +24,8 @@ import streams.onboarding.importer as importer_module
 from streams.cli import main
 from streams.intake.adapters.csv311 import Csv311Mapping
 from streams.onboarding.importer import HEADER, Importer, plan_import
+from streams.replay import replay
+from streams.replay.inputs import read_inputs
 from streams.runner import read_topic, wait_until
 from streams.settings import Settings, load_settings
 from tests.integration.pipeline_runs import start_workers
@@ -93,6 +95,10 @@ def test_a_new_city_onboarded_and_backfilled_as_the_doc_says(
         assert "'噪音扰民' x1" in said  # the unmapped complaint type, said before sending
         assert wait_until(lambda: _stored(clickhouse, ch_database) == (6, 4), TIMEOUT_S, 2.0)
         _check_store(clickhouse, ch_database)
+        # the cases are those the offline replay of the same file gives (section 4, order)
+        offline = replay(read_inputs([FIXTURES / "export_2019.csv"], csv_mapping=mapping), s)
+        stored = _count(clickhouse, f"SELECT event_id, case_id FROM {ch_database}.links FINAL")
+        assert dict(stored) == {link["event_id"]: link["case_id"] for link in offline.links}  # type: ignore[arg-type]
         # the same export sent again without the checkpoint (another --state-dir): the
         # pipeline knows every request id, so no case or link doubles; each row comes back
         # as a dead letter, the accepted ones as duplicate_source_id (docs/onboarding.md)
