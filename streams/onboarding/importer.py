@@ -75,31 +75,36 @@ def _fingerprint(paths: list[Path], mapping: Csv311Mapping, topic: str) -> str:
 
 def plan_import(paths: list[Path], mapping: Csv311Mapping, topic: str) -> ImportPlan:
     """Read every file (a bad header raises ``Csv311Error`` before anything is sent)."""
-    rows: list[tuple[int, int, int, bytes | None, bytes]] = []
-    unread: list[int] = []  # positions in rows whose time did not read
+    arrival: list[int] = []
+    keys: list[bytes | None] = []
+    values: list[bytes] = []
+    unread: list[int] = []  # rows whose time did not read
     absent: set[str] = set()
-    for f, path in enumerate(paths):
-        header = _header(path)
-        absent |= set(mapping.resolve(header, path).absent)
-        clock: int | None = None
-        for r, rec in enumerate(read_csv311(path, mapping)):
-            if rec.event_ms is None:
-                unread.append(len(rows))
-                rows.append((clock if clock is not None else -1, f, r, _key(rec.ref), rec.value))
-                continue
-            clock = rec.event_ms if clock is None else max(clock, rec.event_ms)
-            rows.append((rec.event_ms, f, r, _key(rec.ref), rec.value))
-    known = [t for t, *_ in rows if t >= 0]
+    for path in paths:
+        absent |= set(mapping.resolve(_header(path), path).absent)
+        clock = -1  # the latest time read in this file so far (-1: none yet)
+        for rec in read_csv311(path, mapping):
+            t = rec.event_ms
+            if t is None:
+                unread.append(len(arrival))
+                t = clock
+            elif t > clock:
+                clock = t
+            arrival.append(t)
+            keys.append(rec.ref.encode() if rec.ref else None)  # raw.hotline's key
+            values.append(rec.value)
+    known = [t for t in arrival if t >= 0]
     first = min(known) if known else 0  # no time read at all: every row is a bad_time
     for i in unread:
-        if rows[i][0] < 0:
-            rows[i] = (first, *rows[i][1:])
-    rows.sort()  # by (arrival, file, row): unique, so keys and values are never compared
+        if arrival[i] < 0:
+            arrival[i] = first
+    # stable: rows of equal arrival keep their (file, row) order
+    order = sorted(range(len(arrival)), key=arrival.__getitem__)
     return ImportPlan(
         _fingerprint(paths, mapping, topic),
-        [row[3] for row in rows],
-        [row[4] for row in rows],
-        [row[0] for row in rows],
+        [keys[i] for i in order],
+        [values[i] for i in order],
+        [arrival[i] for i in order],
         len(unread),
         tuple(sorted(absent)),
     )
@@ -110,11 +115,6 @@ def _header(path: Path) -> list[str]:
 
     with path.open(encoding="utf-8-sig", newline="") as fh:
         return next(csv.reader(fh), [])
-
-
-def _key(ref: str) -> bytes | None:
-    # raw.hotline is keyed by service_request_id (docs/contracts.md)
-    return ref.encode() if ref else None
 
 
 class Importer:
@@ -208,9 +208,12 @@ class Importer:
             sent = 0
             for start, stop in _chunks(acked, len(self.plan)):
                 batches = _Batches(producer, self.topic, partitions)
+                prefix = f"{self.plan.import_id}:"
                 for seq in range(start, stop):
                     if seq not in done:
-                        await batches.add(seq, self.plan, f"{self.plan.import_id}:{seq}")
+                        full = batches.add(seq, self.plan, f"{prefix}{seq}")
+                        if full is not None:
+                            await batches.send(full)
                         sent += 1
                 await batches.flush()
                 self._save_checkpoint(stop, self._end_offsets(consumer))
@@ -236,18 +239,25 @@ class _Batches:
             return parts[seq % len(parts)]
         return parts[(murmur2(key) & 0x7FFFFFFF) % len(parts)]
 
-    async def add(self, seq: int, plan: ImportPlan, mark: str) -> None:
+    def add(self, seq: int, plan: ImportPlan, mark: str) -> tuple[int, Any] | None:
+        """Append record ``seq``; a batch it found full is returned, to be sent (by
+        :meth:`send`: a coroutine per record would cost more than the record)."""
         key, value, ts = plan.keys[seq], plan.values[seq], plan.arrival_ms[seq]
         headers = [(HEADER, mark.encode())]
         part = self._partition(key, seq)
         batch = self.open.get(part)
         if batch is None:
             batch = self.open[part] = self.producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=ts, headers=headers) is None:  # full
-            await self._send(part, batch)
-            batch = self.open[part] = self.producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=ts, headers=headers) is None:
-                raise ValueError(f"record {seq} is larger than a batch may be")
+        if batch.append(key=key, value=value, timestamp=ts, headers=headers) is not None:
+            return None
+        full, batch = batch, self.producer.create_batch()
+        self.open[part] = batch
+        if batch.append(key=key, value=value, timestamp=ts, headers=headers) is None:
+            raise ValueError(f"record {seq} is larger than a batch may be")
+        return part, full
+
+    async def send(self, full: tuple[int, Any]) -> None:
+        await self._send(*full)
 
     async def _send(self, part: int, batch: Any) -> None:
         batch.close()
