@@ -145,7 +145,16 @@ class UnitGridIndex:
         """Build from a parsed FeatureCollection, or a path to a GeoJSON file."""
         if isinstance(obj_or_path, str | Path):
             obj_or_path = json.loads(Path(obj_or_path).read_text(encoding="utf-8"))
-        polys = _parse(obj_or_path)
+        return cls.from_polygons(_parse(obj_or_path), spec)
+
+    @classmethod
+    def from_polygons(
+        cls, polys: list[tuple[int, list[list[tuple[float, float]]]]], spec: GridSpec
+    ) -> UnitGridIndex:
+        """Build from ``(code, rings of (lon, lat))`` polygons, the closing vertex dropped
+        (e.g. a district boundary, code 1: ``lookup`` is then a containment test)."""
+        if not polys:
+            raise ValueError("no polygons")
         lens = [len(r) for _, rings in polys for r in rings]
         ring_vert = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
         poly_ring = np.concatenate([[0], np.cumsum([len(r) for _, r in polys])]).astype(np.int64)

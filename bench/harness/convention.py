@@ -30,7 +30,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 # suite -> benchmark files (relative to bench/); the one list `citystream bench` selects from
 SUITES: dict[str, tuple[str, ...]] = {
     "kernels": ("test_bench_kernels.py", "test_bench_peers.py", "test_bench_streets.py"),
-    "intake": ("test_bench_intake.py",),
+    "intake": ("test_bench_intake.py", "test_bench_import.py"),
     "sinks": ("test_bench_sinks.py",),
     "e2e": ("test_bench_e2e.py",),
     "api": ("test_bench_api.py",),

@@ -51,6 +51,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("streams.cli.bench", "benchmark suites beside their peers; regression guard"),
     "apikey": ("streams.cli.apikey", "make an API key and its keys-file entry (hash only)"),
     "settings": ("streams.cli.settings", "print the effective settings (secrets masked)"),
+    "district": ("streams.cli.district", "onboard a district from its GIS files"),
+    "import": ("streams.cli.imports", "backfill 311 exports through the raw topics"),
 }
 
 

@@ -28,7 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=SOURCES,
         help="source of .jsonl inputs whose name does not say it",
     )
-    parser.add_argument("--csv-mapping", help="column mapping JSON for 311 CSV exports")
+    parser.add_argument(
+        "--csv-mapping",
+        help="311 CSV exports: a packaged city (nyc, chicago, boston, baltimore) or a mapping JSON",
+    )
     parser.add_argument(
         "--out", type=Path, default=Path("var/replay"), help="output folder (default var/replay)"
     )

@@ -20,6 +20,8 @@ class Reason(str, Enum):  # noqa: UP042 - str() of members kept as other modules
     BAD_COORDINATES = "bad_coordinates"
     OUT_OF_DISTRICT = "out_of_district"
     UNKNOWN_CRS = "unknown_crs"
+    # a position the district declares a placeholder (a geocoder's city-centre default)
+    PLACEHOLDER_POSITION = "placeholder_position"
     BAD_TIME = "bad_time"
     FUTURE_TIME = "future_time"
     STALE_TIME = "stale_time"

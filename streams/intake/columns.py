@@ -8,7 +8,7 @@ import numpy as np
 from streams.contracts.reasons import Reason
 from streams.reference.geo import CRS, District, bd09_to_wgs84, gcj02_to_wgs84
 
-__all__ = ["VECTOR_REASONS", "check_columns", "position_message"]
+__all__ = ["POSITION_REASONS", "VECTOR_REASONS", "check_columns", "position_message"]
 
 _CONVERTERS = {CRS.index("gcj02"): gcj02_to_wgs84, CRS.index("bd09"): bd09_to_wgs84}
 # Codes of check_columns' reject array.
@@ -17,7 +17,12 @@ VECTOR_REASONS: dict[int, Reason] = {
     2: Reason.OUT_OF_DISTRICT,
     3: Reason.FUTURE_TIME,
     4: Reason.STALE_TIME,
+    5: Reason.PLACEHOLDER_POSITION,
 }
+# the reasons whose message position_message writes
+POSITION_REASONS = frozenset(
+    (Reason.BAD_COORDINATES, Reason.OUT_OF_DISTRICT, Reason.PLACEHOLDER_POSITION)
+)
 
 
 def check_columns(
@@ -44,6 +49,8 @@ def check_columns(
     reject[t < now - max_age_ms] = 4
     reject[t > now + max_future_skew_ms] = 3
     reject[~bad & ~district.contains(lat, lon)] = 2
+    if district.placeholders:
+        reject[~bad & (district.placeholder_at(lat, lon) >= 0)] = 5
     reject[bad] = 1
     return reject
 
@@ -52,7 +59,17 @@ def position_message(district: District, reason: Reason, lat: float, lon: float)
     """The dead-letter message of a bad or out-of-district position."""
     d = district
     if reason is Reason.BAD_COORDINATES:
+        if lat == 0.0 and lon == 0.0:
+            return "lat=0, lon=0 is the placeholder of a missing position (null island)"
         return f"lat={lat!r}, lon={lon!r} is not a position"
+    if reason is Reason.PLACEHOLDER_POSITION:
+        i = int(d.placeholder_at(np.array([lat]), np.array([lon]))[0])
+        p = d.placeholders[i]
+        note = f" ({p.note})" if p.note else ""
+        return (
+            f"WGS84 ({lat:.6f}, {lon:.6f}) is {d.name}'s declared placeholder position "
+            f"({p.lat}, {p.lon}){note}: the real position is unknown"
+        )
     return (
         f"WGS84 ({lat:.6f}, {lon:.6f}) outside {d.name} "
         f"[{d.lat_min}..{d.lat_max}] x [{d.lon_min}..{d.lon_max}]"

@@ -30,7 +30,12 @@ from streams.contracts.reasons import Reason
 from streams.contracts.requests import RequestUpdate
 from streams.intake.adapters import hotline, patrol, sensor
 from streams.intake.adapters.common import ParseContext, Rows
-from streams.intake.columns import VECTOR_REASONS, check_columns, position_message
+from streams.intake.columns import (
+    POSITION_REASONS,
+    VECTOR_REASONS,
+    check_columns,
+    position_message,
+)
 from streams.reference.categories import CategoryTable, SensorAlarmMap, ServiceCodeMap
 from streams.reference.geo import District
 from streams.settings import Settings
@@ -178,12 +183,15 @@ class Normalizer:
         now_ms: int | None = None,
         ingest_ms: Sequence[int] | np.ndarray | None = None,
         origins: Sequence[tuple[int, int]] | None = None,
+        at_event_time: bool = False,
     ) -> NormalizeResult:
         """Parse ``payloads`` of ``source`` into one batch and dead letters.
 
         The reference "now" of a record, used for the future/stale checks and stored as
         its ingest time, is ``ingest_ms[i]`` when given (one per payload, e.g. the Kafka
-        message timestamps: a replay then judges each record as when it arrived), else
+        message timestamps: a replay then judges each record as when it arrived), else its
+        own event time with ``at_event_time`` (an export that does not say when each record
+        arrived: judging it against today would make every old record stale), else
         ``now_ms``, else ``now_fn()``. ``origins``: per payload, the raw ``(partition,
         offset)`` it was read from (stored as ``origin_partition`` / ``origin_seq``).
         """
@@ -199,6 +207,8 @@ class Normalizer:
         parse(payloads, self.ctx, rows, dead)
         if ingest_ms is not None:
             now = np.asarray(ingest_ms, dtype=np.int64)[np.array(rows.index, dtype=np.int64)]
+        elif at_event_time:
+            now = np.array(rows.time_ms, dtype=np.int64)
         else:
             single = self.now_fn() if now_ms is None else now_ms
             now = np.full(len(rows), single, dtype=np.int64)
@@ -248,7 +258,7 @@ class Normalizer:
         )
 
     def _message(self, reason: Reason, lat: float, lon: float, t: int, now: int) -> str:
-        if reason in (Reason.BAD_COORDINATES, Reason.OUT_OF_DISTRICT):
+        if reason in POSITION_REASONS:
             return position_message(self.district, reason, lat, lon)
         stamp = datetime.fromtimestamp(t / 1000, UTC).isoformat()
         if reason is Reason.FUTURE_TIME:

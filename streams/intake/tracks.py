@@ -46,7 +46,12 @@ from streams.intake.adapters.common import (
     req_str,
     time_ms,
 )
-from streams.intake.columns import VECTOR_REASONS, check_columns, position_message
+from streams.intake.columns import (
+    POSITION_REASONS,
+    VECTOR_REASONS,
+    check_columns,
+    position_message,
+)
 from streams.intake.normalize import wall_clock_ms
 from streams.reference.geo import CRS, District
 from streams.reference.inspectors import InspectorRoster
@@ -324,7 +329,7 @@ class TrackIntake:
         return TrackPoints(out, devices, inspectors)
 
     def _message(self, reason: Reason, lat: float, lon: float, t: int, now: int) -> str:
-        if reason in (Reason.BAD_COORDINATES, Reason.OUT_OF_DISTRICT):
+        if reason in POSITION_REASONS:
             return position_message(self.district, reason, lat, lon)
         stamp = datetime.fromtimestamp(t / 1000, UTC).isoformat()
         if reason is Reason.FUTURE_TIME:

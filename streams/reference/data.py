@@ -6,10 +6,12 @@ import csv
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["DATA_DIR", "DISTRICTS_DIR", "read_csv_rows"]
+__all__ = ["CITIES_DIR", "DATA_DIR", "DISTRICTS_DIR", "read_csv_rows"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DISTRICTS_DIR = DATA_DIR / "districts"
+# per city: its category table, service-code map and 311 export mapping (docs/onboarding.md)
+CITIES_DIR = DATA_DIR / "cities"
 
 
 def read_csv_rows(

@@ -19,12 +19,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import orjson
 
+from kernels import GridSpec, UnitGridIndex
 from streams.reference.data import DISTRICTS_DIR
+from streams.reference.polygons import PolygonError, read_shapes, rings_for_index
 
 __all__ = [
     "CRS",
     "District",
     "DistrictError",
+    "Placeholder",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
     "gcj02_to_bd09",
@@ -44,8 +47,23 @@ _INVERSE_MAX_ITER = 20
 _SPACE_NEAR_CJK = re.compile(r" ?([^\x00-\x7f]) ?")
 
 
+_M_PER_DEG = 111_320.0  # metres per degree of latitude (and of longitude at the equator)
+PLACEHOLDER_TOLERANCE_M = 2.0  # a placeholder is written as the same digits, give or take
+
+
 class DistrictError(ValueError):
     """A district file or its gazetteer is invalid."""
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A position a source writes when it does not know one (e.g. a geocoder's city centre):
+    a report there says nothing about where the problem is (docs/onboarding.md)."""
+
+    lat: float
+    lon: float
+    tolerance_m: float
+    note: str
 
 
 def _out_of_china(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -146,12 +164,21 @@ class District:
     unit_grids_path: Path | None  # GeoJSON of the 15-digit unit grids, if the district has one
     streets_path: Path | None  # GeoJSON of the street segments (streams.reference.streets)
     gazetteer: dict[str, tuple[float, float]] = field(repr=False)
+    # positions a source writes when it has none (a geocoder's city-centre default)
+    placeholders: tuple[Placeholder, ...] = ()
+    # GeoJSON of the district's boundary polygon(s): containment is tested against it,
+    # not only against the bounding box (docs/onboarding.md)
+    boundary_path: Path | None = None
+    boundary: UnitGridIndex | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> District:
-        """``qibin`` reads streams/data/districts/qibin.json; a path reads that file."""
+        """``qibin`` reads streams/data/districts/qibin.json; a path reads that file, a folder
+        its ``district.json`` (what ``citystream district init`` writes)."""
         path = Path(name_or_path)
-        if path.suffix != ".json":
+        if path.is_dir():
+            path = path / "district.json"
+        elif path.suffix != ".json":
             path = DISTRICTS_DIR / f"{path}.json"
         if not path.is_file():
             raise DistrictError(f"district file {path} does not exist")
@@ -166,6 +193,16 @@ class District:
             origin = (float(raw["origin"]["lat"]), float(raw["origin"]["lon"]))
             grids_name = raw.get("unit_grids")
             streets_name = raw.get("streets")
+            boundary_name = raw.get("boundary")
+            placeholders = tuple(
+                Placeholder(
+                    float(p["lat"]),
+                    float(p["lon"]),
+                    float(p.get("tolerance_m", PLACEHOLDER_TOLERANCE_M)),
+                    str(p.get("note", "")),
+                )
+                for p in raw.get("placeholder_positions", ())
+            )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise DistrictError(f"{path}: invalid district file: {exc!r}") from exc
         except ZoneInfoNotFoundError as exc:
@@ -181,6 +218,7 @@ class District:
         streets_path = path.parent / streets_name if streets_name else None
         if streets_path is not None and not streets_path.is_file():
             raise DistrictError(f"{path}: street network file {streets_path} does not exist")
+        boundary_path = path.parent / boundary_name if boundary_name else None
         return cls(
             name,
             admin_code,
@@ -194,16 +232,34 @@ class District:
             grids_path,
             streets_path,
             gazetteer,
+            placeholders,
+            boundary_path,
+            _boundary_index(path, boundary_path, origin) if boundary_path else None,
         )
 
     def contains(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """Boolean mask: inside the district's bounding box."""
-        return (
+        """Boolean mask: inside the district's bounding box and, when it declares one, its
+        boundary polygon (NaN positions are outside)."""
+        inside = (
             (lat >= self.lat_min)
             & (lat <= self.lat_max)
             & (lon >= self.lon_min)
             & (lon <= self.lon_max)
         )
+        if self.boundary is not None and inside.any():
+            which = np.flatnonzero(inside)
+            inside[which] = self.boundary.lookup(lat[which], lon[which]) != 0
+        return inside
+
+    def placeholder_at(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Per position: the index of the declared placeholder it sits on, or -1."""
+        found = np.full(len(lat), -1, dtype=np.int64)
+        for i, p in enumerate(self.placeholders):
+            dy = (lat - p.lat) * _M_PER_DEG
+            dx = (lon - p.lon) * _M_PER_DEG * math.cos(math.radians(p.lat))
+            with np.errstate(invalid="ignore"):
+                found[(found < 0) & (dx * dx + dy * dy <= p.tolerance_m**2)] = i
+        return found
 
     def lookup_address(self, address: str) -> tuple[float, float] | None:
         """WGS84 (lat, lon) of a gazetteer address, or None if unknown."""
@@ -214,6 +270,18 @@ class District:
         if self.gazetteer:
             return f"not in the gazetteer ({len(self.gazetteer)} addresses)"
         return f"no gazetteer loaded (file {self.gazetteer_path} missing)"
+
+
+def _boundary_index(path: Path, boundary_path: Path, origin: tuple[float, float]) -> UnitGridIndex:
+    errors: list[str] = []
+    try:
+        shapes = read_shapes(boundary_path, None, errors)
+    except PolygonError as exc:
+        errors.append(str(exc))
+    if errors:
+        raise DistrictError(f"{path}: boundary {boundary_path.name}: {'; '.join(errors)}")
+    # one polygon for the whole district: the cell size only bounds the index's box
+    return UnitGridIndex.from_polygons(rings_for_index(shapes, 1), GridSpec(*origin, 1000.0))
 
 
 def _read_gazetteer(path: Path) -> dict[str, tuple[float, float]]:

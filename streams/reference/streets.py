@@ -25,7 +25,7 @@ from kernels import GridSpec, SegmentIndex, WalkParams
 from streams.reference.geo import District
 from streams.settings import WalkSettings
 
-__all__ = ["StreetNetwork", "StreetSegment", "StreetsError", "walk_params"]
+__all__ = ["StreetNetwork", "StreetSegment", "StreetsError", "approx_length_m", "walk_params"]
 
 _LENGTH_TOLERANCE = (0.05, 1.0)  # (share, metres) the stated length may differ by
 _EARTH_RADIUS_M = 6_371_008.8
@@ -44,7 +44,7 @@ class StreetSegment:
     coords: tuple[tuple[float, float], ...]  # (lon, lat) as in the file
 
 
-def _approx_length_m(coords: tuple[tuple[float, float], ...]) -> float:
+def approx_length_m(coords: tuple[tuple[float, float], ...]) -> float:
     """Equirectangular length, plenty for a check at 5 %."""
     total = 0.0
     for (lon0, lat0), (lon1, lat1) in itertools.pairwise(coords):
@@ -99,7 +99,7 @@ def _segment(feat: Any, where: str) -> StreetSegment:
     if not (math.isfinite(length) and length > 0):
         raise StreetsError(f"{where}: length_m must be > 0, got {length!r}")
     coords = _coords(feat.get("geometry"), where)
-    measured = _approx_length_m(coords)
+    measured = approx_length_m(coords)
     share, metres = _LENGTH_TOLERANCE
     if abs(measured - length) > share * measured + metres:
         raise StreetsError(

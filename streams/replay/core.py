@@ -16,7 +16,7 @@ import numpy as np
 
 from streams.contracts.columnar import rows
 from streams.contracts.deadletter import DeadLetter
-from streams.contracts.fused import FLAG_LATE, FusedBatch
+from streams.contracts.fused import FusedBatch
 from streams.contracts.reasons import Reason
 from streams.dedup.build import engine_dead_letters, make_engine
 from streams.dedup.engine import DedupEngine, TileDedup
@@ -68,36 +68,34 @@ def _normalize_all(
     normalizer: Normalizer, records: Iterable[RawInput], result: ReplayResult
 ) -> FusedBatch:
     batches: list[FusedBatch] = []
-    pending: dict[str, list[RawInput]] = {}
+    # records with and without an arrival time are normalized apart (see flush)
+    pending: dict[tuple[str, bool], list[RawInput]] = {}
 
-    def flush(source: str) -> None:
-        chunk = pending.pop(source, [])
+    def flush(key: tuple[str, bool]) -> None:
+        chunk = pending.pop(key, [])
         if not chunk:
             return
-        arrival = [r.arrival_ms for r in chunk]
-        known = all(a is not None for a in arrival)
+        source, known = key
         out = normalizer.normalize(
             source,
             [r.value for r in chunk],
-            ingest_ms=[int(a) for a in arrival if a is not None] if known else None,
+            ingest_ms=[int(r.arrival_ms or 0) for r in chunk] if known else None,
+            # No arrival time in the input (a CSV export): a record arrived when it
+            # happened, so it is judged against the export's own times, never today's.
+            at_event_time=not known,
         )
-        batch = out.batch
-        if not known and len(batch):
-            # No arrival time in the input (a CSV export): it arrived when it happened, so
-            # nothing is late (the normalizer judged it against the wall clock).
-            batch.events["ingest_time_ms"] = batch.events["event_time_ms"]
-            batch.events["flags"] &= np.uint8(~FLAG_LATE & 0xFF)
-        batches.append(batch)
+        batches.append(out.batch)
         result.dead_letters.extend(out.dead_letters)
 
     for record in records:
         result.records_in[record.source] += 1
-        bucket = pending.setdefault(record.source, [])
+        key = (record.source, record.arrival_ms is not None)
+        bucket = pending.setdefault(key, [])
         bucket.append(record)
         if len(bucket) >= _NORMALIZE_CHUNK:
-            flush(record.source)
-    for source in list(pending):
-        flush(source)
+            flush(key)
+    for key in list(pending):
+        flush(key)
     return FusedBatch.concat(batches) if batches else FusedBatch.empty()
 
 

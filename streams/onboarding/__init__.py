@@ -1,0 +1,1 @@
+"""Onboarding a city: its district folder from GIS files, its 311 history into the raw topics."""
