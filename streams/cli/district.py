@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--supervisors", type=Path, help="the verifying supervisors' roster CSV")
     parser.add_argument(
+        "--campaigns",
+        type=Path,
+        help="the campaign calendar CSV (docs/contracts.md; default: an empty calendar)",
+    )
+    parser.add_argument(
         "--categories", help="a packaged city (nyc, chicago...) or a folder of category files"
     )
     parser.add_argument(
@@ -81,6 +86,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         holidays=tuple(args.holidays),
         inspectors=args.inspectors,
         supervisors=args.supervisors,
+        campaigns=args.campaigns,
         categories=args.categories,
         grid_code_pattern=args.grid_code_pattern,
         placeholders=tuple(args.placeholder),

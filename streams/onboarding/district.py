@@ -24,6 +24,7 @@ import orjson
 from kernels import GridSpec, UnitGridIndex
 from streams.cases.calendar import CalendarError, load_holiday_file
 from streams.onboarding.layers import check_codes, check_coverage
+from streams.reference.campaigns import CAMPAIGN_COLUMNS, CampaignError, CampaignTable
 from streams.reference.categories import CategoryError, CategoryTable, ServiceCodeMap
 from streams.reference.data import CITIES_DIR
 from streams.reference.geo import District, DistrictError
@@ -64,6 +65,7 @@ class DistrictSources:
     holidays: tuple[Path, ...] = ()
     inspectors: Path | None = None  # the foot patrol's roster (required with streets)
     supervisors: Path | None = None  # who verifies where (default: the packaged desk roster)
+    campaigns: Path | None = None  # the campaign calendar (default: none, an empty calendar)
     categories: str | None = None  # a packaged city (streams/data/cities) or a folder
     grid_code_pattern: str | None = None
     placeholders: tuple[tuple[float, float, str], ...] = ()
@@ -168,7 +170,7 @@ def _check_basics(src: DistrictSources, errors: list[str]) -> None:
         except re.error as exc:
             errors.append(f"--grid-code-pattern: not a regular expression: {exc}")
     files = (src.boundary, src.unit_grids, src.streets, src.gazetteer, src.inspectors)
-    for path in (*files, src.supervisors, *src.holidays):
+    for path in (*files, src.supervisors, src.campaigns, *src.holidays):
         if path is not None and not path.is_file():
             errors.append(f"{path}: no such file")
     for path in src.holidays:
@@ -199,6 +201,21 @@ def _check_rosters(src: DistrictSources, streets: list[dict[str, Any]], errors: 
             SupervisorRoster.load(src.supervisors)
         except RosterError as exc:
             errors.append(str(exc))
+
+
+def _check_campaigns(
+    src: DistrictSources, streets: list[dict[str, Any]], folder: Path | None, errors: list[str]
+) -> None:
+    """The campaign calendar against the district's own categories and streets (the
+    packaged calendar is Qibin's: a new district starts with none)."""
+    if src.campaigns is None or not src.campaigns.is_file():
+        return
+    try:
+        table = CategoryTable.load(folder / "categories.csv" if folder else None, src.code_digits)
+        names = {str(f.get("properties", {}).get("street_name")) for f in streets}
+        CampaignTable.load(src.campaigns, table.by_key, names if streets else None)
+    except (CampaignError, CategoryError) as exc:
+        errors.append(f"--campaigns: {exc}")
 
 
 def _categories_dir(name: str, digits: int, errors: list[str]) -> Path | None:
@@ -286,6 +303,7 @@ def build_district(src: DistrictSources, out: Path, *, force: bool = False) -> D
     categories = (
         _categories_dir(src.categories, src.code_digits, errors) if src.categories else None
     )
+    _check_campaigns(src, streets, categories, errors)
     if errors:
         raise OnboardingError(errors)
     _write(src, out, boundary, streets, categories)
@@ -319,6 +337,10 @@ def _write(
                                    (src.supervisors, "supervisors.csv")) if p]  # fmt: skip
     for path, name in copies:
         shutil.copyfile(path, out / name)
+    if src.campaigns is not None:
+        shutil.copyfile(src.campaigns, out / "campaigns.csv")
+    else:  # a calendar of its own, empty, rather than another district's
+        (out / "campaigns.csv").write_text(",".join(CAMPAIGN_COLUMNS) + "\n", encoding="utf-8")
     if src.streets:
         names["streets"] = "streets.geojson"
         doc = {"type": "FeatureCollection", "features": streets}
@@ -326,6 +348,7 @@ def _write(
     spec = _spec(src, boundary, names)
     (out / DISTRICT_FILE).write_bytes(orjson.dumps(spec, option=orjson.OPT_INDENT_2))
     env = _env(out.resolve(), src, holidays, categories is not None)
+    env += f"CITYSTREAM_CAMPAIGNS_FILE={out.resolve() / 'campaigns.csv'}\n"
     if src.inspectors:
         env += f"CITYSTREAM_INSPECTOR_ROSTER={out.resolve() / 'inspectors.csv'}\n"
     if src.supervisors:
