@@ -45,15 +45,24 @@ _NETWORK_ERRORS = (
 )
 
 
-def make_client(settings: Settings, *, port: int | None = None, use_numpy: bool = True) -> Client:
-    """A clickhouse-driver client for the pipeline user (numpy mode for inserts)."""
+def make_client(
+    settings: Settings,
+    *,
+    port: int | None = None,
+    use_numpy: bool = True,
+    timeout_s: float = 60,
+) -> Client:
+    """A clickhouse-driver client for the pipeline user (numpy mode for inserts).
+
+    ``timeout_s`` bounds each wait for the server: an INSERT ... SELECT sends nothing until
+    it is done, so a long one (the rollup refresh) needs more than the default."""
     return Client(
         host=settings.clickhouse.host,
         port=settings.clickhouse.port if port is None else port,
         user=settings.clickhouse.user,
         password=settings.clickhouse.password,
         connect_timeout=3,
-        send_receive_timeout=60,
+        send_receive_timeout=timeout_s,
         settings={"use_numpy": use_numpy},
     )
 

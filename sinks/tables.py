@@ -39,6 +39,7 @@ _DTYPES: Mapping[str, np.dtype[Any]] = MappingProxyType(
         "Float64": np.dtype(np.float64),
         "String": np.dtype(object),
         "DateTime": np.dtype(np.uint32),
+        "Date": np.dtype(np.uint16),  # days since 1970 (the rollup tables' period starts)
     }
 )
 

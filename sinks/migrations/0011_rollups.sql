@@ -1,0 +1,264 @@
+-- Rollups for BI (docs/bi/rollups.md): the case KPIs pre-aggregated per source partition by
+-- a refresh job (sinks/rollups.py, `citystream db rollup`), read beside a live computation
+-- of the partitions written since, so every view answers as before, whatever the job did.
+-- Placeholders: {db}, {tz}.
+--
+-- The watermark of a rollup is, per month partition of its source tables, the partition's
+-- signature in system.parts (highest block number and data version of its active parts):
+-- any insert (a replay too), mutation, drop or attach changes it, a background merge does
+-- not. A month whose signature still equals the one recorded at its refresh is "fresh" and
+-- read from the rollup; every other month ("stale") is computed from the raw rows. Cases
+-- and dispatches share the month of the case's opened_at (a dispatch carries its case's
+-- opening), so a month's case KPIs depend on that month's partitions of both only.
+
+-- One row per refresh of a month of a rollup family (today 'cases'): the signature its rollup rows were computed from.
+CREATE TABLE IF NOT EXISTS {db}.rollup_generations (
+    family String,
+    month UInt32,
+    generation UInt64,
+    signature String
+) ENGINE = ReplacingMergeTree(generation)
+ORDER BY (family, month);
+
+-- The sources' month partitions as they are now.
+CREATE VIEW IF NOT EXISTS {db}.rollup_signatures AS
+SELECT family, month, arrayStringConcat(arraySort(groupArray(part)), ',') AS signature
+FROM (
+    SELECT
+        'cases' AS family,
+        toUInt32(partition_id) AS month,
+        concat(table, ':', toString(max(max_block_number)), ':', toString(max(data_version)))
+            AS part
+    FROM system.parts
+    WHERE database = '{db}' AND active AND table IN ('cases', 'dispatches')
+    GROUP BY table, partition_id
+)
+GROUP BY family, month;
+
+-- The months whose latest refresh is still current: their rollup rows are the KPIs.
+CREATE VIEW IF NOT EXISTS {db}.rollup_fresh AS
+SELECT family, month, latest AS generation
+FROM (
+    SELECT family, month, max(generation) AS latest, argMax(signature, generation) AS recorded
+    FROM {db}.rollup_generations
+    GROUP BY family, month
+) AS g
+ANY INNER JOIN (
+    SELECT family, month, signature AS current FROM {db}.rollup_signatures
+) AS s USING (family, month)
+WHERE recorded = current;
+
+-- The months with data and no current refresh: computed from the raw rows.
+CREATE VIEW IF NOT EXISTS {db}.rollup_stale AS
+SELECT family, month
+FROM {db}.rollup_signatures
+WHERE (family, month) NOT IN (SELECT family, month FROM {db}.rollup_fresh);
+
+-- Case KPI rows of the stale months, as the refresh job stores them (the building block of
+-- kpi_case_counts, 0002): per month (of opened_at), period and unit grid, the milestone
+-- counts; plus one `pending` row per case that is not due yet only because its deadline is
+-- still ahead (not handled, not voided, deadline after now): it becomes due at its deadline
+-- without any new row, so kpi_case_counts counts it when now() has passed the deadline.
+CREATE VIEW IF NOT EXISTS {db}.case_rollup_live AS
+SELECT
+    month, pending, r_period, r_period_start, department, street, community, grid_code,
+    r_deadline,
+    sum(d_opened) AS n_opened,
+    sum(d_due) AS n_due,
+    sum(d_handled) AS n_handled,
+    sum(d_handled_on_time) AS n_handled_on_time,
+    sum(d_closed) AS n_closed,
+    sum(d_closed_on_time) AS n_closed_on_time,
+    sum(d_reworked) AS n_reworked,
+    sum(d_dispatched) AS n_dispatched,
+    sum(d_dispatched_on_time) AS n_dispatched_on_time,
+    sum(d_closed_in_period) AS n_closed_in_period,
+    sum(d_recurrences) AS n_recurrences,
+    sum(d_sum_lat) AS sum_lat,
+    sum(d_sum_lon) AS sum_lon
+FROM (
+    -- per local day first (a few rows per grid and day), the periods after
+    SELECT
+        month, toUInt8(kind = 5) AS pending, department, street, community, grid_code,
+        if(kind = 5, at, toDateTime(0)) AS r_deadline,
+        toDate(at, '{tz}') AS day,
+        countIf(kind = 1) AS d_opened,
+        countIf(kind IN (2, 5)) AS d_due,
+        countIf(kind = 2 AND is_handled = 1) AS d_handled,
+        countIf(kind = 2 AND handled_on_time = 1) AS d_handled_on_time,
+        countIf(kind IN (2, 5) AND is_closed = 1) AS d_closed,
+        countIf(kind = 2 AND closed_on_time = 1) AS d_closed_on_time,
+        countIf(kind IN (2, 5) AND reworked = 1) AS d_reworked,
+        countIf(kind = 3) AS d_dispatched,
+        countIf(kind = 3 AND dispatched_on_time = 1) AS d_dispatched_on_time,
+        countIf(kind = 4) AS d_closed_in_period,
+        countIf(kind = 1 AND recurrence_of != 0) AS d_recurrences,
+        sumIf(lat, kind = 1) AS d_sum_lat,
+        sumIf(lon, kind = 1) AS d_sum_lon
+    FROM (
+        SELECT
+            month, department, street, community, grid_code, lat, lon, is_handled,
+            handled_on_time, is_closed, closed_on_time, reworked, dispatched_on_time,
+            recurrence_of,
+            arrayJoin(arrayFilter(x -> tupleElement(x, 2) > toDateTime(0), [
+                (toUInt8(1), if(voided = 1, toDateTime(0), opened_at)),
+                (toUInt8(2), due_at),
+                (toUInt8(3), if(voided = 1, toDateTime(0), dispatched_at)),
+                (toUInt8(4), if(voided = 1, toDateTime(0), closed_at)),
+                (toUInt8(5), if(waiting = 1, deadline, toDateTime(0)))
+            ])) AS milestone,
+            tupleElement(milestone, 1) AS kind,
+            tupleElement(milestone, 2) AS at
+        FROM (
+            SELECT
+                month, department, grid_code, community, street, lat, lon, deadline,
+                opened_at, dispatched_at, closed_at, rework_count, recurrence_of,
+                dispatched_on_time,
+                toUInt8(status = 'voided') AS voided,
+                toUInt8(closed_at > toDateTime(0) AND dispatched_at = toDateTime(0))
+                    AS closed_on_spot,
+                if(closed_on_spot = 1, closed_at, handled_at) AS handled_eff,
+                toUInt8(handled_eff > toDateTime(0)) AS is_handled,
+                toUInt8(closed_at > toDateTime(0)) AS is_closed,
+                toUInt8(is_handled = 1 AND (closed_on_spot = 1 OR handled_eff <= deadline))
+                    AS handled_on_time,
+                toUInt8(is_closed = 1 AND handled_on_time = 1) AS closed_on_time,
+                toUInt8(rework_count > 0) AS reworked,
+                multiIf(
+                    voided = 1, toDateTime(0),
+                    closed_on_spot = 1, closed_at,
+                    is_handled = 1 AND deadline > toDateTime(0), least(handled_eff, deadline),
+                    is_handled = 1, handled_eff,
+                    deadline > toDateTime(0) AND deadline <= now(), deadline,
+                    toDateTime(0)) AS due_at,
+                toUInt8(voided = 0 AND closed_on_spot = 0 AND is_handled = 0
+                    AND deadline > now()) AS waiting
+            FROM (
+                SELECT
+                    toUInt32(toYYYYMM(opened_at)) AS month, case_id, department, grid_code,
+                    community, street, lat, lon, opened_at, dispatched_at, deadline,
+                    handled_at, closed_at, status, rework_count, recurrence_of
+                FROM {db}.cases FINAL
+                WHERE toUInt32(toYYYYMM(opened_at)) IN (
+                    SELECT month FROM {db}.rollup_stale WHERE family = 'cases'
+                )
+            ) AS c
+            ANY LEFT JOIN (
+                SELECT case_id, dispatched_on_time
+                FROM {db}.dispatches FINAL
+                WHERE toUInt32(toYYYYMM(opened_at)) IN (
+                    SELECT month FROM {db}.rollup_stale WHERE family = 'cases'
+                )
+            ) AS d USING case_id
+        )
+    )
+    GROUP BY month, pending, department, street, community, grid_code, r_deadline, day
+)
+ARRAY JOIN
+    if(pending = 1, [''], ['day', 'week', 'month']) AS r_period,
+    if(pending = 1, [toDate(0)], [day, toMonday(day), toStartOfMonth(day)]) AS r_period_start
+GROUP BY
+    month, pending, r_period, r_period_start, department, street, community, grid_code,
+    r_deadline;
+
+-- What the refresh job stores: the rows of case_rollup_live of the months it refreshed,
+-- one partition per (month, generation), so a superseded refresh is dropped whole.
+CREATE TABLE IF NOT EXISTS {db}.rollup_case_rows (
+    month UInt32,
+    generation UInt64,
+    pending UInt8,
+    r_period String,
+    r_period_start Date,
+    department String,
+    street String,
+    community String,
+    grid_code String,
+    r_deadline DateTime,
+    n_opened UInt64,
+    n_due UInt64,
+    n_handled UInt64,
+    n_handled_on_time UInt64,
+    n_closed UInt64,
+    n_closed_on_time UInt64,
+    n_reworked UInt64,
+    n_dispatched UInt64,
+    n_dispatched_on_time UInt64,
+    n_closed_in_period UInt64,
+    n_recurrences UInt64,
+    sum_lat Float64,
+    sum_lon Float64
+) ENGINE = MergeTree()
+PARTITION BY (month, generation)
+ORDER BY (pending, r_period, r_period_start, department, grid_code, r_deadline);
+
+-- The case KPI rows in force: the fresh months' latest refresh and the stale months' live.
+CREATE VIEW IF NOT EXISTS {db}.case_rollup_rows AS
+SELECT *
+FROM (
+    SELECT
+        pending, r_period, r_period_start, department, street, community, grid_code,
+        r_deadline, n_opened, n_due, n_handled, n_handled_on_time, n_closed,
+        n_closed_on_time, n_reworked, n_dispatched, n_dispatched_on_time, n_closed_in_period,
+        n_recurrences, sum_lat, sum_lon
+    FROM {db}.rollup_case_rows
+    WHERE (month, generation) IN (
+        SELECT month, generation FROM {db}.rollup_fresh WHERE family = 'cases'
+    )
+    UNION ALL
+    SELECT
+        pending, r_period, r_period_start, department, street, community, grid_code,
+        r_deadline, n_opened, n_due, n_handled, n_handled_on_time, n_closed,
+        n_closed_on_time, n_reworked, n_dispatched, n_dispatched_on_time, n_closed_in_period,
+        n_recurrences, sum_lat, sum_lon
+    FROM {db}.case_rollup_live
+);
+
+-- kpi_case_counts as in 0002 (same rows, same columns), now summed from the fresh months'
+-- rollup rows and the stale months' live rows; a pending case counts as due (and closed
+-- or reworked, as it is) in the periods of its deadline once that has passed.
+DROP TABLE IF EXISTS {db}.kpi_case_counts;
+
+CREATE VIEW IF NOT EXISTS {db}.kpi_case_counts AS
+SELECT
+    period, period_start, department, street, community, grid_code,
+    sum(n_opened) AS n_opened,
+    sum(n_due) AS n_due,
+    sum(n_handled) AS n_handled,
+    sum(n_handled_on_time) AS n_handled_on_time,
+    sum(n_closed) AS n_closed,
+    sum(n_closed_on_time) AS n_closed_on_time,
+    sum(n_reworked) AS n_reworked,
+    sum(n_dispatched) AS n_dispatched,
+    sum(n_dispatched_on_time) AS n_dispatched_on_time,
+    sum(n_closed_in_period) AS n_closed_in_period,
+    sum(n_recurrences) AS n_recurrences
+FROM (
+    SELECT *, toDate(r_deadline, '{tz}') AS due_day
+    FROM {db}.case_rollup_rows
+    WHERE pending = 0 OR r_deadline <= now()
+)
+ARRAY JOIN
+    if(pending = 1, ['day', 'week', 'month'], [r_period]) AS period,
+    if(pending = 1, [due_day, toMonday(due_day), toStartOfMonth(due_day)], [r_period_start])
+        AS period_start
+GROUP BY period, period_start, department, street, community, grid_code;
+
+-- kpi_hotspots as in 0002 (same rows, same columns) from the same rows: a unit grid's cases
+-- opened (not voided) in the period, their recurrences and mean position.
+DROP TABLE IF EXISTS {db}.kpi_hotspots;
+
+CREATE VIEW IF NOT EXISTS {db}.kpi_hotspots AS
+SELECT
+    r_period AS period,
+    r_period_start AS period_start,
+    grid_code,
+    anyIf(community, n_opened > 0) AS community_code,
+    anyIf(street, n_opened > 0) AS street_code,
+    sum(n_opened) AS cases,
+    sum(n_recurrences) AS recurrences,
+    sum(sum_lat) / cases AS mean_lat,
+    sum(sum_lon) / cases AS mean_lon
+FROM {db}.case_rollup_rows
+WHERE pending = 0
+GROUP BY r_period, r_period_start, grid_code
+HAVING cases > 0;
