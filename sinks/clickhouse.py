@@ -73,13 +73,14 @@ def run_command(
     database: str,
     body: Callable[[DriverExecutor], int],
     known_errors: tuple[type[Exception], ...],
+    timeout_s: float = 60,
 ) -> int:
     """Run a ``citystream <command>`` body against ClickHouse; its exit code.
 
     A known error (bad input, a failed query) exits 1 with its message; anything else
     exits 2 and says which server it tried (no silent fallback).
     """
-    client = make_client(settings, use_numpy=False)
+    client = make_client(settings, use_numpy=False, timeout_s=timeout_s)
     try:
         return body(DriverExecutor(client))
     except known_errors as exc:

@@ -4,9 +4,10 @@
 -- Placeholders: {db}, {tz}.
 --
 -- The watermark of a rollup is, per month partition of its source tables, the partition's
--- signature in system.parts (highest block number and data version of its active parts):
--- any insert (a replay too), mutation, drop or attach changes it, a background merge does
--- not. A month whose signature still equals the one recorded at its refresh is "fresh" and
+-- signature in system.parts: the highest block number of its active parts and the highest
+-- mutation applied to them (a part's data_version when it differs from its first block).
+-- An insert (a replay too), a mutation, an attach or a drop of the newest part changes
+-- it; a background merge does not (its part spans the same blocks and mutations). A month whose signature still equals the one recorded at its refresh is "fresh" and
 -- read from the rollup; every other month ("stale") is computed from the raw rows. Cases
 -- and dispatches share the month of the case's opened_at (a dispatch carries its case's
 -- opening), so a month's case KPIs depend on that month's partitions of both only.
@@ -27,8 +28,8 @@ FROM (
     SELECT
         'cases' AS family,
         toUInt32(partition_id) AS month,
-        concat(table, ':', toString(max(max_block_number)), ':', toString(max(data_version)))
-            AS part
+        concat(table, ':', toString(max(max_block_number)), ':', toString(max(
+            if(data_version != min_block_number, data_version, 0)))) AS part
     FROM system.parts
     WHERE database = '{db}' AND active AND table IN ('cases', 'dispatches')
     GROUP BY table, partition_id

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 import numpy as np
 import pytest
 
 from sinks import reference
+from sinks.kpi import queries
 from sinks.kpi.queries import BI_VIEWS
 from sinks.rollups import refresh
 from sinks.sql import ChdbExecutor, SqlError
@@ -192,3 +194,30 @@ def test_refresh_checks_its_arguments(chdb_executor: ChdbExecutor, migrated_db: 
         refresh(chdb_executor, migrated_db, family="intake")
     with pytest.raises(SqlError):
         refresh(chdb_executor, "no such; db")
+
+
+# hotspots.sql before the rollups: straight from the per-case facts
+HOTSPOTS_FROM_FACTS = """
+SELECT grid_code, count() AS cases, countIf(recurrence_of != 0) AS recurrences,
+    avg(lat) AS mean_lat, avg(lon) AS mean_lon
+FROM {db}.case_facts
+WHERE voided = 0 AND toDate(opened_at, '{tz}') >= toDate('{start}')
+    AND toDate(opened_at, '{tz}') <= toDate('{end}')
+GROUP BY grid_code
+ORDER BY cases DESC, grid_code
+"""
+
+
+def test_the_hotspot_query_reads_the_rollup_and_answers_as_the_facts_did(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    ex, db = chdb_executor, migrated_db
+    _load(insert, db, dataset)
+    refresh(ex, db)
+    start, end = date(2023, 7, 3), date(2023, 7, 16)
+    got = queries.hotspots(ex, db, TZ, start, end)
+    want = ex.query(HOTSPOTS_FROM_FACTS.format(db=db, tz=TZ, start=start, end=end))
+    assert len(want) > 5
+    assert [r["grid_code"] for r in got] == [r["grid_code"] for r in want]
+    for g, w in zip(got, want, strict=True):
+        assert g == pytest.approx(w), g["grid_code"]
