@@ -42,7 +42,7 @@ from sinks.clickhouse import ClickHouseSink, make_client
 from sinks.kpi import queries
 from sinks.kpi.queries import BI_VIEWS
 from sinks.migrate import Migration, load_migrations, migrate
-from sinks.rollups import refresh
+from sinks.rollups import refresh_all
 from sinks.sql import DriverExecutor
 from sinks.synthetic import generate
 from sinks.synthetic_patrols import generate_patrols
@@ -243,7 +243,7 @@ def kpi_stores(bench_settings: Settings, bench_scale: BenchScale) -> Iterator[Kp
         sink.add(table, 1, offset, columns)
     sink.flush()
     sink.close()
-    refresh(ex, stores.rollups)
+    refresh_all(ex, stores.rollups)
     before = _before_rollups()
     migrate(ex, stores.raw, tz, before)
     _attach_same_parts(

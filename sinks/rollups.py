@@ -1,10 +1,10 @@
 """The refresh job of the KPI rollups (migration 0011, docs/bi/rollups.md).
 
-A rollup family (today ``cases``: kpi_case_counts and kpi_hotspots, with the views built on
-them) is stored per month partition of its source tables. :func:`refresh` computes the
-rows of every *stale* month (one whose partitions changed since its last refresh: an
-insert, a replay, a mutation) from the deduplicated raw rows, stores them under a new
-generation, records the partitions' signatures they were computed from, and drops the
+A rollup family (``cases``: kpi_case_counts and kpi_hotspots, with the views built on them;
+``intake``: kpi_intake) is stored per month partition of its source tables. :func:`refresh`
+computes the rows of every *stale* month (one whose partitions changed since its last
+refresh: an insert, a replay, a mutation) from the deduplicated raw rows, stores them under
+a new generation, records the partitions' signatures they were computed from, and drops the
 superseded generations. The views read a month from the rollup only while its signature is
 unchanged, so a refresh never changes what a view answers, only how fast: run it as often
 as the dashboards need (``citystream db rollup --every``).
@@ -18,10 +18,13 @@ from dataclasses import dataclass
 
 from sinks.sql import Executor, SqlError, check_identifier
 
-__all__ = ["FAMILIES", "RefreshResult", "refresh"]
+__all__ = ["FAMILIES", "RefreshResult", "refresh", "refresh_all"]
 
 # family -> (the table its rows are stored in, the view computing the stale months' rows)
-FAMILIES: dict[str, tuple[str, str]] = {"cases": ("rollup_case_rows", "case_rollup_live")}
+FAMILIES: dict[str, tuple[str, str]] = {
+    "cases": ("rollup_case_rows", "case_rollup_live"),
+    "intake": ("rollup_intake_rows", "intake_rollup_live"),
+}
 
 _PARTITION = re.compile(r"^\((\d+),\s*(\d+)\)$")
 
@@ -123,3 +126,8 @@ def refresh(ex: Executor, database: str, family: str = "cases") -> RefreshResult
         _record(ex, database, family, generation, signatures)
     dropped = _drop_superseded(ex, database, family, generation)
     return RefreshResult(family, generation, tuple(sorted(signatures)), dropped)
+
+
+def refresh_all(ex: Executor, database: str) -> dict[str, RefreshResult]:
+    """:func:`refresh` every family."""
+    return {family: refresh(ex, database, family) for family in FAMILIES}

@@ -55,7 +55,7 @@ class Column:
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        return _DTYPES[self.type]
+        return np.dtype(object) if self.type.startswith(_STATE) else _DTYPES[self.type]
 
 
 _CREATE = re.compile(
@@ -65,11 +65,13 @@ _ADD_COLUMN = re.compile(
     r"ALTER TABLE \{db\}\.(\w+)\s+ADD COLUMN(?: IF NOT EXISTS)? (\w+) (\w+)(?: AFTER (\w+))?",
     re.IGNORECASE,
 )
-_COLUMN = re.compile(r"^\s*(\w+) (\w+),?\s*(?:--.*)?$")
+_COLUMN = re.compile(r"^\s*(\w+) (\w+|AggregateFunction\([\w, ]+\)),?\s*(?:--.*)?$")
+# aggregate states (the rollup tables, filled by INSERT ... SELECT, never by the writer)
+_STATE = "AggregateFunction("
 
 
 def _column(table: str, name: str, type_name: str) -> Column:
-    if type_name not in _DTYPES:
+    if type_name not in _DTYPES and not type_name.startswith(_STATE):
         raise ColumnsError(f"{table}.{name}: type {type_name} has no numpy column type here")
     return Column(name, type_name)
 

@@ -10,9 +10,10 @@
 -- it; a background merge does not (its part spans the same blocks and mutations). A month whose signature still equals the one recorded at its refresh is "fresh" and
 -- read from the rollup; every other month ("stale") is computed from the raw rows. Cases
 -- and dispatches share the month of the case's opened_at (a dispatch carries its case's
--- opening), so a month's case KPIs depend on that month's partitions of both only.
+-- opening), so a month's case KPIs depend on that month's partitions of both only; links
+-- and events share the month of the event's event_time (family 'intake').
 
--- One row per refresh of a month of a rollup family (today 'cases'): the signature its rollup rows were computed from.
+-- One row per refresh of a month of a rollup family: the signature it was computed from.
 CREATE TABLE IF NOT EXISTS {db}.rollup_generations (
     family String,
     month UInt32,
@@ -26,12 +27,12 @@ CREATE VIEW IF NOT EXISTS {db}.rollup_signatures AS
 SELECT family, month, arrayStringConcat(arraySort(groupArray(part)), ',') AS signature
 FROM (
     SELECT
-        'cases' AS family,
+        if(table IN ('cases', 'dispatches'), 'cases', 'intake') AS family,
         toUInt32(partition_id) AS month,
         concat(table, ':', toString(max(max_block_number)), ':', toString(max(
             if(data_version != min_block_number, data_version, 0)))) AS part
     FROM system.parts
-    WHERE database = '{db}' AND active AND table IN ('cases', 'dispatches')
+    WHERE database = '{db}' AND active AND table IN ('cases', 'dispatches', 'links', 'events')
     GROUP BY table, partition_id
 )
 GROUP BY family, month;
@@ -263,3 +264,99 @@ FROM {db}.case_rollup_rows
 WHERE pending = 0
 GROUP BY r_period, r_period_start, grid_code
 HAVING cases > 0;
+
+-- The intake family (kpi_intake) in the same way: per month (of event_time), period and
+-- channel, the report counts and the set of cases (uniqExact states: a case's reports can
+-- fall in two months of one week, so case counts are merged, not added).
+CREATE VIEW IF NOT EXISTS {db}.intake_rollup_live AS
+SELECT
+    month, r_period, r_period_start, source,
+    count() AS n_reports,
+    countIf(is_new = 1) AS n_new,
+    countIf(fixed = 1) AS n_fixed,
+    countIf(is_new = 1 AND recurrence_of != 0) AS n_recurrences,
+    countIf(late = 1) AS n_late,
+    countIf(beyond = 1) AS n_beyond,
+    uniqExactState(case_id) AS cases
+FROM (
+    SELECT month, source, case_id, is_new, recurrence_of, bitAnd(event_flags, 1) AS fixed,
+        toUInt8(bitAnd(bitOr(flags, event_flags), 2) = 2) AS late,
+        toUInt8(bitAnd(flags, 4) = 4) AS beyond,
+        toDate(event_time, '{tz}') AS day
+    FROM (
+        SELECT toUInt32(toYYYYMM(event_time)) AS month, event_id, source, case_id, is_new,
+            recurrence_of, flags, event_time
+        FROM {db}.links FINAL
+        WHERE toUInt32(toYYYYMM(event_time)) IN (
+            SELECT month FROM {db}.rollup_stale WHERE family = 'intake'
+        )
+    ) AS l
+    ANY LEFT JOIN (
+        SELECT event_id, flags AS event_flags
+        FROM {db}.events FINAL
+        WHERE toUInt32(toYYYYMM(event_time)) IN (
+            SELECT month FROM {db}.rollup_stale WHERE family = 'intake'
+        )
+    ) AS e USING event_id
+)
+ARRAY JOIN
+    ['day', 'week', 'month'] AS r_period,
+    [day, toMonday(day), toStartOfMonth(day)] AS r_period_start
+GROUP BY month, r_period, r_period_start, source;
+
+CREATE TABLE IF NOT EXISTS {db}.rollup_intake_rows (
+    month UInt32,
+    generation UInt64,
+    r_period String,
+    r_period_start Date,
+    source UInt8,
+    n_reports UInt64,
+    n_new UInt64,
+    n_fixed UInt64,
+    n_recurrences UInt64,
+    n_late UInt64,
+    n_beyond UInt64,
+    cases AggregateFunction(uniqExact, UInt64)
+) ENGINE = MergeTree()
+PARTITION BY (month, generation)
+ORDER BY (r_period, r_period_start, source);
+
+CREATE VIEW IF NOT EXISTS {db}.intake_rollup_rows AS
+SELECT *
+FROM (
+    SELECT
+        r_period, r_period_start, source, n_reports, n_new, n_fixed, n_recurrences, n_late,
+        n_beyond, cases
+    FROM {db}.rollup_intake_rows
+    WHERE (month, generation) IN (
+        SELECT month, generation FROM {db}.rollup_fresh WHERE family = 'intake'
+    )
+    UNION ALL
+    SELECT
+        r_period, r_period_start, source, n_reports, n_new, n_fixed, n_recurrences, n_late,
+        n_beyond, cases
+    FROM {db}.intake_rollup_live
+);
+
+-- kpi_intake as in 0003 (same rows, same columns), from the intake rollup rows.
+DROP TABLE IF EXISTS {db}.kpi_intake;
+
+CREATE VIEW IF NOT EXISTS {db}.kpi_intake AS
+SELECT
+    r_period AS period,
+    r_period_start AS period_start,
+    source,
+    transform(source, [0, 1, 2], ['sensor', 'hotline', 'patrol'], 'unknown') AS channel,
+    sum(n_reports) AS reports,
+    sum(n_new) AS new_cases,
+    reports - new_cases AS duplicates,
+    if(reports = 0, 0., 100. * duplicates / reports) AS duplicate_share,
+    uniqExactMerge(cases) AS n_cases,
+    if(n_cases = 0, 0., reports / n_cases) AS reports_per_case,
+    sum(n_fixed) AS fixed_on_spot,
+    sum(n_recurrences) AS recurrences,
+    sum(n_late) AS late_reports,
+    if(reports = 0, 0., 100. * late_reports / reports) AS late_share,
+    sum(n_beyond) AS beyond_state
+FROM {db}.intake_rollup_rows
+GROUP BY r_period, r_period_start, source;

@@ -75,9 +75,16 @@ def test_rollups_through_the_sink_refresh_and_a_replay(
     units = reference.case_unit_kpis(data.tables, tz, int(time.time() * 1000))
     assert_rows_equal(ex.query(f"SELECT * FROM {ch_database}.kpi_units"), units)
     spots = ex.query(f"SELECT * FROM {ch_database}.kpi_hotspots")
-    assert_rows_equal(spots, reference.hotspots(data.tables, tz), ("period", "period_start", "grid_code"))
-    bi = clickhouse_bi.execute(f"SELECT sum(opened) FROM {ch_database}.kpi_units WHERE level = 'district' AND period = 'month'")
-    assert bi == [(sum(r["opened"] for k, r in units.items() if k[0] == "month" and k[2] == "district"),)]
+    assert_rows_equal(
+        spots, reference.hotspots(data.tables, tz), ("period", "period_start", "grid_code")
+    )
+    bi = clickhouse_bi.execute(
+        f"SELECT sum(opened) FROM {ch_database}.kpi_units "
+        "WHERE level = 'district' AND period = 'month'"
+    )
+    assert bi == [
+        (sum(r["opened"] for k, r in units.items() if k[0] == "month" and k[2] == "district"),)
+    ]
 
     _write(settings, ch_database, data, batch_rows=777)  # replayed, other batch boundaries
     assert _stale(ex, ch_database) > 0

@@ -15,7 +15,7 @@ import pytest
 from sinks import reference
 from sinks.kpi import queries
 from sinks.kpi.queries import BI_VIEWS
-from sinks.rollups import refresh
+from sinks.rollups import RefreshResult, refresh, refresh_all
 from sinks.sql import ChdbExecutor, SqlError
 from sinks.synthetic import Dataset, generate
 from sinks.tables import TABLES
@@ -24,6 +24,7 @@ from tests.kpi_rows import assert_rows_equal
 TZ = "Asia/Shanghai"
 Insert = Callable[[str, str, Mapping[str, Any]], None]
 HOTSPOT_KEY = ("period", "period_start", "grid_code")
+INTAKE_KEY = ("period", "period_start", "source")
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +53,16 @@ def _views(ex: ChdbExecutor, db: str) -> dict[str, list[str]]:
     }
 
 
+def _refresh(ex: ChdbExecutor, db: str) -> RefreshResult:
+    """Every family refreshed; the case family's result."""
+    return refresh_all(ex, db)["cases"]
+
+
 def _stale(ex: ChdbExecutor, db: str) -> list[int]:
     return sorted(int(r["month"]) for r in ex.query(f"SELECT month FROM {db}.rollup_stale"))
 
 
-def _assert_case_kpis_equal_the_reference(
+def _assert_kpis_equal_the_reference(
     ex: ChdbExecutor, db: str, tables: Mapping[str, Mapping[str, Any]]
 ) -> None:
     now_ms = int(time.time() * 1000)
@@ -64,6 +70,9 @@ def _assert_case_kpis_equal_the_reference(
     assert_rows_equal(units, reference.case_unit_kpis(tables, TZ, now_ms))
     spots = ex.query(f"SELECT * FROM {db}.kpi_hotspots")
     assert_rows_equal(spots, reference.hotspots(tables, TZ), key=HOTSPOT_KEY)
+    if "links" in tables:
+        intake = ex.query(f"SELECT * FROM {db}.kpi_intake")
+        assert_rows_equal(intake, reference.intake(tables, TZ), key=INTAKE_KEY)
 
 
 def test_a_refresh_changes_no_view_and_the_views_equal_the_reference(
@@ -73,11 +82,11 @@ def test_a_refresh_changes_no_view_and_the_views_equal_the_reference(
     _load(insert, db, dataset)
     live = _views(ex, db)
     assert _stale(ex, db)  # nothing refreshed yet: every month is computed from raw rows
-    result = refresh(ex, db)
+    result = _refresh(ex, db)
     assert result.months and _stale(ex, db) == []
     assert _views(ex, db) == live
-    _assert_case_kpis_equal_the_reference(ex, db, dataset.tables)
-    assert refresh(ex, db).months == ()  # nothing changed since: nothing to do
+    _assert_kpis_equal_the_reference(ex, db, dataset.tables)
+    assert _refresh(ex, db).months == ()  # nothing changed since: nothing to do
 
 
 def test_fresh_months_are_read_from_the_rollup_rows(
@@ -87,7 +96,7 @@ def test_fresh_months_are_read_from_the_rollup_rows(
     not the raw rows, once a month is fresh (and a stale month's rows are ignored)."""
     ex, db = chdb_executor, migrated_db
     _load(insert, db, dataset)
-    result = refresh(ex, db)
+    result = _refresh(ex, db)
     planted = (
         f"INSERT INTO {db}.rollup_case_rows (month, generation, pending, r_period, "
         "r_period_start, department, street, community, grid_code, n_opened) "
@@ -106,23 +115,23 @@ def test_replays_and_new_versions_after_a_refresh_count_once(
 ) -> None:
     ex, db = chdb_executor, migrated_db
     _load(insert, db, dataset)
-    refresh(ex, db)
+    _refresh(ex, db)
     before = _views(ex, db)
     _load(insert, db, dataset)  # the sink redelivers everything after a restart
     assert _stale(ex, db)
     assert _views(ex, db) == before
-    assert refresh(ex, db).months and _views(ex, db) == before
+    assert _refresh(ex, db).months and _views(ex, db) == before
 
     voided = _voided_versions(dataset.tables["cases"], n=25)
     insert(db, "cases", voided)
     tables = {**dataset.tables, "cases": _concat(dataset.tables["cases"], voided)}
-    _assert_case_kpis_equal_the_reference(ex, db, tables)  # stale: live rows
+    _assert_kpis_equal_the_reference(ex, db, tables)  # stale: live rows
     changed = _views(ex, db)
     assert changed["kpi_units"] != before["kpi_units"]
-    result = refresh(ex, db)
+    result = _refresh(ex, db)
     assert result.months and result.dropped
     assert _views(ex, db) == changed
-    _assert_case_kpis_equal_the_reference(ex, db, tables)  # fresh: rollup rows
+    _assert_kpis_equal_the_reference(ex, db, tables)  # fresh: rollup rows
     parts = ex.query(
         "SELECT DISTINCT partition FROM system.parts "
         f"WHERE database = '{db}' AND table = 'rollup_case_rows' AND active"
@@ -155,14 +164,14 @@ def test_a_deadline_passing_after_the_refresh_makes_the_case_due(
     case = _open_case(now_ms - 3_600_000, deadline_ms)
     tables = {"cases": case, "dispatches": _no_rows("dispatches")}
     insert(db, "cases", case)
-    assert refresh(ex, db).months
+    assert _refresh(ex, db).months
     due = f"SELECT sum(due) AS n FROM {db}.kpi_units WHERE level = 'district' AND period = 'day'"
     assert ex.query(due) == [{"n": 0}]
-    _assert_case_kpis_equal_the_reference(ex, db, tables)
+    _assert_kpis_equal_the_reference(ex, db, tables)
     time.sleep(max(0.0, deadline_ms / 1000 - time.time()) + 1.5)
     assert _stale(ex, db) == []
     assert ex.query(due) == [{"n": 1}]
-    _assert_case_kpis_equal_the_reference(ex, db, tables)
+    _assert_kpis_equal_the_reference(ex, db, tables)
 
 
 def _open_case(dispatched_ms: int, deadline_ms: int) -> dict[str, list[Any]]:
@@ -191,7 +200,7 @@ def _no_rows(table: str) -> dict[str, list[Any]]:
 
 def test_refresh_checks_its_arguments(chdb_executor: ChdbExecutor, migrated_db: str) -> None:
     with pytest.raises(SqlError, match="unknown rollup family"):
-        refresh(chdb_executor, migrated_db, family="intake")
+        refresh(chdb_executor, migrated_db, family="patrols")
     with pytest.raises(SqlError):
         refresh(chdb_executor, "no such; db")
 
@@ -213,7 +222,7 @@ def test_the_hotspot_query_reads_the_rollup_and_answers_as_the_facts_did(
 ) -> None:
     ex, db = chdb_executor, migrated_db
     _load(insert, db, dataset)
-    refresh(ex, db)
+    _refresh(ex, db)
     start, end = date(2023, 7, 3), date(2023, 7, 16)
     got = queries.hotspots(ex, db, TZ, start, end)
     want = ex.query(HOTSPOTS_FROM_FACTS.format(db=db, tz=TZ, start=start, end=end))
