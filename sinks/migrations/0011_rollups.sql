@@ -11,7 +11,8 @@
 -- read from the rollup; every other month ("stale") is computed from the raw rows. Cases
 -- and dispatches share the month of the case's opened_at (a dispatch carries its case's
 -- opening), so a month's case KPIs depend on that month's partitions of both only; links
--- and events share the month of the event's event_time (family 'intake').
+-- and events share the month of the event's event_time (family 'intake'; events alone:
+-- 'minutes'), and an escalation never leaves the month it was raised in ('escalations').
 
 -- One row per refresh of a month of a rollup family: the signature it was computed from.
 CREATE TABLE IF NOT EXISTS {db}.rollup_generations (
@@ -27,12 +28,17 @@ CREATE VIEW IF NOT EXISTS {db}.rollup_signatures AS
 SELECT family, month, arrayStringConcat(arraySort(groupArray(part)), ',') AS signature
 FROM (
     SELECT
-        if(table IN ('cases', 'dispatches'), 'cases', 'intake') AS family,
+        arrayJoin(multiIf(
+            table IN ('cases', 'dispatches'), ['cases'],
+            table = 'links', ['intake'],
+            table = 'events', ['intake', 'minutes'],
+            ['escalations'])) AS family,
         toUInt32(partition_id) AS month,
         concat(table, ':', toString(max(max_block_number)), ':', toString(max(
             if(data_version != min_block_number, data_version, 0)))) AS part
     FROM system.parts
-    WHERE database = '{db}' AND active AND table IN ('cases', 'dispatches', 'links', 'events')
+    WHERE database = '{db}' AND active
+        AND table IN ('cases', 'dispatches', 'links', 'events', 'escalations')
     GROUP BY table, partition_id
 )
 GROUP BY family, month;
@@ -360,3 +366,116 @@ SELECT
     sum(n_beyond) AS beyond_state
 FROM {db}.intake_rollup_rows
 GROUP BY r_period, r_period_start, source;
+
+-- The escalations family (kpi_escalations): an escalation counts once, in the periods of
+-- its escalated_at, which also fixes its month partition, so months add up.
+CREATE VIEW IF NOT EXISTS {db}.escalation_rollup_live AS
+SELECT month, r_period, r_period_start, department, level, count() AS n_escalations
+FROM (
+    SELECT month, r_period, r_period_start, dept, level
+    FROM (
+        SELECT toUInt32(toYYYYMM(escalated_at)) AS month, department AS dept, level,
+            toDate(escalated_at, '{tz}') AS day
+        FROM {db}.escalations FINAL
+        WHERE toUInt32(toYYYYMM(escalated_at)) IN (
+            SELECT month FROM {db}.rollup_stale WHERE family = 'escalations'
+        )
+    )
+    ARRAY JOIN
+        ['day', 'week', 'month'] AS r_period,
+        [day, toMonday(day), toStartOfMonth(day)] AS r_period_start
+)
+ARRAY JOIN [dept, ''] AS department
+GROUP BY month, r_period, r_period_start, department, level;
+
+CREATE TABLE IF NOT EXISTS {db}.rollup_escalation_rows (
+    month UInt32,
+    generation UInt64,
+    r_period String,
+    r_period_start Date,
+    department String,
+    level String,
+    n_escalations UInt64
+) ENGINE = MergeTree()
+PARTITION BY (month, generation)
+ORDER BY (r_period, r_period_start, department, level);
+
+CREATE VIEW IF NOT EXISTS {db}.escalation_rollup_rows AS
+SELECT *
+FROM (
+    SELECT r_period, r_period_start, department, level, n_escalations
+    FROM {db}.rollup_escalation_rows
+    WHERE (month, generation) IN (
+        SELECT month, generation FROM {db}.rollup_fresh WHERE family = 'escalations'
+    )
+    UNION ALL
+    SELECT r_period, r_period_start, department, level, n_escalations
+    FROM {db}.escalation_rollup_live
+);
+
+-- kpi_escalations as in 0010 (same rows, same columns), from the escalation rollup rows.
+DROP TABLE IF EXISTS {db}.kpi_escalations;
+
+CREATE VIEW IF NOT EXISTS {db}.kpi_escalations AS
+SELECT
+    r_period AS period,
+    r_period_start AS period_start,
+    department,
+    level,
+    sum(n_escalations) AS escalations
+FROM {db}.escalation_rollup_rows
+GROUP BY r_period, r_period_start, department, level;
+
+-- The minutes family (intake_minute): a UTC minute never straddles a month partition.
+CREATE VIEW IF NOT EXISTS {db}.minute_rollup_live AS
+SELECT
+    toUInt32(toYYYYMM(event_time)) AS month,
+    toStartOfMinute(event_time) AS minute,
+    source,
+    count() AS n_events,
+    countIf(bitAnd(flags, 1) = 1) AS n_fixed,
+    countIf(bitAnd(flags, 2) = 2) AS n_late
+FROM {db}.events FINAL
+WHERE toUInt32(toYYYYMM(event_time)) IN (
+    SELECT month FROM {db}.rollup_stale WHERE family = 'minutes'
+)
+GROUP BY month, minute, source;
+
+CREATE TABLE IF NOT EXISTS {db}.rollup_minute_rows (
+    month UInt32,
+    generation UInt64,
+    minute DateTime,
+    source UInt8,
+    n_events UInt64,
+    n_fixed UInt64,
+    n_late UInt64
+) ENGINE = MergeTree()
+PARTITION BY (month, generation)
+ORDER BY (minute, source);
+
+CREATE VIEW IF NOT EXISTS {db}.minute_rollup_rows AS
+SELECT *
+FROM (
+    SELECT minute, source, n_events, n_fixed, n_late
+    FROM {db}.rollup_minute_rows
+    WHERE (month, generation) IN (
+        SELECT month, generation FROM {db}.rollup_fresh WHERE family = 'minutes'
+    )
+    UNION ALL
+    SELECT minute, source, n_events, n_fixed, n_late
+    FROM {db}.minute_rollup_live
+);
+
+-- intake_minute as in 0003 (same rows, same columns), from the minute rollup rows.
+DROP TABLE IF EXISTS {db}.intake_minute;
+
+CREATE VIEW IF NOT EXISTS {db}.intake_minute AS
+SELECT
+    minute,
+    source,
+    transform(source, [0, 1, 2], ['sensor', 'hotline', 'patrol'], 'unknown') AS channel,
+    sum(n_events) AS events,
+    sum(n_fixed) AS fixed_on_spot,
+    sum(n_late) AS late
+FROM {db}.minute_rollup_rows
+GROUP BY minute, source;

@@ -25,6 +25,7 @@ TZ = "Asia/Shanghai"
 Insert = Callable[[str, str, Mapping[str, Any]], None]
 HOTSPOT_KEY = ("period", "period_start", "grid_code")
 INTAKE_KEY = ("period", "period_start", "source")
+ESCALATION_KEY = ("period", "period_start", "department", "level")
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +74,9 @@ def _assert_kpis_equal_the_reference(
     if "links" in tables:
         intake = ex.query(f"SELECT * FROM {db}.kpi_intake")
         assert_rows_equal(intake, reference.intake(tables, TZ), key=INTAKE_KEY)
+    if "escalations" in tables:
+        raised = ex.query(f"SELECT * FROM {db}.kpi_escalations")
+        assert_rows_equal(raised, reference.escalations(tables, TZ), key=ESCALATION_KEY)
 
 
 def test_a_refresh_changes_no_view_and_the_views_equal_the_reference(
