@@ -1,14 +1,14 @@
 """The refresh job of the KPI rollups (migration 0011, docs/bi/rollups.md).
 
 A rollup family (``cases``: kpi_case_counts and kpi_hotspots, with the views built on them;
-``intake``: kpi_intake; ``escalations``: kpi_escalations; ``minutes``: intake_minute) is
-stored per month partition of its source tables. :func:`refresh` computes the rows of every
-*stale* month (one whose partitions changed since its last refresh: an insert, a replay, a
-mutation) from the deduplicated raw rows, stores them under a new generation, records the
-partitions' signatures they were computed from, and drops the superseded generations. The
-views read a month from the rollup only while its signature is unchanged, so a refresh
-never changes what a view answers, only how fast: run it as often as the dashboards need
-(``citystream db rollup --every``).
+``intake``: kpi_intake; ``escalations``: kpi_escalations; ``minutes``: intake_minute;
+``verification``: kpi_verification) is stored per month partition of its source tables.
+:func:`refresh` computes the rows of every *stale* month (one whose partitions changed
+since its last refresh: an insert, a replay, a mutation) from the deduplicated raw rows,
+stores them under a new generation, records the partitions' signatures they were computed
+from, and drops the superseded generations. The views read a month from the rollup only
+while its signature is unchanged, so a refresh never changes what a view answers, only how
+fast: run it as often as the dashboards need (``citystream db rollup --every``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "intake": ("rollup_intake_rows", "intake_rollup_live"),
     "escalations": ("rollup_escalation_rows", "escalation_rollup_live"),
     "minutes": ("rollup_minute_rows", "minute_rollup_live"),
+    "verification": ("rollup_verification_rows", "verification_rollup_live"),
 }
 
 _PARTITION = re.compile(r"^\((\d+),\s*(\d+)\)$")

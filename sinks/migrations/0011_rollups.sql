@@ -12,7 +12,8 @@
 -- and dispatches share the month of the case's opened_at (a dispatch carries its case's
 -- opening), so a month's case KPIs depend on that month's partitions of both only; links
 -- and events share the month of the event's event_time (family 'intake'; events alone:
--- 'minutes'), and an escalation never leaves the month it was raised in ('escalations').
+-- 'minutes'), an escalation never leaves the month it was raised in ('escalations') nor a
+-- verify task the month it was issued in ('verification').
 
 -- One row per refresh of a month of a rollup family: the signature it was computed from.
 CREATE TABLE IF NOT EXISTS {db}.rollup_generations (
@@ -32,13 +33,14 @@ FROM (
             table IN ('cases', 'dispatches'), ['cases'],
             table = 'links', ['intake'],
             table = 'events', ['intake', 'minutes'],
+            table = 'verify_tasks', ['verification'],
             ['escalations'])) AS family,
         toUInt32(partition_id) AS month,
         concat(table, ':', toString(max(max_block_number)), ':', toString(max(
             if(data_version != min_block_number, data_version, 0)))) AS part
     FROM system.parts
     WHERE database = '{db}' AND active
-        AND table IN ('cases', 'dispatches', 'links', 'events', 'escalations')
+        AND table IN ('cases', 'dispatches', 'links', 'events', 'escalations', 'verify_tasks')
     GROUP BY table, partition_id
 )
 GROUP BY family, month;
@@ -479,3 +481,116 @@ SELECT
     sum(n_late) AS late
 FROM {db}.minute_rollup_rows
 GROUP BY minute, source;
+
+-- The verification family (kpi_verification), per unit of a task (its department, grid,
+-- street and supervisor; the levels are spread at query time). Like the cases, an open
+-- task whose due time is still ahead is kept as a pending row, due once now() passes it.
+CREATE VIEW IF NOT EXISTS {db}.verification_rollup_live AS
+SELECT
+    month, pending, r_period, r_period_start, department, grid_code, street, supervisor,
+    r_due, count() AS n_due, sum(verified) AS n_verified, sum(on_time) AS n_on_time,
+    sum(passed) AS n_passed, sum(failed) AS n_failed
+FROM (
+    SELECT
+        month, department, grid_code, street, supervisor, verified, on_time, passed, failed,
+        waiting AS pending,
+        if(pending = 1, due_at, toDateTime(0)) AS r_due,
+        toDate(due_time, '{tz}') AS day
+    FROM (
+        SELECT
+            toUInt32(toYYYYMM(issued_at)) AS month, department, grid_code, street,
+            supervisor, due_at,
+            toUInt8(status = 'passed') AS passed,
+            toUInt8(status = 'failed') AS failed,
+            toUInt8(passed = 1 OR failed = 1) AS verified,
+            toUInt8(verified = 1 AND settled_at <= due_at) AS on_time,
+            multiIf(
+                status = 'voided', toDateTime(0),
+                verified = 1, least(settled_at, due_at),
+                due_at <= now(), due_at,
+                toDateTime(0)) AS due_time,
+            toUInt8(status != 'voided' AND verified = 0 AND due_at > now()) AS waiting
+        FROM {db}.verify_tasks FINAL
+        WHERE toUInt32(toYYYYMM(issued_at)) IN (
+            SELECT month FROM {db}.rollup_stale WHERE family = 'verification'
+        )
+    )
+    WHERE due_time > toDateTime(0) OR waiting = 1
+)
+ARRAY JOIN
+    if(pending = 1, [''], ['day', 'week', 'month']) AS r_period,
+    if(pending = 1, [toDate(0)], [day, toMonday(day), toStartOfMonth(day)]) AS r_period_start
+GROUP BY
+    month, pending, r_period, r_period_start, department, grid_code, street, supervisor,
+    r_due;
+
+CREATE TABLE IF NOT EXISTS {db}.rollup_verification_rows (
+    month UInt32,
+    generation UInt64,
+    pending UInt8,
+    r_period String,
+    r_period_start Date,
+    department String,
+    grid_code String,
+    street String,
+    supervisor String,
+    r_due DateTime,
+    n_due UInt64,
+    n_verified UInt64,
+    n_on_time UInt64,
+    n_passed UInt64,
+    n_failed UInt64
+) ENGINE = MergeTree()
+PARTITION BY (month, generation)
+ORDER BY (pending, r_period, r_period_start, department, grid_code, r_due);
+
+CREATE VIEW IF NOT EXISTS {db}.verification_rollup_rows AS
+SELECT *
+FROM (
+    SELECT
+        pending, r_period, r_period_start, department, grid_code, street, supervisor, r_due,
+        n_due, n_verified, n_on_time, n_passed, n_failed
+    FROM {db}.rollup_verification_rows
+    WHERE (month, generation) IN (
+        SELECT month, generation FROM {db}.rollup_fresh WHERE family = 'verification'
+    )
+    UNION ALL
+    SELECT
+        pending, r_period, r_period_start, department, grid_code, street, supervisor, r_due,
+        n_due, n_verified, n_on_time, n_passed, n_failed
+    FROM {db}.verification_rollup_live
+);
+
+-- kpi_verification as in 0004 (same rows, same columns), from the verification rollup rows;
+-- a pending task counts as due (not verified) in the periods of its due time once passed.
+DROP TABLE IF EXISTS {db}.kpi_verification;
+
+CREATE VIEW IF NOT EXISTS {db}.kpi_verification AS
+SELECT
+    period, period_start, level, unit,
+    sum(n_due) AS due,
+    sum(n_verified) AS verified,
+    sum(n_on_time) AS verified_on_time,
+    sum(n_passed) AS passed,
+    sum(n_failed) AS failed,
+    if(due = 0, 0., 100. * verified_on_time / due) AS on_time_verification_rate,
+    if(verified = 0, 0., 100. * failed / verified) AS fail_rate
+FROM (
+    SELECT
+        period, period_start, department, grid_code, street, supervisor, n_due, n_verified,
+        n_on_time, n_passed, n_failed
+    FROM (
+        SELECT *, toDate(r_due, '{tz}') AS due_day
+        FROM {db}.verification_rollup_rows
+        WHERE pending = 0 OR r_due <= now()
+    )
+    ARRAY JOIN
+        if(pending = 1, ['day', 'week', 'month'], [r_period]) AS period,
+        if(pending = 1, [due_day, toMonday(due_day), toStartOfMonth(due_day)],
+           [r_period_start]) AS period_start
+)
+ARRAY JOIN
+    ['department', 'grid', 'street', 'supervisor', 'district'] AS level,
+    [department, grid_code, street, supervisor, ''] AS unit
+WHERE NOT (level = 'department' AND unit = '')
+GROUP BY period, period_start, level, unit;

@@ -74,6 +74,9 @@ def _assert_kpis_equal_the_reference(
     if "links" in tables:
         intake = ex.query(f"SELECT * FROM {db}.kpi_intake")
         assert_rows_equal(intake, reference.intake(tables, TZ), key=INTAKE_KEY)
+    if "verify_tasks" in tables:
+        tasks = ex.query(f"SELECT * FROM {db}.kpi_verification")
+        assert_rows_equal(tasks, reference.verification(tables, TZ, now_ms))
     if "escalations" in tables:
         raised = ex.query(f"SELECT * FROM {db}.kpi_escalations")
         assert_rows_equal(raised, reference.escalations(tables, TZ), key=ESCALATION_KEY)
