@@ -1,14 +1,17 @@
--- Rollups for BI (docs/bi/rollups.md): the case KPIs pre-aggregated per source partition by
--- a refresh job (sinks/rollups.py, `citystream db rollup`), read beside a live computation
--- of the partitions written since, so every view answers as before, whatever the job did.
--- Placeholders: {db}, {tz}.
+-- Rollups for BI (docs/bi/rollups.md): the busiest KPI views pre-aggregated per source
+-- partition by a refresh job (sinks/rollups.py, `citystream db rollup`), read beside a live
+-- computation of the partitions written since, so every view answers as before, whatever
+-- the job did. Placeholders: {db}, {tz}.
 --
 -- The watermark of a rollup is, per month partition of its source tables, the partition's
 -- signature in system.parts: the highest block number of its active parts and the highest
 -- mutation applied to them (a part's data_version when it differs from its first block).
 -- An insert (a replay too), a mutation, an attach or a drop of the newest part changes
--- it; a background merge does not (its part spans the same blocks and mutations). A month whose signature still equals the one recorded at its refresh is "fresh" and
--- read from the rollup; every other month ("stale") is computed from the raw rows. Cases
+-- it; a background merge does not (its part spans the same blocks and mutations). A
+-- (non-replicated) MergeTree numbers a part when it commits it, under the table's lock, so
+-- a part that commits after a signature was read has a higher number. A month
+-- whose signature still equals the one recorded at its refresh is "fresh" and read from
+-- the rollup; every other month ("stale") is computed from the raw rows. Cases
 -- and dispatches share the month of the case's opened_at (a dispatch carries its case's
 -- opening), so a month's case KPIs depend on that month's partitions of both only; links
 -- and events share the month of the event's event_time (family 'intake'; events alone:
