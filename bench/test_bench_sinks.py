@@ -15,9 +15,13 @@ Run: ``citystream bench --suites sinks`` (``--smoke`` for tiny sizes). Paths:
   the figure ``paired_ratio``, which the goal "sink >= 70 % of a bare insert"
   (bench/harness/goals.py) is judged on; reported, not asserted (full size only: tiny
   inserts are dominated by per-insert overhead).
-* ``kpi-<query>``: latency of each KPI query over a store of
-  ``CITYSTREAM_BENCH_KPI_EVENTS`` events (1.5 M by default, 10 M for the big run); subject
-  only, events = 1 query per round, so it is reported but not guarded.
+* ``kpi-<query>``: latency of each report query (sinks/kpi/*.sql) and of a dashboard read
+  of each BI view over a store of ``CITYSTREAM_BENCH_KPI_EVENTS`` events (10 M by default),
+  with its rollups refreshed (subject, 3 rounds), beside the same query on the same data
+  parts under the schema before the rollups, whose views read the raw rows with FINAL
+  (peer ``final-raw``: today's way, one round); events = 1 query per round, so the ratio
+  is how many times faster the rollups answer (docs/bi/rollups.md). About 18 minutes at
+  10 M on 2 shared cores, most of it the peers and the views not rolled up yet.
 """
 
 from __future__ import annotations
@@ -37,10 +41,13 @@ from bench.harness.services import unavailable
 from deploy.local.clickhouse import clickhouse_healthy
 from sinks.clickhouse import ClickHouseSink, make_client
 from sinks.kpi import queries
-from sinks.migrate import migrate
+from sinks.kpi.queries import BI_VIEWS
+from sinks.migrate import Migration, load_migrations, migrate
+from sinks.rollups import refresh_all
 from sinks.sql import DriverExecutor
 from sinks.synthetic import generate
-from sinks.tables import TABLES, coerce_columns
+from sinks.synthetic_patrols import generate_patrols
+from sinks.tables import TABLES, coerce_columns, tables_of
 from streams.settings import Settings, load_settings
 
 pytestmark = pytest.mark.bench
@@ -50,10 +57,15 @@ INSERT_CASES = 150_000  # synthetic cases whose events are inserted (~3 events a
 SMOKE_INSERT_CASES = 3_000
 SMOKE_KPI_EVENTS = 30_000
 ROUNDS = 5  # timed rounds at full size (smoke: 1), after one warm-up round
+KPI_ROUNDS = 3  # a KPI query not rolled up yet takes seconds a round at 10 M events
 # the inserts share 2 cores with the server and the neighbours' bursts: more rounds make
 # each side's fastest round, and so the sink ÷ bare ratio, steadier
 INSERT_ROUNDS = 10
 GOAL_PAIRS = 3  # alternating bare/sink rounds behind the paired_ratio figure
+# a rollup refresh or a raw query over 10 M events can take minutes with no packet back
+ROLLUP_TIMEOUT_S = 1800
+KPI_START_MS = 1_688_140_800_000  # 2023-07-01 00:00 +08, where sinks.synthetic starts
+PATROL_EVENT_IDS = 10**12
 
 
 @pytest.fixture(scope="module")
@@ -180,55 +192,164 @@ def test_sink_insert(benchmark: Any, insert_run: InsertRun) -> None:
         benchmark.extra_info["paired_ratio"] = round(ratio, 4)  # the goal's figure
 
 
+@dataclass(frozen=True)
+class KpiStores:
+    """One store of synthetic events twice: ``rollups`` with every migration and its rollups
+    refreshed, ``raw`` with the schema before the rollups (views reading the raw rows with
+    FINAL, today's way) over the same data parts."""
+
+    rollups: str
+    raw: str
+
+
+def _before_rollups() -> list[Migration]:
+    migrations = load_migrations()
+    names = [m.name for m in migrations]
+    return migrations[: names.index("rollups")]
+
+
+def _attach_same_parts(client: Any, source: str, target: str, tables: list[str]) -> None:
+    """The raw tables' partitions of ``source`` in ``target`` too (hard links, no copy)."""
+    for table in tables:
+        rows = client.execute(
+            "SELECT DISTINCT partition_id FROM system.parts "
+            f"WHERE database = '{source}' AND table = '{table}' AND active"
+        )
+        for (partition_id,) in rows:
+            client.execute(
+                f"ALTER TABLE {target}.{table} ATTACH PARTITION ID '{partition_id}' "
+                f"FROM {source}.{table}"
+            )
+
+
 @pytest.fixture(scope="module")
-def kpi_store(bench_settings: Settings, bench_scale: BenchScale) -> Iterator[str]:
-    name = "bench_kpi_" + uuid.uuid4().hex[:10]
-    client = make_client(bench_settings, use_numpy=False)
-    migrate(DriverExecutor(client), name, bench_settings.calendar.timezone)
+def kpi_stores(bench_settings: Settings, bench_scale: BenchScale) -> Iterator[KpiStores]:
+    stores = KpiStores("bench_kpi_" + uuid.uuid4().hex[:10], "bench_raw_" + uuid.uuid4().hex[:10])
+    tz = bench_settings.calendar.timezone
+    client = make_client(bench_settings, use_numpy=False, timeout_s=ROLLUP_TIMEOUT_S)
+    ex = DriverExecutor(client)
+    migrate(ex, stores.rollups, tz)
     full = load_knobs().kpi_events
     n_events = bench_scale.pick(full, smoke=min(full, SMOKE_KPI_EVENTS))
     n_cases = max(1, n_events // 3)  # about 3 events a case
-    sink = ClickHouseSink(bench_settings, database=name, max_buffered_rows=10_000_000)
+    sink = ClickHouseSink(bench_settings, database=stores.rollups, max_buffered_rows=10_000_000)
     for part in range(0, n_cases, 500_000):
         data = generate(min(500_000, n_cases - part), seed=part + 1, days=90)
         for offset, (table, columns) in enumerate(data.tables.items()):
             sink.add(table, 0, offset, columns)
         sink.flush()
+    patrols = generate_patrols(seed=1, start_ms=KPI_START_MS, days=90)
+    # ids apart from the generated events' (which reuse 1..10 x their number)
+    patrols["events"]["event_id"] = [PATROL_EVENT_IDS + e for e in patrols["events"]["event_id"]]
+    for offset, (table, columns) in enumerate(patrols.items()):
+        sink.add(table, 1, offset, columns)
+    sink.flush()
     sink.close()
-    yield name
-    client.execute(f"DROP DATABASE IF EXISTS {name}")
+    refresh_all(ex, stores.rollups)
+    before = _before_rollups()
+    migrate(ex, stores.raw, tz, before)
+    _attach_same_parts(
+        client, stores.rollups, stores.raw, list(tables_of([m.template for m in before]))
+    )
+    yield stores
+    for name in (stores.rollups, stores.raw):
+        client.execute(f"DROP DATABASE IF EXISTS {name}")
     client.disconnect()
 
 
-KPI_QUERIES: dict[str, Callable[[DriverExecutor, str, str], Any]] = {
-    "league-table": lambda ex, db, tz: queries.league_table(ex, db, tz, "week", _day("2023-07-10")),
+Query = Callable[[DriverExecutor, str, str], Any]
+
+
+def _view(name: str) -> Query:
+    """What a dashboard tile reads from a BI view: the weekly rows (a view without periods:
+    all of it; the per-report lateness: its channel summary)."""
+    if name == "report_lateness":
+        return lambda ex, db, tz: ex.query(
+            f"SELECT channel, count() AS reports, avg(delay_min) AS delay_min, sum(late) AS late "
+            f"FROM {db}.report_lateness GROUP BY channel"
+        )
+    if name in UNPERIODED_VIEWS:
+        return lambda ex, db, tz: ex.query(f"SELECT * FROM {db}.{name}")
+    return lambda ex, db, tz: ex.query(f"SELECT * FROM {db}.{name} WHERE period = 'week'")
+
+
+UNPERIODED_VIEWS = (
+    "kpi_patrol_coverage",
+    "kpi_patrol_grids",
+    "kpi_streets_not_walked",
+    "intake_minute",
+    "deadletter_daily",
+)
+WEEK = "2023-07-10"
+# the report's queries (sinks/kpi/*.sql through sinks.kpi.queries), then each BI view
+KPI_QUERIES: dict[str, Query] = {
+    "league-table": lambda ex, db, tz: queries.league_table(ex, db, tz, "week", _day(WEEK)),
     "trend-90-days": lambda ex, db, tz: queries.trend(
         ex, db, tz, _day("2023-07-01"), _day("2023-09-30")
     ),
     "hotspots-90-days": lambda ex, db, tz: queries.hotspots(
         ex, db, tz, _day("2023-07-01"), _day("2023-09-30")
     ),
+    "patrol-week": lambda ex, db, tz: queries.patrol_section(ex, db, tz, "week", _day(WEEK)),
     "intake-weeks": lambda ex, db, tz: ex.query(
         f"SELECT * FROM {db}.kpi_intake WHERE period = 'week'"
     ),
     "durations-months": lambda ex, db, tz: ex.query(
         f"SELECT * FROM {db}.kpi_durations WHERE period = 'month'"
     ),
+    **{f"view-{name}": _view(name) for name in BI_VIEWS},
 }
+# the synthetic store has no dead letters and no case stages (returns, callbacks)
+EMPTY_ANSWERS = {"view-deadletter_daily", "view-kpi_returns", "view-kpi_satisfaction"}
 
 
 def _day(text: str) -> date:
     return date.fromisoformat(text)
 
 
+def _answered(result: Any) -> bool:
+    return any(result.values()) if isinstance(result, dict) else bool(result)
+
+
 @pytest.mark.parametrize("name", list(KPI_QUERIES))
 def test_kpi_query_latency(
-    benchmark: Any, bench_settings: Settings, kpi_store: str, name: str, bench_scale: BenchScale
+    benchmark: Any,
+    bench_settings: Settings,
+    kpi_stores: KpiStores,
+    name: str,
+    bench_scale: BenchScale,
 ) -> None:
-    # latency only: one query per round, no peer (reported, not guarded)
+    # one query per round; its peer below is the same query over the raw rows
     record(benchmark, path=f"kpi-{name}", role=SUBJECT, events=1)
-    client = make_client(bench_settings, use_numpy=False)
-    args = (DriverExecutor(client), kpi_store, bench_settings.calendar.timezone)
-    result = benchmark.pedantic(KPI_QUERIES[name], args=args, **_rounds(bench_scale))
-    client.disconnect()
-    assert result, f"{name} returned no rows"
+    result = _time_query(benchmark, bench_settings, kpi_stores.rollups, name, bench_scale)
+    assert _answered(result) or name in EMPTY_ANSWERS, f"{name} returned no rows"
+
+
+@pytest.mark.parametrize("name", list(KPI_QUERIES))
+def test_kpi_query_over_raw_rows(
+    benchmark: Any,
+    bench_settings: Settings,
+    kpi_stores: KpiStores,
+    name: str,
+    bench_scale: BenchScale,
+) -> None:
+    # today's way: the views before the rollups, FINAL over the raw rows (slow: one round)
+    record(benchmark, path=f"kpi-{name}", role=peer("final-raw"), events=1)
+    result = _time_query(benchmark, bench_settings, kpi_stores.raw, name, bench_scale, rounds=1)
+    assert _answered(result) or name in EMPTY_ANSWERS, f"{name} returned no rows"
+
+
+def _time_query(
+    benchmark: Any,
+    settings: Settings,
+    database: str,
+    name: str,
+    scale: BenchScale,
+    rounds: int = KPI_ROUNDS,
+) -> Any:
+    client = make_client(settings, use_numpy=False, timeout_s=ROLLUP_TIMEOUT_S)
+    args = (DriverExecutor(client), database, settings.calendar.timezone)
+    try:
+        return benchmark.pedantic(KPI_QUERIES[name], args=args, **_rounds(scale, rounds))
+    finally:
+        client.disconnect()

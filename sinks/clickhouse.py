@@ -45,15 +45,24 @@ _NETWORK_ERRORS = (
 )
 
 
-def make_client(settings: Settings, *, port: int | None = None, use_numpy: bool = True) -> Client:
-    """A clickhouse-driver client for the pipeline user (numpy mode for inserts)."""
+def make_client(
+    settings: Settings,
+    *,
+    port: int | None = None,
+    use_numpy: bool = True,
+    timeout_s: float = 60,
+) -> Client:
+    """A clickhouse-driver client for the pipeline user (numpy mode for inserts).
+
+    ``timeout_s`` bounds each wait for the server: an INSERT ... SELECT sends nothing until
+    it is done, so a long one (the rollup refresh) needs more than the default."""
     options = settings.clickhouse.client_options()
     if port is not None:
         options["port"] = port
     return Client(
         **options,
         connect_timeout=3,
-        send_receive_timeout=60,
+        send_receive_timeout=timeout_s,
         settings={"use_numpy": use_numpy},
     )
 
@@ -64,13 +73,14 @@ def run_command(
     database: str,
     body: Callable[[DriverExecutor], int],
     known_errors: tuple[type[Exception], ...],
+    timeout_s: float = 60,
 ) -> int:
     """Run a ``citystream <command>`` body against ClickHouse; its exit code.
 
     A known error (bad input, a failed query) exits 1 with its message; anything else
     exits 2 and says which server it tried (no silent fallback).
     """
-    client = make_client(settings, use_numpy=False)
+    client = make_client(settings, use_numpy=False, timeout_s=timeout_s)
     try:
         return body(DriverExecutor(client))
     except known_errors as exc:

@@ -24,6 +24,7 @@ __all__ = [
     "durations",
     "escalations",
     "half_month_start",
+    "hotspots",
     "intake",
     "latest_cases",
     "local_date",
@@ -207,6 +208,33 @@ def case_unit_kpis(
         )
         row["rework_rate"] = 100.0 * row["reworked"] / handled if handled else 0.0
     return dict(out)
+
+
+def hotspots(tables: Mapping[str, Mapping[str, Any]], tz: str) -> dict[tuple, dict[str, float]]:
+    """What ``kpi_hotspots`` returns, keyed by (period, period_start, grid_code): the cases
+    opened (not voided) in the unit grid, their recurrences and mean position."""
+    zone = ZoneInfo(tz)
+    acc: dict[tuple, dict[str, float]] = defaultdict(
+        lambda: {"cases": 0.0, "recurrences": 0.0, "lat": 0.0, "lon": 0.0}
+    )
+    for c in latest_cases(tables["cases"]):
+        if c["status"] == "voided":
+            continue
+        for period, start in period_starts(local_date(c["opened_at"], zone), MEETING_PERIODS):
+            row = acc[(period, start, c["grid_code"])]
+            row["cases"] += 1
+            row["recurrences"] += 1 if c["recurrence_of"] else 0
+            row["lat"] += c["lat"]
+            row["lon"] += c["lon"]
+    return {
+        key: {
+            "cases": row["cases"],
+            "recurrences": row["recurrences"],
+            "mean_lat": row["lat"] / row["cases"],
+            "mean_lon": row["lon"] / row["cases"],
+        }
+        for key, row in acc.items()
+    }
 
 
 def grade(score: float) -> str:

@@ -41,7 +41,7 @@ _DTYPES: Mapping[str, np.dtype[Any]] = MappingProxyType(
         "Float64": np.dtype(np.float64),
         "String": np.dtype(object),
         "DateTime": np.dtype(np.uint32),
-        "Date": np.dtype(np.uint16),  # days since 1970-01-01
+        "Date": np.dtype(np.uint16),  # days since 1970 (the rollup tables' period starts)
     }
 )
 
@@ -57,7 +57,7 @@ class Column:
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        return _DTYPES[self.type]
+        return np.dtype(object) if self.type.startswith(_STATE) else _DTYPES[self.type]
 
 
 _CREATE = re.compile(
@@ -67,11 +67,13 @@ _ADD_COLUMN = re.compile(
     r"ALTER TABLE \{db\}\.(\w+)\s+ADD COLUMN(?: IF NOT EXISTS)? (\w+) (\w+)(?: AFTER (\w+))?",
     re.IGNORECASE,
 )
-_COLUMN = re.compile(r"^\s*(\w+) (\w+),?\s*(?:--.*)?$")
+_COLUMN = re.compile(r"^\s*(\w+) (\w+|AggregateFunction\([\w, ]+\)),?\s*(?:--.*)?$")
+# aggregate states (the rollup tables, filled by INSERT ... SELECT, never by the writer)
+_STATE = "AggregateFunction("
 
 
 def _column(table: str, name: str, type_name: str) -> Column:
-    if type_name not in _DTYPES:
+    if type_name not in _DTYPES and not type_name.startswith(_STATE):
         raise ColumnsError(f"{table}.{name}: type {type_name} has no numpy column type here")
     return Column(name, type_name)
 

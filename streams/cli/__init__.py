@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("streams.cli.replay", "run the dedup core offline over raw files"),
     "worker": ("streams.cli.worker", "run a Faust worker (roles selectable)"),
     "demo": ("streams.cli.demo", "run the whole loop on the typhoon-day scenario"),
-    "db": ("streams.cli.db", "ClickHouse schema: migrate / status"),
+    "db": ("streams.cli.db", "ClickHouse schema: migrate / status / rollup (KPI rollups)"),
     "kpi": ("streams.cli.kpi", "print the weekly dispatch-meeting table and an HTML report"),
     "report": ("streams.cli.report", "write a meeting's report (weekly, half-monthly, monthly)"),
     "quality": ("streams.cli.quality", "dedup precision/recall against simulator truth"),

@@ -1,24 +1,37 @@
-"""``citystream db migrate|status``: the ClickHouse schema of citystream."""
+"""``citystream db migrate|status|rollup``: the ClickHouse schema of citystream, and the
+refresh job of its KPI rollups (docs/bi/rollups.md)."""
 
 from __future__ import annotations
 
 import argparse
+import time
 
 from sinks.clickhouse import run_command
 from sinks.migrate import MigrationError, MigrationStatus, migrate, migration_status
+from sinks.rollups import FAMILIES, refresh
 from sinks.sql import DriverExecutor, SqlError
 from streams.cli.output import add_json_flag, emit_json
 from streams.settings import Settings
 
 __all__ = ["add_arguments", "run"]
 
+# a refresh of a month of a big store is one long INSERT ... SELECT with no packet back
+ROLLUP_TIMEOUT_S = 1800
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("migrate", "status"), help="what to do")
+    parser.add_argument("action", choices=("migrate", "status", "rollup"), help="what to do")
     parser.add_argument(
         "--database",
         default=None,
         help="target database (default: CITYSTREAM_CLICKHOUSE_DATABASE)",
+    )
+    parser.add_argument(
+        "--every",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="rollup: refresh again every SECONDS until interrupted (default: once)",
     )
     add_json_flag(parser)
 
@@ -36,10 +49,25 @@ def _print_status(database: str, statuses: list[MigrationStatus], as_json: bool)
         print(f"{s.version:04d}_{s.name:<24} {s.state}{when}")
 
 
+def _rollups(executor: DriverExecutor, database: str, every_s: float) -> int:
+    while True:
+        for family in FAMILIES:
+            started = time.monotonic()
+            result = refresh(executor, database, family)
+            months = ", ".join(map(str, result.months)) or "none stale"
+            spent = time.monotonic() - started
+            print(f"{database}: rollup {family}: refreshed {months} in {spent:.1f} s", flush=True)
+        if every_s <= 0:
+            return 0
+        time.sleep(every_s)
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
     database = args.database or settings.clickhouse.database
 
     def body(executor: DriverExecutor) -> int:
+        if args.action == "rollup":
+            return _rollups(executor, database, args.every)
         if args.action == "migrate":
             applied = migrate(executor, database, settings.calendar.timezone)
             if args.json:
@@ -53,4 +81,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         _print_status(database, statuses, args.json)
         return 0 if all(s.state == "applied" for s in statuses) else 1
 
-    return run_command(settings, "db", database, body, (MigrationError, SqlError))
+    if args.every < 0:
+        raise SystemExit("citystream db: --every must be >= 0")
+    timeout_s = ROLLUP_TIMEOUT_S if args.action == "rollup" else 60
+    return run_command(settings, "db", database, body, (MigrationError, SqlError), timeout_s)

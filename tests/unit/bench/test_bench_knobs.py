@@ -9,9 +9,9 @@ from streams.settings import SettingsError, load_settings
 
 
 def test_defaults_and_values() -> None:
-    assert load_knobs({}) == BenchKnobs(smoke=False, kpi_events=1_500_000)
-    env = {"CITYSTREAM_BENCH_SMOKE": "true", "CITYSTREAM_BENCH_KPI_EVENTS": "10000000"}
-    assert load_knobs(env) == BenchKnobs(smoke=True, kpi_events=10_000_000)
+    assert load_knobs({}) == BenchKnobs(smoke=False, kpi_events=10_000_000)
+    env = {"CITYSTREAM_BENCH_SMOKE": "true", "CITYSTREAM_BENCH_KPI_EVENTS": "2000000"}
+    assert load_knobs(env) == BenchKnobs(smoke=True, kpi_events=2_000_000)
     assert load_knobs(smoke_env(True)).smoke and not load_knobs(smoke_env(False)).smoke
 
 
