@@ -54,7 +54,7 @@ LOOP_ROLES = (
     "supervisors",
     "escalation",
 )
-TIMEOUT_S = 300.0
+TIMEOUT_S = 480.0  # three runs of the whole loop; a busy 2-core machine needs the slack
 
 
 @dataclass
