@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,23 +61,6 @@ def _accounted(client: Any, db: str) -> int:
         client, f"SELECT count() FROM {db}.dead_letters FINAL WHERE source IN ({sources})"
     )[0][0]
     return int(links) + int(dead)
-
-
-def _days(sim: Any) -> Iterator[list[Any]]:
-    """The simulation's feed (reports and the patrol terminals' ping batches), one list
-    per simulated day of arrival (what arrives after the last day goes with it)."""
-    day_ms = 86_400_000
-    records: list[Any] = []
-    current = 0
-    for rec in sim.feed():
-        day = min((rec.arrival_ms - sim.start_ms) // day_ms, sim.days - 1)
-        if day != current and records:
-            yield records
-            records = []
-        current = day
-        records.append(rec)
-    if records:
-        yield records
 
 
 def _feed_day(settings: Settings, records: list[Any], produced: dict[str, int]) -> int:
@@ -315,7 +298,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         produced: dict[str, int] = {}
         started = time.monotonic()
         expected = 0
-        for day, records in enumerate(_days(sim)):
+        for day, records in enumerate(sim.by_day(sim.feed())):
             expected += _feed_day(run_settings, records, produced)
             print(
                 f"citystream demo: day {day + 1} of {args.days} sent; waiting for "

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
-from typing import cast
+from typing import TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from streams.reference.campaigns import CampaignTable
@@ -35,6 +35,8 @@ from streams.simulator.reports import Draft, Reporter
 from streams.simulator.track_feed import TrackFeed
 
 __all__ = ["DEFAULT_MAX_PAYLOAD", "Simulation", "generate"]
+
+R = TypeVar("R", SimRecord, TrackRecord, SimRecord | TrackRecord)
 
 DEFAULT_MAX_PAYLOAD = 64 * 1024
 LOOKAHEAD_DAYS = 3  # patrols of this many days after an incident's day may still pass it
@@ -182,6 +184,22 @@ class Simulation:
         """The reports of :meth:`records` (the same ones) and the patrol terminals' batches
         of position pings (``raw.patrol_track``), merged in arrival order."""
         return self._run(TrackFeed(self.district, self.seed, self.bad_share))
+
+    def by_day(self, records: Iterable[R]) -> Iterator[list[R]]:
+        """``records`` (of :meth:`records` or :meth:`feed`) in one list per simulated day
+        of arrival; what arrives after the last day goes with it. The demo and the tests
+        feed a day at a time so the case loop answers before the next day comes."""
+        day_ms, current = 86_400_000, 0
+        batch: list[R] = []
+        for rec in records:
+            day = min((rec.arrival_ms - self.start_ms) // day_ms, self.days - 1)
+            if day != current and batch:
+                yield batch
+                batch = []
+            current = day
+            batch.append(rec)
+        if batch:
+            yield batch
 
     def _run(self, tracks: TrackFeed | None) -> Iterator[SimRecord | TrackRecord]:
         reporter = Reporter(self.seed, self.district, self.catalog, self.scenario)

@@ -9,7 +9,6 @@ week after it, and among those are recurrences of problems fixed during it."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from streams.contracts.topics import CASE_STATE, DISPATCH
 from streams.reference.campaigns import CAMPAIGN_COLUMNS, CampaignTable
 from streams.runner import WorkerProcess, free_port, produce_records, read_topic, wait_until
 from streams.settings import Settings
-from streams.simulator import SimRecord, Simulation
+from streams.simulator import Simulation
 from tests.kpi_rows import assert_rows_equal, stored_columns
 
 pytestmark = pytest.mark.integration
@@ -64,20 +63,6 @@ def _calendar(folder: Path) -> tuple[Path, CampaignTable]:
     return path, CampaignTable.load(path)
 
 
-def _days(sim: Simulation) -> Iterator[list[SimRecord]]:
-    """The run's reports, one list per simulated day of arrival (later ones with the last)."""
-    day_ms, records, current = 86_400_000, [], 0
-    for rec in sim.records():
-        day = min((rec.arrival_ms - sim.start_ms) // day_ms, sim.days - 1)
-        if day != current and records:
-            yield records
-            records = []
-        current = day
-        records.append(rec)
-    if records:
-        yield records
-
-
 def _count(ch: Client, sql: str) -> int:
     return int(ch.execute(sql)[0][0])
 
@@ -100,7 +85,7 @@ def _settled(ch: Client, db: str, worker: WorkerProcess) -> bool:
 
 def _feed(s: Settings, sim: Simulation, ch: Client, worker: WorkerProcess) -> None:
     db, expected = s.clickhouse.database, 0
-    for records in _days(sim):
+    for records in sim.by_day(sim.records()):
         produce_records(s, ((r.source, r.key, r.value, r.arrival_ms) for r in records))
         expected += sum(len(r.truth) for r in records)
 
