@@ -45,6 +45,7 @@ from sinks.kpi.queries import BI_VIEWS
 from sinks.migrate import Migration, load_migrations, migrate
 from sinks.rollups import refresh_all
 from sinks.sql import DriverExecutor
+from sinks.streets import load_campaigns
 from sinks.synthetic import generate
 from sinks.synthetic_patrols import generate_patrols
 from sinks.tables import TABLES, coerce_columns, tables_of
@@ -245,6 +246,9 @@ def kpi_stores(bench_settings: Settings, bench_scale: BenchScale) -> Iterator[Kp
         sink.add(table, 1, offset, columns)
     sink.flush()
     sink.close()
+    # the packaged campaign calendar (Aug-Nov 2023, within the generated 90 days), as the
+    # sink loads it at its start
+    load_campaigns(bench_settings, stores.rollups)
     refresh_all(ex, stores.rollups)
     before = _before_rollups()
     migrate(ex, stores.raw, tz, before)
@@ -279,6 +283,8 @@ UNPERIODED_VIEWS = (
     "kpi_streets_not_walked",
     "intake_minute",
     "deadletter_daily",
+    "kpi_campaigns",  # one row per campaign: its dates are columns of their own
+    "kpi_campaign_recurrence",
 )
 WEEK = "2023-07-10"
 # the report's queries (sinks/kpi/*.sql through sinks.kpi.queries), then each BI view

@@ -60,3 +60,14 @@ def test_an_upward_import_breaks_the_contract(project_copy: Path, module: str, u
     result = _lint(project_copy)
     assert result.returncode != 0, result.stdout
     assert "BROKEN" in result.stdout and upward.split()[1] in result.stdout
+
+
+def test_test_files_have_unique_basenames() -> None:
+    """pytest imports test modules by basename (rootdir-relative, no packages): two files of
+    one name under tests/ make a whole-suite run stop at collection."""
+    from collections import Counter
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    names = Counter(p.name for p in root.rglob("test_*.py"))
+    assert [n for n, k in names.items() if k > 1] == []
