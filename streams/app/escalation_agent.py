@@ -240,6 +240,17 @@ class _Agent:
         for _, r in records:
             self.metrics.inc("citystream_escalations_total", level=str(r["level"]))
 
+    def _entries(self, partition: int, key: bytes | None) -> dict[bytes, Entry]:
+        """What a record is checked against: a tick, every case of its partition; a case
+        record, its own case's entry only (a record moves no other case)."""
+        if is_tick(key):
+            cases = self.tables.cases.items()
+            return {k: e for k, e in cases if e["partition"] == partition}
+        if key is None:
+            return {}
+        own = self.tables.cases.get(key)
+        return {} if own is None else {key: own}
+
     async def handle(self, m: Any) -> None:
         """One ``case.state`` message."""
         if self.resumed.get(m.partition) != m.generation_id:
@@ -248,8 +259,7 @@ class _Agent:
         journal = self.tables.journal(m.partition)
         if journal is not None and journal.applied(m.offset):
             return  # applied before the worker restarted
-        cases = self.tables.cases.items()
-        entries = {k: e for k, e in cases if e["partition"] == m.partition}
+        entries = self._entries(m.partition, m.key)
         changes, rejected = self.step.record(
             entries, m.key or b"", m.value or b"", m.partition, self.tables.remembered
         )
