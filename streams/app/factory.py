@@ -131,10 +131,8 @@ def faust_data_dir(settings: Settings, roles: Iterable[str]) -> Path:
 
 def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
     """Faust's form of the broker's TLS and SASL settings (None: plaintext)."""
-    import ssl
-
     k = settings.kafka
-    context = ssl.create_default_context(cafile=k.ssl_cafile or None) if k.tls else None
+    context = k.ssl_context()
     if k.sasl:
         return faust.SASLCredentials(
             username=k.sasl_username,

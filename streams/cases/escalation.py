@@ -24,9 +24,9 @@ escalations are a function of each partition's records and ticks, and a tick is 
 behind what the centre knew at its time: the same however the topics are partitioned,
 however fast they are read and wherever a worker restarted.
 
-A closed or voided case's entry is dropped once its last transition is older than the
-redelivery horizon (the entries a record is checked against stay those of cases still
-running). A case can come back after that: an unsatisfied callback (回访) reopens it, with
+A closed or voided case's entry is dropped at the first tick more than the redelivery
+horizon after its last transition (the entries a tick goes through stay those of cases
+still running). A case can come back after that: an unsatisfied callback (回访) reopens it, with
 its deadline long past. So the levels a dropped case had raised are *remembered* (its
 version and levels, nothing else) and a case that comes back starts from them: each level
 stays raised once per case, however late the case returns.

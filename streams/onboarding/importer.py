@@ -169,7 +169,7 @@ class Importer:
         from streams.app.kafka_admin import ensure_topics
 
         ensure_topics(self.settings)  # as a worker does at its start: whichever comes first
-        consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap_servers)
+        consumer = KafkaConsumer(**self.settings.kafka.client_options())
         try:
             if not self.checkpoint.is_file():
                 # before the first send: a run stopped before its first chunk is flushed
@@ -195,7 +195,7 @@ class Importer:
         from aiokafka import AIOKafkaProducer
 
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka.bootstrap_servers,
+            **self.settings.kafka.aiokafka_options(),
             acks="all",
             linger_ms=50,
             max_batch_size=1024 * 1024,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import ssl
 from datetime import date
 from typing import Any, Literal, cast, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -160,6 +161,17 @@ class KafkaSettings(Concern):
     @property
     def tls(self) -> bool:
         return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of the asyncio clients (Faust, aiokafka); None: no TLS."""
+        return ssl.create_default_context(cafile=self.ssl_cafile or None) if self.tls else None
+
+    def aiokafka_options(self) -> dict[str, Any]:
+        """:meth:`client_options` in aiokafka's form (a TLS context instead of a CA file)."""
+        options = {k: v for k, v in self.client_options().items() if k != "ssl_cafile"}
+        if self.tls:
+            options["ssl_context"] = self.ssl_context()
+        return options
 
     def client_options(self) -> dict[str, Any]:
         """kafka-python's connection keywords (bootstrap servers, TLS, SASL): every client

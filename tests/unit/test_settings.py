@@ -415,6 +415,10 @@ def test_kafka_tls_and_sasl_reach_every_client() -> None:
         "pipeline",
     )
     assert "s3cret" not in repr(secured)  # a secret never shows
+    # aiokafka takes a TLS context (here on the system's CAs) instead of a CA file
+    aio = secured.replace(kafka_ssl_cafile="").kafka.aiokafka_options()
+    assert "ssl_cafile" not in aio and aio["security_protocol"] == "SASL_SSL"
+    assert aio["sasl_plain_password"] == "s3cret" and aio["ssl_context"] is not None
     with pytest.raises(SettingsError, match="CITYSTREAM_KAFKA_SASL_USERNAME"):
         Settings().replace(kafka_security_protocol="SASL_PLAINTEXT")
 
