@@ -224,6 +224,7 @@ def _register_web(app: App) -> None:
         handoffs = faust_internals.HANDOFFS
         app.metrics.advance("citystream_faust_handoffs_total", handoffs.inline, path="inline")
         app.metrics.advance("citystream_faust_handoffs_total", handoffs.task, path="task")
+        app.metrics.advance("citystream_faust_handoffs_total", handoffs.bulk, path="bulk")
         body, content_type = app.metrics.render(request.headers.get("Accept", ""))
         # a header, not content_type=: aiohttp refuses a content type with a charset in it
         return web.bytes(body, headers={"Content-Type": content_type})

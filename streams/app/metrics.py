@@ -101,7 +101,9 @@ SPECS: dict[str, Spec] = {
     "citystream_dedup_ratio": _gauge("share of deduplicated events that joined a case"),
     "citystream_buffered_events": _gauge("events waiting in the dedup reorder buffer"),
     "citystream_faust_handoffs_total": _counter(
-        "messages Faust's fetcher handed over, by path (inline = the fast path)", "path"
+        "messages Faust's fetcher handed over, by path (inline = the fast path; bulk = raw"
+        " records in batches)",
+        "path",
     ),
     "citystream_batch_duration_seconds": Spec("histogram", "batch processing time", ("stage",)),
 }

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from streams.app.faust_internals import committed_offset, last_read_offset
+from streams.app.faust_internals import (
+    BulkChannel,
+    RawBatch,
+    bulk_channel,
+    committed_offset,
+    last_read_offset,
+)
 from streams.app.metrics import Metrics
 from streams.contracts.fused import FLAG_LATE, encode_batch
 from streams.contracts.topics import DEADLETTER, FUSED, RAW_TOPICS, REQUEST_UPDATES
@@ -19,6 +27,8 @@ from streams.intake.normalize import Normalizer
 from streams.settings import Settings
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 
 class _Progress:
@@ -55,73 +65,77 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     )
     for source, raw_name in RAW_TOPICS.items():
         topic_name = settings.kafka.topic(raw_name)
-        raw = app.topic(topic_name, key_serializer="raw", value_serializer="raw", allow_empty=True)
+        # a partition's fetched records reach the adapters as one batch (no Faust event
+        # per record): streams/app/faust_internals.py, "Bulk intake"
+        channel = bulk_channel(app, topic_name, settings.pipeline.batch_max_events)
         progress = _Progress()
-        _add_agent(
-            app,
-            settings,
-            metrics,
-            normalizer,
-            engine,
-            source,
-            topic_name,
-            raw,
-            out,
-            progress,
-        )
+        intake = _Intake(settings, metrics, normalizer, engine, source, topic_name, out, progress)
+        _add_intake_task(app, channel, intake)
         _add_idle_timer(app, settings, topic_name, out.fused, progress)
 
 
-def _add_agent(
-    app: Any,
-    settings: Settings,
-    metrics: Metrics,
-    normalizer: Normalizer,
-    engine: DedupEngine,
-    source: str,
-    topic_name: str,
-    raw: Any,
-    out: _Outputs,
-    progress: _Progress,
-) -> None:
-    async def normalize(stream: Any) -> None:
-        async for events in stream.take_events(
-            settings.pipeline.batch_max_events, within=settings.pipeline.batch_max_ms / 1000
-        ):
-            started = time.perf_counter()
-            messages = [e.message for e in events]
-            arrival = [round(m.timestamp * 1000) for m in messages]
-            result = normalizer.normalize(
-                source,
-                [m.value or b"" for m in messages],
-                ingest_ms=arrival,
-                origins=[(m.partition, m.offset) for m in messages],
-            )
-            for letter in result.dead_letters:
-                m = messages[letter.index]
-                letter.topic, letter.partition, letter.offset = m.topic, m.partition, m.offset
-                await out.dead.send(key=source.encode(), value=letter.to_json(), force=True)
-                metrics.inc("citystream_deadletters_total", reason=letter.reason.value)
-            for update in result.request_updates:
-                key = str(update.event_id).encode()
-                await out.updates.send(key=key, value=update.to_json(), force=True)
-                metrics.inc("citystream_request_updates_total")
-            await _send_tiles(engine, result.batch, out.fused)
-            for m, t in zip(messages, arrival, strict=True):
-                progress.saw(m.partition, t)
-            await _send_watermarks(settings, topic_name, out.fused, progress, idle=set())
-            metrics.inc("citystream_records_total", len(messages), stage="normalize", source=source)
-            metrics.inc("citystream_events_total", len(result.batch), stage="normalize")
-            late = int(np.count_nonzero(result.batch.events["flags"] & FLAG_LATE))
-            if late:
-                metrics.inc("citystream_events_late_total", late, source=source)
-            metrics.observe(
-                "citystream_batch_duration_seconds",
-                time.perf_counter() - started,
-                stage="normalize",
-            )
+@dataclass(frozen=True)
+class _Intake:
+    """One raw topic: a batch of its records to fused batches, dead letters and updates."""
 
-    app.agent(raw, name=f"normalize-{source}")(normalize)
+    settings: Settings
+    metrics: Metrics
+    normalizer: Normalizer
+    engine: DedupEngine
+    source: str
+    topic_name: str
+    out: _Outputs
+    progress: _Progress
+
+    async def handle(self, batch: RawBatch) -> None:
+        started = time.perf_counter()
+        source, metrics, out = self.source, self.metrics, self.out
+        partition = batch.partition
+        origins = np.empty((len(batch), 2), dtype=np.int64)
+        origins[:, 0] = partition
+        origins[:, 1] = batch.offsets
+        result = self.normalizer.normalize(
+            source, batch.values, ingest_ms=batch.timestamps_ms, origins=origins
+        )
+        for letter in result.dead_letters:
+            letter.topic, letter.partition = self.topic_name, partition
+            letter.offset = batch.offsets[letter.index]
+            await out.dead.send(key=source.encode(), value=letter.to_json(), force=True)
+            metrics.inc("citystream_deadletters_total", reason=letter.reason.value)
+        for update in result.request_updates:
+            key = str(update.event_id).encode()
+            await out.updates.send(key=key, value=update.to_json(), force=True)
+            metrics.inc("citystream_request_updates_total")
+        await _send_tiles(self.engine, result.batch, out.fused)
+        self.progress.saw(partition, max(batch.timestamps_ms))
+        await _send_watermarks(self.settings, self.topic_name, out.fused, self.progress, set())
+        metrics.inc("citystream_records_total", len(batch), stage="normalize", source=source)
+        metrics.inc("citystream_events_total", len(result.batch), stage="normalize")
+        late = int(np.count_nonzero(result.batch.events["flags"] & FLAG_LATE))
+        if late:
+            metrics.inc("citystream_events_late_total", late, source=source)
+        metrics.observe(
+            "citystream_batch_duration_seconds", time.perf_counter() - started, stage="normalize"
+        )
+
+
+def _add_intake_task(app: Any, channel: BulkChannel, intake: _Intake) -> None:
+    async def normalize() -> None:
+        try:
+            while True:
+                batch = await channel.get()
+                await intake.handle(batch)
+                channel.done(batch)  # outputs sent: the next commit flushes them first
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # a task that died quietly would stall the topic: the worker stops instead
+            log.exception("normalize of %s failed", intake.topic_name)
+            await app.crash(exc)
+            raise
+
+    normalize.__name__ = f"normalize_{intake.source}"
+    app.task(normalize)
 
 
 async def _send_tiles(engine: DedupEngine, batch: Any, fused: Any) -> None:

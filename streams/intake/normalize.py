@@ -105,7 +105,7 @@ class SeenIds:
 
 
 def _origin_columns(
-    origins: Sequence[tuple[int, int]] | None, rows: Rows
+    origins: Sequence[tuple[int, int]] | np.ndarray | None, rows: Rows
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the raw partition and ``offset + 1`` of its payload (0, 0 when unknown)."""
     if origins is None or not len(rows):
@@ -182,7 +182,7 @@ class Normalizer:
         payloads: Sequence[bytes],
         now_ms: int | None = None,
         ingest_ms: Sequence[int] | np.ndarray | None = None,
-        origins: Sequence[tuple[int, int]] | None = None,
+        origins: Sequence[tuple[int, int]] | np.ndarray | None = None,
         at_event_time: bool = False,
     ) -> NormalizeResult:
         """Parse ``payloads`` of ``source`` into one batch and dead letters.
@@ -193,7 +193,8 @@ class Normalizer:
         own event time with ``at_event_time`` (an export that does not say when each record
         arrived: judging it against today would make every old record stale), else
         ``now_ms``, else ``now_fn()``. ``origins``: per payload, the raw ``(partition,
-        offset)`` it was read from (stored as ``origin_partition`` / ``origin_seq``).
+        offset)`` it was read from, or an (n, 2) array of them (stored as ``origin_partition``
+        / ``origin_seq``).
         """
         parse = _PARSERS.get(source)
         if parse is None:

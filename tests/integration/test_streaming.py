@@ -49,13 +49,16 @@ def _wait(s: Settings, feed: ReplayedFeed, workers: list[WorkerProcess], tmp_pat
 
 def _run(s: Settings, feed: ReplayedFeed, workers: int, tmp_path: Path) -> LinkSet:
     def inline_handoffs(procs: list[WorkerProcess]) -> None:
-        # Faust's fetcher must still take our inline hand-off (streams/app/faust_internals.py):
-        # a Faust whose wait_first changed shape would quietly fall back to the slow path.
-        inline = sum(
-            scrape_metric(w.web_port, "citystream_faust_handoffs_total", path="inline")
-            for w in procs
-        )
-        assert inline >= len(feed.records) // 2, f"only {inline} inline hand-offs"
+        # Faust's fetcher must still take our hand-offs (streams/app/faust_internals.py):
+        # the raw records in bulk, and the fused batches inline. A Faust whose fetch or
+        # wait_first changed shape would quietly fall back to the slow path.
+        def handoffs(path: str) -> float:
+            metric = "citystream_faust_handoffs_total"
+            return sum(scrape_metric(w.web_port, metric, path=path) for w in procs)
+
+        bulk, inline, task = handoffs("bulk"), handoffs("inline"), handoffs("task")
+        assert bulk >= len(feed.records), f"{bulk} raw records in bulk of {len(feed.records)}"
+        assert inline > task, f"{inline} inline hand-offs, {task} by Faust's own path"
 
     return run_feed(
         s, feed, ROLES, workers, tmp_path, timeout_s=TIMEOUT_S, while_running=inline_handoffs
