@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from bench.e2e.kafka_io import Message, produce_async
+from bench.e2e.kafka_io import Message, produce_batched_async
 from streams.settings import Settings
 from streams.simulator import SimRecord
 
@@ -119,7 +119,7 @@ def timed_ingest(
     async def ingest() -> IngestTiming:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        producing = asyncio.create_task(produce_async(settings, topic, messages))
+        producing = asyncio.create_task(produce_batched_async(settings, topic, messages))
         rows = 0
         try:
             while rows < target:
