@@ -313,6 +313,7 @@ class BulkChannel:
         # bounded: a full queue holds the fetcher (back-pressure, nothing dropped)
         self._queue: asyncio.Queue[RawBatch] = asyncio.Queue(max_batches)
         self._in_hand: RawBatch | None = None
+        self._abandoned = False
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -323,6 +324,8 @@ class BulkChannel:
         """The next batch of the current generation (older ones are fetched again)."""
         if self._in_hand is not None:
             raise RuntimeError(f"{self.topic}: get() before done() of the batch in hand")
+        if self._abandoned:
+            raise RuntimeError(f"{self.topic}: get() after a batch was abandoned")
         while True:
             batch = await self._queue.get()
             if self._current(batch):
@@ -342,6 +345,14 @@ class BulkChannel:
         finally:
             self._in_hand = None
             self._idle.set()
+
+    def abandon(self) -> None:
+        """Drop the batch in hand unacknowledged (its handler failed or was cancelled), and
+        take no more: a later batch's ack would let the commit pass over it. It is fetched
+        again from the committed offsets after the restart; a revocation need not wait."""
+        self._abandoned = True
+        self._in_hand = None
+        self._idle.set()
 
     def _current(self, batch: RawBatch) -> bool:
         # as Faust's Stream skips a message while the flow is stopped or of another generation

@@ -127,8 +127,10 @@ def _add_intake_task(app: Any, channel: BulkChannel, intake: _Intake) -> None:
                 await intake.handle(batch)
                 channel.done(batch)  # outputs sent: the next commit flushes them first
         except asyncio.CancelledError:
+            channel.abandon()
             raise
         except Exception as exc:
+            channel.abandon()
             # a task that died quietly would stall the topic: the worker stops instead
             log.exception("normalize of %s failed", intake.topic_name)
             await app.crash(exc)

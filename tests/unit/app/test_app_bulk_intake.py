@@ -169,3 +169,26 @@ def test_get_before_done_is_refused(tmp_path: Any, monkeypatch: pytest.MonkeyPat
 
     with pytest.raises(RuntimeError, match="before done"):
         asyncio.run(main())
+
+
+def test_an_abandoned_batch_is_not_acknowledged_and_ends_the_channel(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler that failed gives its batch up: nothing of it is acknowledged, and no later
+    batch is (its ack would let the commit pass over the abandoned one)."""
+    app, raw, _ = _app(tmp_path, batch_max_events=1)
+    _fetching(monkeypatch, [{raw: _records([0, 1])}])
+
+    async def main() -> list[int]:
+        await app.topics._update_indices()
+        consumer = app.consumer
+        channel = app.bulk_channels[raw.topic]
+        await consumer._getmany({raw}, 1.0)
+        await channel.get()
+        channel.abandon()
+        await asyncio.wait_for(channel.wait_idle(lambda: False), 1.0)  # a revocation goes on
+        with pytest.raises(RuntimeError, match="abandoned"):
+            await channel.get()
+        return sorted(consumer._acked[raw])
+
+    assert asyncio.run(main()) == []
