@@ -262,8 +262,9 @@ class PipelineSettings(Concern):
     changelog_part_bytes: int = setting(4 * 1024 * 1024, "CHANGELOG_PART_BYTES", INT)
     idle_source_ms: int = setting(2000, "IDLE_SOURCE_MS", INT)
     batch_max_events: int = setting(4096, "BATCH_MAX_EVENTS", INT)
-    # The longest a normalize or dedup batch waits to fill: each stage adds up to this to
-    # a record's arrival-to-dispatch time; in a catch-up batches fill before it runs out.
+    # The longest a dedup, dispatch or patrols batch waits to fill: each stage adds up to
+    # this to a record's arrival-to-dispatch time; in a catch-up batches fill before it
+    # runs out. (A normalize batch is what one fetch brought: it does not wait.)
     batch_max_ms: int = setting(100, "BATCH_MAX_MS", INT)
     max_payload_bytes: int = setting(64 * 1024, "MAX_PAYLOAD_BYTES", INT)
     # Validation, not lateness: an event time this far before its arrival is implausible
