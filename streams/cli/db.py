@@ -1,5 +1,6 @@
-"""``citystream db migrate|status|rollup``: the ClickHouse schema of citystream (its path:
-docs/schema.md), and the refresh job of its KPI rollups (docs/bi/rollups.md)."""
+"""``citystream db migrate|status|rollup|move``: the ClickHouse schema of citystream (its
+path, and moving a database to the modern one: docs/schema.md), and the refresh job of its
+KPI rollups (docs/bi/rollups.md)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sinks.migrate import (
 )
 from sinks.retention import Retention
 from sinks.rollups import FAMILIES, refresh
+from sinks.schema_move import move_to_modern
 from sinks.sql import DriverExecutor, SqlError
 from streams.cli.output import add_json_flag, emit_json
 from streams.settings import Settings
@@ -31,7 +33,9 @@ ROLLUP_TIMEOUT_S = 1800
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("migrate", "status", "rollup"), help="what to do")
+    parser.add_argument(
+        "action", choices=("migrate", "status", "rollup", "move"), help="what to do"
+    )
     parser.add_argument(
         "--database",
         default=None,
@@ -43,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         metavar="SECONDS",
         help="rollup: refresh again every SECONDS until interrupted (default: once)",
+    )
+    parser.add_argument(
+        "--target",
+        default=None,
+        metavar="DATABASE",
+        help="move: the new database to build on the modern path and copy into",
     )
     add_json_flag(parser)
 
@@ -104,6 +114,26 @@ def _migrate(settings: Settings, executor: DriverExecutor, database: str, as_jso
     return 0
 
 
+def _move(
+    settings: Settings, executor: DriverExecutor, database: str, target: str | None, as_json: bool
+) -> int:
+    if not target:
+        raise MigrationError("db move needs --target DATABASE (a new database)")
+    result = move_to_modern(
+        executor, database, target, settings.calendar.timezone, Retention.of(settings.clickhouse)
+    )
+    if as_json:
+        emit_json({"source": database, "target": target, "rows": result.rows})
+        return 0
+    for table, n in result.rows.items():
+        print(f"{table:<24} {n} row(s) copied")
+    print(
+        f"{database} -> {target}: moved to the modern path; point "
+        "CITYSTREAM_CLICKHOUSE_DATABASE at it and run `citystream db rollup` (docs/schema.md)"
+    )
+    return 0
+
+
 def _rollups(executor: DriverExecutor, database: str, every_s: float) -> int:
     while True:
         for family in FAMILIES:
@@ -125,6 +155,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             return _rollups(executor, database, args.every)
         if args.action == "migrate":
             return _migrate(settings, executor, database, args.json)
+        if args.action == "move":
+            return _move(settings, executor, database, args.target, args.json)
         statuses = migration_status(executor, database)
         path = schema_path(executor, database)
         _print_status(database, path, statuses, _path_note(executor, path), args.json)
@@ -132,5 +164,5 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.every < 0:
         raise SystemExit("citystream db: --every must be >= 0")
-    timeout_s = ROLLUP_TIMEOUT_S if args.action == "rollup" else 60
+    timeout_s = ROLLUP_TIMEOUT_S if args.action in ("rollup", "move") else 60
     return run_command(settings, "db", database, body, (MigrationError, SqlError), timeout_s)
