@@ -185,15 +185,20 @@ def _ensure_bookkeeping(executor: Executor, database: str) -> None:
     executor.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
     executor.execute(
         f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations ("
-        "version UInt32, name String, checksum String, applied_at DateTime, path String"
+        "version UInt32, name String, checksum String, applied_at DateTime"
         ") ENGINE = ReplacingMergeTree() ORDER BY version"
     )
-    # a database made before the paths existed is on the compat path: its rows say so
+    # added, also to a new table, so that a database made before the paths existed reads
+    # as what it is, compat
     statement = (
         f"ALTER TABLE {database}.schema_migrations ADD COLUMN path String DEFAULT '{COMPAT}'"
     )
     if not _column_exists(executor, statement):
         executor.execute(statement)
+        executor.execute(
+            f"ALTER TABLE {database}.schema_migrations COMMENT COLUMN path "
+            "'schema path the migration ran on: compat or modern (docs/schema.md)'"
+        )
 
 
 def _has_bookkeeping(executor: Executor, database: str) -> bool:
