@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import socket
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -303,3 +304,19 @@ def _context(settings: dict[str, Any]) -> Any:
     context = Context()
     context.client_settings = Client("127.0.0.1", settings=settings).client_settings
     return context
+
+
+def test_overlays_are_checked_when_the_migrations_are_loaded(tmp_path: Path) -> None:
+    base = "CREATE TABLE IF NOT EXISTS {db}.t (\n    a UInt64\n) ENGINE = Memory;\n"
+    (tmp_path / "0001_t.sql").write_text(base)
+    (tmp_path / "modern").mkdir()
+    overlay = tmp_path / "modern" / "0001_t.sql"
+    overlay.write_text(base.replace("a UInt64", "a UInt64 CODEC(ZSTD(1))"))
+    assert load_migrations(tmp_path)[0].modern == overlay.read_text()
+    overlay.write_text(base.replace("a UInt64", "b UInt64"))
+    with pytest.raises(MigrationError, match="has columns"):
+        load_migrations(tmp_path)
+    overlay.unlink()
+    (tmp_path / "modern" / "0002_t.sql").write_text(base)
+    with pytest.raises(MigrationError, match="no migration of that name"):
+        load_migrations(tmp_path)
