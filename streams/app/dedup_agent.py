@@ -191,9 +191,15 @@ class DedupWorker:
         )
 
     async def _dead_letters(self, batch: Any, reason: Reason, message: str) -> None:
-        for letter in engine_dead_letters(batch, reason, message):
+        letters = engine_dead_letters(batch, reason, message)
+        # each stamped with its raw record's arrival: the dead letter's month partition
+        arrivals = batch.events["ingest_time_ms"].tolist() if letters else []
+        for letter, arrival_ms in zip(letters, arrivals, strict=True):
             sent = await self.dead.send(
-                key=letter.source.encode(), value=letter.to_json(), force=True
+                key=letter.source.encode(),
+                value=letter.to_json(),
+                timestamp=arrival_ms / 1000,
+                force=True,
             )
             self.in_flight.append(sent)
             self.metrics.inc("citystream_deadletters_total", reason=reason.value)

@@ -100,7 +100,10 @@ def _add_agent(
             for letter in result.dead_letters:
                 m = messages[letter.index]
                 letter.topic, letter.partition, letter.offset = m.topic, m.partition, m.offset
-                await out.dead.send(key=source.encode(), value=letter.to_json(), force=True)
+                # the raw record's time: the dead letter's month partition (docs/schema.md)
+                await out.dead.send(
+                    key=source.encode(), value=letter.to_json(), timestamp=m.timestamp, force=True
+                )
                 metrics.inc("citystream_deadletters_total", reason=letter.reason.value)
             for update in result.request_updates:
                 key = str(update.event_id).encode()

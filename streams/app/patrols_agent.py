@@ -116,7 +116,12 @@ class PatrolWorker:
                 m = messages[letter.index]
                 letter.topic, letter.partition, letter.offset = m.topic, m.partition, m.offset
                 sent.append(
-                    await self.dead.send(key=FEED.encode(), value=letter.to_json(), force=True)
+                    await self.dead.send(
+                        key=FEED.encode(),
+                        value=letter.to_json(),
+                        timestamp=m.timestamp,  # the ping's: see normalize_agent
+                        force=True,
+                    )
                 )
                 self.metrics.inc("citystream_deadletters_total", reason=letter.reason.value)
             await asyncio.gather(*sent)  # before the state says these batches are applied

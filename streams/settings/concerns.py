@@ -50,6 +50,7 @@ __all__ = [
     "LogLevel",
     "PatrolSettings",
     "PipelineSettings",
+    "SchemaPath",
     "SinkSettings",
     "VerifySettings",
     "WalkSettings",
@@ -74,6 +75,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
 LogFormat = Literal["json", "text"]
 EscalationClock = Literal["wall", "feed"]
+SchemaPath = Literal["auto", "compat", "modern"]  # sinks/migrate.py, docs/schema.md
 KafkaSecurity = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 _JAVA_SIZE = re.compile(r"[1-9][0-9]*[kKmMgG]?")
@@ -208,9 +210,19 @@ class ClickHouseSettings(Concern):
     # the native protocol over TLS (the server's tcp_port_secure; docs/security.md)
     secure: bool = setting(False, "CLICKHOUSE_SECURE", BOOL)
     ca_certs: str = setting("", "CLICKHOUSE_CA_CERTS", STR)  # empty: the system's CAs
+    # the schema path of a new database (auto: modern when the server is recent enough);
+    # a database keeps the path it was built on (docs/schema.md)
+    schema: SchemaPath = setting("auto", "CLICKHOUSE_SCHEMA", choice(*get_args(SchemaPath)))
+    # modern path TTLs (sinks/retention.py): GPS pings are raw material of the patrol
+    # sessions, kept for half a year of complaints about them; a dead letter's row stays,
+    # its raw payload goes after a quarter (time enough to replay a fixed adapter over it)
+    patrol_track_days: int = setting(180, "CLICKHOUSE_PATROL_TRACK_DAYS", INT)
+    dead_letter_payload_days: int = setting(90, "CLICKHOUSE_DEAD_LETTER_PAYLOAD_DAYS", INT)
 
     def check(self) -> None:
         self._require_port("port", "http_port")
+        for name in ("patrol_track_days", "dead_letter_payload_days"):
+            self._require(getattr(self, name) >= 1, name, "at least 1 (day)")
         if self.ca_certs:
             self._require(self.secure, "ca_certs", "only with CITYSTREAM_CLICKHOUSE_SECURE=true")
 
