@@ -86,7 +86,7 @@ def _add_agent(
 ) -> None:
     async def normalize(stream: Any) -> None:
         async for events in stream.take_events(
-            settings.pipeline.batch_max_events, within=settings.pipeline.batch_max_ms / 1000
+            settings.pipeline.normalize_batch_events, within=settings.pipeline.batch_max_ms / 1000
         ):
             started = time.perf_counter()
             messages = [e.message for e in events]
