@@ -141,7 +141,11 @@ async def _send_watermarks(
 def _add_idle_timer(
     app: Any, settings: Settings, topic_name: str, fused: Any, progress: _Progress
 ) -> None:
-    """Declare a raw partition idle when it is caught up and quiet, so dedup moves on."""
+    """Declare a raw partition idle when it is caught up and quiet, so dedup moves on.
+
+    Checked four times per quiet interval: checked once per interval, a partition that fell
+    quiet just after a check was declared idle up to two intervals later, and every event
+    of the other sources could wait that long for the watermark."""
     interval = settings.pipeline.idle_source_ms / 1000
 
     async def idle_check() -> None:
@@ -162,7 +166,7 @@ def _add_idle_timer(
             marks.mark = {p: progress.mark[p] for p in idle}
             await _send_watermarks(settings, topic_name, fused, marks, idle)
 
-    app.timer(interval, name=f"idle-{topic_name}")(idle_check)
+    app.timer(interval / 4, name=f"idle-{topic_name}")(idle_check)
 
 
 def _caught_up(consumer: Any, tp: Any) -> bool:
