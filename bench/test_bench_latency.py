@@ -17,6 +17,7 @@ run gets its own topics and app id, deleted afterwards (docs/benchmarks-e2e.md):
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -27,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from bench.e2e.kafka_io import OutputTail, count_columnar_rows
+from bench.e2e.kafka_io import OutputTail, count_columnar_rows, count_messages
 from bench.e2e.latency import collect_latencies, paced_send, yesterday
 from bench.e2e.rounds import (
     peak_rss_bytes,
@@ -40,7 +41,7 @@ from bench.e2e.surge import BacklogSampler, SurgePlan, send_plan
 from bench.harness import SUBJECT, BenchScale, record
 from streams.app.factory import group_id
 from streams.app.kafka_admin import read_to_end
-from streams.contracts.topics import DEDUP_STATE, LINKS
+from streams.contracts.topics import DEDUP_STATE, DISPATCH, LINKS
 from streams.runner import WorkerProcess, scrape_metric
 from streams.settings import Settings
 from streams.simulator import Simulation
@@ -176,6 +177,8 @@ def test_surge_on_top_of_the_ordinary_feed(
     days = int(plan.records / (scale * RECORDS_PER_DAY_SCALE)) + 2
     first = yesterday(base) - timedelta(days=days - 1)
     records = Simulation(SCENARIO, SEED, scale, start=first, days=days)
+    warm_day = Simulation(SCENARIO, SEED + 1, 0.2, start=yesterday(base)).records()
+    warm = sorted(itertools.islice(warm_day, WARM_RECORDS), key=lambda r: r.arrival_ms)
     outcome: dict[str, Any] = {}
 
     def start(stack: ExitStack) -> tuple[Settings, dict[str, WorkerProcess]]:
@@ -184,6 +187,10 @@ def test_surge_on_top_of_the_ordinary_feed(
             role: start_worker(stack, s, role, tmp_path, topics=i == 0)
             for i, role in enumerate(SURGE_ROLES)
         }
+        # warmed up outside the clock: every role has its partitions and has sent output
+        paced_send(s, warm, plan.ordinary_rate)
+        tail = OutputTail(s, {s.kafka.topic(DISPATCH): count_messages})
+        asyncio.run(tail.run(1, START_TIMEOUT_S, lambda: all(w.alive for w in workers.values())))
         return s, workers
 
     def run(current: tuple[Settings, dict[str, WorkerProcess]]) -> None:

@@ -37,9 +37,10 @@ class SurgePlan:
     surge_s: float
     after_s: float
 
-    def rate_at(self, t: float) -> float:
-        surging = self.before_s <= t < self.before_s + self.surge_s
-        return self.ordinary_rate * (1 + self.factor if surging else 1)
+    def due_by(self, t: float) -> int:
+        """Records to have sent ``t`` seconds into the run."""
+        surged = min(max(t - self.before_s, 0.0), self.surge_s)
+        return int(self.ordinary_rate * (min(t, self.seconds) + self.factor * surged))
 
     @property
     def seconds(self) -> float:
@@ -74,17 +75,16 @@ async def _send(settings: Settings, records: Iterator[SimRecord], plan: SurgePla
     await producer.start()
     loop = asyncio.get_running_loop()
     pending: list[SimRecord] = []
-    sent = due = 0.0
-    started = last = time.monotonic()
+    sent = 0
+    started = time.monotonic()
     try:
         while (now := time.monotonic()) - started < plan.seconds:
-            due += plan.rate_at(now - started) * (now - last)
-            last = now
-            while sent < int(due):
+            due = plan.due_by(now - started)
+            while sent < due:
                 if not pending:
                     chunk = await loop.run_in_executor(None, ahead.get)
                     if chunk is None:
-                        raise RuntimeError(f"the simulation ran out after {sent:.0f} records")
+                        raise RuntimeError(f"the simulation ran out after {sent} records")
                     pending = chunk[::-1]
                 r = pending.pop()
                 stamp = int(time.time() * 1000)
@@ -92,7 +92,7 @@ async def _send(settings: Settings, records: Iterator[SimRecord], plan: SurgePla
                 sent += 1
             await asyncio.sleep(0.005)
         await producer.flush()
-        return int(sent)
+        return sent
     finally:
         await producer.stop()
 
@@ -115,6 +115,7 @@ class BacklogSampler:
     peak_rss: dict[str, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _failed: BaseException | None = None
 
     def __enter__(self) -> BacklogSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -125,8 +126,16 @@ class BacklogSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(30)
+        if self._failed is not None:
+            raise RuntimeError("the backlog sampler failed") from self._failed
 
     def _run(self) -> None:
+        try:
+            self._sample()
+        except BaseException as exc:  # re-raised in the bench's thread by __exit__
+            self._failed = exc
+
+    def _sample(self) -> None:
         from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
         options: dict[str, Any] = dict(self.settings.kafka.client_options())
@@ -136,7 +145,7 @@ class BacklogSampler:
         try:
             while not self._stop.wait(self.every_s):
                 ends = consumer.end_offsets(tps)
-                done = admin.list_consumer_group_offsets(self.group)
+                done = admin.list_group_offsets(self.group).get(self.group, {})
                 behind = sum(ends[tp] - (done[tp].offset if tp in done else 0) for tp in tps)
                 self.samples.append((time.monotonic(), int(behind)))
                 for role, worker in self.workers.items():
