@@ -86,7 +86,7 @@ def _add_agent(
 ) -> None:
     async def normalize(stream: Any) -> None:
         async for events in stream.take_events(
-            settings.pipeline.batch_max_events, within=settings.pipeline.batch_max_ms / 1000
+            settings.pipeline.normalize_batch_events, within=settings.pipeline.batch_max_ms / 1000
         ):
             started = time.perf_counter()
             messages = [e.message for e in events]
@@ -135,7 +135,8 @@ async def _send_tiles(engine: DedupEngine, batch: Any, fused: Any) -> None:
 async def _send_watermarks(
     settings: Settings, topic_name: str, fused: Any, progress: _Progress, idle: set[int]
 ) -> None:
-    for partition, mark in progress.mark.items():
+    # a copy: the idle timer adds partitions while the sends below wait
+    for partition, mark in list(progress.mark.items()):
         frame = encode_watermark(WatermarkFrame(topic_name, partition, mark, partition in idle))
         for target in range(settings.kafka.partitions):
             await fused.send(key=b"wm", value=frame, partition=target, force=True)
@@ -144,7 +145,11 @@ async def _send_watermarks(
 def _add_idle_timer(
     app: Any, settings: Settings, topic_name: str, fused: Any, progress: _Progress
 ) -> None:
-    """Declare a raw partition idle when it is caught up and quiet, so dedup moves on."""
+    """Declare a raw partition idle when it is caught up and quiet, so dedup moves on.
+
+    Checked four times per quiet interval: checked once per interval, a partition that fell
+    quiet just after a check was declared idle up to two intervals later, and every event
+    of the other sources could wait that long for the watermark."""
     interval = settings.pipeline.idle_source_ms / 1000
 
     async def idle_check() -> None:
@@ -165,7 +170,7 @@ def _add_idle_timer(
             marks.mark = {p: progress.mark[p] for p in idle}
             await _send_watermarks(settings, topic_name, fused, marks, idle)
 
-    app.timer(interval, name=f"idle-{topic_name}")(idle_check)
+    app.timer(interval / 4, name=f"idle-{topic_name}")(idle_check)
 
 
 def _caught_up(consumer: Any, tp: Any) -> bool:

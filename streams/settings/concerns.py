@@ -273,6 +273,12 @@ class PipelineSettings(Concern):
     # make one tile's record larger than the topics' message limit).
     changelog_part_bytes: int = setting(4 * 1024 * 1024, "CHANGELOG_PART_BYTES", INT)
     idle_source_ms: int = setting(2000, "IDLE_SOURCE_MS", INT)
+    # The bound on events a worker holds in memory: the dedup reorder buffers of its
+    # partitions stay under it (a quarter of it pauses the raw partitions ahead of the
+    # watermark; fetching resumes below an eighth), and every in-memory queue and batch is
+    # a sixteenth of it at most (queues_max_events), so what was fetched before a pause
+    # fits in the rest. Nothing is dropped: the paused records wait on the broker.
+    max_pending_events: int = setting(400_000, "MAX_PENDING_EVENTS", INT)
     batch_max_events: int = setting(4096, "BATCH_MAX_EVENTS", INT)
     # The longest a normalize or dedup batch waits to fill: each stage adds up to this to
     # a record's arrival-to-dispatch time; in a catch-up batches fill before it runs out.
@@ -286,6 +292,16 @@ class PipelineSettings(Concern):
     category_code_digits: int = setting(4, "CATEGORY_CODE_DIGITS", INT)
     # bound of the normalizer's duplicate-source-id memory
     intake_seen_ids: int = setting(1_000_000, "INTAKE_SEEN_IDS", INT)
+
+    @property
+    def queues_max_events(self) -> int:
+        """The bound of every in-memory queue and batch of records (``max_pending_events``)."""
+        return self.max_pending_events // 16
+
+    @property
+    def normalize_batch_events(self) -> int:
+        """Records per normalize batch: ``batch_max_events``, within the queues' bound."""
+        return min(self.batch_max_events, self.queues_max_events)
 
     def check(self) -> None:
         self._require(self.cell_size_m > 0, "cell_size_m", "must be > 0")
@@ -306,6 +322,7 @@ class PipelineSettings(Concern):
             self._require(getattr(self, name) >= 0, name, "must be >= 0")
         for name in ("batch_max_events", "max_payload_bytes", "max_event_age_days"):
             self._require(getattr(self, name) >= 1, name, "must be >= 1")
+        self._require(self.max_pending_events >= 1024, "max_pending_events", "must be >= 1024")
         self._require(2 <= self.category_code_digits <= 8, "category_code_digits", "not in [2, 8]")
         # half the topics' message limit: a part plus its framing must fit one message
         limit = MAX_MESSAGE_BYTES // 2
