@@ -1,7 +1,10 @@
 """The stored tables as the writer sees them: column names, types, and numpy coercion.
 
 The migrations (``sinks/migrations``) create the tables and are the one definition of
-their columns; :data:`TABLES` reads them (in order, for the columnar inserts).
+their columns; :data:`TABLES` reads them (in order, for the columnar inserts). It reads the
+base files only: the modern path's overlays store the same columns, some of them as
+``LowCardinality`` of the same type, which the driver writes from the same arrays
+(docs/schema.md).
 Time columns (``DateTime``) are given as epoch **milliseconds** like everywhere else in the
 pipeline (``None`` or 0 = not yet) and stored as seconds; ``Date`` columns as dates (or
 days since 1970-01-01).

@@ -70,11 +70,17 @@ def paced_send(settings: Settings, records: Sequence[SimRecord], rate: float) ->
 @dataclass(frozen=True)
 class LatencyResult:
     latencies_ms: np.ndarray  # one per dispatched case opened in the measured window
+    ingest_ms: np.ndarray  # the opening event's arrival, beside each latency
     cases: int  # cases opened in the window (dispatched or closed on the spot)
     undispatched: int  # cases that should have been dispatched but were not in time
 
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.latencies_ms, q))
+
+    def percentile_between(self, q: float, start_ms: int, end_ms: int) -> float | None:
+        """The ``q`` percentile of the cases opened by a record arriving in [start, end)."""
+        mine = self.latencies_ms[(self.ingest_ms >= start_ms) & (self.ingest_ms < end_ms)]
+        return float(np.percentile(mine, q)) if len(mine) else None
 
     @property
     def max_ms(self) -> float:
@@ -120,9 +126,11 @@ async def _collect(
     finally:
         await consumer.stop()
     window = {cid: ing for cid, (ing, todo) in opened.items() if todo and ing >= since_ms}
-    lat = [dispatched[cid] - ing for cid, ing in window.items() if cid in dispatched]
+    done = [(dispatched[cid] - ing, ing) for cid, ing in window.items() if cid in dispatched]
+    lat = np.asarray([d for d, _ in done], dtype=np.float64)
+    ingest = np.asarray([i for _, i in done], dtype=np.int64)
     n_window = sum(1 for ing, _ in opened.values() if ing >= since_ms)
-    return LatencyResult(np.asarray(lat, dtype=np.float64), n_window, len(window) - len(lat))
+    return LatencyResult(lat, ingest, n_window, len(window) - len(done))
 
 
 def collect_latencies(

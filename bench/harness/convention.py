@@ -32,7 +32,7 @@ SUITES: dict[str, tuple[str, ...]] = {
     "kernels": ("test_bench_kernels.py", "test_bench_peers.py", "test_bench_streets.py"),
     "intake": ("test_bench_intake.py", "test_bench_import.py"),
     "sinks": ("test_bench_sinks.py",),
-    "e2e": ("test_bench_e2e.py",),
+    "e2e": ("test_bench_e2e.py", "test_bench_latency.py"),
     "api": ("test_bench_api.py",),
 }
 

@@ -2,10 +2,13 @@
 
 The agent keeps, per assigned partition, a :class:`PartitionState` (watermarks, reorder
 buffers, per-tile kernel state). For each chunk of fused messages it buffers the events,
-releases those every raw partition has passed, runs the kernels once per touched tile,
-sends links, cases and the dead letters of records a source sent twice, waits until the
-broker has them, writes the touched tiles to the changelog, and only then lets the offsets
-commit. Late events are linked like any other (docs/lateness.md): none is dead-lettered.
+releases those every raw partition has passed, runs the kernels once per touched tile, and
+sends links, cases and the dead letters of records a source sent twice. Before the input
+offsets commit (a commit guard, streams/app/faust_internals.py) it waits until the broker
+has every output sent so far and writes the tiles touched since the last commit to the
+changelog: once per commit rather than per chunk, since only the state as of a commit is
+ever read back, and a chunk's links go out without waiting for a changelog round trip. Late
+events are linked like any other (docs/lateness.md): none is dead-lettered.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+from streams.app.faust_internals import guard_commits, hold_partitions
 from streams.app.kafka_admin import read_to_end
 from streams.app.metrics import Metrics
 from streams.contracts.closures import decode_closures, is_closure_frame
@@ -25,6 +31,7 @@ from streams.contracts.reasons import Reason
 from streams.contracts.topics import CASES, DEADLETTER, DEDUP_STATE, FUSED, LINKS, RAW_TOPICS
 from streams.contracts.watermarks import decode_watermark, is_watermark_frame
 from streams.dedup.build import engine_dead_letters, make_engine
+from streams.dedup.ordering import sources_ahead
 from streams.dedup.snapshot import PartitionState, partition_from_changelog
 from streams.settings import Settings
 
@@ -46,6 +53,7 @@ class DedupWorker:
     """The per-process side of the agent: loaded partitions and the output topics."""
 
     def __init__(self, app: Any, settings: Settings, metrics: Metrics) -> None:
+        self.app = app
         self.settings = settings
         self.metrics = metrics
         self.engine = make_engine(settings)
@@ -66,11 +74,45 @@ class DedupWorker:
         )
         self.merged = 0
         self.processed = 0
+        self.peak_buffered = 0
         self.in_flight: list[Any] = []  # delivery futures of outputs not yet acknowledged
+        # held while a chunk is handled and while the state is written for a commit
+        self.lock = asyncio.Lock()
 
-    def forget(self, partitions: set[int]) -> None:
-        for p in partitions:
-            self.partitions.pop(p, None)
+    @asynccontextmanager
+    async def committing(self) -> AsyncIterator[None]:
+        """Around an offset commit: every chunk whose offsets it may take is on the
+        changelog first, and no further chunk completes until it is done."""
+        async with self.lock:
+            await self.persist(set(self.partitions))
+            yield
+
+    async def persist(self, partitions: set[int]) -> None:
+        """Write the touched tiles of ``partitions`` to the changelog, acknowledged.
+
+        The state written marks their events as processed: a restarted worker drops them as
+        redeliveries. So every output they produced must be on the broker first; batches of
+        different topics are not delivered in the order they were sent."""
+        if self.in_flight:
+            await asyncio.gather(*self.in_flight)
+            self.in_flight.clear()
+        written = []
+        for p in sorted(partitions & set(self.partitions)):
+            state = self.partitions[p]
+            if not state.changed:
+                continue
+            for key, value in state.changelog_records(self.engine):
+                sent = await self.state_topic.send(key=key, value=value, partition=p, force=True)
+                written.append(sent)
+            state.changed = False
+        await asyncio.gather(*written)
+
+    async def forget(self, partitions: set[int]) -> None:
+        """Partitions revoked: their state goes to the changelog for the next owner."""
+        async with self.lock:
+            await self.persist(partitions)
+            for p in partitions:
+                self.partitions.pop(p, None)
 
     async def partition(self, p: int) -> PartitionState:
         state = self.partitions.get(p)
@@ -89,20 +131,49 @@ class DedupWorker:
         return state
 
     async def handle(self, events: list[Any]) -> None:
+        async with self.lock:
+            await self._handle(events)
+
+    async def _handle(self, events: list[Any]) -> None:
         touched: set[int] = set()
         for event in events:
             m = event.message
             state = await self.partition(m.partition)
             touched.add(m.partition)
+            state.changed = True
             try:
                 self._take(state, m.key, m.value or b"")
             except ValueError as exc:  # FusedFormatError, a bad closure or watermark frame
                 await self._malformed(m, exc)
         for p in sorted(touched):
             await self._release(self.partitions[p])
-        self.metrics.set(
-            "citystream_buffered_events", float(sum(s.buffered() for s in self.partitions.values()))
-        )
+        self._backpressure()
+        # acknowledged outputs need no further wait (a failed one stays, for persist to raise)
+        self.in_flight = [
+            f for f in self.in_flight if not f.done() or f.cancelled() or f.exception() is not None
+        ]
+
+    def _backpressure(self) -> None:
+        """Keep the reorder buffers under ``max_pending_events``: from a quarter of it, the
+        raw partitions this worker reads ahead of the watermark pause (the watermark's own
+        keep going, so it moves and the buffers drain), until under an eighth of it."""
+        buffered = sum(s.buffered() for s in self.partitions.values())
+        self.peak_buffered = max(self.peak_buffered, buffered)
+        self.metrics.set("citystream_buffered_events", float(buffered))
+        self.metrics.set("citystream_buffered_events_peak", float(self.peak_buffered))
+        cap = self.settings.pipeline.max_pending_events
+        holding = bool(self.app.held)
+        if buffered >= cap // 4 or (holding and buffered >= cap // 8):
+            wanted = sources_ahead([s.tracker for s in self.partitions.values()])
+        elif not holding:
+            return
+        else:
+            wanted = set()
+        held = hold_partitions(self.app, wanted)
+        if held and not holding:
+            self.metrics.inc("citystream_backpressure_holds_total")
+            log.info("dedup buffer at %d events: %d raw partitions paused", buffered, held)
+        self.metrics.set("citystream_raw_partitions_held", float(held))
 
     def _take(self, state: PartitionState, key: bytes | None, value: bytes) -> None:
         """One frame of events.fused into the partition's state; ValueError, before any
@@ -156,14 +227,6 @@ class DedupWorker:
             state.dirty.add(tile)
             out = self.engine.process(state.tile(self.engine, tile), released, closures)
             await self._emit(tile, out)
-        # The state written next marks these events as processed: a restarted worker drops
-        # them as redeliveries. So every output they produced must be on the broker first;
-        # batches of different topics are not delivered in the order they were sent.
-        if self.in_flight:
-            await asyncio.gather(*self.in_flight)
-            self.in_flight.clear()
-        for key, value in state.changelog_records(self.engine):
-            await self.state_topic.send(key=key, value=value, partition=state.partition, force=True)
 
     async def _emit(self, tile: int, out: Any) -> None:
         key = str(tile).encode()
@@ -191,9 +254,15 @@ class DedupWorker:
         )
 
     async def _dead_letters(self, batch: Any, reason: Reason, message: str) -> None:
-        for letter in engine_dead_letters(batch, reason, message):
+        letters = engine_dead_letters(batch, reason, message)
+        # each stamped with its raw record's arrival: the dead letter's month partition
+        arrivals = batch.events["ingest_time_ms"].tolist() if letters else []
+        for letter, arrival_ms in zip(letters, arrivals, strict=True):
             sent = await self.dead.send(
-                key=letter.source.encode(), value=letter.to_json(), force=True
+                key=letter.source.encode(),
+                value=letter.to_json(),
+                timestamp=arrival_ms / 1000,
+                force=True,
             )
             self.in_flight.append(sent)
             self.metrics.inc("citystream_deadletters_total", reason=reason.value)
@@ -220,9 +289,10 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     fused_name = settings.kafka.topic(FUSED)
 
     async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
-        worker.forget({tp.partition for tp in revoked if tp.topic == fused_name})
+        await worker.forget({tp.partition for tp in revoked if tp.topic == fused_name})
 
     app.on_partitions_revoked.connect(on_revoked)
+    guard_commits(app, worker.committing)
 
     async def dedup(stream: Any) -> None:
         async for events in stream.take_events(512, within=settings.pipeline.batch_max_ms / 1000):

@@ -154,7 +154,8 @@ async def _dead_letter(dead: Any, metrics: Metrics, rejected: tuple[Reason, str]
     letter = DeadLetter(
         "escalation", reason, message, m.value or b"", m.topic, m.partition, m.offset
     )
-    await dead.send(key=b"escalation", value=letter.to_json(), force=True)
+    # the record's time: the dead letter's month partition (docs/schema.md)
+    await dead.send(key=b"escalation", value=letter.to_json(), timestamp=m.timestamp, force=True)
     metrics.inc("citystream_deadletters_total", reason=reason.value)
 
 

@@ -175,7 +175,7 @@ def create_app(settings: Settings, roles: Iterable[str]) -> App:
         broker_session_timeout=10.0,  # a killed worker's partitions move on quickly
         broker_heartbeat_interval=3.0,
         broker_commit_interval=1.0,
-        stream_buffer_maxsize=8192,
+        stream_buffer_maxsize=min(8192, settings.pipeline.queues_max_events),
         table_standby_replicas=0,
         logging_config=None,
     )

@@ -308,7 +308,8 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
             if outcome.rejected is not None:
                 reason, message = outcome.rejected
                 value = _dead_letter(reason, message, raw, m)
-                await dead.send(key=b"department", force=True, value=value)
+                # the update's time: the dead letter's month partition (docs/schema.md)
+                await dead.send(key=b"department", force=True, value=value, timestamp=m.timestamp)
                 metrics.inc("citystream_deadletters_total", reason=reason.value)
                 continue
             if outcome.entry is None:

@@ -100,6 +100,15 @@ SPECS: dict[str, Spec] = {
     ),
     "citystream_dedup_ratio": _gauge("share of deduplicated events that joined a case"),
     "citystream_buffered_events": _gauge("events waiting in the dedup reorder buffer"),
+    "citystream_buffered_events_peak": _gauge(
+        "the most events the dedup reorder buffer held since the worker started"
+    ),
+    "citystream_raw_partitions_held": _gauge(
+        "raw partitions paused because the dedup reorder buffer is full (back-pressure)"
+    ),
+    "citystream_backpressure_holds_total": _counter(
+        "times the dedup reorder buffer's fill paused raw partitions ahead of the watermark"
+    ),
     "citystream_faust_handoffs_total": _counter(
         "messages Faust's fetcher handed over, by path (inline = the fast path; bulk = raw"
         " records in batches)",

@@ -67,7 +67,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         topic_name = settings.kafka.topic(raw_name)
         # a partition's fetched records reach the adapters as one batch (no Faust event
         # per record): streams/app/faust_internals.py, "Bulk intake"
-        channel = bulk_channel(app, topic_name, settings.pipeline.batch_max_events)
+        channel = bulk_channel(app, topic_name, settings.pipeline.normalize_batch_events)
         progress = _Progress()
         intake = _Intake(settings, metrics, normalizer, engine, source, topic_name, out, progress)
         _add_intake_task(app, channel, intake)
@@ -100,7 +100,11 @@ class _Intake:
         for letter in result.dead_letters:
             letter.topic, letter.partition = self.topic_name, partition
             letter.offset = batch.offsets[letter.index]
-            await out.dead.send(key=source.encode(), value=letter.to_json(), force=True)
+            # the raw record's time: the dead letter's month partition (docs/schema.md)
+            stamp = batch.timestamps_ms[letter.index] / 1000
+            await out.dead.send(
+                key=source.encode(), value=letter.to_json(), timestamp=stamp, force=True
+            )
             metrics.inc("citystream_deadletters_total", reason=letter.reason.value)
         for update in result.request_updates:
             key = str(update.event_id).encode()
@@ -148,7 +152,8 @@ async def _send_tiles(engine: DedupEngine, batch: Any, fused: Any) -> None:
 async def _send_watermarks(
     settings: Settings, topic_name: str, fused: Any, progress: _Progress, idle: set[int]
 ) -> None:
-    for partition, mark in progress.mark.items():
+    # a copy: the idle timer adds partitions while the sends below wait
+    for partition, mark in list(progress.mark.items()):
         frame = encode_watermark(WatermarkFrame(topic_name, partition, mark, partition in idle))
         for target in range(settings.kafka.partitions):
             await fused.send(key=b"wm", value=frame, partition=target, force=True)
@@ -157,7 +162,11 @@ async def _send_watermarks(
 def _add_idle_timer(
     app: Any, settings: Settings, topic_name: str, fused: Any, progress: _Progress
 ) -> None:
-    """Declare a raw partition idle when it is caught up and quiet, so dedup moves on."""
+    """Declare a raw partition idle when it is caught up and quiet, so dedup moves on.
+
+    Checked four times per quiet interval: checked once per interval, a partition that fell
+    quiet just after a check was declared idle up to two intervals later, and every event
+    of the other sources could wait that long for the watermark."""
     interval = settings.pipeline.idle_source_ms / 1000
 
     async def idle_check() -> None:
@@ -178,7 +187,7 @@ def _add_idle_timer(
             marks.mark = {p: progress.mark[p] for p in idle}
             await _send_watermarks(settings, topic_name, fused, marks, idle)
 
-    app.timer(interval, name=f"idle-{topic_name}")(idle_check)
+    app.timer(interval / 4, name=f"idle-{topic_name}")(idle_check)
 
 
 def _caught_up(consumer: Any, tp: Any) -> bool:

@@ -79,6 +79,9 @@ class PatrolWorker:
             latest = await loop.run_in_executor(None, self._read_state, p)
             book = SessionBook.from_records(self.gap_ms, latest)
             log.info("patrols partition %d loaded: %d open points", p, book.open_points())
+            # the intake judges the next pings against what the partition applied
+            for device, points in book.accepted():
+                self.intake.restore(device, points)
             self.books[p] = book
         return book
 
@@ -89,11 +92,20 @@ class PatrolWorker:
         return latest
 
     async def handle(self, events: list[Any]) -> None:
-        messages = [e.message for e in events]
-        arrival = [round(m.timestamp * 1000) for m in messages]
         async with self.lock:
-            for p in sorted({m.partition for m in messages}):
+            for p in sorted({e.message.partition for e in events}):
                 await self.book(p)
+            # Kafka redelivers what was applied but not committed: its dead letters are
+            # on the broker and its pings in the book, and judging it again against the
+            # device's later pings would dead-letter good ones
+            messages = [
+                e.message
+                for e in events
+                if not self.books[e.message.partition].is_applied(e.message.offset)
+            ]
+            if not messages:
+                return
+            arrival = [round(m.timestamp * 1000) for m in messages]
             result = self.intake.parse(
                 [m.value or b"" for m in messages],
                 ingest_ms=arrival,
@@ -104,7 +116,12 @@ class PatrolWorker:
                 m = messages[letter.index]
                 letter.topic, letter.partition, letter.offset = m.topic, m.partition, m.offset
                 sent.append(
-                    await self.dead.send(key=FEED.encode(), value=letter.to_json(), force=True)
+                    await self.dead.send(
+                        key=FEED.encode(),
+                        value=letter.to_json(),
+                        timestamp=m.timestamp,  # the ping's: see normalize_agent
+                        force=True,
+                    )
                 )
                 self.metrics.inc("citystream_deadletters_total", reason=letter.reason.value)
             await asyncio.gather(*sent)  # before the state says these batches are applied

@@ -266,6 +266,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from deploy.local import ensure_up
     from sinks.clickhouse import make_client
     from sinks.migrate import migrate
+    from sinks.retention import Retention
     from sinks.sql import DriverExecutor
     from streams.app.kafka_admin import ensure_topics
     from streams.runner import WorkerProcess, tick_clock, wait_until
@@ -284,7 +285,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     client = make_client(run_settings, use_numpy=False)
     client.execute(f"DROP DATABASE IF EXISTS {db}")
     client.execute(f"CREATE DATABASE {db}")
-    migrate(DriverExecutor(client), db, run_settings.calendar.timezone)
+    migrate(
+        DriverExecutor(client),
+        db,
+        run_settings.calendar.timezone,
+        path=run_settings.clickhouse.schema,
+        retention=Retention.of(run_settings.clickhouse),
+    )
     ensure_topics(run_settings)
     log_path = Path(run_settings.home) / "demo" / f"worker-{stamp}.log"
     worker = WorkerProcess(run_settings, "all", run_settings.worker.web_port, log_path).start()

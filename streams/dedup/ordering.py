@@ -11,6 +11,11 @@ Each normalizer tells every fused partition how far it has read each raw partiti
 watermark frame). An event is released to the kernels once every raw partition is past
 its arrival time, or has declared itself idle (caught up, nothing new for a while).
 Events arriving behind the watermark (an idle source waking up) are released at once.
+
+Memory stays bounded by aligning the sources (:func:`sources_ahead`): while the buffers
+hold too many events, the raw partitions ahead of the watermark are paused and only those
+it waits for are read, until it has caught up; nothing is dropped, the paused records wait
+on the broker.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from streams.contracts.watermarks import WatermarkFrame
 __all__ = [
     "ReorderBuffer",
     "WatermarkTracker",
+    "sources_ahead",
 ]
 
 NEVER = np.iinfo(np.int64).min
@@ -69,6 +75,26 @@ class WatermarkTracker:
         assert isinstance(marks, list) and isinstance(idle, list)
         self.marks = {(str(t), int(p)): int(m) for t, p, m in marks if (t, p) in self.expected}
         self.idle = {(str(t), int(p)) for t, p in idle if (t, p) in self.expected}
+
+
+def sources_ahead(trackers: list[WatermarkTracker]) -> set[tuple[str, int]]:
+    """The raw partitions no tracker's watermark waits for: pausing them cannot stall it.
+
+    A tracker waits for the raw partitions at its watermark (the active ones with the
+    lowest mark, or without a mark yet); every other raw partition only adds events to the
+    buffers until those move. Idle partitions are left alone (they have nothing to read).
+    """
+    waited_for: set[tuple[str, int]] = set()
+    expected: set[tuple[str, int]] = set()
+    for tracker in trackers:
+        expected |= tracker.expected
+        mark = tracker.watermark()
+        waited_for |= {
+            k
+            for k in tracker.expected
+            if k not in tracker.idle and tracker.marks.get(k, NEVER) <= mark
+        }
+    return expected - waited_for - {k for t in trackers for k in t.idle}
 
 
 class ReorderBuffer:

@@ -63,6 +63,7 @@ class PartitionState:
     split: dict[int, tuple[int, int]] = field(default_factory=dict)
     stale_parts: list[bytes] = field(default_factory=list)  # to delete at the next write
     generation: int = 0  # of the newest split record written or read
+    changed: bool = False  # input taken since the state was last written
 
     def tile(self, engine: DedupEngine, tile: int) -> TileDedup:
         state = self.tiles.get(tile)

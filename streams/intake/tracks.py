@@ -169,9 +169,13 @@ class TrackIntake:
 
     Stateful: per device, the latest accepted ping (for the jump check) and the times of
     the pings accepted (for duplicates), bounded by ``seen_capacity``. It is process
-    memory: a restarted worker starts empty, so the checks across a restart are lost,
-    never wrong. A payload Kafka delivers again (the same ``origins`` entry) is not a
-    duplicate: its pings pass again with the same raw origin, for the consumer to drop.
+    memory, so whoever keeps the accepted pings durably gives them back with
+    :meth:`restore` after a restart or a rebalance: a fresh memory would take a jump
+    arriving first for the device's position and then reject the good pings after it.
+    A payload Kafka delivers again (the same ``origins`` entry) is not a duplicate: its
+    pings pass again with the same raw origin, for the consumer to drop; the consumer
+    should not hand in what it already applied, since its pings would be judged against
+    the device's later pings.
     """
 
     def __init__(
@@ -188,6 +192,22 @@ class TrackIntake:
         self.last: _Generations[str, _Fix] = _Generations(config.seen_capacity)
         self.reasons: Counter[Reason] = Counter()  # dead letters per reason
         self.accepted = 0
+
+    def restore(self, device: str, points: np.ndarray) -> None:
+        """Take back pings of ``device`` accepted earlier (``POINT_DTYPE``, any order), as
+        if this instance had accepted them: their times for duplicates, and the latest one
+        becomes the device's previous ping for jumps (the caller's record is the truth)."""
+        if points.dtype != POINT_DTYPE:
+            raise ValueError(f"restore takes POINT_DTYPE pings, got {points.dtype}")
+        if not len(points):
+            return
+        for p in points:
+            origin = (int(p["origin_partition"]), int(p["origin_seq"]), int(p["origin_point"]))
+            self.seen.put((device, int(p["t_ms"])), origin)
+        latest = points[int(np.argmax(points["t_ms"]))]
+        accuracy = _known(float(latest["accuracy_m"]))
+        fix = _Fix(int(latest["t_ms"]), float(latest["lat"]), float(latest["lon"]), accuracy)
+        self.last.put(device, fix)
 
     @classmethod
     def from_settings(

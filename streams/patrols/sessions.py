@@ -33,7 +33,7 @@ either finds a batch applied (and drops its redelivery) or not (and applies it a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -176,6 +176,17 @@ class SessionBook:
         records: list[StateRecord] = [(f"d/{s.device_id}".encode(), done)]
         records.extend((key, None) for key in s.chunk_keys())
         return records
+
+    def accepted(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Per device with an open session, the pings it holds (``POINT_DTYPE``)."""
+        for device, sessions in self.open.items():
+            chunks = [c for s in sessions for c in s.chunks]
+            if chunks:
+                yield device, np.concatenate(chunks)
+
+    def is_applied(self, offset: int) -> bool:
+        """The raw message at ``offset`` of this partition was applied already."""
+        return offset + 1 <= self.applied
 
     def open_points(self) -> int:
         return sum(len(c) for ss in self.open.values() for s in ss for c in s.chunks)

@@ -50,6 +50,7 @@ __all__ = [
     "LogLevel",
     "PatrolSettings",
     "PipelineSettings",
+    "SchemaPath",
     "SinkSettings",
     "VerifySettings",
     "WalkSettings",
@@ -74,6 +75,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
 LogFormat = Literal["json", "text"]
 EscalationClock = Literal["wall", "feed"]
+SchemaPath = Literal["auto", "compat", "modern"]  # sinks/migrate.py, docs/schema.md
 KafkaSecurity = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 _JAVA_SIZE = re.compile(r"[1-9][0-9]*[kKmMgG]?")
@@ -208,9 +210,19 @@ class ClickHouseSettings(Concern):
     # the native protocol over TLS (the server's tcp_port_secure; docs/security.md)
     secure: bool = setting(False, "CLICKHOUSE_SECURE", BOOL)
     ca_certs: str = setting("", "CLICKHOUSE_CA_CERTS", STR)  # empty: the system's CAs
+    # the schema path of a new database (auto: modern when the server is recent enough);
+    # a database keeps the path it was built on (docs/schema.md)
+    schema: SchemaPath = setting("auto", "CLICKHOUSE_SCHEMA", choice(*get_args(SchemaPath)))
+    # modern path TTLs (sinks/retention.py): GPS pings are raw material of the patrol
+    # sessions, kept for half a year of complaints about them; a dead letter's row stays,
+    # its raw payload goes after a quarter (time enough to replay a fixed adapter over it)
+    patrol_track_days: int = setting(180, "CLICKHOUSE_PATROL_TRACK_DAYS", INT)
+    dead_letter_payload_days: int = setting(90, "CLICKHOUSE_DEAD_LETTER_PAYLOAD_DAYS", INT)
 
     def check(self) -> None:
         self._require_port("port", "http_port")
+        for name in ("patrol_track_days", "dead_letter_payload_days"):
+            self._require(getattr(self, name) >= 1, name, "at least 1 (day)")
         if self.ca_certs:
             self._require(self.secure, "ca_certs", "only with CITYSTREAM_CLICKHOUSE_SECURE=true")
 
@@ -261,6 +273,12 @@ class PipelineSettings(Concern):
     # make one tile's record larger than the topics' message limit).
     changelog_part_bytes: int = setting(4 * 1024 * 1024, "CHANGELOG_PART_BYTES", INT)
     idle_source_ms: int = setting(2000, "IDLE_SOURCE_MS", INT)
+    # The bound on events a worker holds in memory: the dedup reorder buffers of its
+    # partitions stay under it (a quarter of it pauses the raw partitions ahead of the
+    # watermark; fetching resumes below an eighth), and every in-memory queue and batch is
+    # a sixteenth of it at most (queues_max_events), so what was fetched before a pause
+    # fits in the rest. Nothing is dropped: the paused records wait on the broker.
+    max_pending_events: int = setting(400_000, "MAX_PENDING_EVENTS", INT)
     batch_max_events: int = setting(4096, "BATCH_MAX_EVENTS", INT)
     # The longest a dedup, dispatch or patrols batch waits to fill: each stage adds up to
     # this to a record's arrival-to-dispatch time; in a catch-up batches fill before it
@@ -275,6 +293,16 @@ class PipelineSettings(Concern):
     category_code_digits: int = setting(4, "CATEGORY_CODE_DIGITS", INT)
     # bound of the normalizer's duplicate-source-id memory
     intake_seen_ids: int = setting(1_000_000, "INTAKE_SEEN_IDS", INT)
+
+    @property
+    def queues_max_events(self) -> int:
+        """The bound of every in-memory queue and batch of records (``max_pending_events``)."""
+        return self.max_pending_events // 16
+
+    @property
+    def normalize_batch_events(self) -> int:
+        """Records per normalize batch: ``batch_max_events``, within the queues' bound."""
+        return min(self.batch_max_events, self.queues_max_events)
 
     def check(self) -> None:
         self._require(self.cell_size_m > 0, "cell_size_m", "must be > 0")
@@ -295,6 +323,7 @@ class PipelineSettings(Concern):
             self._require(getattr(self, name) >= 0, name, "must be >= 0")
         for name in ("batch_max_events", "max_payload_bytes", "max_event_age_days"):
             self._require(getattr(self, name) >= 1, name, "must be >= 1")
+        self._require(self.max_pending_events >= 1024, "max_pending_events", "must be >= 1024")
         self._require(2 <= self.category_code_digits <= 8, "category_code_digits", "not in [2, 8]")
         # half the topics' message limit: a part plus its framing must fit one message
         limit = MAX_MESSAGE_BYTES // 2

@@ -202,7 +202,10 @@ def _check_pings(ch: Client, db: str, records: list[TrackRecord]) -> None:
             homes = [
                 (a, b) for a, b, _ in sessions.get(t.device_id, []) if a <= t.t_ms // 1000 <= b
             ]
-            assert len(homes) == 1, f"ping {t} is in {len(homes)} stored sessions"
+            assert len(homes) == 1, (
+                f"ping {t} is in {len(homes)} stored sessions of its device: "
+                f"{sorted(sessions.get(t.device_id, []))}"
+            )
             held[(t.device_id, *homes[0])] += 1
     assert held == Counter({(d, a, b): n for d, ss in sessions.items() for a, b, n in ss})
 

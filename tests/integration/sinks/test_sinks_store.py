@@ -15,7 +15,14 @@ from sinks import reference
 from sinks.base import SinkBackpressure
 from sinks.clickhouse import ClickHouseSink, make_client
 from sinks.kpi.queries import BI_VIEWS
-from sinks.migrate import load_migrations, migrate, migration_status
+from sinks.migrate import (
+    COMPAT,
+    MigrationError,
+    load_migrations,
+    migrate,
+    migration_status,
+    schema_path,
+)
 from sinks.sql import DriverExecutor
 from sinks.synthetic import Dataset, generate
 from sinks.tables import TABLES
@@ -61,6 +68,19 @@ def test_migrate_twice_is_a_no_op(
     for table, spec in TABLES.items():
         described = store.query(f"DESCRIBE TABLE {ch_database}.{table}")
         assert [(r["name"], r["type"]) for r in described] == [(c.name, c.type) for c in spec]
+
+
+def test_the_local_server_gets_the_compat_path_and_refuses_the_modern_one(
+    settings: Settings, store: DriverExecutor, ch_database: str
+) -> None:
+    assert schema_path(store, ch_database) == COMPAT
+    assert store.query(f"SELECT DISTINCT path FROM {ch_database}.schema_migrations") == [
+        {"path": COMPAT}
+    ]
+    with pytest.raises(MigrationError, match="keeps its path"):
+        migrate(store, ch_database, settings.calendar.timezone, path="modern")
+    with pytest.raises(MigrationError, match=r"needs ClickHouse 22\.3 or later"):
+        migrate(store, f"{ch_database}_new", settings.calendar.timezone, path="modern")
 
 
 def test_kpis_equal_python_values_and_survive_a_full_replay(

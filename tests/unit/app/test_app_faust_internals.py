@@ -190,3 +190,49 @@ def test_partitions_without_a_committed_offset_are_sought_to_their_beginning(
     result, sought = asyncio.run(main())
     assert result[done] == 5
     assert sought == [never, zero]
+
+
+class _TP:
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic, self.partition = topic, partition
+
+
+class _Consumer:
+    def __init__(self, tps: list[_TP]) -> None:
+        self.tps = tps
+        self.paused: set[tuple[str, int]] = set()
+
+    def assignment(self) -> set[_TP]:
+        return set(self.tps)
+
+    def pause_partitions(self, tps: list[_TP]) -> None:
+        self.paused |= {(tp.topic, tp.partition) for tp in tps}
+
+    def resume_partitions(self, tps: list[_TP]) -> None:
+        self.paused -= {(tp.topic, tp.partition) for tp in tps}
+
+
+class _App:
+    held: frozenset[tuple[str, int]] = frozenset()
+    rebalancing = False
+
+    def __init__(self, consumer: _Consumer) -> None:
+        self.consumer = consumer
+
+
+def test_held_partitions_are_paused_and_the_rest_resumed() -> None:
+    from streams.app.faust_internals import hold_partitions
+
+    consumer = _Consumer([_TP("raw.sensor", 0), _TP("raw.patrol", 0), _TP("events.fused", 0)])
+    app = _App(consumer)
+    # a partition this worker is not assigned is not its to pause
+    assert hold_partitions(app, {("raw.patrol", 0), ("raw.hotline", 0)}) == 1
+    assert consumer.paused == {("raw.patrol", 0)}
+    assert hold_partitions(app, {("raw.sensor", 0)}) == 1
+    assert consumer.paused == {("raw.sensor", 0)}
+    app.rebalancing = True  # Faust pauses and resumes everything itself meanwhile
+    assert hold_partitions(app, set()) == 1
+    assert consumer.paused == {("raw.sensor", 0)}
+    app.rebalancing = False
+    assert hold_partitions(app, set()) == 0
+    assert consumer.paused == set()

@@ -15,7 +15,13 @@ from streams.contracts.watermarks import (
     is_watermark_frame,
 )
 from streams.dedup.engine import DedupEngine
-from streams.dedup.ordering import FOREVER, NEVER, ReorderBuffer, WatermarkTracker
+from streams.dedup.ordering import (
+    FOREVER,
+    NEVER,
+    ReorderBuffer,
+    WatermarkTracker,
+    sources_ahead,
+)
 
 # -- frames --------------------------------------------------------------------------------
 
@@ -93,6 +99,22 @@ def test_all_idle_before_everyone_reported_is_never() -> None:
     tracker = WatermarkTracker(frozenset({A, B}))
     tracker.update(_frame(A, 10, idle=True))
     assert tracker.watermark() == NEVER
+
+
+def test_the_sources_ahead_are_those_no_watermark_waits_for() -> None:
+    one, two = WatermarkTracker(frozenset({A, B, C})), WatermarkTracker(frozenset({A, B, C}))
+    assert sources_ahead([one]) == set()  # nobody reported: the watermark waits for all
+    one.update(_frame(A, 500))
+    one.update(_frame(B, 300))
+    assert sources_ahead([one]) == {A, B}  # C has no mark yet: the watermark waits for it
+    one.update(_frame(C, 900))
+    assert sources_ahead([one]) == {A, C}
+    one.update(_frame(B, 100, idle=True))  # idle: nothing to pause, and A is the mark now
+    assert sources_ahead([one]) == {C}
+    for key, mark in ((A, 950), (B, 990), (C, 400)):
+        two.update(_frame(key, mark))
+    assert sources_ahead([two]) == {A, B}
+    assert sources_ahead([one, two]) == set()  # A holds one watermark back, C the other
 
 
 def test_unexpected_source_is_refused() -> None:

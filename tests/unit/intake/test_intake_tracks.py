@@ -252,3 +252,29 @@ def test_arguments_and_settings(qibin: District) -> None:
     with pytest.raises(ValueError, match="partitions"):
         intake.parse([b"{}"], origins=[(-1, 1)])
     assert len(intake.parse([]).points) == 0
+
+
+def test_a_restored_memory_judges_a_jump_that_arrives_first(
+    intake: TrackIntake, qibin: District
+) -> None:
+    accepted = intake.parse([batch(walk(3))], origins=[(0, 7)]).points.points
+    after_jump = [ping(3, lat=LAT + 0.02), ping(4), ping(5)]
+    # a fresh memory takes the jump for the device's position and rejects the good pings
+    fresh = TrackIntake(TrackConfig(), qibin, {"INS-017"}, now_fn=lambda: NOW_MS)
+    wrong = fresh.parse([batch(after_jump)], origins=[(0, 8)])
+    assert [d.reason for d in wrong.dead_letters] == [Reason.SPEED_JUMP] * 2
+    # given back what was accepted before, it rejects the jump and only the jump
+    restored = TrackIntake(TrackConfig(), qibin, {"INS-017"}, now_fn=lambda: NOW_MS)
+    restored.restore("CGT-0017", accepted[::-1])  # any order
+    result = restored.parse([batch(after_jump)], origins=[(0, 8)])
+    assert [d.reason for d in result.dead_letters] == [Reason.SPEED_JUMP]
+    assert result.points.points["origin_point"].tolist() == [1, 2]
+    # and the restored times are duplicates for another message, not for their own
+    again = restored.parse([batch(walk(3)), batch([ping(2)])], origins=[(0, 7), (0, 9)])
+    assert [(d.reason, d.index) for d in again.dead_letters] == [(Reason.DUPLICATE_POINT, 1)]
+    assert len(again.points) == 3
+
+
+def test_restore_refuses_other_columns(intake: TrackIntake) -> None:
+    with pytest.raises(ValueError, match="POINT_DTYPE"):
+        intake.restore("CGT-0017", np.zeros(2, dtype=np.int64))

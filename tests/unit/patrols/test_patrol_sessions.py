@@ -3,6 +3,7 @@ redeliveries, a restart from the changelog records, and a session walked == walk
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -241,3 +242,67 @@ def test_a_session_walked_is_walk_tracks_on_its_points(
         gridded += sum(1 for r in rows if len(r["grid_code"]) in (14, 15))
         visited += len(rows)
     assert visited > 40 and gridded > 0.9 * visited
+
+
+JUMP_FIRST = 1543  # the first message whose first ping is a GPS jump (seed 4)
+Verdicts = dict[tuple[int, int], str]
+
+
+def _judge(
+    batches: Batches,
+    book: SessionBook,
+    intake: TrackIntake,
+    spans: Iterable[tuple[int, int]],
+    verdicts: Verdicts,
+    latest: dict[bytes, bytes | None],
+) -> None:
+    """As the patrols agent does: skip what the book applied, parse, add; keep verdicts."""
+    for lo, hi in spans:
+        fresh = [i for i in range(lo, hi) if not book.is_applied(i)]
+        if not fresh:
+            continue
+        part = [batches.records[i] for i in fresh]
+        res = intake.parse(
+            [r.value for r in part],
+            ingest_ms=[r.arrival_ms for r in part],
+            origins=[(0, i) for i in fresh],
+        )
+        for d in res.dead_letters:
+            m = re.match(r"points\[(\d+)\]: ", d.message)
+            verdicts[(fresh[d.index], int(m.group(1)) if m else -1)] = d.reason.value
+        latest.update(book.add(res.points, [r.arrival_ms for r in part], last_seq=fresh[-1] + 1))
+
+
+@pytest.mark.parametrize("redelivered", [0, 7, 60])
+def test_a_restart_judges_every_ping_as_the_uninterrupted_run(
+    batches: Batches, settings: Settings, redelivered: int
+) -> None:
+    n = min(len(batches.records), JUMP_FIRST + 400)
+    assert batches.records[JUMP_FIRST].truth[0].expected_reason == "speed_jump"
+    truth = {
+        (i, -1 if t.whole_batch else t.point): t.expected_reason
+        for i, r in enumerate(batches.records[:n])
+        for t in r.truth
+        if t.expected_reason
+    }
+    straight: Verdicts = {}
+    _judge(
+        batches,
+        SessionBook(GAP_MS),
+        TrackIntake.from_settings(settings),
+        _spans(0, n),
+        straight,
+        {},
+    )
+    assert straight == truth
+    latest: dict[bytes, bytes | None] = {}
+    got: Verdicts = {}
+    book = SessionBook(GAP_MS)
+    _judge(batches, book, TrackIntake.from_settings(settings), _spans(0, JUMP_FIRST), got, latest)
+    # a new process: the book from its changelog, the intake given back what it holds
+    book = SessionBook.from_records(GAP_MS, latest)
+    intake = TrackIntake.from_settings(settings)
+    for device, points in book.accepted():
+        intake.restore(device, points)
+    _judge(batches, book, intake, _spans(JUMP_FIRST - redelivered, n), got, latest)
+    assert got == truth

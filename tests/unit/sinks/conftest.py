@@ -1,4 +1,8 @@
-"""chdb fixtures: one in-process current-ClickHouse session, a fresh database per test."""
+"""chdb fixtures: one in-process current-ClickHouse session, a fresh database per test.
+
+``migrated_db`` is on the modern schema path (docs/schema.md), so every KPI check against
+its Python reference here runs on the modern storage; the compat path's run on the
+18.16 server (tests/integration)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sinks.migrate import migrate
+from sinks.migrate import MODERN, migrate
 from sinks.sql import ChdbExecutor
 from sinks.tables import TABLES, coerce_columns
 
@@ -34,7 +38,7 @@ def chdb_db(chdb_executor: ChdbExecutor) -> Iterator[str]:
 
 @pytest.fixture
 def migrated_db(chdb_executor: ChdbExecutor, chdb_db: str) -> str:
-    migrate(chdb_executor, chdb_db, TZ)
+    migrate(chdb_executor, chdb_db, TZ, path=MODERN)
     return chdb_db
 
 
