@@ -13,7 +13,8 @@
   and ``resume_partitions``, as Faust's own flow control uses them: :func:`hold_partitions`);
 - raw topics consumed in bulk (:class:`BulkChannel`): their records are taken out of the
   fetched record map and acknowledged by offset range (``Consumer._acked``,
-  ``_acked_index``, ``_read_offset``, ``_committed_offset``, ``wait_empty``): see below.
+  ``_acked_index``, ``_read_offset``, ``_committed_offset``, ``_paused_partitions``,
+  ``wait_empty``): see below.
 
 The fast path counts its hits (:data:`HANDOFFS`, exported as a worker metric); the
 streaming integration test fails when a run takes no inline hand-off, which is what a
@@ -61,9 +62,10 @@ bounded queue, and its handler acknowledges the batch's whole offset range once 
 outputs are sent. What Faust does per message holds per batch: the read offset and the
 gaps the broker skipped (``_drain_messages``), nothing is taken while the flow is stopped
 or from an older generation (``Stream``: those records are fetched again from the
-committed offsets), a revocation waits for the batch in hand (``wait_empty``), and the
-commit flushes the producer before it commits, so an offset is committed only once the
-outputs of its record are acknowledged.
+committed offsets), a partition paused while its fetch is handed over gets the rest of
+it again after its resume (``seek``), a revocation waits for the batch in hand
+(``wait_empty``), and the commit flushes the producer before it commits, so an offset is
+committed only once the outputs of its record are acknowledged.
 """
 
 from __future__ import annotations
@@ -207,39 +209,61 @@ class Consumer(faust_aiokafka.Consumer):
         channels = _bulk_channels(self.app)
         if channels and records:
             records = dict(records)
-            for tp in [tp for tp in records if tp.topic in channels]:
-                await self._hand_over(channels[tp.topic], tp, records.pop(tp))
+            bulk = {tp: records.pop(tp) for tp in [tp for tp in records if tp.topic in channels]}
+            await self._hand_over(channels, bulk)
         return records
 
-    async def _hand_over(self, channel: BulkChannel, tp: Any, records: Sequence[Any]) -> None:
-        """One partition's fetched records to ``channel``, in batches of its size."""
-        read = self._read_offset[tp]
-        if read is not None and records and records[0].offset < read:
-            # Faust's fetch loop drops what is behind its read offset (fetched twice)
-            records = [r for r in records if r.offset >= read]
-        if not records:
-            return
-        # offsets the broker skipped (transaction markers) are done with the next record
-        ack_from = records[0].offset if read is None else min(records[0].offset, read + 1)
+    async def _hand_over(
+        self, channels: dict[str, BulkChannel], fetched: Mapping[Any, Sequence[Any]]
+    ) -> None:
+        """Fetched records of bulk topics to their channels, one batch of each partition in
+        turn (Faust's scheduler goes round-robin between partitions too: a partition handed
+        over whole before the others would run ahead of the sources' watermark)."""
+        pending: dict[Any, tuple[Sequence[Any], int, int]] = {}
+        for tp, records in fetched.items():
+            read = self._read_offset[tp]
+            if read is not None and records and records[0].offset < read:
+                # Faust's fetch loop drops what is behind its read offset (fetched twice)
+                records = [r for r in records if r.offset >= read]
+            if records:
+                # offsets the broker skipped (transaction markers) are done with the next one
+                first = records[0].offset
+                pending[tp] = (records, 0, first if read is None else min(first, read + 1))
         generation = self.app.consumer_generation_id
+        while pending:
+            for tp, (records, start, ack_from) in list(pending.items()):
+                if tp in self._paused_partitions:
+                    # paused meanwhile (back-pressure, hold_partitions): the rest of this
+                    # fetch is fetched again once the partition resumes
+                    await self.seek(tp, records[start].offset)
+                    del pending[tp]
+                    continue
+                channel = channels[tp.topic]
+                part = records[start : start + channel.max_records]
+                batch = RawBatch(
+                    tp,
+                    generation,
+                    ack_from,
+                    [r.offset for r in part],
+                    [r.timestamp for r in part],
+                    [r.value or b"" for r in part],
+                )
+                await channel.put(batch)
+                self._handed_over(tp, batch)
+                if start + len(part) < len(records):
+                    pending[tp] = (records, start + len(part), batch.offsets[-1] + 1)
+                else:
+                    del pending[tp]
+
+    def _handed_over(self, tp: Any, batch: RawBatch) -> None:
+        """What Faust's fetch loop and its monitor note per message, for a whole batch."""
+        last = batch.offsets[-1]
+        self._read_offset[tp] = last
+        HANDOFFS.bulk += len(batch)
         monitor = self.app.monitor
-        for start in range(0, len(records), channel.max_records):
-            part = records[start : start + channel.max_records]
-            batch = RawBatch(
-                tp,
-                generation,
-                ack_from,
-                [r.offset for r in part],
-                [r.timestamp for r in part],
-                [r.value or b"" for r in part],
-            )
-            await channel.put(batch)
-            ack_from = batch.offsets[-1] + 1
-            self._read_offset[tp] = batch.offsets[-1]
-            HANDOFFS.bulk += len(part)
-            monitor.messages_received_total += len(part)
-            monitor.messages_received_by_topic[tp.topic] += len(part)
-            monitor.tp_read_offsets[tp] = batch.offsets[-1]
+        monitor.messages_received_total += len(batch)
+        monitor.messages_received_by_topic[tp.topic] += len(batch)
+        monitor.tp_read_offsets[tp] = last
 
     def ack_range(self, tp: Any, first: int, last: int) -> None:
         """Acknowledge offsets ``first..last`` of ``tp`` as :meth:`ack` does one message's."""
