@@ -260,7 +260,7 @@ def _open_case(eid, eid_i8, c, x, y, t, dev, dev_i8, rec_id, inv, cols, idx, met
 
 
 @norc
-def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
+def dedup_kernel(ev, out, grid, prm, cols, idx, meta, warm):
     ev_id, ev_id_i8, ev_cat = ev[E_EVENT_ID], ev[E_EVENT_ID_I8], ev[E_CATEGORY]
     ev_lat, ev_lon, ev_t = ev[E_LAT], ev[E_LON], ev[E_T_MS]
     ev_dev, ev_dev_i8 = ev[E_DEVICE_HASH], ev[E_DEVICE_HASH_I8]
@@ -273,12 +273,13 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
     id_tab = idx[I_ID_TAB]
     m = ev_id.shape[0]
     for i in range(m):
-        # Two stages: table rows for event i + AHEAD, then (their rows have arrived) the
-        # first case of each list for event i + AHEAD / 2; the id probe in stage one.
-        if i + AHEAD < m:
+        # Two stages (only when ``warm``: the state is bigger than the caches): table rows
+        # for event i + AHEAD, then (their rows have arrived) the first case of each list
+        # for event i + AHEAD / 2; the id probe in stage one.
+        if warm and i + AHEAD < m:
             prefetch(id_tab, table_home(id_tab, ev_id_i8[i + AHEAD]))
             _prefetch_event(i + AHEAD, ev, grid, prm, idx, None)
-        if i + AHEAD // 2 < m:
+        if warm and i + AHEAD // 2 < m:
             _prefetch_event(i + AHEAD // 2, ev, grid, prm, idx, case_id)
         c = ev_cat[i]
         t = ev_t[i]

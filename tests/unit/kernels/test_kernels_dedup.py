@@ -20,6 +20,7 @@ from kernels import (
     dedup_batch,
     evict,
 )
+from kernels import dedup as dedup_module
 from kernels.reference import ReferenceDedup
 from kernels.state import bucket_key
 
@@ -28,6 +29,17 @@ from kernels.state import bucket_key
 @given(feeds)
 def test_kernel_matches_reference(params: DedupParams, ops: list[tuple[str, Any]]) -> None:
     assert run_feed(ops, params, reference=False) == run_feed(ops, params, reference=True)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(feeds)
+def test_prefetching_changes_nothing(params: DedupParams, ops: list[tuple[str, Any]]) -> None:
+    # Test states are far below the size where the kernel starts prefetching: force it on
+    # so its probes run (and must not disturb a single result).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dedup_module, "PREFETCH_ABOVE_BYTES", -1)
+        warm = run_feed(ops, params, reference=False)
+    assert warm == run_feed(ops, params, reference=True)
 
 
 def _flatten(ops: list[tuple[str, Any]]) -> list[Any]:
