@@ -272,6 +272,9 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta, warm):
     late, search_r = prm[P_LATENESS_MS], prm[P_SEARCH_RADIUS_M]
     id_tab = idx[I_ID_TAB]
     m = ev_id.shape[0]
+    # In a register for the loop: stores to the case columns could alias meta, so the
+    # compiler would reload and store it for every event.
+    max_t = meta[M_MAX_T]
     for i in range(m):
         # Two stages (only when ``warm``: the state is bigger than the caches): table rows
         # for event i + AHEAD, then (their rows have arrived) the first case of each list
@@ -286,9 +289,9 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta, warm):
         out_case[i] = 0
         out_new[i] = False
         out_rec[i] = 0
-        if meta[M_MAX_T] != NO_TIME and t < meta[M_MAX_T] - late[c]:
+        if max_t != NO_TIME and t < max_t - late[c]:
             continue  # too late: REJECTED
-        meta[M_MAX_T] = max(meta[M_MAX_T], t)
+        max_t = max(max_t, t)
         h = table_find(id_tab, ev_id_i8[i])
         if h >= 0:  # redelivered opening event: same answer as the first time
             s = id_tab[h, VALUE]
@@ -329,6 +332,7 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta, warm):
                 idx,
                 meta,
             )
+    meta[M_MAX_T] = max_t
 
 
 @inline
