@@ -13,8 +13,10 @@ Where the time goes, measured: the top-level kernels are ``norc`` (no reference 
 see ``kernels._jit``), which alone made them about 5x faster. The rest is memory: a
 candidate case is one 64-byte row (``state.HOT``), a table probe is one line, a spatial
 list holds one category (an event walks only the categories it may join, over at most
-2 x 2 buckets sized from the case category's radius), and what event ``i + AHEAD`` will
-read is prefetched while event ``i`` is processed.
+2 x 2 buckets sized from the case category's radius), and, once the state outgrows the
+caches (``warm``, see ``kernels.dedup.PREFETCH_ABOVE_BYTES``), what event ``i + AHEAD`` will
+read is prefetched while event ``i`` is processed. Measurements, before and after:
+docs/benchmarks.md, "The dedup kernel: where the time goes".
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Explicit dedup state: case rows plus rebuildable hash indexes.
 
 The columns (``COLUMNS``) are the whole truth; the indexes ((bucket, category) -> cases,
-device -> cases, case id -> slot) are derived and rebuilt on restore, on growth and after
-eviction. Lists of cases per (bucket, category) / per device are singly linked through
-``next_in_cell`` / ``next_in_device`` (int32 slots, ``_hashtab.END`` ends a list). Order
-inside a list never affects results: ties are broken by distance then case id. Bucket
-sizes depend on the parameters, which the state does not hold: ``dedup_batch`` passes them
-in (``use_buckets``); until then (a fresh or restored state) no spatial list is built.
+device -> cases, case id -> slot) are derived: rebuilt on restore and after eviction (which
+moves slots), rehashed from the old tables on growth (slots stay put). Lists of cases per
+(bucket, category) / per device are singly linked through ``next_in_cell`` /
+``next_in_device`` (int32 slots, ``_hashtab.END`` ends a list). Order inside a list never
+affects results: ties are broken by distance then case id. Bucket sizes depend on the
+parameters, which the state does not hold: ``dedup_batch`` passes them in
+(``use_buckets``); until then (a fresh or restored state) no spatial list is built.
 
 Layout, for the dedup kernel's cache misses: the fields a candidate check reads (id,
 position, times, category, counters, list links) sit together in one 64-byte, line-aligned
@@ -222,7 +223,7 @@ class DedupState:
         fit = min(m, self.capacity - self.n)
         # Tables must stay at load <= 1/2 after up to `fit` inserts of new keys; sized by
         # the slot capacity, as ``rebuild_index`` does, they grow along with the columns.
-        cap = table_capacity(max(self.capacity, self.n + fit))
+        cap = table_capacity(self.capacity)
         for name, keys in zip(_TABLES, self._table_keys(), strict=True):
             table = getattr(self, name)
             if table.shape[0] < 2 * (keys + fit):
@@ -272,14 +273,14 @@ class DedupState:
             self.bucket_inv = np.array(bucket_inv, dtype=np.float64)
             self.rebuild_index()
 
-    def rebuild_index(self, extra: int = 0) -> None:
-        """Recreate every table from the columns, sized for ``extra`` more cases."""
+    def rebuild_index(self) -> None:
+        """Recreate every table from the columns."""
         n = self.n
         c = self.cols
         # Sized by the slot capacity (an upper bound on cases, hence on distinct keys), so
         # tables grow with the columns and never force a rebuild of their own: counting
         # distinct keys would cost a sort on every eviction.
-        cap = table_capacity(max(self.capacity, n + extra))
+        cap = table_capacity(self.capacity)
         self.cell_tab = _empty_table(self.cell_tab, cap)
         self.dev_tab = _empty_table(self.dev_tab, cap)
         self.id_tab = _empty_table(self.id_tab, cap)
