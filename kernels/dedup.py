@@ -53,9 +53,9 @@ MAX_EVENT_TIME_MS = 1 << 52  # generous (year 144,000) but far from int64 overfl
 
 U8Array = npt.NDArray[np.uint64]
 # Prefetching the next events' table rows and cases pays only once they miss the caches:
-# it costs three hash computations per probe. Measured (docs/benchmarks.md, kernel
-# section): on the typhoon day, whose state stays near 1.5 MB, the kernel ran 2.2x faster
-# without it; on the stress day (a state of ~200 MB) it saves 15 to 25 %.
+# it costs three hash computations per probe. Measured (docs/benchmarks.md, "The dedup
+# kernel: where the time goes"): on the typhoon day, whose state stays near 1.5 MB, the
+# kernel ran 2.2x faster without it; on the stress day (~200 MB) it saves about 15 %.
 PREFETCH_ABOVE_BYTES = 4 << 20
 
 
