@@ -75,10 +75,10 @@ def _human(value: float) -> str:
 GOALS: tuple[Goal, ...] = (
     Goal("bucketing", _RATE, ">=", 100e6),
     Goal("bucketing", "ratio:h3", ">=", 100),
-    Goal("dedup-typhoon", _RATE, ">=", 5e6, "per core, the simulated typhoon day"),
+    Goal("dedup-typhoon", _RATE, ">=", 10e6, "per core, the simulated typhoon day"),
     Goal("dedup-typhoon", "ratio:reference", ">=", 50),
     Goal("dedup-typhoon", "ratio:ckdtree", ">=", 5),
-    Goal("dedup", _RATE, ">=", 5e6, "synthetic stress day, harder than a real day"),
+    Goal("dedup", _RATE, ">=", 10e6, "per core, synthetic stress day, harder than a real day"),
     Goal("dedup", "ratio:reference", ">=", 50),
     Goal("dedup", "ratio:ckdtree", ">=", 5),
     Goal("street-match", "ratio:shapely-strtree", ">=", 10, "nearest segment within 25 m"),
