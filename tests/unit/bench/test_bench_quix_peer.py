@@ -6,7 +6,9 @@ bytes, as the RocksDB store does (values round-trip through orjson on every get 
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,9 @@ import pytest
 from bench.e2e import faust_peer
 from bench.e2e.faust_peer import MatchRules, reference_links
 from bench.e2e.quix_peer import StateDedup
+from bench.harness.convention import SUBJECT, peer
+from bench.harness.guard import check, updated_baseline
+from bench.harness.results import build_results
 from kernels.grid import GridSpec
 from kernels.params import DedupParams
 
@@ -110,3 +115,36 @@ def test_a_device_matches_its_own_case_beyond_the_radius() -> None:
     links = _state_links(_params(), SPEC, [near, far], state)
     assert links == reference_links(_params(), SPEC, [near, far])
     assert links[far["event_id"]] == (near["event_id"], False)
+
+
+def _e2e_bench(name: str, role: str, events: int, seconds: float) -> dict[str, Any]:
+    return {
+        "fullname": f"bench/test_bench_e2e.py::{name}",
+        "stats": {"min": seconds, "data": [seconds]},
+        "extra_info": {"path": "e2e-dedup", "role": role, "events": events},
+    }
+
+
+def test_the_committed_baseline_takes_the_new_peer_unguarded() -> None:
+    """The quix-streams ratio has no baseline entry yet: reported as new, never a failure."""
+    baseline = json.loads((Path(__file__).parents[3] / "bench" / "baseline.json").read_text())
+    ratios = baseline["groups"]["e2e-dedup"]["ratios"]
+    assert "quix-streams" not in ratios  # when it is added, this test has done its job
+    raw = {
+        "benchmarks": [
+            _e2e_bench("s", SUBJECT, 300_000, 300_000 / 400_000),
+            _e2e_bench("f", peer("faust-per-event"), 30_000, 30_000 / 4_000),
+            _e2e_bench("q", peer("quix-streams"), 30_000, 30_000 / 5_000),
+        ]
+    }
+    machine = {"cpu": "test cpu", "cores": 2, "python": "3.11", "versions": {}}
+    results = build_results(raw, smoke=False, suites=["e2e"], machine=machine)
+    assert results["groups"]["e2e-dedup"]["ratios"]["quix-streams"] == pytest.approx(80.0)
+    report = check(results, baseline, suites=["e2e"])
+    statuses = {(c.path, c.peer): c.status for c in report.checks}
+    assert statuses[("e2e-dedup", "quix-streams")] == "new"
+    assert statuses[("e2e-dedup", "faust-per-event")] in ("ok", "faster")
+    assert ("e2e-dedup", "quix-streams") not in {(c.path, c.peer) for c in report.failed}
+    # accepting the run records it, so later runs guard it
+    updated = updated_baseline(results, baseline, suites=["e2e"])
+    assert updated["groups"]["e2e-dedup"]["ratios"]["quix-streams"] == pytest.approx(80.0)
