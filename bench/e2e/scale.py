@@ -238,6 +238,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--day-scale", type=float, help="of the typhoon day (default: by size)")
     ap.add_argument("--alarms", type=int, help="timed alarms of e2e-ingest (default: by size)")
     ap.add_argument("--out", type=Path, default=Path("var/bench/scale"))
+    ap.add_argument(
+        "--render", type=Path, metavar="SCALE_JSON", help="only redraw the table and plot of a run"
+    )
     args = ap.parse_args(argv)
     unknown = set(args.paths) - set(PATHS)
     if unknown:
@@ -245,26 +248,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _write(out: Path, points: Sequence[ScalePoint], caption: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scale.md").write_text(render_table(points, caption))
+    (out / "scale.svg").write_text(render_svg(points, caption))
+    (out / "scale.json").write_text(
+        json.dumps({"caption": caption, "points": [asdict(p) for p in points]}, indent=2)
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from bench.harness.machine import machine_info, machine_line
 
     args = parse_args(argv)
+    if args.render is not None:
+        saved = json.loads(args.render.read_text())
+        _write(args.out, [ScalePoint(**p) for p in saved["points"]], saved["caption"])
+        return 0
     size = ScaleSize.smoke() if args.smoke else ScaleSize.full()
     size = ScaleSize(args.day_scale or size.day_scale, args.alarms or size.alarms)
-    base = load_settings()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    points = run_grid(base, args.workers, args.partitions, args.paths, size, args.out)
+    points = run_grid(load_settings(), args.workers, args.partitions, args.paths, size, args.out)
     caption = (
         f"{machine_line(machine_info())}; typhoon day x{size.day_scale:g},"
         f" {size.alarms:,} alarms; {time.strftime('%Y-%m-%d')}"
         + (" (SMOKE: tiny sizes)" if args.smoke else "")
     )
-    (args.out / "scale.md").write_text(render_table(points, caption))
-    (args.out / "scale.svg").write_text(render_svg(points, caption))
-    (args.out / "scale.json").write_text(
-        json.dumps({"caption": caption, "points": [asdict(p) for p in points]}, indent=2)
-    )
+    _write(args.out, points, caption)
     print(f"scale curve: {len(points)} points in {time.monotonic() - started:.0f} s -> {args.out}")
     return 0
 

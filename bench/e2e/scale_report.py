@@ -15,7 +15,7 @@ __all__ = ["ScalePoint", "nice_ceiling", "render_svg", "render_table"]
 
 _COLOURS = ("#1b6ca8", "#d1495b", "#2a9d50", "#8a5ab8", "#e08a00", "#555555")
 _PANEL_W, _PANEL_H = 380, 260
-_LEFT, _RIGHT, _TOP, _BOTTOM = 62, 16, 34, 42
+_LEFT, _RIGHT, _TOP, _BOTTOM = 62, 16, 48, 42
 _TITLES = {"e2e-dedup": "fused path (dedup role)", "e2e-ingest": "ingest (normalize + sink)"}
 
 
@@ -41,6 +41,8 @@ class ScalePoint:
 
 
 def _rate(value: float) -> str:
+    if value == 0:
+        return "0"
     return f"{value / 1000:,.1f} k/s" if value >= 1000 else f"{value:,.0f} /s"
 
 
@@ -114,12 +116,9 @@ def _panel(points: Sequence[ScalePoint], path: str, x0: float, workers: list[int
             f'<circle cx="{px(p.workers):.1f}" cy="{py(p.rate):.1f}" r="3.5" fill="{colour}"/>'
             for p in line
         ]
-        ly = _TOP + 14 + 15 * k
-        legend = f'stroke="{colour}" stroke-width="2"'
-        out.append(_hline(x0 + _LEFT + 8, x0 + _LEFT + 26, ly - 4, legend))
-        out.append(
-            f'<text x="{x0 + _LEFT + 30}" y="{ly}">{parts} partition{"s" * (parts > 1)}</text>'
-        )
+        lx, ly = x0 + _LEFT + 100 * k, _TOP - 10  # the legend: one row above the plot
+        out.append(_hline(lx, lx + 18, ly - 4, f'stroke="{colour}" stroke-width="2"'))
+        out.append(f'<text x="{lx + 22}" y="{ly}">{parts} partition{"s" * (parts > 1)}</text>')
     return out
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bench.e2e.feed import WATERMARK_KEY, build_fused_feed
-from bench.e2e.scale import parse_args
+from bench.e2e.scale import main, parse_args
 from bench.e2e.scale_report import ScalePoint, nice_ceiling, render_svg, render_table
 from streams.contracts.topics import RAW_TOPICS
 from streams.contracts.watermarks import decode_watermark
@@ -97,3 +100,12 @@ def test_the_fused_feed_deals_the_day_over_the_raw_partitions() -> None:
     for f, _ in frames:
         assert f.watermark_ms >= marks.get((f.topic, f.partition), -1)
         marks[f.topic, f.partition] = f.watermark_ms
+
+
+def test_a_saved_run_is_redrawn(tmp_path: Path) -> None:
+    points = _points()
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps({"caption": "c", "points": [asdict(p) for p in points]}))
+    assert main(["--render", str(saved), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "scale.md").read_text() == render_table(points, "c")
+    assert (tmp_path / "out" / "scale.svg").read_text() == render_svg(points, "c")
