@@ -132,7 +132,8 @@ async def _send_tiles(engine: DedupEngine, batch: Any, fused: Any) -> None:
 async def _send_watermarks(
     settings: Settings, topic_name: str, fused: Any, progress: _Progress, idle: set[int]
 ) -> None:
-    for partition, mark in progress.mark.items():
+    # a snapshot: the idle timer adds partitions to the same marks while a send awaits
+    for partition, mark in list(progress.mark.items()):
         frame = encode_watermark(WatermarkFrame(topic_name, partition, mark, partition in idle))
         for target in range(settings.kafka.partitions):
             await fused.send(key=b"wm", value=frame, partition=target, force=True)
