@@ -18,7 +18,8 @@ healthy and warmed up (every partition has seen input) before the clock starts.
     python -m bench.e2e.scale --workers 1,2 --partitions 1,6 --day-scale 0.2 --alarms 20000
 
 Writes ``scale.md`` (table), ``scale.svg`` (plot) and ``scale.json`` to ``--out``
-(default ``var/bench/scale``). Needs ``citystream up``.
+(default ``var/bench/scale``), the workers' logs to its ``logs/``; ``--render`` redraws the
+table and plot of a saved ``scale.json``. Needs ``citystream up``.
 """
 
 from __future__ import annotations
@@ -205,6 +206,7 @@ def run_grid(
     log: Callable[[str], None] = print,
 ) -> list[ScalePoint]:
     """Every point of the grid, one after the other (partitions outer, workers inner)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     day = sorted(Simulation(SCENARIO, SEED, size.day_scale).records(), key=lambda r: r.arrival_ms)
     alarms = _alarms(day, size.alarms) if "e2e-ingest" in paths else []
     points = []
@@ -267,9 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     size = ScaleSize.smoke() if args.smoke else ScaleSize.full()
     size = ScaleSize(args.day_scale or size.day_scale, args.alarms or size.alarms)
-    args.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    points = run_grid(load_settings(), args.workers, args.partitions, args.paths, size, args.out)
+    logs = args.out / "logs"  # the workers' logs
+    points = run_grid(load_settings(), args.workers, args.partitions, args.paths, size, logs)
     caption = (
         f"{machine_line(machine_info())}; typhoon day x{size.day_scale:g},"
         f" {size.alarms:,} alarms; {time.strftime('%Y-%m-%d')}"
