@@ -108,8 +108,8 @@ class GridDedup:
     seen: int = 0
 
     def __post_init__(self) -> None:
-        rules = MatchRules.of(self.params, self.spec)
-        self.cell, self.radius, self.window = rules.cell, rules.radius, rules.window
+        self.rules = rules = MatchRules.of(self.params, self.spec)
+        self.radius, self.window = rules.radius, rules.window
         self.lateness, self.compat = rules.lateness, rules.compat
 
     def process(self, event: dict[str, Any]) -> tuple[int, bool] | None:
@@ -121,13 +121,12 @@ class GridDedup:
         self.seen += 1
         if self.seen % _SWEEP_EVERY == 0:
             self._sweep()
-        x = (event["lon"] - self.spec.origin_lon) * self.spec.kx
-        y = (event["lat"] - self.spec.origin_lat) * self.spec.ky
+        x, y = self.rules.project(event)
         if self.radius[cat] <= 0:
             return event["event_id"], True
         best = self._nearest(self.by_device.get(dev, ()) if dev else (), cat, x, y, t, True)
         if best is None:
-            cx, cy = math.floor(x / self.cell), math.floor(y / self.cell)
+            cx, cy = self.rules.cell_of(x, y)
             near = [
                 case
                 for dx in (-1, 0, 1)
@@ -139,7 +138,7 @@ class GridDedup:
             best.last_t = max(best.last_t, t)
             return best.case_id, False
         case = _Case(event["event_id"], cat, x, y, t, dev)
-        cell = (math.floor(x / self.cell), math.floor(y / self.cell))
+        cell = self.rules.cell_of(x, y)
         self.grid.setdefault(cell, []).append(case)
         if dev:
             self.by_device.setdefault(dev, []).append(case)
