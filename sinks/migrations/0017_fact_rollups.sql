@@ -21,7 +21,7 @@ FROM (
         SELECT
             table,
             toUInt32(partition_id) AS p,
-            if(p % 100 = 12, p + 89, p + 1) AS next_p,
+            toUInt32(if(p % 100 = 12, p + 89, p + 1)) AS next_p,
             concat(table, '@', partition_id, ':', toString(max(max_block_number)), ':',
                 toString(max(if(data_version != min_block_number, data_version, 0)))) AS part
         FROM system.parts
@@ -288,31 +288,38 @@ DROP TABLE IF EXISTS {db}.intake_rollup_live;
 DROP TABLE IF EXISTS {db}.rollup_intake_rows;
 
 -- The (month the period reaches into, period, start, channel, case) of the links of the
--- months before the stale ones whose period may reach into the next month: ending on or
--- after the day before that month's first (a superset, whatever the time zone).
+-- months before the stale ones, in the periods that reach into the next month: ending (at
+-- the district's midnight) after that month's partition starts (at the server's).
 CREATE VIEW IF NOT EXISTS {db}.intake_rollup_earlier AS
 SELECT next_month, r_period, r_period_start, source, case_id
 FROM (
     SELECT
-        toUInt32(if(m % 100 = 12, m + 89, m + 1)) AS next_month, source, case_id,
-        addMonths(toStartOfMonth(toDate(event_time)), 1) - 1 AS bound,
-        toDate(event_time, '{tz}') AS day
+        next_month, source, case_id, r_period, r_period_start,
+        toUInt32(toDateTime(concat(toString(r_period_end), ' 00:00:00'), '{tz}')) > next_start
+            AS reaches
     FROM (
-        SELECT toUInt32(toYYYYMM(event_time)) AS m, event_id, source, case_id, event_time
-        FROM {db}.links FINAL
-        WHERE toUInt32(toYYYYMM(event_time)) IN (
-            SELECT toUInt32(if(month % 100 = 1, month - 89, month - 1))
-            FROM {db}.rollup_stale WHERE family = 'intake'
+        SELECT
+            toUInt32(if(m % 100 = 12, m + 89, m + 1)) AS next_month, source, case_id,
+            toUInt32(toDateTime(addMonths(toStartOfMonth(toDate(event_time)), 1)))
+                AS next_start,
+            toDate(event_time, '{tz}') AS day
+        FROM (
+            SELECT toUInt32(toYYYYMM(event_time)) AS m, event_id, source, case_id, event_time
+            FROM {db}.links FINAL
+            WHERE toUInt32(toYYYYMM(event_time)) IN (
+                SELECT toUInt32(if(month % 100 = 1, month - 89, month - 1))
+                FROM {db}.rollup_stale WHERE family = 'intake'
+            )
         )
     )
+    ARRAY JOIN
+        ['day', 'week', 'half_month', 'month'] AS r_period,
+        [day, toMonday(day), if(toDayOfMonth(day) <= 15, toStartOfMonth(day), toStartOfMonth(day) + 15), toStartOfMonth(day)] AS r_period_start,
+        [day + 1, toMonday(day) + 7,
+         if(toDayOfMonth(day) <= 15, toStartOfMonth(day) + 15, addMonths(toStartOfMonth(day), 1)),
+         addMonths(toStartOfMonth(day), 1)] AS r_period_end
 )
-ARRAY JOIN
-    ['day', 'week', 'half_month', 'month'] AS r_period,
-    [day, toMonday(day), if(toDayOfMonth(day) <= 15, toStartOfMonth(day), toStartOfMonth(day) + 15), toStartOfMonth(day)] AS r_period_start,
-    [day + 1, toMonday(day) + 7,
-     if(toDayOfMonth(day) <= 15, toStartOfMonth(day) + 15, addMonths(toStartOfMonth(day), 1)),
-     addMonths(toStartOfMonth(day), 1)] AS r_period_end
-WHERE r_period_end >= bound;
+WHERE reaches = 1;
 
 CREATE VIEW IF NOT EXISTS {db}.intake_rollup_live AS
 SELECT
