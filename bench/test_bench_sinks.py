@@ -20,8 +20,12 @@ Run: ``citystream bench --suites sinks`` (``--smoke`` for tiny sizes). Paths:
   with its rollups refreshed (subject, 3 rounds), beside the same query on the same data
   parts under the schema before the rollups, whose views read the raw rows with FINAL
   (peer ``final-raw``: today's way, one round); events = 1 query per round, so the ratio
-  is how many times faster the rollups answer (docs/bi/rollups.md). About 18 minutes at
-  10 M on 2 shared cores, most of it the peers and the views not rolled up yet.
+  is how many times faster the rollups answer (docs/bi/rollups.md). Besides the report's
+  queries and the BI views, each section of the meetings' reports (``report-<meeting>-
+  <section>``: sinks/kpi/sections.py, as ``citystream report --meeting`` reads them) that no
+  other path times. The store is one generated chunk written through the sink and its
+  server-side copies (bench/kpi_store.py): generating all 10 M events in Python was most of
+  the suite's time.
 """
 
 from __future__ import annotations
