@@ -200,7 +200,8 @@ def load_partition(
     latest: dict[bytes, bytes | None] = {}
     for record in read_to_end(settings, topic, [partition], idle_s=30.0):
         latest[record.key] = record.value
-    # an engine of its own: this runs in an executor thread beside the agent's
+    # the worker's engine (make_engine is cached): it holds no per-tile state, so the
+    # replay of deltas in this executor thread shares it safely with the agent
     return partition_from_changelog(
         partition, expected, latest, settings.pipeline.changelog_part_bytes, make_engine(settings)
     )
