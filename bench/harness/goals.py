@@ -85,7 +85,7 @@ GOALS: tuple[Goal, ...] = (
     Goal("normalize", _RATE, ">=", 50e3),
     Goal("import", _RATE, ">=", 50e3, "311 export rows to raw.hotline, parse + produce"),
     Goal("sink-insert", "figure:paired_ratio", ">=", 0.7, "sink ÷ bare insert, alternating"),
-    Goal("e2e-dedup", _RATE, ">=", 300e3, "fused core path through the broker, 2 cores"),
+    Goal("e2e-dedup", _RATE, ">=", 1e6, "fused core path through the broker, 2 cores"),
     Goal("e2e-latency", "figure:latency_p99_ms", "<", 1000, "arrival to dispatch, 10 k rec/s"),
 )
 
