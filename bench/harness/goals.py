@@ -111,7 +111,7 @@ GOALS: tuple[Goal, ...] = (
     Goal("normalize", _RATE, ">=", 50e3),
     Goal("import", _RATE, ">=", 50e3, "311 export rows to raw.hotline, parse + produce"),
     Goal("sink-insert", "figure:paired_ratio", ">=", 0.7, "sink ÷ bare insert, alternating"),
-    Goal("e2e-dedup", _RATE, ">=", 300e3, "fused core path through the broker, 2 cores"),
+    Goal("e2e-dedup", _RATE, ">=", 1e6, "fused core path through the broker, 2 cores"),
     Goal("e2e-latency", "figure:latency_p99_ms", "<", 300, "arrival to dispatch, 10 k rec/s"),
     Goal("e2e-latency-2w", "figure:latency_p99_ms", "<", 1000, "30 k rec/s, two workers"),
     *(Goal(f"kpi-{p}", _RATE, ">=", 1, "under 1 s a query at 10 M events") for p in _KPI_UNDER_1_S),
