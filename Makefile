@@ -2,7 +2,7 @@
 # state in the checkout (var/, .cache/), not the user folders: see scripts/project-env.sh
 CITYSTREAM := scripts/project-env.sh .venv/bin/citystream
 
-.PHONY: bootstrap up down status test demo bench lint
+.PHONY: bootstrap up down status test demo bench bench-scale lint
 
 bootstrap:
 	bash scripts/bootstrap.sh
@@ -33,3 +33,8 @@ demo: up
 # against bench/baseline.json. `make bench BENCH_ARGS=--smoke` for the quick check.
 bench: up
 	$(CITYSTREAM) bench $(BENCH_ARGS)
+
+# the scale curve (docs/benchmarks.md): e2e-dedup and e2e-ingest at 1, 2, 3 workers x 1, 6,
+# 12 partitions; writes var/bench/scale/scale.{md,svg,json}. SCALE_ARGS=--smoke: tiny sizes.
+bench-scale: up
+	scripts/project-env.sh .venv/bin/python -m bench.e2e.scale $(SCALE_ARGS)

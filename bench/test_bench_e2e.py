@@ -7,8 +7,10 @@ tiny sizes, well under a minute). Paths (docs/benchmarks-e2e.md):
 
 * ``e2e-dedup``: the dedup role alone on a pre-normalized typhoon day written as fused
   batches + watermark frames (subject) beside an idiomatic per-event Faust agent doing
-  the same matching on one JSON message per event (``faust-per-event``);
-* ``e2e-latency`` and ``e2e-surge``: bench/test_bench_latency.py;
+  the same matching on one JSON message per event (``faust-per-event``), and the same
+  matching on quix-streams with its RocksDB state store (``quix-streams``); both peers'
+  links are checked against the matching run in process;
+* ``e2e-latency``, ``e2e-latency-2w`` and ``e2e-surge``: bench/test_bench_latency.py;
 * ``e2e-ingest``: raw sensor alarms to rows in ClickHouse: citystream's normalize + sink
   roles (subject) beside ClickHouse's own Kafka table engine (``clickhouse-kafka-engine``).
 
@@ -24,7 +26,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 import pytest
 
@@ -36,15 +37,25 @@ from bench.e2e.ch_kafka import (
     scalar,
     timed_ingest,
 )
-from bench.e2e.faust_peer import PEER_EVENTS, PEER_LINKS, PeerProcess, event_message
+from bench.e2e.faust_peer import MODULE as FAUST_MODULE
+from bench.e2e.faust_peer import (
+    PEER_EVENTS,
+    PEER_LINKS,
+    PeerProcess,
+    peer_events,
+    reference_links,
+)
 from bench.e2e.feed import FusedFeed, build_fused_feed, warmup_messages
 from bench.e2e.kafka_io import (
     Message,
     count_columnar_rows,
     count_messages,
     create_run_topics,
+    delete_topics,
     produce,
 )
+from bench.e2e.quix_peer import CITY_KEY
+from bench.e2e.quix_peer import MODULE as QUIX_MODULE
 from bench.e2e.rounds import cleanup as _cleanup
 from bench.e2e.rounds import run_settings as _run_settings
 from bench.e2e.rounds import service_settings
@@ -54,6 +65,7 @@ from bench.e2e.timing import Timing, timed_pass
 from bench.harness import SUBJECT, BenchScale, peer, record
 from bench.harness.knobs import load_knobs
 from streams.contracts.topics import DEADLETTER, FUSED, LINKS, RAW_TOPICS
+from streams.dedup.build import make_engine
 from streams.runner import WorkerProcess, free_port
 from streams.settings import Settings
 from streams.simulator import SimRecord, Simulation
@@ -167,32 +179,56 @@ def test_dedup_fused_path_through_broker(
     report.append(("e2e-dedup", "fused dedup role", _pass_figures(best)))
 
 
-def _peer_messages(feed: FusedFeed, n: int) -> list[Message]:
-    """The first ``n`` events in the dedup stage's canonical order, one JSON message each."""
-    ev = feed.events.events
-    order = np.lexsort((ev["event_id"], ev["ingest_time_ms"]))[:n]
-    return [(None, orjson.dumps(event_message(ev[i])), 0, None) for i in order.tolist()]
+def _peer_messages(events: list[dict[str, Any]]) -> list[Message]:
+    """One JSON message per event, all with the city's key (quix-streams scopes state by it;
+    the Faust peer ignores it)."""
+    return [(CITY_KEY, orjson.dumps(e), 0, None) for e in events]
 
 
-def test_dedup_faust_per_event_peer(
+class LinkCollector:
+    """Counts the peer's links (one per message) and keeps them to check against."""
+
+    def __init__(self) -> None:
+        self.values: list[bytes] = []
+
+    def __call__(self, value: bytes) -> int:
+        self.values.append(value)
+        return 1
+
+    def links(self) -> dict[int, tuple[int, bool]]:
+        out = {}
+        for value in self.values:
+            link = orjson.loads(value)
+            out[link["event_id"]] = (link["case_id"], link["is_new"])
+        return out
+
+
+def _peer_round(
     benchmark: Any,
     base: Settings,
     day: list[SimRecord],
-    bench_scale: BenchScale,
+    n: int,
+    module: str,
     tmp_path: Path,
-    report: list[Any],
-) -> None:
-    n = bench_scale.pick(30_000, smoke=2_000)
+) -> Timing:
+    """Time ``n`` events through the peer worker ``module``; its links must be the ones
+    :class:`GridDedup` makes of the same events (warm-up included) in process."""
     n_warm = 50
-    messages = _peer_messages(build_fused_feed(base, day), n + n_warm)
-    assert len(messages) == n + n_warm, "the simulated day is smaller than the peer's subset"
+    events = peer_events(build_fused_feed(base, day).events, n + n_warm)
+    assert len(events) == n + n_warm, "the simulated day is smaller than the peer's subset"
+    messages = _peer_messages(events)
     results: list[Timing] = []
+    collector = LinkCollector()
 
     def start(stack: ExitStack) -> tuple[Settings, PeerProcess]:
         s = _run_settings(base, "peer")
         stack.callback(_cleanup, s)
+        # quix-streams' changelog topic of the state store: changelog__<group>--<topic>--...
+        stack.callback(delete_topics, s, f"changelog__{s.worker.app_id}")
         create_run_topics(s, extra=(PEER_EVENTS, PEER_LINKS))
-        proc = PeerProcess(s.replace(web_port=free_port()), tmp_path / s.worker.app_id).start()
+        proc = PeerProcess(
+            s.replace(web_port=free_port()), tmp_path / s.worker.app_id, module
+        ).start()
         stack.callback(proc.stop)
         timed_pass(
             s,
@@ -214,7 +250,7 @@ def test_dedup_faust_per_event_peer(
                 s,
                 s.kafka.topic(PEER_EVENTS),
                 messages[n_warm:],
-                {s.kafka.topic(PEER_LINKS): count_messages},
+                {s.kafka.topic(PEER_LINKS): collector},
                 events=n,
                 rows_before=n_warm,
                 rows_expected=n,
@@ -223,15 +259,46 @@ def test_dedup_faust_per_event_peer(
             )
         )
 
-    record(benchmark, path="e2e-dedup", role=peer("faust-per-event"), events=n)
     _timed_rounds(benchmark, start, run)
+    engine = make_engine(base)
+    expected = reference_links(engine.params, engine.spec, events)
+    assert len(collector.values) == n + n_warm, "a peer sent more than one link for an event"
+    assert collector.links() == expected, "the peer links events unlike the Faust peer's rules"
     t = results[0]
     benchmark.extra_info.update(
         events_per_s=round(t.events_per_s),
         seconds=round(t.seconds, 3),
         input_seconds=round(t.produce_seconds, 3),
     )
+    return t
+
+
+def test_dedup_faust_per_event_peer(
+    benchmark: Any,
+    base: Settings,
+    day: list[SimRecord],
+    bench_scale: BenchScale,
+    tmp_path: Path,
+    report: list[Any],
+) -> None:
+    n = bench_scale.pick(30_000, smoke=2_000)
+    record(benchmark, path="e2e-dedup", role=peer("faust-per-event"), events=n)
+    t = _peer_round(benchmark, base, day, n, FAUST_MODULE, tmp_path)
     report.append(("e2e-dedup", "peer: faust per-event", _pass_figures(t)))
+
+
+def test_dedup_quix_streams_peer(
+    benchmark: Any,
+    base: Settings,
+    day: list[SimRecord],
+    bench_scale: BenchScale,
+    tmp_path: Path,
+    report: list[Any],
+) -> None:
+    n = bench_scale.pick(30_000, smoke=2_000)
+    record(benchmark, path="e2e-dedup", role=peer("quix-streams"), events=n)
+    t = _peer_round(benchmark, base, day, n, QUIX_MODULE, tmp_path)
+    report.append(("e2e-dedup", "peer: quix-streams", _pass_figures(t)))
 
 
 def _wait_for(predicate: Callable[[], bool], timeout_s: float, worker: WorkerProcess) -> None:

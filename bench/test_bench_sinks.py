@@ -20,8 +20,12 @@ Run: ``citystream bench --suites sinks`` (``--smoke`` for tiny sizes). Paths:
   with its rollups refreshed (subject, 3 rounds), beside the same query on the same data
   parts under the schema before the rollups, whose views read the raw rows with FINAL
   (peer ``final-raw``: today's way, one round); events = 1 query per round, so the ratio
-  is how many times faster the rollups answer (docs/bi/rollups.md). About 18 minutes at
-  10 M on 2 shared cores, most of it the peers and the views not rolled up yet.
+  is how many times faster the rollups answer (docs/bi/rollups.md). Besides the report's
+  queries and the BI views, each section of the meetings' reports (``report-<meeting>-
+  <section>``: sinks/kpi/sections.py, as ``citystream report --meeting`` reads them) that no
+  other path times. The store is one generated chunk written through the sink and its
+  server-side copies (bench/kpi_store.py): generating all 10 M events in Python was most of
+  the suite's time.
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ import pytest
 from bench.harness import SUBJECT, BenchScale, peer, record
 from bench.harness.knobs import load_knobs
 from bench.harness.services import unavailable
+from bench.kpi_store import fill_store
 from deploy.local.clickhouse import clickhouse_healthy
 from sinks.clickhouse import ClickHouseSink, make_client
 from sinks.kpi import queries
+from sinks.kpi.meetings import MEETINGS, period_of
 from sinks.kpi.queries import BI_VIEWS
+from sinks.kpi.sections import section_data
 from sinks.migrate import Migration, load_migrations, migrate
 from sinks.rollups import refresh_all
 from sinks.sql import DriverExecutor
@@ -234,11 +241,13 @@ def kpi_stores(bench_settings: Settings, bench_scale: BenchScale) -> Iterator[Kp
     n_events = bench_scale.pick(full, smoke=min(full, SMOKE_KPI_EVENTS))
     n_cases = max(1, n_events // 3)  # about 3 events a case
     sink = ClickHouseSink(bench_settings, database=stores.rollups, max_buffered_rows=10_000_000)
-    for part in range(0, n_cases, 500_000):
-        data = generate(min(500_000, n_cases - part), seed=part + 1, days=90)
-        for offset, (table, columns) in enumerate(data.tables.items()):
+
+    def write(tables: dict[str, dict[str, Any]]) -> None:
+        for offset, (table, columns) in enumerate(tables.items()):
             sink.add(table, 0, offset, columns)
         sink.flush()
+
+    fill_store(ex, stores.rollups, write, n_cases, days=90)
     patrols = generate_patrols(seed=1, start_ms=KPI_START_MS, days=90)
     # ids apart from the generated events' (which reuse 1..10 x their number)
     patrols["events"]["event_id"] = [PATROL_EVENT_IDS + e for e in patrols["events"]["event_id"]]
@@ -287,6 +296,26 @@ UNPERIODED_VIEWS = (
     "kpi_campaign_recurrence",
 )
 WEEK = "2023-07-10"
+MONTH = "2023-08-01"  # a month of the packaged campaign calendar
+# the report sections (sinks/kpi/sections.py) of `citystream report --meeting ...` that no
+# other path times: the weekly meeting's, and the monthly's whose windows are a month long
+REPORT_SECTIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("weekly", WEEK): ("streets", "intake", "overdue", "chronic", "hotspots", "surge"),
+    ("monthly", MONTH): ("overdue", "chronic", "surge", "campaign"),
+}
+
+
+def _day(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def _section(meeting: str, day: str, key: str) -> Query:
+    """One section of the meeting's report for the period holding ``day``, judged at the
+    period's end (as a report written after it)."""
+    period = period_of(MEETINGS[meeting], _day(day))
+    return lambda ex, db, tz: section_data(ex, db, tz, period, key, period.bounds_s(tz)[1])
+
+
 # the report's queries (sinks/kpi/*.sql through sinks.kpi.queries), then each BI view
 KPI_QUERIES: dict[str, Query] = {
     "league-table": lambda ex, db, tz: queries.league_table(ex, db, tz, "week", _day(WEEK)),
@@ -303,14 +332,15 @@ KPI_QUERIES: dict[str, Query] = {
     "durations-months": lambda ex, db, tz: ex.query(
         f"SELECT * FROM {db}.kpi_durations WHERE period = 'month'"
     ),
+    **{
+        f"report-{meeting}-{key}": _section(meeting, day, key)
+        for (meeting, day), keys in REPORT_SECTIONS.items()
+        for key in keys
+    },
     **{f"view-{name}": _view(name) for name in BI_VIEWS},
 }
 # the synthetic store has no dead letters and no case stages (returns, callbacks)
 EMPTY_ANSWERS = {"view-deadletter_daily", "view-kpi_returns", "view-kpi_satisfaction"}
-
-
-def _day(text: str) -> date:
-    return date.fromisoformat(text)
 
 
 def _answered(result: Any) -> bool:

@@ -13,8 +13,10 @@ Where the time goes, measured: the top-level kernels are ``norc`` (no reference 
 see ``kernels._jit``), which alone made them about 5x faster. The rest is memory: a
 candidate case is one 64-byte row (``state.HOT``), a table probe is one line, a spatial
 list holds one category (an event walks only the categories it may join, over at most
-2 x 2 buckets sized from the case category's radius), and what event ``i + AHEAD`` will
-read is prefetched while event ``i`` is processed.
+2 x 2 buckets sized from the case category's radius), and, once the state outgrows the
+caches (``warm``, see ``kernels.dedup.PREFETCH_ABOVE_BYTES``), what event ``i + AHEAD`` will
+read is prefetched while event ``i`` is processed. Measurements, before and after:
+docs/benchmarks.md, "The dedup kernel: where the time goes".
 """
 
 from __future__ import annotations
@@ -260,7 +262,7 @@ def _open_case(eid, eid_i8, c, x, y, t, dev, dev_i8, rec_id, inv, cols, idx, met
 
 
 @norc
-def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
+def dedup_kernel(ev, out, grid, prm, cols, idx, meta, warm):
     ev_id, ev_id_i8, ev_cat = ev[E_EVENT_ID], ev[E_EVENT_ID_I8], ev[E_CATEGORY]
     ev_lat, ev_lon, ev_t = ev[E_LAT], ev[E_LON], ev[E_T_MS]
     ev_dev, ev_dev_i8 = ev[E_DEVICE_HASH], ev[E_DEVICE_HASH_I8]
@@ -272,22 +274,26 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
     late, search_r = prm[P_LATENESS_MS], prm[P_SEARCH_RADIUS_M]
     id_tab = idx[I_ID_TAB]
     m = ev_id.shape[0]
+    # In a register for the loop: stores to the case columns could alias meta, so the
+    # compiler would reload and store it for every event.
+    max_t = meta[M_MAX_T]
     for i in range(m):
-        # Two stages: table rows for event i + AHEAD, then (their rows have arrived) the
-        # first case of each list for event i + AHEAD / 2; the id probe in stage one.
-        if i + AHEAD < m:
+        # Two stages (only when ``warm``: the state is bigger than the caches): table rows
+        # for event i + AHEAD, then (their rows have arrived) the first case of each list
+        # for event i + AHEAD / 2; the id probe in stage one.
+        if warm and i + AHEAD < m:
             prefetch(id_tab, table_home(id_tab, ev_id_i8[i + AHEAD]))
             _prefetch_event(i + AHEAD, ev, grid, prm, idx, None)
-        if i + AHEAD // 2 < m:
+        if warm and i + AHEAD // 2 < m:
             _prefetch_event(i + AHEAD // 2, ev, grid, prm, idx, case_id)
         c = ev_cat[i]
         t = ev_t[i]
         out_case[i] = 0
         out_new[i] = False
         out_rec[i] = 0
-        if meta[M_MAX_T] != NO_TIME and t < meta[M_MAX_T] - late[c]:
+        if max_t != NO_TIME and t < max_t - late[c]:
             continue  # too late: REJECTED
-        meta[M_MAX_T] = max(meta[M_MAX_T], t)
+        max_t = max(max_t, t)
         h = table_find(id_tab, ev_id_i8[i])
         if h >= 0:  # redelivered opening event: same answer as the first time
             s = id_tab[h, VALUE]
@@ -328,6 +334,7 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta):
                 idx,
                 meta,
             )
+    meta[M_MAX_T] = max_t
 
 
 @inline

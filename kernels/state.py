@@ -1,12 +1,13 @@
 """Explicit dedup state: case rows plus rebuildable hash indexes.
 
 The columns (``COLUMNS``) are the whole truth; the indexes ((bucket, category) -> cases,
-device -> cases, case id -> slot) are derived and rebuilt on restore, on growth and after
-eviction. Lists of cases per (bucket, category) / per device are singly linked through
-``next_in_cell`` / ``next_in_device`` (int32 slots, ``_hashtab.END`` ends a list). Order
-inside a list never affects results: ties are broken by distance then case id. Bucket
-sizes depend on the parameters, which the state does not hold: ``dedup_batch`` passes them
-in (``use_buckets``); until then (a fresh or restored state) no spatial list is built.
+device -> cases, case id -> slot) are derived: rebuilt on restore and after eviction (which
+moves slots), rehashed from the old tables on growth (slots stay put). Lists of cases per
+(bucket, category) / per device are singly linked through ``next_in_cell`` /
+``next_in_device`` (int32 slots, ``_hashtab.END`` ends a list). Order inside a list never
+affects results: ties are broken by distance then case id. Bucket sizes depend on the
+parameters, which the state does not hold: ``dedup_batch`` passes them in
+(``use_buckets``); until then (a fresh or restored state) no spatial list is built.
 
 Layout, for the dedup kernel's cache misses: the fields a candidate check reads (id,
 position, times, category, counters, list links) sit together in one 64-byte, line-aligned
@@ -28,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kernels._hashtab import (
+    EMPTY,
     END,
     KEY,
     VALUE,
@@ -218,16 +220,19 @@ class DedupState:
             while cap < need and cap < self.max_capacity:
                 cap *= 2
             self._allocate(min(cap, self.max_capacity))
-            self.rebuild_index()
         fit = min(m, self.capacity - self.n)
-        # Tables must stay at load <= 1/2 after up to `fit` inserts of new keys.
-        if (
-            self.cell_tab.shape[0] < 2 * (int(self.meta[M_N_CELL_KEYS]) + fit)
-            or self.dev_tab.shape[0] < 2 * (int(self.meta[M_N_DEVICE_KEYS]) + fit)
-            or self.id_tab.shape[0] < 2 * (self.n + fit)
-        ):
-            self.rebuild_index(extra=fit)
+        # Tables must stay at load <= 1/2 after up to `fit` inserts of new keys; sized by
+        # the slot capacity, as ``rebuild_index`` does, they grow along with the columns.
+        cap = table_capacity(self.capacity)
+        for name, keys in zip(_TABLES, self._table_keys(), strict=True):
+            table = getattr(self, name)
+            if table.shape[0] < 2 * (keys + fit):
+                setattr(self, name, _grown(table, cap))
         return fit
+
+    def _table_keys(self) -> tuple[int, int, int]:
+        """Keys held by each table, in ``_TABLES`` order."""
+        return int(self.meta[M_N_CELL_KEYS]), int(self.meta[M_N_DEVICE_KEYS]), self.n
 
     def keep(self, mask: npt.NDArray[np.bool_]) -> None:
         """Keep only live rows where ``mask`` is true, shrink if mostly empty, reindex."""
@@ -268,14 +273,14 @@ class DedupState:
             self.bucket_inv = np.array(bucket_inv, dtype=np.float64)
             self.rebuild_index()
 
-    def rebuild_index(self, extra: int = 0) -> None:
-        """Recreate every table from the columns, sized for ``extra`` more cases."""
+    def rebuild_index(self) -> None:
+        """Recreate every table from the columns."""
         n = self.n
         c = self.cols
         # Sized by the slot capacity (an upper bound on cases, hence on distinct keys), so
         # tables grow with the columns and never force a rebuild of their own: counting
         # distinct keys would cost a sort on every eviction.
-        cap = table_capacity(max(self.capacity, n + extra))
+        cap = table_capacity(self.capacity)
         self.cell_tab = _empty_table(self.cell_tab, cap)
         self.dev_tab = _empty_table(self.dev_tab, cap)
         self.id_tab = _empty_table(self.id_tab, cap)
@@ -324,6 +329,28 @@ def bucket_key(x, y, k, bucket_inv):
 @inline
 def pack_bucket(bx, by, k):
     return (((bx + CELL_OFFSET) << 32) | (by + CELL_OFFSET)) ^ (np.int64(k) << 47)
+
+
+def _grown(old: npt.NDArray[np.int64], capacity: int) -> npt.NDArray[np.int64]:
+    """``old``'s entries in a new table of ``capacity`` rows (slots do not move when the
+    columns grow, so the lists threaded through them stay as they are)."""
+    new = new_table(capacity)
+    _rehash(old, new)
+    return new
+
+
+@norc
+def _rehash(old, new):
+    # In the old table's row order: with linear probing an entry sits at or just after its
+    # home row, and its home in a table twice as big is that row or that row + the old
+    # capacity, so the writes run through two nearly sequential streams instead of
+    # missing the cache once per key, as a rebuild from the columns does.
+    for i in range(old.shape[0]):
+        key = old[i, KEY]
+        if key != EMPTY:
+            j = table_slot(new, key)
+            new[j, KEY] = key
+            new[j, VALUE] = old[i, VALUE]
 
 
 def _empty_table(old: npt.NDArray[np.int64], capacity: int) -> npt.NDArray[np.int64]:

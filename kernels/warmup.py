@@ -38,7 +38,9 @@ def warmup() -> None:
     ids = np.array([1, 2], dtype=np.uint64)
     dedup_batch(state, params, ids, np.array([0, 1]), lat, lon, np.array([0, 1000]), ids)
     close_cases(state, params, ids, np.array([2000, 2000]))
-    dedup_batch(state, params, ids + 2, np.array([0, 1]), lat, lon, np.array([10**7] * 2), ids)
+    # The pipeline's own dtypes (uint16 categories, int64 times) take the one-pass check.
+    cats = np.array([0, 1], dtype=np.uint16)
+    dedup_batch(state, params, ids + 2, cats, lat, lon, np.array([10**7] * 2, dtype=np.int64), ids)
     evict(state, params)
     restore(snapshot(state))
     square = [[114.3, 35.7], [114.301, 35.7], [114.301, 35.701], [114.3, 35.701]]

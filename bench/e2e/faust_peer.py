@@ -23,23 +23,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kernels.grid import GridSpec
 from kernels.params import DedupParams
+from streams.contracts.fused import FusedBatch
 from streams.runner import ChildProcess
 from streams.settings import Settings
 
 __all__ = [
+    "MODULE",
     "PEER_EVENTS",
     "PEER_LINKS",
     "GridDedup",
+    "MatchRules",
     "PeerProcess",
     "build_app",
     "event_message",
+    "link_value",
     "main",
+    "peer_events",
+    "reference_links",
 ]
 
 PEER_EVENTS = "bench.peer.events"  # logical topic names (KafkaSettings.topic adds the prefix)
 PEER_LINKS = "bench.peer.links"
+MODULE = "bench.e2e.faust_peer"
 _SWEEP_EVERY = 10_000  # events between sweeps of expired cases
 
 
@@ -49,6 +58,42 @@ class _Case:
     def __init__(self, case_id: int, category: int, x: float, y: float, t: int, device: int):
         self.case_id, self.category, self.x, self.y = case_id, category, x, y
         self.last_t, self.device = t, device
+
+
+@dataclass(frozen=True)
+class MatchRules:
+    """The kernel's per-category rules as Python lists, for the per-event peers.
+
+    ``cell``: the side of a grid cell, the largest search radius, so that a match is always
+    in an event's own cell or one of its eight neighbours.
+    """
+
+    spec: GridSpec
+    cell: float
+    radius: list[float]
+    window: list[int]
+    lateness: list[int]
+    compat: list[list[bool]]
+
+    @classmethod
+    def of(cls, params: DedupParams, spec: GridSpec) -> MatchRules:
+        return cls(
+            spec,
+            float(max(params.search_radius_m.max(), 1.0)),
+            params.radius_m.tolist(),
+            params.window_ms.tolist(),
+            params.lateness_ms.tolist(),
+            params.compat.tolist(),
+        )
+
+    def project(self, event: dict[str, Any]) -> tuple[float, float]:
+        """The event's position in metres on the engine's grid."""
+        x = (event["lon"] - self.spec.origin_lon) * self.spec.kx
+        y = (event["lat"] - self.spec.origin_lat) * self.spec.ky
+        return x, y
+
+    def cell_of(self, x: float, y: float) -> tuple[int, int]:
+        return math.floor(x / self.cell), math.floor(y / self.cell)
 
 
 @dataclass
@@ -63,11 +108,9 @@ class GridDedup:
     seen: int = 0
 
     def __post_init__(self) -> None:
-        self.cell = float(max(self.params.search_radius_m.max(), 1.0))
-        self.radius = self.params.radius_m.tolist()
-        self.window = self.params.window_ms.tolist()
-        self.lateness = self.params.lateness_ms.tolist()
-        self.compat = self.params.compat.tolist()
+        self.rules = rules = MatchRules.of(self.params, self.spec)
+        self.radius, self.window = rules.radius, rules.window
+        self.lateness, self.compat = rules.lateness, rules.compat
 
     def process(self, event: dict[str, Any]) -> tuple[int, bool] | None:
         """``(case id, opened)`` for one event, or None when it is beyond the lateness."""
@@ -78,13 +121,12 @@ class GridDedup:
         self.seen += 1
         if self.seen % _SWEEP_EVERY == 0:
             self._sweep()
-        x = (event["lon"] - self.spec.origin_lon) * self.spec.kx
-        y = (event["lat"] - self.spec.origin_lat) * self.spec.ky
+        x, y = self.rules.project(event)
         if self.radius[cat] <= 0:
             return event["event_id"], True
         best = self._nearest(self.by_device.get(dev, ()) if dev else (), cat, x, y, t, True)
         if best is None:
-            cx, cy = math.floor(x / self.cell), math.floor(y / self.cell)
+            cx, cy = self.rules.cell_of(x, y)
             near = [
                 case
                 for dx in (-1, 0, 1)
@@ -96,7 +138,7 @@ class GridDedup:
             best.last_t = max(best.last_t, t)
             return best.case_id, False
         case = _Case(event["event_id"], cat, x, y, t, dev)
-        cell = (math.floor(x / self.cell), math.floor(y / self.cell))
+        cell = self.rules.cell_of(x, y)
         self.grid.setdefault(cell, []).append(case)
         if dev:
             self.by_device.setdefault(dev, []).append(case)
@@ -145,6 +187,29 @@ def event_message(row: Any) -> dict[str, Any]:
     }
 
 
+def peer_events(events: FusedBatch, n: int) -> list[dict[str, Any]]:
+    """The first ``n`` events in the dedup stage's canonical order, as the peers' messages."""
+    ev = events.events
+    order = np.lexsort((ev["event_id"], ev["ingest_time_ms"]))[:n]
+    return [event_message(ev[i]) for i in order.tolist()]
+
+
+def reference_links(
+    params: DedupParams, spec: GridSpec, events: list[dict[str, Any]]
+) -> dict[int, tuple[int, bool]]:
+    """``event id -> (case id, opened)``: what a peer must send for ``events`` in order."""
+    dedup = GridDedup(params, spec)
+    links = (link_value(e["event_id"], dedup.process(e)) for e in events)
+    return {link["event_id"]: (link["case_id"], link["is_new"]) for link in links}
+
+
+def link_value(event_id: int, out: tuple[int, bool] | None) -> dict[str, Any]:
+    """The link a per-event peer sends for an event matched as ``out``."""
+    # beyond the lateness: case 0 (the subject sends a dead letter instead)
+    case_id, opened = (0, False) if out is None else out
+    return {"event_id": event_id, "case_id": case_id, "is_new": opened}
+
+
 def build_app(settings: Settings) -> Any:
     import faust
 
@@ -169,13 +234,8 @@ def build_app(settings: Settings) -> Any:
     @app.agent(events)
     async def match(stream: Any) -> None:
         async for event in stream:
-            out = dedup.process(event)
-            # beyond the lateness: case 0 (the subject sends a dead letter instead)
-            case_id, opened = (0, False) if out is None else out
-            await links.send(
-                key=str(case_id).encode(),
-                value={"event_id": event["event_id"], "case_id": case_id, "is_new": opened},
-            )
+            link = link_value(event["event_id"], dedup.process(event))
+            await links.send(key=str(link["case_id"]).encode(), value=link)
 
     return app
 
@@ -193,23 +253,27 @@ def main() -> None:
 
 @dataclass
 class PeerProcess(ChildProcess):
-    """The peer worker as a child process (its own folder, web port and log)."""
+    """A peer worker as a child process (its own folder, web port and log).
+
+    ``module``: the peer's ``python -m`` module (this one, or ``bench.e2e.quix_peer``).
+    """
 
     settings: Settings
     workdir: Path
+    module: str = MODULE
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def log_path(self) -> Path:
-        return self.workdir / "faust-peer.log"
+        return self.workdir / f"{self.module.rsplit('.', 1)[-1]}.log"
 
     def start(self) -> PeerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.settings.as_env()}
         root = str(Path(__file__).resolve().parents[2])  # the project: bench is not installed
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        # cwd: Faust's <app id>-data folder lands in the work folder
-        self.spawn([sys.executable, "-m", "bench.e2e.faust_peer"], env, cwd=self.workdir)
+        # cwd: the peer's state (Faust's <app id>-data, quix-streams' state/) lands there
+        self.spawn([sys.executable, "-m", self.module], env, cwd=self.workdir)
         return self
 
 

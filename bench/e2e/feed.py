@@ -31,7 +31,6 @@ from streams.simulator import SimRecord
 __all__ = ["FusedFeed", "build_fused_feed", "warmup_messages"]
 
 WATERMARK_KEY = b"wm"
-RAW_PARTITION = 0  # the feed is for one raw partition per source (CITYSTREAM_PARTITIONS=1)
 
 
 @dataclass(frozen=True)
@@ -51,58 +50,81 @@ class FusedFeed:
 
 def _chunks(
     settings: Settings, records: Sequence[SimRecord]
-) -> list[tuple[int, str, list[SimRecord]]]:
-    """Per source, consecutive runs of ``batch_max_events`` records in arrival order."""
-    by_source: dict[str, list[SimRecord]] = {}
+) -> list[tuple[int, str, int, list[SimRecord]]]:
+    """Per source and raw partition, consecutive runs of ``batch_max_events`` records in
+    arrival order: ``(first arrival, source, raw partition, records)``.
+
+    A source's records are dealt round-robin over its raw partitions (as a producer without
+    keys spreads them), so each raw partition of a sparse source still spans the day.
+    """
+    parts = settings.kafka.partitions
+    by_part: dict[tuple[str, int], list[SimRecord]] = {}
+    dealt: dict[str, int] = {}
     for r in sorted(records, key=lambda r: r.arrival_ms):
-        by_source.setdefault(r.source, []).append(r)
+        i = dealt.get(r.source, 0)
+        dealt[r.source] = i + 1
+        by_part.setdefault((r.source, i % parts), []).append(r)
     size = settings.pipeline.batch_max_events
     out = []
-    for source, recs in by_source.items():
+    for (source, raw_partition), recs in by_part.items():
         for i in range(0, len(recs), size):
             part = recs[i : i + size]
-            out.append((part[0].arrival_ms, source, part))
-    out.sort(key=lambda c: (c[0], c[1]))
+            out.append((part[0].arrival_ms, source, raw_partition, part))
+    out.sort(key=lambda c: (c[0], c[1], c[2]))
     return out
 
 
-def _frames(settings: Settings, topic: str, mark: int, idle: bool) -> list[Message]:
-    frame = encode_watermark(WatermarkFrame(topic, RAW_PARTITION, mark, idle))
+def _frames(
+    settings: Settings, topic: str, raw_partition: int, mark: int, idle: bool
+) -> list[Message]:
+    """A watermark frame of one raw partition, to every fused partition."""
+    frame = encode_watermark(WatermarkFrame(topic, raw_partition, mark, idle))
     return [(WATERMARK_KEY, frame, p, None) for p in range(settings.kafka.partitions)]
 
 
 def build_fused_feed(settings: Settings, records: Sequence[SimRecord]) -> FusedFeed:
     """The fused messages of ``records`` (see the module docstring)."""
-    if settings.kafka.partitions != 1:
-        raise ValueError("the fused feed is built for CITYSTREAM_PARTITIONS=1")
     normalizer = Normalizer.from_settings(settings)
     engine = make_engine(settings)
-    messages: list[Message] = []
+    raw = [(s, settings.kafka.topic(t), p) for s, t in RAW_TOPICS.items() for p in _parts(settings)]
+    chunks = _chunks(settings, records)
+    fed = {(source, p) for _, source, p, _ in chunks}
+    # a raw partition that gets no record is idle from the start, as its normalizer says
+    messages = [
+        m for s, topic, p in raw if (s, p) not in fed for m in _frames(settings, topic, p, -1, True)
+    ]
     batches: list[FusedBatch] = []
-    marks: dict[str, int] = {}
-    for _, source, part in _chunks(settings, records):
+    marks: dict[tuple[str, int], int] = {}
+    for _, source, p, part in chunks:
         arrival = [r.arrival_ms for r in part]
         batch = normalizer.normalize(source, [r.value for r in part], ingest_ms=arrival).batch
         batches.append(batch)
         for tile, tile_batch in engine.tile_batches(batch):
             messages.append((str(tile).encode(), encode_batch(tile_batch), None, None))
-        marks[source] = max(marks.get(source, -1), max(arrival))
-        messages += _frames(
-            settings, settings.kafka.topic(RAW_TOPICS[source]), marks[source], False
-        )
-    for source, raw in RAW_TOPICS.items():  # everything read: every raw partition idle
-        messages += _frames(settings, settings.kafka.topic(raw), marks.get(source, -1), True)
+        marks[source, p] = max(marks.get((source, p), -1), max(arrival))
+        topic = settings.kafka.topic(RAW_TOPICS[source])
+        messages += _frames(settings, topic, p, marks[source, p], False)
+    for source, topic, p in raw:  # everything read: every raw partition idle
+        messages += _frames(settings, topic, p, marks.get((source, p), -1), True)
     return FusedFeed(messages, FusedBatch.concat(batches), len(records))
 
 
-def warmup_messages(settings: Settings, feed: FusedFeed, n: int = 64) -> tuple[list[Message], int]:
+def _parts(settings: Settings) -> range:
+    return range(settings.kafka.partitions)
+
+
+def warmup_messages(
+    settings: Settings, feed: FusedFeed, n: int = 64, every: int = 1
+) -> tuple[list[Message], int]:
     """A few events a day before the feed, with their own ids, and their watermarks.
 
     Sent before the timed run so the worker has loaded its partition state, compiled
-    nothing lazily and is consuming when the clock starts. Returns (messages, events).
+    nothing lazily and is consuming when the clock starts. ``every``: take every so many
+    events of the feed (spread over more tiles, so over every fused partition). Returns
+    (messages, events).
     """
     day_ms = 86_400_000
-    sample = feed.events.take(np.arange(min(n, len(feed.events))))
+    sample = feed.events.take(np.arange(0, len(feed.events), every)[:n])
     fixed = sample.events.copy()
     fixed["event_id"] ^= np.uint64(0x5A5A_0000_0000_0001)  # ids the feed does not use
     fixed["event_time_ms"] -= day_ms
@@ -114,5 +136,6 @@ def warmup_messages(settings: Settings, feed: FusedFeed, n: int = 64) -> tuple[l
     ]
     mark = int(fixed["ingest_time_ms"].max())
     for raw in RAW_TOPICS.values():
-        messages += _frames(settings, settings.kafka.topic(raw), mark, False)
+        for p in _parts(settings):
+            messages += _frames(settings, settings.kafka.topic(raw), p, mark, False)
     return messages, len(early)

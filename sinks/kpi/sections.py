@@ -23,6 +23,7 @@ __all__ = [
     "campaign_section",
     "latest_case_day",
     "report_data",
+    "section_data",
 ]
 
 Rows = list[dict[str, Any]]
@@ -117,12 +118,22 @@ def _section_queries(
     }
 
 
+def _asof_s(tz: str, period: Period, now_s: int) -> int:
+    return min(now_s, period.bounds_s(tz)[1])
+
+
 def report_data(ex: Executor, database: str, tz: str, period: Period, now_s: int) -> ReportData:
     """The figures of every section of ``period.meeting``'s report. Overdue cases are
     judged at the period's end, or at ``now_s`` while the period is still running."""
-    asof_s = min(now_s, period.bounds_s(tz)[1])
+    asof_s = _asof_s(tz, period, now_s)
     runs = _section_queries(ex, database, tz, period, asof_s)
     data = ReportData(period, asof_s)
     for key in period.meeting.sections:
         data.sections[key] = runs[key]()
     return data
+
+
+def section_data(ex: Executor, database: str, tz: str, period: Period, key: str, now_s: int) -> Any:
+    """The figures of one section (a key of ``SECTIONS``), as :func:`report_data` reads
+    them: what the KPI bench times, query by query."""
+    return _section_queries(ex, database, tz, period, _asof_s(tz, period, now_s))[key]()

@@ -185,9 +185,7 @@ class DedupWorker:
         if is_closure_frame(value):
             self._closures(state, tile, value)
             return
-        batch = decode_batch(value)
-        if state.buffer(tile).add(batch):
-            state.dirty.add(tile)
+        state.add(tile, value, decode_batch(value))
 
     async def _malformed(self, m: Any, exc: ValueError) -> None:
         letter = DeadLetter(
@@ -207,11 +205,9 @@ class DedupWorker:
 
     def _closures(self, state: PartitionState, tile: int, value: bytes) -> None:
         closures = decode_closures(value)
-        buffer = state.buffer(tile)
         # Events after a closure's time may have been matched already: it applies at once.
-        late = sum(c.closed_ms < buffer.released_to for c in closures)
-        if buffer.add_closures(closures):
-            state.dirty.add(tile)
+        late = sum(c.closed_ms < state.buffer(tile).released_to for c in closures)
+        state.add_closures(tile, closures)
         self.metrics.inc("citystream_closures_received_total", len(closures))
         if late:
             self.metrics.inc("citystream_closures_late_total", late)
@@ -219,14 +215,9 @@ class DedupWorker:
     async def _release(self, state: PartitionState) -> None:
         mark = state.tracker.watermark()
         for tile in sorted(state.buffers):
-            buffer = state.buffers[tile]
-            released = buffer.release(mark)
-            closures = buffer.due_closures(mark)
-            if len(released) == 0 and not closures:
-                continue
-            state.dirty.add(tile)
-            out = self.engine.process(state.tile(self.engine, tile), released, closures)
-            await self._emit(tile, out)
+            out = state.release(self.engine, tile, mark)
+            if out is not None:
+                await self._emit(tile, out)
 
     async def _emit(self, tile: int, out: Any) -> None:
         key = str(tile).encode()
@@ -278,8 +269,10 @@ def load_partition(
     latest: dict[bytes, bytes | None] = {}
     for record in read_to_end(settings, topic, [partition], idle_s=30.0):
         latest[record.key] = record.value
+    # the worker's engine (make_engine is cached): it holds no per-tile state, so the
+    # replay of deltas in this executor thread shares it safely with the agent
     return partition_from_changelog(
-        partition, expected, latest, settings.pipeline.changelog_part_bytes
+        partition, expected, latest, settings.pipeline.changelog_part_bytes, make_engine(settings)
     )
 
 

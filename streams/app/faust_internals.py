@@ -14,7 +14,8 @@
 - raw topics consumed in bulk (:class:`BulkChannel`): their records are taken out of the
   fetched record map and acknowledged by offset range (``Consumer._acked``,
   ``_acked_index``, ``_read_offset``, ``_committed_offset``, ``_paused_partitions``,
-  ``wait_empty``): see below.
+  ``wait_empty``): see below;
+- an agent that raises ends the worker process (``App._on_agent_error``): see below.
 
 The fast path counts its hits (:data:`HANDOFFS`, exported as a worker metric); the
 streaming integration test fails when a run takes no inline hand-off, which is what a
@@ -45,6 +46,13 @@ again what an earlier generation fetched and the clearing dropped, but aiokafka'
 ``seek_to_committed`` skips partitions whose committed offset is missing or 0: those go
 back to their beginning, as the consumer's ``earliest`` reset would.
 
+An agent that raises, why: Faust logs the error, commits and starts the agent again on
+the same stream. The records it had taken but not finished are neither acknowledged nor
+fetched again (the consumer's position is past them), so they are lost to the running
+worker, and the offsets stop committing at the first of them. Ending the process instead
+is what a SIGKILL does, which every role is tested against: the process supervisor
+(compose's ``restart``) starts a new worker, and it reads from the committed offsets again.
+
 Commit guards, why: an agent whose state lives in its own changelog (dedup) must have that
 state on the broker before the input offsets it covers commit. Writing it after every chunk
 costs a tile record per touched tile per chunk (half the dedup stage's time at 10,000
@@ -73,6 +81,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
@@ -84,6 +93,7 @@ from mode.services import WaitResults
 from mode.utils.futures import notify
 
 __all__ = [
+    "AGENT_ERROR_EXIT",
     "HANDOFFS",
     "App",
     "BulkChannel",
@@ -102,6 +112,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# the exit status of a worker ended by an agent's error (EX_SOFTWARE: an internal error)
+AGENT_ERROR_EXIT = 70
 
 # how long the fetcher waits before asking again while only stream records are to fetch
 # and the rebalance has not ended
@@ -323,6 +336,7 @@ class App(faust.App):
 
     commit_guards: tuple[CommitGuard, ...] = ()
     held: frozenset[tuple[str, int]] = frozenset()  # paused by hold_partitions
+    exit_process: Callable[[int], Any] = staticmethod(os._exit)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -330,6 +344,18 @@ class App(faust.App):
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
+
+    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+        """End the worker, as a SIGKILL would (module doc), after logging why."""
+        log.critical(
+            "agent %s raised; ending the worker so that its records are read again: %r",
+            getattr(agent, "name", agent),
+            exc,
+            exc_info=exc,
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        self.exit_process(AGENT_ERROR_EXIT)
 
 
 def guard_commits(app: Any, guard: CommitGuard) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +26,6 @@ from streams.intake.normalize import Normalizer
 from streams.settings import Settings
 
 __all__ = ["register"]
-
-log = logging.getLogger(__name__)
 
 
 class _Progress:
@@ -135,9 +132,9 @@ def _add_intake_task(app: Any, channel: BulkChannel, intake: _Intake) -> None:
             raise
         except Exception as exc:
             channel.abandon()
-            # a task that died quietly would stall the topic: the worker stops instead
-            log.exception("normalize of %s failed", intake.topic_name)
-            await app.crash(exc)
+            # a task that died quietly would stall the topic: the worker ends, as when an
+            # agent raises (faust_internals), and restarts from the committed offsets
+            await app._on_agent_error(normalize.__name__, exc)
             raise
 
     normalize.__name__ = f"normalize_{intake.source}"

@@ -129,10 +129,13 @@ class StringColumn:
 
     ``take`` only records which rows it keeps (``index``), it copies no bytes: a dedup
     release reorders and filters whole batches several times before a few of their strings
-    are read. The bytes are gathered once, when the column is serialised or joined.
+    are read. ``join`` copies none either: it keeps the columns as parts. Dedup joins every
+    string column of the batches it releases but reads two of them (``source_ref``,
+    ``reporter``), and those for the links and cases it sends only. The bytes are gathered
+    once, when the column is serialised.
     """
 
-    __slots__ = ("_base_blob", "_base_offsets", "_index")
+    __slots__ = ("_base_blob", "_base_offsets", "_index", "_parts", "_starts")
 
     def __init__(
         self, offsets: np.ndarray, blob: bytes | memoryview, index: np.ndarray | None = None
@@ -140,6 +143,10 @@ class StringColumn:
         self._base_offsets = offsets
         self._base_blob = blob
         self._index = index  # rows of the base column, or None: all of them
+        # a join not gathered yet: its columns, and the first row of each (plus the total);
+        # the base is then the empty column
+        self._parts: list[StringColumn] | None = None
+        self._starts: np.ndarray | None = None
 
     @classmethod
     def from_list(cls, values: Sequence[str]) -> StringColumn:
@@ -156,10 +163,13 @@ class StringColumn:
     def __len__(self) -> int:
         if self._index is not None:
             return len(self._index)
+        if self._starts is not None:
+            return int(self._starts[-1])
         return len(self._base_offsets) - 1
 
     def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Start and end byte of every row in the base blob."""
+        self._gather_parts()
         starts = self._base_offsets[:-1].astype(np.int64)
         ends = self._base_offsets[1:].astype(np.int64)
         if self._index is None:
@@ -175,11 +185,14 @@ class StringColumn:
         return self._compact()._base_blob
 
     def __getitem__(self, i: int) -> str:
+        self._gather_parts()
         row = i if self._index is None else int(self._index[i])
         start, end = int(self._base_offsets[row]), int(self._base_offsets[row + 1])
         return bytes(self._base_blob[start:end]).decode()
 
     def to_list(self) -> list[str]:
+        if self._parts is not None:
+            return self._parts_to_list()
         blob = bytes(self._base_blob)
         if self._index is None:
             bounds = self._base_offsets.tolist()
@@ -191,16 +204,20 @@ class StringColumn:
         """The strings at ``index`` (no bytes copied until the column is serialised)."""
         idx = np.asarray(index, dtype=np.int64)
         rows = idx if self._index is None else self._index[idx]
-        return StringColumn(self._base_offsets, self._base_blob, rows)
+        taken = StringColumn(self._base_offsets, self._base_blob, rows)
+        taken._parts, taken._starts = self._parts, self._starts
+        return taken
 
     def take_blanking(self, index: np.ndarray, blank: np.ndarray) -> StringColumn:
         """The strings at ``index``, with those where ``blank`` is true made empty."""
+        self._gather_parts()
         starts, ends = self.take(index)._bounds()
         lengths = np.where(blank, 0, ends - starts)
         return _gather(self._base_blob, starts, lengths)
 
     def _compact(self) -> StringColumn:
         """This column with its own offsets and blob (gathers the selected bytes once)."""
+        self._gather_parts()
         if self._index is None:
             return self
         starts, ends = self._bounds()
@@ -209,8 +226,41 @@ class StringColumn:
         self._index = None
         return self
 
+    def _parts_to_list(self) -> list[str]:
+        """The strings of the rows kept, read part by part (no bytes joined)."""
+        assert self._parts is not None and self._starts is not None
+        rows = np.arange(len(self)) if self._index is None else self._index
+        part_of = np.searchsorted(self._starts, rows, side="right") - 1
+        out: list[str] = [""] * len(rows)
+        for p in np.unique(part_of).tolist():
+            mine = np.flatnonzero(part_of == p)
+            values = self._parts[p].take(rows[mine] - self._starts[p]).to_list()
+            for i, value in zip(mine.tolist(), values, strict=True):
+                out[i] = value
+        return out
+
+    def _gather_parts(self) -> None:
+        """Turn a join kept as parts into one base column (rows kept: the same)."""
+        if self._parts is None:
+            return
+        joined = StringColumn._joined(self._parts)
+        self._base_offsets, self._base_blob = joined._base_offsets, joined._base_blob
+        self._parts = self._starts = None
+
     @staticmethod
     def join(columns: Sequence[StringColumn]) -> StringColumn:
+        """The columns one after the other, kept as parts until the bytes are needed."""
+        if len(columns) == 1:
+            return columns[0]
+        parts = [c for c in columns if len(c)]
+        joined = StringColumn(np.zeros(1, dtype=_OFFSET_DTYPE), b"")
+        if parts:
+            joined._parts = parts
+            joined._starts = np.concatenate([[0], np.cumsum([len(c) for c in parts])])
+        return joined
+
+    @staticmethod
+    def _joined(columns: Sequence[StringColumn]) -> StringColumn:
         """The columns one after the other (offsets shifted, blobs joined)."""
         offsets = np.zeros(sum(len(c) for c in columns) + 1, dtype=np.int64)
         at, base = 1, 0

@@ -208,6 +208,19 @@ def _concat_columns(
     return out
 
 
+# the fixed columns of the events that links and cases carry
+_LINK_FIXED = ("event_id", "source", "category", "lat", "lon", "event_time_ms", "ingest_time_ms")
+_CASE_FIXED = ("event_id", "category", "lat", "lon", "event_time_ms", "ingest_time_ms", "source")
+
+
+def _take_columns(
+    events: npt.NDArray[Any], idx: npt.NDArray[np.intp], names: tuple[str, ...]
+) -> dict[str, npt.NDArray[Any]]:
+    """``names`` of the rows at ``idx``, each gathered straight into a contiguous array (the
+    JSON encoder needs them so): no copy of whole 64-byte rows first."""
+    return {name: events[name][idx] for name in names}
+
+
 class DedupEngine:
     """Runs the kernels per tile; knows which tile owns which event and case."""
 
@@ -359,7 +372,7 @@ class DedupEngine:
         flags: npt.NDArray[np.uint8],
     ) -> dict[str, npt.NDArray[Any] | list[str]]:
         idx = np.flatnonzero(mask)
-        f = batch.events[idx]
+        f = _take_columns(batch.events, idx, _LINK_FIXED)
         return {
             "event_id": f["event_id"],
             "case_id": case_id[idx],
@@ -383,7 +396,7 @@ class DedupEngine:
         flags: npt.NDArray[np.uint8],
     ) -> dict[str, npt.NDArray[Any] | list[str]]:
         idx = np.flatnonzero(mask)
-        f = batch.events[idx]
+        f = _take_columns(batch.events, idx, _CASE_FIXED)
         return {
             "case_id": f["event_id"],
             "category": f["category"],

@@ -89,6 +89,7 @@ class Topology:
         self.tmp = tmp
         self.services = {k: v for k, v in pipeline_services(dot_env).items() if k not in SKIPPED}
         self.workers: dict[str, list[ComposeProcess]] = {}
+        self.jobs: list[ComposeProcess] = []
 
     def process(self, service: str, replica: int, tag: str = "") -> ComposeProcess:
         svc = self.services[service]
@@ -109,18 +110,23 @@ class Topology:
 
     def start_workers(self) -> None:
         for service, svc in self.services.items():
-            if svc["restart"] != "no":
-                assert svc["command"][1] == "worker", svc["command"]
-                self.workers[service] = [
-                    self.process(service, i).start() for i in range(REPLICAS.get(service, 1))
-                ]
+            if svc["restart"] == "no":
+                continue
+            if svc["command"][1] != "worker":
+                # the rollup job: long-running, but no worker (no web server to probe)
+                assert svc["command"][1:3] == ["db", "rollup"], svc["command"]
+                self.jobs.append(self.process(service, 0).start())
+                continue
+            self.workers[service] = [
+                self.process(service, i).start() for i in range(REPLICAS.get(service, 1))
+            ]
 
     def all(self) -> Iterator[ComposeProcess]:
         for procs in self.workers.values():
             yield from procs
 
     def check_alive(self) -> None:
-        dead = [p for p in self.all() if not p.alive]
+        dead = [p for p in [*self.all(), *self.jobs] if not p.alive]
         assert not dead, "\n".join(p.tail() for p in dead)
 
     def healthy(self) -> bool:
@@ -131,7 +137,7 @@ class Topology:
         return "\n".join(p.tail(1500) for p in self.all())
 
     def stop(self) -> None:
-        for p in self.all():
+        for p in [*self.all(), *self.jobs]:
             p.stop()
 
 
@@ -201,6 +207,9 @@ def _run_topology(
     # the dedup replicas split the partitions between them
     for replica in top.workers["dedup"]:
         assert "dedup partition" in replica.log_path.read_text(), replica.tail()
+    # the rollup service ran its refresh as the compose file declares it
+    assert [j.service for j in top.jobs] == ["rollup"]
+    assert f"{ch_database}: rollup cases:" in top.jobs[0].log_path.read_text(), top.jobs[0].tail()
     # the restarted process did the second half's dispatching: the kill was mid-stream
     assert len(_distinct(s, DISPATCH, "case_id")) > orders_at_kill
     print(f"compose topology: {len(records)} records in {time.monotonic() - started:.0f}s")

@@ -284,3 +284,16 @@ def test_the_integration_tests_interpolate_as_docker_compose_does() -> None:
         interpolate("${EMPTY:?need it}", env)
     with pytest.raises(KeyError):
         interpolate("${UNSET?}", env)
+
+
+def test_the_rollup_job_is_a_long_running_service() -> None:
+    # the KPI rollups' refresh (docs/bi/rollups.md) keeps running beside the workers, after
+    # the schema is migrated; it is no worker, so it has no web server for a healthcheck
+    rollup = _pipeline_services()["rollup"]
+    command = rollup["command"]
+    assert check_command(command) == "db"
+    assert command[2] == "rollup"
+    assert float(command[command.index("--every") + 1]) > 0
+    assert rollup.get("restart", "unless-stopped") == "unless-stopped"
+    assert rollup["healthcheck"] == {"disable": True}
+    assert rollup["depends_on"]["migrate"]["condition"] == "service_completed_successfully"

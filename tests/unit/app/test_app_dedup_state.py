@@ -1,4 +1,5 @@
-"""The dedup agent's changelog records: tile snapshots with their pending events."""
+"""The dedup agent's changelog records: tile snapshots with their pending events, and the
+deltas written between them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import pytest
 from app_events import T0_MS, latlon_at, make_batch
 
 from kernels.grid import pack_cells
+from streams.contracts.closures import Closure
+from streams.contracts.fused import FusedBatch, decode_batch, encode_batch
 from streams.contracts.watermarks import WatermarkFrame
+from streams.dedup import snapshot
 from streams.dedup.engine import DedupEngine, TileDedup
 from streams.dedup.ordering import ReorderBuffer, WatermarkTracker
 from streams.dedup.snapshot import (
@@ -162,3 +166,135 @@ def test_a_missing_part_is_reported(engine: DedupEngine) -> None:
     del latest[first_part]
     with pytest.raises(ChangelogError, match="lacks part"):
         partition_from_changelog(0, EXPECTED, latest)
+
+
+# -- deltas between whole tile records ---------------------------------------------------------
+
+
+OTHER = int(pack_cells([-1], [2])[0])
+
+
+def _ids(tile: int, k: int, n: int = 6) -> list[int]:
+    return [(10_000 if tile == HOME else 20_000) + 100 * k + i for i in range(n)]
+
+
+def _chunk_batch(engine: DedupEngine, k: int, tile: int) -> FusedBatch:
+    """Chunk ``k``'s events for ``tile``: near each other, so they merge into cases, each
+    from a raw record of its own (origin_seq), a few arriving out of order."""
+    n = 6
+    ids = _ids(tile, k, n)
+    arrivals = [T0_MS + 100 * k + (5 * i if i % 3 else 60 - i) for i in range(n)]
+    lat, lon = latlon_at(engine.spec, [900.0 + 3 * i for i in range(n)], [900.0] * n)
+    batch = make_batch(ids, arrivals, lat=lat, lon=lon, source=1)
+    batch.events["origin_seq"] = [10 * k + i + 1 for i in range(n)]
+    return batch
+
+
+def _run_chunk(
+    state: PartitionState, engine: DedupEngine, k: int
+) -> tuple[list[tuple[bytes, bytes | None]], list[list[int]]]:
+    """One chunk as the agent runs it: frames in, closures, a release; the changelog
+    records it writes and the case ids linked per tile."""
+    for tile in (HOME, OTHER):
+        frame = encode_batch(_chunk_batch(engine, k, tile))
+        state.add(tile, frame, decode_batch(frame))
+        state.add(tile, frame, decode_batch(frame))  # a redelivery: absorbed already
+    if k == 3:
+        state.add_closures(HOME, [Closure(T0_MS + 150, _ids(HOME, 0)[0])])
+    linked = []
+    for tile in sorted(state.buffers):
+        out = state.release(engine, tile, T0_MS + 100 * k + 30)
+        linked.append([] if out is None else out.links["case_id"].tolist())
+    return state.changelog_records(engine), linked
+
+
+def _assert_same_state(a: PartitionState, b: PartitionState) -> None:
+    assert sorted(a.tiles) == sorted(b.tiles) and sorted(a.buffers) == sorted(b.buffers)
+    for tile, live in a.tiles.items():
+        back = b.tiles[tile]
+        assert back.to_bytes() == live.to_bytes() and back.batches == live.batches
+        assert back.recent == live.recent
+    for tile, buf in a.buffers.items():
+        got = b.buffers[tile]
+        assert got.absorbed == buf.absorbed and got.closures == buf.closures
+        assert sorted(got.snapshot().events["event_id"].tolist()) == sorted(
+            buf.snapshot().events["event_id"].tolist()
+        )
+
+
+def test_chunks_after_a_base_write_deltas_that_replay_to_the_live_state(
+    engine: DedupEngine,
+) -> None:
+    live = PartitionState(0, WatermarkTracker(EXPECTED))
+    log: list[tuple[bytes, bytes | None]] = []
+    for k in range(6):
+        records, _ = _run_chunk(live, engine, k)
+        tiles = [key for key, _ in records if key != WATERMARK_KEY]
+        if k == 0:
+            assert tiles == [tile_key(t) for t in sorted({HOME, OTHER})]
+        else:
+            assert all(key.startswith(b"delta:") for key in tiles) and len(tiles) == 2
+        log += records
+    assert live.buffered() > 0 and any(len(t.recent) for t in live.tiles.values())
+    back = partition_from_changelog(0, EXPECTED, _replay(log), engine=engine)
+    _assert_same_state(live, back)
+    assert back.stale_parts == [] and back.dirty == set() and back.journal == {}
+    # both carry on alike: the same cases, and the restored state writes the next delta
+    live_records, live_links = _run_chunk(live, engine, 6)
+    back_records, back_links = _run_chunk(back, engine, 6)
+    assert back_links == live_links and any(live_links)
+    assert back_records == live_records
+    with pytest.raises(ChangelogError, match="need the engine"):
+        partition_from_changelog(0, EXPECTED, _replay(log))
+
+
+def test_deltas_give_way_to_a_new_base_that_deletes_them(
+    engine: DedupEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshot, "MIN_DELTA_BYTES", 0)  # room for deltas: the base's size
+    live = PartitionState(0, WatermarkTracker(EXPECTED))
+    log: list[tuple[bytes, bytes | None]] = []
+    bases = 0
+    for k in range(12):
+        before = live.chains[HOME].deltas if HOME in live.chains else 0
+        records, _ = _run_chunk(live, engine, k)
+        log += records
+        keys = [key for key, _ in records]
+        if tile_key(HOME) in keys and before:  # a new base after deltas: they go, after it
+            bases += 1
+            deleted = [keys[i] for i, (_, value) in enumerate(records) if value is None]
+            home = [key for key in deleted if key.startswith(b"delta:%d:" % HOME)]
+            assert len(home) == before and all(key.startswith(b"delta:") for key in deleted)
+            assert keys.index(tile_key(HOME)) < keys.index(home[0])
+    assert bases > 1
+    latest = _replay(log)
+    back = partition_from_changelog(0, EXPECTED, latest, engine=engine)
+    _assert_same_state(live, back)
+    chain = live.chains[HOME]
+    assert sum(1 for key, v in latest.items() if v is not None and key.startswith(b"delta:")) == (
+        live.chains[HOME].deltas + live.chains[OTHER].deltas
+    )
+    assert chain.delta_bytes <= chain.base_bytes
+
+
+def test_deltas_of_a_replaced_base_are_stale_and_a_gap_is_reported(
+    engine: DedupEngine,
+) -> None:
+    live = PartitionState(0, WatermarkTracker(EXPECTED))
+    log: list[tuple[bytes, bytes | None]] = []
+    for k in range(3):
+        log += _run_chunk(live, engine, k)[0]
+    # a new base, written by a crash-free owner up to the base, not its tombstones
+    live.dirty.add(HOME)
+    records = live.changelog_records(engine)
+    crashed = log + [(key, value) for key, value in records if value is not None]
+    back = partition_from_changelog(0, EXPECTED, _replay(crashed), engine=engine)
+    _assert_same_state(live, back)
+    stale = {key for key, value in records if value is None}
+    assert stale and set(back.stale_parts) == stale
+    assert back.generation >= live.chains[HOME].generation
+    # a delta lost in the middle of a chain: refused, never replayed around
+    latest = _replay(log)
+    del latest[snapshot.delta_key(OTHER, live.chains[OTHER].generation, 0)]
+    with pytest.raises(ChangelogError, match="lacks delta 0"):
+        partition_from_changelog(0, EXPECTED, latest, engine=engine)

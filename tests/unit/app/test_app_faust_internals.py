@@ -236,3 +236,24 @@ def test_held_partitions_are_paused_and_the_rest_resumed() -> None:
     app.rebalancing = False
     assert hold_partitions(app, set()) == 0
     assert consumer.paused == set()
+
+
+def test_an_agent_that_raises_ends_the_worker(tmp_path: Any) -> None:
+    """Faust wires every agent's errors to the app's hook (a Faust that stops doing so
+    fails here), and the hook ends the process instead of restarting the agent."""
+    from streams.app.factory import create_app
+    from streams.app.faust_internals import AGENT_ERROR_EXIT
+    from streams.settings import Settings
+
+    exits: list[int] = []
+
+    async def main() -> None:
+        # a role with agents (normalize consumes its raw topics in bulk, by a task)
+        app = create_app(Settings(home=tmp_path).replace(app_id="crash-test"), ["escalation"])
+        app.exit_process = exits.append
+        agents = list(app.agents.values())
+        assert agents and all(a._on_error == app._on_agent_error for a in agents)
+        await agents[0]._on_error(agents[0], RuntimeError("a bug"))
+
+    asyncio.run(main())
+    assert exits == [AGENT_ERROR_EXIT]

@@ -199,6 +199,39 @@ def test_chained_takes_and_blanking_match_python_lists(
     assert np.array_equal(blanked.events, batch.events)  # fixed columns untouched
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    batches=st.lists(st.lists(_ROW, max_size=6), min_size=1, max_size=4),
+    pick=st.lists(st.integers(0, 23), max_size=20),
+    blank=st.lists(st.booleans(), min_size=20, max_size=20),
+)
+def test_joined_columns_read_alike_as_parts_and_gathered(
+    batches: list[list[tuple]], pick: list[int], blank: list[bool]
+) -> None:
+    """A concat keeps the string columns as parts: reading them part by part, after a
+    take, serialising, blanking and a concat of concats give the joined lists."""
+    parts = [decode_batch(encode_batch(_batch(rows))) for rows in batches]
+    expected = {
+        n: [r[-1][i] for rows in batches for r in rows] for i, n in enumerate(STRING_COLUMNS)
+    }
+    joined = FusedBatch.concat(
+        [parts[0], FusedBatch.concat(parts[1:])] if len(parts) > 1 else parts
+    )
+    assert {k: joined.column(k) for k in STRING_COLUMNS} == expected
+    pick = [p % len(joined) for p in pick] if len(joined) else []
+    taken = joined.take(np.array(pick, dtype=np.int64))
+    want = {k: [v[p] for p in pick] for k, v in expected.items()}
+    assert {k: taken.column(k) for k in STRING_COLUMNS} == want
+    if pick:  # one string by its row
+        assert taken.strings["text"][len(pick) - 1] == want["text"][-1]
+    flags = np.array(blank[: len(taken)], dtype=bool)
+    blanked = decode_batch(encode_batch(taken.take(np.arange(len(taken)), blank_strings=flags)))
+    for name in STRING_COLUMNS:
+        got = ["" if f else s for s, f in zip(want[name], flags.tolist(), strict=True)]
+        assert blanked.column(name) == got
+    assert decode_batch(encode_batch(taken)).column("source_ref") == want["source_ref"]
+
+
 def test_version_1_frames_are_read_with_unknown_origins() -> None:
     """Changelogs written before the origin columns still load (origin_seq 0 = unknown)."""
     batch = decode_batch(_frame())

@@ -16,10 +16,12 @@ from kernels import (
     DedupParams,
     DedupState,
     GridSpec,
+    _dedup_kernels,
     close_cases,
     dedup_batch,
     evict,
 )
+from kernels import dedup as dedup_module
 from kernels.reference import ReferenceDedup
 from kernels.state import bucket_key
 
@@ -28,6 +30,24 @@ from kernels.state import bucket_key
 @given(feeds)
 def test_kernel_matches_reference(params: DedupParams, ops: list[tuple[str, Any]]) -> None:
     assert run_feed(ops, params, reference=False) == run_feed(ops, params, reference=True)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(feeds)
+def test_prefetching_changes_nothing(params: DedupParams, ops: list[tuple[str, Any]]) -> None:
+    # Test states are far below the size where the kernel starts prefetching: force it on,
+    # in one batch long enough for its probes to run (they look AHEAD events ahead), and
+    # not a single result may move.
+    events = _flatten(ops)
+    if not events:
+        return
+    while len(events) <= 2 * _dedup_kernels.AHEAD:
+        events = events * 2  # each copy gets fresh ids (see ``columns``)
+    feed: list[tuple[str, Any]] = [("ev", events)]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dedup_module, "PREFETCH_ABOVE_BYTES", -1)
+        warm = run_feed(feed, params, reference=False)
+    assert warm == run_feed(feed, params, reference=True)
 
 
 def _flatten(ops: list[tuple[str, Any]]) -> list[Any]:
