@@ -24,15 +24,13 @@ import orjson
 import pytest
 
 from bench.e2e.api_load import LoadResult, gazetteer_points, run_load, spaced, write_keys
+from bench.e2e.rounds import service_settings
 from bench.harness import SUBJECT, BenchScale, record
-from bench.harness.services import unavailable
-from deploy.local.clickhouse import clickhouse_healthy
-from deploy.local.kafka import kafka_healthy
 from streams.app.kafka_admin import ensure_topics
 from streams.contracts.fused import event_id_for
 from streams.contracts.topics import RAW_TOPICS, UPDATES
 from streams.runner import WorkerProcess, free_port, read_topic, remove_faust_dirs, wait_until
-from streams.settings import Settings, load_settings
+from streams.settings import Settings
 
 pytestmark = pytest.mark.bench
 
@@ -42,12 +40,7 @@ CASES_PER_DESK = 3
 
 @pytest.fixture(scope="module")
 def base() -> Settings:
-    settings = load_settings().replace(partitions=1)
-    if not kafka_healthy(settings):
-        unavailable(f"Kafka at {settings.kafka.bootstrap_servers} is not reachable: citystream up")
-    if not clickhouse_healthy(settings):
-        unavailable("ClickHouse is not reachable: run `citystream up` first")
-    return settings
+    return service_settings()
 
 
 def _call(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> Any:

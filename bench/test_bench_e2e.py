@@ -57,8 +57,8 @@ from bench.e2e.kafka_io import (
 from bench.e2e.quix_peer import CITY_KEY
 from bench.e2e.quix_peer import MODULE as QUIX_MODULE
 from bench.e2e.rounds import cleanup as _cleanup
+from bench.e2e.rounds import fresh_database, service_settings
 from bench.e2e.rounds import run_settings as _run_settings
-from bench.e2e.rounds import service_settings
 from bench.e2e.rounds import start_worker as _worker
 from bench.e2e.rounds import timed_rounds as _timed_rounds
 from bench.e2e.timing import Timing, timed_pass
@@ -273,32 +273,23 @@ def _peer_round(
     return t
 
 
-def test_dedup_faust_per_event_peer(
+@pytest.mark.parametrize(
+    ("name", "module"), [("faust-per-event", FAUST_MODULE), ("quix-streams", QUIX_MODULE)]
+)
+def test_dedup_per_event_peers(
     benchmark: Any,
     base: Settings,
     day: list[SimRecord],
     bench_scale: BenchScale,
     tmp_path: Path,
     report: list[Any],
+    name: str,
+    module: str,
 ) -> None:
     n = bench_scale.pick(30_000, smoke=2_000)
-    record(benchmark, path="e2e-dedup", role=peer("faust-per-event"), events=n)
-    t = _peer_round(benchmark, base, day, n, FAUST_MODULE, tmp_path)
-    report.append(("e2e-dedup", "peer: faust per-event", _pass_figures(t)))
-
-
-def test_dedup_quix_streams_peer(
-    benchmark: Any,
-    base: Settings,
-    day: list[SimRecord],
-    bench_scale: BenchScale,
-    tmp_path: Path,
-    report: list[Any],
-) -> None:
-    n = bench_scale.pick(30_000, smoke=2_000)
-    record(benchmark, path="e2e-dedup", role=peer("quix-streams"), events=n)
-    t = _peer_round(benchmark, base, day, n, QUIX_MODULE, tmp_path)
-    report.append(("e2e-dedup", "peer: quix-streams", _pass_figures(t)))
+    record(benchmark, path="e2e-dedup", role=peer(name), events=n)
+    t = _peer_round(benchmark, base, day, n, module, tmp_path)
+    report.append(("e2e-dedup", f"peer: {name}", _pass_figures(t)))
 
 
 def _wait_for(predicate: Callable[[], bool], timeout_s: float, worker: WorkerProcess) -> None:
@@ -312,21 +303,6 @@ def _wait_for(predicate: Callable[[], bool], timeout_s: float, worker: WorkerPro
 
 
 # -- 3. raw alarms into ClickHouse: citystream beside ClickHouse's Kafka engine ------------
-
-
-def _database(stack: ExitStack, settings: Settings, migrate_schema: bool) -> Any:
-    from sinks.clickhouse import make_client
-    from sinks.migrate import migrate
-    from sinks.sql import DriverExecutor
-
-    client = make_client(settings, use_numpy=False)
-    db = settings.clickhouse.database
-    client.execute(f"CREATE DATABASE {db}")
-    stack.callback(client.disconnect)
-    stack.callback(client.execute, f"DROP DATABASE IF EXISTS {db}")
-    if migrate_schema:
-        migrate(DriverExecutor(client), db, settings.calendar.timezone)
-    return client
 
 
 def _ingest_settings(base: Settings, kind: str) -> Settings:
@@ -380,7 +356,7 @@ def test_ingest_normalize_and_sink(
 
     def start(stack: ExitStack) -> tuple[Settings, Any, Callable[[], int], Callable[[], bool]]:
         s = _ingest_settings(base, "ingest")
-        client = _database(stack, s, migrate_schema=True)
+        client = fresh_database(stack, s)
         worker = _worker(stack, s, "normalize,sink", tmp_path)
         db = s.clickhouse.database
 
@@ -406,7 +382,7 @@ def test_ingest_clickhouse_kafka_engine_peer(
         s = _ingest_settings(base, "chkafka")
         stack.callback(_cleanup, s)
         create_run_topics(s)
-        client = _database(stack, s, migrate_schema=False)
+        client = fresh_database(stack, s, migrate_schema=False)
         db, topic = s.clickhouse.database, s.kafka.topic(RAW_TOPICS["sensor"])
         commit_group_at_start(s, topic, db)
         for sql in kafka_engine_ddl(db, s.kafka.bootstrap_servers, topic, db):

@@ -22,6 +22,7 @@ from streams.settings import Settings, load_settings
 __all__ = [
     "Rounds",
     "cleanup",
+    "fresh_database",
     "peak_rss_bytes",
     "run_settings",
     "service_settings",
@@ -38,6 +39,23 @@ def service_settings() -> Settings:
     if not clickhouse_healthy(settings):
         unavailable("ClickHouse is not reachable: run `citystream up` first")
     return settings
+
+
+def fresh_database(stack: ExitStack, settings: Settings, migrate_schema: bool = True) -> Any:
+    """A client of the run's own ClickHouse database, created now (migrated unless told
+    otherwise) and dropped when ``stack`` closes."""
+    from sinks.clickhouse import make_client
+    from sinks.migrate import migrate
+    from sinks.sql import DriverExecutor
+
+    client = make_client(settings, use_numpy=False)
+    db = settings.clickhouse.database
+    client.execute(f"CREATE DATABASE {db}")
+    stack.callback(client.disconnect)
+    stack.callback(client.execute, f"DROP DATABASE IF EXISTS {db}")
+    if migrate_schema:
+        migrate(DriverExecutor(client), db, settings.calendar.timezone)
+    return client
 
 
 def run_settings(base: Settings, kind: str, **changes: Any) -> Settings:

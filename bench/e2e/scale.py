@@ -32,7 +32,6 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from bench.e2e.ch_kafka import plain_alarms, scalar, timed_ingest
 from bench.e2e.feed import FusedFeed, build_fused_feed, warmup_messages
@@ -45,6 +44,7 @@ from bench.e2e.kafka_io import (
     produce,
     wait_healthy,
 )
+from bench.e2e.rounds import fresh_database
 from bench.e2e.scale_report import ScalePoint, render_svg, render_table
 from bench.e2e.timing import timed_pass
 from streams.contracts.topics import DEADLETTER, FUSED, LINKS, RAW_TOPICS
@@ -146,27 +146,13 @@ def fused_point(
     return ScalePoint("e2e-dedup", workers, partitions, t.events, t.seconds, t.produce_seconds)
 
 
-def _database(stack: ExitStack, settings: Settings) -> Any:
-    from sinks.clickhouse import make_client
-    from sinks.migrate import migrate
-    from sinks.sql import DriverExecutor
-
-    client = make_client(settings, use_numpy=False)
-    db = settings.clickhouse.database
-    client.execute(f"CREATE DATABASE {db}")
-    stack.callback(client.disconnect)
-    stack.callback(client.execute, f"DROP DATABASE IF EXISTS {db}")
-    migrate(DriverExecutor(client), db, settings.calendar.timezone)
-    return client
-
-
 def ingest_point(
     base: Settings, alarms: Sequence[Message], workers: int, partitions: int, workdir: Path
 ) -> ScalePoint:
     s = _run_settings(base, "ingest", partitions)
     topic, db = s.kafka.topic(RAW_TOPICS["sensor"]), s.clickhouse.database
     with ExitStack() as stack:
-        client = _database(stack, s)
+        client = fresh_database(stack, s)
         alive = _start_workers(stack, s, "normalize,sink", workers, workdir)
 
         def count() -> int:
