@@ -127,6 +127,8 @@ def timed_ingest(
                     raise TimeoutError(f"{rows} of {target} rows stored after {timeout_s}s")
                 if not alive():
                     raise RuntimeError(f"the consumer died with {rows} of {target} rows stored")
+                if producing.done() and producing.exception() is not None:
+                    break  # the sender failed: its error, at once, not a timeout later
                 await asyncio.sleep(0.1)
                 rows = await loop.run_in_executor(None, count)
             seconds = time.perf_counter() - started

@@ -33,6 +33,8 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from aiokafka.partitioner import murmur2
+
 from bench.e2e.ch_kafka import plain_alarms, scalar, timed_ingest
 from bench.e2e.feed import FusedFeed, build_fused_feed, warmup_messages
 from bench.e2e.kafka_io import (
@@ -164,14 +166,24 @@ def ingest_point(
             if not alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the warm-up alarms were not stored; see {workdir}")
             time.sleep(0.2)
+        timed = [(k, v, _default_partition(k, partitions), ts) for k, v, _, ts in alarms]
         t = timed_ingest(
-            s, topic, alarms[WARMUP_ALARMS:], count, target=len(alarms),
+            s, topic, timed[WARMUP_ALARMS:], count, target=len(alarms),
             timeout_s=RUN_TIMEOUT_S, alive=alive,
         )  # fmt: skip
     if t.rows != len(alarms):
         raise AssertionError(f"{t.rows} event rows for {len(alarms)} alarms")
     n = len(alarms) - WARMUP_ALARMS
     return ScalePoint("e2e-ingest", workers, partitions, n, t.seconds, t.produce_seconds)
+
+
+def _default_partition(key: bytes | None, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives ``key`` (murmur2, as the Java client
+    and kafka-python): the timed input is sent in whole record batches, one per partition,
+    and lands where the warm-up's keyed messages did."""
+    if key is None:
+        raise ValueError("a plain alarm is keyed by its device")
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def _alarms(records: Sequence[SimRecord], n: int) -> list[Message]:
