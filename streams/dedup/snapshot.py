@@ -9,9 +9,10 @@ resumes exactly where the previous owner's last commit left it; events redeliver
 that are recognised by id and change nothing.
 
 A tile is written whole (a base record under ``tile:<id>``) only now and then; between
-bases each chunk writes a delta (``delta:<id>:<generation>:<n>``): the operations the chunk
-applied to the tile (the fused frames its buffer took, the closures, the watermark it
-released to), replayed through the engine on recovery. A whole record per chunk would
+bases each write (the agent writes at each offset commit) is a delta
+(``delta:<id>:<generation>:<n>``): the operations the chunks since the last write applied
+to the tile (the fused frames its buffer took, the closures, the watermarks it released
+to), replayed through the engine on recovery. A whole record per write would
 write the tile's state (its recent ids for the redelivery horizon, its open cases, its
 pending events) again and again: several times the input's bytes in a catch-up, where
 chunks are small. A new base is written when the deltas since the last one outgrow it, so
