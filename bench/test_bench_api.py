@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,7 +23,7 @@ import orjson
 import pytest
 
 from bench.e2e.api_load import LoadResult, gazetteer_points, run_load, spaced, write_keys
-from bench.e2e.rounds import service_settings
+from bench.e2e.rounds import run_settings, service_settings
 from bench.harness import SUBJECT, BenchScale, record
 from streams.app.kafka_admin import ensure_topics
 from streams.contracts.fused import event_id_for
@@ -139,12 +138,11 @@ def _check_stored(s: Settings, r: LoadResult, timeout_s: float) -> float:
 def test_api_load(benchmark: Any, base: Settings, bench_scale: BenchScale, tmp_path: Path) -> None:
     seconds = bench_scale.pick(60, smoke=8)
     posters, desks = bench_scale.pick(40, smoke=8), bench_scale.pick(10, smoke=2)
-    tag = f"bench-api-{uuid.uuid4().hex[:8]}"
     poster_keys, desk_keys = write_keys(tmp_path / "keys.toml", posters, desks)
-    s = base.replace(
-        topic_prefix=f"{tag}.",
-        app_id=f"{tag}-app",
-        clickhouse_database="bench_" + tag.replace("-", "_"),
+    s = run_settings(
+        base,
+        "api",
+        own_database=True,
         api_port=free_port(),
         api_keys_file=str(tmp_path / "keys.toml"),
         # the limiter runs, but no client of the bench is to be held back by it

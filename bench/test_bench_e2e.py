@@ -306,8 +306,7 @@ def _wait_for(predicate: Callable[[], bool], timeout_s: float, worker: WorkerPro
 
 
 def _ingest_settings(base: Settings, kind: str) -> Settings:
-    s = _run_settings(base, kind)
-    return s.replace(clickhouse_database="bench_" + s.worker.app_id.replace("-", "_"))
+    return _run_settings(base, kind, own_database=True)
 
 
 @pytest.fixture(scope="module")

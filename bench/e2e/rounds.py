@@ -58,8 +58,14 @@ def fresh_database(stack: ExitStack, settings: Settings, migrate_schema: bool = 
     return client
 
 
-def run_settings(base: Settings, kind: str, **changes: Any) -> Settings:
+def run_settings(
+    base: Settings, kind: str, *, own_database: bool = False, **changes: Any
+) -> Settings:
+    """A run's own topic prefix and app id (and ClickHouse database: ``own_database``,
+    created by :func:`fresh_database`), named ``bench-e2e-<kind>-<id>``."""
     tag = f"bench-e2e-{kind}-{uuid.uuid4().hex[:8]}"
+    if own_database:
+        changes["clickhouse_database"] = "bench_" + tag.replace("-", "_")
     return base.replace(topic_prefix=f"{tag}.", app_id=f"{tag}-app", **changes)
 
 

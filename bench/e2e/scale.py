@@ -27,13 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from aiokafka.partitioner import murmur2
 
 from bench.e2e.ch_kafka import plain_alarms, scalar, timed_ingest
 from bench.e2e.feed import FusedFeed, build_fused_feed, warmup_messages
@@ -45,10 +42,10 @@ from bench.e2e.kafka_io import (
     produce,
     wait_healthy,
 )
-from bench.e2e.rounds import cleanup, fresh_database
+from bench.e2e.rounds import cleanup, fresh_database, run_settings
 from bench.e2e.scale_report import ScalePoint, render_svg, render_table
 from bench.e2e.timing import timed_pass
-from streams.contracts.topics import DEADLETTER, FUSED, LINKS, RAW_TOPICS
+from streams.contracts.topics import DEADLETTER, FUSED, LINKS, RAW_TOPICS, default_partition
 from streams.contracts.watermarks import decode_watermark, encode_watermark, is_watermark_frame
 from streams.runner import WorkerProcess, free_port
 from streams.settings import Settings, load_settings
@@ -76,12 +73,6 @@ class ScaleSize:
     @classmethod
     def smoke(cls) -> ScaleSize:
         return cls(0.03, 2_000)
-
-
-def _run_settings(base: Settings, kind: str, partitions: int) -> Settings:
-    tag = f"bench-scale-{kind}-{uuid.uuid4().hex[:8]}"
-    s = base.replace(partitions=partitions, topic_prefix=f"{tag}.", app_id=f"{tag}-app")
-    return s.replace(clickhouse_database="bench_" + s.worker.app_id.replace("-", "_"))
 
 
 def _start_workers(
@@ -120,7 +111,7 @@ def fused_point(
     base: Settings, feed: FusedFeed, template: Settings, workers: int, workdir: Path
 ) -> ScalePoint:
     partitions = template.kafka.partitions
-    s = _run_settings(base, "dedup", partitions)
+    s = run_settings(base, "scale-dedup", own_database=True, partitions=partitions)
     messages = _retarget(feed, template, s)
     counters = {
         s.kafka.topic(LINKS): count_columnar_rows,
@@ -145,7 +136,7 @@ def fused_point(
 def ingest_point(
     base: Settings, alarms: Sequence[Message], workers: int, partitions: int, workdir: Path
 ) -> ScalePoint:
-    s = _run_settings(base, "ingest", partitions)
+    s = run_settings(base, "scale-ingest", own_database=True, partitions=partitions)
     topic, db = s.kafka.topic(RAW_TOPICS["sensor"]), s.clickhouse.database
     with ExitStack() as stack:
         client = fresh_database(stack, s)
@@ -162,7 +153,7 @@ def ingest_point(
             if not alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the warm-up alarms were not stored; see {workdir}")
             time.sleep(0.2)
-        timed = [(k, v, _default_partition(k, partitions), ts) for k, v, _, ts in alarms]
+        timed = [(k, v, _keyed(k, partitions), ts) for k, v, _, ts in alarms]
         t = timed_ingest(
             s, topic, timed[WARMUP_ALARMS:], count, target=len(alarms),
             timeout_s=RUN_TIMEOUT_S, alive=alive,
@@ -173,13 +164,12 @@ def ingest_point(
     return ScalePoint("e2e-ingest", workers, partitions, n, t.seconds, t.produce_seconds)
 
 
-def _default_partition(key: bytes | None, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives ``key`` (murmur2, as the Java client
-    and kafka-python): the timed input is sent in whole record batches, one per partition,
-    and lands where the warm-up's keyed messages did."""
+def _keyed(key: bytes | None, partitions: int) -> int:
+    """The timed input goes out in whole record batches, one per partition: each alarm to
+    where the warm-up's keyed messages went."""
     if key is None:
         raise ValueError("a plain alarm is keyed by its device")
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return default_partition(key, partitions)
 
 
 def _alarms(records: Sequence[SimRecord], n: int) -> list[Message]:
@@ -205,7 +195,7 @@ def run_grid(
     alarms = _alarms(day, size.alarms) if "e2e-ingest" in paths else []
     points = []
     for p in partitions:
-        template = _run_settings(base, "template", p)
+        template = run_settings(base, "scale-template", own_database=True, partitions=p)
         feed = build_fused_feed(template, day) if "e2e-dedup" in paths else None
         for w in workers:
             for path in paths:

@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,15 +41,66 @@ from streams.contracts.topics import (
     PATROL_VISITS,
 )
 from streams.contracts.tracks import FEED, TrackPoints
-from streams.intake.tracks import TrackIntake
+from streams.intake.tracks import TrackIntake, TrackResult
 from streams.patrols import ClosedSession, SessionBook, SessionWalker, visit_rows
 from streams.patrols.sessions import StateRecord
 from streams.settings import Settings
 
-__all__ = ["PatrolWorker", "register"]
+__all__ = ["PatrolWorker", "Ping", "apply_pings", "judge_pings", "register", "restore_intake"]
 
 log = logging.getLogger(__name__)
 _RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+
+
+@dataclass(frozen=True)
+class Ping:
+    """One raw record of the track feed: where it was read and when it arrived."""
+
+    partition: int
+    offset: int
+    value: bytes
+    arrival_ms: int
+
+
+def restore_intake(intake: TrackIntake, book: SessionBook) -> None:
+    """A partition was loaded: the intake judges its next pings against what the
+    partition applied (else a jump arriving first would be taken as a device's position)."""
+    for device, points in book.accepted():
+        intake.restore(device, points)
+
+
+def judge_pings(
+    intake: TrackIntake, books: Mapping[int, SessionBook], pings: Sequence[Ping]
+) -> tuple[list[Ping], TrackResult]:
+    """The pings their partition's book has not applied, and the intake's verdict on them.
+
+    Kafka redelivers what was applied but not committed: its dead letters are on the
+    broker and its pings in the book, and judging it again against the device's later
+    pings would dead-letter good ones.
+    """
+    fresh = [p for p in pings if not books[p.partition].is_applied(p.offset)]
+    result = intake.parse(
+        [p.value for p in fresh],
+        ingest_ms=[p.arrival_ms for p in fresh],
+        origins=[(p.partition, p.offset) for p in fresh],
+    )
+    return fresh, result
+
+
+def apply_pings(
+    books: Mapping[int, SessionBook], fresh: Sequence[Ping], result: TrackResult
+) -> dict[int, list[StateRecord]]:
+    """Add the accepted points to their partitions' books (after the verdict's dead
+    letters are on the broker); per partition, the state records to write."""
+    written: dict[int, list[StateRecord]] = {}
+    for p in sorted({ping.partition for ping in fresh}):
+        mine = [ping for ping in fresh if ping.partition == p]
+        written[p] = books[p].add(
+            _of_partition(result.points, p),
+            [ping.arrival_ms for ping in mine],
+            last_seq=max(ping.offset for ping in mine) + 1,
+        )
+    return written
 
 
 class PatrolWorker:
@@ -60,6 +113,7 @@ class PatrolWorker:
         self.walker = SessionWalker.from_settings(settings)
         self.gap_ms = settings.patrol.session_gap_s * 1000
         self.books: dict[int, SessionBook] = {}
+        self.raw_name = settings.kafka.topic(PATROL_TRACK)
         self.state_name = settings.kafka.topic(PATROL_STATE)
         self.state = app.topic(self.state_name, **_RAW)
         self.dead = app.topic(settings.kafka.topic(DEADLETTER), **_RAW)
@@ -79,9 +133,7 @@ class PatrolWorker:
             latest = await loop.run_in_executor(None, self._read_state, p)
             book = SessionBook.from_records(self.gap_ms, latest)
             log.info("patrols partition %d loaded: %d open points", p, book.open_points())
-            # the intake judges the next pings against what the partition applied
-            for device, points in book.accepted():
-                self.intake.restore(device, points)
+            restore_intake(self.intake, book)
             self.books[p] = book
         return book
 
@@ -95,49 +147,32 @@ class PatrolWorker:
         async with self.lock:
             for p in sorted({e.message.partition for e in events}):
                 await self.book(p)
-            # Kafka redelivers what was applied but not committed: its dead letters are
-            # on the broker and its pings in the book, and judging it again against the
-            # device's later pings would dead-letter good ones
-            messages = [
-                e.message
-                for e in events
-                if not self.books[e.message.partition].is_applied(e.message.offset)
+            pings = [
+                Ping(m.partition, m.offset, m.value or b"", round(m.timestamp * 1000))
+                for m in (e.message for e in events)
             ]
-            if not messages:
+            fresh, result = judge_pings(self.intake, self.books, pings)
+            if not fresh:
                 return
-            arrival = [round(m.timestamp * 1000) for m in messages]
-            result = self.intake.parse(
-                [m.value or b"" for m in messages],
-                ingest_ms=arrival,
-                origins=[(m.partition, m.offset) for m in messages],
-            )
             sent = []
             for letter in result.dead_letters:
-                m = messages[letter.index]
-                letter.topic, letter.partition, letter.offset = m.topic, m.partition, m.offset
+                ping = fresh[letter.index]
+                letter.topic = self.raw_name
+                letter.partition, letter.offset = ping.partition, ping.offset
                 sent.append(
                     await self.dead.send(
                         key=FEED.encode(),
                         value=letter.to_json(),
-                        timestamp=m.timestamp,  # the ping's: see normalize_agent
+                        timestamp=ping.arrival_ms / 1000,  # the ping's: see normalize_agent
                         force=True,
                     )
                 )
                 self.metrics.inc("citystream_deadletters_total", reason=letter.reason.value)
             await asyncio.gather(*sent)  # before the state says these batches are applied
             self.metrics.inc("citystream_pings_total", len(result.points), stage="patrols")
-            for p, book in self._touched(messages):
-                mine = [i for i, m in enumerate(messages) if m.partition == p]
-                records = book.add(
-                    _of_partition(result.points, p),
-                    [arrival[i] for i in mine],
-                    last_seq=max(messages[i].offset for i in mine) + 1,
-                )
+            for p, records in apply_pings(self.books, fresh, result).items():
                 await self._write_state(p, records)
-                await self._close_due(p, book)
-
-    def _touched(self, messages: list[Any]) -> list[tuple[int, SessionBook]]:
-        return [(p, self.books[p]) for p in sorted({m.partition for m in messages})]
+                await self._close_due(p, self.books[p])
 
     async def close_idle(self) -> None:
         """The timer: close what is due in every loaded partition."""

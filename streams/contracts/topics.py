@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aiokafka.partitioner import murmur2
+
 from streams.contracts.sources import SOURCES
 from streams.contracts.tracks import FEED as TRACK_FEED
 
@@ -29,6 +31,7 @@ __all__ = [
     "TRANSITIONS",
     "UPDATES",
     "VERIFY_TASKS",
+    "default_partition",
     "topic_config",
 ]
 
@@ -110,3 +113,10 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
 def topic_config(topic: str) -> dict[str, str]:
     """The broker config a logical topic is created with."""
     return dict(TOPIC_CONFIGS.get(topic, _DEFAULT_CONFIG))
+
+
+def default_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a keyed message (murmur2, as the
+    Java client, kafka-python and aiokafka choose it): a sender that fills whole record
+    batches per partition must put each key where any other producer would."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka.partitioner import murmur2
 
-from streams.contracts.topics import RAW_TOPICS
+from streams.contracts.topics import RAW_TOPICS, default_partition
 from streams.intake.adapters.csv311 import Csv311Mapping, read_csv311
 from streams.settings import Settings
 
@@ -237,7 +236,7 @@ class _Batches:
         parts = self.partitions
         if key is None:
             return parts[seq % len(parts)]
-        return parts[(murmur2(key) & 0x7FFFFFFF) % len(parts)]
+        return parts[default_partition(key, len(parts))]
 
     def add(self, seq: int, plan: ImportPlan, mark: str) -> tuple[int, Any] | None:
         """Append record ``seq``; a batch it found full is returned, to be sent (by

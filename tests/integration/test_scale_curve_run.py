@@ -36,12 +36,12 @@ def test_the_smoke_scale_curve_writes_its_table_plot_and_figures(
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     try:
         deadline = time.monotonic() + 30
-        while left_topics := [t for t in admin.list_topics() if t.startswith("bench-scale-")]:
+        while left_topics := [t for t in admin.list_topics() if t.startswith("bench-e2e-scale-")]:
             assert time.monotonic() < deadline, f"topics left behind: {left_topics}"
             time.sleep(0.5)
     finally:
         admin.close()
     left = clickhouse.execute(
-        "SELECT name FROM system.databases WHERE name LIKE 'bench_bench_scale_%'"
+        "SELECT name FROM system.databases WHERE name LIKE 'bench_bench_e2e_scale_%'"
     )
     assert left == []

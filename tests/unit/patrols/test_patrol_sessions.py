@@ -15,6 +15,7 @@ import pytest
 
 from kernels import walk_tracks
 from kernels.grid import project
+from streams.app.patrols_agent import Ping, apply_pings, judge_pings, restore_intake
 from streams.contracts.tracks import POINT_DTYPE, TrackPoints
 from streams.intake.tracks import TrackIntake
 from streams.patrols import ClosedSession, SessionBook, SessionWalker, visit_rows
@@ -256,21 +257,20 @@ def _judge(
     verdicts: Verdicts,
     latest: dict[bytes, bytes | None],
 ) -> None:
-    """As the patrols agent does: skip what the book applied, parse, add; keep verdicts."""
+    """The patrols agent's steps, one chunk per span; keep the verdicts and the state."""
     for lo, hi in spans:
-        fresh = [i for i in range(lo, hi) if not book.is_applied(i)]
-        if not fresh:
-            continue
-        part = [batches.records[i] for i in fresh]
-        res = intake.parse(
-            [r.value for r in part],
-            ingest_ms=[r.arrival_ms for r in part],
-            origins=[(0, i) for i in fresh],
-        )
+        pings = [
+            Ping(0, i, batches.records[i].value, batches.records[i].arrival_ms)
+            for i in range(lo, hi)
+        ]
+        fresh, res = judge_pings(intake, {0: book}, pings)
         for d in res.dead_letters:
             m = re.match(r"points\[(\d+)\]: ", d.message)
-            verdicts[(fresh[d.index], int(m.group(1)) if m else -1)] = d.reason.value
-        latest.update(book.add(res.points, [r.arrival_ms for r in part], last_seq=fresh[-1] + 1))
+            key = (fresh[d.index].offset, int(m.group(1)) if m else -1)
+            # a redelivered ping judged again would be dead-lettered twice
+            verdicts[key] = "judged twice" if key in verdicts else d.reason.value
+        for records in apply_pings({0: book}, fresh, res).values():
+            latest.update(records)
 
 
 @pytest.mark.parametrize("redelivered", [0, 7, 60])
@@ -286,14 +286,8 @@ def test_a_restart_judges_every_ping_as_the_uninterrupted_run(
         if t.expected_reason
     }
     straight: Verdicts = {}
-    _judge(
-        batches,
-        SessionBook(GAP_MS),
-        TrackIntake.from_settings(settings),
-        _spans(0, n),
-        straight,
-        {},
-    )
+    straight_book = SessionBook(GAP_MS)
+    _judge(batches, straight_book, TrackIntake.from_settings(settings), _spans(0, n), straight, {})
     assert straight == truth
     latest: dict[bytes, bytes | None] = {}
     got: Verdicts = {}
@@ -302,7 +296,6 @@ def test_a_restart_judges_every_ping_as_the_uninterrupted_run(
     # a new process: the book from its changelog, the intake given back what it holds
     book = SessionBook.from_records(GAP_MS, latest)
     intake = TrackIntake.from_settings(settings)
-    for device, points in book.accepted():
-        intake.restore(device, points)
+    restore_intake(intake, book)
     _judge(batches, book, intake, _spans(JUMP_FIRST - redelivered, n), got, latest)
     assert got == truth
