@@ -262,19 +262,14 @@ def _report(settings: Settings, ex: Executor, folder: Path) -> None:
     )
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    from deploy.local import ensure_up
+def _fresh_run(settings: Settings, stamp: str) -> tuple[Settings, Any]:
+    """The demo's own topics, app id and database (dropped and migrated anew); its client."""
     from sinks.clickhouse import make_client
     from sinks.migrate import migrate
     from sinks.retention import Retention
     from sinks.sql import DriverExecutor
     from streams.app.kafka_admin import ensure_topics
-    from streams.runner import WorkerProcess, tick_clock, wait_until
-    from streams.simulator import Simulation
 
-    print("citystream demo: starting Kafka and ClickHouse (installs what is missing)...")
-    ensure_up(settings)
-    stamp = time.strftime("%Y%m%d%H%M%S")
     run_settings = settings.replace(
         topic_prefix=f"demo{stamp}.",
         app_id=f"citystream-demo{stamp}",
@@ -293,6 +288,55 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         retention=Retention.of(run_settings.clickhouse),
     )
     ensure_topics(run_settings)
+    return run_settings, client
+
+
+def _play_day(
+    run_settings: Settings,
+    client: Any,
+    worker: Any,
+    records: list[Any],
+    expected: int,
+    wait_s: float,
+) -> bool:
+    """Wait until the day's records are accounted for in ClickHouse and the case loop has
+    answered them; False when they are not within ``wait_s``."""
+    from streams.runner import tick_clock, wait_until
+
+    db = run_settings.clickhouse.database
+
+    def progress() -> None:
+        if not worker.alive:
+            raise RuntimeError(f"the worker died; see {worker.log_path}")
+        print(f"  accounted {_accounted(client, db)}/{expected}", file=sys.stderr)
+
+    if not wait_until(lambda: _accounted(client, db) >= expected, wait_s, 5.0, progress):
+        print(
+            f"citystream demo: only {_accounted(client, db)} of {expected} records "
+            f"accounted for after {wait_s}s; see {worker.log_path}",
+            file=sys.stderr,
+        )
+        return False
+    # The desks answer and the closures go back to dedup before the next day comes:
+    # a report after a close is then a recurrence, as in a centre working in real time.
+    _settle(lambda: _count(client, db, "case_stages"))
+    # the centre's clock (CITYSTREAM_ESCALATION_CLOCK=feed) reaches the day's last
+    # arrival once the loop has answered it: the cases it leaves late escalate
+    tick_clock(run_settings, max(r.arrival_ms for r in records))
+    _settle(lambda: _count(client, db, "escalations"))
+    return True
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    from deploy.local import ensure_up
+    from sinks.sql import DriverExecutor
+    from streams.runner import WorkerProcess
+    from streams.simulator import Simulation
+
+    print("citystream demo: starting Kafka and ClickHouse (installs what is missing)...")
+    ensure_up(settings)
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    run_settings, client = _fresh_run(settings, stamp)
     log_path = Path(run_settings.home) / "demo" / f"worker-{stamp}.log"
     worker = WorkerProcess(run_settings, "all", run_settings.worker.web_port, log_path).start()
     print(
@@ -311,30 +355,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 f"citystream demo: day {day + 1} of {args.days} sent; waiting for "
                 f"{expected} events and dead letters in ClickHouse..."
             )
-
-            def progress(expected: int = expected) -> None:
-                if not worker.alive:
-                    raise RuntimeError(f"the worker died; see {log_path}")
-                print(f"  accounted {_accounted(client, db)}/{expected}", file=sys.stderr)
-
-            def through(expected: int = expected) -> bool:
-                return _accounted(client, db) >= expected
-
-            if not wait_until(through, args.timeout, 5.0, progress):
-                print(
-                    f"citystream demo: only {_accounted(client, db)} of {expected} records "
-                    f"accounted for after {args.timeout}s; see {log_path}",
-                    file=sys.stderr,
-                )
+            if not _play_day(run_settings, client, worker, records, expected, args.timeout):
                 return 1
-            # The desks answer and the closures go back to dedup before the next day comes:
-            # a report after a close is then a recurrence, as in a centre working in real time.
-            _settle(lambda: _count(client, db, "case_stages"))
-            # the centre's clock (CITYSTREAM_ESCALATION_CLOCK=feed) reaches the day's last
-            # arrival once the loop has answered it: the cases it leaves late escalate
-            tick_clock(run_settings, max(r.arrival_ms for r in records))
-            _settle(lambda: _count(client, db, "escalations"))
         print(f"citystream demo: done in {time.monotonic() - started:.1f}s")
+        db = run_settings.clickhouse.database
         print(_summary(client, db, produced))
         _report(run_settings, DriverExecutor(client), log_path.parent / stamp)
         return 0
