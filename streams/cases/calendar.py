@@ -6,10 +6,14 @@ A day's periods are turned into absolute ``[start_ms, end_ms)`` intervals once a
 so the hot paths (``add_work_ms``, ``work_ms_between``) are integer arithmetic per day.
 
 Holiday tables cover the years whose dates they list (one file per year in streams/data).
-A year no table covers is not an ordinary year, since its public holidays and 调休 days
-are unknown: :meth:`WorkCalendar.require_coverage` refuses to start a service in one, and
-a lookup that meets one at run time (a replay of old data) is counted per year for the
-``citystream_calendar_uncovered_total`` metric and logged once per year.
+A table whose rows all say ``basis=statutory`` is *provisional*: the public holidays the law
+fixes (全国年节及纪念日放假办法), computed before the State Council's notice says how the
+days are bridged (调休); the year counts as covered and start-up warns until the notice's
+table replaces it. A year no table covers is not an ordinary year, since its public
+holidays and 调休 days are unknown: :meth:`WorkCalendar.require_coverage` refuses to start
+a service in one, and a lookup that meets one at run time (a replay of old data) is
+counted per year for the ``citystream_calendar_uncovered_total`` metric and logged once
+per year.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = [
     "NEXT_YEAR_LEAD_DAYS",
     "CalendarError",
     "DeadlineUnit",
+    "HolidayTable",
     "WorkCalendar",
     "load_holiday_file",
     "parse_periods",
@@ -105,12 +110,38 @@ def parse_periods(
     return tuple(periods)
 
 
-def load_holiday_file(path: Path) -> tuple[frozenset[date], frozenset[date]]:
-    """Read a ``date,kind,name`` table; return (holidays, adjusted working days)."""
+# a table row's ``basis``: the State Council's notice (the default), or the law alone
+_BASES = ("notice", "statutory")
+
+
+@dataclass(frozen=True)
+class HolidayTable:
+    holidays: frozenset[date]
+    workdays: frozenset[date]  # adjusted working days (调休)
+    statutory: frozenset[date]  # the rows of either kind whose basis is the law alone
+
+    @property
+    def days(self) -> frozenset[date]:
+        return self.holidays | self.workdays
+
+    @property
+    def provisional_years(self) -> frozenset[int]:
+        """Years whose every row is statutory: no notice is known for them yet."""
+        years = {d.year for d in self.days}
+        return frozenset(y for y in years if all(d in self.statutory for d in self._of(y)))
+
+    def _of(self, year: int) -> list[date]:
+        return [d for d in self.days if d.year == year]
+
+
+def load_holiday_file(path: Path) -> HolidayTable:
+    """Read a ``date,kind,name[,basis]`` table (kind ``holiday`` or ``workday``; basis
+    ``notice``, the default, or ``statutory``)."""
     if not path.is_file():
         raise CalendarError(f"holiday file {path} does not exist")
     holidays: set[date] = set()
     workdays: set[date] = set()
+    statutory: set[date] = set()
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         if reader.fieldnames is None or not {"date", "kind"} <= set(reader.fieldnames):
@@ -127,7 +158,14 @@ def load_holiday_file(path: Path) -> tuple[frozenset[date], frozenset[date]]:
                 workdays.add(day)
             else:
                 raise CalendarError(f"{path}:{lineno}: kind must be holiday|workday, got {kind!r}")
-    return frozenset(holidays), frozenset(workdays)
+            basis = (row.get("basis") or "notice").strip()
+            if basis not in _BASES:
+                raise CalendarError(
+                    f"{path}:{lineno}: basis must be notice|statutory, got {basis!r}"
+                )
+            if basis == "statutory":
+                statutory.add(day)
+    return HolidayTable(frozenset(holidays), frozenset(workdays), frozenset(statutory))
 
 
 def _resolve(name: str) -> Path:
@@ -144,7 +182,9 @@ def _how_to_cover(years: list[int]) -> str:
     return (
         f"add a date,kind,name table per year (holidays_cn_{first}.csv: "
         f"`python scripts/gen_holidays.py {first}` once the chinesecalendar package has "
-        "that year, or by hand from the State Council's notice) to CITYSTREAM_HOLIDAY_FILES"
+        "that year, or by hand from the State Council's notice; until then "
+        f"`python scripts/gen_holidays.py --statutory {first}` writes the law's holidays) "
+        "to CITYSTREAM_HOLIDAY_FILES"
     )
 
 
@@ -159,6 +199,8 @@ class WorkCalendar:
     weekend: frozenset[int] = frozenset({5, 6})  # date.weekday(): Saturday, Sunday
     # Years whose holidays and 调休 days are known (the years of the tables' dates).
     covered_years: frozenset[int] = frozenset()
+    # Covered years known from the law alone, before the notice (a subset of covered_years)
+    provisional_years: frozenset[int] = frozenset()
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _days: dict[int, tuple[tuple[int, int], ...]] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -190,15 +232,19 @@ class WorkCalendar:
         """The calendar configured by ``timezone``, ``work_*`` and the holiday settings."""
         holidays: set[date] = set(settings.calendar.holidays)
         workdays: set[date] = set(settings.calendar.workdays_extra)
-        covered: set[int] = set()
+        tables = []
         for name in settings.calendar.holiday_files:
             path = _resolve(name)
-            off, on = load_holiday_file(path)
-            if not off | on:
+            table = load_holiday_file(path)
+            if not table.days:
                 raise CalendarError(f"holiday file {path} lists no dates, so covers no year")
-            holidays |= off
-            workdays |= on
-            covered |= {day.year for day in off | on}
+            tables.append(table)
+            holidays |= table.holidays
+            workdays |= table.workdays
+        covered = {day.year for t in tables for day in t.days}
+        # a year is provisional while no file has a row of the notice for it
+        noticed = {day.year for t in tables for day in t.days - t.statutory}
+        provisional = {y for t in tables for y in t.provisional_years} - noticed
         return cls(
             timezone=settings.calendar.timezone,
             periods=parse_periods(
@@ -209,6 +255,7 @@ class WorkCalendar:
             holidays=frozenset(holidays),
             workdays=frozenset(workdays),
             covered_years=frozenset(covered),
+            provisional_years=frozenset(provisional),
         )
 
     # -- coverage ---------------------------------------------------------------------
@@ -221,7 +268,9 @@ class WorkCalendar:
         :data:`NEXT_YEAR_LEAD_DAYS` of the new year: it is published late in the year (and
         reaches the chinesecalendar package later still), and refusing to start the whole
         pipeline for the few deadlines that cross into January would do more harm. Those
-        lookups are counted and logged at run time like any other uncovered year.
+        lookups are counted and logged at run time like any other uncovered year. A
+        provisional table (the law's holidays, no notice yet) is warned about at every
+        start while its year is this one or the next.
         """
         today = self.local_date(now_ms)
         ahead = (today + timedelta(days=NEXT_YEAR_LEAD_DAYS)).year
@@ -238,6 +287,17 @@ class WorkCalendar:
                 "public holidays there as working days; %s",
                 _years_text(missing),
                 _how_to_cover(missing),
+            )
+        provisional = sorted({today.year, ahead} & self.provisional_years)
+        if provisional:
+            log.warning(
+                "the holiday table of %s is provisional: the public holidays the law fixes, "
+                "without the State Council's notice (days bridged by 调休, weekend working "
+                "days), so deadlines near them may be a day or two off; replace it with the "
+                "notice's table (`python scripts/gen_holidays.py %d` once the chinesecalendar "
+                "package has that year, or by hand from the notice)",
+                _years_text(provisional),
+                provisional[0],
             )
 
     def take_uncovered(self) -> dict[int, int]:

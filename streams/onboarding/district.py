@@ -176,11 +176,11 @@ def _check_basics(src: DistrictSources, errors: list[str]) -> None:
     for path in src.holidays:
         if path.is_file():
             try:
-                off, on = load_holiday_file(path)
+                table = load_holiday_file(path)
             except CalendarError as exc:
                 errors.append(str(exc))
                 continue
-            if not off | on:
+            if not table.days:
                 errors.append(f"{path.name}: lists no dates, so covers no year")
 
 

@@ -350,6 +350,9 @@ class CalendarSettings(Concern):
             "holidays_cn_2024.csv",
             "holidays_cn_2025.csv",
             "holidays_cn_2026.csv",
+            # provisional: the law's holidays, until the State Council's notice (see
+            # scripts/gen_holidays.py --statutory)
+            "holidays_cn_2027.csv",
         ),
         "HOLIDAY_FILES",
         tuple_of(STR),
