@@ -1,0 +1,166 @@
+-- kpi_durations from its own result rows (docs/bi/rollups.md, "Durations: the result rows
+-- per period"): exact medians and 90th percentiles do not add up over months, but a period
+-- (a local day, week or month) spans at most two month partitions of `cases`: the one its
+-- first instant falls in (M) and the next (a period is at most 31 days long, a month
+-- partition at least 28, and the district's offset from the server's time is hours). So
+-- family 'durations' stores, under month M, the finished view rows of every period whose
+-- first instant lies in partition M, computed from the cases of M and M + 1; M's signature
+-- holds both partitions. Placeholders: {db}, {tz}.
+
+DROP TABLE IF EXISTS {db}.rollup_signatures;
+
+-- As in 0017, plus family 'durations': partition p of `cases` is read by month p's periods
+-- and by month p - 1's (those reaching into p). Only `cases`: kpi_durations reads no column
+-- of `dispatches` (a new dispatch leaves its rows as they are).
+CREATE VIEW IF NOT EXISTS {db}.rollup_signatures AS
+SELECT family, month, arrayStringConcat(arraySort(groupArray(part)), ',') AS signature
+FROM (
+    SELECT tupleElement(fm, 1) AS family, tupleElement(fm, 2) AS month, part
+    FROM (
+        SELECT
+            table,
+            toUInt32(partition_id) AS p,
+            toUInt32(if(p % 100 = 12, p + 89, p + 1)) AS next_p,
+            toUInt32(if(p % 100 = 1, p - 89, p - 1)) AS prev_p,
+            concat(table, '@', partition_id, ':', toString(max(max_block_number)), ':',
+                toString(max(if(data_version != min_block_number, data_version, 0)))) AS part
+        FROM system.parts
+        WHERE database = '{db}' AND active
+            AND table IN ('cases', 'dispatches', 'links', 'events', 'escalations', 'verify_tasks')
+        GROUP BY table, partition_id
+    )
+    ARRAY JOIN multiIf(
+        table = 'cases', [('cases', p), ('facts', p), ('durations', p), ('durations', prev_p)],
+        table = 'dispatches', [('cases', p), ('facts', p)],
+        table = 'links', [('intake', p), ('intake', next_p), ('reports', p)],
+        table = 'events', [('intake', p), ('minutes', p), ('reports', p)],
+        table = 'verify_tasks', [('verification', p)],
+        [('escalations', p)]) AS fm
+)
+GROUP BY family, month;
+
+-- The case columns kpi_durations reads, of the partitions the stale durations months need
+-- (each stale month and the next): case_facts' rows (0017), the fresh facts months' stored
+-- ones pruned by partition, the stale facts months' live ones.
+CREATE VIEW IF NOT EXISTS {db}.duration_rollup_cases AS
+SELECT month, department, status, opened_at, dispatched_at, signed_at, handled_at, closed_at
+FROM (
+    SELECT month, department, status, opened_at, dispatched_at, signed_at, handled_at, closed_at
+    FROM {db}.rollup_fact_rows
+    WHERE (month, generation) IN (
+        SELECT month, generation FROM {db}.rollup_fresh WHERE family = 'facts'
+    )
+    UNION ALL
+    SELECT month, department, status, opened_at, dispatched_at, signed_at, handled_at, closed_at
+    FROM {db}.fact_rollup_live
+)
+WHERE month IN (
+    SELECT arrayJoin([month, toUInt32(if(month % 100 = 12, month + 89, month + 1))])
+    FROM {db}.rollup_stale WHERE family = 'durations'
+);
+
+-- kpi_durations' rows (0002) of the periods starting in a stale month: computed over the
+-- cases of that month and the next, grouped, then kept if the period's first instant (the
+-- district's midnight) lies in a stale month partition (at the server's time, as
+-- toYYYYMM(opened_at) partitions `cases`). A group of a period starting in a fresh month
+-- may have only some of its cases here: it is dropped, the rollup holds it whole.
+CREATE VIEW IF NOT EXISTS {db}.duration_rollup_live AS
+SELECT *
+FROM (
+    SELECT
+        toUInt32(toYYYYMM(toDateTime(toUInt32(
+            toDateTime(concat(toString(period_start), ' 00:00:00'), '{tz}'))))) AS month,
+        period, period_start, department,
+        count() AS cases,
+        countIf(sign_min >= 0) AS signed,
+        countIf(handle_min >= 0) AS handled,
+        countIf(close_min >= 0) AS closed,
+        if(signed = 0, 0., quantileExactIf(0.5)(sign_min, sign_min >= 0)) AS sign_median_min,
+        if(signed = 0, 0., quantileExactIf(0.9)(sign_min, sign_min >= 0)) AS sign_p90_min,
+        if(handled = 0, 0., quantileExactIf(0.5)(handle_min, handle_min >= 0))
+            AS handle_median_min,
+        if(handled = 0, 0., quantileExactIf(0.9)(handle_min, handle_min >= 0)) AS handle_p90_min,
+        if(closed = 0, 0., quantileExactIf(0.5)(close_min, close_min >= 0)) AS close_median_min,
+        if(closed = 0, 0., quantileExactIf(0.9)(close_min, close_min >= 0)) AS close_p90_min
+    FROM (
+        SELECT
+            department,
+            toDate(opened_at, '{tz}') AS day,
+            if(signed_at > toDateTime(0) AND dispatched_at > toDateTime(0),
+               (toInt64(signed_at) - toInt64(dispatched_at)) / 60., -1.) AS sign_min,
+            if(handled_at > toDateTime(0) AND dispatched_at > toDateTime(0),
+               (toInt64(handled_at) - toInt64(dispatched_at)) / 60., -1.) AS handle_min,
+            if(closed_at > toDateTime(0),
+               (toInt64(closed_at) - toInt64(opened_at)) / 60., -1.) AS close_min
+        FROM {db}.duration_rollup_cases
+        WHERE status != 'voided' AND department != ''
+    )
+    ARRAY JOIN
+        ['day', 'week', 'month'] AS period,
+        [day, toMonday(day), toStartOfMonth(day)] AS period_start
+    GROUP BY period, period_start, department
+)
+WHERE month IN (SELECT month FROM {db}.rollup_stale WHERE family = 'durations');
+
+CREATE TABLE IF NOT EXISTS {db}.rollup_duration_rows (
+    month UInt32,
+    generation UInt64,
+    period String,
+    period_start Date,
+    department String,
+    cases UInt64,
+    signed UInt64,
+    handled UInt64,
+    closed UInt64,
+    sign_median_min Float64,
+    sign_p90_min Float64,
+    handle_median_min Float64,
+    handle_p90_min Float64,
+    close_median_min Float64,
+    close_p90_min Float64
+) ENGINE = MergeTree()
+PARTITION BY (month, generation)
+ORDER BY (period, period_start, department);
+
+-- kpi_durations as in 0002 (same rows, same columns): the fresh months' stored rows and
+-- the stale months' live ones. Each period is in exactly one month (its first instant's).
+DROP TABLE IF EXISTS {db}.kpi_durations;
+
+CREATE VIEW IF NOT EXISTS {db}.kpi_durations AS
+SELECT
+    period, period_start, department, cases, signed, handled, closed,
+    sign_median_min, sign_p90_min, handle_median_min, handle_p90_min,
+    close_median_min, close_p90_min
+FROM (
+    SELECT
+        period, period_start, department, cases, signed, handled, closed,
+        sign_median_min, sign_p90_min, handle_median_min, handle_p90_min,
+        close_median_min, close_p90_min
+    FROM {db}.rollup_duration_rows
+    WHERE (month, generation) IN (
+        SELECT month, generation FROM {db}.rollup_fresh WHERE family = 'durations'
+    )
+    UNION ALL
+    SELECT
+        period, period_start, department, cases, signed, handled, closed,
+        sign_median_min, sign_p90_min, handle_median_min, handle_p90_min,
+        close_median_min, close_p90_min
+    FROM {db}.duration_rollup_live
+);
+
+ALTER TABLE {db}.rollup_duration_rows
+    COMMENT COLUMN month 'month (YYYYMM) of the cases partition the period starts in (its rows read that partition and the next)',
+    COMMENT COLUMN generation 'the refresh that wrote it (rollup_generations); older generations are ignored',
+    COMMENT COLUMN period 'day, week or month',
+    COMMENT COLUMN period_start 'first day of the period (local)',
+    COMMENT COLUMN department 'department in charge',
+    COMMENT COLUMN cases 'non-voided cases opened in the period',
+    COMMENT COLUMN signed 'of them, signed for',
+    COMMENT COLUMN handled 'of them, handled',
+    COMMENT COLUMN closed 'of them, closed',
+    COMMENT COLUMN sign_median_min 'median minutes from dispatch to signing (0: none signed)',
+    COMMENT COLUMN sign_p90_min '90th percentile minutes from dispatch to signing',
+    COMMENT COLUMN handle_median_min 'median minutes from dispatch to handling (0: none handled)',
+    COMMENT COLUMN handle_p90_min '90th percentile minutes from dispatch to handling',
+    COMMENT COLUMN close_median_min 'median minutes from opening to closure (0: none closed)',
+    COMMENT COLUMN close_p90_min '90th percentile minutes from opening to closure';
