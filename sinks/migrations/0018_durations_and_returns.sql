@@ -1,3 +1,4 @@
+-- kpi_returns: see the end of the file.
 -- kpi_durations from its own result rows (docs/bi/rollups.md, "Durations: the result rows
 -- per period"): exact medians and 90th percentiles do not add up over months, but a period
 -- (a local day, week or month) spans at most two month partitions of `cases`: the one its
@@ -164,3 +165,44 @@ ALTER TABLE {db}.rollup_duration_rows
     COMMENT COLUMN handle_p90_min '90th percentile minutes from dispatch to handling',
     COMMENT COLUMN close_median_min 'median minutes from opening to closure (0: none closed)',
     COMMENT COLUMN close_p90_min '90th percentile minutes from opening to closure';
+
+-- kpi_returns as in 0005 (same rows, same columns), the category of each step's case read
+-- from case_facts (0017: one row per case, its latest version, the fresh months' stored
+-- rows) and only for the cases with a counted step, instead of a merge of every case
+-- version (`cases FINAL`, 1.1 s at 10 M events whatever the steps). The join still adds
+-- columns only: case_facts holds the same (case_id, category_key) as `cases FINAL`.
+DROP TABLE IF EXISTS {db}.kpi_returns;
+
+CREATE VIEW IF NOT EXISTS {db}.kpi_returns AS
+SELECT
+    period, period_start, level, unit,
+    sum(dispatched) AS dispatched,
+    sum(returned) AS returned,
+    if(dispatched = 0, 0., 100. * returned / dispatched) AS return_rate
+FROM (
+    SELECT period, period_start, department, category_key, dispatched, returned
+    FROM (
+        SELECT
+            department, category_key,
+            toUInt8(action IN ('dispatch', 'redispatch')) AS dispatched,
+            toUInt8(action = 'return') AS returned,
+            toDate(ts, '{tz}') AS day
+        FROM {db}.case_stages FINAL
+        ANY LEFT JOIN (
+            SELECT case_id, category_key FROM {db}.case_facts
+            WHERE case_id IN (
+                SELECT case_id FROM {db}.case_stages
+                WHERE action IN ('dispatch', 'redispatch', 'return')
+            )
+        ) AS c USING case_id
+        WHERE action IN ('dispatch', 'redispatch', 'return')
+    )
+    ARRAY JOIN
+        ['day', 'week', 'month'] AS period,
+        [day, toMonday(day), toStartOfMonth(day)] AS period_start
+)
+ARRAY JOIN
+    ['department', 'category', 'district'] AS level,
+    [department, category_key, ''] AS unit
+WHERE NOT (level != 'district' AND unit = '')
+GROUP BY period, period_start, level, unit;
