@@ -1,4 +1,3 @@
--- kpi_returns: see the end of the file.
 -- kpi_durations from its own result rows (docs/bi/rollups.md, "Durations: the result rows
 -- per period"): exact medians and 90th percentiles do not add up over months, but a period
 -- (a local day, week or month) spans at most two month partitions of `cases`: the one its
@@ -6,7 +5,8 @@
 -- partition at least 28, and the district's offset from the server's time is hours). So
 -- family 'durations' stores, under month M, the finished view rows of every period whose
 -- first instant lies in partition M, computed from the cases of M and M + 1; M's signature
--- holds both partitions. Placeholders: {db}, {tz}.
+-- holds both partitions. And kpi_returns reads its categories from case_facts (the end of
+-- the file). Placeholders: {db}, {tz}.
 
 DROP TABLE IF EXISTS {db}.rollup_signatures;
 
@@ -42,23 +42,24 @@ GROUP BY family, month;
 
 -- The case columns kpi_durations reads, of the partitions the stale durations months need
 -- (each stale month and the next): case_facts' rows (0017), the fresh facts months' stored
--- ones pruned by partition, the stale facts months' live ones.
+-- ones, the stale facts months' live ones. The month filter is in each branch: a filter
+-- over the UNION ALL is applied to its rows, after every stored row is read.
+CREATE VIEW IF NOT EXISTS {db}.duration_rollup_months AS
+SELECT arrayJoin([month, toUInt32(if(month % 100 = 12, month + 89, month + 1))]) AS month
+FROM {db}.rollup_stale
+WHERE family = 'durations';
+
 CREATE VIEW IF NOT EXISTS {db}.duration_rollup_cases AS
-SELECT month, department, status, opened_at, dispatched_at, signed_at, handled_at, closed_at
-FROM (
-    SELECT month, department, status, opened_at, dispatched_at, signed_at, handled_at, closed_at
-    FROM {db}.rollup_fact_rows
-    WHERE (month, generation) IN (
+SELECT department, status, opened_at, dispatched_at, signed_at, handled_at, closed_at
+FROM {db}.rollup_fact_rows
+WHERE month IN (SELECT month FROM {db}.duration_rollup_months)
+    AND (month, generation) IN (
         SELECT month, generation FROM {db}.rollup_fresh WHERE family = 'facts'
     )
-    UNION ALL
-    SELECT month, department, status, opened_at, dispatched_at, signed_at, handled_at, closed_at
-    FROM {db}.fact_rollup_live
-)
-WHERE month IN (
-    SELECT arrayJoin([month, toUInt32(if(month % 100 = 12, month + 89, month + 1))])
-    FROM {db}.rollup_stale WHERE family = 'durations'
-);
+UNION ALL
+SELECT department, status, opened_at, dispatched_at, signed_at, handled_at, closed_at
+FROM {db}.fact_rollup_live
+WHERE month IN (SELECT month FROM {db}.duration_rollup_months);
 
 -- kpi_durations' rows (0002) of the periods starting in a stale month: computed over the
 -- cases of that month and the next, grouped, then kept if the period's first instant (the
