@@ -302,9 +302,7 @@ def test_durations_of_periods_across_two_month_partitions_stay_exact(
     # 2023-07-25 .. 2023-08-15 (UTC)
     data = generate(400, seed=11, start_ms=1_690_243_200_000, days=21)
     cases = data.tables["cases"]
-    month = np.asarray(
-        [time.strftime("%Y%m", time.gmtime(ms / 1000)) for ms in cases["opened_at"]]
-    )
+    month = np.asarray([time.strftime("%Y%m", time.gmtime(ms / 1000)) for ms in cases["opened_at"]])
     zone = ZoneInfo(TZ)
     days = [reference.local_date(int(ms), zone) for ms in cases["opened_at"]]
     in_week = {
@@ -361,3 +359,49 @@ def test_fresh_duration_months_are_read_from_their_rows(
     assert ex.query(query) == [{"cases": 7}]
     ex.execute(planted.format(month=result.months[0], generation=result.generation - 1))
     assert ex.query(query) == [{"cases": 7}]
+
+
+# intake_minute before the rollups (0003): straight from the raw events
+MINUTES_FROM_EVENTS = """
+SELECT
+    toStartOfMinute(event_time) AS minute, source,
+    transform(source, [0, 1, 2], ['sensor', 'hotline', 'patrol'], 'unknown') AS channel,
+    count() AS events,
+    countIf(bitAnd(flags, 1) = 1) AS fixed_on_spot,
+    countIf(bitAnd(flags, 2) = 2) AS late
+FROM {db}.events FINAL
+GROUP BY minute, source
+"""
+
+
+def test_intake_minute_answers_as_the_raw_events_across_a_month_boundary(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert
+) -> None:
+    """intake_minute reads each (minute, source) as one rollup row (a minute lies in one
+    month partition): stale, refreshed, after a replay of either month."""
+    ex, db = chdb_executor, migrated_db
+    data = generate(300, seed=5, start_ms=1_690_243_200_000, days=21)  # 25 July .. 15 August
+    events = data.tables["events"]
+    month = np.asarray(
+        [time.strftime("%Y%m", time.gmtime(ms / 1000)) for ms in events["event_time"]]
+    )
+    assert {"202307", "202308"} <= set(month.tolist())
+    insert(db, "events", events)
+
+    def check(stale: list[int]) -> None:
+        rows = ex.query(f"SELECT month FROM {db}.rollup_stale WHERE family = 'minutes'")
+        assert sorted(int(r["month"]) for r in rows) == stale
+        got = sorted(
+            tuple(sorted(r.items())) for r in ex.query(f"SELECT * FROM {db}.intake_minute")
+        )
+        want = sorted(tuple(sorted(r.items())) for r in ex.query(MINUTES_FROM_EVENTS.format(db=db)))
+        assert len(want) > 100 and got == want
+
+    check([202307, 202308])
+    refresh(ex, db, "minutes")
+    check([])
+    rows = np.flatnonzero(month == "202308")[:20]
+    insert(db, "events", {k: np.asarray(v)[rows] for k, v in events.items()})  # a replay
+    check([202308])
+    refresh(ex, db, "minutes")
+    check([])
