@@ -213,7 +213,7 @@ def _no_rows(table: str) -> dict[str, list[Any]]:
 
 def test_refresh_checks_its_arguments(chdb_executor: ChdbExecutor, migrated_db: str) -> None:
     with pytest.raises(SqlError, match="unknown rollup family"):
-        refresh(chdb_executor, migrated_db, family="patrols")
+        refresh(chdb_executor, migrated_db, family="no_such_family")
     with pytest.raises(SqlError):
         refresh(chdb_executor, "no such; db")
 
@@ -405,3 +405,67 @@ def test_intake_minute_answers_as_the_raw_events_across_a_month_boundary(
     check([202308])
     refresh(ex, db, "minutes")
     check([])
+
+
+# kpi_patrol_grids before the rollups (0002): straight from the raw visits
+GRIDS_FROM_VISITS = """
+SELECT
+    toMonday(toDate(visited_at, '{tz}')) AS week_start, street, community,
+    uniqExact(grid_code) AS grids_visited,
+    uniqExact(inspector_id) AS inspectors,
+    count() AS visits
+FROM {db}.patrol_visits FINAL
+GROUP BY week_start, street, community
+"""
+
+
+def test_patrol_views_across_a_month_boundary_stale_refreshed_and_replayed(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert
+) -> None:
+    """The patrol views count distinct days, grids and inspectors over the per-day rows of
+    any months, and add the visits up: the week of 31 July (local) spans July's and
+    August's partitions. Equal to the reference (coverage) and to the raw-visit definition
+    (grids), stale, refreshed and after a replay of either month."""
+    ex, db = chdb_executor, migrated_db
+    visits = generate(400, seed=3, start_ms=1_690_243_200_000, days=21).tables["patrol_visits"]
+    month = np.asarray(
+        [time.strftime("%Y%m", time.gmtime(ms / 1000)) for ms in visits["visited_at"]]
+    )
+    zone = ZoneInfo(TZ)
+    days = [reference.local_date(int(ms), zone) for ms in visits["visited_at"]]
+    in_week = {
+        m for m, d in zip(month, days, strict=True) if d - timedelta(d.weekday()) == WEEK_31_7
+    }
+    assert {"202307", "202308"} <= in_week
+    insert(db, "patrol_visits", visits)
+    rules = {
+        r["role"]: r["min_days_per_week"]
+        for r in ex.query(f"SELECT role, min_days_per_week FROM {db}.patrol_rules FINAL")
+    }
+    want_coverage = reference.patrol_coverage(visits, rules, TZ)
+
+    def check(stale: list[int]) -> None:
+        rows = ex.query(f"SELECT month FROM {db}.rollup_stale WHERE family = 'patrols'")
+        assert sorted(int(r["month"]) for r in rows) == stale
+        coverage = {
+            (r["week_start"], r["inspector_id"], r["role"]): r
+            for r in ex.query(f"SELECT * FROM {db}.kpi_patrol_coverage")
+        }
+        assert set(coverage) == set(want_coverage)
+        for key, want in want_coverage.items():
+            assert {k: coverage[key][k] for k in want} == want, key
+        grids = sorted(
+            repr(sorted(r.items())) for r in ex.query(f"SELECT * FROM {db}.kpi_patrol_grids")
+        )
+        raw = ex.query(GRIDS_FROM_VISITS.format(db=db, tz=TZ))
+        assert len(raw) > 5 and grids == sorted(repr(sorted(r.items())) for r in raw)
+
+    check([202307, 202308])
+    assert refresh(ex, db, "patrols").months == (202307, 202308)
+    check([])
+    for replayed, stale in (("202308", [202308]), ("202307", [202307])):
+        rows = np.flatnonzero(month == replayed)[:10]
+        insert(db, "patrol_visits", {k: np.asarray(v)[rows] for k, v in visits.items()})
+        check(stale)
+        refresh(ex, db, "patrols")
+        check([])
