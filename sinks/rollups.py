@@ -33,7 +33,6 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "minutes": ("rollup_minute_rows", "minute_rollup_live"),
     "verification": ("rollup_verification_rows", "verification_rollup_live"),
     "facts": ("rollup_fact_rows", "fact_rollup_live"),
-    # after facts: its refresh reads case_facts' rows, stored by then
     "durations": ("rollup_duration_rows", "duration_rollup_live"),
     "reports": ("rollup_report_rows", "report_rollup_live"),
     "patrols": ("rollup_patrol_rows", "patrol_rollup_live"),

@@ -45,9 +45,11 @@ FROM (
 GROUP BY family, month;
 
 -- The case columns kpi_durations reads, of the partitions the stale durations months need
--- (each stale month and the next): case_facts' rows (0017), the fresh facts months' stored
--- ones, the stale facts months' live ones. The month filter is in each branch: a filter
--- over the UNION ALL is applied to its rows, after every stored row is read.
+-- (each stale month and the next): case_facts' rows (0017, the latest version of each
+-- case), the fresh facts months' stored ones and the others' from `cases FINAL` (the
+-- columns needed come from `cases` alone, so not fact_rollup_live: it joins `dispatches`
+-- too). The month filter is in each branch, where it prunes partitions (over the UNION ALL
+-- it would be applied after every stored row is read).
 CREATE VIEW IF NOT EXISTS {db}.duration_rollup_months AS
 SELECT arrayJoin([month, toUInt32(if(month % 100 = 12, month + 89, month + 1))]) AS month
 FROM {db}.rollup_stale
@@ -62,8 +64,11 @@ WHERE month IN (SELECT month FROM {db}.duration_rollup_months)
     )
 UNION ALL
 SELECT department, status, opened_at, dispatched_at, signed_at, handled_at, closed_at
-FROM {db}.fact_rollup_live
-WHERE month IN (SELECT month FROM {db}.duration_rollup_months);
+FROM {db}.cases FINAL
+WHERE toUInt32(toYYYYMM(opened_at)) IN (SELECT month FROM {db}.duration_rollup_months)
+    AND toUInt32(toYYYYMM(opened_at)) IN (
+        SELECT month FROM {db}.rollup_stale WHERE family = 'facts'
+    );
 
 -- kpi_durations' rows (0002) of the periods starting in a stale month: computed over the
 -- cases of that month and the next, grouped, then kept if the period's first instant (the
