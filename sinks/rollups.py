@@ -3,8 +3,10 @@
 A rollup family (``cases``: kpi_case_counts and kpi_hotspots, with the views built on them;
 ``intake``: kpi_intake; ``escalations``: kpi_escalations; ``minutes``: intake_minute;
 ``verification``: kpi_verification; ``facts``: case_facts, the deduplicated cases the
-report queries, kpi_durations and kpi_recurrences read; ``reports``: report_lateness) is
-stored per month partition of its source tables.
+report queries and kpi_recurrences read; ``durations``: kpi_durations' result rows per
+period, stored under the month partition the period starts in; ``reports``:
+report_lateness; ``patrols``: kpi_patrol_coverage and kpi_patrol_grids) is stored per month
+partition of its source tables.
 :func:`refresh` computes the rows of every *stale* month (one whose partitions changed
 since its last refresh: an insert, a replay, a mutation) from the deduplicated raw rows,
 stores them under a new generation, records the partitions' signatures they were computed
@@ -31,7 +33,9 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "minutes": ("rollup_minute_rows", "minute_rollup_live"),
     "verification": ("rollup_verification_rows", "verification_rollup_live"),
     "facts": ("rollup_fact_rows", "fact_rollup_live"),
+    "durations": ("rollup_duration_rows", "duration_rollup_live"),
     "reports": ("rollup_report_rows", "report_rollup_live"),
+    "patrols": ("rollup_patrol_rows", "patrol_rollup_live"),
 }
 
 _PARTITION = re.compile(r"^\((\d+),\s*(\d+)\)$")

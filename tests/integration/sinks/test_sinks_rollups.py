@@ -22,6 +22,7 @@ from streams.settings import Settings
 from tests.kpi_rows import assert_rows_equal
 
 pytestmark = pytest.mark.integration
+DURATION_KEY = ("period", "period_start", "department")
 
 
 def _write(settings: Settings, database: str, data: Dataset, batch_rows: int) -> None:
@@ -78,6 +79,8 @@ def test_rollups_through_the_sink_refresh_and_a_replay(
     assert_rows_equal(
         spots, reference.hotspots(data.tables, tz), ("period", "period_start", "grid_code")
     )
+    durations = ex.query(f"SELECT * FROM {ch_database}.kpi_durations")
+    assert_rows_equal(durations, reference.durations(data.tables, tz), DURATION_KEY)
     bi = clickhouse_bi.execute(
         f"SELECT sum(opened) FROM {ch_database}.kpi_units "
         "WHERE level = 'district' AND period = 'month'"
@@ -89,6 +92,8 @@ def test_rollups_through_the_sink_refresh_and_a_replay(
     _write(settings, ch_database, data, batch_rows=777)  # replayed, other batch boundaries
     assert _stale(ex, ch_database) > 0
     assert _snapshot(ex, ch_database) == live
+    durations = ex.query(f"SELECT * FROM {ch_database}.kpi_durations")  # stale: live rows
+    assert_rows_equal(durations, reference.durations(data.tables, tz), DURATION_KEY)
     assert _rollup(settings, ch_database) == 0
     assert _stale(ex, ch_database) == 0
     assert _snapshot(ex, ch_database) == live

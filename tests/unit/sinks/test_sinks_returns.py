@@ -8,9 +8,11 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pytest
 
 from sinks import reference
+from sinks.rollups import refresh
 from sinks.sql import ChdbExecutor
 from sinks.synthetic import Dataset, generate
 from tests.kpi_rows import assert_rows_equal, by_key
@@ -80,6 +82,33 @@ def test_returns_equal_the_reference_and_replays_change_nothing(
     assert any(k[2] == "category" for k in got)
     insert(migrated_db, "case_stages", dataset.tables["case_stages"])  # a replay
     assert _returns(chdb_executor, migrated_db) == got
+
+
+def test_returns_take_the_latest_category_stale_or_refreshed(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    """The categories come from case_facts: its stored rows once the facts are refreshed,
+    live ones for a month written to since (here: newer versions of cases, recategorised)."""
+    ex, db = chdb_executor, migrated_db
+    for table in ("cases", "case_stages"):
+        insert(db, table, dataset.tables[table])
+    want = reference.returns(dataset.tables, TZ)
+    assert refresh(ex, db, "facts").months
+    assert_rows_equal(ex.query(f"SELECT * FROM {db}.kpi_returns"), want)
+    cases = dataset.tables["cases"]
+    newer = {k: np.asarray(v)[:40].copy() for k, v in cases.items()}
+    newer["version"] = newer["version"].astype(np.uint64) + np.uint64(1 << 40)
+    newer["category_key"][:] = "Z9901"
+    insert(db, "cases", newer)
+    tables = {
+        **dataset.tables,
+        "cases": {k: np.concatenate([np.asarray(cases[k]), newer[k]]) for k in cases},
+    }
+    want = reference.returns(tables, TZ)
+    assert any(k[3] == "Z9901" for k in want)
+    assert_rows_equal(ex.query(f"SELECT * FROM {db}.kpi_returns"), want)  # stale
+    assert refresh(ex, db, "facts").months
+    assert_rows_equal(ex.query(f"SELECT * FROM {db}.kpi_returns"), want)  # refreshed
 
 
 def test_hand_made_returns(chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert) -> None:

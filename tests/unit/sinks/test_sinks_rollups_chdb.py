@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ HOTSPOT_KEY = ("period", "period_start", "grid_code")
 INTAKE_KEY = ("period", "period_start", "source")
 ESCALATION_KEY = ("period", "period_start", "department", "level")
 DURATION_KEY = ("period", "period_start", "department")
+WEEK_31_7 = date(2023, 7, 31)  # a local week starting in July's partition, ending in August's
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +213,7 @@ def _no_rows(table: str) -> dict[str, list[Any]]:
 
 def test_refresh_checks_its_arguments(chdb_executor: ChdbExecutor, migrated_db: str) -> None:
     with pytest.raises(SqlError, match="unknown rollup family"):
-        refresh(chdb_executor, migrated_db, family="patrols")
+        refresh(chdb_executor, migrated_db, family="no_such_family")
     with pytest.raises(SqlError):
         refresh(chdb_executor, "no such; db")
 
@@ -285,3 +287,185 @@ def test_cases_of_a_period_across_two_month_partitions_count_once(
     check([202307, 202308])
     refresh(ex, db, "intake")
     check([])
+
+
+def test_durations_of_periods_across_two_month_partitions_stay_exact(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert
+) -> None:
+    """kpi_durations stores each period's finished rows under the month partition its first
+    instant lies in, computed from that partition and the next: the week of 31 July (local)
+    starts in July's partition and holds cases of August's; the local month of August
+    starts at 16:00 UTC on 31 July. Stale or fresh, with the facts rolled up or not, after
+    replays on either side of the boundary and newer versions of cases, the view equals the
+    reference, and a partition makes its own month and the one before stale."""
+    ex, db = chdb_executor, migrated_db
+    # 2023-07-25 .. 2023-08-15 (UTC)
+    data = generate(400, seed=11, start_ms=1_690_243_200_000, days=21)
+    cases = data.tables["cases"]
+    month = np.asarray([time.strftime("%Y%m", time.gmtime(ms / 1000)) for ms in cases["opened_at"]])
+    zone = ZoneInfo(TZ)
+    days = [reference.local_date(int(ms), zone) for ms in cases["opened_at"]]
+    in_week = {
+        m for m, d in zip(month, days, strict=True) if d - timedelta(d.weekday()) == WEEK_31_7
+    }
+    assert {"202307", "202308"} <= in_week, "no week spans the two partitions"
+    _load(insert, db, data)
+    tables = dict(data.tables)
+
+    def check(stale: list[int]) -> None:
+        rows = ex.query(f"SELECT month FROM {db}.rollup_stale WHERE family = 'durations'")
+        assert sorted(int(r["month"]) for r in rows) == stale
+        got = ex.query(f"SELECT * FROM {db}.kpi_durations")
+        assert_rows_equal(got, reference.durations(tables, TZ), key=DURATION_KEY)
+
+    def replay(in_month: str) -> None:
+        rows = np.flatnonzero(month == in_month)[:5]
+        insert(db, "cases", {k: np.asarray(v)[rows] for k, v in cases.items()})
+
+    # July's cases make June's month hold the local month of July (it starts on 30 June)
+    check([202306, 202307, 202308])  # every month live, from live facts
+    assert refresh(ex, db, "durations").months == (202306, 202307, 202308)
+    check([])
+    replay("202308")
+    check([202307, 202308])  # June from the rollup; July's periods reach into August
+    refresh(ex, db, "facts")
+    check([202307, 202308])  # live again, from stored facts
+    refresh(ex, db, "durations")
+    check([])
+    replay("202307")
+    check([202306, 202307])
+    august = {k: np.asarray(v)[month == "202308"] for k, v in cases.items()}
+    voided = _voided_versions(august, n=30)
+    insert(db, "cases", voided)
+    tables["cases"] = _concat(cases, voided)
+    check([202306, 202307, 202308])
+    refresh(ex, db, "durations")
+    check([])
+
+
+def test_fresh_duration_months_are_read_from_their_rows(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, dataset: Dataset
+) -> None:
+    ex, db = chdb_executor, migrated_db
+    _load(insert, db, dataset)
+    result = refresh(ex, db, "durations")
+    planted = (
+        f"INSERT INTO {db}.rollup_duration_rows (month, generation, period, period_start, "
+        "department, cases) SELECT toUInt32({month}), toUInt64({generation}), 'day', "
+        "toDate('1999-01-04'), 'planted', 7"
+    )
+    query = f"SELECT cases FROM {db}.kpi_durations WHERE department = 'planted'"
+    ex.execute(planted.format(month=result.months[0], generation=result.generation))
+    assert ex.query(query) == [{"cases": 7}]
+    ex.execute(planted.format(month=result.months[0], generation=result.generation - 1))
+    assert ex.query(query) == [{"cases": 7}]
+
+
+# intake_minute before the rollups (0003): straight from the raw events
+MINUTES_FROM_EVENTS = """
+SELECT
+    toStartOfMinute(event_time) AS minute, source,
+    transform(source, [0, 1, 2], ['sensor', 'hotline', 'patrol'], 'unknown') AS channel,
+    count() AS events,
+    countIf(bitAnd(flags, 1) = 1) AS fixed_on_spot,
+    countIf(bitAnd(flags, 2) = 2) AS late
+FROM {db}.events FINAL
+GROUP BY minute, source
+"""
+
+
+def test_intake_minute_answers_as_the_raw_events_across_a_month_boundary(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert
+) -> None:
+    """intake_minute reads each (minute, source) as one rollup row (a minute lies in one
+    month partition): stale, refreshed, after a replay of either month."""
+    ex, db = chdb_executor, migrated_db
+    data = generate(300, seed=5, start_ms=1_690_243_200_000, days=21)  # 25 July .. 15 August
+    events = data.tables["events"]
+    month = np.asarray(
+        [time.strftime("%Y%m", time.gmtime(ms / 1000)) for ms in events["event_time"]]
+    )
+    assert {"202307", "202308"} <= set(month.tolist())
+    insert(db, "events", events)
+
+    def check(stale: list[int]) -> None:
+        rows = ex.query(f"SELECT month FROM {db}.rollup_stale WHERE family = 'minutes'")
+        assert sorted(int(r["month"]) for r in rows) == stale
+        got = sorted(
+            tuple(sorted(r.items())) for r in ex.query(f"SELECT * FROM {db}.intake_minute")
+        )
+        want = sorted(tuple(sorted(r.items())) for r in ex.query(MINUTES_FROM_EVENTS.format(db=db)))
+        assert len(want) > 100 and got == want
+
+    check([202307, 202308])
+    refresh(ex, db, "minutes")
+    check([])
+    rows = np.flatnonzero(month == "202308")[:20]
+    insert(db, "events", {k: np.asarray(v)[rows] for k, v in events.items()})  # a replay
+    check([202308])
+    refresh(ex, db, "minutes")
+    check([])
+
+
+# kpi_patrol_grids before the rollups (0002): straight from the raw visits
+GRIDS_FROM_VISITS = """
+SELECT
+    toMonday(toDate(visited_at, '{tz}')) AS week_start, street, community,
+    uniqExact(grid_code) AS grids_visited,
+    uniqExact(inspector_id) AS inspectors,
+    count() AS visits
+FROM {db}.patrol_visits FINAL
+GROUP BY week_start, street, community
+"""
+
+
+def test_patrol_views_across_a_month_boundary_stale_refreshed_and_replayed(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert
+) -> None:
+    """The patrol views count distinct days, grids and inspectors over the per-day rows of
+    any months, and add the visits up: the week of 31 July (local) spans July's and
+    August's partitions. Equal to the reference (coverage) and to the raw-visit definition
+    (grids), stale, refreshed and after a replay of either month."""
+    ex, db = chdb_executor, migrated_db
+    visits = generate(400, seed=3, start_ms=1_690_243_200_000, days=21).tables["patrol_visits"]
+    month = np.asarray(
+        [time.strftime("%Y%m", time.gmtime(ms / 1000)) for ms in visits["visited_at"]]
+    )
+    zone = ZoneInfo(TZ)
+    days = [reference.local_date(int(ms), zone) for ms in visits["visited_at"]]
+    in_week = {
+        m for m, d in zip(month, days, strict=True) if d - timedelta(d.weekday()) == WEEK_31_7
+    }
+    assert {"202307", "202308"} <= in_week
+    insert(db, "patrol_visits", visits)
+    rules = {
+        r["role"]: r["min_days_per_week"]
+        for r in ex.query(f"SELECT role, min_days_per_week FROM {db}.patrol_rules FINAL")
+    }
+    want_coverage = reference.patrol_coverage(visits, rules, TZ)
+
+    def check(stale: list[int]) -> None:
+        rows = ex.query(f"SELECT month FROM {db}.rollup_stale WHERE family = 'patrols'")
+        assert sorted(int(r["month"]) for r in rows) == stale
+        coverage = {
+            (r["week_start"], r["inspector_id"], r["role"]): r
+            for r in ex.query(f"SELECT * FROM {db}.kpi_patrol_coverage")
+        }
+        assert set(coverage) == set(want_coverage)
+        for key, want in want_coverage.items():
+            assert {k: coverage[key][k] for k in want} == want, key
+        grids = sorted(
+            repr(sorted(r.items())) for r in ex.query(f"SELECT * FROM {db}.kpi_patrol_grids")
+        )
+        raw = ex.query(GRIDS_FROM_VISITS.format(db=db, tz=TZ))
+        assert len(raw) > 5 and grids == sorted(repr(sorted(r.items())) for r in raw)
+
+    check([202307, 202308])
+    assert refresh(ex, db, "patrols").months == (202307, 202308)
+    check([])
+    for replayed, stale in (("202308", [202308]), ("202307", [202307])):
+        rows = np.flatnonzero(month == replayed)[:10]
+        insert(db, "patrol_visits", {k: np.asarray(v)[rows] for k, v in visits.items()})
+        check(stale)
+        refresh(ex, db, "patrols")
+        check([])
