@@ -4,7 +4,7 @@ The agent keeps, per assigned partition, a :class:`PartitionState` (watermarks, 
 buffers, per-tile kernel state). For each chunk of fused messages it buffers the events,
 releases those every raw partition has passed, runs the kernels once per touched tile, and
 sends links, cases and the dead letters of records a source sent twice. Before the input
-offsets commit (a commit guard, streams/app/faust_internals.py) it waits until the broker
+offsets commit (a commit guard, streams/app/faust_internals/) it waits until the broker
 has every output sent so far and writes the tiles touched since the last commit to the
 changelog: once per commit rather than per chunk, since only the state as of a commit is
 ever read back, and a chunk's links go out without waiting for a changelog round trip. Late

@@ -63,7 +63,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     for source, raw_name in RAW_TOPICS.items():
         topic_name = settings.kafka.topic(raw_name)
         # a partition's fetched records reach the adapters as one batch (no Faust event
-        # per record): streams/app/faust_internals.py, "Bulk intake"
+        # per record): streams/app/faust_internals/bulk.py
         channel = bulk_channel(app, topic_name, settings.pipeline.normalize_batch_events)
         progress = _Progress()
         intake = _Intake(settings, metrics, normalizer, engine, source, topic_name, out, progress)

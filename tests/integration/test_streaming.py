@@ -49,7 +49,7 @@ def _wait(s: Settings, feed: ReplayedFeed, workers: list[WorkerProcess], tmp_pat
 
 def _run(s: Settings, feed: ReplayedFeed, workers: int, tmp_path: Path) -> LinkSet:
     def inline_handoffs(procs: list[WorkerProcess]) -> None:
-        # Faust's fetcher must still take our hand-offs (streams/app/faust_internals.py):
+        # Faust's fetcher must still take our hand-offs (streams/app/faust_internals/):
         # the raw records in bulk, and the fused batches inline. A Faust whose fetch or
         # wait_first changed shape would quietly fall back to the slow path.
         def handoffs(path: str) -> float:

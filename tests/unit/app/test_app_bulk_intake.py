@@ -1,4 +1,4 @@
-"""Raw topics consumed in bulk (streams/app/faust_internals.py, "Bulk intake"): the real
+"""Raw topics consumed in bulk (streams/app/faust_internals/bulk.py): the real
 Faust consumer of the worker's app, its fetch from the broker replaced by a recorder. These
 tests read Faust's own bookkeeping (read offsets, acked offsets, the offset a commit would
 take), so they fail when a Faust upgrade changes it."""
