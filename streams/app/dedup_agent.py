@@ -1,10 +1,12 @@
 """Role ``dedup``: fused batches to cases and event-to-case links, one kernel call per tile.
 
-The agent keeps, per assigned partition, a :class:`PartitionState` (watermarks, reorder
-buffers, per-tile kernel state). For each chunk of fused messages it buffers the events,
+The role keeps, per assigned partition, a :class:`PartitionState` (watermarks, reorder
+buffers, per-tile kernel state). It consumes ``events.fused`` in bulk (no Faust event per
+message: streams/app/faust_internals/bulk.py): each batch is one partition's fetched
+messages, decoded straight from the fetched values. For each batch it buffers the events,
 releases those every raw partition has passed, runs the kernels once per touched tile, and
 sends links, cases and the dead letters of records a source sent twice. Before the input
-offsets commit (a commit guard, streams/app/faust_internals/) it waits until the broker
+offsets commit (a commit guard, streams/app/faust_internals/consumer.py) it waits until the broker
 has every output sent so far and writes the tiles touched since the last commit to the
 changelog: once per commit rather than per chunk, since only the state as of a commit is
 ever read back, and a chunk's links go out without waiting for a changelog round trip. Late
@@ -20,7 +22,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from streams.app.faust_internals import guard_commits, hold_partitions
+from streams.app.faust_internals import (
+    RawBatch,
+    bulk_channel,
+    bulk_task,
+    guard_commits,
+    hold_partitions,
+)
 from streams.app.kafka_admin import read_to_end
 from streams.app.metrics import Metrics
 from streams.contracts.closures import decode_closures, is_closure_frame
@@ -38,6 +46,10 @@ from streams.settings import Settings
 __all__ = ["register"]
 
 log = logging.getLogger(__name__)
+
+# Fused messages per batch at most: a batch is what one fetch brought for one partition (a
+# fused message carries about 280 events, at most a normalize batch's worth)
+FUSED_BATCH_MESSAGES = 512
 
 
 def expected_sources(settings: Settings) -> frozenset[tuple[str, int]]:
@@ -130,23 +142,23 @@ class DedupWorker:
             self.partitions[p] = state
         return state
 
-    async def handle(self, events: list[Any]) -> None:
+    async def handle(self, batch: RawBatch) -> None:
+        started = time.perf_counter()
         async with self.lock:
-            await self._handle(events)
+            await self._handle(batch)
+        self.metrics.observe(
+            "citystream_batch_duration_seconds", time.perf_counter() - started, stage="dedup"
+        )
 
-    async def _handle(self, events: list[Any]) -> None:
-        touched: set[int] = set()
-        for event in events:
-            m = event.message
-            state = await self.partition(m.partition)
-            touched.add(m.partition)
-            state.changed = True
+    async def _handle(self, batch: RawBatch) -> None:
+        state = await self.partition(batch.partition)
+        state.changed = True
+        for offset, key, value in zip(batch.offsets, batch.keys, batch.values, strict=True):
             try:
-                self._take(state, m.key, m.value or b"")
+                self._take(state, key, value)
             except ValueError as exc:  # FusedFormatError, a bad closure or watermark frame
-                await self._malformed(m, exc)
-        for p in sorted(touched):
-            await self._release(self.partitions[p])
+                await self._malformed(batch, offset, value, exc)
+        await self._release(state)
         self._backpressure()
         # acknowledged outputs need no further wait (a failed one stays, for persist to raise)
         self.in_flight = [
@@ -187,21 +199,16 @@ class DedupWorker:
             return
         state.add(tile, value, decode_batch(value))
 
-    async def _malformed(self, m: Any, exc: ValueError) -> None:
+    async def _malformed(self, batch: RawBatch, offset: int, value: bytes, exc: ValueError) -> None:
+        topic, partition = batch.tp.topic, batch.partition
         letter = DeadLetter(
-            "dedup",
-            Reason.MALFORMED_FRAME,
-            str(exc),
-            m.value or b"",
-            m.topic,
-            m.partition,
-            m.offset,
+            "dedup", Reason.MALFORMED_FRAME, str(exc), value, topic, partition, offset
         )
         self.in_flight.append(
             await self.dead.send(key=b"dedup", value=letter.to_json(), force=True)
         )
         self.metrics.inc("citystream_deadletters_total", reason=Reason.MALFORMED_FRAME.value)
-        log.error("events.fused %d@%d dead-lettered: %s", m.partition, m.offset, exc)
+        log.error("events.fused %d@%d dead-lettered: %s", partition, offset, exc)
 
     def _closures(self, state: PartitionState, tile: int, value: bytes) -> None:
         closures = decode_closures(value)
@@ -278,21 +285,12 @@ def load_partition(
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     worker = DedupWorker(app, settings, metrics)
-    fused = app.topic(settings.kafka.topic(FUSED), key_serializer="raw", value_serializer="raw")
     fused_name = settings.kafka.topic(FUSED)
+    channel = bulk_channel(app, fused_name, FUSED_BATCH_MESSAGES)
 
     async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         await worker.forget({tp.partition for tp in revoked if tp.topic == fused_name})
 
     app.on_partitions_revoked.connect(on_revoked)
     guard_commits(app, worker.committing)
-
-    async def dedup(stream: Any) -> None:
-        async for events in stream.take_events(512, within=settings.pipeline.batch_max_ms / 1000):
-            started = time.perf_counter()
-            await worker.handle(events)
-            metrics.observe(
-                "citystream_batch_duration_seconds", time.perf_counter() - started, stage="dedup"
-            )
-
-    app.agent(fused, name="dedup")(dedup)
+    bulk_task(app, channel, "dedup", worker.handle)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -10,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from streams.app.faust_internals import (
-    BulkChannel,
     RawBatch,
     bulk_channel,
+    bulk_task,
     committed_offset,
     last_read_offset,
 )
@@ -67,7 +66,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         channel = bulk_channel(app, topic_name, settings.pipeline.normalize_batch_events)
         progress = _Progress()
         intake = _Intake(settings, metrics, normalizer, engine, source, topic_name, out, progress)
-        _add_intake_task(app, channel, intake)
+        bulk_task(app, channel, f"normalize_{source}", intake.handle)
         _add_idle_timer(app, settings, topic_name, out.fused, progress)
 
 
@@ -118,27 +117,6 @@ class _Intake:
         metrics.observe(
             "citystream_batch_duration_seconds", time.perf_counter() - started, stage="normalize"
         )
-
-
-def _add_intake_task(app: Any, channel: BulkChannel, intake: _Intake) -> None:
-    async def normalize() -> None:
-        try:
-            while True:
-                batch = await channel.get()
-                await intake.handle(batch)
-                channel.done(batch)  # outputs sent: the next commit flushes them first
-        except asyncio.CancelledError:
-            channel.abandon()
-            raise
-        except Exception as exc:
-            channel.abandon()
-            # a task that died quietly would stall the topic: the worker ends, as when an
-            # agent raises (faust_internals), and restarts from the committed offsets
-            await app._on_agent_error(normalize.__name__, exc)
-            raise
-
-    normalize.__name__ = f"normalize_{intake.source}"
-    app.task(normalize)
 
 
 async def _send_tiles(engine: DedupEngine, batch: Any, fused: Any) -> None:

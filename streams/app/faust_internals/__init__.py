@@ -11,8 +11,8 @@
   :func:`guard_commits`);
 - fetching paused for some partitions, as back-pressure (``Consumer.pause_partitions``
   and ``resume_partitions``, as Faust's own flow control uses them: :func:`hold_partitions`);
-- raw topics consumed in bulk (:class:`BulkChannel`): their records are taken out of the
-  fetched record map and acknowledged by offset range (``Consumer._acked``,
+- raw topics and ``events.fused`` consumed in bulk (:class:`BulkChannel`): their records
+  are taken out of the fetched record map and acknowledged by offset range (``Consumer._acked``,
   ``_acked_index``, ``_read_offset``, ``_committed_offset``, ``_paused_partitions``,
   ``wait_empty``);
 - an agent that raises ends the worker process (``App._on_agent_error``).
@@ -28,7 +28,7 @@ from streams.app.faust_internals.access import (
     last_read_offset,
     write_through,
 )
-from streams.app.faust_internals.bulk import BulkChannel, RawBatch, bulk_channel
+from streams.app.faust_internals.bulk import BulkChannel, RawBatch, bulk_channel, bulk_task
 from streams.app.faust_internals.consumer import (
     AGENT_ERROR_EXIT,
     App,
@@ -54,6 +54,7 @@ __all__ = [
     "Resumed",
     "Transport",
     "bulk_channel",
+    "bulk_task",
     "committed_offset",
     "guard_commits",
     "hold_partitions",

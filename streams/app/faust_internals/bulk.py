@@ -4,7 +4,7 @@ Bulk intake, why: even with the inline hand-off, every raw record became a Faust
 an event, a trip through the conductor, the stream iterator and its sensors, and an ack of
 its own: about 40 us of worker CPU per raw record, while the normalizer needs 5 us. For a
 topic registered with :func:`bulk_channel` the consumer hands each partition's fetched
-records over as one :class:`RawBatch` (offsets, timestamps and values as lists) on a
+records over as one :class:`RawBatch` (offsets, timestamps, values and keys as lists) on a
 bounded queue, and its handler acknowledges the batch's whole offset range once its
 outputs are sent. What Faust does per message holds per batch: the read offset and the
 gaps the broker skipped (``_drain_messages``), nothing is taken while the flow is stopped
@@ -19,13 +19,14 @@ committed only once the outputs of its record are acknowledged.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from streams.app.faust_internals.consumer import App
 
-__all__ = ["BulkChannel", "RawBatch", "bulk_channel"]
+__all__ = ["BulkChannel", "RawBatch", "bulk_channel", "bulk_task"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class RawBatch:
     offsets: list[int]
     timestamps_ms: list[int]
     values: list[bytes]
+    keys: list[bytes | None]
 
     @property
     def partition(self) -> int:
@@ -124,3 +126,30 @@ def bulk_channel(app: App, topic: str, max_records: int, max_batches: int = 4) -
     app.bulk_channels[topic] = channel
     app.topics.add(app.topic(topic, key_serializer="raw", value_serializer="raw"))
     return channel
+
+
+def bulk_task(
+    app: App, channel: BulkChannel, name: str, handle: Callable[[RawBatch], Awaitable[None]]
+) -> None:
+    """Run ``handle`` on every batch of ``channel`` in a task of ``app``, acknowledging each
+    batch once ``handle`` returns (its outputs sent: the next commit flushes them first)."""
+
+    async def consume() -> None:
+        try:
+            while True:
+                batch = await channel.get()
+                await handle(batch)
+                channel.done(batch)
+        except asyncio.CancelledError:
+            channel.abandon()
+            raise
+        except Exception as exc:
+            channel.abandon()
+            # a task that died quietly would stall the topic: the worker ends, as when an
+            # agent raises (consumer.App._on_agent_error), and restarts from the committed
+            # offsets
+            await app._on_agent_error(name, exc)
+            raise
+
+    consume.__name__ = name
+    app.task(consume)

@@ -152,6 +152,7 @@ class Consumer(faust_aiokafka.Consumer):
                     [r.offset for r in part],
                     [r.timestamp for r in part],
                     [r.value or b"" for r in part],
+                    [r.key for r in part],
                 )
                 await channel.put(batch)
                 self._handed_over(tp, batch)

@@ -23,10 +23,11 @@ class _Record:  # the fields of aiokafka's ConsumerRecord that the hand-over rea
     offset: int
     timestamp: int
     value: bytes | None
+    key: bytes | None
 
 
 def _records(offsets: list[int]) -> list[_Record]:
-    return [_Record(o, 1_000 + o, b"v%d" % o) for o in offsets]
+    return [_Record(o, 1_000 + o, b"v%d" % o, b"k%d" % o if o % 2 else None) for o in offsets]
 
 
 def _app(tmp_path: Any, batch_max_events: int = 4) -> tuple[App, TP, TP]:
@@ -66,6 +67,7 @@ def test_raw_records_are_handed_over_per_partition_in_batches(
     assert list(left) == [other]  # what is not bulk goes Faust's way
     assert [b.offsets for b in batches] == [[10, 11, 12, 13], [14, 15]]
     assert batches[1].timestamps_ms == [1_014, 1_015] and batches[1].values == [b"v14", b"v15"]
+    assert batches[1].keys == [None, b"k15"]  # the dedup role routes fused frames by key
     assert [b.ack_from for b in batches] == [10, 14]
     assert app.consumer._read_offset[raw] == 15
     assert HANDOFFS.bulk - before == 6
