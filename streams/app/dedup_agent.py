@@ -29,6 +29,7 @@ from streams.app.faust_internals import (
     guard_commits,
     hold_partitions,
 )
+from streams.app.fused_lead import fused_lead
 from streams.app.kafka_admin import read_to_end
 from streams.app.metrics import Metrics
 from streams.contracts.closures import decode_closures, is_closure_frame
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 # Fused messages per batch at most: a batch is what one fetch brought for one partition (a
 # fused message carries about 280 events, at most a normalize batch's worth)
 FUSED_BATCH_MESSAGES = 512
+# how often the normalizer's lead is looked at between fused batches
+_LEAD_CHECK_S = 0.05
 
 
 def expected_sources(settings: Settings) -> frozenset[tuple[str, int]]:
@@ -90,6 +93,12 @@ class DedupWorker:
         self.in_flight: list[Any] = []  # delivery futures of outputs not yet acknowledged
         # held while a chunk is handled and while the state is written for a commit
         self.lock = asyncio.Lock()
+        # what this process's normalize role sent to events.fused and this role has not
+        # handled yet (streams/app/fused_lead.py)
+        self.lead = fused_lead(app)
+        self.lead.arm(settings.kafka.topic(FUSED), settings.pipeline.max_pending_events)
+        self.holding_ahead = False  # the raw partitions ahead of the watermark are held
+        self.holding_lead = False  # every raw partition is held: the normalizer is ahead
 
     @asynccontextmanager
     async def committing(self) -> AsyncIterator[None]:
@@ -125,6 +134,7 @@ class DedupWorker:
             await self.persist(partitions)
             for p in partitions:
                 self.partitions.pop(p, None)
+            self.lead.forget(partitions)
 
     async def partition(self, p: int) -> PartitionState:
         state = self.partitions.get(p)
@@ -159,30 +169,40 @@ class DedupWorker:
             except ValueError as exc:  # FusedFormatError, a bad closure or watermark frame
                 await self._malformed(batch, offset, value, exc)
         await self._release(state)
-        self._backpressure()
+        self.lead.handled(batch.partition, batch.offsets[-1])
+        self.backpressure()
         # acknowledged outputs need no further wait (a failed one stays, for persist to raise)
         self.in_flight = [
             f for f in self.in_flight if not f.done() or f.cancelled() or f.exception() is not None
         ]
 
-    def _backpressure(self) -> None:
-        """Keep the reorder buffers under ``max_pending_events``: from a quarter of it, the
-        raw partitions this worker reads ahead of the watermark pause (the watermark's own
-        keep going, so it moves and the buffers drain), until under an eighth of it."""
+    def backpressure(self) -> None:
+        """Keep the reorder buffers under ``max_pending_events``.
+
+        From a quarter of it in the buffers, the raw partitions this worker reads ahead of
+        the watermark pause (the watermark's own keep going, so it moves and the buffers
+        drain), until under an eighth of it. And from a quarter of it in the normalizer's
+        lead on events.fused (this process's: streams/app/fused_lead.py) every raw
+        partition pauses, until the lead is under an eighth: the events already sent reach
+        the buffer whatever is paused."""
         buffered = sum(s.buffered() for s in self.partitions.values())
         self.peak_buffered = max(self.peak_buffered, buffered)
         self.metrics.set("citystream_buffered_events", float(buffered))
         self.metrics.set("citystream_buffered_events_peak", float(self.peak_buffered))
         cap = self.settings.pipeline.max_pending_events
-        holding = bool(self.app.held)
-        if buffered >= cap // 4 or (holding and buffered >= cap // 8):
-            wanted = sources_ahead([s.tracker for s in self.partitions.values()])
-        elif not holding:
+        was_holding = bool(self.app.held)
+        self.holding_ahead = buffered >= cap // 4 or (self.holding_ahead and buffered >= cap // 8)
+        self.holding_lead = self.lead.over(self.app, None if not self.holding_lead else cap // 8)
+        if not (self.holding_ahead or self.holding_lead or was_holding):
             return
-        else:
-            wanted = set()
+        wanted: set[tuple[str, int]] = set()
+        if self.holding_ahead:
+            wanted |= sources_ahead([s.tracker for s in self.partitions.values()])
+        if self.holding_lead:
+            wanted |= self.expected
         held = hold_partitions(self.app, wanted)
-        if held and not holding:
+        self.lead.notify()  # the normalize role waits on the holds
+        if held and not was_holding:
             self.metrics.inc("citystream_backpressure_holds_total")
             log.info("dedup buffer at %d events: %d raw partitions paused", buffered, held)
         self.metrics.set("citystream_raw_partitions_held", float(held))
@@ -294,3 +314,11 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     app.on_partitions_revoked.connect(on_revoked)
     guard_commits(app, worker.committing)
     bulk_task(app, channel, "dedup", worker.handle)
+
+    async def backpressure() -> None:
+        # the lead changes while no fused batch comes (the normalizer sends, the producer
+        # acknowledges): looked at between batches too
+        if worker.holding_lead or worker.lead.over(app):
+            worker.backpressure()
+
+    app.timer(_LEAD_CHECK_S, name="dedup-lead")(backpressure)

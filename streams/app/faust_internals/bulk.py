@@ -69,6 +69,9 @@ class BulkChannel:
     async def put(self, batch: RawBatch) -> None:
         await self._queue.put(batch)
 
+    def full(self) -> bool:
+        return self._queue.full()
+
     async def get(self) -> RawBatch:
         """The next batch of the current generation (older ones are fetched again)."""
         if self._in_hand is not None:
@@ -129,14 +132,22 @@ def bulk_channel(app: App, topic: str, max_records: int, max_batches: int = 4) -
 
 
 def bulk_task(
-    app: App, channel: BulkChannel, name: str, handle: Callable[[RawBatch], Awaitable[None]]
+    app: App,
+    channel: BulkChannel,
+    name: str,
+    handle: Callable[[RawBatch], Awaitable[None]],
+    ready: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Run ``handle`` on every batch of ``channel`` in a task of ``app``, acknowledging each
-    batch once ``handle`` returns (its outputs sent: the next commit flushes them first)."""
+    batch once ``handle`` returns (its outputs sent: the next commit flushes them first).
+    ``ready``: awaited before each batch is taken (back-pressure: no batch is in hand
+    meanwhile, so a revocation does not wait for it)."""
 
     async def consume() -> None:
         try:
             while True:
+                if ready is not None:
+                    await ready()
                 batch = await channel.get()
                 await handle(batch)
                 channel.done(batch)

@@ -64,6 +64,8 @@ AGENT_ERROR_EXIT = 70
 # how long the fetcher waits before asking again while only stream records are to fetch
 # and the rebalance has not ended
 _REBALANCE_POLL_S = 0.05
+# how often a hand-over waiting on a full bulk channel looks whether its partition paused
+_FULL_QUEUE_POLL_S = 0.05
 
 
 class Consumer(faust_aiokafka.Consumer):
@@ -154,12 +156,31 @@ class Consumer(faust_aiokafka.Consumer):
                     [r.value or b"" for r in part],
                     [r.key for r in part],
                 )
-                await channel.put(batch)
+                if not await self._put_unless_paused(channel, tp, batch):
+                    await self.seek(tp, records[start].offset)  # fetched again on resume
+                    del pending[tp]
+                    continue
                 self._handed_over(tp, batch)
                 if start + len(part) < len(records):
                     pending[tp] = (records, start + len(part), batch.offsets[-1] + 1)
                 else:
                     del pending[tp]
+
+    async def _put_unless_paused(self, channel: BulkChannel, tp: Any, batch: RawBatch) -> bool:
+        """Queue ``batch``, waiting while the channel is full, unless ``tp`` is paused
+        meanwhile (False). A full queue holds the fetcher, and with it every other topic:
+        a role that stops taking batches (back-pressure) pauses their partitions, so the
+        others (events.fused, whose progress lifts the pause) are fetched on."""
+        while True:
+            if not channel.full():
+                await channel.put(batch)  # at once: no timer for the usual case
+                return True
+            try:
+                await asyncio.wait_for(channel.put(batch), _FULL_QUEUE_POLL_S)
+                return True
+            except TimeoutError:
+                if tp in self._paused_partitions:
+                    return False
 
     def _handed_over(self, tp: Any, batch: RawBatch) -> None:
         """What Faust's fetch loop and its monitor note per message, for a whole batch."""

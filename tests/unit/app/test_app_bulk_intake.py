@@ -194,3 +194,35 @@ def test_an_abandoned_batch_is_not_acknowledged_and_ends_the_channel(
         return sorted(consumer._acked[raw])
 
     assert asyncio.run(main()) == []
+
+
+def test_a_full_channel_whose_partition_pauses_lets_the_fetcher_go_on(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role that stops taking batches pauses their partitions: the hand-over waiting on
+    the full queue gives the rest of the fetch up (fetched again from where it stopped,
+    after the resume) instead of holding the fetcher, and so every other topic."""
+    app, raw, _ = _app(tmp_path, batch_max_events=1)
+    app.bulk_channels[raw.topic]._queue = asyncio.Queue(1)
+    _fetching(monkeypatch, [{raw: _records([0, 1, 2])}])
+    seeks: list[tuple[TP, int]] = []
+
+    async def main() -> list[int]:
+        consumer = app.consumer
+
+        async def seek(tp: TP, offset: int) -> None:
+            seeks.append((tp, offset))
+
+        monkeypatch.setattr(consumer, "seek", seek)
+
+        async def pause_soon() -> None:
+            await asyncio.sleep(0.1)
+            consumer.pause_partitions([raw])
+
+        pausing = asyncio.ensure_future(pause_soon())
+        await asyncio.wait_for(consumer._getmany({raw}, 1.0), 2.0)
+        await pausing
+        return [(await app.bulk_channels[raw.topic].get()).offsets[0], consumer._read_offset[raw]]
+
+    assert asyncio.run(main()) == [0, 0]  # one batch queued, read offset stays with it
+    assert seeks == [(raw, 1)]
