@@ -24,6 +24,7 @@ from typing import Any
 
 from streams.app.faust_internals import (
     RawBatch,
+    batches_of_events,
     bulk_channel,
     bulk_task,
     guard_commits,
@@ -51,6 +52,9 @@ log = logging.getLogger(__name__)
 # Fused messages per batch at most: a batch is what one fetch brought for one partition (a
 # fused message carries about 280 events, at most a normalize batch's worth)
 FUSED_BATCH_MESSAGES = 512
+# roles whose Faust agents read events.fused too: with one of them in the process, dedup
+# reads it through an agent as well
+FUSED_AGENT_ROLES = frozenset({"sink"})
 # how often the normalizer's lead is looked at between fused batches
 _LEAD_CHECK_S = 0.05
 
@@ -306,14 +310,16 @@ def load_partition(
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     worker = DedupWorker(app, settings, metrics)
     fused_name = settings.kafka.topic(FUSED)
-    channel = bulk_channel(app, fused_name, FUSED_BATCH_MESSAGES)
 
     async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         await worker.forget({tp.partition for tp in revoked if tp.topic == fused_name})
 
     app.on_partitions_revoked.connect(on_revoked)
     guard_commits(app, worker.committing)
-    bulk_task(app, channel, "dedup", worker.handle)
+    if FUSED_AGENT_ROLES & app.roles:
+        _register_agent(app, settings, worker, fused_name)
+    else:
+        bulk_task(app, bulk_channel(app, fused_name, FUSED_BATCH_MESSAGES), "dedup", worker.handle)
 
     async def backpressure() -> None:
         # the lead changes while no fused batch comes (the normalizer sends, the producer
@@ -322,3 +328,20 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
             worker.backpressure()
 
     app.timer(_LEAD_CHECK_S, name="dedup-lead")(backpressure)
+
+
+def _register_agent(app: Any, settings: Settings, worker: DedupWorker, fused_name: str) -> None:
+    """events.fused through a Faust agent (a Faust event per message): in a process where
+    another role's agent reads the topic too, as the bulk hand-over takes the topic's records
+    away from Faust's agents (streams/app/faust_internals/bulk.py)."""
+    log.info("dedup takes events.fused per message: the sink's agent reads it in this process")
+    fused = app.topic(fused_name, key_serializer="raw", value_serializer="raw")
+
+    async def dedup(stream: Any) -> None:
+        async for events in stream.take_events(
+            FUSED_BATCH_MESSAGES, within=settings.pipeline.batch_max_ms / 1000
+        ):
+            for batch in batches_of_events(events, app.consumer_generation_id):
+                await worker.handle(batch)
+
+    app.agent(fused, name="dedup")(dedup)

@@ -28,7 +28,13 @@ from streams.app.faust_internals.access import (
     last_read_offset,
     write_through,
 )
-from streams.app.faust_internals.bulk import BulkChannel, RawBatch, bulk_channel, bulk_task
+from streams.app.faust_internals.bulk import (
+    BulkChannel,
+    RawBatch,
+    batches_of_events,
+    bulk_channel,
+    bulk_task,
+)
 from streams.app.faust_internals.consumer import (
     AGENT_ERROR_EXIT,
     App,
@@ -53,6 +59,7 @@ __all__ = [
     "RawBatch",
     "Resumed",
     "Transport",
+    "batches_of_events",
     "bulk_channel",
     "bulk_task",
     "committed_offset",

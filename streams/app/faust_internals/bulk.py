@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from streams.app.faust_internals.consumer import App
 
-__all__ = ["BulkChannel", "RawBatch", "bulk_channel", "bulk_task"]
+__all__ = ["BulkChannel", "RawBatch", "batches_of_events", "bulk_channel", "bulk_task"]
 
 
 @dataclass(frozen=True)
@@ -164,3 +164,24 @@ def bulk_task(
 
     consume.__name__ = name
     app.task(consume)
+
+
+def batches_of_events(events: list[Any], generation: int) -> list[RawBatch]:
+    """Faust events (a ``take_events`` chunk) as :class:`RawBatch` es, one per partition
+    in the order they came, for a role that takes a topic either way (Faust acknowledges
+    the events; the batches are not :meth:`BulkChannel.done`)."""
+    by_tp: dict[Any, list[Any]] = {}
+    for event in events:
+        by_tp.setdefault(event.message.tp, []).append(event.message)
+    return [
+        RawBatch(
+            tp,
+            generation,
+            messages[0].offset,
+            [m.offset for m in messages],
+            [round(m.timestamp * 1000) for m in messages],
+            [m.value or b"" for m in messages],
+            [m.key for m in messages],
+        )
+        for tp, messages in by_tp.items()
+    ]

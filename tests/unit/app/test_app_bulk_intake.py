@@ -226,3 +226,26 @@ def test_a_full_channel_whose_partition_pauses_lets_the_fetcher_go_on(
 
     assert asyncio.run(main()) == [0, 0]  # one batch queued, read offset stays with it
     assert seeks == [(raw, 1)]
+
+
+def test_faust_events_become_batches_per_partition_in_their_order() -> None:
+    """The dedup role's agent path (a process where the sink's agent reads events.fused
+    too) hands its chunks to the same handler as the bulk path."""
+    from types import SimpleNamespace
+
+    from streams.app.faust_internals import batches_of_events
+
+    a, b = TP("events.fused", 0), TP("events.fused", 1)
+
+    def event(tp: TP, offset: int) -> Any:
+        message = SimpleNamespace(
+            tp=tp, offset=offset, timestamp=offset + 0.5, key=b"7", value=b"v"
+        )
+        return SimpleNamespace(message=message)
+
+    batches = batches_of_events([event(a, 4), event(b, 9), event(a, 5)], generation=3)
+    assert [(x.tp, x.offsets, x.ack_from, x.generation) for x in batches] == [
+        (a, [4, 5], 4, 3),
+        (b, [9], 9, 3),
+    ]
+    assert batches[0].timestamps_ms == [4_500, 5_500] and batches[0].keys == [b"7", b"7"]
