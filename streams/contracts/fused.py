@@ -222,6 +222,7 @@ class StringColumn:
         n = len(column)
         if n == 0:
             return b"[]"
+        bytes(column._base_blob).decode()  # UnicodeDecodeError, as to_list's decode raises
         data = np.frombuffer(column._base_blob, dtype=np.uint8)
         if np.any((data < 0x20) | (data == 0x22) | (data == 0x5C)):
             return orjson.dumps(column.to_list())

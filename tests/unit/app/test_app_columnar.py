@@ -112,3 +112,11 @@ def test_a_string_column_of_fused_events_is_the_json_of_its_strings(values: list
     chunks = [encode_columns("links", {"ref": taken[i : i + 2]}) for i in range(0, n, 2)]
     assert [v for c in chunks for v in decode_columns(c)[2]["ref"]] == expected
     assert taken == expected and list(taken) == expected
+
+
+def test_a_string_column_that_is_not_utf8_is_refused_as_before() -> None:
+    column = StringColumn(np.array([0, 2], dtype=np.uint32), b"\xff\xfe")
+    with pytest.raises(UnicodeDecodeError):
+        column.json_array()
+    with pytest.raises(UnicodeDecodeError):
+        column.to_list()
