@@ -1,10 +1,12 @@
 """Role ``dedup``: fused batches to cases and event-to-case links, one kernel call per tile.
 
-The agent keeps, per assigned partition, a :class:`PartitionState` (watermarks, reorder
-buffers, per-tile kernel state). For each chunk of fused messages it buffers the events,
+The role keeps, per assigned partition, a :class:`PartitionState` (watermarks, reorder
+buffers, per-tile kernel state). It consumes ``events.fused`` in bulk (no Faust event per
+message: streams/app/faust_internals/bulk.py): each batch is one partition's fetched
+messages, decoded straight from the fetched values. For each batch it buffers the events,
 releases those every raw partition has passed, runs the kernels once per touched tile, and
 sends links, cases and the dead letters of records a source sent twice. Before the input
-offsets commit (a commit guard, streams/app/faust_internals.py) it waits until the broker
+offsets commit (a commit guard, streams/app/faust_internals/consumer.py) it waits until the broker
 has every output sent so far and writes the tiles touched since the last commit to the
 changelog: once per commit rather than per chunk, since only the state as of a commit is
 ever read back, and a chunk's links go out without waiting for a changelog round trip. Late
@@ -20,7 +22,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from streams.app.faust_internals import guard_commits, hold_partitions
+from streams.app.faust_internals import (
+    RawBatch,
+    batches_of_events,
+    bulk_channel,
+    bulk_task,
+    guard_commits,
+    hold_partitions,
+)
+from streams.app.fused_lead import fused_lead
 from streams.app.kafka_admin import read_to_end
 from streams.app.metrics import Metrics
 from streams.contracts.closures import decode_closures, is_closure_frame
@@ -38,6 +48,15 @@ from streams.settings import Settings
 __all__ = ["register"]
 
 log = logging.getLogger(__name__)
+
+# Fused messages per batch at most: a batch is what one fetch brought for one partition (a
+# fused message carries about 280 events, at most a normalize batch's worth)
+FUSED_BATCH_MESSAGES = 512
+# roles whose Faust agents read events.fused too: with one of them in the process, dedup
+# reads it through an agent as well
+FUSED_AGENT_ROLES = frozenset({"sink"})
+# how often the normalizer's lead is looked at between fused batches
+_LEAD_CHECK_S = 0.05
 
 
 def expected_sources(settings: Settings) -> frozenset[tuple[str, int]]:
@@ -78,6 +97,12 @@ class DedupWorker:
         self.in_flight: list[Any] = []  # delivery futures of outputs not yet acknowledged
         # held while a chunk is handled and while the state is written for a commit
         self.lock = asyncio.Lock()
+        # what this process's normalize role sent to events.fused and this role has not
+        # handled yet (streams/app/fused_lead.py)
+        self.lead = fused_lead(app)
+        self.lead.arm(settings.kafka.topic(FUSED), settings.pipeline.max_pending_events)
+        self.holding_ahead = False  # the raw partitions ahead of the watermark are held
+        self.holding_lead = False  # every raw partition is held: the normalizer is ahead
 
     @asynccontextmanager
     async def committing(self) -> AsyncIterator[None]:
@@ -113,6 +138,7 @@ class DedupWorker:
             await self.persist(partitions)
             for p in partitions:
                 self.partitions.pop(p, None)
+            self.lead.forget(partitions)
 
     async def partition(self, p: int) -> PartitionState:
         state = self.partitions.get(p)
@@ -130,47 +156,57 @@ class DedupWorker:
             self.partitions[p] = state
         return state
 
-    async def handle(self, events: list[Any]) -> None:
+    async def handle(self, batch: RawBatch) -> None:
+        started = time.perf_counter()
         async with self.lock:
-            await self._handle(events)
+            await self._handle(batch)
+        self.metrics.observe(
+            "citystream_batch_duration_seconds", time.perf_counter() - started, stage="dedup"
+        )
 
-    async def _handle(self, events: list[Any]) -> None:
-        touched: set[int] = set()
-        for event in events:
-            m = event.message
-            state = await self.partition(m.partition)
-            touched.add(m.partition)
-            state.changed = True
+    async def _handle(self, batch: RawBatch) -> None:
+        state = await self.partition(batch.partition)
+        state.changed = True
+        for offset, key, value in zip(batch.offsets, batch.keys, batch.values, strict=True):
             try:
-                self._take(state, m.key, m.value or b"")
+                self._take(state, key, value)
             except ValueError as exc:  # FusedFormatError, a bad closure or watermark frame
-                await self._malformed(m, exc)
-        for p in sorted(touched):
-            await self._release(self.partitions[p])
-        self._backpressure()
+                await self._malformed(batch, offset, value, exc)
+        await self._release(state)
+        self.lead.handled(batch.partition, batch.offsets[-1])
+        self.backpressure()
         # acknowledged outputs need no further wait (a failed one stays, for persist to raise)
         self.in_flight = [
             f for f in self.in_flight if not f.done() or f.cancelled() or f.exception() is not None
         ]
 
-    def _backpressure(self) -> None:
-        """Keep the reorder buffers under ``max_pending_events``: from a quarter of it, the
-        raw partitions this worker reads ahead of the watermark pause (the watermark's own
-        keep going, so it moves and the buffers drain), until under an eighth of it."""
+    def backpressure(self) -> None:
+        """Keep the reorder buffers under ``max_pending_events``.
+
+        From a quarter of it in the buffers, the raw partitions this worker reads ahead of
+        the watermark pause (the watermark's own keep going, so it moves and the buffers
+        drain), until under an eighth of it. And from a quarter of it in the normalizer's
+        lead on events.fused (this process's: streams/app/fused_lead.py) every raw
+        partition pauses, until the lead is under an eighth: the events already sent reach
+        the buffer whatever is paused."""
         buffered = sum(s.buffered() for s in self.partitions.values())
         self.peak_buffered = max(self.peak_buffered, buffered)
         self.metrics.set("citystream_buffered_events", float(buffered))
         self.metrics.set("citystream_buffered_events_peak", float(self.peak_buffered))
         cap = self.settings.pipeline.max_pending_events
-        holding = bool(self.app.held)
-        if buffered >= cap // 4 or (holding and buffered >= cap // 8):
-            wanted = sources_ahead([s.tracker for s in self.partitions.values()])
-        elif not holding:
+        was_holding = bool(self.app.held)
+        self.holding_ahead = buffered >= cap // 4 or (self.holding_ahead and buffered >= cap // 8)
+        self.holding_lead = self.lead.over(self.app, None if not self.holding_lead else cap // 8)
+        if not (self.holding_ahead or self.holding_lead or was_holding):
             return
-        else:
-            wanted = set()
+        wanted: set[tuple[str, int]] = set()
+        if self.holding_ahead:
+            wanted |= sources_ahead([s.tracker for s in self.partitions.values()])
+        if self.holding_lead:
+            wanted |= self.expected
         held = hold_partitions(self.app, wanted)
-        if held and not holding:
+        self.lead.notify()  # the normalize role waits on the holds
+        if held and not was_holding:
             self.metrics.inc("citystream_backpressure_holds_total")
             log.info("dedup buffer at %d events: %d raw partitions paused", buffered, held)
         self.metrics.set("citystream_raw_partitions_held", float(held))
@@ -187,21 +223,16 @@ class DedupWorker:
             return
         state.add(tile, value, decode_batch(value))
 
-    async def _malformed(self, m: Any, exc: ValueError) -> None:
+    async def _malformed(self, batch: RawBatch, offset: int, value: bytes, exc: ValueError) -> None:
+        topic, partition = batch.tp.topic, batch.partition
         letter = DeadLetter(
-            "dedup",
-            Reason.MALFORMED_FRAME,
-            str(exc),
-            m.value or b"",
-            m.topic,
-            m.partition,
-            m.offset,
+            "dedup", Reason.MALFORMED_FRAME, str(exc), value, topic, partition, offset
         )
         self.in_flight.append(
             await self.dead.send(key=b"dedup", value=letter.to_json(), force=True)
         )
         self.metrics.inc("citystream_deadletters_total", reason=Reason.MALFORMED_FRAME.value)
-        log.error("events.fused %d@%d dead-lettered: %s", m.partition, m.offset, exc)
+        log.error("events.fused %d@%d dead-lettered: %s", partition, offset, exc)
 
     def _closures(self, state: PartitionState, tile: int, value: bytes) -> None:
         closures = decode_closures(value)
@@ -278,7 +309,6 @@ def load_partition(
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     worker = DedupWorker(app, settings, metrics)
-    fused = app.topic(settings.kafka.topic(FUSED), key_serializer="raw", value_serializer="raw")
     fused_name = settings.kafka.topic(FUSED)
 
     async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
@@ -286,13 +316,32 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
 
     app.on_partitions_revoked.connect(on_revoked)
     guard_commits(app, worker.committing)
+    if FUSED_AGENT_ROLES & app.roles:
+        _register_agent(app, settings, worker, fused_name)
+    else:
+        bulk_task(app, bulk_channel(app, fused_name, FUSED_BATCH_MESSAGES), "dedup", worker.handle)
+
+    async def backpressure() -> None:
+        # the lead changes while no fused batch comes (the normalizer sends, the producer
+        # acknowledges): looked at between batches too
+        if worker.holding_lead or worker.lead.over(app):
+            worker.backpressure()
+
+    app.timer(_LEAD_CHECK_S, name="dedup-lead")(backpressure)
+
+
+def _register_agent(app: Any, settings: Settings, worker: DedupWorker, fused_name: str) -> None:
+    """events.fused through a Faust agent (a Faust event per message): in a process where
+    another role's agent reads the topic too, as the bulk hand-over takes the topic's records
+    away from Faust's agents (streams/app/faust_internals/bulk.py)."""
+    log.info("dedup takes events.fused per message: the sink's agent reads it in this process")
+    fused = app.topic(fused_name, key_serializer="raw", value_serializer="raw")
 
     async def dedup(stream: Any) -> None:
-        async for events in stream.take_events(512, within=settings.pipeline.batch_max_ms / 1000):
-            started = time.perf_counter()
-            await worker.handle(events)
-            metrics.observe(
-                "citystream_batch_duration_seconds", time.perf_counter() - started, stage="dedup"
-            )
+        async for events in stream.take_events(
+            FUSED_BATCH_MESSAGES, within=settings.pipeline.batch_max_ms / 1000
+        ):
+            for batch in batches_of_events(events, app.consumer_generation_id):
+                await worker.handle(batch)
 
     app.agent(fused, name="dedup")(dedup)

@@ -48,6 +48,7 @@ class App(faust_internals.App):
     """The Faust app plus the worker's settings and metrics."""
 
     citystream_settings: Settings
+    roles: frozenset[str]  # of this worker process
     metrics: Metrics
 
 
@@ -180,6 +181,7 @@ def create_app(settings: Settings, roles: Iterable[str]) -> App:
         logging_config=None,
     )
     app.citystream_settings = settings
+    app.roles = frozenset(roles)
     app.metrics = Metrics()
     app.metrics.set("citystream_worker_info", 1.0, group=group)
     app.metrics.add_collector(lambda: _faust_sensors(app))

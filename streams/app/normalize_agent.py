@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from streams.app.faust_internals import (
-    BulkChannel,
     RawBatch,
     bulk_channel,
+    bulk_task,
     committed_offset,
     last_read_offset,
 )
+from streams.app.fused_lead import FusedLead, fused_lead
 from streams.app.metrics import Metrics
 from streams.contracts.fused import FLAG_LATE, encode_batch
 from streams.contracts.topics import DEADLETTER, FUSED, RAW_TOPICS, REQUEST_UPDATES
@@ -26,6 +28,8 @@ from streams.intake.normalize import Normalizer
 from streams.settings import Settings
 
 __all__ = ["register"]
+
+_GATE_POLL_S = 0.1
 
 
 class _Progress:
@@ -47,6 +51,7 @@ class _Outputs:
     fused: Any
     dead: Any
     updates: Any  # hotline request updates
+    lead: FusedLead  # what this process's dedup role has not handled yet of the fused sent
 
 
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
@@ -59,15 +64,17 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         app.topic(settings.kafka.topic(FUSED), **raw_topic),
         app.topic(settings.kafka.topic(DEADLETTER), **raw_topic),
         app.topic(settings.kafka.topic(REQUEST_UPDATES), **raw_topic),
+        fused_lead(app),
     )
     for source, raw_name in RAW_TOPICS.items():
         topic_name = settings.kafka.topic(raw_name)
         # a partition's fetched records reach the adapters as one batch (no Faust event
-        # per record): streams/app/faust_internals.py, "Bulk intake"
+        # per record): streams/app/faust_internals/bulk.py
         channel = bulk_channel(app, topic_name, settings.pipeline.normalize_batch_events)
         progress = _Progress()
         intake = _Intake(settings, metrics, normalizer, engine, source, topic_name, out, progress)
-        _add_intake_task(app, channel, intake)
+        ready = _ready(app, topic_name, out.lead)
+        bulk_task(app, channel, f"normalize_{source}", intake.handle, ready)
         _add_idle_timer(app, settings, topic_name, out.fused, progress)
 
 
@@ -107,7 +114,7 @@ class _Intake:
             key = str(update.event_id).encode()
             await out.updates.send(key=key, value=update.to_json(), force=True)
             metrics.inc("citystream_request_updates_total")
-        await _send_tiles(self.engine, result.batch, out.fused)
+        await _send_tiles(self.engine, result.batch, out)
         self.progress.saw(partition, max(batch.timestamps_ms))
         await _send_watermarks(self.settings, self.topic_name, out.fused, self.progress, set())
         metrics.inc("citystream_records_total", len(batch), stage="normalize", source=source)
@@ -120,30 +127,36 @@ class _Intake:
         )
 
 
-def _add_intake_task(app: Any, channel: BulkChannel, intake: _Intake) -> None:
-    async def normalize() -> None:
-        try:
-            while True:
-                batch = await channel.get()
-                await intake.handle(batch)
-                channel.done(batch)  # outputs sent: the next commit flushes them first
-        except asyncio.CancelledError:
-            channel.abandon()
-            raise
-        except Exception as exc:
-            channel.abandon()
-            # a task that died quietly would stall the topic: the worker ends, as when an
-            # agent raises (faust_internals), and restarts from the committed offsets
-            await app._on_agent_error(normalize.__name__, exc)
-            raise
-
-    normalize.__name__ = f"normalize_{intake.source}"
-    app.task(normalize)
-
-
-async def _send_tiles(engine: DedupEngine, batch: Any, fused: Any) -> None:
+async def _send_tiles(engine: DedupEngine, batch: Any, out: _Outputs) -> None:
     for tile, part in engine.tile_batches(batch):
-        await fused.send(key=str(tile).encode(), value=encode_batch(part), force=True)
+        sent = await out.fused.send(key=str(tile).encode(), value=encode_batch(part), force=True)
+        out.lead.track(sent, len(part))
+
+
+def _ready(app: Any, topic_name: str, lead: FusedLead) -> Callable[[], Awaitable[None]]:
+    """Back-pressure before a batch of ``topic_name`` is taken: wait while this process's
+    dedup role holds every partition of the topic this worker reads (the sources ahead of
+    its watermark), or while it is a budget behind this process's normalizer on
+    events.fused (streams/app/fused_lead.py). The dedup role pauses those partitions too,
+    so that their full queue does not hold the fetcher."""
+
+    def held() -> bool:
+        consumer = app.consumer
+        if consumer is None or not app.held:
+            return False
+        mine = {(tp.topic, tp.partition) for tp in consumer.assignment() if tp.topic == topic_name}
+        return bool(mine) and mine <= app.held
+
+    async def ready() -> None:
+        while held() or lead.over(app):
+            try:
+                # woken when the dedup role handles events or changes its holds; the
+                # timeout in case a change came between the check and the wait
+                await asyncio.wait_for(lead.changed.wait(), _GATE_POLL_S)
+            except TimeoutError:
+                continue
+
+    return ready
 
 
 async def _send_watermarks(

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from streams.contracts.fused import StringColumn
+
 __all__ = [
     "COLUMNAR_VERSION",
     "MAX_ROWS_PER_MESSAGE",
@@ -41,15 +43,21 @@ def encode_columns(kind: str, columns: Mapping[str, Any]) -> bytes:
         raise ColumnarError(f"{kind}: columns differ in length: {lengths}")
     n = next(iter(lengths.values()), 0)
     # orjson serialises numpy arrays natively but only contiguous ones (a structured
-    # array's field is a strided view).
-    cols = {
-        name: np.ascontiguousarray(col) if isinstance(col, np.ndarray) else col
-        for name, col in columns.items()
-    }
+    # array's field is a strided view); a string column of fused events goes in as the
+    # JSON it makes of its bytes (no Python string per row)
+    cols = {name: _encodable(col) for name, col in columns.items()}
     return orjson.dumps(
         {"v": COLUMNAR_VERSION, "kind": kind, "n": n, "columns": cols},
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
+
+
+def _encodable(col: Any) -> Any:
+    if isinstance(col, np.ndarray):
+        return np.ascontiguousarray(col)
+    if isinstance(col, StringColumn):
+        return orjson.Fragment(col.json_array())
+    return col
 
 
 def encode_chunks(

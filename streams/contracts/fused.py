@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
+import orjson
 
 from streams.contracts.sources import Source
 
@@ -184,7 +185,15 @@ class StringColumn:
     def blob(self) -> bytes | memoryview:
         return self._compact()._base_blob
 
-    def __getitem__(self, i: int) -> str:
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> StringColumn: ...
+
+    def __getitem__(self, i: int | slice) -> str | StringColumn:
+        if isinstance(i, slice):
+            return self.take(np.arange(len(self))[i])
         self._gather_parts()
         row = i if self._index is None else int(self._index[i])
         start, end = int(self._base_offsets[row]), int(self._base_offsets[row + 1])
@@ -199,6 +208,35 @@ class StringColumn:
             return [blob[a:b].decode() for a, b in itertools.pairwise(bounds)]
         starts, ends = self._bounds()
         return [blob[a:b].decode() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_list())
+
+    def json_array(self) -> bytes:
+        """The column as a JSON array of strings, without a Python string per row.
+
+        The gathered UTF-8 bytes go between quotes as they are (JSON takes UTF-8 as it
+        is); only a column with a byte JSON must escape (a quote, a backslash, a control
+        character: rare in references and names) goes through the JSON encoder."""
+        column = self._compact()
+        n = len(column)
+        if n == 0:
+            return b"[]"
+        bytes(column._base_blob).decode()  # UnicodeDecodeError, as to_list's decode raises
+        data = np.frombuffer(column._base_blob, dtype=np.uint8)
+        if np.any((data < 0x20) | (data == 0x22) | (data == 0x5C)):
+            return orjson.dumps(column.to_list())
+        offsets = column._base_offsets.astype(np.int64)
+        lengths = np.diff(offsets)
+        # string i starts after "[", its predecessors' bytes and their quotes and commas
+        # (3 each), and its own opening quote
+        starts = offsets[:-1] + 3 * np.arange(n, dtype=np.int64) + 2
+        out = np.full(int(offsets[-1]) + 3 * n + 1, ord(","), dtype=np.uint8)
+        out[0], out[-1] = ord("["), ord("]")
+        out[starts - 1] = ord('"')
+        out[starts + lengths] = ord('"')
+        out[np.arange(len(data), dtype=np.int64) + np.repeat(starts - offsets[:-1], lengths)] = data
+        return out.tobytes()
 
     def take(self, index: np.ndarray) -> StringColumn:
         """The strings at ``index`` (no bytes copied until the column is serialised)."""
@@ -274,6 +312,8 @@ class StringColumn:
         return StringColumn(offsets.astype(_OFFSET_DTYPE), b"".join(bytes(c.blob) for c in columns))
 
     def __eq__(self, other: object) -> bool:
+        if isinstance(other, list):  # the engine's link and case columns, as they were
+            return self.to_list() == other
         if not isinstance(other, StringColumn):
             return NotImplemented
         return self.to_list() == other.to_list()

@@ -23,7 +23,12 @@ from kernels.grid import GridSpec
 from kernels.params import DedupParams
 from kernels.state import DedupState, restore, snapshot
 from streams.contracts.closures import Closure
-from streams.contracts.fused import FLAG_BEYOND_STATE, FLAG_REQUEST_UPDATE, FusedBatch
+from streams.contracts.fused import (
+    FLAG_BEYOND_STATE,
+    FLAG_REQUEST_UPDATE,
+    FusedBatch,
+    StringColumn,
+)
 from streams.dedup.routing import TileRouter
 from streams.reference.categories import CategoryTable
 from streams.settings import Settings
@@ -39,6 +44,10 @@ __all__ = [
 
 _TILE_MAGIC = b"CSTILE01"
 _TILE_HEADER = struct.Struct("<8sqQQ")  # magic, tile, n recent ids, kernel snapshot bytes
+# a column of links or cases: numbers, names (department), or strings of the events
+# (gathered once, when the column is serialised)
+Column = npt.NDArray[Any] | list[str] | StringColumn
+
 _EVICT_EVERY = 16  # batches between evictions (results never depend on it)
 
 
@@ -173,8 +182,8 @@ class TileDedup:
 class TileOutput:
     """What one tile reports for one released batch (columns of equal length each)."""
 
-    links: dict[str, npt.NDArray[Any] | list[str]]
-    cases: dict[str, npt.NDArray[Any] | list[str]]
+    links: dict[str, Column]
+    cases: dict[str, Column]
     duplicates: FusedBatch  # the source sent an accepted record again: dead-letter them
     beyond_state: int = 0  # home events beyond the state's reach: linked to cases of their own
     closed: int = 0  # closures that closed a case held in this tile's state
@@ -196,12 +205,20 @@ class TileOutput:
         )
 
 
+def _string_column(column: Column) -> StringColumn:
+    if not isinstance(column, StringColumn):
+        raise TypeError(f"a string column of links or cases is a {type(column).__name__}")
+    return column
+
+
 def _concat_columns(
-    parts: list[dict[str, npt.NDArray[Any] | list[str]]],
-) -> dict[str, npt.NDArray[Any] | list[str]]:
-    out: dict[str, npt.NDArray[Any] | list[str]] = {}
+    parts: list[dict[str, Column]],
+) -> dict[str, Column]:
+    out: dict[str, Column] = {}
     for name, first in parts[0].items():
-        if isinstance(first, list):
+        if isinstance(first, StringColumn):
+            out[name] = StringColumn.join([_string_column(p[name]) for p in parts])
+        elif isinstance(first, list):
             out[name] = [v for p in parts for v in p[name]]
         else:
             out[name] = np.concatenate([np.asarray(p[name]) for p in parts])
@@ -370,7 +387,7 @@ class DedupEngine:
         is_new: npt.NDArray[np.bool_],
         rec: npt.NDArray[np.uint64],
         flags: npt.NDArray[np.uint8],
-    ) -> dict[str, npt.NDArray[Any] | list[str]]:
+    ) -> dict[str, Column]:
         idx = np.flatnonzero(mask)
         f = _take_columns(batch.events, idx, _LINK_FIXED)
         return {
@@ -385,7 +402,8 @@ class DedupEngine:
             "lon": f["lon"],
             "event_time_ms": f["event_time_ms"],
             "ingest_time_ms": f["ingest_time_ms"],
-            "source_ref": batch.strings["source_ref"].take(idx).to_list(),
+            # lazy: the bytes are gathered once, straight into the links' JSON
+            "source_ref": batch.strings["source_ref"].take(idx),
         }
 
     def _case_columns(
@@ -394,7 +412,7 @@ class DedupEngine:
         mask: npt.NDArray[np.bool_],
         rec: npt.NDArray[np.uint64],
         flags: npt.NDArray[np.uint8],
-    ) -> dict[str, npt.NDArray[Any] | list[str]]:
+    ) -> dict[str, Column]:
         idx = np.flatnonzero(mask)
         f = _take_columns(batch.events, idx, _CASE_FIXED)
         return {
@@ -408,5 +426,5 @@ class DedupEngine:
             "source": f["source"],
             "flags": flags[idx],
             "recurrence_of": rec[idx],
-            "reporter": batch.strings["reporter"].take(idx).to_list(),
+            "reporter": batch.strings["reporter"].take(idx),
         }

@@ -114,6 +114,12 @@ def test_a_report_after_a_close_is_a_recurrence_and_open_cases_keep_attracting(
         )
         assert _closed(s) == {x1}
         assert scrape_metric(port, "citystream_closures_late_total") == 0
+        # the cases and updates topics go Faust's per-message way: its fetcher must still
+        # take our inline hand-off (streams/app/faust_internals/handoff.py); a Faust whose
+        # wait_first changed shape would quietly fall back to the slow path
+        handoffs = "citystream_faust_handoffs_total"
+        inline = scrape_metric(port, handoffs, path="inline")
+        assert inline > scrape_metric(port, handoffs, path="task"), f"{inline} inline hand-offs"
         worker.kill()  # the applied close must come back from the dedup changelog
         worker = WorkerProcess(s, ROLES, port, tmp_path / "worker-restarted.log").start()
         produce_records(s, _feed([x_again, y_again], again_ms))

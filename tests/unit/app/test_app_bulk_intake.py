@@ -1,4 +1,4 @@
-"""Raw topics consumed in bulk (streams/app/faust_internals.py, "Bulk intake"): the real
+"""Raw topics consumed in bulk (streams/app/faust_internals/bulk.py): the real
 Faust consumer of the worker's app, its fetch from the broker replaced by a recorder. These
 tests read Faust's own bookkeeping (read offsets, acked offsets, the offset a commit would
 take), so they fail when a Faust upgrade changes it."""
@@ -23,10 +23,11 @@ class _Record:  # the fields of aiokafka's ConsumerRecord that the hand-over rea
     offset: int
     timestamp: int
     value: bytes | None
+    key: bytes | None
 
 
 def _records(offsets: list[int]) -> list[_Record]:
-    return [_Record(o, 1_000 + o, b"v%d" % o) for o in offsets]
+    return [_Record(o, 1_000 + o, b"v%d" % o, b"k%d" % o if o % 2 else None) for o in offsets]
 
 
 def _app(tmp_path: Any, batch_max_events: int = 4) -> tuple[App, TP, TP]:
@@ -66,6 +67,7 @@ def test_raw_records_are_handed_over_per_partition_in_batches(
     assert list(left) == [other]  # what is not bulk goes Faust's way
     assert [b.offsets for b in batches] == [[10, 11, 12, 13], [14, 15]]
     assert batches[1].timestamps_ms == [1_014, 1_015] and batches[1].values == [b"v14", b"v15"]
+    assert batches[1].keys == [None, b"k15"]  # the dedup role routes fused frames by key
     assert [b.ack_from for b in batches] == [10, 14]
     assert app.consumer._read_offset[raw] == 15
     assert HANDOFFS.bulk - before == 6
@@ -192,3 +194,58 @@ def test_an_abandoned_batch_is_not_acknowledged_and_ends_the_channel(
         return sorted(consumer._acked[raw])
 
     assert asyncio.run(main()) == []
+
+
+def test_a_full_channel_whose_partition_pauses_lets_the_fetcher_go_on(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role that stops taking batches pauses their partitions: the hand-over waiting on
+    the full queue gives the rest of the fetch up (fetched again from where it stopped,
+    after the resume) instead of holding the fetcher, and so every other topic."""
+    app, raw, _ = _app(tmp_path, batch_max_events=1)
+    app.bulk_channels[raw.topic]._queue = asyncio.Queue(1)
+    _fetching(monkeypatch, [{raw: _records([0, 1, 2])}])
+    seeks: list[tuple[TP, int]] = []
+
+    async def main() -> list[int]:
+        consumer = app.consumer
+
+        async def seek(tp: TP, offset: int) -> None:
+            seeks.append((tp, offset))
+
+        monkeypatch.setattr(consumer, "seek", seek)
+
+        async def pause_soon() -> None:
+            await asyncio.sleep(0.1)
+            consumer.pause_partitions([raw])
+
+        pausing = asyncio.ensure_future(pause_soon())
+        await asyncio.wait_for(consumer._getmany({raw}, 1.0), 2.0)
+        await pausing
+        return [(await app.bulk_channels[raw.topic].get()).offsets[0], consumer._read_offset[raw]]
+
+    assert asyncio.run(main()) == [0, 0]  # one batch queued, read offset stays with it
+    assert seeks == [(raw, 1)]
+
+
+def test_faust_events_become_batches_per_partition_in_their_order() -> None:
+    """The dedup role's agent path (a process where the sink's agent reads events.fused
+    too) hands its chunks to the same handler as the bulk path."""
+    from types import SimpleNamespace
+
+    from streams.app.faust_internals import batches_of_events
+
+    a, b = TP("events.fused", 0), TP("events.fused", 1)
+
+    def event(tp: TP, offset: int) -> Any:
+        message = SimpleNamespace(
+            tp=tp, offset=offset, timestamp=offset + 0.5, key=b"7", value=b"v"
+        )
+        return SimpleNamespace(message=message)
+
+    batches = batches_of_events([event(a, 4), event(b, 9), event(a, 5)], generation=3)
+    assert [(x.tp, x.offsets, x.ack_from, x.generation) for x in batches] == [
+        (a, [4, 5], 4, 3),
+        (b, [9], 9, 3),
+    ]
+    assert batches[0].timestamps_ms == [4_500, 5_500] and batches[0].keys == [b"7", b"7"]

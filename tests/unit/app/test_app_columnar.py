@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from streams.contracts.columnar import ColumnarError, decode_columns, encode_columns, rows
+from streams.contracts.fused import StringColumn
 
 _DT = np.dtype([("id", "<u8"), ("pad", "u1"), ("x", "<f8"), ("t", "<i8")])
 
@@ -86,3 +87,36 @@ def test_large_batches_split_into_bounded_messages_in_order() -> None:
     assert [len(b["event_id"]) for b in back] == [10, 10, 5]
     assert [v for b in back for v in b["event_id"]] == list(range(25))
     assert [v for b in back for v in b["ref"]] == [str(i) for i in range(25)]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["ref-1", "", "ü北京", "a b", "x" * 300],
+        ['say "hi"', "back\\slash", "tab\there", "ok"],  # bytes JSON escapes
+        [],
+    ],
+)
+def test_a_string_column_of_fused_events_is_the_json_of_its_strings(values: list[str]) -> None:
+    """Written straight from its bytes (no Python string per row), as the encoder would
+    write the list; taken rows, joined parts and slices (the chunks) too."""
+    column = StringColumn.from_list(values)
+    assert column.json_array() == orjson.dumps(values)
+    if not values:
+        return
+    picked = np.array([len(values) - 1, 0, 1])
+    taken = StringColumn.join([column.take(picked), StringColumn.from_list(["z"]), column])
+    expected = [values[i] for i in picked] + ["z"] + values
+    assert taken.json_array() == orjson.dumps(expected)
+    n = len(expected)
+    chunks = [encode_columns("links", {"ref": taken[i : i + 2]}) for i in range(0, n, 2)]
+    assert [v for c in chunks for v in decode_columns(c)[2]["ref"]] == expected
+    assert taken == expected and list(taken) == expected
+
+
+def test_a_string_column_that_is_not_utf8_is_refused_as_before() -> None:
+    column = StringColumn(np.array([0, 2], dtype=np.uint32), b"\xff\xfe")
+    with pytest.raises(UnicodeDecodeError):
+        column.json_array()
+    with pytest.raises(UnicodeDecodeError):
+        column.to_list()
