@@ -38,7 +38,10 @@ def _stable(probe: Any, polls: int = 4) -> Any:
 
     def check() -> bool:
         seen.append(probe())
-        return bool(seen[-1]) and seen[-polls:] == [seen[-1]] * polls
+        # a tuple of counts is truthy even when all are 0: stable only once something came
+        value = seen[-1]
+        started = any(value) if isinstance(value, tuple) else bool(value)
+        return started and seen[-polls:] == [value] * polls
 
     return check, seen
 
