@@ -30,10 +30,8 @@ SECTIONS = ("overdue", "chronic", "surge")
 START_MS = 1_690_243_200_000
 PERIODS = (
     ("weekly", date(2023, 7, 31)),  # Mon 31 July to Sun 6 August
-    ("weekly", date(2023, 7, 26)),
     ("monthly", date(2023, 7, 26)),
     ("monthly", date(2023, 8, 3)),
-    ("half-monthly", date(2023, 8, 3)),
 )
 
 
