@@ -217,6 +217,14 @@ def _before_rollups() -> list[Migration]:
     return migrations[: names.index("rollups")]
 
 
+# the building blocks the report queries read that came with the rollups, as the peer's
+# schema had them: the raw rows with FINAL (migration 0019's escalation_levels is
+# `escalations FINAL`'s rows, rolled up per month)
+RAW_BUILDING_BLOCKS = {
+    "escalation_levels": "SELECT case_id, level, escalated_at FROM {db}.escalations FINAL",
+}
+
+
 def _attach_same_parts(client: Any, source: str, target: str, tables: list[str]) -> None:
     """The raw tables' partitions of ``source`` in ``target`` too (hard links, no copy)."""
     for table in tables:
@@ -265,6 +273,8 @@ def kpi_stores(bench_settings: Settings, bench_scale: BenchScale) -> Iterator[Kp
     _attach_same_parts(
         client, stores.rollups, stores.raw, list(tables_of([m.template for m in before]))
     )
+    for name, sql in RAW_BUILDING_BLOCKS.items():
+        client.execute(f"CREATE VIEW {stores.raw}.{name} AS {sql.format(db=stores.raw)}")
     yield stores
     for name in (stores.rollups, stores.raw):
         client.execute(f"DROP DATABASE IF EXISTS {name}")

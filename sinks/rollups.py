@@ -6,7 +6,9 @@ A rollup family (``cases``: kpi_case_counts and kpi_hotspots, with the views bui
 report queries and kpi_recurrences read; ``durations``: kpi_durations' result rows per
 period, stored under the month partition the period starts in; ``reports``:
 report_lateness; ``patrols``: kpi_patrol_coverage and kpi_patrol_grids) is stored per month
-partition of its source tables.
+partition of its source tables, in one table or more (``escalations``: kpi_escalations'
+counts and the deduplicated escalations the overdue list reads, both of the same partitions
+and refreshed together under one generation).
 :func:`refresh` computes the rows of every *stale* month (one whose partitions changed
 since its last refresh: an insert, a replay, a mutation) from the deduplicated raw rows,
 stores them under a new generation, records the partitions' signatures they were computed
@@ -25,17 +27,20 @@ from sinks.sql import Executor, SqlError, check_identifier
 
 __all__ = ["FAMILIES", "RefreshResult", "refresh", "refresh_all"]
 
-# family -> (the table its rows are stored in, the view computing the stale months' rows)
-FAMILIES: dict[str, tuple[str, str]] = {
-    "cases": ("rollup_case_rows", "case_rollup_live"),
-    "intake": ("rollup_intake_rows", "intake_rollup_live"),
-    "escalations": ("rollup_escalation_rows", "escalation_rollup_live"),
-    "minutes": ("rollup_minute_rows", "minute_rollup_live"),
-    "verification": ("rollup_verification_rows", "verification_rollup_live"),
-    "facts": ("rollup_fact_rows", "fact_rollup_live"),
-    "durations": ("rollup_duration_rows", "duration_rollup_live"),
-    "reports": ("rollup_report_rows", "report_rollup_live"),
-    "patrols": ("rollup_patrol_rows", "patrol_rollup_live"),
+# family -> its (table the rows are stored in, view computing the stale months' rows) pairs
+FAMILIES: dict[str, tuple[tuple[str, str], ...]] = {
+    "cases": (("rollup_case_rows", "case_rollup_live"),),
+    "intake": (("rollup_intake_rows", "intake_rollup_live"),),
+    "escalations": (
+        ("rollup_escalation_rows", "escalation_rollup_live"),
+        ("rollup_level_rows", "level_rollup_live"),  # migration 0019: the overdue list
+    ),
+    "minutes": (("rollup_minute_rows", "minute_rollup_live"),),
+    "verification": (("rollup_verification_rows", "verification_rollup_live"),),
+    "facts": (("rollup_fact_rows", "fact_rollup_live"),),
+    "durations": (("rollup_duration_rows", "duration_rollup_live"),),
+    "reports": (("rollup_report_rows", "report_rollup_live"),),
+    "patrols": (("rollup_patrol_rows", "patrol_rollup_live"),),
 }
 
 _PARTITION = re.compile(r"^\((\d+),\s*(\d+)\)$")
@@ -72,13 +77,13 @@ def _stale(ex: Executor, database: str, family: str) -> dict[int, str]:
 
 
 def _store(ex: Executor, database: str, family: str, generation: int) -> None:
-    table, live = FAMILIES[family]
-    names = [n for n in _columns(ex, database, table) if n != "generation"]
-    columns = ", ".join(names)
-    ex.execute(
-        f"INSERT INTO {database}.{table} (generation, {columns}) "
-        f"SELECT toUInt64({generation}), {columns} FROM {database}.{live}"
-    )
+    for table, live in FAMILIES[family]:
+        names = [n for n in _columns(ex, database, table) if n != "generation"]
+        columns = ", ".join(names)
+        ex.execute(
+            f"INSERT INTO {database}.{table} (generation, {columns}) "
+            f"SELECT toUInt64({generation}), {columns} FROM {database}.{live}"
+        )
 
 
 def _record(
@@ -102,7 +107,6 @@ def _record(
 def _drop_superseded(ex: Executor, database: str, family: str, generation: int) -> int:
     """Drop the partitions of generations this run (or a later one) replaced; a concurrent
     run's newer generation is left alone."""
-    table, _ = FAMILIES[family]
     latest = {
         int(r["month"]): int(r["g"])
         for r in ex.query(
@@ -110,6 +114,14 @@ def _drop_superseded(ex: Executor, database: str, family: str, generation: int) 
             f"WHERE family = '{family}' GROUP BY month"
         )
     }
+    return sum(
+        _drop_older(ex, database, table, generation, latest) for table, _ in FAMILIES[family]
+    )
+
+
+def _drop_older(
+    ex: Executor, database: str, table: str, generation: int, latest: dict[int, int]
+) -> int:
     parts = ex.query(
         "SELECT DISTINCT partition_id, partition FROM system.parts "
         f"WHERE database = '{database}' AND table = '{table}' AND active"

@@ -33,7 +33,9 @@ from sinks.tables import TABLES
 __all__ = ["MoveResult", "move_to_modern"]
 
 # derived from other tables and rebuilt by the refresh job (sinks/rollups.py)
-_ROLLUP_TABLES = frozenset({"rollup_generations", *(table for table, _ in FAMILIES.values())})
+_ROLLUP_TABLES = frozenset(
+    {"rollup_generations", *(table for pairs in FAMILIES.values() for table, _ in pairs)}
+)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,11 @@
 -- open and close the period), {asof_s} (the period's end, or now if earlier), {levels}
 -- (the escalation levels, lowest first), {min_rank} (list only cases whose highest level
 -- is at least this one: its 1-based place in {levels}; 0 lists every case).
+-- The escalations are escalation_levels (`escalations FINAL`'s rows, rolled up per month:
+-- migration 0019), and the setting lets 18.16 push the conditions on escalated_at into its
+-- reads, ranges of the rollup's key (a current release does so anyway). A case whose
+-- highest level is below {min_rank} is not listed, so the escalations below it are left
+-- out before the grouping (the highest level of every other case is the same).
 SELECT
     case_id, category_key, department, street, grid_code,
     toUInt32(deadline) AS deadline_s,
@@ -23,16 +28,17 @@ FROM (
              AND (handled_eff > deadline
                   OR (is_handled = 0 AND deadline < toDateTime({asof_s}))))
             OR case_id IN (
-                SELECT case_id FROM {db}.escalations FINAL
+                SELECT case_id FROM {db}.escalation_levels
                 WHERE escalated_at >= toDateTime({from_s}) AND escalated_at < toDateTime({to_s})
             )
         )
 ) AS c
 ANY LEFT JOIN (
     SELECT case_id, max(indexOf({levels}, level)) AS level_rank
-    FROM {db}.escalations FINAL
-    WHERE escalated_at < toDateTime({asof_s})
+    FROM {db}.escalation_levels
+    WHERE escalated_at < toDateTime({asof_s}) AND indexOf({levels}, level) >= {min_rank}
     GROUP BY case_id
 ) AS e USING case_id
 WHERE level_rank >= {min_rank}
 ORDER BY level_rank DESC, late_h DESC, case_id
+SETTINGS enable_optimize_predicate_expression = 1

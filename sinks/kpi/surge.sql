@@ -22,13 +22,7 @@ SELECT
 FROM (
     SELECT
         toUInt64(length(hourly)) AS n_hours,
-        -- (a scalar subquery is Nullable on current releases: never NULL here, count())
-        ifNull((
-            SELECT countIf(opened_at < toDateTime({from_s})
-                           AND (closed_at = toDateTime(0) OR closed_at >= toDateTime({from_s})))
-            FROM {db}.case_facts
-            WHERE voided = 0
-        ), toUInt64(0)) AS start_backlog,
+        start_backlog,
         arrayMap(t -> tupleElement(t, 2), hourly) AS opened,
         arrayMap(t -> tupleElement(t, 3), hourly) AS closed,
         arraySlice(arrayCumSum(arrayConcat([toInt64(start_backlog)], arrayMap(
@@ -38,24 +32,42 @@ FROM (
         arrayFilter((h, n, m) -> n >= 3 * m AND n >= 5, range(n_hours), opened,
                     arrayResize(emptyArrayFloat64(), n_hours, mean_opened)) AS surge_hours
     FROM (
-        SELECT arraySort(groupArray((h, n_opened, n_closed))) AS hourly
+        SELECT
+            toUInt64(sumIf(n_backlog, h = -1)) AS start_backlog,
+            arraySort(groupArrayIf((toUInt64(h), n_opened, n_closed), h >= 0)) AS hourly
         FROM (
-            SELECT h, sum(o) AS n_opened, sum(c) AS n_closed
+            SELECT h, sum(o) AS n_opened, sum(c) AS n_closed, sum(b) AS n_backlog
             FROM (
-                SELECT number AS h, toUInt64(0) AS o, toUInt64(0) AS c
+                SELECT toInt64(number) AS h, toUInt64(0) AS o, toUInt64(0) AS c,
+                    toUInt64(0) AS b
                 FROM numbers(toUInt64(intDiv({to_s} - {from_s}, 3600)))
                 UNION ALL
-                SELECT toUInt64(intDiv(toInt64(opened_at) - {from_s}, 3600)) AS h,
-                    toUInt64(1) AS o, toUInt64(0) AS c
-                FROM {db}.case_facts
-                WHERE voided = 0
-                    AND opened_at >= toDateTime({from_s}) AND opened_at < toDateTime({to_s})
-                UNION ALL
-                SELECT toUInt64(intDiv(toInt64(closed_at) - {from_s}, 3600)) AS h,
-                    toUInt64(0) AS o, toUInt64(1) AS c
-                FROM {db}.case_facts
-                WHERE voided = 0
-                    AND closed_at >= toDateTime({from_s}) AND closed_at < toDateTime({to_s})
+                -- one read of the cases for all three: each case is a row in the hour it
+                -- was opened, one in the hour it was closed (both within the period), and
+                -- one in hour -1 if it was open when the period began (start_backlog)
+                SELECT
+                    tupleElement(e, 1) AS h, toUInt64(tupleElement(e, 2)) AS o,
+                    toUInt64(tupleElement(e, 3)) AS c, toUInt64(tupleElement(e, 4)) AS b
+                FROM (
+                    SELECT arrayJoin(arrayFilter(x -> tupleElement(x, 1) >= -1, [
+                        (if(opened_at >= toDateTime({from_s}) AND opened_at < toDateTime({to_s}),
+                            intDiv(toInt64(opened_at) - {from_s}, 3600), toInt64(-2)),
+                         toUInt8(1), toUInt8(0), toUInt8(0)),
+                        (if(closed_at >= toDateTime({from_s}) AND closed_at < toDateTime({to_s}),
+                            intDiv(toInt64(closed_at) - {from_s}, 3600), toInt64(-2)),
+                         toUInt8(0), toUInt8(1), toUInt8(0)),
+                        (if(opened_at < toDateTime({from_s})
+                            AND (closed_at = toDateTime(0) OR closed_at >= toDateTime({from_s})),
+                            toInt64(-1), toInt64(-2)),
+                         toUInt8(0), toUInt8(0), toUInt8(1))
+                    ])) AS e
+                    FROM {db}.case_facts
+                    WHERE voided = 0 AND (
+                        (opened_at >= toDateTime({from_s}) AND opened_at < toDateTime({to_s}))
+                        OR (closed_at >= toDateTime({from_s}) AND closed_at < toDateTime({to_s}))
+                        OR (opened_at < toDateTime({from_s}) AND (closed_at = toDateTime(0)
+                            OR closed_at >= toDateTime({from_s}))))
+                )
             )
             GROUP BY h
         )
