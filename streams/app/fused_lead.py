@@ -11,20 +11,37 @@ offset the broker gave the message), the dedup role counts off what it has handl
 while the difference on the partitions this process's dedup role owns is at a quarter of
 ``max_pending_events``, the raw partitions pause and the normalize role takes no batch.
 
-It works within one process (the roles ``normalize`` and ``dedup`` together, as the
-default topology and the benches run them). A dedup worker without the normalize role
-sees no lead: its normalizers run in other processes (docs/benchmarks-e2e.md, "Memory
-stays bounded").
+Within one process (the roles ``normalize`` and ``dedup`` together, as the default
+topology and the benches run them) the dedup role counts off each batch it handles. A
+normalize role without dedup in its process (one process per role, as compose runs it)
+arms the lead *remotely*: it counts every fused partition it sends to, and what the dedup
+groups have committed on ``events.fused`` counts off (``handled_upto``, polled by the
+normalize role), so the bound holds across processes, one commit interval coarser
+(docs/benchmarks-e2e.md, "Memory stays bounded").
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["FusedLead", "fused_lead", "lead_budget"]
+from streams.app.factory import roles_of_group
+from streams.app.faust_internals import hold_partitions
+from streams.app.kafka_admin import GroupProgress
+from streams.app.metrics import Metrics
+from streams.contracts.topics import FUSED, RAW_TOPICS
+from streams.settings import Settings
+
+__all__ = ["FusedLead", "follow_remote_dedup", "fused_lead", "lead_budget"]
+
+log = logging.getLogger(__name__)
+
+# how often a normalize role without dedup reads the dedup groups' committed offsets; they
+# move once per commit interval (broker_commit_interval, 1 s), so faster gains nothing
+FOLLOW_S = 0.5
 
 
 class FusedLead:
@@ -32,7 +49,8 @@ class FusedLead:
     role, per fused partition. Counting starts once the dedup role arms it."""
 
     def __init__(self) -> None:
-        self.armed = False  # a dedup role runs in this process (arm)
+        self.armed = False  # a dedup role runs in this process, or remote (arm)
+        self.remote = False  # dedup runs elsewhere: its committed offsets count off
         self.fused_topic = ""
         self.budget = 0  # events: the lead from which the normalize role waits
         self.unacked = 0  # events of messages whose partition and offset are not known yet
@@ -40,13 +58,17 @@ class FusedLead:
         self._ahead: dict[int, int] = {}  # partition -> events in _sent
         self.changed = asyncio.Event()  # set whenever the lead may have dropped
 
-    def arm(self, fused_topic: str, max_pending_events: int) -> None:
-        """Count from now on: a dedup role on ``fused_topic`` runs in this process."""
-        self.armed, self.fused_topic = True, fused_topic
+    def arm(self, fused_topic: str, max_pending_events: int, remote: bool = False) -> None:
+        """Count from now on: a dedup role on ``fused_topic`` runs in this process, or
+        (``remote``) in others, whose committed offsets are given to :meth:`handled_upto`."""
+        self.armed, self.fused_topic, self.remote = True, fused_topic, remote
         self.budget = lead_budget(max_pending_events)
 
     def owned(self, app: Any) -> set[int]:
-        """The fused partitions assigned to this process (its dedup role's)."""
+        """The fused partitions assigned to this process (its dedup role's); remote: every
+        partition this process sent to."""
+        if self.remote:
+            return set(self._ahead)
         consumer = app.consumer
         if consumer is None:
             return set()
@@ -87,6 +109,11 @@ class FusedLead:
             self._ahead[partition] -= dropped
             self._notify()
 
+    def handled_upto(self, committed: dict[int, int]) -> None:
+        """The dedup groups committed ``committed`` (partition -> next offset to read)."""
+        for partition, offset in committed.items():
+            self.handled(partition, offset - 1)
+
     def events(self, owned: Iterable[int]) -> int:
         """The lead over the fused partitions ``owned`` by this process's dedup role (sends
         to the others are another process's to bound), plus the unacknowledged sends."""
@@ -121,3 +148,52 @@ def fused_lead(app: Any) -> FusedLead:
     if lead is None:
         lead = app.fused_lead = FusedLead()
     return lead
+
+
+def follow_remote_dedup(app: Any, settings: Settings, lead: FusedLead, metrics: Metrics) -> None:
+    """In a process with the normalize role and without dedup: arm ``lead`` remotely and,
+    every :data:`FOLLOW_S`, count off what the live groups running dedup have committed on
+    events.fused; while the lead is at its budget (until under half of it) every raw
+    partition of this process pauses, and the normalize role's gate waits on it."""
+    fused_topic = settings.kafka.topic(FUSED)
+    lead.arm(fused_topic, settings.pipeline.max_pending_events, remote=True)
+    raw_topics = {settings.kafka.topic(t) for t in RAW_TOPICS.values()}
+    progress = GroupProgress(settings)
+    holding = False
+
+    def runs_dedup(group: str) -> bool:
+        roles = roles_of_group(settings, group)
+        return roles is not None and "dedup" in roles
+
+    async def follow() -> None:
+        nonlocal holding
+        loop = asyncio.get_running_loop()
+        try:
+            committed = await loop.run_in_executor(
+                None, progress.committed, runs_dedup, fused_topic
+            )
+        except Exception as exc:  # the broker or the coordinator moving: try again later
+            log.warning("dedup's progress on %s not read: %s", fused_topic, exc)
+            return
+        lead.handled_upto(committed)
+        was_holding = holding
+        holding = lead.over(app, lead.budget // 2 if holding else None)
+        consumer = app.consumer
+        if consumer is None:
+            return
+        wanted = {
+            (tp.topic, tp.partition) for tp in consumer.assignment() if tp.topic in raw_topics
+        }
+        if holding or app.held:
+            held = hold_partitions(app, wanted if holding else set())
+            metrics.set("citystream_raw_partitions_held", float(held))
+            if holding and not was_holding:
+                metrics.inc("citystream_backpressure_holds_total")
+                log.info(
+                    "%d events sent ahead of dedup: %d raw partitions paused",
+                    lead.events(lead.owned(app)),
+                    held,
+                )
+        lead.notify()
+
+    app.timer(FOLLOW_S, name="normalize-follow-dedup")(follow)

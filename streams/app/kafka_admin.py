@@ -6,13 +6,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from streams.contracts.topics import ALL_TOPICS, topic_config
 from streams.settings import Settings
 
-__all__ = ["consumer_groups", "ensure_topics", "read_to_end"]
+__all__ = ["GroupProgress", "consumer_groups", "ensure_topics", "read_to_end"]
 
 log = logging.getLogger(__name__)
 
@@ -137,3 +137,40 @@ def consumer_groups(settings: Settings, prefix: str) -> dict[str, bool]:
         }
     finally:
         admin.close()
+
+
+class GroupProgress:
+    """How far the live consumer groups running a role have committed on a topic, read
+    with one admin client kept open between calls. Blocking: call it from an executor."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._admin: Any = None
+
+    def committed(self, groups: Callable[[str], bool], topic: str) -> dict[int, int]:
+        """Per partition of ``topic``, the lowest offset committed by the live groups for
+        which ``groups(name)`` is true (each group's next record to read); none: {}."""
+        from kafka import KafkaAdminClient
+
+        if self._admin is None:
+            self._admin = KafkaAdminClient(
+                **self.settings.kafka.client_options(), client_id="citystream-progress"
+            )
+        live = [
+            g["group_id"]
+            for g in self._admin.list_groups()
+            if g["group_state"] not in _MEMBERLESS and groups(g["group_id"])
+        ]
+        lowest: dict[int, int] = {}
+        if not live:
+            return lowest
+        for offsets in self._admin.list_group_offsets(live).values():
+            for tp, meta in offsets.items():
+                if tp.topic == topic and meta.offset >= 0:
+                    lowest[tp.partition] = min(lowest.get(tp.partition, meta.offset), meta.offset)
+        return lowest
+
+    def close(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None

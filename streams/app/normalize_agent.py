@@ -17,7 +17,7 @@ from streams.app.faust_internals import (
     committed_offset,
     last_read_offset,
 )
-from streams.app.fused_lead import FusedLead, fused_lead
+from streams.app.fused_lead import FusedLead, follow_remote_dedup, fused_lead
 from streams.app.metrics import Metrics
 from streams.contracts.fused import FLAG_LATE, encode_batch
 from streams.contracts.topics import DEADLETTER, FUSED, RAW_TOPICS, REQUEST_UPDATES
@@ -66,6 +66,9 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         app.topic(settings.kafka.topic(REQUEST_UPDATES), **raw_topic),
         fused_lead(app),
     )
+    if "dedup" not in app.roles:
+        # dedup runs in other processes: its committed offsets bound the lead
+        follow_remote_dedup(app, settings, out.lead, metrics)
     for source, raw_name in RAW_TOPICS.items():
         topic_name = settings.kafka.topic(raw_name)
         # a partition's fetched records reach the adapters as one batch (no Faust event

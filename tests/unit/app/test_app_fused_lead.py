@@ -89,3 +89,24 @@ def test_a_failed_send_leaves_no_lead_and_the_process_shares_one() -> None:
     app = type("A", (), {})()
     assert fused_lead(app) is fused_lead(app)
     assert lead_budget(1024) == 256
+
+
+def test_remote_the_lead_is_every_partition_sent_to_counted_off_by_commits() -> None:
+    # one process per role: this normalizer's sends to any fused partition count, and the
+    # dedup groups' committed offsets (the next record each reads) count them off
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        lead = FusedLead()
+        lead.arm("events.fused", 4096, remote=True)
+        app = _App(owned=[])  # this process reads no fused partition
+        for events, meta in ((100, _Meta(0, 10)), (200, _Meta(1, 3)), (400, _Meta(1, 4))):
+            _sent(lead, loop, events).set_result(meta)
+        await asyncio.sleep(0)
+        seen = [lead.events(lead.owned(app)), int(lead.over(app, 700)), int(lead.over(app, 701))]
+        lead.handled_upto({0: 10, 1: 4})  # offset 10 not read yet on 0; 3 read on 1
+        seen.append(lead.events(lead.owned(app)))
+        lead.handled_upto({0: 11, 1: 5})
+        seen.append(lead.events(lead.owned(app)))
+        return seen
+
+    assert asyncio.run(main()) == [700, 1, 0, 500, 0]
