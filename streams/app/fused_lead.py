@@ -51,6 +51,8 @@ class FusedLead:
     def __init__(self) -> None:
         self.armed = False  # a dedup role runs in this process, or remote (arm)
         self.remote = False  # dedup runs elsewhere: its committed offsets count off
+        # remote: a live group runs dedup (else nobody reads events.fused to wait for)
+        self.followed = True
         self.fused_topic = ""
         self.budget = 0  # events: the lead from which the normalize role waits
         self.unacked = 0  # events of messages whose partition and offset are not known yet
@@ -76,7 +78,7 @@ class FusedLead:
 
     def over(self, app: Any, budget: int | None = None) -> bool:
         """Whether the lead is at ``budget`` (default: :attr:`budget`) or more."""
-        if not self.armed:
+        if not self.armed or not self.followed:
             return False
         return self.events(self.owned(app)) >= (self.budget if budget is None else budget)
 
@@ -154,28 +156,37 @@ def follow_remote_dedup(app: Any, settings: Settings, lead: FusedLead, metrics: 
     """In a process with the normalize role and without dedup: arm ``lead`` remotely and,
     every :data:`FOLLOW_S`, count off what the live groups running dedup have committed on
     events.fused; while the lead is at its budget (until under half of it) every raw
-    partition of this process pauses, and the normalize role's gate waits on it."""
+    partition of this process pauses, and the normalize role's gate waits on it. While no
+    group runs dedup (a normalize,sink ingest, or dedup not started yet) nothing waits."""
     fused_topic = settings.kafka.topic(FUSED)
     lead.arm(fused_topic, settings.pipeline.max_pending_events, remote=True)
     raw_topics = {settings.kafka.topic(t) for t in RAW_TOPICS.values()}
     progress = GroupProgress(settings)
-    holding = False
+    holding = failing = False
 
     def runs_dedup(group: str) -> bool:
         roles = roles_of_group(settings, group)
         return roles is not None and "dedup" in roles
 
     async def follow() -> None:
-        nonlocal holding
+        nonlocal holding, failing
         loop = asyncio.get_running_loop()
         try:
             committed = await loop.run_in_executor(
                 None, progress.committed, runs_dedup, fused_topic
             )
         except Exception as exc:  # the broker or the coordinator moving: try again later
-            log.warning("dedup's progress on %s not read: %s", fused_topic, exc)
+            # once per outage, not every half second; the lead stands meanwhile
+            if not failing:
+                log.warning("dedup's progress on %s not read (retrying): %s", fused_topic, exc)
+            failing = True
             return
-        lead.handled_upto(committed)
+        failing = False
+        lead.followed = committed is not None
+        if committed is None:  # what no dedup reads is not a lead (and not kept in memory)
+            lead.forget(list(lead.owned(app)))
+        else:
+            lead.handled_upto(committed)
         was_holding = holding
         holding = lead.over(app, lead.budget // 2 if holding else None)
         consumer = app.consumer

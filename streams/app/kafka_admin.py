@@ -147,9 +147,10 @@ class GroupProgress:
         self.settings = settings
         self._admin: Any = None
 
-    def committed(self, groups: Callable[[str], bool], topic: str) -> dict[int, int]:
+    def committed(self, groups: Callable[[str], bool], topic: str) -> dict[int, int] | None:
         """Per partition of ``topic``, the lowest offset committed by the live groups for
-        which ``groups(name)`` is true (each group's next record to read); none: {}."""
+        which ``groups(name)`` is true (each group's next record to read); None when no
+        such group is live."""
         from kafka import KafkaAdminClient
 
         if self._admin is None:
@@ -161,9 +162,9 @@ class GroupProgress:
             for g in self._admin.list_groups()
             if g["group_state"] not in _MEMBERLESS and groups(g["group_id"])
         ]
-        lowest: dict[int, int] = {}
         if not live:
-            return lowest
+            return None
+        lowest: dict[int, int] = {}
         for offsets in self._admin.list_group_offsets(live).values():
             for tp, meta in offsets.items():
                 if tp.topic == topic and meta.offset >= 0:

@@ -110,3 +110,13 @@ def test_remote_the_lead_is_every_partition_sent_to_counted_off_by_commits() -> 
         return seen
 
     assert asyncio.run(main()) == [700, 1, 0, 500, 0]
+
+
+def test_remote_without_a_dedup_group_nothing_waits() -> None:
+    lead = FusedLead()
+    lead.arm("events.fused", 4096, remote=True)
+    lead.unacked = 5000  # far over the budget
+    app = _App(owned=[])
+    assert lead.over(app)
+    lead.followed = False  # no live group runs dedup (a normalize,sink ingest)
+    assert not lead.over(app)
