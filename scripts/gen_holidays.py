@@ -27,7 +27,7 @@ import argparse
 import csv
 import io
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "streams" / "data"
@@ -81,8 +81,6 @@ def statutory_days(year: int) -> list[tuple[date, str]]:
     Tomb-sweeping Day (the Qingming solar term), Labour Day (1-2 May), Dragon Boat Festival
     (5th of the 5th lunar month), Mid-autumn Festival (15th of the 8th), National Day
     (1-3 Oct)."""
-    from datetime import timedelta
-
     from lunar_python import Lunar, Solar
 
     if year < STATUTORY_SINCE:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from sinks.tables import column_definitions
+
 __all__ = ["OverlayError", "apply_overlay", "check_overlay", "value_type"]
 
 _CREATE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\S+)\.(\w+) \((.*?)\)\s*ENGINE", re.S)
@@ -49,12 +51,9 @@ def value_type(type_text: str) -> str:
 
 def _columns(where: str, body: str) -> list[tuple[str, str]]:
     columns = []
-    for line in body.splitlines():
-        if not line.strip() or line.strip().startswith("--"):
-            continue
-        match = _COLUMN.match(line)
+    for line, match in column_definitions(body, _COLUMN):
         if match is None:
-            raise OverlayError(f"{where}: cannot read the column definition {line.strip()!r}")
+            raise OverlayError(f"{where}: cannot read the column definition {line!r}")
         columns.append((match.group(1), value_type(match.group(2))))
     return columns
 

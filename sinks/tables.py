@@ -27,6 +27,7 @@ __all__ = [
     "Column",
     "ColumnsError",
     "coerce_columns",
+    "column_definitions",
     "n_rows",
     "rows_to_columns",
     "tables_of",
@@ -81,14 +82,22 @@ def _column(table: str, name: str, type_name: str) -> Column:
     return Column(name, type_name)
 
 
+def column_definitions(
+    body: str, column: re.Pattern[str]
+) -> Iterator[tuple[str, re.Match[str] | None]]:
+    """The column lines of a CREATE TABLE body (blank and comment lines left out), each with
+    its match of ``column`` (None: a line the caller cannot read)."""
+    for line in body.splitlines():
+        text = line.strip()
+        if text and not text.startswith("--"):
+            yield text, column.match(line)
+
+
 def _create(table: str, body: str) -> list[Column]:
     columns = []
-    for line in body.splitlines():
-        if not line.strip() or line.strip().startswith("--"):
-            continue
-        match = _COLUMN.match(line)
+    for line, match in column_definitions(body, _COLUMN):
         if match is None:
-            raise ColumnsError(f"{table}: cannot read the column definition {line.strip()!r}")
+            raise ColumnsError(f"{table}: cannot read the column definition {line!r}")
         columns.append(_column(table, match.group(1), match.group(2)))
     return columns
 

@@ -3,13 +3,15 @@
 The role keeps, per assigned partition, a :class:`PartitionState` (watermarks, reorder
 buffers, per-tile kernel state). It consumes ``events.fused`` in bulk (no Faust event per
 message: streams/app/faust_internals/bulk.py): each batch is one partition's fetched
-messages, decoded straight from the fetched values. For each batch it buffers the events,
-releases those every raw partition has passed, runs the kernels once per touched tile, and
-sends links, cases and the dead letters of records a source sent twice. Before the input
-offsets commit (a commit guard, streams/app/faust_internals/consumer.py) it waits until the broker
-has every output sent so far and writes the tiles touched since the last commit to the
-changelog: once per commit rather than per chunk, since only the state as of a commit is
-ever read back, and a chunk's links go out without waiting for a changelog round trip. Late
+messages, decoded straight from the fetched values; in a process whose sink role reads the
+topic too, through a Faust agent, handed to the same handler per partition. For each
+batch it buffers the events, releases those every raw partition has passed, runs the
+kernels once per touched tile, and sends links, cases and the dead letters of records a
+source sent twice. Before the input offsets commit (a commit guard,
+streams/app/faust_internals/consumer.py) it waits until the broker has every output sent so
+far and writes the tiles touched since the last commit to the changelog: once per commit
+rather than per chunk, since only the state as of a commit is ever read back, and a chunk's
+links go out without waiting for a changelog round trip. Late
 events are linked like any other (docs/lateness.md): none is dead-lettered.
 """
 

@@ -130,18 +130,20 @@ def consumer_groups(settings: Settings, prefix: str) -> dict[str, bool]:
 
     admin = KafkaAdminClient(**settings.kafka.client_options(), client_id="citystream")
     try:
-        return {
-            g["group_id"]: g["group_state"] not in _MEMBERLESS
-            for g in admin.list_groups()
-            if g["group_id"].startswith(prefix)
-        }
+        return {g: live for g, live in _group_states(admin).items() if g.startswith(prefix)}
     finally:
         admin.close()
 
 
+def _group_states(admin: Any) -> dict[str, bool]:
+    """Every consumer group the cluster knows: name -> has live members."""
+    return {g["group_id"]: g["group_state"] not in _MEMBERLESS for g in admin.list_groups()}
+
+
 class GroupProgress:
     """How far the live consumer groups running a role have committed on a topic, read
-    with one admin client kept open between calls. Blocking: call it from an executor."""
+    with one admin client kept open between calls (for the process's life: it is polled
+    until the worker exits). Blocking: call it from an executor."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -157,11 +159,7 @@ class GroupProgress:
             self._admin = KafkaAdminClient(
                 **self.settings.kafka.client_options(), client_id="citystream-progress"
             )
-        live = [
-            g["group_id"]
-            for g in self._admin.list_groups()
-            if g["group_state"] not in _MEMBERLESS and groups(g["group_id"])
-        ]
+        live = [g for g, is_live in _group_states(self._admin).items() if is_live and groups(g)]
         if not live:
             return None
         lowest: dict[int, int] = {}
@@ -170,8 +168,3 @@ class GroupProgress:
                 if tp.topic == topic and meta.offset >= 0:
                     lowest[tp.partition] = min(lowest.get(tp.partition, meta.offset), meta.offset)
         return lowest
-
-    def close(self) -> None:
-        if self._admin is not None:
-            self._admin.close()
-            self._admin = None

@@ -110,6 +110,13 @@ def test_every_goal_names_a_benchmark_that_exists() -> None:
             assert goal.measure[len("figure:") :] in sources, goal.label
 
 
+def test_the_kpi_bench_times_exactly_the_paths_the_goals_judge() -> None:
+    from bench.kpi_paths import KPI_NAMES
+    from bench.test_bench_sinks import KPI_QUERIES
+
+    assert tuple(KPI_QUERIES) == KPI_NAMES
+
+
 def test_goal_declarations_are_checked() -> None:
     with pytest.raises(ValueError, match="op"):
         Goal("bucketing", "events/s", "<=", 1)
