@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sinks.reference import MEETING_PERIODS, latest_cases, local_date, period_starts, table_rows
 
-__all__ = ["chronic", "dead_letters", "hotspots", "overdue", "surge"]
+__all__ = ["chronic", "dead_letters", "hotspots", "overdue", "overdue_first", "surge"]
 
 Tables = Mapping[str, Mapping[str, Any]]
 SURGE_FACTOR, SURGE_MIN_CASES = 3, 5  # a surge hour: >= 3 x the mean per hour and >= 5 cases
@@ -86,8 +86,23 @@ def overdue(
             "top_level": levels[rank - 1] if rank else "",
             "is_handled": int(handled_s > 0),
             "deadline_s": deadline_s,
+            "department": c["department"],
         }
     return out
+
+
+def overdue_first(
+    listed: Mapping[int, Mapping[str, Any]], levels: Sequence[str], rows: int
+) -> list[int]:
+    """The case ids of the first ``rows`` of :func:`overdue`'s list as the report names
+    them: highest level first, then the latest, then by case id."""
+
+    def order(case_id: int) -> tuple[int, float, int]:
+        row = listed[case_id]
+        rank = levels.index(row["top_level"]) + 1 if row["top_level"] else 0
+        return -rank, -row["late_h"], case_id
+
+    return sorted(listed, key=order)[:rows]
 
 
 def chronic(tables: Tables, from_s: int, to_s: int) -> dict[tuple[str, str], dict[str, Any]]:

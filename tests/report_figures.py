@@ -83,8 +83,16 @@ def _overdue(data: ReportData, tables: Tables, tz: str) -> None:
     from_s, to_s = data.period.bounds_s(tz)
     least = data.period.meeting.overdue_from_level
     want = ref.overdue(tables, from_s, to_s, data.asof_s, ESCALATION_LEVELS, least)
-    want_rows = {(case_id,): row for case_id, row in want.items()}
-    assert_rows_equal(data.sections["overdue"]["cases"], want_rows, ("case_id",))
+    first = ref.overdue_first(want, ESCALATION_LEVELS, data.period.meeting.overdue_rows)
+    cases = data.sections["overdue"]["cases"]
+    assert [r["case_id"] for r in cases] == first
+    assert_rows_equal(cases, {(case_id,): want[case_id] for case_id in first}, ("case_id",))
+    departments: dict[tuple[str], dict[str, int]] = {}
+    for row in want.values():
+        counts = departments.setdefault((row["department"],), {"cases": 0, "unhandled": 0})
+        counts["cases"] += 1
+        counts["unhandled"] += 1 - row["is_handled"]
+    assert_rows_equal(data.sections["overdue"]["departments"], departments, ("department",))
     p = data.period
     counts = {
         (k[2], k[3]): row

@@ -83,6 +83,11 @@ OVERDUE: Columns = (
     ("state", "状态 state", "{}"),
     ("top_level", "督办级别 escalation", "{}"),
 )
+OVERDUE_DEPARTMENTS: Columns = (
+    ("department", "部门 department", "{}"),
+    ("cases", "超期或督办 overdue or escalated", "{}"),
+    ("unhandled", "未处置 unhandled", "{}"),
+)
 ESCALATIONS: Columns = (
     ("department", "部门 department", "{}"),
     ("level", "级别 level", "{}"),
@@ -198,9 +203,13 @@ def _overdue(section: Mapping[str, Rows], data: ReportData, tz: str) -> str:
               for r in section["counts"]]  # fmt: skip
     least = data.period.meeting.overdue_from_level
     scope = f"督办级别 ≥ {LEVEL_NAMES[least]} escalation level at least {least}; " if least else ""
+    total = sum(int(r["cases"]) for r in section["departments"])
+    shown = f"列出前 {len(cases)} 件 the first {len(cases)} listed; " if len(cases) < total else ""
     return (
-        f'<p class="note">{scope}{len(cases)} 件 cases; 截至 as of {_local(data.asof_s, tz)}</p>'
+        f'<p class="note">{scope}{total} 件 cases; {shown}截至 as of {_local(data.asof_s, tz)}</p>'
         f"{table_html(cases, OVERDUE, empty='无超期或督办案件 none overdue or escalated')}"
+        f"<h3>各部门超期与督办案件 per department</h3>"
+        f"{table_html(section['departments'], OVERDUE_DEPARTMENTS)}"
         f"<h3>督办次数 escalations per department and level</h3>{table_html(counts, ESCALATIONS)}"
     )
 

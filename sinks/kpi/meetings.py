@@ -42,6 +42,9 @@ class Meeting:
     trend_days: int  # days of the daily trend, ending with the period's last day
     # the overdue list shows cases escalated at least to this level ('' every overdue case)
     overdue_from_level: str = ""
+    # how many of the overdue list's cases the report names (the most escalated and latest
+    # first); every department's count is shown whole
+    overdue_rows: int = 100
 
     def period(self, start: date) -> Period:
         return Period(self, start, _period_end(self.view_period, start))

@@ -16,6 +16,7 @@ __all__ = [
     "hotspots",
     "league_table",
     "load_query",
+    "overdue_list",
     "patrol_section",
     "trend",
 ]
@@ -100,6 +101,44 @@ def hotspots(ex: Executor, database: str, tz: str, start: date, end: date) -> li
     """Unit grids by cases opened from ``start`` to ``end``, busiest first (cases without
     a grid code last, as grid '')."""
     return ex.query(load_query("hotspots", database=database, tz=tz, **{"from": start, "to": end}))
+
+
+# overdue.sql's per-department arrays and the list row's keys they fill, in order
+_OVERDUE_ARRAYS = (
+    ("case_ids", "case_id"),
+    ("category_keys", "category_key"),
+    ("streets", "street"),
+    ("grid_codes", "grid_code"),
+    ("deadlines_s", "deadline_s"),
+    ("handled", "is_handled"),
+    ("late_hours", "late_h"),
+    ("top_levels", "top_level"),
+)
+
+
+def _overdue_order(row: dict[str, Any], levels: tuple[str, ...]) -> tuple[int, float, int]:
+    rank = levels.index(row["top_level"]) + 1 if row["top_level"] else 0
+    return -rank, -float(row["late_h"]), int(row["case_id"])
+
+
+def overdue_list(
+    ex: Executor, database: str, tz: str, *, levels: tuple[str, ...], rows: int, **window: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The overdue and escalated cases of a period (``overdue.sql``; ``window``: its
+    from_s, to_s, asof_s and min_rank): the first ``rows`` of the list (highest level,
+    then latest, then case id) and, per department, how many it has (cases, unhandled)."""
+    if rows < 1:
+        raise ValueError(f"rows must be at least 1, not {rows}")
+    sql = load_query("overdue", database=database, tz=tz, levels=levels, rows=rows, **window)
+    departments, listed = [], []
+    for dept in ex.query(sql):
+        departments.append({key: dept[key] for key in ("department", "cases", "unhandled")})
+        columns = [dept[array] for array, _ in _OVERDUE_ARRAYS]
+        for values in zip(*columns, strict=True):
+            case = {key: value for (_, key), value in zip(_OVERDUE_ARRAYS, values, strict=True)}
+            listed.append({**case, "department": dept["department"]})
+    listed.sort(key=lambda row: _overdue_order(row, levels))
+    return listed[:rows], departments
 
 
 def patrol_section(

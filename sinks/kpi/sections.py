@@ -88,9 +88,13 @@ def _section_queries(
     def overdue() -> dict[str, Rows]:
         least = period.meeting.overdue_from_level
         min_rank = ESCALATION_LEVELS.index(least) + 1 if least else 0
-        levels = {"asof_s": asof_s, "levels": ESCALATION_LEVELS, "min_rank": min_rank}
+        cases, departments = queries.overdue_list(
+            ex, database, tz, levels=ESCALATION_LEVELS, rows=period.meeting.overdue_rows,
+            asof_s=asof_s, min_rank=min_rank, **window,
+        )  # fmt: skip
         return {
-            "cases": _query(ex, database, tz, "overdue", **window, **levels),
+            "cases": cases,
+            "departments": departments,
             "counts": _query(ex, database, tz, "escalation_counts", **view),
         }
 

@@ -8,6 +8,7 @@ import argparse
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -95,6 +96,20 @@ def test_report_figures_equal_the_reference(
     # the burst hour is the first surge hour, and lifts the backlog by most of its 40 cases
     assert surge["first_surge"] == (BURST // 1000 - data.period.bounds_s(TZ)[0]) // 3600
     assert surge["peak_backlog"] >= surge["baseline"] + 30
+
+
+def test_the_overdue_list_names_its_first_cases_and_counts_all(
+    chdb_executor: ChdbExecutor, loaded: str, tables: dict[str, dict[str, Any]]
+) -> None:
+    """A list longer than the meeting's overdue_rows: the report names the first rows in
+    the list's order, and each department's count is still the whole list's."""
+    meeting = replace(MEETINGS["weekly"], overdue_rows=3)
+    now_s = int(time.time())
+    data = report_data(chdb_executor, loaded, TZ, period_of(meeting, date(2023, 7, 19)), now_s)
+    section = data.sections["overdue"]
+    assert len(section["cases"]) == 3
+    assert sum(r["cases"] for r in section["departments"]) > 3
+    assert "overdue" in assert_report_matches(data, tables, TZ, now_s * 1000)
 
 
 def test_report_page_is_self_contained_and_bilingual(
