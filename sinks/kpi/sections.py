@@ -57,18 +57,10 @@ def latest_case_day(ex: Executor, database: str, tz: str) -> date:
 
 def campaign_section(ex: Executor, database: str, tz: str, period: Period) -> Rows:
     """The campaign section (专项行动): the campaigns running in ``period``, each a row of
-    ``kpi_campaigns`` with its 30/60/90-day after-shares (``kpi_campaign_recurrence``)
-    as columns ``after_share_30`` ... for the table."""
-    rows = queries.campaign_results(ex, database, tz, period.start, period.end)
-    out: Rows = []
-    for row in rows:
-        flat = {k: v for k, v in row.items() if k != "recurrence"}
-        for window in row["recurrence"]:
-            days = int(window["days"])
-            flat[f"after_share_{days}"] = float(window["after_share"])
-            flat[f"after_complete_{days}"] = int(window["complete"])
-        out.append(flat)
-    return out
+    ``kpi_campaigns`` (its after-shares ``after_share_30`` ... are columns of it: the
+    section does not read ``kpi_campaign_recurrence`` too)."""
+    window = {"from": period.start, "to": period.end}
+    return ex.query(queries.load_query("campaigns", database=database, tz=tz, **window))
 
 
 def _query(ex: Executor, database: str, tz: str, name: str, **values: object) -> Rows:
