@@ -286,7 +286,13 @@ Query = Callable[[DriverExecutor, str, str], Any]
 
 def _view(name: str) -> Query:
     """What a dashboard tile reads from a BI view: the weekly rows (a view without periods:
-    all of it; the per-report lateness: its channel summary)."""
+    all of it; the per-report lateness: its channel summary; the intake per minute: a day
+    of it, the live intake chart, not 90 days of minutes)."""
+    if name == "intake_minute":
+        return lambda ex, db, tz: ex.query(
+            f"SELECT * FROM {db}.intake_minute WHERE minute >= toDateTime('{WEEK} 00:00:00', "
+            f"'{tz}') AND minute < toDateTime('{WEEK} 00:00:00', '{tz}') + 86400 ORDER BY minute"
+        )
     if name == "report_lateness":
         return lambda ex, db, tz: ex.query(
             f"SELECT channel, count() AS reports, avg(delay_min) AS delay_min, sum(late) AS late "
@@ -301,7 +307,6 @@ UNPERIODED_VIEWS = (
     "kpi_patrol_coverage",
     "kpi_patrol_grids",
     "kpi_streets_not_walked",
-    "intake_minute",
     "deadletter_daily",
     "kpi_campaigns",  # one row per campaign: its dates are columns of their own
     "kpi_campaign_recurrence",
