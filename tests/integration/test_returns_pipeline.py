@@ -14,7 +14,7 @@ import orjson
 import pytest
 from clickhouse_driver import Client
 
-from sinks import reference
+from sinks import reference_stages
 from sinks.sql import DriverExecutor
 from streams.app.kafka_admin import ensure_topics
 from streams.cases.calendar import WorkCalendar
@@ -141,7 +141,7 @@ def _check_returns_kpi(s: Settings, client: Client, returned: int) -> None:
         "cases": _table(client, f"SELECT case_id, version, category_key FROM {db}.cases"),
     }
     tables["case_stages"]["ts"] = _ms(tables["case_stages"]["ts"])
-    want = reference.returns(tables, s.calendar.timezone)
+    want = reference_stages.returns(tables, s.calendar.timezone)
     got = assert_rows_equal(DriverExecutor(client).query(f"SELECT * FROM {db}.kpi_returns"), want)
     month = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
     assert sum(r["returned"] for r in month) == returned
@@ -268,6 +268,6 @@ def test_simulated_desks_return_call_back_and_reopen(
 def _check_satisfaction_kpi(s: Settings, client: Client, stages: dict[str, list[Any]]) -> None:
     """满意度 in ClickHouse (the server, not chdb) equals the Python reference."""
     stages = stages | {"ts": _ms(stages["ts"])}
-    want = reference.satisfaction({"case_stages": stages}, s.calendar.timezone)
+    want = reference_stages.satisfaction({"case_stages": stages}, s.calendar.timezone)
     rows = DriverExecutor(client).query(f"SELECT * FROM {s.clickhouse.database}.kpi_satisfaction")
     assert_rows_equal(rows, want)

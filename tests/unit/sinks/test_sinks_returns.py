@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sinks import reference
+from sinks import reference, reference_stages
 from sinks.rollups import refresh
 from sinks.sql import ChdbExecutor
 from sinks.synthetic import Dataset, generate
@@ -52,7 +52,7 @@ def _stages(cases: Mapping[str, Any], seed: int) -> dict[str, list[Any]]:
             seq += 2
         add(int(case_id), seq + 1, "sign", ts + MIN, dept)
         if rng.random() < 0.6:  # closed and called back, a day or so later
-            result = rng.choice(reference.CALLBACK_RESULTS)
+            result = rng.choice(reference_stages.CALLBACK_RESULTS)
             add(int(case_id), seq + 2, "callback", ts + rng.randint(60, 3000) * MIN, dept, result)
     add(99_999_999, 1, "dispatch", int(cases["opened_at"][0]), "municipal")
     return cols
@@ -75,7 +75,7 @@ def test_returns_equal_the_reference_and_replays_change_nothing(
     for table in ("cases", "case_stages"):
         insert(migrated_db, table, dataset.tables[table])
     rows = chdb_executor.query(f"SELECT * FROM {migrated_db}.kpi_returns")
-    got = assert_rows_equal(rows, reference.returns(dataset.tables, TZ))
+    got = assert_rows_equal(rows, reference_stages.returns(dataset.tables, TZ))
     months = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
     assert sum(r["returned"] for r in months) > 20
     assert {k[3] for k in got if k[2] == "department"} == set(DESKS)
@@ -92,7 +92,7 @@ def test_returns_take_the_latest_category_stale_or_refreshed(
     ex, db = chdb_executor, migrated_db
     for table in ("cases", "case_stages"):
         insert(db, table, dataset.tables[table])
-    want = reference.returns(dataset.tables, TZ)
+    want = reference_stages.returns(dataset.tables, TZ)
     assert refresh(ex, db, "facts").months
     assert_rows_equal(ex.query(f"SELECT * FROM {db}.kpi_returns"), want)
     cases = dataset.tables["cases"]
@@ -104,7 +104,7 @@ def test_returns_take_the_latest_category_stale_or_refreshed(
         **dataset.tables,
         "cases": {k: np.concatenate([np.asarray(cases[k]), newer[k]]) for k in cases},
     }
-    want = reference.returns(tables, TZ)
+    want = reference_stages.returns(tables, TZ)
     assert any(k[3] == "Z9901" for k in want)
     assert_rows_equal(ex.query(f"SELECT * FROM {db}.kpi_returns"), want)  # stale
     assert refresh(ex, db, "facts").months
@@ -149,9 +149,9 @@ def test_satisfaction_equals_the_reference(
 ) -> None:
     insert(migrated_db, "case_stages", dataset.tables["case_stages"])
     rows = chdb_executor.query(f"SELECT * FROM {migrated_db}.kpi_satisfaction")
-    got = assert_rows_equal(rows, reference.satisfaction(dataset.tables, TZ))
+    got = assert_rows_equal(rows, reference_stages.satisfaction(dataset.tables, TZ))
     month = [r for k, r in got.items() if k[0] == "month" and k[2] == "district"]
-    assert all(sum(r[n] for r in month) > 10 for n in reference.CALLBACK_RESULTS)
+    assert all(sum(r[n] for r in month) > 10 for n in reference_stages.CALLBACK_RESULTS)
     assert all(0 < r["satisfaction_rate"] < 100 for r in month)
 
 
