@@ -202,25 +202,31 @@ class BoardRenderer:
         audit: Sequence[Mapping[str, Any]],
     ) -> str:
         """A case's whole history: facts, reports from every channel, stages, photos."""
-        facts = _table(
-            ["case", "category", "department", "status", "street", "grid", "opened", "deadline"],
-            [
-                (
-                    "",
-                    [
-                        _e(case["case_id"]),
-                        _e(case["category_key"]),
-                        _e(case["department"]),
-                        _e(case["status"]),
-                        _e(case["street"]),
-                        _e(case["grid_code"]),
-                        self.local(case["opened_at"]),
-                        self.local(case["deadline"]),
-                    ],
-                )
-            ],
+        photos = (
+            "".join(
+                f'<a href="{_e(u)}"><img src="{_e(u)}" alt="{_e(what)}"></a>'
+                for what, u in _photos(audit)
+            )
+            or '<p class="muted">no photos</p>'
         )
-        reports = _table(
+        body = (
+            f'<p><a href="/board">← board</a></p><h1>Case {_e(case["case_id"])}</h1>'
+            f"{self._case_facts(case)}<h2>Reports ({len(events)})</h2>{self._reports(events)}"
+            f"<h2>Stages</h2>{self._stages(stages)}<h2>Photos</h2>{photos}"
+        )
+        return _page(f"Case {case['case_id']}", body)
+
+    def _case_facts(self, case: Mapping[str, Any]) -> str:
+        headers = ["case", "category", "department", "status", "street", "grid", "opened"]
+        cells = [
+            _e(case[name])
+            for name in ("case_id", "category_key", "department", "status", "street", "grid_code")
+        ]
+        cells += [self.local(case["opened_at"]), self.local(case["deadline"])]
+        return _table([*headers, "deadline"], [("", cells)])
+
+    def _reports(self, events: Sequence[Mapping[str, Any]]) -> str:
+        return _table(
             ["time", "channel", "reference", "reporter / device", "address", "text"],
             (
                 (
@@ -237,7 +243,9 @@ class BoardRenderer:
                 for e in events
             ),
         )
-        steps = _table(
+
+    def _stages(self, stages: Sequence[Mapping[str, Any]]) -> str:
+        return _table(
             ["#", "time", "step", "to", "by", "department", "note"],
             (
                 (
@@ -255,19 +263,6 @@ class BoardRenderer:
                 for s in stages
             ),
         )
-        photos = (
-            "".join(
-                f'<a href="{_e(u)}"><img src="{_e(u)}" alt="{_e(what)}"></a>'
-                for what, u in _photos(audit)
-            )
-            or '<p class="muted">no photos</p>'
-        )
-        body = (
-            f'<p><a href="/board">← board</a></p><h1>Case {_e(case["case_id"])}</h1>{facts}'
-            f"<h2>Reports ({len(events)})</h2>{reports}<h2>Stages</h2>{steps}"
-            f"<h2>Photos</h2>{photos}"
-        )
-        return _page(f"Case {case['case_id']}", body)
 
 
 def _photos(audit: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:

@@ -175,25 +175,15 @@ class District:
     def load(cls, name_or_path: str | Path) -> District:
         """``qibin`` reads streams/data/districts/qibin.json; a path reads that file, a folder
         its ``district.json`` (what ``citystream district init`` writes)."""
-        path = Path(name_or_path)
-        if path.is_dir():
-            path = path / "district.json"
-        elif path.suffix != ".json":
-            path = DISTRICTS_DIR / f"{path}.json"
-        if not path.is_file():
-            raise DistrictError(f"district file {path} does not exist")
+        path = _district_file(name_or_path)
         try:
             raw = orjson.loads(path.read_bytes())
             bounds = raw["bounds"]
             zone = ZoneInfo(raw["timezone"])
-            gaz_name = raw.get("gazetteer")
             box = [float(bounds[k]) for k in ("lat_min", "lat_max", "lon_min", "lon_max")]
             admin_code = str(raw["admin_code"])
             name = str(raw["name"])
             origin = (float(raw["origin"]["lat"]), float(raw["origin"]["lon"]))
-            grids_name = raw.get("unit_grids")
-            streets_name = raw.get("streets")
-            boundary_name = raw.get("boundary")
             placeholders = tuple(
                 Placeholder(
                     float(p["lat"]),
@@ -209,16 +199,14 @@ class District:
             raise DistrictError(f"{path}: unknown time zone: {exc}") from exc
         if not (box[0] < box[1] and box[2] < box[3]):
             raise DistrictError(f"{path}: bounds are empty: {bounds}")
-        gaz_path = path.parent / gaz_name if gaz_name else None
+        # a missing gazetteer is not an error: the district runs without addresses, and
+        # gazetteer_note() says so (a named grid or street file is required)
+        gaz_path = path.parent / raw["gazetteer"] if raw.get("gazetteer") else None
         gazetteer = _read_gazetteer(gaz_path) if gaz_path and gaz_path.is_file() else {}
         lat_min, lat_max, lon_min, lon_max = box
-        grids_path = path.parent / grids_name if grids_name else None
-        if grids_path is not None and not grids_path.is_file():
-            raise DistrictError(f"{path}: unit grid file {grids_path} does not exist")
-        streets_path = path.parent / streets_name if streets_name else None
-        if streets_path is not None and not streets_path.is_file():
-            raise DistrictError(f"{path}: street network file {streets_path} does not exist")
-        boundary_path = path.parent / boundary_name if boundary_name else None
+        grids_path = _beside(path, raw.get("unit_grids"), "unit grid")
+        streets_path = _beside(path, raw.get("streets"), "street network")
+        boundary_path = path.parent / raw["boundary"] if raw.get("boundary") else None
         return cls(
             name,
             admin_code,
@@ -299,3 +287,26 @@ def _read_gazetteer(path: Path) -> dict[str, tuple[float, float]]:
                 raise DistrictError(f"{path}:{line}: lat/lon not finite")
             entries[normalize_address(row["address"])] = (lat, lon)
     return entries
+
+
+def _district_file(name_or_path: str | Path) -> Path:
+    """A packaged district's name, a district file, or a folder holding ``district.json``."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        path = path / "district.json"
+    elif path.suffix != ".json":
+        path = DISTRICTS_DIR / f"{path}.json"
+    if not path.is_file():
+        raise DistrictError(f"district file {path} does not exist")
+    return path
+
+
+def _beside(district_file: Path, name: object, what: str) -> Path | None:
+    """The file the district file names (beside it), or None when it names none; a named
+    file that is missing is an error."""
+    if not name:
+        return None
+    path = district_file.parent / str(name)
+    if not path.is_file():
+        raise DistrictError(f"{district_file}: {what} file {path} does not exist")
+    return path
