@@ -68,12 +68,35 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, _ZONE).isoformat()
 
 
-def _make_feed(folder: Path, n_records: int) -> Feed:
-    rng = random.Random(SEED)
-    addresses = [f"淇河路{i}号" for i in range(1, 201)]
+_SENSOR_KINDS = [
+    ("manhole_cover", "cover_tilt", "0101"),
+    ("manhole_cover", "cover_open", "0103"),
+    ("water_level_gauge", "water_level_high", "0103"),
+    ("smart_pole", "light_failure", "0118"),
+    ("smart_pole", "waterlogging", "0118"),
+]
+_HOTLINE_CODES = ["SW-GARB", "RD-WATER", "RD-COVER", "LT-OUT", "EN-PARK", "EN-VEND"]
+_PATROL_KEYS = ["E0102", "E0104", "E0505", "E0501", "C0305", "E0507"]
+
+
+@dataclass
+class _Draw:
+    """The seeded draws the three sources share: positions, times, addresses."""
+
+    rng: random.Random
+    addresses: list[str]
+
+    def pos(self) -> tuple[float, float]:
+        return 35.66 + self.rng.random() * 0.15, 114.17 + self.rng.random() * 0.25
+
+    def when(self) -> int:
+        return NOW_MS - self.rng.randrange(0, 6 * 3_600_000)
+
+
+def _bench_district(folder: Path, draw: _Draw) -> District:
     lines = ["address,lat,lon"] + [
-        f"{a},{35.70 + rng.random() * 0.08:.6f},{114.25 + rng.random() * 0.1:.6f}"
-        for a in addresses
+        f"{a},{35.70 + draw.rng.random() * 0.08:.6f},{114.25 + draw.rng.random() * 0.1:.6f}"
+        for a in draw.addresses
     ]
     (folder / "gaz.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     spec = orjson.loads((default_data_dir() / "districts" / "qibin.json").read_bytes())
@@ -82,25 +105,14 @@ def _make_feed(folder: Path, n_records: int) -> Feed:
     # normalization uses neither
     del spec["unit_grids"], spec["streets"]
     (folder / "bench.json").write_bytes(orjson.dumps(spec))
-    district = District.load(folder / "bench.json")
+    return District.load(folder / "bench.json")
 
-    def pos() -> tuple[float, float]:
-        return 35.66 + rng.random() * 0.15, 114.17 + rng.random() * 0.25
 
-    def when() -> int:
-        return NOW_MS - rng.randrange(0, 6 * 3_600_000)
-
-    sensor_kinds = [
-        ("manhole_cover", "cover_tilt", "0101"),
-        ("manhole_cover", "cover_open", "0103"),
-        ("water_level_gauge", "water_level_high", "0103"),
-        ("smart_pole", "light_failure", "0118"),
-        ("smart_pole", "waterlogging", "0118"),
-    ]
-    alarms: list[dict[str, Any]] = []
-    for i in range(int(n_records * 0.8)):
-        device_type, alarm_type, code = rng.choice(sensor_kinds)
-        lat, lon = pos()
+def _alarms(draw: _Draw, n: int) -> list[dict[str, Any]]:
+    rng, alarms = draw.rng, []
+    for i in range(n):
+        device_type, alarm_type, code = rng.choice(_SENSOR_KINDS)
+        lat, lon = draw.pos()
         alarms.append(
             {
                 "alarm_id": f"GW{i % 40:02d}-{i:07d}",
@@ -109,57 +121,75 @@ def _make_feed(folder: Path, n_records: int) -> Feed:
                 "alarm_type": alarm_type,
                 "lat": round(lat, 6),
                 "lon": round(lon, 6),
-                "ts": when(),
+                "ts": draw.when(),
                 "readings": {"value": round(rng.random() * 30, 2)},
             }
         )
+    return alarms
+
+
+def _sensor_messages(draw: _Draw, alarms: list[dict[str, Any]]) -> list[bytes]:
     sensor: list[bytes] = []
     k = 0
     while k < len(alarms):  # a quarter of the alarms come through gateway batches of 8
-        if rng.random() < 0.04:  # 8p / (8p + 1 - p) = 1/4
+        if draw.rng.random() < 0.04:  # 8p / (8p + 1 - p) = 1/4
             sensor.append(orjson.dumps({"gateway_id": "GW03", "alarms": alarms[k : k + 8]}))
             k += 8
         else:
             sensor.append(orjson.dumps(alarms[k]))
             k += 1
-    codes = ["SW-GARB", "RD-WATER", "RD-COVER", "LT-OUT", "EN-PARK", "EN-VEND"]
+    return sensor
+
+
+def _hotline(draw: _Draw, n: int) -> list[bytes]:
     hotline = []
-    for i in range(n_records // 10):
+    for i in range(n):
         req: dict[str, Any] = {
             "service_request_id": f"HL-{i:07d}",
             "status": "open",
-            "service_code": rng.choice(codes),
+            "service_code": draw.rng.choice(_HOTLINE_CODES),
             "description": "市民来电反映问题",
-            "requested_datetime": _iso(when()),
+            "requested_datetime": _iso(draw.when()),
             "agency_responsible": "sanitation",
         }
-        if rng.random() < 0.3:
-            req["address"] = rng.choice(addresses)
+        if draw.rng.random() < 0.3:
+            req["address"] = draw.rng.choice(draw.addresses)
         else:
-            req["lat"], req["long"] = pos()
+            req["lat"], req["long"] = draw.pos()
         hotline.append(orjson.dumps(req))
-    keys = ["E0102", "E0104", "E0505", "E0501", "C0305", "E0507"]
-    patrol = []
-    for i in range(n_records // 10):
-        lat, lon = pos()
-        crs = rng.choice(["gcj02", "gcj02", "bd09", "wgs84"])
-        patrol.append(
-            orjson.dumps(
-                {
-                    "report_id": f"P{i:07d}",
-                    "inspector_id": f"INS-{i % 60:03d}",
-                    "department": "sanitation",
-                    "category": rng.choice(keys),
-                    "lat": lat,
-                    "lon": lon,
-                    "crs": crs,
-                    "ts": _iso(when()),
-                    "fixed_on_spot": rng.random() < 0.36,
-                    "note": "巡查发现",
-                    "photos": ["p/1.jpg"],
-                }
-            )
-        )
+    return hotline
+
+
+def _patrol(draw: _Draw, n: int) -> list[bytes]:
+    rng, patrol = draw.rng, []
+    for i in range(n):
+        lat, lon = draw.pos()
+        crs = rng.choice(["gcj02", "gcj02", "bd09", "wgs84"])  # drawn before the category
+        report = {
+            "report_id": f"P{i:07d}",
+            "inspector_id": f"INS-{i % 60:03d}",
+            "department": "sanitation",
+            "category": rng.choice(_PATROL_KEYS),
+            "lat": lat,
+            "lon": lon,
+            "crs": crs,
+            "ts": _iso(draw.when()),
+            "fixed_on_spot": rng.random() < 0.36,
+            "note": "巡查发现",
+            "photos": ["p/1.jpg"],
+        }
+        patrol.append(orjson.dumps(report))
+    return patrol
+
+
+def _make_feed(folder: Path, n_records: int) -> Feed:
+    rng = random.Random(SEED)
+    draw = _Draw(rng, [f"淇河路{i}号" for i in range(1, 201)])
+    district = _bench_district(folder, draw)
+    alarms = _alarms(draw, int(n_records * 0.8))
+    sensor = _sensor_messages(draw, alarms)
+    hotline = _hotline(draw, n_records // 10)
+    patrol = _patrol(draw, n_records // 10)
     for payloads in (sensor, hotline, patrol):  # ~1% broken records of assorted kinds
         for j in rng.sample(range(len(payloads)), len(payloads) // 100):
             payloads[j] = rng.choice([b"", b"{bad", b"[]", payloads[j][:-5]])
