@@ -1,5 +1,6 @@
-"""The KPI bench's queries, named once: bench/test_bench_sinks.py times each as
-``kpi-<name>`` and bench/harness/goals.py holds every one to issue 15's "under 1 s"."""
+"""The KPI bench's queries, named once: bench/test_bench_sinks.py times each query of
+bench/kpi_queries.py as ``kpi-<name>`` on the server and ``kpi-chdb-<name>`` in chdb, and
+bench/harness/goals.py holds every one to issue 15's "under 1 s"."""
 
 from __future__ import annotations
 

@@ -34,7 +34,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import pytest
@@ -42,17 +41,14 @@ import pytest
 from bench.harness import SUBJECT, BenchScale, peer, record
 from bench.harness.knobs import load_knobs
 from bench.harness.services import unavailable
-from bench.kpi_paths import REPORT_SECTIONS, WEEK
+from bench.kpi_chdb import build_chdb_stores
+from bench.kpi_queries import EMPTY_ANSWERS, KPI_QUERIES, answered
 from bench.kpi_store import fill_store
 from deploy.local.clickhouse import clickhouse_healthy
 from sinks.clickhouse import ClickHouseSink, make_client
-from sinks.kpi import queries
-from sinks.kpi.meetings import MEETINGS, period_of
-from sinks.kpi.queries import BI_VIEWS
-from sinks.kpi.sections import section_data
 from sinks.migrate import Migration, load_migrations, migrate
 from sinks.rollups import refresh_all
-from sinks.sql import DriverExecutor
+from sinks.sql import ChdbExecutor, DriverExecutor
 from sinks.streets import load_campaigns
 from sinks.synthetic import generate
 from sinks.synthetic_patrols import generate_patrols
@@ -281,80 +277,6 @@ def kpi_stores(bench_settings: Settings, bench_scale: BenchScale) -> Iterator[Kp
     client.disconnect()
 
 
-Query = Callable[[DriverExecutor, str, str], Any]
-
-
-def _view(name: str) -> Query:
-    """What a dashboard tile reads from a BI view: the weekly rows (a view without periods:
-    all of it; the per-report lateness: its channel summary; the intake per minute: a day
-    of it, the live intake chart, not 90 days of minutes)."""
-    if name == "intake_minute":
-        return lambda ex, db, tz: ex.query(
-            f"SELECT * FROM {db}.intake_minute WHERE minute >= toDateTime('{WEEK} 00:00:00', "
-            f"'{tz}') AND minute < toDateTime('{WEEK} 00:00:00', '{tz}') + 86400 ORDER BY minute"
-        )
-    if name == "report_lateness":
-        return lambda ex, db, tz: ex.query(
-            f"SELECT channel, count() AS reports, avg(delay_min) AS delay_min, sum(late) AS late "
-            f"FROM {db}.report_lateness GROUP BY channel"
-        )
-    if name in UNPERIODED_VIEWS:
-        return lambda ex, db, tz: ex.query(f"SELECT * FROM {db}.{name}")
-    return lambda ex, db, tz: ex.query(f"SELECT * FROM {db}.{name} WHERE period = 'week'")
-
-
-UNPERIODED_VIEWS = (
-    "kpi_patrol_coverage",
-    "kpi_patrol_grids",
-    "kpi_streets_not_walked",
-    "deadletter_daily",
-    "kpi_campaigns",  # one row per campaign: its dates are columns of their own
-    "kpi_campaign_recurrence",
-)
-
-
-def _day(text: str) -> date:
-    return date.fromisoformat(text)
-
-
-def _section(meeting: str, day: str, key: str) -> Query:
-    """One section of the meeting's report for the period holding ``day``, judged at the
-    period's end (as a report written after it)."""
-    period = period_of(MEETINGS[meeting], _day(day))
-    return lambda ex, db, tz: section_data(ex, db, tz, period, key, period.bounds_s(tz)[1])
-
-
-# bench.kpi_paths.KPI_NAMES, each with the query it names
-KPI_QUERIES: dict[str, Query] = {
-    "league-table": lambda ex, db, tz: queries.league_table(ex, db, tz, "week", _day(WEEK)),
-    "trend-90-days": lambda ex, db, tz: queries.trend(
-        ex, db, tz, _day("2023-07-01"), _day("2023-09-30")
-    ),
-    "hotspots-90-days": lambda ex, db, tz: queries.hotspots(
-        ex, db, tz, _day("2023-07-01"), _day("2023-09-30")
-    ),
-    "patrol-week": lambda ex, db, tz: queries.patrol_section(ex, db, tz, "week", _day(WEEK)),
-    "intake-weeks": lambda ex, db, tz: ex.query(
-        f"SELECT * FROM {db}.kpi_intake WHERE period = 'week'"
-    ),
-    "durations-months": lambda ex, db, tz: ex.query(
-        f"SELECT * FROM {db}.kpi_durations WHERE period = 'month'"
-    ),
-    **{
-        f"report-{meeting}-{key}": _section(meeting, day, key)
-        for (meeting, day), keys in REPORT_SECTIONS.items()
-        for key in keys
-    },
-    **{f"view-{name}": _view(name) for name in BI_VIEWS},
-}
-# the synthetic store has no dead letters and no case stages (returns, callbacks)
-EMPTY_ANSWERS = {"view-deadletter_daily", "view-kpi_returns", "view-kpi_satisfaction"}
-
-
-def _answered(result: Any) -> bool:
-    return any(result.values()) if isinstance(result, dict) else bool(result)
-
-
 @pytest.mark.parametrize("name", list(KPI_QUERIES))
 def test_kpi_query_latency(
     benchmark: Any,
@@ -366,7 +288,7 @@ def test_kpi_query_latency(
     # one query per round; its peer below is the same query over the raw rows
     record(benchmark, path=f"kpi-{name}", role=SUBJECT, events=1)
     result = _time_query(benchmark, bench_settings, kpi_stores.rollups, name, bench_scale)
-    assert _answered(result) or name in EMPTY_ANSWERS, f"{name} returned no rows"
+    assert answered(result) or name in EMPTY_ANSWERS, f"{name} returned no rows"
 
 
 @pytest.mark.parametrize("name", list(KPI_QUERIES))
@@ -380,7 +302,60 @@ def test_kpi_query_over_raw_rows(
     # today's way: the views before the rollups, FINAL over the raw rows (slow: one round)
     record(benchmark, path=f"kpi-{name}", role=peer("final-raw"), events=1)
     result = _time_query(benchmark, bench_settings, kpi_stores.raw, name, bench_scale, rounds=1)
-    assert _answered(result) or name in EMPTY_ANSWERS, f"{name} returned no rows"
+    assert answered(result) or name in EMPTY_ANSWERS, f"{name} returned no rows"
+
+
+@pytest.fixture(scope="module")
+def chdb_kpi_stores(
+    bench_settings: Settings, kpi_stores: KpiStores, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ChdbExecutor, KpiStores]]:
+    """The server's store again in an in-process chdb session (bench/kpi_chdb.py)."""
+    ex = ChdbExecutor(str(tmp_path_factory.mktemp("chdb-kpi")))
+    stores = KpiStores("bench_kpi", "bench_raw")
+    try:
+        build_chdb_stores(
+            ex,
+            bench_settings.clickhouse,
+            kpi_stores.rollups,
+            (stores.rollups, stores.raw),
+            bench_settings.calendar.timezone,
+            _before_rollups(),
+            RAW_BUILDING_BLOCKS,
+        )
+        yield ex, stores
+    finally:
+        ex.close()
+
+
+@pytest.mark.parametrize("name", list(KPI_QUERIES))
+def test_kpi_query_latency_in_chdb(
+    benchmark: Any,
+    bench_settings: Settings,
+    chdb_kpi_stores: tuple[ChdbExecutor, KpiStores],
+    name: str,
+    bench_scale: BenchScale,
+) -> None:
+    # the same query over the same rows, in chdb (a current ClickHouse, in process)
+    record(benchmark, path=f"kpi-chdb-{name}", role=SUBJECT, events=1)
+    ex, stores = chdb_kpi_stores
+    args = (ex, stores.rollups, bench_settings.calendar.timezone)
+    result = benchmark.pedantic(KPI_QUERIES[name], args=args, **_rounds(bench_scale, KPI_ROUNDS))
+    assert answered(result) or name in EMPTY_ANSWERS, f"{name} returned no rows"
+
+
+@pytest.mark.parametrize("name", list(KPI_QUERIES))
+def test_kpi_query_over_raw_rows_in_chdb(
+    benchmark: Any,
+    bench_settings: Settings,
+    chdb_kpi_stores: tuple[ChdbExecutor, KpiStores],
+    name: str,
+    bench_scale: BenchScale,
+) -> None:
+    record(benchmark, path=f"kpi-chdb-{name}", role=peer("final-raw"), events=1)
+    ex, stores = chdb_kpi_stores
+    args = (ex, stores.raw, bench_settings.calendar.timezone)
+    result = benchmark.pedantic(KPI_QUERIES[name], args=args, **_rounds(bench_scale, 1))
+    assert answered(result) or name in EMPTY_ANSWERS, f"{name} returned no rows"
 
 
 def _time_query(

@@ -96,10 +96,13 @@ def test_no_benchmark_asserts_a_goal() -> None:
 def test_every_goal_names_a_benchmark_that_exists() -> None:
     baseline = json.loads((BENCH / "baseline.json").read_text())
     sources = "\n".join(p.read_text(encoding="utf-8") for p in BENCH.glob("test_bench_*.py"))
-    from bench.test_bench_sinks import KPI_QUERIES
+    from bench.kpi_queries import KPI_QUERIES
 
     for goal in GOALS:
-        if goal.path.startswith("kpi-"):  # one parametrized benchmark per KPI query
+        if goal.path.startswith("kpi-chdb-"):  # the same queries in chdb
+            assert 'path=f"kpi-chdb-{name}"' in sources
+            assert goal.path[len("kpi-chdb-") :] in KPI_QUERIES, goal.label
+        elif goal.path.startswith("kpi-"):  # one parametrized benchmark per KPI query
             assert 'path=f"kpi-{name}"' in sources
             assert goal.path[len("kpi-") :] in KPI_QUERIES, goal.label
         else:
@@ -112,7 +115,7 @@ def test_every_goal_names_a_benchmark_that_exists() -> None:
 
 def test_the_kpi_bench_times_exactly_the_paths_the_goals_judge() -> None:
     from bench.kpi_paths import KPI_NAMES
-    from bench.test_bench_sinks import KPI_QUERIES
+    from bench.kpi_queries import KPI_QUERIES
 
     assert tuple(KPI_QUERIES) == KPI_NAMES
 
