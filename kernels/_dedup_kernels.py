@@ -14,9 +14,9 @@ see ``kernels._jit``), which alone made them about 5x faster. The rest is memory
 candidate case is one 64-byte row (``state.HOT``), a table probe is one line, a spatial
 list holds one category (an event walks only the categories it may join, over at most
 2 x 2 buckets sized from the case category's radius), and, once the state outgrows the
-caches (``warm``, see ``kernels.dedup.PREFETCH_ABOVE_BYTES``), what event ``i + AHEAD`` will
-read is prefetched while event ``i`` is processed. Measurements, before and after:
-docs/benchmarks.md, "The dedup kernel: where the time goes".
+caches (``warm``, see ``kernels.dedup.PREFETCH_ABOVE_BYTES``), the table rows event
+``i + AHEAD`` will probe are prefetched while event ``i`` is processed. Measurements,
+before and after: docs/benchmarks.md, "The dedup kernel: where the time goes".
 """
 
 from __future__ import annotations
@@ -195,20 +195,8 @@ def _spatial_match(c, t, x, y, cols, idx, prm):
 
 
 @inline
-def _touch(table, key, rows):
-    """Stage 1 (``rows`` None): prefetch the table row where ``key`` is probed. Stage 2:
-    the row has arrived, find the key and prefetch the first case of its list."""
-    if rows is None:
-        prefetch(table, table_home(table, key))
-        return
-    h = table_find(table, key)
-    if h >= 0:
-        prefetch(rows, table[h, VALUE])
-
-
-@inline
-def _prefetch_event(i, ev, grid, prm, idx, rows):
-    """Start loading what event ``i`` will read (see ``_touch``); no effect on results."""
+def _prefetch_event(i, ev, grid, prm, idx):
+    """Start loading the table rows where event ``i`` will probe; no effect on results."""
     ev_cat, ev_lat, ev_lon = ev[E_CATEGORY], ev[E_LAT], ev[E_LON]
     ev_dev_i8 = ev[E_DEVICE_HASH_I8]
     lat0, lon0, kx, ky = grid[G_ORIGIN_LAT], grid[G_ORIGIN_LON], grid[G_KX], grid[G_KY]
@@ -219,7 +207,7 @@ def _prefetch_event(i, ev, grid, prm, idx, rows):
     if search_r[c] <= 0:
         return
     if ev_dev_i8[i] != 0:
-        _touch(dev_tab, ev_dev_i8[i], rows)
+        prefetch(dev_tab, table_home(dev_tab, ev_dev_i8[i]))
     x = (ev_lon[i] - lon0) * kx
     y = (ev_lat[i] - lat0) * ky
     for j in range(cptr[c], cptr[c + 1]):
@@ -227,7 +215,7 @@ def _prefetch_event(i, ev, grid, prm, idx, rows):
         ix0, ix1, iy0, iy1 = _block(x, y, radius[k], binv[k])
         for ix in range(ix0, ix1 + 1):
             for iy in range(iy0, iy1 + 1):
-                _touch(cell_tab, pack_bucket(ix, iy, k), rows)
+                prefetch(cell_tab, table_home(cell_tab, pack_bucket(ix, iy, k)))
 
 
 @inline
@@ -278,14 +266,13 @@ def dedup_kernel(ev, out, grid, prm, cols, idx, meta, warm):
     # compiler would reload and store it for every event.
     max_t = meta[M_MAX_T]
     for i in range(m):
-        # Two stages (only when ``warm``: the state is bigger than the caches): table rows
-        # for event i + AHEAD, then (their rows have arrived) the first case of each list
-        # for event i + AHEAD / 2; the id probe in stage one.
+        # Only when ``warm`` (the state is bigger than the caches): the table rows event
+        # i + AHEAD will probe. Not the cases their lists start with: finding those again
+        # (every block's keys hashed and probed a second time) cost more than the misses
+        # it hid (docs/benchmarks.md, "The dedup kernel: where the time goes").
         if warm and i + AHEAD < m:
             prefetch(id_tab, table_home(id_tab, ev_id_i8[i + AHEAD]))
-            _prefetch_event(i + AHEAD, ev, grid, prm, idx, None)
-        if warm and i + AHEAD // 2 < m:
-            _prefetch_event(i + AHEAD // 2, ev, grid, prm, idx, case_id)
+            _prefetch_event(i + AHEAD, ev, grid, prm, idx)
         c = ev_cat[i]
         t = ev_t[i]
         out_case[i] = 0

@@ -52,10 +52,11 @@ REJECTED = 0  # case_id given to events beyond the allowed lateness
 MAX_EVENT_TIME_MS = 1 << 52  # generous (year 144,000) but far from int64 overflow
 
 U8Array = npt.NDArray[np.uint64]
-# Prefetching the next events' table rows and cases pays only once they miss the caches:
-# it costs three hash computations per probe. Measured (docs/benchmarks.md, "The dedup
-# kernel: where the time goes"): on the typhoon day, whose state stays near 1.5 MB, the
-# kernel ran 2.2x faster without it; on the stress day (~200 MB) it saves about 15 %.
+# Prefetching the next events' table rows pays only once they miss the caches: it costs a
+# second hash computation per probe. Measured (docs/benchmarks.md, "The dedup kernel:
+# where the time goes"): on the typhoon day, whose state stays near 1.5 MB, the kernel ran
+# 2.2x faster without it (then with a costlier, two-stage prefetch); on the stress day
+# (~200 MB) it saves about a third (no prefetch ~420, with it ~280 ns per event).
 PREFETCH_ABOVE_BYTES = 4 << 20
 
 
