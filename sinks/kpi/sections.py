@@ -21,7 +21,9 @@ __all__ = [
     "ESCALATION_LEVELS",
     "ReportData",
     "campaign_section",
+    "judged_at",
     "latest_case_day",
+    "overdue_cases",
     "report_data",
     "section_data",
 ]
@@ -67,6 +69,21 @@ def _query(ex: Executor, database: str, tz: str, name: str, **values: object) ->
     return ex.query(queries.load_query(name, database=database, tz=tz, **values))
 
 
+def overdue_cases(
+    ex: Executor, database: str, tz: str, period: Period, asof_s: int, rows: int
+) -> tuple[Rows, Rows]:
+    """The first ``rows`` of ``period``'s overdue and escalated cases as its meeting lists
+    them (from its ``overdue_from_level``), judged at ``asof_s``, and per department how
+    many the whole list has (``sinks.kpi.queries.overdue_list``)."""
+    least = period.meeting.overdue_from_level
+    min_rank = ESCALATION_LEVELS.index(least) + 1 if least else 0
+    from_s, to_s = period.bounds_s(tz)
+    return queries.overdue_list(
+        ex, database, tz, levels=ESCALATION_LEVELS, rows=rows,
+        from_s=from_s, to_s=to_s, asof_s=asof_s, min_rank=min_rank,
+    )  # fmt: skip
+
+
 def _section_queries(
     ex: Executor, database: str, tz: str, period: Period, asof_s: int
 ) -> dict[str, Callable[[], Any]]:
@@ -78,12 +95,8 @@ def _section_queries(
         return lambda: _query(ex, database, tz, name, **values)
 
     def overdue() -> dict[str, Rows]:
-        least = period.meeting.overdue_from_level
-        min_rank = ESCALATION_LEVELS.index(least) + 1 if least else 0
-        cases, departments = queries.overdue_list(
-            ex, database, tz, levels=ESCALATION_LEVELS, rows=period.meeting.overdue_rows,
-            asof_s=asof_s, min_rank=min_rank, **window,
-        )  # fmt: skip
+        rows = period.meeting.overdue_rows
+        cases, departments = overdue_cases(ex, database, tz, period, asof_s, rows)
         return {
             "cases": cases,
             "departments": departments,
@@ -114,14 +127,16 @@ def _section_queries(
     }
 
 
-def _asof_s(tz: str, period: Period, now_s: int) -> int:
+def judged_at(tz: str, period: Period, now_s: int) -> int:
+    """When a report on ``period`` judges overdue and unhandled: its end, or ``now_s`` while
+    it is still running."""
     return min(now_s, period.bounds_s(tz)[1])
 
 
 def report_data(ex: Executor, database: str, tz: str, period: Period, now_s: int) -> ReportData:
     """The figures of every section of ``period.meeting``'s report. Overdue cases are
     judged at the period's end, or at ``now_s`` while the period is still running."""
-    asof_s = _asof_s(tz, period, now_s)
+    asof_s = judged_at(tz, period, now_s)
     runs = _section_queries(ex, database, tz, period, asof_s)
     data = ReportData(period, asof_s)
     for key in period.meeting.sections:
@@ -132,4 +147,4 @@ def report_data(ex: Executor, database: str, tz: str, period: Period, now_s: int
 def section_data(ex: Executor, database: str, tz: str, period: Period, key: str, now_s: int) -> Any:
     """The figures of one section (a key of ``SECTIONS``), as :func:`report_data` reads
     them: what the KPI bench times, query by query."""
-    return _section_queries(ex, database, tz, period, _asof_s(tz, period, now_s))[key]()
+    return _section_queries(ex, database, tz, period, judged_at(tz, period, now_s))[key]()

@@ -5,11 +5,15 @@ dead letters added), and the page: self-contained, Chinese first, every section 
 from __future__ import annotations
 
 import argparse
+import codecs
+import csv
+import io
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +23,10 @@ from sinks.kpi.meetings import MEETINGS, SECTIONS, period_of
 from sinks.kpi.queries import load_query
 from sinks.kpi.sections import latest_case_day, report_data
 from sinks.sql import ChdbExecutor, SqlError
-from streams.cli.report import add_arguments
+from streams.cli.report import OVERDUE_CSV_COLUMNS, add_arguments, write_overdue_csv
 from streams.reference.geo import District
 from streams.reference.streets import StreetNetwork
+from streams.settings import load_settings
 from tests.report_figures import assert_report_matches
 from tests.report_store import BURST, report_tables
 
@@ -110,6 +115,28 @@ def test_the_overdue_list_names_its_first_cases_and_counts_all(
     assert len(section["cases"]) == 3
     assert sum(r["cases"] for r in section["departments"]) > 3
     assert "overdue" in assert_report_matches(data, tables, TZ, now_s * 1000)
+
+
+def test_the_whole_overdue_list_goes_to_csv(
+    chdb_executor: ChdbExecutor, loaded: str, tmp_path: Path
+) -> None:
+    """``citystream report --overdue-csv``: every case of the list, in the report's order,
+    the report's first cases first; UTF-8 with a byte-order mark for spreadsheets."""
+    settings = load_settings(env={})
+    period = period_of(MEETINGS["weekly"], date(2023, 7, 19))
+    now_s = int(time.time())
+    out = tmp_path / "overdue.csv"
+    written = write_overdue_csv(chdb_executor, settings, loaded, period, out, now_s)
+    data = report_data(chdb_executor, loaded, TZ, period, now_s)
+    section = data.sections["overdue"]
+    assert written == sum(r["cases"] for r in section["departments"]) > 0
+    raw = out.read_bytes()
+    assert raw.startswith(codecs.BOM_UTF8)
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert len(rows) == written and tuple(rows[0]) == OVERDUE_CSV_COLUMNS
+    named = [str(r["case_id"]) for r in section["cases"]]
+    assert [r["case_id"] for r in rows[: len(named)]] == named
+    assert {r["state"] for r in rows} <= {"handled", "unhandled"}
 
 
 def test_report_page_is_self_contained_and_bilingual(
