@@ -280,9 +280,10 @@ class PipelineSettings(Concern):
     # fits in the rest. Nothing is dropped: the paused records wait on the broker.
     max_pending_events: int = setting(400_000, "MAX_PENDING_EVENTS", INT)
     batch_max_events: int = setting(4096, "BATCH_MAX_EVENTS", INT)
-    # The longest a dedup, dispatch or patrols batch waits to fill: each stage adds up to
-    # this to a record's arrival-to-dispatch time; in a catch-up batches fill before it
-    # runs out. (A normalize batch is what one fetch brought: it does not wait.)
+    # The longest a batch of a Faust agent's take waits to fill (the sink, patrols, and
+    # dedup in a process with the sink role); in a catch-up batches fill before it runs
+    # out. Normalize, dedup and dispatch take what one fetch brought (bulk, no wait): this
+    # no longer adds to a record's arrival-to-dispatch time.
     batch_max_ms: int = setting(100, "BATCH_MAX_MS", INT)
     max_payload_bytes: int = setting(64 * 1024, "MAX_PAYLOAD_BYTES", INT)
     # Validation, not lateness: an event time this far before its arrival is implausible

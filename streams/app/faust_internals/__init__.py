@@ -11,7 +11,7 @@
   :func:`guard_commits`);
 - fetching paused for some partitions, as back-pressure (``Consumer.pause_partitions``
   and ``resume_partitions``, as Faust's own flow control uses them: :func:`hold_partitions`);
-- raw topics and ``events.fused`` consumed in bulk (:class:`BulkChannel`): their records
+- raw topics, ``events.fused`` and ``cases`` consumed in bulk (:class:`BulkChannel`): their records
   are taken out of the fetched record map and acknowledged by offset range (``Consumer._acked``,
   ``_acked_index``, ``_read_offset``, ``_committed_offset``, ``_paused_partitions``,
   ``wait_empty``);
