@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
+from streams.app.faust_internals import RawBatch, bulk_channel, bulk_task
 from streams.app.metrics import Metrics
 from streams.cases.calendar import DeadlineUnit, WorkCalendar
 from streams.cases.department_sim import simulate_on_spot
@@ -24,7 +26,7 @@ from streams.contracts.topics import CASES, DISPATCH, UPDATES
 from streams.reference.categories import CategoryTable
 from streams.settings import Settings
 
-__all__ = ["Dispatcher", "register"]
+__all__ = ["CASES_BATCH_MESSAGES", "Dispatcher", "register"]
 
 
 class Dispatcher:
@@ -101,52 +103,68 @@ class Dispatcher:
         return [{"kind": "open", "case": opened, "order": order}], order
 
 
+# ``cases`` messages per batch at most: a batch is what one fetch brought for the partition
+# (dedup sends one message per tile and chunk)
+CASES_BATCH_MESSAGES = 512
+
+
+@dataclass(frozen=True)
+class _Dispatch:
+    """A batch of ``cases`` messages to case.updates and dispatch orders, acknowledged."""
+
+    dispatcher: Dispatcher
+    metrics: Metrics
+    updates: Any
+    orders: Any
+
+    async def handle(self, batch: RawBatch) -> None:
+        started = time.perf_counter()
+        opened: list[Any] = []
+        to_send: list[dict[str, Any]] = []
+        for value in batch.values:
+            for case in rows(decode_columns(value, "cases")[2]):
+                messages, order = self.dispatcher.messages(case)
+                key = str(case["case_id"]).encode()
+                for message in messages:
+                    sent = await self.updates.send(key=key, value=orjson.dumps(message), force=True)
+                    opened.append(sent)
+                if order is not None:
+                    to_send.append(order)
+        # A department answers an order on case.updates: the case's opening must be there
+        # first, or lifecycle meets an update for a case it does not know. Batches of
+        # different topics are not delivered in the order they were sent.
+        await asyncio.gather(*opened)
+        orders = []
+        for order in to_send:
+            department = order["department"]
+            orders.append(
+                await self.orders.send(
+                    key=department.encode(), value=orjson.dumps(order), force=True
+                )
+            )
+            self.metrics.inc("citystream_dispatches_total", department=department)
+        # on the broker before the batch is acknowledged (and its offsets may commit): a
+        # crash after the commit would otherwise lose orders whose case is already open; a
+        # failed send raises here, and the worker ends before anything commits past it
+        await asyncio.gather(*orders)
+        for year, lookups in self.dispatcher.calendar.take_uncovered().items():
+            self.metrics.inc(
+                "citystream_calendar_uncovered_total", lookups, stage="dispatch", year=str(year)
+            )
+        self.metrics.observe(
+            "citystream_batch_duration_seconds", time.perf_counter() - started, stage="dispatch"
+        )
+
+
 def register(app: Any, settings: Settings, metrics: Metrics) -> None:
     dispatcher = Dispatcher(settings)
     dispatcher.calendar.require_coverage(int(time.time() * 1000))
-    cases = app.topic(settings.kafka.topic(CASES), key_serializer="raw", value_serializer="raw")
-    updates = app.topic(settings.kafka.topic(UPDATES), key_serializer="raw", value_serializer="raw")
-    orders = app.topic(settings.kafka.topic(DISPATCH), key_serializer="raw", value_serializer="raw")
-
-    async def dispatch(stream: Any) -> None:
-        # In batches: the two waits for the broker below are paid once per batch of `cases`
-        # messages, not per message (dedup sends one per tile and chunk).
-        async for values in stream.take(
-            settings.pipeline.batch_max_events, within=settings.pipeline.batch_max_ms / 1000
-        ):
-            started = time.perf_counter()
-            opened: list[Any] = []
-            to_send: list[dict[str, Any]] = []
-            for case in (c for value in values for c in rows(decode_columns(value, "cases")[2])):
-                messages, order = dispatcher.messages(case)
-                key = str(case["case_id"]).encode()
-                for message in messages:
-                    opened.append(
-                        await updates.send(key=key, value=orjson.dumps(message), force=True)
-                    )
-                if order is not None:
-                    to_send.append(order)
-            # A department answers an order on case.updates: the case's opening must be there
-            # first, or lifecycle meets an update for a case it does not know. Batches of
-            # different topics are not delivered in the order they were sent.
-            await asyncio.gather(*opened)
-            sent = []
-            for order in to_send:
-                sent.append(
-                    await orders.send(
-                        key=order["department"].encode(), value=orjson.dumps(order), force=True
-                    )
-                )
-                metrics.inc("citystream_dispatches_total", department=order["department"])
-            # on the broker before the input offset may commit: a crash after the commit
-            # would otherwise lose orders whose case is already open
-            await asyncio.gather(*sent)
-            for year, lookups in dispatcher.calendar.take_uncovered().items():
-                metrics.inc(
-                    "citystream_calendar_uncovered_total", lookups, stage="dispatch", year=str(year)
-                )
-            metrics.observe(
-                "citystream_batch_duration_seconds", time.perf_counter() - started, stage="dispatch"
-            )
-
-    app.agent(cases, name="dispatch")(dispatch)
+    raw_topic = {"key_serializer": "raw", "value_serializer": "raw"}
+    updates = app.topic(settings.kafka.topic(UPDATES), **raw_topic)
+    orders = app.topic(settings.kafka.topic(DISPATCH), **raw_topic)
+    # ``cases`` in bulk (streams/app/faust_internals/bulk.py), no other role reads it: a
+    # batch is what is fetched, handed over at once. A Faust ``take`` waited up to
+    # CITYSTREAM_BATCH_MAX_MS for more on every batch (dedup sends a few messages per
+    # chunk, never a full batch), which every case's dispatch paid.
+    channel = bulk_channel(app, settings.kafka.topic(CASES), CASES_BATCH_MESSAGES)
+    bulk_task(app, channel, "dispatch", _Dispatch(dispatcher, metrics, updates, orders).handle)

@@ -11,10 +11,12 @@ from typing import Any
 import numpy as np
 
 from streams.app.faust_internals import (
+    BulkChannel,
     RawBatch,
     bulk_channel,
     bulk_task,
     committed_offset,
+    last_poll_ms,
     last_read_offset,
 )
 from streams.app.fused_lead import FusedLead, follow_remote_dedup, fused_lead
@@ -30,18 +32,29 @@ from streams.settings import Settings
 __all__ = ["register"]
 
 _GATE_POLL_S = 0.1
+# A raw partition is live when its newest record was stamped at most this long before the
+# worker handled it: its records are stamped by clocks like ours as they happen, not a
+# replay or a backlog (the heartbeat below then holds for it). Generous: a worker a few
+# seconds behind is still reading a live feed.
+LIVE_WITHIN_MS = 10_000
+# the heartbeat's period, at most (a fraction of the skew it allows, see _add_heartbeat)
+_HEARTBEAT_MAX_S = 0.05
 
 
 class _Progress:
-    """Per raw partition: the highest arrival time sent, and when a record last came."""
+    """Per raw partition: the highest arrival time sent (or promised by a heartbeat),
+    when a record last came, and whether the partition is live (:data:`LIVE_WITHIN_MS`)."""
 
     def __init__(self) -> None:
         self.mark: dict[int, int] = {}
         self.last_seen: dict[int, float] = {}
+        self.live: dict[int, bool] = {}
 
-    def saw(self, partition: int, arrival_ms: int) -> None:
+    def saw(self, partition: int, arrival_ms: int, now_ms: float | None = None) -> None:
         self.mark[partition] = max(self.mark.get(partition, arrival_ms), arrival_ms)
         self.last_seen[partition] = time.monotonic()
+        now_ms = time.time() * 1000 if now_ms is None else now_ms
+        self.live[partition] = now_ms - arrival_ms <= LIVE_WITHIN_MS
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,7 @@ def register(app: Any, settings: Settings, metrics: Metrics) -> None:
         ready = _ready(app, topic_name, out.lead)
         bulk_task(app, channel, f"normalize_{source}", intake.handle, ready)
         _add_idle_timer(app, settings, topic_name, out.fused, progress)
+        _add_heartbeat(app, settings, channel, out.fused, progress)
 
 
 @dataclass(frozen=True)
@@ -201,6 +215,55 @@ def _add_idle_timer(
             await _send_watermarks(settings, topic_name, fused, marks, idle)
 
     app.timer(interval / 4, name=f"idle-{topic_name}")(idle_check)
+
+
+def _add_heartbeat(
+    app: Any, settings: Settings, channel: BulkChannel, fused: Any, progress: _Progress
+) -> None:
+    """Move the watermark of a live raw partition that is caught up but quiet.
+
+    Why: dedup releases an event once every raw partition has passed its arrival, so a
+    sparse source (the hotline, the patrols: a few records a second) held every sensor
+    alarm back until its next record came, or until it was declared idle
+    (``idle_source_ms``): at 10,000 records/s, up to 250 ms for one alarm in a hundred.
+    A partition the consumer has read to its end, as of a fetch response at ``polled``,
+    will next get a record that reached the broker after that, stamped by its producer
+    then or a little before: at or after ``polled - live_source_skew_ms``. That is its
+    mark. Only for a live partition (:data:`LIVE_WITHIN_MS`: a replay's or a backlog's
+    stamps say nothing about the clock), only once every batch read from the topic is
+    handled (the mark must not overtake events still to be sent), and not once the idle
+    timer has it. A record stamped earlier still (a producer delayed beyond the skew)
+    arrives behind the watermark and is released at once, as after an idle source wakes
+    up (streams/dedup/ordering.py)."""
+    skew = settings.pipeline.live_source_skew_ms
+    if skew <= 0:
+        return
+    quiet_s = settings.pipeline.idle_source_ms / 1000
+    topic_name = channel.topic
+
+    async def heartbeat() -> None:
+        consumer = app.consumer
+        if consumer is None:
+            return
+        now = time.monotonic()
+        moved = _Progress()
+        for tp in consumer.assignment():
+            p = tp.partition
+            if tp.topic != topic_name or not progress.live.get(p):
+                continue
+            if now - progress.last_seen.get(p, 0.0) >= quiet_s:
+                continue  # the idle timer's: declared idle, it holds nothing back
+            polled = last_poll_ms(consumer, tp)  # before the high water mark (access.py)
+            if polled is None or not _caught_up(consumer, tp) or not channel.drained():
+                continue
+            mark = polled - skew
+            if mark > progress.mark.get(p, mark):
+                progress.mark[p] = moved.mark[p] = mark
+        if moved.mark:
+            await _send_watermarks(settings, topic_name, fused, moved, set())
+
+    period = min(_HEARTBEAT_MAX_S, skew / 2000)
+    app.timer(period, name=f"heartbeat-{topic_name}")(heartbeat)
 
 
 def _caught_up(consumer: Any, tp: Any) -> bool:

@@ -273,6 +273,12 @@ class PipelineSettings(Concern):
     # make one tile's record larger than the topics' message limit).
     changelog_part_bytes: int = setting(4 * 1024 * 1024, "CHANGELOG_PART_BYTES", INT)
     idle_source_ms: int = setting(2000, "IDLE_SOURCE_MS", INT)
+    # A live raw partition (its last record was stamped within this of the worker's clock)
+    # that is caught up moves its watermark to the time the consumer last saw its end minus
+    # this: a record not yet on the broker then will be stamped after that. Dedup's other
+    # sources then wait this long for a quiet one, not for its next record or for
+    # idle_source_ms (docs/lateness.md, "Live sources"). 0: off.
+    live_source_skew_ms: int = setting(100, "LIVE_SOURCE_SKEW_MS", INT)
     # The bound on events a worker holds in memory: the dedup reorder buffers of its
     # partitions stay under it (a quarter of it pauses the raw partitions ahead of the
     # watermark; fetching resumes below an eighth), and every in-memory queue and batch is
@@ -280,9 +286,10 @@ class PipelineSettings(Concern):
     # fits in the rest. Nothing is dropped: the paused records wait on the broker.
     max_pending_events: int = setting(400_000, "MAX_PENDING_EVENTS", INT)
     batch_max_events: int = setting(4096, "BATCH_MAX_EVENTS", INT)
-    # The longest a dedup, dispatch or patrols batch waits to fill: each stage adds up to
-    # this to a record's arrival-to-dispatch time; in a catch-up batches fill before it
-    # runs out. (A normalize batch is what one fetch brought: it does not wait.)
+    # The longest a batch of a Faust agent's take waits to fill (the sink, patrols, and
+    # dedup in a process with the sink role); in a catch-up batches fill before it runs
+    # out. Normalize, dedup and dispatch take what one fetch brought (bulk, no wait): this
+    # no longer adds to a record's arrival-to-dispatch time.
     batch_max_ms: int = setting(100, "BATCH_MAX_MS", INT)
     max_payload_bytes: int = setting(64 * 1024, "MAX_PAYLOAD_BYTES", INT)
     # Validation, not lateness: an event time this far before its arrival is implausible
@@ -316,6 +323,7 @@ class PipelineSettings(Concern):
             "max_open_age_s",
             "redelivery_horizon_s",
             "idle_source_ms",
+            "live_source_skew_ms",
             "batch_max_ms",
             "max_future_skew_s",
             "intake_seen_ids",

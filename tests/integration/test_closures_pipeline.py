@@ -114,7 +114,7 @@ def test_a_report_after_a_close_is_a_recurrence_and_open_cases_keep_attracting(
         )
         assert _closed(s) == {x1}
         assert scrape_metric(port, "citystream_closures_late_total") == 0
-        # the cases and updates topics go Faust's per-message way: its fetcher must still
+        # the case.updates topic goes Faust's per-message way: its fetcher must still
         # take our inline hand-off (streams/app/faust_internals/handoff.py); a Faust whose
         # wait_first changed shape would quietly fall back to the slow path
         handoffs = "citystream_faust_handoffs_total"

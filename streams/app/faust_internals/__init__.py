@@ -2,7 +2,8 @@
 
 - the app's transport (``App._new_transport``), with a cheaper per-message hand-off;
 - the consumer's read and committed offsets (``Consumer._read_offset`` and
-  ``_committed_offset``), for lag and for knowing a raw partition is caught up;
+  ``_committed_offset``), for lag and for knowing a raw partition is caught up, and when
+  it last had a fetch response for a partition (aiokafka's ``last_poll_timestamp``);
 - no stream records while the group rebalances, and a seek for partitions without a
   committed offset (``Consumer._getmany``, ``seek_to_committed``);
 - a table write whose changelog record can be awaited (``Table.send_changelog`` and
@@ -11,7 +12,7 @@
   :func:`guard_commits`);
 - fetching paused for some partitions, as back-pressure (``Consumer.pause_partitions``
   and ``resume_partitions``, as Faust's own flow control uses them: :func:`hold_partitions`);
-- raw topics and ``events.fused`` consumed in bulk (:class:`BulkChannel`): their records
+- raw topics, ``events.fused`` and ``cases`` consumed in bulk (:class:`BulkChannel`): their records
   are taken out of the fetched record map and acknowledged by offset range (``Consumer._acked``,
   ``_acked_index``, ``_read_offset``, ``_committed_offset``, ``_paused_partitions``,
   ``wait_empty``);
@@ -25,6 +26,7 @@ bulk), :mod:`.access` (tables, pauses and offsets).
 from streams.app.faust_internals.access import (
     committed_offset,
     hold_partitions,
+    last_poll_ms,
     last_read_offset,
     write_through,
 )
@@ -65,6 +67,7 @@ __all__ = [
     "committed_offset",
     "guard_commits",
     "hold_partitions",
+    "last_poll_ms",
     "last_read_offset",
     "run_until_suspended",
     "write_through",

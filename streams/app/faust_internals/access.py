@@ -7,7 +7,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-__all__ = ["committed_offset", "hold_partitions", "last_read_offset", "write_through"]
+__all__ = [
+    "committed_offset",
+    "hold_partitions",
+    "last_poll_ms",
+    "last_read_offset",
+    "write_through",
+]
 
 
 def write_through(table: Any, partition: int, key: Any, value: Any) -> asyncio.Future:
@@ -50,6 +56,14 @@ def hold_partitions(app: Any, wanted: set[tuple[str, int]]) -> int:
 def last_read_offset(consumer: Any, tp: Any) -> int | None:
     """Offset of the last message the consumer read from ``tp`` (None: none yet)."""
     value = consumer._read_offset[tp]
+    return None if value is None else int(value)
+
+
+def last_poll_ms(consumer: Any, tp: Any) -> int | None:
+    """When (epoch ms, this host's clock) the consumer last had a fetch response for
+    ``tp``, which set its high water mark (None: none yet). Read before the high water
+    mark: aiokafka sets the mark first, so the mark read after is at least that new."""
+    value = consumer._thread._ensure_consumer().last_poll_timestamp(tp)
     return None if value is None else int(value)
 
 

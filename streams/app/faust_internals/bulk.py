@@ -72,6 +72,10 @@ class BulkChannel:
     def full(self) -> bool:
         return self._queue.full()
 
+    def drained(self) -> bool:
+        """No batch waits in the queue or is in hand: everything read has been handled."""
+        return self._queue.empty() and self._in_hand is None
+
     async def get(self) -> RawBatch:
         """The next batch of the current generation (older ones are fetched again)."""
         if self._in_hand is not None:

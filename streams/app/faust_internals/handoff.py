@@ -12,7 +12,7 @@ buffer) goes the original way, resumed from where it stopped, so back-pressure a
 rebalances behave exactly as in Faust. Everything else is Faust's aiokafka driver.
 
 The fast path counts its hits (:data:`HANDOFFS`, exported as a worker metric); the
-closures integration test (per-message topics: cases, updates) fails when a run takes
+closures integration test (a per-message topic: case.updates) fails when a run takes
 no inline hand-off, which is what a Faust that changed the call shape of ``wait_first``
 would silently cause.
 """

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import ModuleType
 from typing import Any
 
+import orjson
 import pytest
 from app_cases import INSPECTOR, PATROL_CASE, SENSOR_CASE, case_rows
+from faust.types import TP
 
 from streams.app import departments_agent, dispatch_agent
 from streams.app.dispatch_agent import Dispatcher
+from streams.app.faust_internals import RawBatch
 from streams.app.metrics import Metrics
 from streams.cases.calendar import CalendarError
 from streams.cases.transitions import Action, CaseUpdate
+from streams.contracts.columnar import encode_columns
+from streams.contracts.topics import CASES
 from streams.dedup.engine import DedupEngine
 from streams.reference.categories import CategoryTable
 from streams.settings import Settings
@@ -97,3 +103,79 @@ def test_uncovered_lookups_have_a_declared_counter() -> None:
     metrics = Metrics()
     metrics.inc("citystream_calendar_uncovered_total", 3, stage="dispatch", year="2019")
     assert metrics.value("citystream_calendar_uncovered_total", stage="dispatch", year="2019") == 3
+
+
+class _Topic:
+    """A topic whose sends are acknowledged only when the test says so."""
+
+    def __init__(self, log: list[str], name: str) -> None:
+        self.log, self.name = log, name
+        self.futures: list[asyncio.Future[None]] = []
+
+    async def send(self, key: bytes, value: bytes, force: bool) -> asyncio.Future[None]:
+        doc = orjson.loads(value)
+        self.log.append(
+            f"send {self.name} {doc['case_id'] if self.name == 'orders' else doc.get('kind')}"
+        )
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+
+def _cases_batch(cases: dict[int, dict[str, Any]]) -> RawBatch:
+    names = list(next(iter(cases.values())))
+    value = encode_columns("cases", {n: [c[n] for c in cases.values()] for n in names})
+    return RawBatch(TP("cases", 0), 1, 7, [7], [0], [value], [b"1"])
+
+
+def test_a_batch_of_cases_sends_its_orders_only_once_the_openings_are_acknowledged(
+    dispatcher: Dispatcher, cases: dict[int, dict[str, Any]]
+) -> None:
+    log: list[str] = []
+    updates, orders = _Topic(log, "updates"), _Topic(log, "orders")
+    handler = dispatch_agent._Dispatch(dispatcher, Metrics(), updates, orders)
+
+    async def main() -> None:
+        task = asyncio.create_task(handler.handle(_cases_batch(cases)))
+        await asyncio.sleep(0.01)
+        # the openings (and the on-the-spot closure) are out, no order yet
+        assert log == ["send updates open", "send updates open", "send updates None"]
+        for f in updates.futures:
+            f.set_result(None)
+        await asyncio.sleep(0.01)
+        assert log[-1] == f"send orders {SENSOR_CASE}" and len(orders.futures) == 1
+        assert not task.done(), "returned before its order was acknowledged"
+        orders.futures[0].set_result(None)
+        await asyncio.wait_for(task, 1.0)
+
+    asyncio.run(main())
+
+
+def test_a_failed_order_fails_the_batch(
+    dispatcher: Dispatcher, cases: dict[int, dict[str, Any]]
+) -> None:
+    """The bulk task then leaves the batch unacknowledged and ends the worker."""
+    log: list[str] = []
+    updates, orders = _Topic(log, "updates"), _Topic(log, "orders")
+    handler = dispatch_agent._Dispatch(dispatcher, Metrics(), updates, orders)
+
+    async def main() -> None:
+        task = asyncio.create_task(handler.handle(_cases_batch(cases)))
+        await asyncio.sleep(0.01)
+        for f in updates.futures:
+            f.set_result(None)
+        await asyncio.sleep(0.01)
+        orders.futures[0].set_exception(RuntimeError("broker said no"))
+        with pytest.raises(RuntimeError, match="broker said no"):
+            await asyncio.wait_for(task, 1.0)
+
+    asyncio.run(main())
+
+
+def test_cases_are_taken_in_bulk_not_by_a_faust_agent(tmp_path: Any) -> None:
+    from streams.app.factory import create_app
+
+    s = Settings(home=tmp_path).replace(app_id="dispatch-bulk-test")
+    app = create_app(s, ["dispatch"])
+    assert s.kafka.topic(CASES) in app.bulk_channels
+    assert all(s.kafka.topic(CASES) not in str(a.channel) for a in app.agents.values())
