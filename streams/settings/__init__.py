@@ -18,22 +18,24 @@ Makefile set it to the checkout's ``var/``. Nothing here runs at import time.
 from streams.settings.codecs import BENCH_ENV_PREFIX, ENV_PREFIX, SettingsError
 from streams.settings.concerns import (
     WORKER_ROLES,
-    ApiSettings,
     CalendarSettings,
     ClickHouseSettings,
-    DispatchSettings,
-    EscalationSettings,
     KafkaSettings,
     LogFormat,
     LogLevel,
-    PatrolSettings,
     PipelineSettings,
     SchemaPath,
     SinkSettings,
-    VerifySettings,
-    WalkSettings,
     WorkerRole,
     WorkerSettings,
+)
+from streams.settings.loop import (
+    ApiSettings,
+    DispatchSettings,
+    EscalationSettings,
+    PatrolSettings,
+    VerifySettings,
+    WalkSettings,
 )
 from streams.settings.root import (
     PROJECT_ROOT,

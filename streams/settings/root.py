@@ -26,19 +26,21 @@ from streams.settings.codecs import (
     setting,
 )
 from streams.settings.concerns import (
-    ApiSettings,
     CalendarSettings,
     ClickHouseSettings,
     Concern,
-    DispatchSettings,
-    EscalationSettings,
     KafkaSettings,
-    PatrolSettings,
     PipelineSettings,
     SinkSettings,
+    WorkerSettings,
+)
+from streams.settings.loop import (
+    ApiSettings,
+    DispatchSettings,
+    EscalationSettings,
+    PatrolSettings,
     VerifySettings,
     WalkSettings,
-    WorkerSettings,
 )
 
 __all__ = [
