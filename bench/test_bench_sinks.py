@@ -338,9 +338,8 @@ def test_kpi_query_latency_in_chdb(
     # the same query over the same rows, in chdb (a current ClickHouse, in process)
     record(benchmark, path=f"kpi-chdb-{name}", role=SUBJECT, events=1)
     ex, stores = chdb_kpi_stores
-    args = (ex, stores.rollups, bench_settings.calendar.timezone)
-    result = benchmark.pedantic(KPI_QUERIES[name], args=args, **_rounds(bench_scale, KPI_ROUNDS))
-    assert answered(result) or name in EMPTY_ANSWERS, f"{name} returned no rows"
+    tz = bench_settings.calendar.timezone
+    _time_in_chdb(benchmark, ex, stores.rollups, tz, name, _rounds(bench_scale, KPI_ROUNDS))
 
 
 @pytest.mark.parametrize("name", list(KPI_QUERIES))
@@ -353,8 +352,14 @@ def test_kpi_query_over_raw_rows_in_chdb(
 ) -> None:
     record(benchmark, path=f"kpi-chdb-{name}", role=peer("final-raw"), events=1)
     ex, stores = chdb_kpi_stores
-    args = (ex, stores.raw, bench_settings.calendar.timezone)
-    result = benchmark.pedantic(KPI_QUERIES[name], args=args, **_rounds(bench_scale, 1))
+    tz = bench_settings.calendar.timezone
+    _time_in_chdb(benchmark, ex, stores.raw, tz, name, _rounds(bench_scale, 1))
+
+
+def _time_in_chdb(
+    benchmark: Any, ex: ChdbExecutor, database: str, tz: str, name: str, rounds: dict[str, int]
+) -> None:
+    result = benchmark.pedantic(KPI_QUERIES[name], args=(ex, database, tz), **rounds)
     assert answered(result) or name in EMPTY_ANSWERS, f"{name} returned no rows"
 
 
