@@ -1,15 +1,16 @@
--- The campaign views in one read of the campaign's cases (docs/bi/rollups.md, "Campaigns"):
--- kpi_campaigns read campaign_case_facts three times (its own counts, and twice through
--- kpi_campaign_recurrence, which joined the cases to the cases found during the campaign
--- to count the recurrences of those), each read a pass over every case and a join with
--- the campaign calendar. Same rows as 0012. Placeholders: {db}, {tz}.
+-- The campaign views in one read of the campaign's cases (docs/bi/rollups.md, "The overdue
+-- list and the campaigns"). kpi_campaigns read campaign_case_facts three times: its own
+-- counts, and twice through kpi_campaign_recurrence, which joined the cases to the cases
+-- found during the campaign to count the recurrences of those. Each read was a pass over
+-- every case and a join with the campaign calendar. Same rows as 0012. Placeholders:
+-- {db}, {tz}.
 
 -- Building block: every figure of both views per campaign, from one read of
 -- campaign_case_facts. A case after the campaign that recurs (recurrence_of) a case found
 -- during it is matched by grouping on the case id: each case gives a row under its own id
 -- (mine = 1: its own figures, and is_target when found during the campaign) and, when it
 -- is a recurrence opened in the 90 days after, a row under the id it recurs (mine = 0:
--- pointing_N, within N days after); a group whose own case is a target counts its
+-- k_pointing_N: within N days after); a group whose own case is a target counts its
 -- pointing rows. The cases not found during it are never pointed at usefully, so their
 -- own rows share the id 0 (no case has it): the grouping holds the targets and the
 -- recurrences, not every case (half the time on 18.16). The windows are 30, 60 and 90
@@ -50,21 +51,21 @@ FROM (
         sum(mine * was_due) AS k_due,
         sum(mine * was_due * is_closed) AS k_closed,
         sum(mine * was_due * closed_on_time) AS k_closed_on_time,
-            sum(mine * before_30) AS k_before_30,
-            sum(mine * after_30) AS k_after_30,
-            sum(mine * before_30 * recurs) AS k_before_rec_30,
-            sum(mine * after_30 * recurs) AS k_after_rec_30,
-            sum((1 - mine) * after_30) AS k_pointing_30,
-            sum(mine * before_60) AS k_before_60,
-            sum(mine * after_60) AS k_after_60,
-            sum(mine * before_60 * recurs) AS k_before_rec_60,
-            sum(mine * after_60 * recurs) AS k_after_rec_60,
-            sum((1 - mine) * after_60) AS k_pointing_60,
-            sum(mine * before_90) AS k_before_90,
-            sum(mine * after_90) AS k_after_90,
-            sum(mine * before_90 * recurs) AS k_before_rec_90,
-            sum(mine * after_90 * recurs) AS k_after_rec_90,
-            sum((1 - mine) * after_90) AS k_pointing_90
+        sum(mine * before_30) AS k_before_30,
+        sum(mine * after_30) AS k_after_30,
+        sum(mine * before_30 * recurs) AS k_before_rec_30,
+        sum(mine * after_30 * recurs) AS k_after_rec_30,
+        sum((1 - mine) * after_30) AS k_pointing_30,
+        sum(mine * before_60) AS k_before_60,
+        sum(mine * after_60) AS k_after_60,
+        sum(mine * before_60 * recurs) AS k_before_rec_60,
+        sum(mine * after_60 * recurs) AS k_after_rec_60,
+        sum((1 - mine) * after_60) AS k_pointing_60,
+        sum(mine * before_90) AS k_before_90,
+        sum(mine * after_90) AS k_after_90,
+        sum(mine * before_90 * recurs) AS k_before_rec_90,
+        sum(mine * after_90 * recurs) AS k_after_rec_90,
+        sum((1 - mine) * after_90) AS k_pointing_90
     FROM (
         SELECT
             campaign_id, is_closed, closed_on_spot, closed_on_time, recurs,
@@ -77,12 +78,15 @@ FROM (
                 toUInt8(recurrence_of != 0) AS recurs,
                 toUInt8(opened_day >= start_date AND opened_day <= end_date) AS was_found,
                 toUInt8(is_due = 1 AND due_day >= start_date AND due_day <= end_date) AS was_due,
-            toUInt8(opened_day >= subtractDays(start_date, 30) AND opened_day < start_date) AS before_30,
-            toUInt8(opened_day >= subtractDays(start_date, 60) AND opened_day < start_date) AS before_60,
-            toUInt8(opened_day >= subtractDays(start_date, 90) AND opened_day < start_date) AS before_90,
-            toUInt8(opened_day > end_date AND opened_day <= addDays(end_date, 30)) AS after_30,
-            toUInt8(opened_day > end_date AND opened_day <= addDays(end_date, 60)) AS after_60,
-            toUInt8(opened_day > end_date AND opened_day <= addDays(end_date, 90)) AS after_90
+                toUInt8(opened_day >= subtractDays(start_date, 30) AND opened_day < start_date)
+                    AS before_30,
+                toUInt8(opened_day >= subtractDays(start_date, 60) AND opened_day < start_date)
+                    AS before_60,
+                toUInt8(opened_day >= subtractDays(start_date, 90) AND opened_day < start_date)
+                    AS before_90,
+                toUInt8(opened_day > end_date AND opened_day <= addDays(end_date, 30)) AS after_30,
+                toUInt8(opened_day > end_date AND opened_day <= addDays(end_date, 60)) AS after_60,
+                toUInt8(opened_day > end_date AND opened_day <= addDays(end_date, 90)) AS after_90
             FROM {db}.campaign_case_facts
             WHERE voided = 0
         )
@@ -126,7 +130,8 @@ ANY LEFT JOIN (
         [after_cases_30, after_cases_60, after_cases_90] AS after_cases,
         [before_recurrences_30, before_recurrences_60, before_recurrences_90] AS before_recurrences,
         [after_recurrences_30, after_recurrences_60, after_recurrences_90] AS after_recurrences,
-        [campaign_recurrences_30, campaign_recurrences_60, campaign_recurrences_90] AS campaign_recurrences
+        [campaign_recurrences_30, campaign_recurrences_60, campaign_recurrences_90]
+            AS campaign_recurrences
 ) AS n USING (campaign_id, days);
 
 -- kpi_campaigns as in 0012 (same rows), from campaign_counts, with the after-shares of
