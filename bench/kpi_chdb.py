@@ -16,36 +16,26 @@ from urllib.parse import urlencode
 
 from sinks.migrate import Migration, migrate
 from sinks.rollups import refresh_all
-from sinks.sql import ChdbExecutor, check_identifier
+from sinks.sql import ChdbExecutor, check_identifier, insertable_columns, string_literal
 from sinks.tables import tables_of
 from streams.settings.concerns import ClickHouseSettings
 
 __all__ = ["build_chdb_stores"]
 
 
-def _columns(ex: ChdbExecutor, database: str, table: str) -> list[str]:
-    return [str(r["name"]) for r in ex.query(f"DESCRIBE TABLE {database}.{table}")]
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _copy_from_server(
     ex: ChdbExecutor, server: ClickHouseSettings, source: str, target: str, table: str
 ) -> None:
-    if server.secure:
-        raise ValueError("the chdb KPI store reads the server over plain HTTP: not with TLS")
-    names = ", ".join(_columns(ex, target, table))
+    names = ", ".join(insertable_columns(ex, target, table))
     query = f"SELECT {names} FROM {source}.{table} FORMAT Native"
     url = f"http://{server.host}:{server.http_port}/"
     # url() GETs: the query goes URL-encoded in the query string, the credentials in
     # headers (not in a URL chdb may log)
     ex.execute(
         f"INSERT INTO {target}.{table} ({names}) SELECT {names} FROM url("
-        f"{_quoted(url + '?' + urlencode({'query': query}))}, 'Native', "
-        f"headers('X-ClickHouse-User' = {_quoted(server.user)}, "
-        f"'X-ClickHouse-Key' = {_quoted(server.password)}))"
+        f"{string_literal(url + '?' + urlencode({'query': query}))}, 'Native', "
+        f"headers('X-ClickHouse-User' = {string_literal(server.user)}, "
+        f"'X-ClickHouse-Key' = {string_literal(server.password)}))"
     )
 
 
@@ -60,6 +50,8 @@ def build_chdb_stores(
 ) -> None:
     """Fill chdb's ``target`` (rollups database, raw database) with the rows of the
     server's store ``source``: every table of the migrations before the rollups."""
+    if server.secure:
+        raise ValueError("the chdb KPI store reads the server over plain HTTP: not with TLS")
     rollups, raw = (check_identifier(name, "database") for name in target)
     migrate(ex, rollups, tz)
     tables = list(tables_of([m.template for m in before_rollups]))
@@ -68,7 +60,7 @@ def build_chdb_stores(
     refresh_all(ex, rollups)
     migrate(ex, raw, tz, list(before_rollups))
     for table in tables:
-        names = ", ".join(_columns(ex, raw, table))
+        names = ", ".join(insertable_columns(ex, raw, table))
         ex.execute(f"INSERT INTO {raw}.{table} ({names}) SELECT {names} FROM {rollups}.{table}")
     for name, sql in raw_building_blocks.items():
         ex.execute(f"CREATE VIEW {raw}.{name} AS {sql.format(db=raw)}")

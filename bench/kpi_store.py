@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from sinks.sql import Executor
+from sinks.sql import Executor, insertable_columns
 from sinks.synthetic import generate
 
 __all__ = ["CHUNK_CASES", "ID_STRIDE", "copy_sql", "fill_store"]
@@ -83,10 +83,5 @@ def fill_store(ex: Executor, database: str, write: Write, n_cases: int, days: in
     data = generate(chunk, seed=1, days=days)
     write(data.tables)
     for table in data.tables:
-        columns = [
-            str(r["name"])
-            for r in ex.query(f"DESCRIBE TABLE {database}.{table}")
-            if str(r.get("default_type", "")) not in ("MATERIALIZED", "ALIAS")
-        ]
-        ex.execute(copy_sql(database, table, columns, copies))
+        ex.execute(copy_sql(database, table, insertable_columns(ex, database, table), copies))
     return chunk * copies

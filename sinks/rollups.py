@@ -23,7 +23,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from sinks.sql import Executor, SqlError, check_identifier
+from sinks.sql import Executor, SqlError, check_identifier, insertable_columns
 
 __all__ = ["FAMILIES", "RefreshResult", "refresh", "refresh_all"]
 
@@ -54,11 +54,6 @@ class RefreshResult:
     dropped: int  # superseded (month, generation) partitions dropped
 
 
-def _columns(ex: Executor, database: str, table: str) -> list[str]:
-    rows = ex.query(f"DESCRIBE TABLE {database}.{table}")
-    return [str(r["name"]) for r in rows]
-
-
 def _next_generation(ex: Executor, database: str) -> int:
     """Above every recorded generation, and growing with the clock between runs."""
     rows = ex.query(f"SELECT max(generation) AS g FROM {database}.rollup_generations")
@@ -78,7 +73,7 @@ def _stale(ex: Executor, database: str, family: str) -> dict[int, str]:
 
 def _store(ex: Executor, database: str, family: str, generation: int) -> None:
     for table, live in FAMILIES[family]:
-        names = [n for n in _columns(ex, database, table) if n != "generation"]
+        names = [n for n in insertable_columns(ex, database, table) if n != "generation"]
         columns = ", ".join(names)
         ex.execute(
             f"INSERT INTO {database}.{table} (generation, {columns}) "

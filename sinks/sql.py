@@ -21,8 +21,10 @@ __all__ = [
     "Executor",
     "SqlError",
     "check_identifier",
+    "insertable_columns",
     "render",
     "split_statements",
+    "string_literal",
 ]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -38,6 +40,11 @@ def check_identifier(name: str, what: str = "database name") -> str:
     if not _IDENTIFIER.match(name):
         raise SqlError(f"{what} {name!r} must match {_IDENTIFIER.pattern}")
     return name
+
+
+def string_literal(text: str) -> str:
+    """``text`` as a ClickHouse string literal (quotes and backslashes escaped)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def render(template: str, *, database: str, tz: str) -> str:
@@ -68,6 +75,16 @@ class Executor(Protocol):
     def execute(self, sql: str) -> None: ...
 
     def query(self, sql: str) -> list[dict[str, Any]]: ...
+
+
+def insertable_columns(ex: Executor, database: str, table: str) -> list[str]:
+    """The columns of ``table`` an INSERT names, in table order (not MATERIALIZED or ALIAS:
+    the server computes those)."""
+    return [
+        str(r["name"])
+        for r in ex.query(f"DESCRIBE TABLE {database}.{table}")
+        if str(r.get("default_type", "")) not in ("MATERIALIZED", "ALIAS")
+    ]
 
 
 class DriverExecutor:

@@ -122,6 +122,15 @@ class _Topic:
         return future
 
 
+def _acknowledged_by_hand(
+    dispatcher: Dispatcher,
+) -> tuple[list[str], _Topic, _Topic, dispatch_agent._Dispatch]:
+    """A dispatch handler whose two topics log their sends and wait for the test."""
+    log: list[str] = []
+    updates, orders = _Topic(log, "updates"), _Topic(log, "orders")
+    return log, updates, orders, dispatch_agent._Dispatch(dispatcher, Metrics(), updates, orders)
+
+
 def _cases_batch(cases: dict[int, dict[str, Any]]) -> RawBatch:
     names = list(next(iter(cases.values())))
     value = encode_columns("cases", {n: [c[n] for c in cases.values()] for n in names})
@@ -131,9 +140,7 @@ def _cases_batch(cases: dict[int, dict[str, Any]]) -> RawBatch:
 def test_a_batch_of_cases_sends_its_orders_only_once_the_openings_are_acknowledged(
     dispatcher: Dispatcher, cases: dict[int, dict[str, Any]]
 ) -> None:
-    log: list[str] = []
-    updates, orders = _Topic(log, "updates"), _Topic(log, "orders")
-    handler = dispatch_agent._Dispatch(dispatcher, Metrics(), updates, orders)
+    log, updates, orders, handler = _acknowledged_by_hand(dispatcher)
 
     async def main() -> None:
         task = asyncio.create_task(handler.handle(_cases_batch(cases)))
@@ -155,9 +162,7 @@ def test_a_failed_order_fails_the_batch(
     dispatcher: Dispatcher, cases: dict[int, dict[str, Any]]
 ) -> None:
     """The bulk task then leaves the batch unacknowledged and ends the worker."""
-    log: list[str] = []
-    updates, orders = _Topic(log, "updates"), _Topic(log, "orders")
-    handler = dispatch_agent._Dispatch(dispatcher, Metrics(), updates, orders)
+    _, updates, orders, handler = _acknowledged_by_hand(dispatcher)
 
     async def main() -> None:
         task = asyncio.create_task(handler.handle(_cases_batch(cases)))

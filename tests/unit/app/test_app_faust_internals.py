@@ -257,3 +257,19 @@ def test_an_agent_that_raises_ends_the_worker(tmp_path: Any) -> None:
 
     asyncio.run(main())
     assert exits == [AGENT_ERROR_EXIT]
+
+
+def test_the_last_fetch_time_is_read_where_faust_and_aiokafka_keep_it() -> None:
+    """``last_poll_ms`` (access.py) reads ``consumer._thread._ensure_consumer()`` and its
+    ``last_poll_timestamp(tp)``; the heartbeat's unit tests use a stand-in, so this fails
+    when Faust or aiokafka move either."""
+    import inspect
+
+    from aiokafka import AIOKafkaConsumer
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    assert callable(getattr(faust_aiokafka.AIOKafkaConsumerThread, "_ensure_consumer", None))
+    assert list(inspect.signature(AIOKafkaConsumer.last_poll_timestamp).parameters) == [
+        "self",
+        "partition",
+    ]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from sinks.migrate import MODERN, migrate
-from sinks.sql import ChdbExecutor
+from sinks.sql import ChdbExecutor, string_literal
 from sinks.tables import TABLES, coerce_columns
 
 TZ = "Asia/Shanghai"
@@ -44,7 +44,7 @@ def migrated_db(chdb_executor: ChdbExecutor, chdb_db: str) -> str:
 
 def _literal(value: Any) -> str:
     if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return string_literal(value)
     if isinstance(value, float | np.floating):
         return repr(float(value))
     return str(int(value))
