@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
+from sinks.kpi import queries
 from sinks.kpi.meeting_html import meeting_html
 from sinks.kpi.meetings import MEETINGS, SECTIONS, period_of
 from sinks.kpi.queries import load_query
-from sinks.kpi.sections import latest_case_day, report_data
+from sinks.kpi.sections import ReportData, judged_at, latest_case_day, report_data, section_data
 from sinks.sql import ChdbExecutor, SqlError
 from streams.cli.report import OVERDUE_CSV_COLUMNS, add_arguments, write_overdue_csv
 from streams.reference.geo import District
@@ -115,6 +116,32 @@ def test_the_overdue_list_names_its_first_cases_and_counts_all(
     assert len(section["cases"]) == 3
     assert sum(r["cases"] for r in section["departments"]) > 3
     assert "overdue" in assert_report_matches(data, tables, TZ, now_s * 1000)
+
+
+@pytest.mark.parametrize("release", [(18, 16, 1), None], ids=["sets-18.16", "join-chdb"])
+@pytest.mark.parametrize("meeting", ["weekly", "monthly"])
+def test_both_overdue_plans_give_the_reference_list(
+    chdb_executor: ChdbExecutor,
+    loaded: str,
+    tables: dict[str, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    release: tuple[int, ...] | None,
+    meeting: str,
+) -> None:
+    """overdue.sql's two ways to a case's highest level (sinks.kpi.queries: a set of case
+    ids per level on 18.16, the grouped escalations joined on a current release) list the
+    reference's cases, for every level (weekly) and from department head up (monthly). The
+    18.16 plan runs here in chdb by the release it is chosen for."""
+    if release is not None:
+        monkeypatch.setattr(queries, "server_version", lambda ex: release)
+    shown = replace(MEETINGS[meeting], overdue_rows=5)
+    now_s = int(time.time())
+    for day in (date(2023, 7, 19), latest_case_day(chdb_executor, loaded, TZ)):
+        period = period_of(shown, day)
+        data = ReportData(period, judged_at(TZ, period, now_s))
+        data.sections["overdue"] = section_data(chdb_executor, loaded, TZ, period, "overdue", now_s)
+        assert data.sections["overdue"]["cases"]
+        assert assert_report_matches(data, tables, TZ, now_s * 1000) == ["overdue"]
 
 
 def test_the_whole_overdue_list_goes_to_csv(
