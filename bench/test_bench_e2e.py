@@ -203,6 +203,32 @@ class LinkCollector:
         return out
 
 
+def _start_peer(
+    stack: ExitStack, base: Settings, module: str, work_dir: Path, warm: list[Message]
+) -> tuple[Settings, PeerProcess]:
+    """A peer worker ``module`` on its own topics (removed with ``stack``), warmed up by
+    ``warm`` until it has linked every one of them."""
+    s = _run_settings(base, "peer")
+    stack.callback(_cleanup, s)
+    # quix-streams' changelog topic of the state store: changelog__<group>--<topic>--...
+    stack.callback(delete_topics, s, f"changelog__{s.worker.app_id}")
+    create_run_topics(s, extra=(PEER_EVENTS, PEER_LINKS))
+    proc = PeerProcess(s.replace(web_port=free_port()), work_dir / s.worker.app_id, module).start()
+    stack.callback(proc.stop)
+    timed_pass(
+        s,
+        s.kafka.topic(PEER_EVENTS),
+        warm,
+        {s.kafka.topic(PEER_LINKS): count_messages},
+        events=len(warm),
+        rows_before=0,
+        rows_expected=len(warm),
+        timeout_s=START_TIMEOUT_S,
+        alive=lambda: proc.alive,
+    )
+    return s, proc
+
+
 def _peer_round(
     benchmark: Any,
     base: Settings,
@@ -221,27 +247,7 @@ def _peer_round(
     collector = LinkCollector()
 
     def start(stack: ExitStack) -> tuple[Settings, PeerProcess]:
-        s = _run_settings(base, "peer")
-        stack.callback(_cleanup, s)
-        # quix-streams' changelog topic of the state store: changelog__<group>--<topic>--...
-        stack.callback(delete_topics, s, f"changelog__{s.worker.app_id}")
-        create_run_topics(s, extra=(PEER_EVENTS, PEER_LINKS))
-        proc = PeerProcess(
-            s.replace(web_port=free_port()), tmp_path / s.worker.app_id, module
-        ).start()
-        stack.callback(proc.stop)
-        timed_pass(
-            s,
-            s.kafka.topic(PEER_EVENTS),
-            messages[:n_warm],
-            {s.kafka.topic(PEER_LINKS): count_messages},
-            events=n_warm,
-            rows_before=0,
-            rows_expected=n_warm,
-            timeout_s=START_TIMEOUT_S,
-            alive=lambda: proc.alive,
-        )
-        return s, proc
+        return _start_peer(stack, base, module, tmp_path, messages[:n_warm])
 
     def run(current: tuple[Settings, PeerProcess]) -> None:
         s, proc = current

@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from kernels._dedup_kernels import EVENT_ARRAYS, close_kernel, dead_mask, dedup_kernel
 from kernels._jit import ngjit
-from kernels.grid import coerce_latlon
+from kernels.grid import F8Array, coerce_latlon
 from kernels.params import DedupParams
 from kernels.state import M_N_CATEGORIES, NO_TIME, DedupState
 
@@ -145,6 +145,32 @@ def _checked_fast(
     return cat, t
 
 
+def _checked_events(
+    params: DedupParams,
+    event_id: npt.ArrayLike,
+    category: npt.ArrayLike,
+    lat: npt.ArrayLike,
+    lon: npt.ArrayLike,
+    t_ms: npt.ArrayLike,
+    device_hash: npt.ArrayLike,
+) -> tuple[U8Array, npt.NDArray[np.uint16], npt.NDArray[np.int64], F8Array, F8Array, U8Array]:
+    """The batch's columns as the kernel takes them, each checked (ValueError otherwise)."""
+    eid = _uint64("event_id", event_id, None)
+    m = eid.shape[0]
+    checked = _checked_fast(eid, category, t_ms, params.n_categories)
+    if checked is None:
+        if m and not eid.all():
+            raise ValueError(f"event_id 0 is reserved (index {int(np.argmin(eid))})")
+        cat = _int_range("category", category, m, 0, params.n_categories, np.uint16)
+        t = _int_range("t_ms", t_ms, m, 0, MAX_EVENT_TIME_MS, np.int64)
+    else:
+        cat, t = checked
+    la, lo = coerce_latlon(lat, lon)
+    if la.shape[0] != m:
+        raise ValueError(f"lat/lon have length {la.shape[0]}, expected {m}")
+    return eid, cat, t, la, lo, _uint64("device_hash", device_hash, m)
+
+
 def dedup_batch(
     state: DedupState,
     params: DedupParams,
@@ -160,20 +186,10 @@ def dedup_batch(
     Returns ``(case_id, is_new, recurrence_of)``; ``case_id == REJECTED`` marks events
     beyond the allowed lateness. Raises ValueError on bad input (nothing mutated).
     """
-    eid = _uint64("event_id", event_id, None)
+    eid, cat, t, la, lo, dev = _checked_events(
+        params, event_id, category, lat, lon, t_ms, device_hash
+    )
     m = eid.shape[0]
-    checked = _checked_fast(eid, category, t_ms, params.n_categories)
-    if checked is None:
-        if m and not eid.all():
-            raise ValueError(f"event_id 0 is reserved (index {int(np.argmin(eid))})")
-        cat = _int_range("category", category, m, 0, params.n_categories, np.uint16)
-        t = _int_range("t_ms", t_ms, m, 0, MAX_EVENT_TIME_MS, np.int64)
-    else:
-        cat, t = checked
-    la, lo = coerce_latlon(lat, lon)
-    if la.shape[0] != m:
-        raise ValueError(f"lat/lon have length {la.shape[0]}, expected {m}")
-    dev = _uint64("device_hash", device_hash, m)
     if int(state.meta[M_N_CATEGORIES]) > params.n_categories:
         raise ValueError(
             f"state holds category {int(state.meta[M_N_CATEGORIES]) - 1} but params cover only "
