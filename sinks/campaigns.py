@@ -136,11 +136,12 @@ def _columns(table: str) -> tuple[str, ...]:
 
 
 def _stored(client: RowClient, db: str, table: str) -> dict[int, set[tuple[Any, ...]]]:
-    """revision -> the rows of ``table`` written with it (the driver gives back the Python
-    types the rows were built with)."""
+    """revision -> the rows of ``table`` written with it (a set: a load two sinks ran at
+    once wrote its rows twice; the driver gives back the Python types the rows were built
+    with)."""
     names = ", ".join(_columns(table))
     by_revision: dict[int, set[tuple[Any, ...]]] = {}
-    for row in client.execute(f"SELECT {names}, revision FROM {db}.{table} FINAL"):
+    for row in client.execute(f"SELECT {names}, revision FROM {db}.{table}"):
         by_revision.setdefault(int(row[-1]), set()).add(tuple(row[:-1]))
     return by_revision
 

@@ -67,7 +67,8 @@ def loaded_calendar(tables: Tables) -> tuple[dict[str, dict[str, Any]], list[dic
     scope = list(table_rows(tables["campaign_scope"]))
     both = {r["revision"] for r in campaigns} & {r["revision"] for r in scope}
     loaded = max(both, default=None)
-    # a load written twice with one revision is one copy (ReplacingMergeTree on the key)
+    # a load two sinks wrote at once with one revision: one row per key (the views' LIMIT 1
+    # BY and DISTINCT)
     by_id = {r["campaign_id"]: r for r in campaigns if r["revision"] == loaded}
     covered = {
         (r["campaign_id"], r["category_key"], r["grid_code"]): r

@@ -1,5 +1,5 @@
--- The campaign calendar loaded whole or not at all, for readers (docs/bi/kpis.md, "The
--- campaign calendar"). 0012 stored the calendar in two tables, each
+-- The campaign calendar loaded whole or not at all, for readers (docs/bi/kpis.md, Tables,
+-- campaigns). 0012 stored the calendar in two tables, each
 -- ReplacingMergeTree(revision) by its own key, and its views read each table's own highest
 -- revision; the loader wrote each table on its own with that table's next revision. Between
 -- the two writes (or after a crash between them) the views showed the new campaigns with
@@ -8,13 +8,17 @@
 --   holds, and writes both whenever either differs from the file (sinks/campaigns.py);
 -- - the views read the calendar of the highest revision that BOTH tables hold: a load
 --   that stopped half-way leaves the previous calendar in force until the next load;
--- - the tables keep every revision's rows: the revision leads their sort key. With the
---   campaign id alone as the key (0012) a half-written revision replaced, on FINAL and on
---   merges, the previous revision's rows of the same campaigns, so the previous calendar
---   could not be read whole any more.
--- ClickHouse 18.16 cannot change a sort key in place: the tables are made anew, empty; the
--- sink loads the calendar file when it starts (docs/bi/kpis.md). The views are 0012's and
--- 0020's but for the revision they read; same columns. Placeholders: {db}, {tz}.
+-- - the tables keep every revision's rows: MergeTree, not ReplacingMergeTree, which
+--   replaced (on FINAL and on merges) the previous revision's rows of a campaign by a
+--   half-written revision's, so the previous calendar could not be read whole any more.
+--   The sort keys stay 0012's: the KPI bench moves these tables' parts between a store on
+--   0022 and one on the schema before the rollups (ATTACH PARTITION FROM wants one key).
+--   The views take one row per key of a revision themselves (LIMIT 1 BY, DISTINCT): a load
+--   that two sinks ran at once with one revision wrote its rows twice.
+-- ClickHouse 18.16 cannot change a table's engine in place: the tables are made anew,
+-- empty; the sink loads the calendar file when it starts (docs/bi/kpis.md). The views are
+-- 0012's and 0020's but for the revision they read and those duplicates; same columns,
+-- same rows. Placeholders: {db}, {tz}.
 
 -- The views first: nothing reads the tables while they are made anew.
 DROP TABLE IF EXISTS {db}.kpi_campaigns;
@@ -31,8 +35,6 @@ DROP TABLE IF EXISTS {db}.campaign_scope;
 
 -- One row per campaign and load (revision). categories, streets and areas are the file's
 -- lists (';'-separated) for display; campaign_scope holds what the views match on.
--- ReplacingMergeTree: a load that ran twice with one revision (two sinks starting at once)
--- is one copy.
 CREATE TABLE IF NOT EXISTS {db}.campaigns (
     campaign_id String,
     theme String,
@@ -47,8 +49,8 @@ CREATE TABLE IF NOT EXISTS {db}.campaigns (
     target_metric String,
     target_value Float64,
     revision UInt32
-) ENGINE = ReplacingMergeTree()
-ORDER BY (revision, campaign_id);
+) ENGINE = MergeTree()
+ORDER BY campaign_id;
 
 -- What a campaign covers, per load: one row per category (grid_code '') and one per unit
 -- grid of its area (category_key ''); a whole-district campaign has no grid rows.
@@ -57,8 +59,8 @@ CREATE TABLE IF NOT EXISTS {db}.campaign_scope (
     category_key String,
     grid_code String,
     revision UInt32
-) ENGINE = ReplacingMergeTree()
-ORDER BY (revision, campaign_id, category_key, grid_code);
+) ENGINE = MergeTree()
+ORDER BY (campaign_id, category_key, grid_code);
 
 ALTER TABLE {db}.campaigns
     COMMENT COLUMN campaign_id 'campaign id of the campaign calendar',
@@ -83,7 +85,7 @@ ALTER TABLE {db}.campaign_scope
 
 -- The views of 0012 (campaign_case_facts) and 0020 as they were, but for the revision: the
 -- highest both tables hold, a scalar subquery over the two small tables (read once per
--- query, not per case).
+-- query, not per case), and one row per key of it.
 
 -- campaign_case_facts (0012): every case of a campaign's categories in its area.
 CREATE VIEW IF NOT EXISTS {db}.campaign_case_facts AS
@@ -109,8 +111,8 @@ FROM (
             FROM {db}.case_facts
         ) AS f
         ALL INNER JOIN (
-            SELECT campaign_id, category_key
-            FROM {db}.campaign_scope FINAL
+            SELECT DISTINCT campaign_id, category_key
+            FROM {db}.campaign_scope
             WHERE category_key != ''
                 AND revision = (
                     SELECT max(revision) FROM {db}.campaigns
@@ -120,16 +122,17 @@ FROM (
     ) AS fk
     ALL INNER JOIN (
         SELECT campaign_id, start_date, end_date, whole_district
-        FROM {db}.campaigns FINAL
+        FROM {db}.campaigns
         WHERE revision = (
             SELECT max(revision) FROM {db}.campaigns
             WHERE revision IN (SELECT revision FROM {db}.campaign_scope)
         )
+        LIMIT 1 BY campaign_id
     ) AS c USING campaign_id
 ) AS fc
 ANY LEFT JOIN (
     SELECT campaign_id, grid_code, toUInt8(1) AS in_area
-    FROM {db}.campaign_scope FINAL
+    FROM {db}.campaign_scope
     WHERE grid_code != '' AND revision = (
         SELECT max(revision) FROM {db}.campaigns
         WHERE revision IN (SELECT revision FROM {db}.campaign_scope)
@@ -234,12 +237,16 @@ SELECT
         AS recurrence_share
 FROM (
     SELECT campaign_id, theme, start_date, end_date, days
-    FROM {db}.campaigns FINAL
-    ARRAY JOIN [30, 60, 90] AS days
-    WHERE revision = (
-        SELECT max(revision) FROM {db}.campaigns
-        WHERE revision IN (SELECT revision FROM {db}.campaign_scope)
+    FROM (
+        SELECT campaign_id, theme, start_date, end_date
+        FROM {db}.campaigns
+        WHERE revision = (
+            SELECT max(revision) FROM {db}.campaigns
+            WHERE revision IN (SELECT revision FROM {db}.campaign_scope)
+        )
+        LIMIT 1 BY campaign_id
     )
+    ARRAY JOIN [30, 60, 90] AS days
 ) AS c
 ANY LEFT JOIN (
     SELECT
@@ -291,11 +298,12 @@ FROM (
         SELECT
             campaign_id, theme, name_zh, name_en, categories, streets, areas,
             whole_district, start_date, end_date, target_metric, target_value
-        FROM {db}.campaigns FINAL
+        FROM {db}.campaigns
         WHERE revision = (
             SELECT max(revision) FROM {db}.campaigns
             WHERE revision IN (SELECT revision FROM {db}.campaign_scope)
         )
+        LIMIT 1 BY campaign_id
     ) AS c
     ANY LEFT JOIN (
         SELECT
