@@ -1,20 +1,23 @@
 """The campaign calendar (streams/data/campaigns.csv) as the ``campaigns`` and
-``campaign_scope`` tables (migration 0012).
+``campaign_scope`` tables (migrations 0012, 0022).
 
 The sink role loads them when its worker starts, beside the street network
-(sinks/streets.py, same rule: nothing is written while each table's newest revision holds
-exactly the file's rows, else the file's rows with the next revision). A campaign's area
-goes to the store as the unit grids of its streets and sub-districts or communities
-(:func:`streams.reference.campaigns.area_grids`), so the views match cases on their grid.
+(sinks/streets.py). The two tables are one calendar: a load writes both with one revision
+(:func:`write_calendar`), and the views read the highest revision both hold, so a reader
+sees a load whole or not at all. A campaign's area goes to the store as the unit grids of
+its streets and sub-districts or communities (:func:`streams.reference.campaigns.area_grids`),
+so the views match cases on their grid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from kernels import GridSpec
 from kernels.unitgrid import UnitGridIndex
+from sinks.sql import check_identifier
+from sinks.tables import TABLES
 from streams.reference.campaigns import Campaign, CampaignError, CampaignTable, area_grids
 from streams.reference.categories import CategoryTable
 from streams.reference.geo import District
@@ -22,14 +25,27 @@ from streams.reference.streets import StreetNetwork
 from streams.settings import Settings
 
 __all__ = [
+    "CALENDAR_TABLES",
+    "RowClient",
     "campaign_rows",
     "grid_resolver",
     "load_campaign_table",
     "scope_rows",
     "wanted_rows",
+    "write_calendar",
 ]
 
 Row = dict[str, Any]
+# the calendar's tables in the order a load writes them (the scope last: either order is
+# safe, the views read only a revision both tables hold)
+CALENDAR_TABLES = ("campaigns", "campaign_scope")
+
+
+class RowClient(Protocol):
+    """What the loader needs of a clickhouse-driver ``Client``: a SELECT gives tuples, an
+    INSERT takes its rows as ``params``."""
+
+    def execute(self, query: str, params: Any = None) -> Any: ...
 
 
 def _joined(values: tuple[str, ...]) -> str:
@@ -113,3 +129,46 @@ def wanted_rows(
         "campaigns": campaign_rows(table),
         "campaign_scope": scope_rows(table, grid_resolver(district, network)),
     }
+
+
+def _columns(table: str) -> tuple[str, ...]:
+    return tuple(c.name for c in TABLES[table] if c.name != "revision")
+
+
+def _stored(client: RowClient, db: str, table: str) -> dict[int, set[tuple[Any, ...]]]:
+    """revision -> the rows of ``table`` written with it (a set: a load two sinks ran at
+    once wrote its rows twice; the driver gives back the Python types the rows were built
+    with)."""
+    names = ", ".join(_columns(table))
+    by_revision: dict[int, set[tuple[Any, ...]]] = {}
+    for row in client.execute(f"SELECT {names}, revision FROM {db}.{table}"):
+        by_revision.setdefault(int(row[-1]), set()).add(tuple(row[:-1]))
+    return by_revision
+
+
+def write_calendar(
+    client: RowClient, database: str, wanted: Mapping[str, list[Row]]
+) -> dict[str, int]:
+    """Write the calendar ``wanted`` (table -> rows without revision, :func:`wanted_rows`)
+    unless it is the one in force; the number of rows written per table.
+
+    In force is the highest revision both tables hold (what the views read). When either
+    table's rows there differ from the file, both tables are written whole with one new
+    revision, above every revision either table holds: a revision one table got from a
+    load that stopped half-way is never completed by a later load."""
+    db = check_identifier(database)
+    stored = {t: _stored(client, db, t) for t in CALENDAR_TABLES}
+    want = {t: {tuple(r[c] for c in _columns(t)) for r in wanted[t]} for t in CALENDAR_TABLES}
+    both = set.intersection(*(set(stored[t]) for t in CALENDAR_TABLES))
+    loaded = max(both, default=None)
+    if loaded is not None and all(stored[t][loaded] == want[t] for t in CALENDAR_TABLES):
+        return dict.fromkeys(CALENDAR_TABLES, 0)
+    revision = 1 + max((r for t in CALENDAR_TABLES for r in stored[t]), default=0)
+    written = {}
+    for table in CALENDAR_TABLES:
+        rows = [(*row, revision) for row in sorted(want[table])]
+        names = ", ".join((*_columns(table), "revision"))
+        if rows:
+            client.execute(f"INSERT INTO {db}.{table} ({names}) VALUES", rows)
+        written[table] = len(rows)
+    return written

@@ -1,8 +1,9 @@
 """The campaign KPI definitions of docs/bi/kpis.md (Campaigns) in plain Python.
 
-An executable specification of the views of migration 0012, written independently of the
-SQL in the style of :mod:`sinks.reference`: tests compute the KPIs here from the rows they
-inserted (or read back) and compare them with what the views return. Inputs are table
+An executable specification of the views of migrations 0012, 0020 and 0022, written
+independently of the SQL in the style of :mod:`sinks.reference`: tests compute the KPIs
+here from the rows they inserted (or read back) and compare them with what the views
+return. Inputs are table
 columns (times in epoch ms, dates as dates); the case flags are those of
 :func:`sinks.reference.case_facts`.
 """
@@ -16,10 +17,10 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sinks.reference import case_facts, current_rows, latest_cases, local_date, table_rows
+from sinks.reference import case_facts, latest_cases, local_date, table_rows
 from streams.reference.campaigns import RECURRENCE_DAYS, TARGET_METRICS
 
-__all__ = ["campaign_recurrence", "campaign_results"]
+__all__ = ["campaign_recurrence", "campaign_results", "loaded_calendar"]
 
 Tables = Mapping[str, Mapping[str, Any]]
 
@@ -58,12 +59,30 @@ def _cases(tables: Tables, tz: str, now_ms: int) -> list[tuple[dict[str, Any], _
     return out
 
 
+def loaded_calendar(tables: Tables) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The calendar in force: campaign_id -> its ``campaigns`` row, and the
+    ``campaign_scope`` rows, of the highest revision BOTH tables hold (a load writes both
+    with one revision; one that stopped half-way leaves the previous calendar in force)."""
+    campaigns = list(table_rows(tables["campaigns"]))
+    scope = list(table_rows(tables["campaign_scope"]))
+    both = {r["revision"] for r in campaigns} & {r["revision"] for r in scope}
+    loaded = max(both, default=None)
+    # a load two sinks wrote at once with one revision: one row per key (the views' LIMIT 1
+    # BY and DISTINCT)
+    by_id = {r["campaign_id"]: r for r in campaigns if r["revision"] == loaded}
+    covered = {
+        (r["campaign_id"], r["category_key"], r["grid_code"]): r
+        for r in scope
+        if r["revision"] == loaded
+    }
+    return by_id, list(covered.values())
+
+
 def _in_scope(
     tables: Tables, tz: str, now_ms: int
 ) -> dict[str, tuple[dict[str, Any], list[_Case]]]:
     """campaign_id -> (its campaigns row, the cases of its categories in its area)."""
-    campaigns = {r["campaign_id"]: r for r in current_rows(tables["campaigns"], ("campaign_id",))}
-    scope = current_rows(tables["campaign_scope"], ("campaign_id", "category_key", "grid_code"))
+    campaigns, scope = loaded_calendar(tables)
     categories: dict[str, set[str]] = defaultdict(set)
     grids: dict[str, set[str]] = defaultdict(set)
     for r in scope:

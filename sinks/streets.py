@@ -2,11 +2,12 @@
 the inspector roster's home areas as ``inspector_areas``, and the campaign calendar as
 ``campaigns`` and ``campaign_scope`` (sinks/campaigns.py).
 
-The sink role loads both when its worker starts (streams/app/sink_agent.py). Idempotent:
+The sink role loads them when its worker starts (streams/app/sink_agent.py). Idempotent:
 when a table's newest revision already holds exactly the file's rows nothing is written;
 otherwise every row of the file is written with the next revision. A row dropped from a
 newer file keeps its old revision: the current file is the rows of the highest revision
-(the KPI views read only those).
+(the KPI views read only those). The campaign calendar's two tables are one calendar,
+loaded together with one revision (sinks/campaigns.py).
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from typing import Any
 from clickhouse_driver import errors as ch_errors
 
 from sinks.base import StoreUnavailable
-from sinks.campaigns import wanted_rows
+from sinks.campaigns import wanted_rows, write_calendar
 from sinks.clickhouse import make_client
 from sinks.records import inspector_area_rows
 from sinks.sql import check_identifier
-from sinks.tables import TABLES
 from streams.reference.geo import District
 from streams.reference.inspectors import InspectorRoster
 from streams.reference.streets import StreetNetwork
@@ -36,6 +36,7 @@ __all__ = [
 
 _COLUMNS = ("segment_id", "street_id", "street_name", "length_m")
 _AREA_COLUMNS = ("inspector_id", "level", "department", "street_id", "grid_code")
+_UNREACHABLE = (ch_errors.NetworkError, ch_errors.SocketTimeoutError, EOFError, OSError)
 
 
 def street_rows(network: StreetNetwork) -> set[tuple[int, str, str, float]]:
@@ -83,16 +84,19 @@ def load_campaigns(
     district: District | None = None,
     network: StreetNetwork | None = None,
 ) -> dict[str, int]:
-    """Write the campaign calendar (``campaigns``, ``campaign_scope``) where a table does not
-    hold it yet; the number of rows written per table."""
+    """Write the campaign calendar (``campaigns``, ``campaign_scope``, both with one
+    revision: :func:`sinks.campaigns.write_calendar`) unless it is the one in force; the
+    number of rows written per table."""
     district = district or District.load(settings.pipeline.district)
     network = network or StreetNetwork.for_district(district)
-    written = {}
-    for table, rows in wanted_rows(settings, district, network).items():
-        columns = tuple(c.name for c in TABLES[table] if c.name != "revision")
-        wanted = {tuple(row[c] for c in columns) for row in rows}
-        written[table] = _load_revision(settings, database, table, columns, wanted)
-    return written
+    wanted = wanted_rows(settings, district, network)
+    client = make_client(settings, use_numpy=False)
+    try:
+        return write_calendar(client, database or settings.clickhouse.database, wanted)
+    except _UNREACHABLE as exc:
+        raise StoreUnavailable(f"ClickHouse is unreachable: {exc}") from exc
+    finally:
+        client.disconnect()
 
 
 def _load_revision(
@@ -115,7 +119,7 @@ def _load_revision(
         rows = [(*row, revision + 1) for row in sorted(wanted)]
         client.execute(f"INSERT INTO {db}.{table} ({names}, revision) VALUES", rows)
         return len(rows)
-    except (ch_errors.NetworkError, ch_errors.SocketTimeoutError, EOFError, OSError) as exc:
+    except _UNREACHABLE as exc:
         raise StoreUnavailable(f"ClickHouse is unreachable: {exc}") from exc
     finally:
         client.disconnect()

@@ -145,9 +145,7 @@ def _campaign(data: ReportData, tables: Tables, tz: str, now_ms: int) -> None:
     p = data.period
     results = ref_campaigns.campaign_results(tables, tz, now_ms)
     windows = ref_campaigns.campaign_recurrence(tables, tz, now_ms)
-    campaigns = {
-        r["campaign_id"]: r for r in reference.current_rows(tables["campaigns"], ("campaign_id",))
-    }
+    campaigns, _ = ref_campaigns.loaded_calendar(tables)
     want = {}
     for (cid,), row in results.items():
         c = campaigns[cid]

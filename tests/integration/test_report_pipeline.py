@@ -52,8 +52,9 @@ def _count(ch: Client, db: str, table: str) -> int:
 
 
 def stored_tables(ex: DriverExecutor, db: str) -> dict[str, dict[str, list[Any]]]:
-    """The stored rows (``FINAL``: one per key) as the reference takes them: columns, with
-    times in epoch ms."""
+    """The stored rows (``FINAL`` on a replacing table: one per key; the campaign calendar
+    is plain MergeTree, every load's rows, migration 0022) as the reference takes them:
+    columns, with times in epoch ms."""
     out: dict[str, dict[str, list[Any]]] = {}
     for table in TABLES:
         types = ex.query(
@@ -65,7 +66,11 @@ def stored_tables(ex: DriverExecutor, db: str) -> dict[str, dict[str, list[Any]]
             else c["name"]
             for c in types
         )
-        rows = ex.query(f"SELECT {select} FROM {db}.{table} FINAL")
+        engine = ex.query(
+            f"SELECT engine FROM system.tables WHERE database = '{db}' AND name = '{table}'"
+        )[0]["engine"]
+        final = " FINAL" if str(engine).startswith("Replacing") else ""
+        rows = ex.query(f"SELECT {select} FROM {db}.{table}{final}")
         out[table] = {c["name"]: [r[c["name"]] for r in rows] for c in types}
     return out
 

@@ -1,5 +1,6 @@
-"""The campaign views (0012) on chdb: a hand-made district whose figures are known, and a
-synthetic one, each equal to the Python reference (sinks/reference_campaigns.py)."""
+"""The campaign views (0012, 0020, 0022) on chdb: a hand-made district whose figures are
+known, and a synthetic one, each equal to the Python reference
+(sinks/reference_campaigns.py)."""
 
 from __future__ import annotations
 
@@ -114,6 +115,34 @@ def test_a_newer_calendar_replaces_the_older_one(
     assert list(results) == [("B",)]
     assert results[("B",)]["found"] == 0  # case 3 (G1) is no longer in its area
     assert results[("B",)]["target_judged"] == 0
+
+
+def test_a_half_written_calendar_leaves_the_previous_one_in_force(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, tmp_path: Path
+) -> None:
+    """A reload that stopped after writing the campaigns table, not yet its scope (0022):
+    the views still give the previous calendar, whole (0012's views gave the new campaigns
+    with the old scope); once the scope of the revision is written they give the new one."""
+    tables = _hand_made(tmp_path)
+    _load(insert, migrated_db, tables)
+    # the new calendar: A dropped, B on E0504 only, the whole district, 1 to 10 August
+    b = ("B", "stalls", "乙", "b", "E0504", "", "", 1, date(2023, 8, 1), date(2023, 8, 10))
+    newer = _tables(
+        [], [_row("campaigns", *b, "", 0.0)], [_row("campaign_scope", "B", "E0504", "")], 2
+    )
+    insert(migrated_db, "campaigns", newer["campaigns"])
+    # a merge keeps the previous revision's rows (0012's key, the campaign, dropped them)
+    chdb_executor.execute(f"OPTIMIZE TABLE {migrated_db}.campaigns FINAL")
+    half = {**tables, "campaigns": _concat(tables["campaigns"], newer["campaigns"])}
+    check_hand_made(*_views(chdb_executor, migrated_db, half))
+
+    insert(migrated_db, "campaign_scope", newer["campaign_scope"])
+    whole = {**half, "campaign_scope": _concat(tables["campaign_scope"], newer["campaign_scope"])}
+    results, recurrence = _views(chdb_executor, migrated_db, whole)
+    assert list(results) == [("B",)] and {k[0] for k in recurrence} == {"B"}
+    # case 5 (E0504, opened 5 August, due the 6th, open); in the old B's area too, but the
+    # old B also had E0501 (case 3)
+    assert (results[("B",)]["found"], results[("B",)]["due"]) == (1, 1)
 
 
 def _concat(a: Mapping[str, list[Any]], b: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
