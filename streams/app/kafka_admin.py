@@ -57,7 +57,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
             counts = {
                 d.get("name", d.get("topic")): len(d["partitions"])
                 for d in described
-                if not d["error_code"]
+                if not d["error_code"] and all(_led(p) for p in d["partitions"])
             }
             if len(counts) == len(names):
                 wrong = {t: c for t, c in counts.items() if c != settings.kafka.partitions}
@@ -71,6 +71,14 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> list[str]:
         raise TimeoutError(f"topics not ready after {timeout_s}s: {names}")
     finally:
         admin.close()
+
+
+def _led(partition: Mapping[str, Any]) -> bool:
+    """Whether a described partition has a leader: a topic just created has none for a
+    moment, and a producer sending then retries on NotLeaderForPartition for as long (on a
+    loaded machine, seconds: long enough for a worker to take a raw partition for idle
+    and release the others' events without it)."""
+    return not partition.get("error_code") and int(partition.get("leader", -1)) >= 0
 
 
 def read_to_end(

@@ -77,3 +77,23 @@ def test_mixed_feed_reconciles_record_by_record(
     dead = _dead(s)
     assert dead == expected_dead
     assert len(good_ids) + sum(len(v) for v in dead.values()) == len(truth)
+
+
+def test_topics_are_ready_when_ensure_topics_returns(settings: Settings, topic_name: str) -> None:
+    """ensure_topics returns once every partition of every pipeline topic has a leader: a
+    producer right after it is not held back retrying NotLeaderForPartition (seconds on a
+    loaded machine, long enough for a worker to take a raw partition for idle)."""
+    from kafka import KafkaAdminClient
+
+    from streams.contracts.topics import ALL_TOPICS
+
+    s = run_settings(settings, topic_name, partitions=3)
+    ensure_topics(s)
+    admin = KafkaAdminClient(**s.kafka.client_options(), client_id="citystream-test")
+    try:
+        described = admin.describe_topics([s.kafka.topic(t) for t in ALL_TOPICS])
+    finally:
+        admin.close()
+    partitions = [p for d in described for p in d["partitions"]]
+    assert len(partitions) == 3 * len(ALL_TOPICS)
+    assert all(p["leader"] >= 0 and not p["error_code"] for p in partitions), partitions
