@@ -78,7 +78,7 @@ def _led(partition: Mapping[str, Any]) -> bool:
     moment, and a producer sending then retries on NotLeaderForPartition for as long (on a
     loaded machine, seconds: long enough for a worker to take a raw partition for idle
     and release the others' events without it)."""
-    return not partition.get("error_code") and int(partition.get("leader", -1)) >= 0
+    return not partition.get("error_code") and int(partition.get("leader_id", -1)) >= 0
 
 
 def read_to_end(

@@ -96,4 +96,4 @@ def test_topics_are_ready_when_ensure_topics_returns(settings: Settings, topic_n
         admin.close()
     partitions = [p for d in described for p in d["partitions"]]
     assert len(partitions) == 3 * len(ALL_TOPICS)
-    assert all(p["leader"] >= 0 and not p["error_code"] for p in partitions), partitions
+    assert all(p["leader_id"] >= 0 and not p["error_code"] for p in partitions), partitions

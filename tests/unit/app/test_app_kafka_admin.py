@@ -1,5 +1,5 @@
-"""ensure_topics' readiness rule for one described partition (the broker's answer is
-checked against a real broker in tests/integration/test_intake_broker.py)."""
+"""ensure_topics' readiness rule for one partition as kafka-python describes it (the
+broker's answer is checked in tests/integration/test_intake_broker.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from streams.app.kafka_admin import _led
 @pytest.mark.parametrize(
     ("partition", "ready"),
     [
-        ({"partition": 0, "leader": 1, "error_code": 0}, True),
-        ({"partition": 0, "leader": 0, "error_code": 0}, True),
-        ({"partition": 0, "leader": -1, "error_code": 0}, False),
-        ({"partition": 0, "leader": 1, "error_code": 5}, False),  # LEADER_NOT_AVAILABLE
-        ({"partition": 0, "error_code": 0}, False),
+        ({"partition_index": 0, "leader_id": 1, "error_code": 0}, True),
+        ({"partition_index": 0, "leader_id": 0, "error_code": 0}, True),
+        ({"partition_index": 0, "leader_id": -1, "error_code": 0}, False),
+        ({"partition_index": 0, "leader_id": 1, "error_code": 5}, False),  # LEADER_NOT_AVAILABLE
+        ({"partition_index": 0, "error_code": 0}, False),
     ],
 )
 def test_a_partition_is_ready_once_it_has_a_leader(partition: dict[str, int], ready: bool) -> None:
