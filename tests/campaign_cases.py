@@ -3,16 +3,28 @@ for the campaign view tests on chdb and on the ClickHouse server alike."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sinks import reference_campaigns as ref
+from sinks.sql import Executor
 from sinks.tables import TABLES
 from streams.reference.campaigns import CAMPAIGN_COLUMNS, RECURRENCE_DAYS, CampaignTable
+from tests.kpi_rows import assert_rows_equal, stored_columns
 
-__all__ = ["G1", "G2", "TZ", "check_hand_made", "hand_calendar", "hand_cases"]
+__all__ = [
+    "G1",
+    "G2",
+    "TZ",
+    "campaign_views",
+    "check_hand_made",
+    "hand_calendar",
+    "hand_cases",
+]
 
 TZ = "Asia/Shanghai"
 G1, G2 = "410611001001001", "410611002001001"  # G1 in community 410611001001, G2 not
@@ -97,3 +109,24 @@ def check_hand_made(results: Rows, recurrence: Rows) -> None:
     # B sees its community only: 1 before, 6 after
     assert (b30["before_cases"], b30["after_cases"], b30["campaign_recurrences"]) == (1, 1, 1)
     assert {k[1] for k in recurrence} == set(RECURRENCE_DAYS)
+
+
+def campaign_views(ex: Executor, db: str) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """``kpi_campaigns`` and ``kpi_campaign_recurrence`` of ``db``, each checked equal to
+    the reference over the rows stored in ``db`` (keyed as assert_rows_equal gives them)."""
+    tables = {t: stored_columns(ex, db, t) for t in ("cases", "dispatches", *_CALENDAR)}
+    now_ms = int(time.time() * 1000)
+    results = assert_rows_equal(
+        ex.query(f"SELECT * FROM {db}.kpi_campaigns"),
+        ref.campaign_results(tables, TZ, now_ms),
+        ("campaign_id",),
+    )
+    recurrence = assert_rows_equal(
+        ex.query(f"SELECT * FROM {db}.kpi_campaign_recurrence"),
+        ref.campaign_recurrence(tables, TZ, now_ms),
+        ("campaign_id", "days"),
+    )
+    return results, recurrence
+
+
+_CALENDAR = ("campaigns", "campaign_scope")

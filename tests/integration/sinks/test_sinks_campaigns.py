@@ -5,42 +5,28 @@ hand-made figures and equal the Python reference."""
 
 from __future__ import annotations
 
-import time
 from datetime import date
 from pathlib import Path
 
 import pytest
 from clickhouse_driver import Client
 
-from sinks import reference_campaigns as ref
 from sinks.clickhouse import ClickHouseSink
 from sinks.migrate import migrate
 from sinks.sql import DriverExecutor
 from sinks.streets import load_campaigns
 from sinks.tables import rows_to_columns
 from streams.settings import Settings
-from tests.campaign_cases import CALENDAR, G1, G2, TZ, check_hand_made, hand_cases
-from tests.kpi_rows import assert_rows_equal, stored_columns
+from tests.campaign_cases import (
+    CALENDAR,
+    G1,
+    G2,
+    campaign_views,
+    check_hand_made,
+    hand_cases,
+)
 
 pytestmark = pytest.mark.integration
-
-TABLES = ("cases", "dispatches", "campaigns", "campaign_scope")
-
-
-def _views(ex: DriverExecutor, db: str) -> tuple[dict, dict]:
-    tables = {t: stored_columns(ex, db, t) for t in TABLES}
-    now_ms = int(time.time() * 1000)
-    results = assert_rows_equal(
-        ex.query(f"SELECT * FROM {db}.kpi_campaigns"),
-        ref.campaign_results(tables, TZ, now_ms),
-        ("campaign_id",),
-    )
-    recurrence = assert_rows_equal(
-        ex.query(f"SELECT * FROM {db}.kpi_campaign_recurrence"),
-        ref.campaign_recurrence(tables, TZ, now_ms),
-        ("campaign_id", "days"),
-    )
-    return results, recurrence
 
 
 def _migrated(settings: Settings, clickhouse: Client, db: str, calendar: Path) -> Settings:
@@ -78,12 +64,12 @@ def test_the_calendar_loads_once_and_the_views_give_the_hand_made_figures(
     assert G1 in grids and G2 not in grids and all(g.startswith("410611001001") for g in grids)
     assert written == {"campaigns": 2, "campaign_scope": 3 + len(grids)}
     assert load_campaigns(s) == {"campaigns": 0, "campaign_scope": 0}  # a restart
-    check_hand_made(*_views(ex, db))
+    check_hand_made(*campaign_views(ex, db))
 
     calendar.write_text(CALENDAR.replace("\nA,", "\nA2,"), encoding="utf-8")  # A renamed
     assert load_campaigns(s) == {"campaigns": 2, "campaign_scope": 3 + len(grids)}
     assert _revisions(clickhouse, db) == {"campaigns": [1, 2], "campaign_scope": [1, 2]}
-    results, _ = _views(ex, db)
+    results, _ = campaign_views(ex, db)
     assert sorted(results) == [("A2",), ("B",)]
     assert results[("A2",)]["found"] == 3
 
@@ -128,11 +114,11 @@ def test_a_load_stopped_half_way_leaves_the_previous_calendar_in_force(
     )
     # a merge keeps the previous revision's rows (0012's key, the campaign, dropped them)
     clickhouse.execute(f"OPTIMIZE TABLE {db}.campaigns FINAL")
-    check_hand_made(*_views(ex, db))  # A and B as loaded, B in its community
+    check_hand_made(*campaign_views(ex, db))  # A and B as loaded, B in its community
 
     assert load_campaigns(s) == {"campaigns": 0, "campaign_scope": 0}  # the file is in force
     calendar.write_text(CALENDAR.replace("\nA,", "\nA2,"), encoding="utf-8")
     written = load_campaigns(s)
     assert written["campaigns"] == 2 and written["campaign_scope"] > 3
     assert _revisions(clickhouse, db) == {"campaigns": [1, 2, 3], "campaign_scope": [1, 3]}
-    assert sorted(_views(ex, db)[0]) == [("A2",), ("B",)]
+    assert sorted(campaign_views(ex, db)[0]) == [("A2",), ("B",)]

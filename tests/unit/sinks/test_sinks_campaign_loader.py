@@ -4,7 +4,6 @@ until the next load writes both again (migration 0022)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
@@ -12,13 +11,11 @@ from typing import Any
 
 import pytest
 
-from sinks import reference_campaigns as ref
 from sinks.campaigns import CALENDAR_TABLES, Row, campaign_rows, scope_rows, write_calendar
 from sinks.sql import ChdbExecutor, string_literal
 from sinks.tables import TABLES, rows_to_columns
 from streams.reference.campaigns import CampaignTable
-from tests.campaign_cases import CALENDAR, G1, TZ, check_hand_made, hand_cases
-from tests.kpi_rows import assert_rows_equal, stored_columns
+from tests.campaign_cases import CALENDAR, G1, campaign_views, check_hand_made, hand_cases
 
 Insert = Callable[[str, str, Mapping[str, Any]], None]
 
@@ -70,23 +67,6 @@ def _revisions(ex: ChdbExecutor, db: str) -> dict[str, list[int]]:
     return {t: [int(r["r"]) for r in ex.query(sql.format(db=db, t=t))] for t in CALENDAR_TABLES}
 
 
-def _views(ex: ChdbExecutor, db: str) -> tuple[dict, dict]:
-    """Both campaign views, each equal to the reference over the stored rows."""
-    tables = {t: stored_columns(ex, db, t) for t in ("cases", "dispatches", *CALENDAR_TABLES)}
-    now_ms = int(time.time() * 1000)
-    results = assert_rows_equal(
-        ex.query(f"SELECT * FROM {db}.kpi_campaigns"),
-        ref.campaign_results(tables, TZ, now_ms),
-        ("campaign_id",),
-    )
-    recurrence = assert_rows_equal(
-        ex.query(f"SELECT * FROM {db}.kpi_campaign_recurrence"),
-        ref.campaign_recurrence(tables, TZ, now_ms),
-        ("campaign_id", "days"),
-    )
-    return results, recurrence
-
-
 def test_a_change_to_one_table_writes_both_with_one_revision(
     chdb_executor: ChdbExecutor, migrated_db: str, tmp_path: Path
 ) -> None:
@@ -112,18 +92,18 @@ def test_a_load_stopped_half_way_leaves_the_previous_calendar_until_the_next(
 ) -> None:
     insert(migrated_db, "cases", rows_to_columns("cases", hand_cases()))
     write_calendar(ChdbClient(chdb_executor), migrated_db, _calendar(tmp_path))
-    check_hand_made(*_views(chdb_executor, migrated_db))
+    check_hand_made(*campaign_views(chdb_executor, migrated_db))
     for table in CALENDAR_TABLES:  # two sinks that started at once: the load written twice
         chdb_executor.execute(
             f"INSERT INTO {migrated_db}.{table} SELECT * FROM {migrated_db}.{table}"
         )
-    check_hand_made(*_views(chdb_executor, migrated_db))
+    check_hand_made(*campaign_views(chdb_executor, migrated_db))
 
     moved = _calendar(tmp_path, CALENDAR.replace("\nA,", "\nA2,"))  # A renamed A2
     with pytest.raises(_Crash):
         write_calendar(ChdbClient(chdb_executor, crash_on="campaign_scope"), migrated_db, moved)
     assert _revisions(chdb_executor, migrated_db) == {"campaigns": [1, 2], "campaign_scope": [1]}
-    check_hand_made(*_views(chdb_executor, migrated_db))  # A, not A2: the previous calendar
+    check_hand_made(*campaign_views(chdb_executor, migrated_db))  # A, not A2: the previous calendar
 
     # the next load: the calendar in force (1) is not the file's; both tables get a revision
     # above the half-written one
@@ -133,7 +113,7 @@ def test_a_load_stopped_half_way_leaves_the_previous_calendar_until_the_next(
         "campaigns": [1, 2, 3],
         "campaign_scope": [1, 3],
     }
-    results, _ = _views(chdb_executor, migrated_db)
+    results, _ = campaign_views(chdb_executor, migrated_db)
     assert sorted(results) == [("A2",), ("B",)] and results[("A2",)]["found"] == 3
     assert write_calendar(ChdbClient(chdb_executor), migrated_db, moved) == dict.fromkeys(
         CALENDAR_TABLES, 0
