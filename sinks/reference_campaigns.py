@@ -3,9 +3,8 @@
 An executable specification of the views of migrations 0012, 0020 and 0022, written
 independently of the SQL in the style of :mod:`sinks.reference`: tests compute the KPIs
 here from the rows they inserted (or read back) and compare them with what the views
-return. Inputs are table
-columns (times in epoch ms, dates as dates); the case flags are those of
-:func:`sinks.reference.case_facts`.
+return. Inputs are table columns (times in epoch ms, dates as dates); the case flags are
+those of :func:`sinks.reference.case_facts`.
 """
 
 from __future__ import annotations
