@@ -12,6 +12,8 @@ loaded together with one revision (sinks/campaigns.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from clickhouse_driver import errors as ch_errors
@@ -90,9 +92,17 @@ def load_campaigns(
     district = district or District.load(settings.pipeline.district)
     network = network or StreetNetwork.for_district(district)
     wanted = wanted_rows(settings, district, network)
+    with _client(settings) as client:
+        return write_calendar(client, database or settings.clickhouse.database, wanted)
+
+
+@contextmanager
+def _client(settings: Settings) -> Iterator[Any]:
+    """A clickhouse-driver client for one load, disconnected after it; ClickHouse
+    unreachable: :class:`StoreUnavailable`."""
     client = make_client(settings, use_numpy=False)
     try:
-        return write_calendar(client, database or settings.clickhouse.database, wanted)
+        yield client
     except _UNREACHABLE as exc:
         raise StoreUnavailable(f"ClickHouse is unreachable: {exc}") from exc
     finally:
@@ -107,9 +117,8 @@ def _load_revision(
     wanted: set[tuple[Any, ...]],
 ) -> int:
     db = check_identifier(database or settings.clickhouse.database)
-    client = make_client(settings, use_numpy=False)
     names = ", ".join(columns)
-    try:
+    with _client(settings) as client:
         stored: list[Any] = client.execute(f"SELECT {names}, revision FROM {db}.{table} FINAL")
         revision = max((int(r[-1]) for r in stored), default=0)
         # the driver gives back the Python types the rows were built with
@@ -119,7 +128,3 @@ def _load_revision(
         rows = [(*row, revision + 1) for row in sorted(wanted)]
         client.execute(f"INSERT INTO {db}.{table} ({names}, revision) VALUES", rows)
         return len(rows)
-    except _UNREACHABLE as exc:
-        raise StoreUnavailable(f"ClickHouse is unreachable: {exc}") from exc
-    finally:
-        client.disconnect()
