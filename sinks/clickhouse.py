@@ -28,6 +28,7 @@ from streams.settings import Settings
 
 __all__ = [
     "TRANSIENT_SERVER_CODES",
+    "UNREACHABLE_ERRORS",
     "ClickHouseSink",
     "make_client",
     "run_command",
@@ -35,7 +36,10 @@ __all__ = [
 
 # server error codes worth retrying: too many queries/parts, memory, timeouts, network
 TRANSIENT_SERVER_CODES = frozenset({159, 164, 202, 209, 210, 241, 252, 319})
-_NETWORK_ERRORS = (
+# what clickhouse-driver raises when the server cannot be reached or dropped the connection
+# (a server killed mid-answer sends a partial packet): retried, as StoreUnavailable, by
+# every writer and loader
+UNREACHABLE_ERRORS = (
     ch_errors.NetworkError,
     ch_errors.SocketTimeoutError,
     ch_errors.UnexpectedPacketFromServerError,
@@ -157,7 +161,7 @@ class ClickHouseSink(Sink):
             if exc.code in TRANSIENT_SERVER_CODES:
                 raise StoreUnavailable(f"ClickHouse is overloaded: {exc.message}") from exc
             raise SinkError(f"insert into {self.database}.{table} failed: {exc}") from exc
-        except _NETWORK_ERRORS as exc:
+        except UNREACHABLE_ERRORS as exc:
             self.client.disconnect()  # a fresh connection on the next attempt
             raise StoreUnavailable(f"ClickHouse is unreachable: {exc}") from exc
 

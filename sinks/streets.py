@@ -16,11 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from clickhouse_driver import errors as ch_errors
-
 from sinks.base import StoreUnavailable
 from sinks.campaigns import wanted_rows, write_calendar
-from sinks.clickhouse import make_client
+from sinks.clickhouse import UNREACHABLE_ERRORS, make_client
 from sinks.records import inspector_area_rows
 from sinks.sql import check_identifier
 from streams.reference.geo import District
@@ -38,7 +36,6 @@ __all__ = [
 
 _COLUMNS = ("segment_id", "street_id", "street_name", "length_m")
 _AREA_COLUMNS = ("inspector_id", "level", "department", "street_id", "grid_code")
-_UNREACHABLE = (ch_errors.NetworkError, ch_errors.SocketTimeoutError, EOFError, OSError)
 
 
 def street_rows(network: StreetNetwork) -> set[tuple[int, str, str, float]]:
@@ -103,7 +100,7 @@ def _client(settings: Settings) -> Iterator[Any]:
     client = make_client(settings, use_numpy=False)
     try:
         yield client
-    except _UNREACHABLE as exc:
+    except UNREACHABLE_ERRORS as exc:
         raise StoreUnavailable(f"ClickHouse is unreachable: {exc}") from exc
     finally:
         client.disconnect()
