@@ -85,8 +85,12 @@ def _literal(key: str, value: object) -> str:
 def load_query(name: str, *, database: str, tz: str, **values: object) -> str:
     """``sinks/kpi/<name>.sql`` with ``{db}``, ``{tz}`` and the other placeholders filled
     in: dates, integers (epoch seconds), a view period, or a tuple of identifiers (an
-    array of strings). Every value is validated, so no text reaches the SQL unchecked."""
-    sql = render((QUERY_DIR / f"{name}.sql").read_text(encoding="utf-8"), database=database, tz=tz)
+    array of strings). Every value is validated, so no text reaches the SQL unchecked.
+    Whole-line comments are left out: they document the file, and filled in they carried
+    whole expressions into the server's query log."""
+    text = (QUERY_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    sql = render(code, database=database, tz=tz)
     for key, value in values.items():
         sql = sql.replace("{" + key + "}", _literal(key, value))
     if "{" in sql.replace("{db}", ""):

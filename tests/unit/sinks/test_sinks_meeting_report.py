@@ -74,6 +74,26 @@ def test_placeholders_are_validated() -> None:
         load_query("overdue", database="d", tz=TZ, from_s=1, to_s=2, asof_s=2, levels=("a b",))
 
 
+def test_comment_lines_are_left_out_of_a_query() -> None:
+    """overdue.sql names its placeholders in its comments: filled in, they carried the
+    whole level expression into the server's query log."""
+    sql = load_query(
+        "overdue",
+        database="d",
+        tz=TZ,
+        from_s=1,
+        to_s=2,
+        asof_s=2,
+        levels=("a", "b"),
+        rows=5,
+        min_rank=0,
+        level_rank=queries._Expression("9"),
+        level_join=queries._Expression(""),
+    )
+    assert sql.startswith("SELECT") and "--" not in sql
+    assert "toInt16(9) AS level_rank" in sql
+
+
 def test_command_parses_its_options() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
