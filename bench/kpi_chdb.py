@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
+from sinks.campaigns import CALENDAR_LOADS
 from sinks.migrate import Migration, migrate
 from sinks.rollups import refresh_all
 from sinks.sql import ChdbExecutor, check_identifier, insertable_columns, string_literal
@@ -49,13 +50,15 @@ def build_chdb_stores(
     raw_building_blocks: dict[str, str],
 ) -> None:
     """Fill chdb's ``target`` (rollups database, raw database) with the rows of the
-    server's store ``source``: every table of the migrations before the rollups."""
+    server's store ``source``: every table of the migrations before the rollups, and the
+    campaign calendar's commits in the rollups database."""
     if server.secure:
         raise ValueError("the chdb KPI store reads the server over plain HTTP: not with TLS")
     rollups, raw = (check_identifier(name, "database") for name in target)
     migrate(ex, rollups, tz)
     tables = list(tables_of([m.template for m in before_rollups]))
-    for table in tables:
+    # and the calendar's commits (migration 0023, after the rollups), which its views read
+    for table in (*tables, CALENDAR_LOADS):
         _copy_from_server(ex, server, check_identifier(source, "database"), rollups, table)
     refresh_all(ex, rollups)
     migrate(ex, raw, tz, list(before_rollups))

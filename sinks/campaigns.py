@@ -3,10 +3,11 @@
 
 The sink role loads them when its worker starts, beside the street network
 (sinks/streets.py). The two tables are one calendar: a load writes both with one revision
-(:func:`write_calendar`), and the views read the highest revision both hold, so a reader
-sees a load whole or not at all. A campaign's area goes to the store as the unit grids of
-its streets and sub-districts or communities (:func:`streams.reference.campaigns.area_grids`),
-so the views match cases on their grid.
+and then commits it with a row in ``campaign_loads`` (:func:`write_calendar`); the views
+read the revision of the newest commit, so a reader sees a load whole or not at all, and
+a calendar emptied in the file is in force empty (migration 0023). A campaign's area goes
+to the store as the unit grids of its streets and sub-districts or communities
+(:func:`streams.reference.campaigns.area_grids`), so the views match cases on their grid.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from streams.reference.streets import StreetNetwork
 from streams.settings import Settings
 
 __all__ = [
+    "CALENDAR_IN_FORCE",
+    "CALENDAR_LOADS",
     "CALENDAR_TABLES",
     "RowClient",
     "campaign_rows",
@@ -36,9 +39,13 @@ __all__ = [
 ]
 
 Row = dict[str, Any]
-# the calendar's tables in the order a load writes them (the scope last: either order is
-# safe, the views read only a revision both tables hold)
+# the calendar's tables in the order a load writes them (either order is safe: the views
+# read only a committed revision)
 CALENDAR_TABLES = ("campaigns", "campaign_scope")
+# a load's commit, written after both tables, and the view of the newest one's revision:
+# the calendar in force (migration 0023)
+CALENDAR_LOADS = "campaign_loads"
+CALENDAR_IN_FORCE = "campaign_calendar_in_force"
 
 
 class RowClient(Protocol):
@@ -146,24 +153,29 @@ def _stored(client: RowClient, db: str, table: str) -> dict[int, set[tuple[Any, 
     return by_revision
 
 
+def _in_force(client: RowClient, db: str) -> int:
+    """The revision of the calendar in force (0: none), by the views' own rule."""
+    return int(client.execute(f"SELECT revision FROM {db}.{CALENDAR_IN_FORCE}")[0][0])
+
+
 def write_calendar(
     client: RowClient, database: str, wanted: Mapping[str, list[Row]]
 ) -> dict[str, int]:
     """Write the calendar ``wanted`` (table -> rows without revision, :func:`wanted_rows`)
     unless it is the one in force; the number of rows written per table.
 
-    In force is the highest revision both tables hold (what the views read). When either
-    table's rows there differ from the file, both tables are written whole with one new
-    revision, above every revision either table holds: a revision one table got from a
-    load that stopped half-way is never completed by a later load."""
+    In force is the revision of the newest commit in ``campaign_loads`` (what the views
+    read; none: no calendar). When either table's rows there differ from the file, both
+    tables are written whole with a new revision, above every revision stored or committed,
+    and then the revision is committed. A load that stopped before its commit is never in
+    force and its revision is never used again; an empty calendar is a commit with no row."""
     db = check_identifier(database)
     stored = {t: _stored(client, db, t) for t in CALENDAR_TABLES}
+    in_force = _in_force(client, db)
     want = {t: {tuple(r[c] for c in _columns(t)) for r in wanted[t]} for t in CALENDAR_TABLES}
-    both = set.intersection(*(set(stored[t]) for t in CALENDAR_TABLES))
-    loaded = max(both, default=None)
-    if loaded is not None and all(stored[t][loaded] == want[t] for t in CALENDAR_TABLES):
+    if all(stored[t].get(in_force, set()) == want[t] for t in CALENDAR_TABLES):
         return dict.fromkeys(CALENDAR_TABLES, 0)
-    revision = 1 + max((r for t in CALENDAR_TABLES for r in stored[t]), default=0)
+    revision = 1 + max((in_force, *(r for t in CALENDAR_TABLES for r in stored[t])))
     written = {}
     for table in CALENDAR_TABLES:
         rows = [(*row, revision) for row in sorted(want[table])]
@@ -171,4 +183,7 @@ def write_calendar(
         if rows:
             client.execute(f"INSERT INTO {db}.{table} ({names}) VALUES", rows)
         written[table] = len(rows)
+    client.execute(
+        f"INSERT INTO {db}.{CALENDAR_LOADS} (revision, loaded_at) SELECT {revision}, now()"
+    )
     return written

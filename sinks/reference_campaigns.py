@@ -60,18 +60,18 @@ def _cases(tables: Tables, tz: str, now_ms: int) -> list[tuple[dict[str, Any], _
 
 def loaded_calendar(tables: Tables) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """The calendar in force: campaign_id -> its ``campaigns`` row, and the
-    ``campaign_scope`` rows, of the highest revision BOTH tables hold (a load writes both
-    with one revision; one that stopped half-way leaves the previous calendar in force)."""
-    campaigns = list(table_rows(tables["campaigns"]))
-    scope = list(table_rows(tables["campaign_scope"]))
-    both = {r["revision"] for r in campaigns} & {r["revision"] for r in scope}
-    loaded = max(both, default=None)
+    ``campaign_scope`` rows, of the newest revision committed in ``campaign_loads`` (a load
+    writes both tables with one revision, then commits it; one that stopped before its
+    commit leaves the previous calendar in force, and a committed empty load none)."""
+    loaded = max((r["revision"] for r in table_rows(tables["campaign_loads"])), default=None)
     # a load two sinks wrote at once with one revision: one row per key (the views' LIMIT 1
     # BY and DISTINCT)
-    by_id = {r["campaign_id"]: r for r in campaigns if r["revision"] == loaded}
+    by_id = {
+        r["campaign_id"]: r for r in table_rows(tables["campaigns"]) if r["revision"] == loaded
+    }
     covered = {
         (r["campaign_id"], r["category_key"], r["grid_code"]): r
-        for r in scope
+        for r in table_rows(tables["campaign_scope"])
         if r["revision"] == loaded
     }
     return by_id, list(covered.values())

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sinks import reference_campaigns as ref
+from sinks.campaigns import CALENDAR_LOADS, CALENDAR_TABLES
 from sinks.sql import Executor
 from sinks.tables import TABLES
 from streams.reference.campaigns import CAMPAIGN_COLUMNS, RECURRENCE_DAYS, CampaignTable
@@ -129,4 +130,4 @@ def campaign_views(ex: Executor, db: str) -> tuple[dict[Any, Any], dict[Any, Any
     return results, recurrence
 
 
-_CALENDAR = ("campaigns", "campaign_scope")
+_CALENDAR = (*CALENDAR_TABLES, CALENDAR_LOADS)

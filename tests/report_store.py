@@ -70,6 +70,7 @@ def _campaigns(cases: dict[str, list[Any]]) -> dict[str, dict[str, list[Any]]]:
     return {
         "campaigns": {k: [v] for k, v in campaign.items()},
         "campaign_scope": {k: [r[k] for r in scope] for k in scope[0]},
+        "campaign_loads": {"revision": [1], "loaded_at": [0]},  # its commit (migration 0023)
     }
 
 

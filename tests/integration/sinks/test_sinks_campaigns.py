@@ -1,7 +1,8 @@
 """The campaign calendar on the real ClickHouse server (18.16): the sink's loader writes it
-once and a changed file with the next revision, both tables with one (migration 0022); a
-half-written load leaves the previous calendar in force; the campaign views give the
-hand-made figures and equal the Python reference."""
+once and a changed file with the next revision, both tables with one (migration 0022) and
+then its commit (0023); a load stopped before its commit leaves the previous calendar in
+force; an emptied file is in force empty; the campaign views give the hand-made figures and
+equal the Python reference."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from clickhouse_driver import Client
 
+from sinks.campaigns import CALENDAR_LOADS, CALENDAR_TABLES
 from sinks.clickhouse import ClickHouseSink
 from sinks.migrate import migrate
 from sinks.sql import DriverExecutor
@@ -48,7 +50,7 @@ def _migrated(settings: Settings, clickhouse: Client, db: str, calendar: Path) -
 def _revisions(clickhouse: Client, db: str) -> dict[str, list[int]]:
     return {
         t: sorted(r for (r,) in clickhouse.execute(f"SELECT DISTINCT revision FROM {db}.{t}"))
-        for t in ("campaigns", "campaign_scope")
+        for t in (*CALENDAR_TABLES, CALENDAR_LOADS)
     }
 
 
@@ -68,7 +70,7 @@ def test_the_calendar_loads_once_and_the_views_give_the_hand_made_figures(
 
     calendar.write_text(CALENDAR.replace("\nA,", "\nA2,"), encoding="utf-8")  # A renamed
     assert load_campaigns(s) == {"campaigns": 2, "campaign_scope": 3 + len(grids)}
-    assert _revisions(clickhouse, db) == {"campaigns": [1, 2], "campaign_scope": [1, 2]}
+    assert _revisions(clickhouse, db) == {t: [1, 2] for t in (*CALENDAR_TABLES, CALENDAR_LOADS)}
     results, _ = campaign_views(ex, db)
     assert sorted(results) == [("A2",), ("B",)]
     assert results[("A2",)]["found"] == 3
@@ -76,49 +78,62 @@ def test_the_calendar_loads_once_and_the_views_give_the_hand_made_figures(
     # a new English name changes the campaigns rows only: both tables get the revision
     calendar.write_text(CALENDAR.replace(",a,E0501", ",a (2),E0501"), encoding="utf-8")
     assert load_campaigns(s) == {"campaigns": 2, "campaign_scope": 3 + len(grids)}
-    assert _revisions(clickhouse, db) == {"campaigns": [1, 2, 3], "campaign_scope": [1, 2, 3]}
+    assert _revisions(clickhouse, db) == {t: [1, 2, 3] for t in (*CALENDAR_TABLES, CALENDAR_LOADS)}
 
 
-def test_a_load_stopped_half_way_leaves_the_previous_calendar_in_force(
+def test_a_load_stopped_before_its_commit_leaves_the_previous_calendar_in_force(
     settings: Settings, clickhouse: Client, ch_database: str, tmp_path: Path
 ) -> None:
-    """The campaigns of a new revision written, its scope not (the loader died between the
-    two inserts): the views give the previous calendar whole, on 18.16, until the next load
-    writes both tables above the half-written revision, and no merge drops the previous
+    """Both tables of a new revision written, its commit not (the loader died before it):
+    the views give the previous calendar whole, on 18.16, until the next load writes both
+    tables above the uncommitted revision and commits it, and no merge drops the previous
     revision's rows."""
     ex, db = DriverExecutor(clickhouse), ch_database
     calendar = tmp_path / "campaigns.csv"
     s = _migrated(settings, clickhouse, db, calendar)
     load_campaigns(s)
-    columns = "campaign_id, theme, name_zh, name_en, categories, streets, areas, whole_district"
-    clickhouse.execute(  # B alone, district-wide, as a crashed load of another file wrote it
-        f"INSERT INTO {db}.campaigns ({columns}, start_date, end_date, target_metric, "
-        "target_value, revision) VALUES",
-        [
-            (
-                "B",
-                "stalls",
-                "乙",
-                "b",
-                "E0504",
-                "",
-                "",
-                1,
-                date(2023, 8, 1),
-                date(2023, 8, 10),
-                "",
-                0.0,
-                2,
-            )
-        ],
+    # B alone, district-wide, as a crashed load of another file wrote it
+    b = ("B", "stalls", "乙", "b", "E0504", "", "", 1, date(2023, 8, 1), date(2023, 8, 10))
+    clickhouse.execute(
+        f"INSERT INTO {db}.campaigns (campaign_id, theme, name_zh, name_en, categories, "
+        "streets, areas, whole_district, start_date, end_date, target_metric, target_value, "
+        "revision) VALUES",
+        [(*b, "", 0.0, 2)],
     )
-    # a merge keeps the previous revision's rows (0012's key, the campaign, dropped them)
-    clickhouse.execute(f"OPTIMIZE TABLE {db}.campaigns FINAL")
+    clickhouse.execute(
+        f"INSERT INTO {db}.campaign_scope (campaign_id, category_key, grid_code, revision) VALUES",
+        [("B", "E0504", "", 2)],
+    )
+    for table in CALENDAR_TABLES:  # a merge keeps the previous revision's rows
+        clickhouse.execute(f"OPTIMIZE TABLE {db}.{table} FINAL")
     check_hand_made(*campaign_views(ex, db))  # A and B as loaded, B in its community
 
     assert load_campaigns(s) == {"campaigns": 0, "campaign_scope": 0}  # the file is in force
     calendar.write_text(CALENDAR.replace("\nA,", "\nA2,"), encoding="utf-8")
     written = load_campaigns(s)
     assert written["campaigns"] == 2 and written["campaign_scope"] > 3
-    assert _revisions(clickhouse, db) == {"campaigns": [1, 2, 3], "campaign_scope": [1, 3]}
+    assert _revisions(clickhouse, db) == {
+        "campaigns": [1, 2, 3],
+        "campaign_scope": [1, 2, 3],
+        CALENDAR_LOADS: [1, 3],
+    }
     assert sorted(campaign_views(ex, db)[0]) == [("A2",), ("B",)]
+
+
+def test_an_emptied_calendar_file_is_in_force_empty(
+    settings: Settings, clickhouse: Client, ch_database: str, tmp_path: Path
+) -> None:
+    """Every campaign taken out of the file: the next start commits an empty calendar and
+    the views show no campaign (0022 kept the last one in force for ever); a restart
+    writes nothing."""
+    ex, db = DriverExecutor(clickhouse), ch_database
+    calendar = tmp_path / "campaigns.csv"
+    s = _migrated(settings, clickhouse, db, calendar)
+    load_campaigns(s)
+    check_hand_made(*campaign_views(ex, db))
+    calendar.write_text(CALENDAR.splitlines()[0] + "\n", encoding="utf-8")  # the header alone
+    assert load_campaigns(s) == {"campaigns": 0, "campaign_scope": 0}
+    assert _revisions(clickhouse, db)[CALENDAR_LOADS] == [1, 2]
+    assert campaign_views(ex, db) == ({}, {})
+    assert load_campaigns(s) == {"campaigns": 0, "campaign_scope": 0}
+    assert _revisions(clickhouse, db)[CALENDAR_LOADS] == [1, 2]

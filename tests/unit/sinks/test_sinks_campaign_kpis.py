@@ -13,14 +13,17 @@ from typing import Any
 import pytest
 
 from sinks import reference_campaigns as ref
-from sinks.campaigns import campaign_rows, scope_rows
+from sinks.campaigns import CALENDAR_LOADS, CALENDAR_TABLES, campaign_rows, scope_rows
 from sinks.kpi.queries import campaign_results
+from sinks.migrate import load_migrations, migrate
 from sinks.sql import ChdbExecutor
 from sinks.synthetic import GRID_CODES, generate
 from sinks.tables import TABLES, rows_to_columns
 from streams.reference.campaigns import RECURRENCE_DAYS
 from tests.campaign_cases import G1, G2, TZ, check_hand_made, hand_calendar, hand_cases
 from tests.kpi_rows import assert_rows_equal
+
+CALENDAR = (*CALENDAR_TABLES, CALENDAR_LOADS)  # in the order a load writes them
 
 Insert = Callable[[str, str, Mapping[str, Any]], None]
 CAMPAIGN_KEY = ("campaign_id",)
@@ -52,6 +55,8 @@ def _tables(
         "campaign_scope": rows_to_columns(
             "campaign_scope", [{**r, "revision": revision} for r in scope]
         ),
+        # the load's commit (migration 0023), written last
+        CALENDAR_LOADS: rows_to_columns(CALENDAR_LOADS, [{"revision": revision, "loaded_at": 0}]),
     }
 
 
@@ -105,24 +110,22 @@ def test_a_newer_calendar_replaces_the_older_one(
         [_row("campaign_scope", "B", k, g) for k, g in (("E0501", ""), ("E0504", ""), ("", G2))],
         revision=2,
     )
-    for table in ("campaigns", "campaign_scope"):
+    for table in CALENDAR:
         insert(migrated_db, table, newer[table])
-    merged = {
-        **tables,
-        **{t: _concat(tables[t], newer[t]) for t in ("campaigns", "campaign_scope")},
-    }
+    merged = {**tables, **{t: _concat(tables[t], newer[t]) for t in CALENDAR}}
     results, _ = _views(chdb_executor, migrated_db, merged)
     assert list(results) == [("B",)]
     assert results[("B",)]["found"] == 0  # case 3 (G1) is no longer in its area
     assert results[("B",)]["target_judged"] == 0
 
 
-def test_a_half_written_calendar_leaves_the_previous_one_in_force(
+def test_a_calendar_not_committed_leaves_the_previous_one_in_force(
     chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, tmp_path: Path
 ) -> None:
-    """A reload that stopped after writing the campaigns table, not yet its scope (0022):
-    the views still give the previous calendar, whole (0012's views gave the new campaigns
-    with the old scope); once the scope of the revision is written they give the new one."""
+    """A reload that stopped after writing its campaigns, and one that stopped after writing
+    both tables but before its commit (0023): the views still give the previous calendar,
+    whole, also after a merge (0012's views gave the new campaigns with the old scope); once
+    the revision is committed they give the new one."""
     tables = _hand_made(tmp_path)
     _load(insert, migrated_db, tables)
     # the new calendar: A dropped, B on E0504 only, the whole district, 1 to 10 August
@@ -130,19 +133,68 @@ def test_a_half_written_calendar_leaves_the_previous_one_in_force(
     newer = _tables(
         [], [_row("campaigns", *b, "", 0.0)], [_row("campaign_scope", "B", "E0504", "")], 2
     )
-    insert(migrated_db, "campaigns", newer["campaigns"])
-    # a merge keeps the previous revision's rows (0012's key, the campaign, dropped them)
-    chdb_executor.execute(f"OPTIMIZE TABLE {migrated_db}.campaigns FINAL")
-    half = {**tables, "campaigns": _concat(tables["campaigns"], newer["campaigns"])}
-    check_hand_made(*_views(chdb_executor, migrated_db, half))
+    written = dict(tables)
+    for table in CALENDAR_TABLES:
+        insert(migrated_db, table, newer[table])
+        # a merge keeps the previous revision's rows (0012's key, the campaign, dropped them)
+        chdb_executor.execute(f"OPTIMIZE TABLE {migrated_db}.{table} FINAL")
+        written[table] = _concat(tables[table], newer[table])
+        check_hand_made(*_views(chdb_executor, migrated_db, written))
 
-    insert(migrated_db, "campaign_scope", newer["campaign_scope"])
-    whole = {**half, "campaign_scope": _concat(tables["campaign_scope"], newer["campaign_scope"])}
+    insert(migrated_db, CALENDAR_LOADS, newer[CALENDAR_LOADS])
+    whole = {**written, CALENDAR_LOADS: _concat(tables[CALENDAR_LOADS], newer[CALENDAR_LOADS])}
     results, recurrence = _views(chdb_executor, migrated_db, whole)
     assert list(results) == [("B",)] and {k[0] for k in recurrence} == {"B"}
     # case 5 (E0504, opened 5 August, due the 6th, open); in the old B's area too, but the
     # old B also had E0501 (case 3)
     assert (results[("B",)]["found"], results[("B",)]["due"]) == (1, 1)
+
+
+def test_an_emptied_calendar_is_in_force_empty(
+    chdb_executor: ChdbExecutor, migrated_db: str, insert: Insert, tmp_path: Path
+) -> None:
+    """Every campaign taken out of the file: the load commits a revision with no row, and
+    the views show no campaign (0022 kept the previous calendar in force for ever)."""
+    tables = _hand_made(tmp_path)
+    _load(insert, migrated_db, tables)
+    empty = _tables([], [], [], revision=2)
+    insert(migrated_db, CALENDAR_LOADS, empty[CALENDAR_LOADS])
+    whole = {**tables, CALENDAR_LOADS: _concat(tables[CALENDAR_LOADS], empty[CALENDAR_LOADS])}
+    results, recurrence = _views(chdb_executor, migrated_db, whole)
+    assert results == {} and recurrence == {}
+    assert (
+        campaign_results(chdb_executor, migrated_db, TZ, date(2023, 8, 1), date(2023, 8, 31)) == []
+    )
+
+
+def test_the_upgrade_commits_the_calendar_readers_saw(
+    chdb_executor: ChdbExecutor, chdb_db: str, insert: Insert, tmp_path: Path
+) -> None:
+    """Migration 0023 on a store loaded under 0022's rule (the highest revision both tables
+    hold, here 1: revision 2 of a load that stopped after its campaigns): it commits 1, and
+    the views give the same calendar across the upgrade."""
+    upgrade = [m for m in load_migrations() if m.name == "campaign_calendar_loads"]
+    assert [m.version for m in upgrade] == [23]
+    migrate(chdb_executor, chdb_db, TZ, [m for m in load_migrations() if m.version < 23])
+    tables = _hand_made(tmp_path)
+    _load(insert, chdb_db, {t: c for t, c in tables.items() if t != CALENDAR_LOADS})
+    b = ("B", "stalls", "乙", "b", "E0504", "", "", 1, date(2023, 8, 1), date(2023, 8, 10))
+    half = _tables([], [_row("campaigns", *b, "", 0.0)], [], 2)
+    insert(chdb_db, "campaigns", half["campaigns"])
+    migrate(chdb_executor, chdb_db, TZ)
+    committed = chdb_executor.query(f"SELECT revision FROM {chdb_db}.{CALENDAR_LOADS}")
+    assert [int(r["revision"]) for r in committed] == [1]
+    stored = {**tables, "campaigns": _concat(tables["campaigns"], half["campaigns"])}
+    check_hand_made(*_views(chdb_executor, chdb_db, stored))
+
+
+def test_the_upgrade_of_a_store_without_a_calendar_commits_nothing(
+    chdb_executor: ChdbExecutor, chdb_db: str
+) -> None:
+    migrate(chdb_executor, chdb_db, TZ, [m for m in load_migrations() if m.version < 23])
+    migrate(chdb_executor, chdb_db, TZ)
+    assert chdb_executor.query(f"SELECT count() AS n FROM {chdb_db}.{CALENDAR_LOADS}") == [{"n": 0}]
+    assert chdb_executor.query(f"SELECT * FROM {chdb_db}.kpi_campaigns") == []
 
 
 def _concat(a: Mapping[str, list[Any]], b: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
