@@ -92,6 +92,26 @@ def _cpu_seconds(workers: Sequence[WorkerProcess]) -> float:
     return sum(scrape_metric(w.web_port, "process_cpu_seconds_total") for w in workers)
 
 
+def _latency_figures(case: LatencyCase, n: int, outcome: dict[str, Any]) -> dict[str, Any]:
+    """The run's figures for the results (``outcome``: what the timed round measured)."""
+    r = outcome["result"]
+    return {
+        "rate_records_per_s": case.rate,
+        "workers": case.workers,
+        "achieved_records_per_s": round(n / outcome["send_s"]),
+        "idle_source_ms": IDLE_SOURCE_MS,
+        "dispatched_cases": len(r.latencies_ms),
+        "undispatched_cases": r.undispatched,
+        "latency_p50_ms": r.percentile(50),
+        "latency_p99_ms": r.percentile(99),
+        "latency_max_ms": r.max_ms,
+        # contention-proof: CPU the workers spent per raw record (the quiet tail included)
+        "worker_cpu_us_per_record": round(1e6 * outcome["cpu_s"] / n, 1),
+        "peak_rss_mb": round(outcome["rss"] / 2**20, 1),
+        "changelog_bytes_per_record": round(outcome["changelog"] / n, 1),
+    }
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.path for c in CASES])
 def test_latency_arrival_to_dispatch(
     benchmark: Any, base: Settings, bench_scale: BenchScale, tmp_path: Path, case: LatencyCase
@@ -129,21 +149,7 @@ def test_latency_arrival_to_dispatch(
     timed_rounds(benchmark, start, run)
     r = outcome["result"]
     assert len(r.latencies_ms) > 0, "no case was dispatched"
-    benchmark.extra_info.update(
-        rate_records_per_s=case.rate,
-        workers=case.workers,
-        achieved_records_per_s=round(n / outcome["send_s"]),
-        idle_source_ms=IDLE_SOURCE_MS,
-        dispatched_cases=len(r.latencies_ms),
-        undispatched_cases=r.undispatched,
-        latency_p50_ms=r.percentile(50),
-        latency_p99_ms=r.percentile(99),
-        latency_max_ms=r.max_ms,
-        # contention-proof: CPU the workers spent per raw record (the quiet tail included)
-        worker_cpu_us_per_record=round(1e6 * outcome["cpu_s"] / n, 1),
-        peak_rss_mb=round(outcome["rss"] / 2**20, 1),
-        changelog_bytes_per_record=round(outcome["changelog"] / n, 1),
-    )
+    benchmark.extra_info.update(_latency_figures(case, n, outcome))
     print(
         f"\n{case.path}: {len(r.latencies_ms)} cases, p50 {r.percentile(50):.0f} ms, p99"
         f" {r.percentile(99):.0f} ms, max {r.max_ms:.0f} ms, undispatched {r.undispatched},"
