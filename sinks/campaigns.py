@@ -29,6 +29,7 @@ __all__ = [
     "CALENDAR_IN_FORCE",
     "CALENDAR_LOADS",
     "CALENDAR_TABLES",
+    "CALENDAR_WRITES",
     "RowClient",
     "campaign_rows",
     "grid_resolver",
@@ -46,6 +47,8 @@ CALENDAR_TABLES = ("campaigns", "campaign_scope")
 # the calendar in force (migration 0023)
 CALENDAR_LOADS = "campaign_loads"
 CALENDAR_IN_FORCE = "campaign_calendar_in_force"
+# every table a load writes, in its order
+CALENDAR_WRITES = (*CALENDAR_TABLES, CALENDAR_LOADS)
 
 
 class RowClient(Protocol):
@@ -142,15 +145,17 @@ def _columns(table: str) -> tuple[str, ...]:
     return tuple(c.name for c in TABLES[table] if c.name != "revision")
 
 
-def _stored(client: RowClient, db: str, table: str) -> dict[int, set[tuple[Any, ...]]]:
-    """revision -> the rows of ``table`` written with it (a set: a load two sinks ran at
-    once wrote its rows twice; the driver gives back the Python types the rows were built
+def _rows_of(client: RowClient, db: str, table: str, revision: int) -> set[tuple[Any, ...]]:
+    """The rows of ``table`` written with ``revision`` (a set: a load two sinks ran at once
+    wrote its rows twice; the driver gives back the Python types the rows were built
     with)."""
     names = ", ".join(_columns(table))
-    by_revision: dict[int, set[tuple[Any, ...]]] = {}
-    for row in client.execute(f"SELECT {names}, revision FROM {db}.{table}"):
-        by_revision.setdefault(int(row[-1]), set()).add(tuple(row[:-1]))
-    return by_revision
+    rows = client.execute(f"SELECT {names} FROM {db}.{table} WHERE revision = {int(revision)}")
+    return {tuple(row) for row in rows}
+
+
+def _latest_revision(client: RowClient, db: str, table: str) -> int:
+    return int(client.execute(f"SELECT max(revision) FROM {db}.{table}")[0][0])
 
 
 def _in_force(client: RowClient, db: str) -> int:
@@ -170,12 +175,11 @@ def write_calendar(
     and then the revision is committed. A load that stopped before its commit is never in
     force and its revision is never used again; an empty calendar is a commit with no row."""
     db = check_identifier(database)
-    stored = {t: _stored(client, db, t) for t in CALENDAR_TABLES}
     in_force = _in_force(client, db)
     want = {t: {tuple(r[c] for c in _columns(t)) for r in wanted[t]} for t in CALENDAR_TABLES}
-    if all(stored[t].get(in_force, set()) == want[t] for t in CALENDAR_TABLES):
+    if all(_rows_of(client, db, t, in_force) == want[t] for t in CALENDAR_TABLES):
         return dict.fromkeys(CALENDAR_TABLES, 0)
-    revision = 1 + max((in_force, *(r for t in CALENDAR_TABLES for r in stored[t])))
+    revision = 1 + max(in_force, *(_latest_revision(client, db, t) for t in CALENDAR_TABLES))
     written = {}
     for table in CALENDAR_TABLES:
         rows = [(*row, revision) for row in sorted(want[table])]

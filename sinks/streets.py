@@ -7,7 +7,7 @@ when a table's newest revision already holds exactly the file's rows nothing is 
 otherwise every row of the file is written with the next revision. A row dropped from a
 newer file keeps its old revision: the current file is the rows of the highest revision
 (the KPI views read only those). The campaign calendar's two tables are one calendar,
-loaded together with one revision (sinks/campaigns.py).
+loaded together with one revision and then committed (sinks/campaigns.py).
 """
 
 from __future__ import annotations

@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from sinks import reference_campaigns as ref
-from sinks.campaigns import CALENDAR_LOADS, CALENDAR_TABLES, campaign_rows, scope_rows
+from sinks.campaigns import (
+    CALENDAR_LOADS,
+    CALENDAR_TABLES,
+    CALENDAR_WRITES,
+    campaign_rows,
+    scope_rows,
+)
 from sinks.kpi.queries import campaign_results
 from sinks.migrate import load_migrations, migrate
 from sinks.sql import ChdbExecutor
@@ -22,8 +28,6 @@ from sinks.tables import TABLES, rows_to_columns
 from streams.reference.campaigns import RECURRENCE_DAYS
 from tests.campaign_cases import G1, G2, TZ, check_hand_made, hand_calendar, hand_cases
 from tests.kpi_rows import assert_rows_equal
-
-CALENDAR = (*CALENDAR_TABLES, CALENDAR_LOADS)  # in the order a load writes them
 
 Insert = Callable[[str, str, Mapping[str, Any]], None]
 CAMPAIGN_KEY = ("campaign_id",)
@@ -110,9 +114,9 @@ def test_a_newer_calendar_replaces_the_older_one(
         [_row("campaign_scope", "B", k, g) for k, g in (("E0501", ""), ("E0504", ""), ("", G2))],
         revision=2,
     )
-    for table in CALENDAR:
+    for table in CALENDAR_WRITES:
         insert(migrated_db, table, newer[table])
-    merged = {**tables, **{t: _concat(tables[t], newer[t]) for t in CALENDAR}}
+    merged = {**tables, **{t: _concat(tables[t], newer[t]) for t in CALENDAR_WRITES}}
     results, _ = _views(chdb_executor, migrated_db, merged)
     assert list(results) == [("B",)]
     assert results[("B",)]["found"] == 0  # case 3 (G1) is no longer in its area
@@ -167,15 +171,20 @@ def test_an_emptied_calendar_is_in_force_empty(
     )
 
 
+def _migrated_before_commits(ex: ChdbExecutor, db: str) -> None:
+    """``db`` migrated up to 0022, the calendar's rule before its commits (0023)."""
+    upgrade = [m.version for m in load_migrations() if m.name == "campaign_calendar_loads"]
+    assert upgrade == [23]
+    migrate(ex, db, TZ, [m for m in load_migrations() if m.version < upgrade[0]])
+
+
 def test_the_upgrade_commits_the_calendar_readers_saw(
     chdb_executor: ChdbExecutor, chdb_db: str, insert: Insert, tmp_path: Path
 ) -> None:
     """Migration 0023 on a store loaded under 0022's rule (the highest revision both tables
     hold, here 1: revision 2 of a load that stopped after its campaigns): it commits 1, and
     the views give the same calendar across the upgrade."""
-    upgrade = [m for m in load_migrations() if m.name == "campaign_calendar_loads"]
-    assert [m.version for m in upgrade] == [23]
-    migrate(chdb_executor, chdb_db, TZ, [m for m in load_migrations() if m.version < 23])
+    _migrated_before_commits(chdb_executor, chdb_db)
     tables = _hand_made(tmp_path)
     _load(insert, chdb_db, {t: c for t, c in tables.items() if t != CALENDAR_LOADS})
     b = ("B", "stalls", "乙", "b", "E0504", "", "", 1, date(2023, 8, 1), date(2023, 8, 10))
@@ -191,7 +200,7 @@ def test_the_upgrade_commits_the_calendar_readers_saw(
 def test_the_upgrade_of_a_store_without_a_calendar_commits_nothing(
     chdb_executor: ChdbExecutor, chdb_db: str
 ) -> None:
-    migrate(chdb_executor, chdb_db, TZ, [m for m in load_migrations() if m.version < 23])
+    _migrated_before_commits(chdb_executor, chdb_db)
     migrate(chdb_executor, chdb_db, TZ)
     assert chdb_executor.query(f"SELECT count() AS n FROM {chdb_db}.{CALENDAR_LOADS}") == [{"n": 0}]
     assert chdb_executor.query(f"SELECT * FROM {chdb_db}.kpi_campaigns") == []

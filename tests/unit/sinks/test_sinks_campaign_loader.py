@@ -1,6 +1,7 @@
 """The campaign calendar loader (sinks.campaigns.write_calendar) on chdb: both tables with
-one revision, and a load that stops half-way leaves the previous calendar to the views
-until the next load writes both again (migration 0022)."""
+one revision, then its commit (migrations 0022, 0023); a load that stops before its commit
+leaves the previous calendar to the views until the next load writes both again and
+commits; an emptied file is committed empty."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from sinks.campaigns import (
     CALENDAR_LOADS,
     CALENDAR_TABLES,
+    CALENDAR_WRITES,
     Row,
     campaign_rows,
     scope_rows,
@@ -25,7 +27,6 @@ from streams.reference.campaigns import CampaignTable
 from tests.campaign_cases import CALENDAR, G1, campaign_views, check_hand_made, hand_cases
 
 Insert = Callable[[str, str, Mapping[str, Any]], None]
-LOAD_ORDER = (*CALENDAR_TABLES, CALENDAR_LOADS)  # what a load writes, in order
 
 
 class _Crash(RuntimeError):
@@ -76,7 +77,7 @@ def _calendar(folder: Path, text: str = CALENDAR) -> dict[str, list[Row]]:
 
 def _revisions(ex: ChdbExecutor, db: str) -> dict[str, list[int]]:
     sql = "SELECT DISTINCT revision AS r FROM {db}.{t} ORDER BY r"
-    return {t: [int(r["r"]) for r in ex.query(sql.format(db=db, t=t))] for t in LOAD_ORDER}
+    return {t: [int(r["r"]) for r in ex.query(sql.format(db=db, t=t))] for t in CALENDAR_WRITES}
 
 
 def test_a_change_to_one_table_writes_both_with_one_revision(
@@ -95,8 +96,8 @@ def test_a_change_to_one_table_writes_both_with_one_revision(
         "campaign_scope": n_scope,
     }
     # the commit last (the tables in either order are safe for the views)
-    assert [t for t, _ in client.inserts] == [*LOAD_ORDER, *LOAD_ORDER]
-    assert _revisions(chdb_executor, migrated_db) == {t: [1, 2] for t in LOAD_ORDER}
+    assert [t for t, _ in client.inserts] == [*CALENDAR_WRITES, *CALENDAR_WRITES]
+    assert _revisions(chdb_executor, migrated_db) == {t: [1, 2] for t in CALENDAR_WRITES}
 
 
 def test_a_load_stopped_half_way_leaves_the_previous_calendar_until_the_next(
@@ -105,7 +106,7 @@ def test_a_load_stopped_half_way_leaves_the_previous_calendar_until_the_next(
     insert(migrated_db, "cases", rows_to_columns("cases", hand_cases()))
     write_calendar(ChdbClient(chdb_executor), migrated_db, _calendar(tmp_path))
     check_hand_made(*campaign_views(chdb_executor, migrated_db))
-    for table in LOAD_ORDER:  # two sinks that started at once: the load written twice
+    for table in CALENDAR_WRITES:  # two sinks that started at once: the load written twice
         chdb_executor.execute(
             f"INSERT INTO {migrated_db}.{table} SELECT * FROM {migrated_db}.{table}"
         )
